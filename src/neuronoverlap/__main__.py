@@ -1,0 +1,3 @@
+from neuronoverlap.cli import main
+
+raise SystemExit(main())
