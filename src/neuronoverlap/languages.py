@@ -17,7 +17,8 @@ class Language:
 
     code: str  # ISO 639-1
     name: str  # English name, e.g. "German"
-    endonym: str  # the name in the language itself, e.g. "Deutsch" (the reference code prompts with these)
+    endonym: str  # the name in the language itself, e.g. "Deutsch" (the reference code prompts
+    # with these)
     flores: str  # FLORES-200 code, e.g. "deu_Latn"
     script: str  # ISO 15924, e.g. "Latn"
     lineage: tuple[str, ...]  # family first, genus last
@@ -76,6 +77,25 @@ def get_language(code: str) -> Language:
     return _REGISTRY[key]
 
 
+def get_language_by_flores(flores_code: str) -> Language:
+    """The registered language whose FLORES-200 code is `flores_code` (e.g. "deu_Latn")."""
+    key = flores_code.strip().lower()
+    for lang in _REGISTRY.values():
+        if lang.flores.lower() == key:
+            return lang
+    raise InputError(
+        f"unknown FLORES-200 code {flores_code!r}; known codes: "
+        + ", ".join(lang.flores for lang in _REGISTRY.values())
+    )
+
+
+def resolve_language(code: str) -> Language:
+    """A language from either its ISO 639-1 code ("de") or its FLORES-200 code ("deu_Latn")."""
+    if "_" in code:
+        return get_language_by_flores(code)
+    return get_language(code)
+
+
 def parse_languages(spec: str | list[str] | tuple[str, ...]) -> list[Language]:
     """Languages from `"en,de,fr"` or a list of codes; duplicates and empties are errors."""
     codes = [c.strip() for c in spec.split(",")] if isinstance(spec, str) else list(spec)
@@ -118,7 +138,7 @@ def taxonomy_distance(a: str, b: str) -> int:
     if la.code == lb.code:
         return 0
     shared = 0
-    for x, y in zip(la.lineage, lb.lineage):
+    for x, y in zip(la.lineage, lb.lineage, strict=False):
         if x != y:
             break
         shared += 1
