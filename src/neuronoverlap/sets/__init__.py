@@ -1,0 +1,57 @@
+"""Neuron sets: the `NeuronSet` type, selection rules and the method's set builders.
+
+See docs/sets.md for the definitions, defaults and the HDF5 layout of a saved set.
+"""
+
+from neuronoverlap.sets.builders import (
+    ProbeSamples,
+    activation_probability,
+    bridge_specific_from_corpus,
+    bridge_specific_from_probes,
+    language_active_sets,
+    language_specific,
+    mean_activation,
+    overlap_from_corpus,
+    overlap_from_probes,
+    pooled_scores,
+    probe_active_set,
+    sample_votes,
+    select_neurons,
+    selection_params,
+)
+from neuronoverlap.sets.core import DEFAULT_HOOK, NeuronSet, check_same_shape
+from neuronoverlap.sets.h5 import read_neuron_set, write_neuron_set
+from neuronoverlap.sets.selection import (
+    kth_smallest,
+    lape_masks,
+    threshold_mask,
+    top_count,
+    top_rate_mask,
+)
+
+__all__ = [
+    "DEFAULT_HOOK",
+    "NeuronSet",
+    "ProbeSamples",
+    "activation_probability",
+    "bridge_specific_from_corpus",
+    "bridge_specific_from_probes",
+    "check_same_shape",
+    "kth_smallest",
+    "lape_masks",
+    "language_active_sets",
+    "language_specific",
+    "mean_activation",
+    "overlap_from_corpus",
+    "overlap_from_probes",
+    "pooled_scores",
+    "probe_active_set",
+    "read_neuron_set",
+    "sample_votes",
+    "select_neurons",
+    "selection_params",
+    "threshold_mask",
+    "top_count",
+    "top_rate_mask",
+    "write_neuron_set",
+]
