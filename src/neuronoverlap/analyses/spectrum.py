@@ -1,0 +1,189 @@
+"""The linguistic spectrum: cluster languages by neuron similarity and compare with taxonomy.
+
+- neuron distance = 1 - similarity (cosine by default), hierarchical clustering
+  (scipy.cluster.hierarchy, average linkage by default);
+- cophenetic correlation: Pearson correlation between the neuron dendrogram's cophenetic
+  distances and the registry's taxonomy distances (`languages.taxonomy_distance`);
+- Mantel test between the neuron-distance and taxonomy-distance matrices: permute the
+  languages of one matrix, p = (1 + #{r_b >= r}) / (1 + B), seeded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from jaxtyping import Float
+from scipy.cluster import hierarchy
+from scipy.spatial.distance import squareform
+from scipy.stats import rankdata
+
+from neuronoverlap.analyses.similarity import LanguageMatrix
+from neuronoverlap.errors import InputError
+from neuronoverlap.languages import taxonomy_distance
+
+LINKAGES = ("average", "single", "complete", "weighted")
+MANTEL_METHODS = ("pearson", "spearman")
+ALTERNATIVES = ("greater", "less", "two-sided")
+
+
+def taxonomy_distances(codes: Sequence[str]) -> Float[np.ndarray, "lang lang"]:
+    """The registry's taxonomy distance for every pair of `codes`."""
+    return np.array([[taxonomy_distance(a, b) for b in codes] for a in codes], dtype=np.float64)
+
+
+def check_distance(distance: np.ndarray, name: str = "distance matrix") -> np.ndarray:
+    matrix = np.asarray(distance, dtype=np.float64)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] < 3:
+        raise InputError(f"a {name} is square over at least 3 languages; got {matrix.shape}")
+    if not np.isfinite(matrix).all() or not np.allclose(matrix, matrix.T):
+        raise InputError(f"a {name} must be finite and symmetric")
+    return matrix
+
+
+def similarity_to_distance(similarity: np.ndarray) -> Float[np.ndarray, "lang lang"]:
+    """1 - similarity, symmetrised, zero diagonal, clipped at 0."""
+    matrix = check_distance(1.0 - np.asarray(similarity, dtype=np.float64), "similarity matrix")
+    matrix = np.clip((matrix + matrix.T) / 2, 0.0, None)
+    np.fill_diagonal(matrix, 0.0)
+    return matrix
+
+
+def cluster_languages(distance: np.ndarray, method: str = "average") -> np.ndarray:
+    """The scipy linkage matrix of hierarchical clustering on a distance matrix."""
+    if method not in LINKAGES:
+        raise InputError(f"unknown linkage {method!r}; use one of {', '.join(LINKAGES)}")
+    matrix = check_distance(distance).copy()
+    np.fill_diagonal(matrix, 0.0)
+    return hierarchy.linkage(squareform(matrix, checks=False), method=method)
+
+
+def cophenetic_correlation(linkage: np.ndarray, reference: np.ndarray) -> float:
+    """Pearson correlation between a dendrogram's cophenetic distances and `reference`."""
+    matrix = check_distance(reference).copy()
+    np.fill_diagonal(matrix, 0.0)
+    condensed = squareform(matrix, checks=False)
+    cophenetic = hierarchy.cophenet(linkage)
+    if np.ptp(condensed) == 0 or np.ptp(cophenetic) == 0:
+        return float("nan")
+    return float(np.corrcoef(cophenetic, condensed)[0, 1])
+
+
+@dataclass(frozen=True)
+class MantelResult:
+    """A Mantel test: the observed correlation, its permutation p-value and null draws."""
+
+    statistic: float
+    pvalue: float
+    null_distribution: np.ndarray
+    permutations: int
+    method: str
+    alternative: str
+    seed: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"statistic": self.statistic, "pvalue": self.pvalue,
+                "permutations": self.permutations, "method": self.method,
+                "alternative": self.alternative, "seed": self.seed}
+
+
+def _standardise(rows: np.ndarray) -> np.ndarray:
+    centred = rows - rows.mean(axis=-1, keepdims=True)
+    scale = np.sqrt((centred**2).sum(axis=-1, keepdims=True))
+    return centred / scale
+
+
+def mantel_test(
+    x: Float[np.ndarray, "lang lang"],
+    y: Float[np.ndarray, "lang lang"],
+    permutations: int = 999,
+    seed: int = 0,
+    method: str = "pearson",
+    alternative: str = "greater",
+) -> MantelResult:
+    """Mantel test of association between two distance matrices over the same languages.
+
+    The statistic is the Pearson (or Spearman) correlation of the upper triangles. The null
+    draws B random relabellings of `y`'s languages (rows and columns together), so
+    p = (1 + #{r_b >= r}) / (1 + B) for "greater" (#{r_b <= r} for "less", #{|r_b| >= |r|}
+    for "two-sided").
+    """
+    if method not in MANTEL_METHODS:
+        raise InputError(f"unknown Mantel method {method!r}; use {' or '.join(MANTEL_METHODS)}")
+    if alternative not in ALTERNATIVES:
+        raise InputError(f"unknown alternative {alternative!r}; use one of "
+                         f"{', '.join(ALTERNATIVES)}")
+    if permutations < 1:
+        raise InputError("a Mantel test needs at least one permutation")
+    a, b = check_distance(x), check_distance(y)
+    if a.shape != b.shape:
+        raise InputError(f"Mantel test of matrices of different sizes: {a.shape}, {b.shape}")
+    n = a.shape[0]
+    upper = np.triu_indices(n, k=1)
+    if method == "spearman":
+        a = squareform(rankdata(a[upper]), checks=False)
+        b = squareform(rankdata(b[upper]), checks=False)
+    first, second = a[upper], b[upper]
+    if np.ptp(first) == 0 or np.ptp(second) == 0:
+        raise InputError("a Mantel test needs distance matrices that are not constant")
+    standard_first = _standardise(first)
+    statistic = float(standard_first @ _standardise(second))
+    rng = np.random.default_rng(seed)
+    orders = rng.permuted(np.tile(np.arange(n), (permutations, 1)), axis=1)
+    permuted = b[orders[:, :, None], orders[:, None, :]][:, upper[0], upper[1]]
+    null = _standardise(permuted) @ standard_first
+    if alternative == "greater":
+        extreme = null >= statistic - 1e-12
+    elif alternative == "less":
+        extreme = null <= statistic + 1e-12
+    else:
+        extreme = np.abs(null) >= abs(statistic) - 1e-12
+    pvalue = (1 + int(extreme.sum())) / (1 + permutations)
+    return MantelResult(statistic, pvalue, null, permutations, method, alternative, seed)
+
+
+@dataclass(frozen=True)
+class SpectrumResult:
+    """Neuron-similarity clustering of languages compared with their taxonomy."""
+
+    languages: list[str]
+    neuron_distance: np.ndarray
+    taxonomy_distance: np.ndarray
+    neuron_linkage: np.ndarray
+    taxonomy_linkage: np.ndarray
+    cophenetic_vs_taxonomy: float  # neuron dendrogram vs taxonomy distances
+    dendrogram_fit: float  # neuron dendrogram vs its own neuron distances
+    mantel: MantelResult
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+def language_spectrum(
+    similarity: LanguageMatrix,
+    linkage: str = "average",
+    permutations: int = 999,
+    seed: int = 0,
+    mantel_method: str = "pearson",
+) -> SpectrumResult:
+    """Cluster the languages of a whole-model similarity matrix and compare with taxonomy."""
+    if similarity.per_layer:
+        raise InputError("the spectrum is built from a whole-model similarity matrix")
+    codes = similarity.languages
+    neuron = similarity_to_distance(similarity.values)
+    taxonomy = taxonomy_distances(codes)
+    neuron_linkage = cluster_languages(neuron, linkage)
+    taxonomy_linkage = cluster_languages(taxonomy, linkage)
+    return SpectrumResult(
+        languages=list(codes),
+        neuron_distance=neuron,
+        taxonomy_distance=taxonomy,
+        neuron_linkage=neuron_linkage,
+        taxonomy_linkage=taxonomy_linkage,
+        cophenetic_vs_taxonomy=cophenetic_correlation(neuron_linkage, taxonomy),
+        dendrogram_fit=cophenetic_correlation(neuron_linkage, neuron),
+        mantel=mantel_test(neuron, taxonomy, permutations, seed, mantel_method),
+        parameters={"measure": similarity.measure, **similarity.parameters, "linkage": linkage,
+                    "permutations": permutations, "seed": seed,
+                    "mantel_method": mantel_method},
+    )

@@ -1,0 +1,192 @@
+"""Write the language-spectrum analyses of a set of languages to a folder.
+
+Files (docs/analyses.md): `similarity_{overlap,jaccard,cosine,cka}.csv|.json`,
+`similarity_per_layer.csv`, `layerwise_overlap.csv`, `layerwise_thirds.csv`,
+`dendrogram.png` (neuron dendrogram beside the taxonomy dendrogram) and `mantel.json`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from jaxtyping import Float
+
+from neuronoverlap.analyses.layerwise import THIRDS, layerwise_overlap, pairwise_overlaps
+from neuronoverlap.analyses.similarity import (
+    LanguageMatrix,
+    activation_cka,
+    activation_cosine,
+    jaccard,
+    overlap_counts,
+)
+from neuronoverlap.analyses.spectrum import MantelResult, SpectrumResult, language_spectrum
+from neuronoverlap.errors import InputError
+from neuronoverlap.sets import NeuronSet, language_active_sets
+
+SPECTRUM_MEASURES = ("cosine", "jaccard", "cka")
+
+
+@dataclass(frozen=True)
+class SpectrumOutputs:
+    """What `write_spectrum_outputs` wrote, and its headline numbers."""
+
+    out_dir: Path
+    paths: dict[str, Path]
+    languages: list[str]
+    matrices: dict[str, LanguageMatrix]
+    spectrum: SpectrumResult
+
+    @property
+    def mantel(self) -> MantelResult:
+        return self.spectrum.mantel
+
+    @property
+    def cophenetic_correlation(self) -> float:
+        return self.spectrum.cophenetic_vs_taxonomy
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def _write_json(path: Path, content: Mapping[str, Any]) -> Path:
+    path.write_text(json.dumps(content, indent=2, default=_json_ready, allow_nan=True) + "\n")
+    return path
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> Path:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def _write_matrix(out_dir: Path, matrix: LanguageMatrix, parameters: dict[str, Any]
+                  ) -> list[Path]:
+    stem = out_dir / f"similarity_{matrix.measure}"
+    rows = [[code, *matrix.values[i].tolist()] for i, code in enumerate(matrix.languages)]
+    csv_path = _write_csv(stem.with_suffix(".csv"), ["language", *matrix.languages], rows)
+    json_path = _write_json(stem.with_suffix(".json"), {
+        "measure": matrix.measure, "languages": matrix.languages, "values": matrix.values,
+        "parameters": {**parameters, **matrix.parameters}})
+    return [csv_path, json_path]
+
+
+def _plot_dendrograms(path: Path, spectrum: SpectrumResult, measure: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from scipy.cluster.hierarchy import dendrogram
+
+    figure, axes = plt.subplots(1, 2, figsize=(12, 0.35 * len(spectrum.languages) + 2.5))
+    for axis, linkage, title in (
+        (axes[0], spectrum.neuron_linkage, f"neuron distance (1 - {measure})"),
+        (axes[1], spectrum.taxonomy_linkage, "taxonomy distance"),
+    ):
+        dendrogram(linkage, labels=spectrum.languages, orientation="left", ax=axis,
+                   color_threshold=0)
+        axis.set_title(title)
+    figure.suptitle(f"{spectrum.parameters['linkage']} linkage; cophenetic r vs taxonomy = "
+                    f"{spectrum.cophenetic_vs_taxonomy:.3f}, Mantel r = "
+                    f"{spectrum.mantel.statistic:.3f} (p = {spectrum.mantel.pvalue:.3g})")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def write_spectrum_outputs(
+    out_dir: str | Path,
+    probabilities: Mapping[str, Float[np.ndarray, "layer neuron"]],
+    sets: Mapping[str, NeuronSet] | None = None,
+    top_rate: float = 0.01,
+    count_rule: str = "ceil",
+    ties: str = "include",
+    measure: str = "cosine",
+    cosine_neurons: str = "intersection",
+    cka_samples: str = "neurons",
+    linkage: str = "average",
+    permutations: int = 999,
+    seed: int = 0,
+    mantel_method: str = "pearson",
+) -> SpectrumOutputs:
+    """Similarity matrices, layer-wise overlap, dendrograms and the Mantel test, to `out_dir`.
+
+    `probabilities`: corpus activation probability per language. `sets`: the active sets; by
+    default each language's top `top_rate` (`count_rule`, `ties`, see docs/sets.md).
+    `measure` picks the similarity the spectrum clusters on.
+    """
+    if measure not in SPECTRUM_MEASURES:
+        raise InputError(f"unknown spectrum measure {measure!r}; use one of "
+                         f"{', '.join(SPECTRUM_MEASURES)}")
+    if len(probabilities) < 3:
+        raise InputError("a language spectrum needs at least three languages")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if sets is None:
+        sets = language_active_sets(probabilities, top_rate=top_rate, count_rule=count_rule,
+                                    ties=ties)
+        set_parameters: dict[str, Any] = {"active_sets": "top_rate", "top_rate": top_rate,
+                                          "count_rule": count_rule, "ties": ties}
+    else:
+        set_parameters = {"active_sets": "given"}
+    codes = list(probabilities)
+    parameters = {**set_parameters, "languages": codes}
+
+    whole = {
+        "overlap": overlap_counts(sets),
+        "jaccard": jaccard(sets),
+        "cosine": activation_cosine(probabilities, sets, neurons=cosine_neurons),
+        "cka": activation_cka(probabilities, samples=cka_samples),
+    }
+    paths: dict[str, Path] = {}
+    for name, matrix in whole.items():
+        paths[f"{name}_csv"], paths[f"{name}_json"] = _write_matrix(out, matrix, parameters)
+
+    per_layer = {
+        "overlap": overlap_counts(sets, per_layer=True).values,
+        "jaccard": jaccard(sets, per_layer=True).values,
+        "cosine": activation_cosine(probabilities, sets, cosine_neurons, per_layer=True).values,
+        "cka": activation_cka(probabilities, per_layer=True).values,
+    }
+    pairs = list(combinations(range(len(codes)), 2))
+    n_layers = per_layer["overlap"].shape[0]
+    rows = [[layer, codes[i], codes[j], *(per_layer[m][layer, i, j].item() for m in per_layer)]
+            for layer in range(n_layers) for i, j in pairs]
+    paths["per_layer_csv"] = _write_csv(
+        out / "similarity_per_layer.csv",
+        ["layer", "language_a", "language_b", "overlap", "jaccard", "cosine", "cka_neurons"],
+        rows)
+
+    layerwise = layerwise_overlap(pairwise_overlaps(sets))
+    paths["layerwise_csv"] = _write_csv(
+        out / "layerwise_overlap.csv", ["pair", "layer", "third", "count", "share_of_d_mlp"],
+        [list(row.values()) for row in layerwise.rows()])
+    thirds, shares = layerwise.third_counts(), layerwise.third_shares()
+    paths["thirds_csv"] = _write_csv(
+        out / "layerwise_thirds.csv",
+        ["pair", *THIRDS, *(f"share_{name}" for name in THIRDS)],
+        [[pair, *thirds[p].tolist(), *shares[p].tolist()] for p, pair in
+         enumerate(layerwise.pairs)])
+
+    spectrum = language_spectrum(whole[measure], linkage, permutations, seed, mantel_method)
+    paths["dendrogram_png"] = _plot_dendrograms(out / "dendrogram.png", spectrum, measure)
+    paths["mantel_json"] = _write_json(out / "mantel.json", {
+        "languages": codes, "mantel": spectrum.mantel.to_dict(),
+        "cophenetic_vs_taxonomy": spectrum.cophenetic_vs_taxonomy,
+        "dendrogram_fit": spectrum.dendrogram_fit,
+        "parameters": {**parameters, **spectrum.parameters}})
+    return SpectrumOutputs(out, paths, codes, whole, spectrum)
