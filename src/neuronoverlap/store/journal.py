@@ -1,0 +1,80 @@
+"""The crash-safe journal beside a store: committed blocks not yet merged into the HDF5 file.
+
+A store `run.h5` has its journal in `run.h5.partial/`. Each committed block is one `.npz`
+written to a temporary name, flushed to disk and renamed into place, so a block file either
+exists whole or not at all, whatever moment the process is killed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
+    tmp = path.with_name(path.name + ".tmp.npz")
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+class Journal:
+    """One unit of work (a probe set or a corpus) in progress: its parameters and blocks."""
+
+    def __init__(self, root: Path, kind: str, name: str):
+        self.dir = root / kind / name
+
+    def exists(self) -> bool:
+        return (self.dir / "params.json").is_file()
+
+    def start(self, params: dict) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(self.dir / "params.json", json.dumps(params, sort_keys=True).encode())
+
+    def params(self) -> dict:
+        return json.loads((self.dir / "params.json").read_text())
+
+    def block_paths(self) -> list[Path]:
+        return sorted(self.dir.glob("block-*.npz"))
+
+    def add_block(self, start: int, **arrays: np.ndarray) -> None:
+        atomic_save_npz(self.dir / f"block-{start:09d}.npz", **arrays)
+
+    def load_block(self, path: Path) -> dict[str, np.ndarray]:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+
+    def save_state(self, **arrays: np.ndarray) -> None:
+        atomic_save_npz(self.dir / "state.npz", **arrays)
+
+    def load_state(self) -> dict[str, np.ndarray] | None:
+        path = self.dir / "state.npz"
+        return self.load_block(path) if path.is_file() else None
+
+    def discard(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)

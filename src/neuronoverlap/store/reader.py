@@ -1,0 +1,207 @@
+"""Reading a store: lazy slices, with damage reported as one-line errors.
+
+    store = Store("store/run.h5")
+    store.probes("zh", "ja").layer(12)              # [n_samples, d_mlp] mean activations
+    store.corpus("he").activation_probability()     # [n_layers, d_mlp]
+
+A store can also be read with plain h5py from the schema in docs/store.md.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import h5py
+import numpy as np
+from jaxtyping import Float, Int
+
+from neuronoverlap.errors import InputError
+from neuronoverlap.store import schema
+
+
+@contextmanager
+def open_h5(path: str | Path) -> Iterator[h5py.File]:
+    """Open a store read-only; a missing, truncated or non-HDF5 file is an `InputError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"no store at {path}")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        reason = str(exc).split("(")[-1].rstrip(")") if "(" in str(exc) else str(exc)
+        raise InputError(f"{path} is not a readable HDF5 store (truncated or damaged: {reason})") from None
+    try:
+        yield f
+    finally:
+        f.close()
+
+
+def _read(dataset: h5py.Dataset, selection=()) -> np.ndarray:
+    try:
+        return dataset[selection]
+    except OSError as exc:
+        raise InputError(
+            f"{dataset.file.filename}: dataset {dataset.name} is damaged ({str(exc).splitlines()[0]})"
+        ) from None
+
+
+class ProbeSetView:
+    """One direction-specific probe set, read lazily."""
+
+    def __init__(self, store: Store, src: str, tgt: str):
+        self.store, self.src, self.tgt = store, src, tgt
+        self.name = schema.probe_set_name(src, tgt)
+        self.key = f"{store.group}/{schema.PROBES}/{self.name}"
+
+    @property
+    def params(self) -> dict:
+        with self.store._file() as f:
+            return json.loads(f[self.key].attrs["params"])
+
+    @property
+    def n_samples(self) -> int:
+        with self.store._file() as f:
+            return int(f[self.key]["tokens"].shape[0])
+
+    def layer(self, layer: int, statistic: str = "mean") -> Float[np.ndarray, "sample neuron"]:
+        """All samples of one layer: `statistic` is 'mean' (activation value) or 'prob'."""
+        self.store._check_layer(layer)
+        with self.store._file() as f:
+            return _read(f[self.key][self._stat(statistic)], (slice(None), layer, slice(None)))
+
+    def array(self, statistic: str = "mean") -> Float[np.ndarray, "sample layer neuron"]:
+        with self.store._file() as f:
+            return _read(f[self.key][self._stat(statistic)])
+
+    def tokens(self) -> Int[np.ndarray, " sample"]:
+        with self.store._file() as f:
+            return _read(f[self.key]["tokens"])
+
+    def strings(self, field: str) -> list[str]:
+        """'prompts', 'generations', 'source_words' or 'target_words'."""
+        with self.store._file() as f:
+            return [s.decode() if isinstance(s, bytes) else s for s in _read(f[self.key][field])]
+
+    def pooled_probability(self) -> Float[np.ndarray, "layer neuron"]:
+        """Token-weighted activation probability over all samples (fires / tokens)."""
+        tokens = self.tokens().astype(np.float64)
+        with self.store._file() as f:
+            ds = f[self.key]["prob"]
+            fires = np.zeros(ds.shape[1:], dtype=np.float64)
+            for start in range(0, ds.shape[0], schema.CHUNK_ROWS):
+                rows = _read(ds, slice(start, start + schema.CHUNK_ROWS)).astype(np.float64)
+                fires += np.einsum("sln,s->ln", rows, tokens[start:start + schema.CHUNK_ROWS])
+        return fires / max(tokens.sum(), 1.0)
+
+    @staticmethod
+    def _stat(statistic: str) -> str:
+        if statistic not in ("mean", "prob"):
+            raise InputError(f"unknown statistic {statistic!r}; use 'mean' or 'prob'")
+        return statistic
+
+
+class CorpusView:
+    """Language-level statistics over a monolingual corpus."""
+
+    def __init__(self, store: Store, lang: str):
+        self.store, self.lang = store, lang
+        self.key = f"{store.group}/{schema.CORPORA}/{lang}"
+
+    def _get(self, name: str) -> np.ndarray:
+        with self.store._file() as f:
+            return _read(f[self.key][name])
+
+    @property
+    def params(self) -> dict:
+        with self.store._file() as f:
+            return json.loads(f[self.key].attrs["params"])
+
+    def fire_count(self) -> Int[np.ndarray, "layer neuron"]:
+        return self._get("fire_count")
+
+    def value_sum(self) -> Float[np.ndarray, "layer neuron"]:
+        return self._get("value_sum")
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self._get("n_tokens"))
+
+    def activation_probability(self) -> Float[np.ndarray, "layer neuron"]:
+        return self.fire_count() / max(self.n_tokens, 1)
+
+    def mean_activation(self) -> Float[np.ndarray, "layer neuron"]:
+        return self.value_sum() / max(self.n_tokens, 1)
+
+
+class Store:
+    """Read access to a store file. Cheap to create; every read opens the file briefly."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        with open_h5(self.path) as f:
+            if "model_name" not in f.attrs or "schema_version" not in f.attrs:
+                raise InputError(f"{self.path} is an HDF5 file but not a neuronoverlap store")
+            version = int(f.attrs["schema_version"])
+            if version > schema.SCHEMA_VERSION:
+                raise InputError(
+                    f"{self.path} has store schema {version}; this toolkit reads up to "
+                    f"{schema.SCHEMA_VERSION}: upgrade neuronoverlap"
+                )
+            self.attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+        self.model_name = str(self.attrs["model_name"])
+        self.fingerprint = str(self.attrs["model_fingerprint"])
+        self.n_layers = int(self.attrs["n_layers"])
+        self.d_mlp = int(self.attrs["d_mlp"])
+        self.group = schema.model_group(self.model_name)
+
+    @contextmanager
+    def _file(self) -> Iterator[h5py.File]:
+        with open_h5(self.path) as f:
+            yield f
+
+    def _check_layer(self, layer: int) -> None:
+        if not 0 <= layer < self.n_layers:
+            raise InputError(f"layer {layer} out of range 0..{self.n_layers - 1} for {self.model_name}")
+
+    def _names(self, kind: str) -> list[str]:
+        with self._file() as f:
+            key = f"{self.group}/{kind}"
+            return sorted(f[key]) if key in f else []
+
+    def probe_sets(self) -> list[str]:
+        return self._names(schema.PROBES)
+
+    def corpora(self) -> list[str]:
+        return self._names(schema.CORPORA)
+
+    def has_probes(self, src: str, tgt: str) -> bool:
+        return schema.probe_set_name(src, tgt) in self.probe_sets()
+
+    def probes(self, src: str, tgt: str) -> ProbeSetView:
+        name = schema.probe_set_name(src, tgt)
+        if name not in self.probe_sets():
+            have = ", ".join(self.probe_sets()) or "none"
+            raise InputError(f"{self.path} has no probe set {name} (it has: {have})")
+        return ProbeSetView(self, src, tgt)
+
+    def corpus(self, lang: str) -> CorpusView:
+        if lang not in self.corpora():
+            have = ", ".join(self.corpora()) or "none"
+            raise InputError(f"{self.path} has no corpus statistics for {lang!r} (it has: {have})")
+        return CorpusView(self, lang)
+
+    def group_names(self, kind: str) -> list[str]:
+        """Names under any kind of group (e.g. 'sets', 'results')."""
+        return self._names(kind)
+
+    @contextmanager
+    def h5_group(self, kind: str, name: str) -> Iterator[h5py.Group]:
+        """Raw read access to `kind/name` of the model's group (for sets and results)."""
+        with self._file() as f:
+            key = f"{self.group}/{kind}/{name}"
+            if key not in f:
+                raise InputError(f"{self.path} has no {kind} entry {name!r}")
+            yield f[key]

@@ -1,0 +1,295 @@
+"""Writing a store: one writer at a time, crash-safe, resumable, bound to one model.
+
+Work in progress is committed block by block to the journal beside the store (see
+`journal.py`). When a probe set or corpus is complete it is merged into the HDF5 file by
+copy-on-write: the store is copied, the new group written into the copy, the copy flushed and
+renamed over the original. The HDF5 file on disk is therefore always a complete, consistent
+store, and `kill -9` at any moment loses at most the block being computed.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import fcntl
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import h5py
+import numpy as np
+
+from neuronoverlap.errors import InputError
+from neuronoverlap.store import schema
+from neuronoverlap.store.journal import Journal
+from neuronoverlap.store.reader import open_h5
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the store records of the model that wrote it."""
+
+    name: str
+    fingerprint: str
+    n_layers: int
+    d_mlp: int
+    config: dict = field(default_factory=dict)
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _first_difference(stored: dict, asked: dict) -> str | None:
+    for key in sorted(set(stored) | set(asked)):
+        if stored.get(key) != asked.get(key):
+            return f"{key}: stored {stored.get(key)!r}, asked {asked.get(key)!r}"
+    return None
+
+
+_STR = h5py.string_dtype("utf-8")
+
+
+class StoreWriter:
+    """The single writer of a store file. Use as a context manager."""
+
+    def __init__(self, path: str | Path, model: ModelInfo, toolkit_version: str = "0"):
+        self.path = Path(path)
+        self.model = model
+        self.toolkit_version = toolkit_version
+        self.journal_root = self.path.with_name(self.path.name + ".partial")
+        self.group = schema.model_group(model.name)
+        if self.path.parent and not self.path.parent.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_file = open(self.path.with_name(self.path.name + ".lock"), "a+")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.close()
+            raise InputError(f"{self.path} is being written by another process (lock held)") from None
+        try:
+            self._check_model()
+        except BaseException:
+            self.close()
+            raise
+
+    # --- life cycle --------------------------------------------------------------------------
+    def close(self) -> None:
+        if not self._lock_file.closed:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+
+    def __enter__(self) -> StoreWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _model_attrs(self) -> dict:
+        return {
+            "model_name": self.model.name,
+            "model_fingerprint": self.model.fingerprint,
+            "activation_definition": schema.ACTIVATION_DEFINITION,
+            "n_layers": self.model.n_layers,
+            "d_mlp": self.model.d_mlp,
+        }
+
+    def _check_model(self) -> None:
+        asked = self._model_attrs()
+        if self.path.exists():
+            with open_h5(self.path) as f:
+                stored = {k: _plain(f.attrs.get(k)) for k in asked}
+            diff = _first_difference(stored, asked)
+            if diff:
+                raise InputError(f"{self.path} was written with another model or definition ({diff})")
+        marker = self.journal_root / "model.json"
+        if marker.is_file():
+            diff = _first_difference(json.loads(marker.read_text()), asked)
+            if diff:
+                raise InputError(f"{self.journal_root} holds unfinished work of another model ({diff})")
+        else:
+            self.journal_root.mkdir(parents=True, exist_ok=True)
+            marker.write_text(json.dumps(asked, sort_keys=True))
+
+    # --- copy-on-write merge -----------------------------------------------------------------
+    def _rewrite(self, edit: Callable[[h5py.Group], None]) -> None:
+        """Apply `edit` to the model's group in a copy of the store, then swap the copy in."""
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        if self.path.exists():
+            shutil.copyfile(self.path, tmp)
+            mode = "r+"
+        else:
+            mode = "w"
+        with h5py.File(tmp, mode, rdcc_nbytes=64 * 2**20) as f:
+            if mode == "w":
+                f.attrs["schema_version"] = schema.SCHEMA_VERSION
+                f.attrs["toolkit_version"] = self.toolkit_version
+                f.attrs["created"] = _now()
+                for key, value in self._model_attrs().items():
+                    f.attrs[key] = value
+                f.attrs["model_config"] = json.dumps(self.model.config, sort_keys=True)
+            f.attrs["modified"] = _now()
+            edit(f.require_group(self.group))
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+
+    def _stored_attrs(self, kind: str, name: str) -> dict | None:
+        if not self.path.exists():
+            return None
+        with open_h5(self.path) as f:
+            key = f"{self.group}/{kind}/{name}"
+            if key not in f:
+                return None
+            return json.loads(f[key].attrs["params"])
+
+    # --- probe sets --------------------------------------------------------------------------
+    def probe_progress(self, src: str, tgt: str, params: dict) -> tuple[str, int]:
+        """('done', n) if stored, ('partial', n_committed) if journaled, else ('new', 0).
+
+        A probe set recorded with other parameters (template, data, seed, n, ...) is an error
+        naming the first difference: nothing is overwritten.
+        """
+        name = schema.probe_set_name(src, tgt)
+        stored = self._stored_attrs(schema.PROBES, name)
+        if stored is not None:
+            diff = _first_difference(stored, params)
+            if diff:
+                raise InputError(f"probe set {name} in {self.path} was recorded differently ({diff})")
+            return "done", int(params["n_samples"])
+        journal = Journal(self.journal_root, schema.PROBES, name)
+        if not journal.exists():
+            return "new", 0
+        diff = _first_difference(journal.params(), params)
+        if diff:
+            raise InputError(f"unfinished probe set {name} in {self.journal_root} differs ({diff})")
+        return "partial", sum(int(np.load(p)["tokens"].shape[0]) for p in journal.block_paths())
+
+    def probe_journal(self, src: str, tgt: str, params: dict) -> Journal:
+        journal = Journal(self.journal_root, schema.PROBES, schema.probe_set_name(src, tgt))
+        if not journal.exists():
+            journal.start(params)
+        return journal
+
+    def finish_probe_set(self, src: str, tgt: str) -> None:
+        """Merge a complete journaled probe set into the store and drop its journal."""
+        name = schema.probe_set_name(src, tgt)
+        journal = Journal(self.journal_root, schema.PROBES, name)
+        params = journal.params()
+        blocks = journal.block_paths()
+        n = int(params["n_samples"])
+
+        def edit(model_group: h5py.Group) -> None:
+            group = model_group.require_group(schema.PROBES)
+            if name in group:
+                del group[name]
+            g = group.create_group(name)
+            g.attrs["params"] = json.dumps(params, sort_keys=True)
+            for key in ("src", "tgt", "template", "data_source", "data_sha256", "seed"):
+                if key in params:
+                    g.attrs[key] = params[key]
+            g.attrs["created"] = _now()
+            shape = (n, self.model.n_layers, self.model.d_mlp)
+            chunks = (min(schema.CHUNK_ROWS, n), 1, self.model.d_mlp)
+            arrays = {
+                stat: g.create_dataset(
+                    stat, shape=shape, dtype="float32", chunks=chunks,
+                    compression=schema.COMPRESSION, compression_opts=schema.COMPRESSION_LEVEL,
+                    fletcher32=True,
+                )
+                for stat in ("mean", "prob")
+            }
+            tokens = g.create_dataset("tokens", shape=(n,), dtype="int32", fletcher32=True)
+            strings = {
+                key: g.create_dataset(key, shape=(n,), dtype=_STR)
+                for key in ("prompts", "generations", "source_words", "target_words")
+            }
+            row = 0
+            for path in blocks:
+                block = journal.load_block(path)
+                size = block["tokens"].shape[0]
+                for stat, ds in arrays.items():
+                    ds[row:row + size] = block[stat]
+                tokens[row:row + size] = block["tokens"]
+                for key, ds in strings.items():
+                    # HDF5 strings cannot hold NUL: a model may generate one; keep it visible.
+                    ds[row:row + size] = [t.replace("\x00", "\ufffd") for t in block[key].tolist()]
+                row += size
+            if row != n:
+                raise InputError(f"journal of probe set {name} holds {row} samples, expected {n}")
+
+        self._rewrite(edit)
+        journal.discard()
+
+    # --- corpora -----------------------------------------------------------------------------
+    def corpus_progress(self, lang: str, params: dict) -> tuple[str, dict | None]:
+        stored = self._stored_attrs(schema.CORPORA, lang)
+        if stored is not None:
+            diff = _first_difference(stored, params)
+            if diff:
+                raise InputError(f"corpus {lang} in {self.path} was recorded differently ({diff})")
+            return "done", None
+        journal = Journal(self.journal_root, schema.CORPORA, lang)
+        if not journal.exists():
+            return "new", None
+        diff = _first_difference(journal.params(), params)
+        if diff:
+            raise InputError(f"unfinished corpus {lang} in {self.journal_root} differs ({diff})")
+        return "partial", journal.load_state()
+
+    def corpus_journal(self, lang: str, params: dict) -> Journal:
+        journal = Journal(self.journal_root, schema.CORPORA, lang)
+        if not journal.exists():
+            journal.start(params)
+        return journal
+
+    def finish_corpus(self, lang: str) -> None:
+        journal = Journal(self.journal_root, schema.CORPORA, lang)
+        params, state = journal.params(), journal.load_state()
+        if state is None:
+            raise InputError(f"corpus {lang} has no committed statistics to merge")
+
+        def edit(model_group: h5py.Group) -> None:
+            group = model_group.require_group(schema.CORPORA)
+            if lang in group:
+                del group[lang]
+            g = group.create_group(lang)
+            g.attrs["params"] = json.dumps(params, sort_keys=True)
+            for key in ("lang", "split", "data_source", "data_sha256"):
+                if key in params:
+                    g.attrs[key] = params[key]
+            g.attrs["created"] = _now()
+            g.create_dataset("fire_count", data=state["fire_count"], fletcher32=True,
+                             compression=schema.COMPRESSION, compression_opts=schema.COMPRESSION_LEVEL)
+            g.create_dataset("value_sum", data=state["value_sum"], fletcher32=True,
+                             compression=schema.COMPRESSION, compression_opts=schema.COMPRESSION_LEVEL)
+            g.create_dataset("n_tokens", data=np.int64(state["n_tokens"]))
+            g.create_dataset("n_sentences", data=np.int64(state["n_sentences"]))
+
+        self._rewrite(edit)
+        journal.discard()
+
+    # --- anything else (neuron sets, analysis results) ---------------------------------------
+    def write(self, kind: str, name: str, fill: Callable[[h5py.Group], None], params: dict) -> None:
+        """Replace group `kind/name` of the model with what `fill` writes (copy-on-write)."""
+
+        def edit(model_group: h5py.Group) -> None:
+            group = model_group.require_group(kind)
+            if name in group:
+                del group[name]
+            g = group.create_group(name)
+            g.attrs["params"] = json.dumps(params, sort_keys=True)
+            g.attrs["created"] = _now()
+            fill(g)
+
+        self._rewrite(edit)
+
+
+def _plain(value):
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
