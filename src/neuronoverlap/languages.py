@@ -128,18 +128,12 @@ def register(language: Language) -> None:
 
 
 def taxonomy_distance(a: str, b: str) -> int:
-    """Steps apart in the lineage tree: 0 same language ... deeper = closer.
-
-    Defined as (longest lineage + 1) minus the length of the shared lineage prefix, so two
-    Germanic languages are 1 apart, Germanic vs Romance 2, different families 3 (or 4 when one
-    side has a three-level lineage).
-    """
+    """Distance in the taxonomy on a fixed scale: 0 same language, 1 same genus, 2 same family
+    but another genus, 3 different families (intermediate branches do not add steps, so a
+    language with a longer lineage is not pushed away from every other family)."""
     la, lb = get_language(a), get_language(b)
     if la.code == lb.code:
         return 0
-    shared = 0
-    for x, y in zip(la.lineage, lb.lineage, strict=False):
-        if x != y:
-            break
-        shared += 1
-    return max(len(la.lineage), len(lb.lineage)) + 1 - shared
+    if la.family != lb.family:
+        return 3
+    return 1 if la.genus == lb.genus else 2
