@@ -90,6 +90,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", default=DEFAULT_STORE, help=f"HDF5 store (default: {DEFAULT_STORE})")
     _add_run_options(p)
 
+    p = sub.add_parser(
+        "spectrum", help="language similarity, layer-wise overlap and spectrum vs taxonomy",
+        description="From FLORES-200 statistics per language (recorded first, with --model, for "
+                    "the languages the store lacks), build each language's active set (top "
+                    "--top-rate of neurons by activation probability), compare languages "
+                    "(overlap, Jaccard, cosine over shared neurons, CKA), cluster them and test "
+                    "the neuron distances against the taxonomy (Mantel). Writes CSV/JSON "
+                    "matrices, layer-wise tables, dendrogram.png and mantel.json to --out.")
+    _add_model_options(p)
+    _add_data_option(p)
+    p.add_argument("--langs", default="en,de,fr,es,it,pt,he,ar,ja,zh,id,tl,fi,hu,sw",
+                   help="comma-separated languages (default: all 15)")
+    p.add_argument("-n", "--n-sentences", type=int, default=200,
+                   help="FLORES sentences per language to record when missing (default: 200)")
+    p.add_argument("--split", default="dev", choices=["dev", "devtest"])
+    p.add_argument("--store", default=DEFAULT_STORE, help=f"HDF5 store (default: {DEFAULT_STORE})")
+    p.add_argument("--out", default="out/spectrum", help="output folder (default: out/spectrum)")
+    p.add_argument("--top-rate", type=float, default=0.01, help="active-set share of neurons (default: 0.01)")
+    p.add_argument("--measure", default="jaccard", choices=["jaccard", "cosine", "cka"],
+                   help="similarity the spectrum clusters on (default: jaccard; cosine is the "
+                        "reference's measure, but it saturates near 1, see docs/analyses.md)")
+    p.add_argument("--linkage", default="average", help="hierarchical clustering linkage (default: average)")
+    p.add_argument("--permutations", type=int, default=9999, help="Mantel permutations (default: 9999)")
+    p.add_argument("--seed", type=int, default=0)
+    _add_run_options(p)
+
     p = sub.add_parser("store-info", help="list what a store holds",
                        description="Print the model, probe sets, corpora and sets of a store.")
     p.add_argument("store", help="path of the HDF5 store")
@@ -171,6 +197,49 @@ def cmd_corpus(args) -> int:
     return 0
 
 
+def ensure_corpora(args, langs: list[str]) -> None:
+    """Record FLORES statistics for the languages the store lacks (loads the model only then)."""
+    from neuronoverlap.probes import flores_sentences, record_corpus
+    from neuronoverlap.store import Store
+
+    have = set(Store(args.store).corpora()) if Path(args.store).exists() else set()
+    missing = [lang for lang in langs if lang not in have]
+    if not missing:
+        return
+    inputs = {lang: flores_sentences(lang, args.n_sentences, args.split, args.data_dir) for lang in missing}
+    model, writer = _open(args)
+    with writer:
+        for lang, (sentences, params) in inputs.items():
+            status = record_corpus(model, writer, lang, sentences, params,
+                                   batch_size=args.batch_size, progress=not args.quiet)
+            print(f"corpus {lang}: {status} ({len(sentences)} sentences)")
+
+
+def cmd_spectrum(args) -> int:
+    from neuronoverlap.analyses import write_spectrum_outputs
+    from neuronoverlap.languages import parse_languages
+    from neuronoverlap.store import Store
+
+    langs = [lang.code for lang in parse_languages(args.langs)]
+    if len(langs) < 3:
+        raise InputError("a language spectrum needs at least three languages")
+    if not 0 < args.top_rate < 1:
+        raise InputError(f"--top-rate must be in (0, 1), got {args.top_rate}")
+    ensure_corpora(args, langs)
+    store = Store(args.store)
+    probabilities = {lang: store.corpus(lang).activation_probability() for lang in langs}
+    result = write_spectrum_outputs(
+        args.out, probabilities, top_rate=args.top_rate, measure=args.measure,
+        linkage=args.linkage, permutations=args.permutations, seed=args.seed,
+    )
+    mantel = result.mantel
+    print(f"spectrum of {len(langs)} languages on {store.model_name} ({args.measure}):")
+    print(f"  cophenetic correlation with the taxonomy: {result.cophenetic_correlation:.3f}")
+    print(f"  Mantel r = {mantel.statistic:.3f}, p = {mantel.pvalue:.4f} ({mantel.permutations} permutations)")
+    print(f"  outputs in {result.out_dir}")
+    return 0
+
+
 def cmd_store_info(args) -> int:
     from neuronoverlap.store import Store
 
@@ -192,6 +261,7 @@ COMMANDS = {
     "info": cmd_info,
     "probe": cmd_probe,
     "corpus": cmd_corpus,
+    "spectrum": cmd_spectrum,
     "store-info": cmd_store_info,
 }
 
