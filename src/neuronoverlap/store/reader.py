@@ -48,6 +48,20 @@ def _read(dataset: h5py.Dataset, selection=()) -> np.ndarray:
         ) from None
 
 
+class LazyDataset:
+    """Sliced like a numpy array; every slice opens the store, reads, and closes it."""
+
+    def __init__(self, store: Store, key: str, shape: tuple[int, ...]):
+        self.store, self.key, self.shape = store, key, tuple(shape)
+
+    def __getitem__(self, selection) -> np.ndarray:
+        with self.store._file() as f:
+            return _read(f[self.key], selection)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+
 class ProbeSetView:
     """One direction-specific probe set, read lazily."""
 
@@ -75,6 +89,12 @@ class ProbeSetView:
     def array(self, statistic: str = "mean") -> Float[np.ndarray, "sample layer neuron"]:
         with self.store._file() as f:
             return _read(f[self.key][self._stat(statistic)])
+
+    def lazy(self, statistic: str = "prob") -> LazyDataset:
+        """An array-like over the whole dataset that reads only the slices asked for."""
+        with self.store._file() as f:
+            shape = f[self.key][self._stat(statistic)].shape
+        return LazyDataset(self.store, f"{self.key}/{statistic}", shape)
 
     def tokens(self) -> Int[np.ndarray, " sample"]:
         with self.store._file() as f:

@@ -1,0 +1,67 @@
+"""The command line: help, one-line errors with exit code 2, and real runs on a tiny model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from neuronoverlap.cli import main
+from neuronoverlap.store import Store
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "neuronoverlap", *args], capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_help_lists_commands():
+    out = run_cli("--help")
+    assert out.returncode == 0
+    for command in ("info", "probe", "corpus", "spectrum", "store-info"):
+        assert command in out.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["probe", "--model", "tiny-llama", "--pair", "zh-xx"], "unknown language 'xx'"),
+    (["probe", "--model", "tiny-llama", "--pair", "zh"], "written 'src-tgt'"),
+    (["probe", "--model", "tiny-llama", "--pair", "de-en", "--bridges", "en"], "cannot be the source"),
+    (["info", "--model", "no/such/model"], "nothing is downloaded"),
+    (["store-info", "missing.h5"], "no store at"),
+])
+def test_bad_input_is_one_line_exit_2(args, message, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_no_traceback_in_a_real_process(tmp_path):
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(b"not hdf5 at all")
+    out = run_cli("store-info", str(bad))
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr and "not a readable HDF5 store" in out.stderr
+
+
+def test_probe_corpus_spectrum_on_tiny_model(tmp_path, capsys):
+    store = tmp_path / "run.h5"
+    assert main(["probe", "--model", "tiny-llama", "--pair", "de-fr", "--bridges", "en", "-n", "6",
+                 "--max-new-tokens", "4", "--store", str(store), "--quiet"]) == 0
+    assert Store(store).probe_sets() == ["de-en", "de-fr", "en-de", "en-fr", "fr-de", "fr-en"]
+    # rerunning is a no-op that reports what is stored
+    assert main(["probe", "--model", "tiny-llama", "--pair", "de-fr", "-n", "6",
+                 "--max-new-tokens", "4", "--store", str(store), "--quiet"]) == 0
+    assert "already stored" in capsys.readouterr().out
+    out_dir = tmp_path / "spectrum"
+    assert main(["spectrum", "--model", "tiny-llama", "--langs", "en,de,fr,he", "-n", "8",
+                 "--store", str(store), "--out", str(out_dir), "--permutations", "99",
+                 "--quiet"]) == 0
+    assert Store(store).corpora() == ["de", "en", "fr", "he"]
+    mantel = json.loads((out_dir / "mantel.json").read_text())
+    assert 0 < mantel["mantel"]["pvalue"] <= 1 and (out_dir / "dendrogram.png").stat().st_size > 1000
+    # a store written by one model refuses another
+    assert main(["corpus", "--model", "tiny-mistral", "--langs", "en", "-n", "2",
+                 "--store", str(store), "--quiet"]) == 2
+    assert "another model" in capsys.readouterr().err
