@@ -21,6 +21,7 @@ from neuronoverlap.sets.builders import (
 )
 from neuronoverlap.sets.core import DEFAULT_HOOK, NeuronSet, check_same_shape
 from neuronoverlap.sets.h5 import read_neuron_set, write_neuron_set
+from neuronoverlap.sets.stored import load_set, save_sets
 from neuronoverlap.sets.selection import (
     kth_smallest,
     lape_masks,
@@ -30,6 +31,8 @@ from neuronoverlap.sets.selection import (
 )
 
 __all__ = [
+    "load_set",
+    "save_sets",
     "DEFAULT_HOOK",
     "NeuronSet",
     "ProbeSamples",

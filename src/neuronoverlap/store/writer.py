@@ -272,19 +272,9 @@ class StoreWriter:
         journal.discard()
 
     # --- anything else (neuron sets, analysis results) ---------------------------------------
-    def write(self, kind: str, name: str, fill: Callable[[h5py.Group], None], params: dict) -> None:
-        """Replace group `kind/name` of the model with what `fill` writes (copy-on-write)."""
-
-        def edit(model_group: h5py.Group) -> None:
-            group = model_group.require_group(kind)
-            if name in group:
-                del group[name]
-            g = group.create_group(name)
-            g.attrs["params"] = json.dumps(params, sort_keys=True)
-            g.attrs["created"] = _now()
-            fill(g)
-
-        self._rewrite(edit)
+    def edit(self, kind: str, fill: Callable[[h5py.Group], None]) -> None:
+        """Let `fill` add or replace entries of group `kind` (e.g. 'sets'), copy-on-write."""
+        self._rewrite(lambda model_group: fill(model_group.require_group(kind)))
 
 
 def _plain(value):
