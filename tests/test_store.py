@@ -210,3 +210,16 @@ def test_empty_inputs_are_errors(tiny_llama, tmp_path):
     with pytest.raises(InputError, match="at least 1"):
         translation_probe_sets("de", "en", 0)
     assert load_model is not None
+
+
+def test_json_results_round_trip(small_store, tiny_llama):
+    path, _, _ = small_store
+    payload = {"chosen": "en", "scores": {"en": 1.5, "de": 0.25}, "note": "日本語"}
+    with open_writer(path, tiny_llama) as writer:
+        writer.put_json("results", "bridge-zh-ja", payload)
+    store = Store(path)
+    assert store.get_json("results", "bridge-zh-ja") == payload
+    assert store.group_names("results") == ["bridge-zh-ja"]
+    assert store.probes("de", "en").n_samples == 12
+    with pytest.raises(InputError, match="no results entry"):
+        store.get_json("results", "bli-zh-ja")

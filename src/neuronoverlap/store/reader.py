@@ -217,6 +217,12 @@ class Store:
         """Names under any kind of group (e.g. 'sets', 'results')."""
         return self._names(kind)
 
+    def get_json(self, kind: str, name: str) -> dict:
+        """A JSON document stored with `StoreWriter.put_json`."""
+        with self.h5_group(kind, name) as node:
+            raw = _read(node, ())
+        return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+
     @contextmanager
     def h5_group(self, kind: str, name: str) -> Iterator[h5py.Group]:
         """Raw read access to `kind/name` of the model's group (for sets and results)."""

@@ -17,6 +17,7 @@ COMPRESSION_LEVEL = 1
 PROBES = "probes"
 CORPORA = "corpora"
 SETS = "sets"
+RESULTS = "results"  # JSON documents: bridge-<s>-<t>, bli-<s>-<t>, mrc-<lang>
 
 
 def model_group(model_name: str) -> str:

@@ -277,6 +277,19 @@ class StoreWriter:
         self._rewrite(lambda model_group: fill(model_group.require_group(kind)))
 
 
+    def put_json(self, kind: str, name: str, payload: dict) -> None:
+        """Store a JSON document (an analysis result) as a UTF-8 string dataset `kind/name`."""
+        text = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=_plain)
+
+        def fill(group: h5py.Group) -> None:
+            if name in group:
+                del group[name]
+            group.create_dataset(name, data=text, dtype=_STR)
+            group[name].attrs["created"] = _now()
+
+        self.edit(kind, fill)
+
+
 def _plain(value):
     if isinstance(value, bytes):
         return value.decode()
