@@ -129,5 +129,6 @@ def test_select_bridge_command_on_tiny_model(tmp_path, capsys):
     assert set(result["per_layer"]["en"]) == {str(layer) for layer in result["window"]}
     assert result["parameters"]["model_fingerprint"] == Store(store).fingerprint
     assert abs(sum(result["probabilities"].values()) - 1) < 1e-9
+    assert Store(store).get_json("results", "bridge-de-fr") == result
     assert main(["select-bridge", "--pair", "de-fr", "--bridges", "en", "--store", str(store),
                  "--window", "x-y", "--quiet"]) == 2

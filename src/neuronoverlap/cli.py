@@ -353,6 +353,10 @@ def cmd_select_bridge(args) -> int:
         print(f"  {rank:>4}  {b:6}  {result.scores[b]:>10.4g}  {result.pvalues[b]:>8.4f}  "
               f"{result.probabilities[b]:>11.3f}")
     print(f"  chosen bridge: {result.chosen}")
+    from neuronoverlap.store import StoreWriter
+
+    with StoreWriter.for_existing(args.store) as writer:
+        writer.put_json("results", f"bridge-{src}-{tgt}", result.to_dict())
     if args.json:
         print(f"  written to {result.write_json(args.json)}")
     return 0

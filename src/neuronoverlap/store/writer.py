@@ -75,6 +75,17 @@ class StoreWriter:
             self.close()
             raise
 
+    @classmethod
+    def for_existing(cls, path: str | Path) -> StoreWriter:
+        """A writer for a store that exists, bound to the model recorded in it (no model load)."""
+        with open_h5(path) as f:
+            attrs = {k: _plain(v) for k, v in f.attrs.items()}
+        if "model_fingerprint" not in attrs:
+            raise InputError(f"{path} is an HDF5 file but not a neuronoverlap store")
+        info = ModelInfo(attrs["model_name"], attrs["model_fingerprint"], int(attrs["n_layers"]),
+                         int(attrs["d_mlp"]), json.loads(attrs.get("model_config", "{}")))
+        return cls(path, info, toolkit_version=str(attrs.get("toolkit_version", "0")))
+
     # --- life cycle --------------------------------------------------------------------------
     def close(self) -> None:
         if not self._lock_file.closed:
