@@ -6,6 +6,7 @@ Exit codes: 0 success, 2 bad input (one-line message, no traceback; `--verbose` 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -149,6 +150,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None, help="write the full result as JSON here")
     _add_run_options(p)
 
+    from neuronoverlap.evaluation.command import add_evaluate_parser
+
+    add_evaluate_parser(sub)
+
+    p = sub.add_parser(
+        "demo", help="the main job: probes, sets, bridge selection, BLI and the report",
+        description="End to end on one low-resource pair: record the probe sets (the pair both "
+                    "ways, each candidate bridge with the source and the target) and the FLORES "
+                    "statistics it needs, build the neuron sets, select the bridge among the "
+                    "candidates by HSIC, evaluate BLI zero-shot against the chosen bridge, and "
+                    "write the report. Resumes from the store when rerun. Defaults fit a 2-core "
+                    "CPU with the embedded Gemma-3-270M.")
+    _add_model_options(p)
+    _add_data_option(p)
+    p.add_argument("--pair", default="zh-ja", help="low-resource source-target pair (default: zh-ja)")
+    p.add_argument("--bridges", default=",".join(DEFAULT_BRIDGES),
+                   help=f"candidate bridges (default: {','.join(DEFAULT_BRIDGES)})")
+    p.add_argument("-n", "--n-samples", type=int, default=32, help="probe pairs per probe set (default: 32)")
+    p.add_argument("--corpus-n", type=int, default=48, help="FLORES sentences per language (default: 48)")
+    p.add_argument("--eval-n", type=int, default=100, help="BLI source words (default: 100)")
+    p.add_argument("--eval-bridges", default="chosen", choices=["chosen", "all", "none"],
+                   help="BLI through the chosen bridge only, every candidate (oracle comparison), or no BLI")
+    p.add_argument("--shots", type=int, default=0, help="few-shot examples in BLI prompts (default: 0, the paper's)")
+    p.add_argument("--method", default="reference", choices=["reference", "cka", "set"])
+    p.add_argument("--permutations", type=int, default=200)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-new-tokens", type=int, default=16)
+    p.add_argument("--store", default="store/demo.h5", help="HDF5 store (default: store/demo.h5)")
+    p.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")
+    _add_run_options(p)
+
     p = sub.add_parser("store-info", help="list what a store holds",
                        description="Print the model, probe sets, corpora and sets of a store.")
     p.add_argument("store", help="path of the HDF5 store")
@@ -190,11 +222,19 @@ def model_spec(args) -> str:
     raise InputError(f"{store_path} was written by {name!r}: pass --model with its checkpoint directory")
 
 
-def _open(args):
+def _model(args):
+    """The model of this command, loaded once (the demo's stages share it)."""
     from neuronoverlap.models import load_model
+
+    if getattr(args, "_loaded_model", None) is None:
+        args._loaded_model = load_model(model_spec(args), device=args.device, dtype=args.dtype)
+    return args._loaded_model
+
+
+def _open(args):
     from neuronoverlap.probes import open_writer
 
-    model = load_model(model_spec(args), device=args.device, dtype=args.dtype)
+    model = _model(args)
     return model, open_writer(Path(args.store), model)
 
 
@@ -256,6 +296,7 @@ def ensure_corpora(args, langs: list[str]) -> None:
     have = set(Store(args.store).corpora()) if Path(args.store).exists() else set()
     missing = [lang for lang in langs if lang not in have]
     if not missing:
+        print(f"      FLORES statistics of {', '.join(langs)} are in {args.store}")
         return
     inputs = {lang: flores_sentences(lang, args.n_sentences, args.split, args.data_dir) for lang in missing}
     model, writer = _open(args)
@@ -314,6 +355,7 @@ def record_pair_probes(args, src: str, tgt: str, bridges: list[str]) -> None:
     todo = [(a, b) for a, b in probe_directions(src, tgt, bridges)
             if f"{a}-{b}" not in have or f"{b}-{a}" not in have]
     if not todo:
+        print(f"      all {2 * (1 + 2 * len(bridges))} probe sets are in {args.store}")
         return
     model, writer = _open(args)
     with writer:
@@ -362,6 +404,94 @@ def cmd_select_bridge(args) -> int:
     return 0
 
 
+def cmd_evaluate(args) -> int:
+    from neuronoverlap.evaluation.command import cmd_evaluate as run_evaluation
+
+    return run_evaluation(args)
+
+
+def cmd_demo(args) -> int:
+    import time
+
+    from neuronoverlap.bridge import bridge_sets, select_bridge
+    from neuronoverlap.languages import parse_languages, parse_pair
+    from neuronoverlap.sets import save_sets
+    from neuronoverlap.store import Store, StoreWriter
+
+    src, tgt = (lang.code for lang in parse_pair(args.pair))
+    bridges = [b.code for b in parse_languages(args.bridges)]
+    if {src, tgt} & set(bridges):
+        raise InputError(f"a bridge cannot be the source or target: {', '.join(sorted({src, tgt} & set(bridges)))}")
+    for flag, value in (("-n", args.n_samples), ("--corpus-n", args.corpus_n), ("--eval-n", args.eval_n)):
+        if value < 1:
+            raise InputError(f"{flag} must be at least 1, got {value}")
+    out = Path(args.out)
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+
+    def stage(number: int, title: str) -> None:
+        print(f"[{number}/5] {title}", flush=True)
+
+    stage(1, f"probe sets for {src}<->{tgt} and bridges {','.join(bridges)} ({args.n_samples} pairs each)")
+    t = time.perf_counter()
+    record_pair_probes(args, src, tgt, bridges)
+    timings["probes"] = time.perf_counter() - t
+
+    stage(2, f"FLORES-200 statistics ({args.corpus_n} sentences per language)")
+    t = time.perf_counter()
+    args.n_sentences, args.split = args.corpus_n, "dev"
+    ensure_corpora(args, [src, tgt, *bridges])
+    timings["corpora"] = time.perf_counter() - t
+
+    stage(3, f"neuron sets and bridge selection ({args.method}, {args.permutations} permutations)")
+    t = time.perf_counter()
+    store = Store(args.store)
+    overlap, specific = bridge_sets(store, src, tgt, bridges)
+    result = select_bridge(store, src, tgt, bridges, method=args.method,
+                           n_permutations=args.permutations, seed=args.seed, progress=not args.quiet)
+    with StoreWriter.for_existing(args.store) as writer:
+        save_sets(writer, {f"overlap-{src}-{tgt}": overlap,
+                           **{f"bridge-{b}-{src}-{tgt}": s for b, s in specific.items()}})
+        writer.put_json("results", f"bridge-{src}-{tgt}", result.to_dict())
+    result.write_json(out / f"bridge-{src}-{tgt}.json")
+    timings["bridge selection"] = time.perf_counter() - t
+    for rank, b in enumerate(result.ranking(), start=1):
+        print(f"      {rank}. {b}  score {result.scores[b]:.4g}  p {result.pvalues[b]:.4f}  "
+              f"probability {result.probabilities[b]:.3f}")
+    print(f"      chosen bridge: {result.chosen}")
+
+    t = time.perf_counter()
+    if args.eval_bridges == "none":
+        stage(4, "BLI skipped (--eval-bridges none)")
+    else:
+        from neuronoverlap.evaluation.bli import BLIPrompts, evaluate_bli, write_bli_results
+
+        every = args.eval_bridges == "all"
+        eval_bridges = result.ranking() if every else [result.chosen]
+        stage(4, f"BLI {src}->{tgt} on {args.eval_n} test words: zero-shot vs {','.join(eval_bridges)}")
+        bli = evaluate_bli(_model(args), src, tgt, eval_bridges, n=args.eval_n, seed=args.seed,
+                           batch_size=args.batch_size, prompts=BLIPrompts(shots=args.shots),
+                           data_dir=args.data_dir, max_new_tokens=args.max_new_tokens,
+                           ranking=result.ranking() if every else None, progress=not args.quiet)
+        write_bli_results(bli, out)
+        with StoreWriter.for_existing(args.store) as writer:
+            writer.put_json("results", f"bli-{src}-{tgt}", bli.summary())
+        print("\n".join("      " + line for line in bli.table().splitlines()))
+    timings["evaluation"] = time.perf_counter() - t
+
+    stage(5, f"report -> {out / 'report'}")
+    t = time.perf_counter()
+    from neuronoverlap.report import write_report
+
+    report = write_report(args.store, out / "report")
+    timings["report"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - started
+    (out / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
+    print("done in " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()))
+    print(f"report: {report.html}")
+    return 0
+
+
 def cmd_store_info(args) -> int:
     from neuronoverlap.store import Store
 
@@ -385,6 +515,8 @@ COMMANDS = {
     "corpus": cmd_corpus,
     "spectrum": cmd_spectrum,
     "select-bridge": cmd_select_bridge,
+    "evaluate": cmd_evaluate,
+    "demo": cmd_demo,
     "store-info": cmd_store_info,
 }
 
