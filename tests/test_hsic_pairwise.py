@@ -57,7 +57,8 @@ def test_chunking_does_not_change_the_values(neuron_sets):
 
 
 def test_chunks_respect_the_memory_budget(monkeypatch):
-    # Many neurons, small budget: every Gram stack built at once must fit in half the budget.
+    # Many neurons, small budget: the Gram features built at once take at most a quarter of
+    # the budget (B's cached features half, a block of A's features a quarter).
     rng = np.random.default_rng(0)
     A, B = rng.standard_normal((300, 30)), rng.standard_normal((250, 30))
     budget = 2_000_000
@@ -71,7 +72,7 @@ def test_chunks_respect_the_memory_budget(monkeypatch):
     monkeypatch.setattr(pairwise_module, "gram_features", recording)
     values = pairwise_hsic(A, B, memory_budget_bytes=budget)
     bytes_per_neuron = pairwise_module.GRAM_COPIES * 30 * 30 * 8
-    assert max(sizes) * bytes_per_neuron <= budget // 2
+    assert max(sizes) * bytes_per_neuron <= budget // 4
     assert len(sizes) > 2
     assert values[17, 33] == pytest.approx(hsic(A[17], B[33]), rel=1e-10)
     assert values[299, 249] == pytest.approx(hsic(A[299], B[249]), rel=1e-10)

@@ -63,7 +63,9 @@ def centre_gram(gram: Tensor, estimator: str) -> Tensor:
     scale = gram.abs().amax(dim=(-1, -2))
     norm = centred.square().sum(dim=(-1, -2)).sqrt()
     flat = norm <= NO_VARIATION_EPSILONS * n * torch.finfo(gram.dtype).eps * scale
-    return torch.where(flat[..., None, None], torch.zeros_like(centred), centred)
+    if bool(flat.any()):
+        centred = centred.masked_fill(flat[..., None, None], 0)
+    return centred
 
 
 def normaliser(n: int, estimator: str) -> float:

@@ -2,8 +2,10 @@
 
 Permutation test: T = <centred K, centred L>; the null statistic of a permutation P is
 <centred K, P (centred L) P^T> (centring commutes with permuting samples), computed for chunks
-of permutations at once by gathering rows and columns of the centred L: no Python loop over
-permutations. p = (1 + #{T_b >= T}) / (1 + B), with a relative tolerance of 100 machine
+of permutations at once, with no Python loop over permutations: by gathering rows and columns
+of the centred L (exact), or, where the Gram matrices are numerically of low rank and enough
+permutations are asked for, through their truncated eigendecompositions (lowrank.py, exact to
+about 1e-12 relative). p = (1 + #{T_b >= T}) / (1 + B), with a relative tolerance of 100 machine
 epsilons on ">=" so that ties lost to rounding count as ties (as scipy.stats.permutation_test).
 Permutations are drawn on the CPU from numpy's PCG64 seeded by SeedSequence(seed) (one child
 sequence per batch element), so a seed gives the same p-values on any device and chunking.
@@ -27,6 +29,7 @@ from neuronoverlap.errors import InputError
 from neuronoverlap.hsic.estimators import centre_gram, normaliser, samples_pair
 from neuronoverlap.hsic.inputs import as_sample_batch, check_estimator, common_dtype
 from neuronoverlap.hsic.kernels import Bandwidth, describe, make_kernel
+from neuronoverlap.hsic.lowrank import low_rank_null
 
 METHODS = ("permutation", "gamma")
 CHUNK_BYTES = 1 << 20  # permuted Gram matrices gathered per step: small enough to stay in cache
@@ -196,8 +199,13 @@ def independence_test_grams(
     seed: int | None | np.random.SeedSequence,
     elements=None,
     chunk_bytes: int = CHUNK_BYTES,
+    fast_path: bool = True,
 ) -> dict[str, Tensor | None]:
-    """The test on stacks of Gram matrices: statistic, pvalue, null, gamma shape and scale."""
+    """The test on stacks of Gram matrices: statistic, pvalue, null, gamma shape and scale.
+
+    The null comes from the eigendecomposition path (lowrank.py) where it pays off and
+    fast_path is true, else from gathering permuted Gram matrices (exact).
+    """
     n = gram_x.shape[-1]
     centred_x = centre_gram(gram_x, estimator)
     centred_y = centre_gram(gram_y, estimator)
@@ -208,8 +216,15 @@ def independence_test_grams(
     if method == "permutation":
         elements = range(gram_x.shape[0]) if elements is None else elements
         orders = draw_permutations(n, int(n_permutations), seed, elements)
-        null = permuted_inner_products(centred_x, centred_y, orders, chunk_bytes)
-        result["pvalue"] = permutation_pvalues(observed, null)
+        fast = None
+        if fast_path:
+            fast = low_rank_null(gram_x, gram_y, centred_x, centred_y, estimator, orders)
+        if fast is None:
+            compared = observed
+            null = permuted_inner_products(centred_x, centred_y, orders, chunk_bytes)
+        else:
+            compared, null = fast
+        result["pvalue"] = permutation_pvalues(compared, null)
         result["null"] = null / divisor
     else:
         result["pvalue"], result["shape"], result["scale"] = gamma_pvalues(gram_x, gram_y)

@@ -45,53 +45,78 @@ def squared_distances(
     return distances.square().reshape(*batch_shape, n, n)
 
 
-def _middle_of_sorted(sorted_values: Tensor, start: Tensor) -> Tensor:
-    """Median of sorted_values[..., start:] (mean of the two middle values); start per row."""
-    count = sorted_values.shape[-1] - start
-    lower = (start + (count - 1).clamp(min=0) // 2).clamp(max=sorted_values.shape[-1] - 1)
-    upper = (start + count // 2).clamp(max=sorted_values.shape[-1] - 1)
-    low = sorted_values.gather(-1, lower[..., None])[..., 0]
-    high = sorted_values.gather(-1, upper[..., None])[..., 0]
-    return 0.5 * (low + high)
+def _middle_values(values: Float[Tensor, "row pair"]) -> tuple[Tensor, Tensor]:
+    """The two middle order statistics of each row (equal for an odd count)."""
+    count = values.shape[-1]
+    smallest = values.topk(count // 2 + 1, dim=-1, largest=False, sorted=False).values
+    if count % 2:
+        high = smallest.amax(dim=-1)
+        return high, high
+    two = smallest.topk(2, dim=-1).values
+    return two[..., 1], two[..., 0]
+
+
+def _positive_middle_values(values: Float[Tensor, "row pair"]) -> tuple[Tensor, Tensor]:
+    """The two middle order statistics of each row's positive values (rows with some)."""
+    zeros = (values <= 0).sum(dim=-1)
+    ordered = values.sort(dim=-1).values
+    count = values.shape[-1] - zeros
+    last = values.shape[-1] - 1
+    lower = (zeros + (count - 1).clamp(min=0) // 2).clamp(max=last)
+    upper = (zeros + count // 2).clamp(max=last)
+    return (ordered.gather(-1, lower[..., None])[..., 0],
+            ordered.gather(-1, upper[..., None])[..., 0])
+
+
+def pair_median_bandwidth(
+    pair_squared: Float[Tensor, "row pair"], rule: str = "median"
+) -> Float[Tensor, " row"]:
+    """Median-heuristic bandwidth from the squared distances of the distinct pairs of each row
+    (see the module docstring for the rules, ties and constants)."""
+    if rule not in BANDWIDTH_RULES:
+        raise InputError(f"unknown bandwidth rule {rule!r}; choose a positive number or "
+                         f"one of {', '.join(BANDWIDTH_RULES)}")
+    if pair_squared.shape[-1] == 0:
+        return pair_squared.new_ones(pair_squared.shape[:-1])
+    zeros = (pair_squared <= 0).sum(dim=-1)
+    all_tied = zeros == pair_squared.shape[-1]
+    low, high = _middle_values(pair_squared)
+    if rule == "median":  # numpy median of the distances: average the roots of the middles
+        redo = (high <= 0) & ~all_tied
+        if bool(redo.any()):
+            positive_low, positive_high = _positive_middle_values(pair_squared[redo])
+            low, high = low.clone(), high.clone()
+            low[redo], high[redo] = positive_low, positive_high
+        sigma = 0.5 * (low.sqrt() + high.sqrt())
+    else:  # Gretton: sqrt(0.5 * median of the positive squared distances)
+        redo = (zeros > 0) & ~all_tied
+        if bool(redo.any()):
+            positive_low, positive_high = _positive_middle_values(pair_squared[redo])
+            low, high = low.clone(), high.clone()
+            low[redo], high[redo] = positive_low, positive_high
+        sigma = (0.25 * (low + high)).sqrt()
+    return torch.where(all_tied, torch.ones_like(sigma), sigma)
+
+
+def distinct_pairs(squared: Float[Tensor, "*batch sample sample"]) -> Float[Tensor, "row pair"]:
+    """The strict upper triangle of each matrix, one row per matrix."""
+    n = squared.shape[-1]
+    rows, cols = torch.triu_indices(n, n, 1, device=squared.device)
+    return squared[..., rows, cols].reshape(-1, rows.shape[0])
 
 
 def median_bandwidth(
     squared: Float[Tensor, "*batch sample sample"], rule: str = "median"
 ) -> Float[Tensor, "*batch"]:
-    """Median-heuristic bandwidth of each Gram matrix (see the module docstring)."""
-    n = squared.shape[-1]
-    if n < 2:
-        return torch.ones(squared.shape[:-2], dtype=squared.dtype, device=squared.device)
-    rows, cols = torch.triu_indices(n, n, 1, device=squared.device)
-    pair_values = squared[..., rows, cols]
-    if rule == "median":
-        pair_values = pair_values.sqrt()
-    elif rule != "gretton":
-        raise InputError(f"unknown bandwidth rule {rule!r}; choose a positive number or "
-                         f"one of {', '.join(BANDWIDTH_RULES)}")
-    ordered = pair_values.sort(dim=-1).values
-    zeros = (ordered <= 0).sum(dim=-1)
-    everything = torch.zeros_like(zeros)
-    if rule == "median":
-        middle = _middle_of_sorted(ordered, everything)
-        positive_middle = _middle_of_sorted(ordered, zeros)
-        sigma = torch.where(middle > 0, middle, positive_middle)
-    else:
-        sigma = (0.5 * _middle_of_sorted(ordered, zeros)).sqrt()
-    all_tied = zeros == ordered.shape[-1]
-    return torch.where(all_tied | ~(sigma > 0), torch.ones_like(sigma), sigma)
+    """Median-heuristic bandwidth of each matrix of squared distances."""
+    return pair_median_bandwidth(distinct_pairs(squared), rule).reshape(squared.shape[:-2])
 
 
-def resolve_bandwidth(
-    bandwidth: Bandwidth, squared: Float[Tensor, "*batch sample sample"]
-) -> Float[Tensor, "*batch"]:
-    batch_shape = squared.shape[:-2]
+def pair_bandwidth(bandwidth: Bandwidth, pair_squared: Float[Tensor, "row pair"]) -> Tensor:
+    """The bandwidth of each row: a rule applied to its pairs, or the fixed value."""
     if isinstance(bandwidth, str):
-        return median_bandwidth(squared, bandwidth)
-    value = float(bandwidth)
-    if not np.isfinite(value) or value <= 0:
-        raise InputError(f"bandwidth must be a positive number or a rule name, got {bandwidth!r}")
-    return torch.full(batch_shape, value, dtype=squared.dtype, device=squared.device)
+        return pair_median_bandwidth(pair_squared, bandwidth)
+    return pair_squared.new_full(pair_squared.shape[:-1], float(bandwidth))
 
 
 def _check_bandwidth(bandwidth: Bandwidth) -> None:
@@ -109,52 +134,56 @@ def _check_bandwidth(bandwidth: Bandwidth) -> None:
         raise InputError(f"bandwidth must be a positive number or a rule name, got {bandwidth!r}")
 
 
+class _DistanceKernel:
+    """A kernel k(x, x') = f(||x - x'||^2 / sigma^2) with a bandwidth."""
+
+    bandwidth: Bandwidth
+
+    def __post_init__(self):
+        _check_bandwidth(self.bandwidth)
+
+    def gram(self, x: Float[Tensor, "*batch sample feature"]):
+        squared = squared_distances(x)
+        sigma = pair_bandwidth(self.bandwidth, distinct_pairs(squared))
+        sigma = sigma.reshape(squared.shape[:-2])
+        return self.of_squared(squared, sigma[..., None, None]), sigma
+
+    def of_squared(self, squared: Tensor, sigma: Tensor) -> Tensor:
+        """Kernel values from squared distances (computed in place)."""
+        raise NotImplementedError
+
+
 @dataclass(frozen=True)
-class Gaussian:
+class Gaussian(_DistanceKernel):
     """k(x, x') = exp(-||x - x'||^2 / (2 sigma^2))."""
 
     bandwidth: Bandwidth = "median"
     name = "gaussian"
 
-    def __post_init__(self):
-        _check_bandwidth(self.bandwidth)
-
-    def gram(self, x: Float[Tensor, "*batch sample feature"]):
-        squared = squared_distances(x)
-        sigma = resolve_bandwidth(self.bandwidth, squared)
-        return torch.exp(-squared / (2 * sigma[..., None, None].square())), sigma
+    def of_squared(self, squared: Tensor, sigma: Tensor) -> Tensor:
+        return squared.mul_(-0.5 / sigma.square()).exp_()
 
 
 @dataclass(frozen=True)
-class Laplacian:
+class Laplacian(_DistanceKernel):
     """k(x, x') = exp(-||x - x'|| / sigma) (Euclidean norm; the exponential kernel)."""
 
     bandwidth: Bandwidth = "median"
     name = "laplacian"
 
-    def __post_init__(self):
-        _check_bandwidth(self.bandwidth)
-
-    def gram(self, x: Float[Tensor, "*batch sample feature"]):
-        squared = squared_distances(x)
-        sigma = resolve_bandwidth(self.bandwidth, squared)
-        return torch.exp(-squared.sqrt() / sigma[..., None, None]), sigma
+    def of_squared(self, squared: Tensor, sigma: Tensor) -> Tensor:
+        return squared.sqrt_().mul_(-1 / sigma).exp_()
 
 
 @dataclass(frozen=True)
-class InverseMultiquadric:
+class InverseMultiquadric(_DistanceKernel):
     """k(x, x') = (1 + ||x - x'||^2 / c^2)^(-1/2), with c the bandwidth."""
 
     bandwidth: Bandwidth = "median"
     name = "inverse_multiquadric"
 
-    def __post_init__(self):
-        _check_bandwidth(self.bandwidth)
-
-    def gram(self, x: Float[Tensor, "*batch sample feature"]):
-        squared = squared_distances(x)
-        scale = resolve_bandwidth(self.bandwidth, squared)
-        return torch.rsqrt(1 + squared / scale[..., None, None].square()), scale
+    def of_squared(self, squared: Tensor, sigma: Tensor) -> Tensor:
+        return squared.div_(sigma.square()).add_(1).rsqrt_()
 
 
 @dataclass(frozen=True)
@@ -165,6 +194,9 @@ class Linear:
 
     def gram(self, x: Float[Tensor, "*batch sample feature"]):
         return x @ x.transpose(-1, -2), None
+
+    def of_products(self, products: Tensor) -> Tensor:
+        return products
 
 
 @dataclass(frozen=True)
@@ -181,7 +213,11 @@ class Polynomial:
             raise InputError(f"polynomial degree must be a positive integer, got {self.degree!r}")
 
     def gram(self, x: Float[Tensor, "*batch sample feature"]):
-        return (self.scale * (x @ x.transpose(-1, -2)) + self.offset) ** int(self.degree), None
+        return self.of_products(x @ x.transpose(-1, -2)), None
+
+    def of_products(self, products: Tensor) -> Tensor:
+        """Kernel values from inner products (computed in place)."""
+        return products.mul_(self.scale).add_(self.offset).pow_(int(self.degree))
 
 
 @dataclass(frozen=True)

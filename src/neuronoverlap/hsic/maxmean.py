@@ -21,14 +21,13 @@ from neuronoverlap.errors import InputError
 from neuronoverlap.hsic.estimators import normaliser
 from neuronoverlap.hsic.independence import draw_permutations, permutation_pvalues
 from neuronoverlap.hsic.inputs import check_estimator
-from neuronoverlap.hsic.kernels import Bandwidth, Gaussian, Kernel, make_kernel
+from neuronoverlap.hsic.kernels import Bandwidth, Gaussian, make_kernel
 from neuronoverlap.hsic.pairwise import (
     MEMORY_BUDGET_BYTES,
+    diagonal_major_pairs,
     feature_weights,
-    gram_features,
+    features_in_chunks,
     neuron_pair,
-    neurons_per_chunk,
-    upper_triangle,
 )
 from neuronoverlap.hsic.reference import reference_zscore, shared_bandwidth
 
@@ -48,14 +47,6 @@ class MaxMeanTestResult:
     n_b: int
     n_permutations: int
     seed: int | None
-
-
-def _features(rows: Tensor, kernel: Kernel, estimator: str, row_mean_term: bool,
-              memory_budget_bytes: int) -> Tensor:
-    chunk = neurons_per_chunk(rows.shape[1], rows.element_size(), memory_budget_bytes)
-    parts = [gram_features(rows[start:start + chunk], kernel, estimator, row_mean_term)
-             for start in range(0, rows.shape[0], chunk)]
-    return torch.cat(parts)
 
 
 def _inverse_norms(features: Tensor, weights: Tensor) -> Tensor:
@@ -83,8 +74,8 @@ def score_operands(
         estimator = "biased"
     else:
         kernel_a = kernel_b = make_kernel(kernel, bandwidth)
-    left = _features(rows_a, kernel_a, estimator, row_mean_term, memory_budget_bytes)
-    right = _features(rows_b, kernel_b, estimator, row_mean_term, memory_budget_bytes)
+    left = features_in_chunks(rows_a, kernel_a, estimator, row_mean_term, memory_budget_bytes)
+    right = features_in_chunks(rows_b, kernel_b, estimator, row_mean_term, memory_budget_bytes)
     if mode == "hsic":
         left = left / normaliser(n, estimator)
     elif mode == "cka":
@@ -96,20 +87,22 @@ def score_operands(
 def permuted_feature_index(
     orders: Int[Tensor, "permutation sample"], n_features: int
 ) -> Int[Tensor, "permutation feature"]:
-    """Where each feature of a reordered neuron's Gram features comes from.
+    """Where each feature of a neuron's reordered Gram matrix comes from in its stored features.
 
-    Triangle entry (a, b) of the reordered Gram is entry (order[a], order[b]) of the original,
-    stored at the position of (min, max) of the two; row-mean entries (when present) move with
-    order itself.
+    Diagonal entry a of the reordered matrix is diagonal entry order[a]; pair (a, b) is the
+    pair (order[a], order[b]), stored at its diagonal-major position (see
+    diagonal_major_pairs); row-mean entries (when present) move with order itself.
     """
     n = orders.shape[1]
-    tri_rows, tri_cols = upper_triangle(n, orders.device)
-    first, second = orders[:, tri_rows], orders[:, tri_cols]
-    low, high = torch.minimum(first, second), torch.maximum(first, second)
-    index = low * (2 * n - low + 1) // 2 + high - low
-    if n_features > index.shape[1]:
-        index = torch.cat([index, index.shape[1] + orders], dim=1)
-    return index
+    first, second = diagonal_major_pairs(n, orders.device)
+    moved_first, moved_second = orders[:, first], orders[:, second]
+    low = torch.minimum(moved_first, moved_second)
+    offset = (moved_first - moved_second).abs()
+    position = n + (offset - 1) * n - (offset - 1) * offset // 2 + low
+    parts = [orders, position]
+    if n_features > n + first.shape[0]:
+        parts.append(n + first.shape[0] + orders)
+    return torch.cat(parts, dim=1)
 
 
 def permuted_max_mean(

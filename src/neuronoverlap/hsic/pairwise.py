@@ -4,9 +4,10 @@ A neuron set is a matrix [n_neurons, n_samples]: each row one neuron's activatio
 same n samples. For rows a_i of A and b_j of B, pairwise HSIC_ij = <Kc_i, Lc_j> / norm with
 Kc_i the centred Gram matrix of the scalar samples a_i (its own median bandwidth by default).
 Since <Kc, Lc> = sum_{a<=b} w_ab Kc_ab Lc_ab (w = 1 on the diagonal, 2 above it), each centred
-Gram matrix is stored as its upper triangle, n(n+1)/2 numbers, and all n_a x n_b values come
-from one matrix product per chunk of neurons. Chunks are sized so that the Gram matrices held at
-once stay under `memory_budget_bytes` (default 1 GiB), whatever the number of neurons.
+Gram matrix is stored as its diagonal and upper triangle, n(n+1)/2 numbers ("features", built
+and centred directly in that form, diagonal by diagonal), and all n_a x n_b values come from
+one matrix product per block of neurons. Blocks are sized so that what is held at once stays
+under `memory_budget_bytes` (default 1 GiB), whatever the number of neurons.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 from neuronoverlap.errors import InputError
-from neuronoverlap.hsic.estimators import centre_gram, hsic, normaliser
+from neuronoverlap.hsic.estimators import NO_VARIATION_EPSILONS, hsic, normaliser
 from neuronoverlap.hsic.independence import HSICTestResult, hsic_test
 from neuronoverlap.hsic.inputs import (
     as_rows,
@@ -26,10 +27,21 @@ from neuronoverlap.hsic.inputs import (
     check_same_samples,
     common_dtype,
 )
-from neuronoverlap.hsic.kernels import Bandwidth, Kernel, make_kernel
+from neuronoverlap.hsic.kernels import (
+    Bandwidth,
+    Gaussian,
+    InverseMultiquadric,
+    Kernel,
+    Laplacian,
+    Linear,
+    Polynomial,
+    make_kernel,
+    pair_bandwidth,
+)
 
 MEMORY_BUDGET_BYTES = 1 << 30
-GRAM_COPIES = 4  # distances, Gram, centred Gram and its triangle, per neuron while building
+BUILD_BYTES = 32 << 20
+GRAM_COPIES = 2  # n^2 numbers per neuron while building: features, median selection, sums
 
 
 def neuron_pair(A, B, device=None) -> tuple[Tensor, Tensor]:
@@ -41,46 +53,134 @@ def neuron_pair(A, B, device=None) -> tuple[Tensor, Tensor]:
     return rows_a, rows_b
 
 
-def upper_triangle(n: int, device: torch.device) -> tuple[Tensor, Tensor]:
-    """Row and column indices of the upper triangle with its diagonal, row-major."""
-    return tuple(torch.triu_indices(n, n, 0, device=device))
+def diagonal_major_pairs(n: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """(a, b), a < b, for the strict upper triangle stored diagonal by diagonal: all pairs with
+    b - a = 1, then b - a = 2, ...; pair (a, b) sits at (k-1) n - (k-1) k / 2 + a, k = b - a."""
+    offsets = torch.arange(1, n, device=device)
+    lengths = n - offsets
+    starts = torch.cumsum(lengths, 0) - lengths
+    first = (torch.arange(int(lengths.sum()), device=device)
+             - torch.repeat_interleave(starts, lengths))
+    return first, first + torch.repeat_interleave(offsets, lengths)
+
+
+def feature_count(n: int, row_mean_term: bool = False) -> int:
+    return n + n * (n - 1) // 2 + (n if row_mean_term else 0)
 
 
 def feature_weights(
     n: int, dtype: torch.dtype, device: torch.device, row_mean_term: bool = False
 ) -> Float[Tensor, " feature"]:
     """Weights turning a dot product of features into <Kc, Lc> (+ n <c_K, c_L>)."""
-    rows, cols = upper_triangle(n, device)
-    weights = torch.where(rows == cols, 1.0, 2.0).to(dtype)
+    weights = torch.full((feature_count(n, row_mean_term),), 2.0, dtype=dtype, device=device)
+    weights[:n] = 1.0
     if row_mean_term:
-        weights = torch.cat([weights, torch.full((n,), float(n), dtype=dtype, device=device)])
+        weights[-n:] = float(n)
     return weights
+
+
+def _fill_diagonals(out: Tensor, rows: Tensor, combine) -> None:
+    """out[:, pairs] = combine(rows[:, a], rows[:, b]) in diagonal-major order, by slices."""
+    n, position = rows.shape[1], 0
+    for offset in range(1, n):
+        length = n - offset
+        combine(out[:, position:position + length], rows[:, :length], rows[:, offset:])
+        position += length
+
+
+def _squared_difference(out: Tensor, left: Tensor, right: Tensor) -> None:
+    out.copy_(right).sub_(left).square_()
+
+
+def _product(out: Tensor, left: Tensor, right: Tensor) -> None:
+    out.copy_(left).mul_(right)
+
+
+def _kernel_values(rows: Tensor, kernel: Kernel, diagonal: Tensor, upper: Tensor) -> None:
+    """Write each neuron's Gram diagonal and diagonal-major strict upper triangle."""
+    n = rows.shape[1]
+    if isinstance(kernel, Gaussian | Laplacian | InverseMultiquadric):
+        _fill_diagonals(upper, rows, _squared_difference)
+        sigma = pair_bandwidth(kernel.bandwidth, upper)[:, None]
+        kernel.of_squared(upper, sigma)
+        diagonal.copy_(kernel.of_squared(torch.zeros_like(diagonal), sigma))
+    elif isinstance(kernel, Linear | Polynomial):
+        _fill_diagonals(upper, rows, _product)
+        kernel.of_products(upper)
+        diagonal.copy_(kernel.of_products(rows.square()))
+    else:
+        grams, _ = kernel.gram(rows[:, :, None])
+        first, second = diagonal_major_pairs(n, rows.device)
+        upper.copy_(grams[:, first, second])
+        diagonal.copy_(grams.diagonal(dim1=1, dim2=2))
 
 
 def gram_features(
     rows: Float[Tensor, "neuron sample"], kernel: Kernel, estimator: str,
     row_mean_term: bool = False,
 ) -> Float[Tensor, "neuron feature"]:
-    """Each neuron's centred Gram matrix as its upper triangle, n(n+1)/2 numbers.
+    """Each neuron's centred Gram matrix as [diagonal (n), strict upper triangle (n(n-1)/2)].
 
-    row_mean_term appends the Gram's row means minus its grand mean (n numbers), the extra
-    term of the reference code's one-sided centring (see reference.py).
+    Centred as the estimator says (double centring, or U-centring with a zero diagonal); a
+    Gram matrix with no variation gives zeros (see estimators.centre_gram). row_mean_term
+    appends the raw Gram's row means minus their mean (n numbers), the extra term of the
+    reference code's one-sided centring (see reference.py).
     """
-    n = rows.shape[1]
-    grams, _ = kernel.gram(rows[:, :, None])
-    centred = centre_gram(grams, estimator)
-    tri_rows, tri_cols = upper_triangle(n, rows.device)
-    features = centred[:, tri_rows, tri_cols]
+    count, n = rows.shape
+    features = rows.new_empty(count, feature_count(n, row_mean_term))
+    diagonal, upper = features[:, :n], features[:, n:n + n * (n - 1) // 2]
+    _kernel_values(rows, kernel, diagonal, upper)
+    scale = torch.maximum(diagonal.abs().amax(dim=1), upper.abs().amax(dim=1))
+    row_sums = diagonal.clone()
+
+    def add_to_rows(block, left_rows, right_rows):
+        row_sums[:, :block.shape[1]] += block
+        row_sums[:, n - block.shape[1]:] += block
+
+    _fill_diagonals(upper, rows, add_to_rows)
     if row_mean_term:
-        row_means = grams.mean(dim=2)
-        features = torch.cat([features, row_means - row_means.mean(dim=1, keepdim=True)], dim=1)
+        row_means = row_sums / n
+        features[:, -n:] = row_means - row_means.mean(dim=1, keepdim=True)
+    if estimator == "unbiased":
+        means = (row_sums - diagonal) / (n - 2)
+        constant = (row_sums - diagonal).sum(dim=1) / ((n - 1) * (n - 2))
+        diagonal.zero_()
+    else:
+        means = row_sums / n
+        constant = means.mean(dim=1)
+        diagonal.sub_(2 * means).add_(constant[:, None])
+
+    def centre(block, left_rows, right_rows):
+        block.sub_(means[:, :block.shape[1]]).sub_(means[:, n - block.shape[1]:])
+
+    _fill_diagonals(upper, rows, centre)
+    upper.add_(constant[:, None])
+    norm = torch.hypot(torch.linalg.vector_norm(diagonal, dim=1),
+                       2**0.5 * torch.linalg.vector_norm(upper, dim=1))
+    flat = norm <= NO_VARIATION_EPSILONS * n * torch.finfo(rows.dtype).eps * scale
+    if bool(flat.any()):
+        features[flat, :n + n * (n - 1) // 2] = 0
     return features
 
 
-def neurons_per_chunk(n_samples: int, itemsize: int, memory_budget_bytes: int) -> int:
-    """How many neurons' Gram matrices fit in half the budget."""
+def build_chunk_size(n_samples: int, itemsize: int, memory_budget_bytes: int) -> int:
+    """Neurons whose Gram features are built at once: within a quarter of the budget and
+    BUILD_BYTES (small temporaries are faster)."""
     per_neuron = GRAM_COPIES * n_samples * n_samples * itemsize
-    return max(1, (memory_budget_bytes // 2) // per_neuron)
+    return max(1, min(memory_budget_bytes // 4, BUILD_BYTES) // per_neuron)
+
+
+def features_in_chunks(
+    rows: Tensor, kernel: Kernel, estimator: str, row_mean_term: bool, memory_budget_bytes: int
+) -> Tensor:
+    chunk = build_chunk_size(rows.shape[1], rows.element_size(), memory_budget_bytes)
+    if chunk >= rows.shape[0]:
+        return gram_features(rows, kernel, estimator, row_mean_term)
+    out = rows.new_empty(rows.shape[0], feature_count(rows.shape[1], row_mean_term))
+    for start in range(0, rows.shape[0], chunk):
+        out[start:start + chunk] = gram_features(rows[start:start + chunk], kernel, estimator,
+                                                 row_mean_term)
+    return out
 
 
 def pairwise_inner_products(
@@ -93,30 +193,38 @@ def pairwise_inner_products(
     with_norms: bool = False,
     row_mean_term: bool = False,
 ):
-    """<Kc_i, Lc_j> (+ n <c_i, c_j>) for all pairs -> [n_a, n_b] (and squared norms)."""
-    n = rows_a.shape[1]
-    chunk = neurons_per_chunk(n, rows_a.element_size(), memory_budget_bytes)
+    """<Kc_i, Lc_j> (+ n <c_i, c_j>) for all pairs -> [n_a, n_b] (and squared norms).
+
+    Memory: B's features are kept whole if they fit in half the budget (else rebuilt per block
+    of A), A's in blocks of a quarter, and the building temporaries take the last quarter.
+    """
+    n, item = rows_a.shape[1], rows_a.element_size()
     weights = feature_weights(n, rows_a.dtype, rows_a.device, row_mean_term)
+    block = max(1, (memory_budget_bytes // 4) // (weights.shape[0] * item))
     out = torch.empty(rows_a.shape[0], rows_b.shape[0], dtype=rows_a.dtype, device=rows_a.device)
-    norms_a = torch.empty(rows_a.shape[0], dtype=rows_a.dtype, device=rows_a.device)
-    norms_b = torch.empty(rows_b.shape[0], dtype=rows_b.dtype, device=rows_b.device)
-    b_starts = range(0, rows_b.shape[0], chunk)
+    norms_a = torch.zeros(rows_a.shape[0], dtype=rows_a.dtype, device=rows_a.device)
+    norms_b = torch.zeros(rows_b.shape[0], dtype=rows_b.dtype, device=rows_b.device)
+
+    def features(rows: Tensor, kernel: Kernel, norms: Tensor) -> Tensor:
+        built = features_in_chunks(rows, kernel, estimator, row_mean_term, memory_budget_bytes)
+        if with_norms:
+            norms[:] = built.square() @ weights
+        return built
+
+    b_blocks = [(start, min(rows_b.shape[0], start + block))
+                for start in range(0, rows_b.shape[0], block)]
     cached_b = None
-    if len(b_starts) == 1:
-        cached_b = gram_features(rows_b, kernel_b, estimator, row_mean_term)
-        norms_b[:] = cached_b.square() @ weights
-    for a_start in range(0, rows_a.shape[0], chunk):
-        a_stop = min(rows_a.shape[0], a_start + chunk)
-        left = gram_features(rows_a[a_start:a_stop], kernel_a, estimator, row_mean_term)
-        norms_a[a_start:a_stop] = left.square() @ weights
-        left = left * weights
-        for b_start in b_starts:
-            b_stop = min(rows_b.shape[0], b_start + chunk)
+    if rows_b.shape[0] * weights.shape[0] * item <= memory_budget_bytes // 2:
+        cached_b = features(rows_b, kernel_b, norms_b)
+        b_blocks = [(0, rows_b.shape[0])]
+    for a_start in range(0, rows_a.shape[0], block):
+        a_stop = min(rows_a.shape[0], a_start + block)
+        left = features(rows_a[a_start:a_stop], kernel_a, norms_a[a_start:a_stop])
+        left.mul_(weights)
+        for b_start, b_stop in b_blocks:
             right = cached_b
             if right is None:
-                right = gram_features(rows_b[b_start:b_stop], kernel_b, estimator, row_mean_term)
-                if a_start == 0:
-                    norms_b[b_start:b_stop] = right.square() @ weights
+                right = features(rows_b[b_start:b_stop], kernel_b, norms_b[b_start:b_stop])
             out[a_start:a_stop, b_start:b_stop] = left @ right.T
     if with_norms:
         return out, norms_a, norms_b
