@@ -130,7 +130,8 @@ def gram_features(
     features = rows.new_empty(count, feature_count(n, row_mean_term))
     diagonal, upper = features[:, :n], features[:, n:n + n * (n - 1) // 2]
     _kernel_values(rows, kernel, diagonal, upper)
-    scale = torch.maximum(diagonal.abs().amax(dim=1), upper.abs().amax(dim=1))
+    scale = torch.maximum(torch.linalg.vector_norm(diagonal, ord=float("inf"), dim=1),
+                          torch.linalg.vector_norm(upper, ord=float("inf"), dim=1))
     row_sums = diagonal.clone()
 
     def add_to_rows(block, left_rows, right_rows):

@@ -1,0 +1,205 @@
+"""Benchmark the HSIC estimator (issue: HSIC estimator).
+
+Prints one table; ratios are measured side by side in one run, each time the best of --repeats:
+1. pairwise neuron HSIC, n = 200 samples, 256 x 256 neurons, float64: `pairwise_hsic` (centred
+   Gram triangles, one matrix product) against a per-pair loop in the reference code's style
+   (each neuron's Gaussian Gram built once, K H and L H precomputed, then tr(K_i H L_j H) by one
+   n x n x n product per pair). The loop runs on the first --loop-pairs x --loop-pairs pairs
+   and is extrapolated to all pairs (--full-loop runs all of them); values are compared there.
+   The two are timed alternately, --repeats times each, and the best of each is kept.
+2. permutation test, n = 500, 1000 permutations: `hsic_test(estimator="unbiased")` against
+   hyppo's `Hsic().test(x, y, reps=1000, auto=False)` (auto=False forces its permutation test;
+   hyppo's statistic is the unbiased HSIC normalised to a correlation, whose permutation test
+   is the same as the unbiased HSIC's; hyppo's Gaussian kernel uses x's median distance as the
+   bandwidth for y too, so ours is given that bandwidth for both). Statistics must agree to
+   rounding and p-values within Monte Carlo error (3 standard errors of a difference of two
+   1000-permutation estimates, plus one permutation's step).
+   hyppo is the `bench` extra; without it that column is skipped with a message.
+3. for reference: the biased and gamma tests, the reference bridge score and its max-mean
+   permutation test at bridge-selection sizes.
+
+Usage: .venv/bin/python bench/bench_hsic.py [--device cpu|cuda] [--threads N] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import time
+
+import numpy as np
+
+
+def best_time(function, repeats: int, synchronise=lambda: None) -> tuple[float, object]:
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        synchronise()
+        start = time.perf_counter()
+        result = function()
+        synchronise()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def loop_pairwise_hsic(A, B, torch):
+    """Reference-style loop: per-neuron Gaussian Grams (median bandwidth), K H and L H
+    precomputed, then tr(K_i H L_j H) / (n-1)^2 with one matrix product per pair."""
+    n = A.shape[1]
+    centring = torch.eye(n, dtype=A.dtype, device=A.device) - 1.0 / n
+
+    def grams_times_h(rows):
+        out = []
+        for row in rows:
+            squared = (row[:, None] - row[None, :]) ** 2
+            first, second = torch.triu_indices(n, n, 1, device=rows.device)
+            sigma = torch.quantile(squared[first, second].sqrt(), 0.5)
+            out.append(torch.exp(-squared / (2 * sigma**2)) @ centring)
+        return out
+
+    kh, lh = grams_times_h(A), grams_times_h(B)
+    values = torch.empty(len(kh), len(lh), dtype=A.dtype, device=A.device)
+    for i, left in enumerate(kh):
+        for j, right in enumerate(lh):
+            values[i, j] = torch.trace(left @ right) / (n - 1) ** 2
+    return values
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--samples", type=int, default=200, help="samples for the pairwise rows")
+    parser.add_argument("--neurons", type=int, default=256)
+    parser.add_argument("--loop-pairs", type=int, default=32)
+    parser.add_argument("--full-loop", action="store_true")
+    parser.add_argument("--test-samples", type=int, default=500)
+    parser.add_argument("--permutations", type=int, default=1000)
+    args = parser.parse_args()
+
+    import torch
+
+    from neuronoverlap.hsic import (
+        Gaussian,
+        cka,
+        hsic_test,
+        max_mean_test,
+        pairwise_hsic,
+        reference_bridge_score,
+    )
+    from neuronoverlap.hsic.kernels import median_bandwidth, squared_distances
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    synchronise = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    rows: list[tuple[str, str, str]] = []
+
+    # 1. pairwise neuron HSIC ---------------------------------------------------------------
+    rng = np.random.default_rng(0)
+    n, m = args.samples, args.neurons
+    A = rng.standard_normal((m, n))
+    B = np.tanh(A[rng.permutation(m)]) + 0.5 * rng.standard_normal((m, n))
+    A_t = torch.from_numpy(A).to(device)
+    B_t = torch.from_numpy(B).to(device)
+    pairwise_hsic(A_t[:8], B_t[:8])  # warm-up
+    k = m if args.full_loop else min(args.loop_pairs, m)
+    batched_s = loop_s = float("inf")
+    for _ in range(args.repeats):  # alternate the two, so that both see the same machine load
+        seconds, batched = best_time(lambda: pairwise_hsic(A_t, B_t), 1, synchronise)
+        batched_s = min(batched_s, seconds)
+        seconds, looped = best_time(lambda: loop_pairwise_hsic(A_t[:k], B_t[:k], torch), 1,
+                                    synchronise)
+        loop_s = min(loop_s, seconds)
+    loop_all_s = loop_s * (m * m) / (k * k)
+    difference = float(np.abs(looped.cpu().numpy() - batched[:k, :k]).max())
+    how = "all pairs" if k == m else f"{k}x{k} pairs, x{(m * m) // (k * k)} extrapolated"
+    rows += [
+        (f"pairwise HSIC {m}x{m} neurons, n={n}, float64: batched", f"{batched_s:.3f} s", ""),
+        (f"  per-pair loop tr(K H L H) ({how})", f"{loop_all_s:.1f} s",
+         f"{loop_all_s / batched_s:.1f}x slower"),
+        ("  max |batched - loop| on the looped pairs", f"{difference:.1e}",
+         "ok (<= 1e-9)" if difference <= 1e-9 else "MISMATCH"),
+    ]
+
+    # 2. permutation test against hyppo ----------------------------------------------------
+    n_test, reps = args.test_samples, args.permutations
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((n_test, 1))
+    scenarios = {
+        "weak dependence": 0.08 * x**2 + rng.standard_normal((n_test, 1)),
+        "independent": rng.standard_normal((n_test, 1)),
+    }
+    try:
+        from hyppo.independence import Hsic
+
+        Hsic().test(x[:40], x[:40] ** 2, reps=5, auto=False)  # numba compilation, not timed
+        hyppo_message = None
+    except ImportError:
+        Hsic, hyppo_message = None, "hyppo not importable: install the bench extra for this column"
+    x_t = torch.from_numpy(x).to(device)
+    hyppo_kernel = Gaussian(float(median_bandwidth(squared_distances(torch.from_numpy(x)))))
+    for label, y in scenarios.items():
+        y_t = torch.from_numpy(y).to(device)
+        hsic_test(x_t, y_t, n_permutations=10, estimator="unbiased")  # warm-up
+        ours_s, ours = best_time(
+            lambda y_t=y_t: hsic_test(x_t, y_t, hyppo_kernel, n_permutations=reps, seed=0,
+                                      estimator="unbiased"), args.repeats, synchronise)
+        rows.append((f"permutation test n={n_test}, B={reps}, {label}: ours (unbiased)",
+                     f"{ours_s:.3f} s", f"p = {ours.pvalue:.4f}"))
+        if Hsic is None:
+            rows.append(("  hyppo Hsic().test(reps=1000, auto=False)", "skipped", hyppo_message))
+            continue
+        hyppo_s, (statistic, pvalue) = best_time(
+            lambda y=y: Hsic().test(x, y, reps=reps, auto=False), max(1, args.repeats - 1))
+        our_statistic = cka(x, y, kernel=hyppo_kernel, debiased=True)
+        hyppo_statistic = Hsic().statistic(x, y)
+        pooled = (ours.pvalue + pvalue) / 2
+        bound = 3 * math.sqrt(2 * pooled * (1 - pooled) / reps) + 1 / (reps + 1)
+        agree = abs(ours.pvalue - pvalue) <= bound
+        rows += [
+            ("  hyppo Hsic().test(reps=1000, auto=False)", f"{hyppo_s:.2f} s",
+             f"p = {float(pvalue):.4f}; {hyppo_s / ours_s:.1f}x slower"),
+            ("  statistic: our debiased CKA vs hyppo Hsic().statistic",
+             f"{abs(our_statistic - hyppo_statistic):.1e}",
+             f"{our_statistic:.6f} vs {float(hyppo_statistic):.6f} (test's own: "
+             f"{float(statistic):.6f}, see docs/hsic.md)"),
+            ("  |p ours - p hyppo| vs 3 MC standard errors", f"{abs(ours.pvalue - pvalue):.4f}",
+             f"bound {bound:.4f}: {'agree' if agree else 'DISAGREE'}"),
+        ]
+
+    # 3. other figures -----------------------------------------------------------------------
+    y_t = torch.from_numpy(scenarios["weak dependence"]).to(device)
+    for label, options in [("biased", {}), ("gamma", {"method": "gamma"})]:
+        seconds, result = best_time(lambda options=options: hsic_test(
+            x_t, y_t, n_permutations=reps, **options), args.repeats, synchronise)
+        rows.append((f"hsic_test n={n_test} ({label}{'' if options else f', B={reps}'})",
+                     f"{seconds:.3f} s", f"p = {result.pvalue:.4f}"))
+    rng = np.random.default_rng(2)
+    overlap = torch.from_numpy(rng.standard_normal((64, n))).to(device)
+    bridge = torch.from_numpy(rng.standard_normal((64, n))).to(device)
+    seconds, score = best_time(lambda: reference_bridge_score(overlap, bridge), args.repeats,
+                               synchronise)
+    rows.append((f"reference_bridge_score 64x64 neurons, n={n}", f"{seconds:.3f} s",
+                 f"score {score:.4f}"))
+    seconds, result = best_time(lambda: max_mean_test(overlap, bridge, n_permutations=200), 1,
+                                synchronise)
+    rows.append((f"max_mean_test reference mode 64x64, n={n}, B=200", f"{seconds:.2f} s",
+                 f"p = {result.pvalue:.3f}"))
+
+    where = (torch.cuda.get_device_name(device) if device.type == "cuda"
+             else f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")
+    print(f"# HSIC benchmark: torch {torch.__version__}, device {device} ({where}), "
+          f"torch threads {torch.get_num_threads()}, best of {args.repeats}")
+    width = max(len(row[0]) for row in rows)
+    print(f"| {'what'.ljust(width)} | time / value | note |")
+    print(f"|{'-' * (width + 2)}|--------------|------|")
+    for what, value, note in rows:
+        print(f"| {what.ljust(width)} | {value} | {note} |")
+
+
+if __name__ == "__main__":
+    main()
