@@ -1,0 +1,459 @@
+"""Gather what a store holds into one plain, JSON-ready dict (the content of `report.json`).
+
+Nothing here draws or formats: `figures`, `tables`, `html` and `markdown` read this dict.
+The analyses are the toolkit's own (`neuronoverlap.sets`, `neuronoverlap.analyses`); the
+language spectrum is written by `write_spectrum_outputs` into `spectrum_dir`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import re
+from collections.abc import Callable, Mapping
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neuronoverlap import __version__
+from neuronoverlap.analyses import (
+    THIRDS,
+    activation_cosine,
+    jaccard,
+    layer_thirds,
+    layerwise_overlap,
+    overlap_counts,
+    pairwise_overlaps,
+    write_spectrum_outputs,
+)
+from neuronoverlap.sets import ProbeSamples, language_active_sets, overlap_from_probes
+from neuronoverlap.store import Store
+from neuronoverlap.store.reader import ProbeSetView
+
+EVALUATION_PREFIXES = ("bli-", "mrc-")
+BRIDGE_PREFIX = "bridge-"
+# Parameters of a probe set shown per set in the data-sources table, not among the shared ones.
+PER_SET_KEYS = ("src", "tgt", "data_source", "data_sha256", "n_samples")
+
+
+def to_plain(value: Any) -> Any:
+    """Numpy scalars/arrays -> Python, NaN/inf -> None, tuples -> lists, recursively."""
+    if isinstance(value, Mapping):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return to_plain(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _parse_json(text: Any) -> Any:
+    if not isinstance(text, str):
+        return text
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def provenance(store: Store) -> dict[str, Any]:
+    """The store file, the model that wrote it and the store's root attributes."""
+    attrs = {key: to_plain(_parse_json(value)) for key, value in store.attrs.items()}
+    return {
+        "store": str(store.path.resolve()),
+        "store_bytes": store.path.stat().st_size,
+        "model_name": store.model_name,
+        "model_fingerprint": store.fingerprint,
+        "n_layers": store.n_layers,
+        "d_mlp": store.d_mlp,
+        "n_neurons": store.n_layers * store.d_mlp,
+        "model_config": attrs.get("model_config", {}),
+        "activation_definition": attrs.get("activation_definition"),
+        "toolkit_version": attrs.get("toolkit_version"),
+        "schema_version": attrs.get("schema_version"),
+        "created": attrs.get("created"),
+        "modified": attrs.get("modified"),
+        "attributes": attrs,
+    }
+
+
+def _view(store: Store, name: str) -> ProbeSetView:
+    src, tgt = name.split("-", 1)
+    return store.probes(src, tgt)
+
+
+def probe_set_summary(store: Store, name: str, n_examples: int) -> dict[str, Any]:
+    """Samples, tokens, template, composition and a few prompt -> generation examples."""
+    view = _view(store, name)
+    params = view.params
+    tokens = view.tokens()
+    fields = ("prompts", "generations", "source_words", "target_words")
+    strings = {field: view.strings(field)[:n_examples] for field in fields}
+    examples = [
+        {"prompt": p, "generation": g, "source_word": s, "target_word": t}
+        for p, g, s, t in zip(*(strings[f] for f in fields), strict=True)
+    ]
+    return {
+        "name": name,
+        "src": view.src,
+        "tgt": view.tgt,
+        "n_samples": int(tokens.shape[0]),
+        "mean_tokens": float(tokens.mean()) if tokens.size else None,
+        "total_tokens": int(tokens.sum()),
+        "template": params.get("template"),
+        "composed": bool(params.get("composed", False)),
+        "params": to_plain(params),
+        "examples": examples,
+    }
+
+
+def shared_parameters(params: Mapping[str, Mapping[str, Any]], skip: tuple[str, ...] = ()
+                      ) -> list[dict[str, Any]]:
+    """One row per parameter key: its value when every input shares it, else the inputs
+    grouped by value (`{"key", "shared": bool, "value" | "by_value": {value: [names]}}`)."""
+    keys = sorted({key for p in params.values() for key in p} - set(skip))
+    rows = []
+    for key in keys:
+        groups: dict[str, list[str]] = {}
+        for name, p in params.items():
+            value = json.dumps(p.get(key), ensure_ascii=False, sort_keys=True) if key in p \
+                else "(absent)"
+            groups.setdefault(value, []).append(name)
+        if len(groups) == 1:
+            rows.append({"key": key, "shared": True, "value": _parse_json(next(iter(groups)))})
+        else:
+            rows.append({"key": key, "shared": False, "by_value": groups})
+    return rows
+
+
+def _probe_samples(view: ProbeSetView) -> ProbeSamples:
+    return ProbeSamples(view.name, view.lazy("prob"), view.tokens(), statistic="probability")
+
+
+def both_way_pairs(names: list[str]) -> list[tuple[str, str]]:
+    """(s, t) for every pair whose s-t and t-s probe sets are both stored, each pair once."""
+    have = set(names)
+    pairs = []
+    for name in names:
+        src, tgt = name.split("-", 1)
+        if f"{tgt}-{src}" in have and (tgt, src) not in pairs:
+            pairs.append((src, tgt))
+    return pairs
+
+
+def probe_overlap(store: Store, pairs: list[tuple[str, str]], top_rate: float) -> dict[str, Any]:
+    """O(s,t) per layer (active set of the s<->t probe sets pooled), and its thirds."""
+    overlaps = {
+        f"{s}-{t}": overlap_from_probes(_probe_samples(store.probes(s, t)),
+                                        _probe_samples(store.probes(t, s)), top_rate=top_rate)
+        for s, t in pairs
+    }
+    layered = layerwise_overlap(overlaps)
+    first = next(iter(overlaps.values()))
+    return {
+        "definition": "O(s,t): top top_rate of all neurons by the token-weighted activation "
+                      "probability of the s->t and t->s probe samples pooled",
+        "pairs": layered.pairs,
+        "sizes": [len(s) for s in overlaps.values()],
+        "counts": layered.counts,
+        "shares": layered.shares,
+        "third_counts": layered.third_counts(),
+        "third_shares": layered.third_shares(),
+        "selection": first.metadata.get("selection", {}),
+    }
+
+
+def corpus_summary(store: Store, lang: str) -> dict[str, Any]:
+    view = store.corpus(lang)
+    params = view.params
+    return {"lang": lang, "n_tokens": view.n_tokens, "n_sentences": params.get("n_sentences"),
+            "split": params.get("split"), "params": to_plain(params)}
+
+
+def language_similarity(probabilities: Mapping[str, np.ndarray], top_rate: float
+                        ) -> dict[str, Any]:
+    """Jaccard, overlap counts and cosine (over shared neurons) of the corpus active sets, and
+    where the pairwise overlaps A_a & A_b sit over the layers."""
+    sets = language_active_sets(probabilities, top_rate=top_rate)
+    layered = layerwise_overlap(pairwise_overlaps(sets))
+    counts = layered.counts
+    return {
+        "languages": list(probabilities),
+        "active_set_sizes": [len(sets[c]) for c in probabilities],
+        "jaccard": jaccard(sets).values,
+        "overlap": overlap_counts(sets).values,
+        "cosine": activation_cosine(probabilities, sets).values,
+        "active_sets": f"top {top_rate} of all neurons by FLORES activation probability",
+        "pair_layers": {
+            "pairs": layered.pairs,
+            "counts": counts,
+            "mean_counts": counts.mean(axis=0),
+            "min_counts": counts.min(axis=0),
+            "max_counts": counts.max(axis=0),
+            "mean_third_shares": layered.third_shares().mean(axis=0),
+        },
+    }
+
+
+def spectrum(probabilities: Mapping[str, np.ndarray], out_dir: Path, top_rate: float,
+             measure: str, permutations: int, seed: int) -> dict[str, Any]:
+    """The spectrum against the taxonomy, written by `write_spectrum_outputs`."""
+    outputs = write_spectrum_outputs(out_dir, probabilities, top_rate=top_rate, measure=measure,
+                                     permutations=permutations, seed=seed)
+    mantel = outputs.mantel
+    return {
+        "measure": measure,
+        "languages": outputs.languages,
+        "linkage": outputs.spectrum.parameters.get("linkage"),
+        "mantel": mantel.to_dict(),
+        "cophenetic_vs_taxonomy": outputs.cophenetic_correlation,
+        "dendrogram_fit": outputs.spectrum.dendrogram_fit,
+        "files": {key: str(path) for key, path in outputs.paths.items()},
+    }
+
+
+def bridge_result(name: str, document: dict[str, Any]) -> dict[str, Any]:
+    """A stored bridge selection with its table rows (ranking order) and per-layer series."""
+    ranking = document.get("ranking") or sorted(
+        document.get("candidates", []), key=lambda b: -(document.get("scores", {}).get(b) or 0))
+    rows = [
+        {"rank": rank, "bridge": b, "score": document.get("scores", {}).get(b),
+         "pvalue": document.get("pvalues", {}).get(b),
+         "probability": document.get("probabilities", {}).get(b),
+         "chosen": b == document.get("chosen")}
+        for rank, b in enumerate(ranking, start=1)
+    ]
+    per_layer = document.get("per_layer", {})
+    sizes = document.get("set_sizes", {})
+    layers = sorted({int(k) for series in per_layer.values() for k in series})
+    layer_rows = [
+        {"layer": layer, "bridge": b, "score": per_layer.get(b, {}).get(str(layer)),
+         "overlap_neurons": (sizes.get(b, {}).get(str(layer)) or [None, None])[0],
+         "bridge_neurons": (sizes.get(b, {}).get(str(layer)) or [None, None])[1]}
+        for layer in layers for b in ranking
+    ]
+    return {"name": name, "src": document.get("src"), "tgt": document.get("tgt"),
+            "method": document.get("method"), "chosen": document.get("chosen"),
+            "window": document.get("window", layers), "layers": layers, "rows": rows,
+            "layer_rows": layer_rows, "document": to_plain(document)}
+
+
+def evaluation_result(name: str, document: dict[str, Any]) -> dict[str, Any]:
+    """An evaluation document: conditions with accuracy and intervals, the comparisons with
+    zero-shot and the oracle when those keys are there; the whole document always."""
+    conditions = []
+    for condition, values in (document.get("conditions") or {}).items():
+        if isinstance(values, Mapping) and "accuracy" in values:
+            conditions.append({"condition": condition, **{k: values.get(k) for k in (
+                "bridge", "accuracy", "ci_low", "ci_high", "wilson_low", "wilson_high", "n",
+                "n_hits", "confidence")}})
+    comparisons = []
+    for bridge, values in (document.get("comparisons") or {}).items():
+        if isinstance(values, Mapping):
+            mcnemar = values.get("mcnemar") or {}
+            ci = values.get("difference_ci") or [None, None]
+            comparisons.append({"bridge": bridge, "difference": values.get("difference"),
+                                "ci_low": ci[0], "ci_high": ci[1],
+                                "mcnemar_pvalue": mcnemar.get("pvalue"),
+                                "only_zero_shot": mcnemar.get("only_a"),
+                                "only_bridge": mcnemar.get("only_b"),
+                                "method": mcnemar.get("method")})
+    # Zero-shot first, then the reference, then the bridges (the store sorts JSON keys).
+    conditions.sort(key=lambda c: {"zero-shot": 0, "reference": 1}.get(c["condition"], 2))
+    task = document.get("task") or name.split("-", 1)[0]
+    return {"name": name, "task": task, "conditions": conditions, "comparisons": comparisons,
+            "oracle": to_plain(document.get("oracle")), "document": to_plain(document)}
+
+
+def neuron_sets(store: Store) -> list[dict[str, Any]]:
+    rows = []
+    for name in store.group_names("sets"):
+        with store.h5_group("sets", name) as node:
+            attrs = {k: to_plain(v) for k, v in node.attrs.items()}
+        rows.append({"name": name, "size": attrs.get("size"), "label": attrs.get("label"),
+                     "metadata": _parse_json(attrs.get("metadata"))})
+    return rows
+
+
+def missing_notes(data: dict[str, Any]) -> list[str]:
+    """What the store lacks for each section, with the command that records it."""
+    notes = []
+    if not data["probe_sets"]:
+        notes.append("no probe sets in this store: run `neuronoverlap probe --pair s-t "
+                     "--bridges en,...`")
+    elif data["probe_overlap"] is None:
+        notes.append("no pair with both directions among the probe sets: the layer-wise "
+                     "overlap O(s,t) needs s-t and t-s (`neuronoverlap probe --pair s-t`)")
+    n_corpora = len(data["corpora"])
+    if n_corpora == 0:
+        notes.append("no corpora in this store: run `neuronoverlap corpus --langs en,de,...`")
+    elif n_corpora < 2:
+        notes.append("one corpus only: language similarity needs at least two "
+                     "(`neuronoverlap corpus --langs ...`)")
+    if 0 < n_corpora < 3:
+        notes.append("fewer than three corpora: no dendrogram or Mantel test (the spectrum "
+                     "needs at least three languages)")
+    if not data["bridges"]:
+        notes.append("no bridge selection in this store: run `neuronoverlap select-bridge "
+                     "--pair s-t`")
+    if not data["evaluations"]:
+        notes.append("no evaluation results (bli-*, mrc-*) in this store: run `neuronoverlap "
+                     "evaluate bli|mrc`")
+    return notes
+
+
+def collect(
+    store_path: str | Path,
+    spectrum_dir: str | Path,
+    top_rate: float = 0.01,
+    spectrum_measure: str = "jaccard",
+    permutations: int = 999,
+    seed: int = 0,
+    n_examples: int = 3,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Everything the report shows, as plain data. The spectrum files go to `spectrum_dir`."""
+    say = log or (lambda message: None)
+    store = Store(store_path)
+    data: dict[str, Any] = {
+        "report": {
+            "generated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "toolkit_version": __version__,
+            "parameters": {"top_rate": top_rate, "spectrum_measure": spectrum_measure,
+                           "mantel_permutations": permutations, "seed": seed,
+                           "examples_per_probe_set": n_examples},
+        },
+        "provenance": provenance(store),
+        "layer_thirds": {name: list(layers) for name, layers in
+                         layer_thirds(store.n_layers).items()},
+    }
+
+    names = store.probe_sets()
+    say(f"probe sets: {len(names)}")
+    data["probe_sets"] = [probe_set_summary(store, name, n_examples) for name in names]
+    params = {p["name"]: p["params"] for p in data["probe_sets"]}
+    data["probe_parameters"] = shared_parameters(params, skip=PER_SET_KEYS)
+    pairs = both_way_pairs(names)
+    data["probe_overlap"] = probe_overlap(store, pairs, top_rate) if pairs else None
+
+    langs = store.corpora()
+    say(f"corpora: {len(langs)}")
+    data["corpora"] = [corpus_summary(store, lang) for lang in langs]
+    data["corpus_parameters"] = shared_parameters(
+        {c["lang"]: c["params"] for c in data["corpora"]},
+        skip=("lang", "data_source", "data_sha256", "n_sentences"))
+    probabilities = {lang: store.corpus(lang).activation_probability() for lang in langs}
+    data["similarity"] = language_similarity(probabilities, top_rate) if len(langs) >= 2 else None
+    if len(langs) >= 3:
+        say(f"language spectrum of {len(langs)} languages ({permutations} Mantel permutations)")
+        data["spectrum"] = spectrum(probabilities, Path(spectrum_dir), top_rate,
+                                    spectrum_measure, permutations, seed)
+    else:
+        data["spectrum"] = None
+
+    data["data_sources"] = (
+        [{"kind": "probe set", "name": p["name"], "data_source": p["params"].get("data_source"),
+          "data_sha256": p["params"].get("data_sha256"), "n": p["n_samples"],
+          "seed": p["params"].get("seed")} for p in data["probe_sets"]]
+        + [{"kind": "corpus", "name": c["lang"], "data_source": c["params"].get("data_source"),
+            "data_sha256": c["params"].get("data_sha256"), "n": c["n_sentences"],
+            "seed": c["params"].get("seed")} for c in data["corpora"]]
+    )
+
+    results = store.group_names("results")
+    say(f"results: {len(results)}")
+    data["bridges"], data["evaluations"], data["other_results"] = [], [], []
+    for name in results:
+        document = store.get_json("results", name)
+        if name.startswith(BRIDGE_PREFIX) and isinstance(document, dict):
+            data["bridges"].append(bridge_result(name, document))
+        elif name.startswith(EVALUATION_PREFIXES) and isinstance(document, dict):
+            data["evaluations"].append(evaluation_result(name, document))
+        else:
+            data["other_results"].append({"name": name, "document": to_plain(document)})
+    data["neuron_sets"] = neuron_sets(store)
+    data["missing"] = missing_notes(data)
+    return to_plain(data)
+
+
+def headline(data: dict[str, Any]) -> list[str]:
+    """The report's headline findings, one sentence each (for the HTML and summary.md)."""
+    lines = []
+    prov = data["provenance"]
+    counts = ", ".join(_count(len(data[key]), singular, plural) for key, singular, plural in (
+        ("probe_sets", "probe set", "probe sets"), ("corpora", "corpus", "corpora"),
+        ("bridges", "bridge selection", "bridge selections"),
+        ("evaluations", "evaluation result", "evaluation results")))
+    lines.append(f"{prov['model_name']} ({prov['model_fingerprint']}): {prov['n_layers']} layers "
+                 f"x {prov['d_mlp']} MLP neurons; {counts}.")
+    overlap = data.get("probe_overlap")
+    if overlap:
+        for pair, size, shares in zip(overlap["pairs"], overlap["sizes"],
+                                      overlap["third_shares"], strict=True):
+            parts = ", ".join(f"{name} {share:.0%}" for name, share in
+                              zip(THIRDS, shares, strict=True))
+            lines.append(f"O({pair}) has {size} neurons: {parts}.")
+    similarity = data.get("similarity")
+    if similarity:
+        codes, values = similarity["languages"], np.array(similarity["jaccard"])
+        pairs = sorted(combinations(range(len(codes)), 2), key=lambda ij: -values[ij])
+        best, worst = pairs[0], pairs[-1]
+        lines.append(f"Most similar languages by Jaccard of active sets: {codes[best[0]]}-"
+                     f"{codes[best[1]]} ({values[best]:.3f}); least: {codes[worst[0]]}-"
+                     f"{codes[worst[1]]} ({values[worst]:.3f}).")
+        shares = similarity["pair_layers"]["mean_third_shares"]
+        lines.append("Corpus overlaps A_a & A_b, mean share per third: " + ", ".join(
+            f"{name} {share:.0%}" for name, share in zip(THIRDS, shares, strict=True)) + ".")
+    spectrum_data = data.get("spectrum")
+    if spectrum_data:
+        mantel = spectrum_data["mantel"]
+        lines.append(f"Spectrum ({spectrum_data['measure']}) vs taxonomy: Mantel r = "
+                     f"{fmt(mantel['statistic'])}, p = {fmt(mantel['pvalue'])} "
+                     f"({mantel['permutations']} permutations); cophenetic r = "
+                     f"{fmt(spectrum_data['cophenetic_vs_taxonomy'])}.")
+    for bridge in data["bridges"]:
+        chosen = next((r for r in bridge["rows"] if r["chosen"]), None)
+        if chosen:
+            lines.append(f"Bridge for {bridge['src']}->{bridge['tgt']} ({bridge['method']}): "
+                         f"{chosen['bridge']} (score {fmt(chosen['score'])}, p = "
+                         f"{fmt(chosen['pvalue'])}, probability {fmt(chosen['probability'])}).")
+    for evaluation in data["evaluations"]:
+        if evaluation["conditions"]:
+            parts = ", ".join(f"{c['condition']} {fmt(c['accuracy'])}"
+                              for c in evaluation["conditions"])
+            lines.append(f"{evaluation['name']}: accuracy {parts}.")
+    return lines
+
+
+def _count(n: int, singular: str, plural: str) -> str:
+    return f"{n} {singular if n == 1 else plural}"
+
+
+def fmt(value: Any) -> str:
+    """Numbers for people: 4 significant digits, 'n/a' for missing."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    text = f"{value:.4g}"
+    if text in ("1", "-1") and value != round(value):
+        text = f"{value:.10g}"  # a cosine of 0.999996 is not 1
+    return text
+
+
+def slug(name: str) -> str:
+    """A file-name-safe version of a result name."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)

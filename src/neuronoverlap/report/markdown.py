@@ -1,0 +1,70 @@
+"""`summary.md`: the headline numbers, the chosen bridges, what is missing, and links to the
+figures (PNG) and tables (CSV) beside it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from neuronoverlap.report.collect import fmt, headline
+from neuronoverlap.report.figures import ReportFigure
+from neuronoverlap.report.tables import Table, bridge_table_base, evaluation_table_base
+
+
+def _cell(value: Any) -> str:
+    text = fmt(value) if value is not None else ""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(table: Table) -> list[str]:
+    lines = ["| " + " | ".join(_cell(c) for c in table.columns) + " |",
+             "|" + "|".join("---" for _ in table.columns) + "|"]
+    for i, row in enumerate(table.rows):
+        cells = [_cell(v) for v in row]
+        if i in table.highlight:
+            cells = [f"**{c}**" if c else c for c in cells]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def render_markdown(data: dict[str, Any], tables: dict[str, Table],
+                    figures: dict[str, ReportFigure]) -> str:
+    prov = data["provenance"]
+    lines = [f"# neuronoverlap report: {prov['model_name']}", "",
+             f"- model fingerprint: `{prov['model_fingerprint']}`",
+             f"- store: `{prov['store']}`",
+             f"- generated: {data['report']['generated']} (neuronoverlap "
+             f"{data['report']['toolkit_version']})",
+             "- parameters: " + ", ".join(f"{k} = {v}" for k, v in
+                                          data["report"]["parameters"].items()),
+             "", "## Headline", ""]
+    lines += [f"- {line}" for line in headline(data)]
+
+    overlap = data["probe_overlap"]
+    if overlap:
+        lines += ["", "## Where the overlap neurons O(s,t) sit", ""]
+        lines += markdown_table(tables["probe_overlap_thirds"])
+    if data["spectrum"]:
+        lines += ["", "## Language spectrum against the taxonomy", ""]
+        lines += markdown_table(tables["spectrum"])
+    for bridge in data["bridges"]:
+        name = bridge_table_base(bridge)
+        lines += ["", f"## Bridge for {bridge['src']}->{bridge['tgt']}: {bridge['chosen']}", ""]
+        lines += markdown_table(tables[name])
+    for evaluation in data["evaluations"]:
+        name = f"{evaluation_table_base(evaluation)}_conditions"
+        if name in tables:
+            lines += ["", f"## Evaluation {evaluation['name']}", ""]
+            lines += markdown_table(tables[name])
+    if data["missing"]:
+        lines += ["", "## Not in this store", ""] + [f"- {note}" for note in data["missing"]]
+
+    lines += ["", "## Files", "", "- [report.html](report.html): the full report (figures "
+              "embedded)", "- [report.json](report.json): everything collected"]
+    lines += [f"- [figures/{name}.png](figures/{name}.png): {figure.title}"
+              for name, figure in figures.items()]
+    lines += [f"- [tables/{name}.csv](tables/{name}.csv): {table.title}"
+              for name, table in tables.items()]
+    if data["spectrum"]:
+        lines.append("- [spectrum/](spectrum/): the spectrum analysis' own files (similarity "
+                     "matrices, layer-wise tables, dendrogram.png, mantel.json)")
+    return "\n".join(lines) + "\n"

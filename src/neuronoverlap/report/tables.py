@@ -1,0 +1,267 @@
+"""The report's tables, built once from the collected data: shown in the HTML page and
+written as CSV files (`tables/<name>.csv`), raw values in the CSV, formatted in the page."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from neuronoverlap.analyses import THIRDS
+from neuronoverlap.report.collect import slug
+
+
+@dataclass
+class Table:
+    """A titled table: `rows` of raw values in `columns` order; `highlight` row indices."""
+
+    name: str
+    title: str
+    columns: list[str]
+    rows: list[list[Any]]
+    highlight: list[int] = field(default_factory=list)
+    note: str = ""
+    fold: bool | None = None  # None: fold long tables in the page
+
+    def write_csv(self, path: Path) -> Path:
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(self.columns)
+            writer.writerows([[_csv_cell(v) for v in row] for row in self.rows])
+        return path
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return value
+
+
+def flatten(document: Any, prefix: str = "") -> list[list[Any]]:
+    """Nested dicts -> [dotted key, value] rows; lists of scalars stay one value."""
+    if isinstance(document, Mapping):
+        rows = []
+        for key, value in document.items():
+            rows += flatten(value, f"{prefix}.{key}" if prefix else str(key))
+        return rows
+    if isinstance(document, list) and any(isinstance(v, (Mapping, list)) for v in document):
+        rows = []
+        for i, value in enumerate(document):
+            rows += flatten(value, f"{prefix}[{i}]")
+        return rows
+    return [[prefix, document]]
+
+
+def _parameter_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
+    out = []
+    for row in rows:
+        if row["shared"]:
+            out.append([row["key"], row["value"], "all"])
+        else:
+            for value, names in row["by_value"].items():
+                out.append([row["key"], json.loads(value) if value != "(absent)" else None,
+                            ", ".join(names)])
+    return out
+
+
+def provenance_tables(data: dict[str, Any]) -> list[Table]:
+    prov, report = data["provenance"], data["report"]
+    rows = [[key, prov[key]] for key in (
+        "model_name", "model_fingerprint", "n_layers", "d_mlp", "n_neurons",
+        "activation_definition", "store", "store_bytes", "schema_version", "toolkit_version",
+        "created", "modified")]
+    rows += [["report generated", report["generated"]],
+             ["report toolkit_version", report["toolkit_version"]]]
+    rows += [[f"report parameter {key}", value] for key, value in report["parameters"].items()]
+    rows += [[f"layer third {name}", f"{layers[0]}-{layers[-1]}" if layers else "(none)"]
+             for name, layers in data["layer_thirds"].items()]
+    config = prov["model_config"]
+    tables = [Table("provenance", "Store and model", ["field", "value"], rows, fold=False)]
+    if isinstance(config, Mapping) and config:
+        tables.append(Table("model_config", "Model configuration (as recorded in the store)",
+                            ["key", "value"], [[k, v] for k, v in config.items()]))
+    if data["data_sources"]:
+        tables.append(Table(
+            "data_sources", "Data sources and checksums",
+            ["kind", "name", "data_source", "data_sha256", "n", "seed"],
+            [[d["kind"], d["name"], d["data_source"], d["data_sha256"], d["n"], d["seed"]]
+             for d in data["data_sources"]]))
+    return tables
+
+
+def probe_tables(data: dict[str, Any]) -> list[Table]:
+    sets = data["probe_sets"]
+    if not sets:
+        return []
+    tables = [
+        Table("probe_sets", "Probe sets",
+              ["name", "src", "tgt", "samples", "mean tokens", "template", "composed"],
+              [[p["name"], p["src"], p["tgt"], p["n_samples"], p["mean_tokens"], p["template"],
+                p["composed"]] for p in sets]),
+        Table("probe_parameters", "Probe-set parameters (value, and the sets that have it)",
+              ["parameter", "value", "probe sets"], _parameter_rows(data["probe_parameters"])),
+        Table("probe_examples", "Example prompts and greedy generations",
+              ["probe set", "source word", "gold target", "prompt", "generation"],
+              [[p["name"], e["source_word"], e["target_word"], e["prompt"], e["generation"]]
+               for p in sets for e in p["examples"]]),
+    ]
+    overlap = data["probe_overlap"]
+    if overlap:
+        pairs, counts, shares = overlap["pairs"], overlap["counts"], overlap["shares"]
+        third_of = {layer: name for name, layers in data["layer_thirds"].items()
+                    for layer in layers}
+        columns = ["layer", "third"] + [f"{c} {p}" for p in pairs for c in ("count", "share")]
+        rows = [[layer, third_of.get(layer)] +
+                [v for i in range(len(pairs)) for v in (counts[i][layer], shares[i][layer])]
+                for layer in range(len(counts[0]))]
+        tables.append(Table("probe_overlap_layers",
+                            "Overlap neurons O(s,t) per layer (count, share of d_mlp)",
+                            columns, rows))
+        tables.append(Table(
+            "probe_overlap_thirds", "Where O(s,t) sits: neurons per third of depth",
+            ["pair", "|O|", *THIRDS, *(f"share {t}" for t in THIRDS)],
+            [[p, size, *c, *s] for p, size, c, s in zip(
+                pairs, overlap["sizes"], overlap["third_counts"], overlap["third_shares"],
+                strict=True)]))
+    return tables
+
+
+def corpus_tables(data: dict[str, Any]) -> list[Table]:
+    corpora = data["corpora"]
+    if not corpora:
+        return []
+    similarity = data["similarity"]
+    sizes = dict(zip(similarity["languages"], similarity["active_set_sizes"], strict=True)) \
+        if similarity else {}
+    tables = [
+        Table("corpora", "Corpora (FLORES-200 statistics per language)",
+              ["language", "sentences", "tokens", "split", "active set size"],
+              [[c["lang"], c["n_sentences"], c["n_tokens"], c["split"], sizes.get(c["lang"])]
+               for c in corpora]),
+        Table("corpus_parameters", "Corpus parameters (value, and the languages that have it)",
+              ["parameter", "value", "languages"], _parameter_rows(data["corpus_parameters"])),
+    ]
+    if similarity:
+        codes = similarity["languages"]
+        for measure, title in (("jaccard", "Jaccard of the active sets"),
+                               ("cosine", "Cosine of activation probabilities over shared "
+                                          "neurons"),
+                               ("overlap", "Shared active neurons |A_a & A_b|")):
+            tables.append(Table(f"similarity_{measure}", title, ["language", *codes],
+                                [[c, *row] for c, row in zip(codes, similarity[measure],
+                                                             strict=True)]))
+        layers = similarity["pair_layers"]
+        third_of = {layer: name for name, ls in data["layer_thirds"].items() for layer in ls}
+        tables.append(Table(
+            "corpus_overlap_layers",
+            f"Corpus overlaps A_a & A_b per layer over {len(layers['pairs'])} language pairs",
+            ["layer", "third", "mean count", "min count", "max count"],
+            [[layer, third_of.get(layer), mean, low, high] for layer, (mean, low, high) in
+             enumerate(zip(layers["mean_counts"], layers["min_counts"], layers["max_counts"],
+                           strict=True))]))
+    spectrum = data["spectrum"]
+    if spectrum:
+        mantel = spectrum["mantel"]
+        tables.append(Table("spectrum", "Language spectrum against the taxonomy",
+                            ["quantity", "value"], [
+                                ["similarity measure", spectrum["measure"]],
+                                ["linkage", spectrum["linkage"]],
+                                ["Mantel r", mantel["statistic"]],
+                                ["Mantel p-value", mantel["pvalue"]],
+                                ["Mantel permutations", mantel["permutations"]],
+                                ["Mantel method", mantel["method"]],
+                                ["Mantel alternative", mantel["alternative"]],
+                                ["Mantel seed", mantel["seed"]],
+                                ["cophenetic r vs taxonomy", spectrum["cophenetic_vs_taxonomy"]],
+                                ["dendrogram fit (cophenetic r vs neuron distance)",
+                                 spectrum["dendrogram_fit"]]]))
+    return tables
+
+
+def bridge_tables(bridge: dict[str, Any]) -> list[Table]:
+    base = bridge_table_base(bridge)
+    rows = bridge["rows"]
+    ranking = [r["bridge"] for r in rows]
+    summary = Table(base, f"Bridge selection {bridge['src']}->{bridge['tgt']} "
+                          f"({bridge['method']}, window layers {_span(bridge['window'])})",
+                    ["rank", "bridge", "score", "p-value", "probability", "chosen"],
+                    [[r["rank"], r["bridge"], r["score"], r["pvalue"], r["probability"],
+                      "chosen" if r["chosen"] else ""] for r in rows],
+                    highlight=[i for i, r in enumerate(rows) if r["chosen"]])
+    by_key = {(r["layer"], r["bridge"]): r for r in bridge["layer_rows"]}
+    columns = ["layer", "|O_l|"] + [f"score {b}" for b in ranking] + \
+              [f"|B_l| {b}" for b in ranking]
+    layer_rows = []
+    for layer in bridge["layers"]:
+        cells = [by_key.get((layer, b), {}) for b in ranking]
+        overlap = next((c.get("overlap_neurons") for c in cells
+                        if c.get("overlap_neurons") is not None), None)
+        layer_rows.append([layer, overlap] + [c.get("score") for c in cells] +
+                          [c.get("bridge_neurons") for c in cells])
+    per_layer = Table(f"{base}_layers", f"Per-layer scores {bridge['src']}->{bridge['tgt']} "
+                                        "(real layer ids; empty: no neurons to compare)",
+                      columns, layer_rows)
+    parameters = Table(f"{base}_parameters", "Parameters of the selection", ["parameter", "value"],
+                       flatten(bridge["document"].get("parameters", {})))
+    return [summary, per_layer, parameters]
+
+
+def evaluation_tables(evaluation: dict[str, Any]) -> list[Table]:
+    base = evaluation_table_base(evaluation)
+    tables = []
+    if evaluation["conditions"]:
+        keys = ["condition", "bridge", "accuracy", "ci_low", "ci_high", "wilson_low",
+                "wilson_high", "n", "n_hits"]
+        tables.append(Table(f"{base}_conditions", f"{evaluation['name']}: accuracy per condition "
+                                                  "(bootstrap and Wilson intervals)",
+                            keys, [[c.get(k) for k in keys] for c in evaluation["conditions"]]))
+    if evaluation["comparisons"]:
+        keys = ["bridge", "difference", "ci_low", "ci_high", "mcnemar_pvalue", "only_zero_shot",
+                "only_bridge", "method"]
+        tables.append(Table(f"{base}_comparisons",
+                            f"{evaluation['name']}: bridge minus zero-shot (paired)",
+                            keys, [[c.get(k) for k in keys] for c in evaluation["comparisons"]]))
+    if evaluation["oracle"]:
+        tables.append(Table(f"{base}_oracle", f"{evaluation['name']}: oracle bridge",
+                            ["field", "value"], flatten(evaluation["oracle"])))
+    shown = {"conditions", "comparisons", "oracle"} if tables else set()
+    rest = {k: v for k, v in evaluation["document"].items() if k not in shown}
+    tables.append(Table(base, f"{evaluation['name']}: " +
+                        ("parameters and provenance" if tables else "stored document"),
+                        ["field", "value"], flatten(rest)))
+    return tables
+
+
+def bridge_table_base(bridge: dict[str, Any]) -> str:
+    return f"bridge_{slug(bridge['src'] or '')}_{slug(bridge['tgt'] or '')}"
+
+
+def evaluation_table_base(evaluation: dict[str, Any]) -> str:
+    return f"eval_{slug(evaluation['name'])}"
+
+
+def build_tables(data: dict[str, Any]) -> dict[str, Table]:
+    """Every table of the report by name, in page order."""
+    tables = provenance_tables(data) + probe_tables(data) + corpus_tables(data)
+    tables += [t for b in data["bridges"] for t in bridge_tables(b)]
+    tables += [t for e in data["evaluations"] for t in evaluation_tables(e)]
+    tables += [Table(f"result_{slug(r['name'])}", f"Result {r['name']}", ["field", "value"],
+                     flatten(r["document"])) for r in data["other_results"]]
+    if data["neuron_sets"]:
+        tables.append(Table(
+            "neuron_sets", "Neuron sets saved in the store", ["name", "size", "label"],
+            [[s["name"], s["size"], s["label"]] for s in data["neuron_sets"]]))
+    return {t.name: t for t in tables}
+
+
+def _span(layers: list[int]) -> str:
+    if not layers:
+        return "none"
+    if list(layers) == list(range(layers[0], layers[-1] + 1)):
+        return f"{layers[0]}-{layers[-1]}"
+    return ",".join(str(layer) for layer in layers)
