@@ -6,7 +6,8 @@ Prints one table; ratios are measured side by side in one run, each time the bes
    (each neuron's Gaussian Gram built once, K H and L H precomputed, then tr(K_i H L_j H) by one
    n x n x n product per pair). The loop runs on the first --loop-pairs x --loop-pairs pairs
    and is extrapolated to all pairs (--full-loop runs all of them); values are compared there.
-   The two are timed alternately, --repeats times each, and the best of each is kept.
+   The two are timed alternately, --repeats times each, and the best of each is kept; the
+   loop's total is 2 x 256 x (seconds per neuron's Gram) + 256^2 x (seconds per pair).
 2. permutation test, n = 500, 1000 permutations: `hsic_test(estimator="unbiased")` against
    hyppo's `Hsic().test(x, y, reps=1000, auto=False)` (auto=False forces its permutation test;
    hyppo's statistic is the unbiased HSIC normalised to a correlation, whose permutation test
@@ -43,27 +44,32 @@ def best_time(function, repeats: int, synchronise=lambda: None) -> tuple[float, 
     return best, result
 
 
-def loop_pairwise_hsic(A, B, torch):
+def loop_pairwise_hsic(A, B, torch, synchronise):
     """Reference-style loop: per-neuron Gaussian Grams (median bandwidth), K H and L H
-    precomputed, then tr(K_i H L_j H) / (n-1)^2 with one matrix product per pair."""
+    precomputed, then tr(K_i H L_j H) / (n-1)^2 with one matrix product per pair.
+    Returns the values and the seconds spent per neuron (Grams) and per pair (products)."""
     n = A.shape[1]
     centring = torch.eye(n, dtype=A.dtype, device=A.device) - 1.0 / n
+    first, second = torch.triu_indices(n, n, 1, device=A.device)
 
-    def grams_times_h(rows):
-        out = []
-        for row in rows:
-            squared = (row[:, None] - row[None, :]) ** 2
-            first, second = torch.triu_indices(n, n, 1, device=rows.device)
-            sigma = torch.quantile(squared[first, second].sqrt(), 0.5)
-            out.append(torch.exp(-squared / (2 * sigma**2)) @ centring)
-        return out
+    def gram_times_h(row):
+        squared = (row[:, None] - row[None, :]) ** 2
+        sigma = torch.quantile(squared[first, second].sqrt(), 0.5)
+        return torch.exp(-squared / (2 * sigma**2)) @ centring
 
-    kh, lh = grams_times_h(A), grams_times_h(B)
+    synchronise()
+    start = time.perf_counter()
+    kh, lh = [gram_times_h(row) for row in A], [gram_times_h(row) for row in B]
+    synchronise()
+    neuron_seconds = (time.perf_counter() - start) / (len(kh) + len(lh))
     values = torch.empty(len(kh), len(lh), dtype=A.dtype, device=A.device)
+    start = time.perf_counter()
     for i, left in enumerate(kh):
         for j, right in enumerate(lh):
             values[i, j] = torch.trace(left @ right) / (n - 1) ** 2
-    return values
+    synchronise()
+    pair_seconds = (time.perf_counter() - start) / (len(kh) * len(lh))
+    return values, neuron_seconds, pair_seconds
 
 
 def main() -> None:
@@ -107,16 +113,15 @@ def main() -> None:
     B_t = torch.from_numpy(B).to(device)
     pairwise_hsic(A_t[:8], B_t[:8])  # warm-up
     k = m if args.full_loop else min(args.loop_pairs, m)
-    batched_s = loop_s = float("inf")
+    batched_s = neuron_s = pair_s = float("inf")
     for _ in range(args.repeats):  # alternate the two, so that both see the same machine load
         seconds, batched = best_time(lambda: pairwise_hsic(A_t, B_t), 1, synchronise)
         batched_s = min(batched_s, seconds)
-        seconds, looped = best_time(lambda: loop_pairwise_hsic(A_t[:k], B_t[:k], torch), 1,
-                                    synchronise)
-        loop_s = min(loop_s, seconds)
-    loop_all_s = loop_s * (m * m) / (k * k)
+        looped, per_neuron, per_pair = loop_pairwise_hsic(A_t[:k], B_t[:k], torch, synchronise)
+        neuron_s, pair_s = min(neuron_s, per_neuron), min(pair_s, per_pair)
+    loop_all_s = 2 * m * neuron_s + m * m * pair_s
     difference = float(np.abs(looped.cpu().numpy() - batched[:k, :k]).max())
-    how = "all pairs" if k == m else f"{k}x{k} pairs, x{(m * m) // (k * k)} extrapolated"
+    how = "all pairs" if k == m else f"run on {k}x{k}, extrapolated"
     rows += [
         (f"pairwise HSIC {m}x{m} neurons, n={n}, float64: batched", f"{batched_s:.3f} s", ""),
         (f"  per-pair loop tr(K H L H) ({how})", f"{loop_all_s:.1f} s",
@@ -192,8 +197,10 @@ def main() -> None:
 
     where = (torch.cuda.get_device_name(device) if device.type == "cuda"
              else f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print(f"# HSIC benchmark: torch {torch.__version__}, device {device} ({where}), "
-          f"torch threads {torch.get_num_threads()}, best of {args.repeats}")
+          f"torch threads {torch.get_num_threads()}, best of {args.repeats}, "
+          f"load average at the end {load}")
     width = max(len(row[0]) for row in rows)
     print(f"| {'what'.ljust(width)} | time / value | note |")
     print(f"|{'-' * (width + 2)}|--------------|------|")

@@ -65,9 +65,9 @@ def test_chunks_respect_the_memory_budget(monkeypatch):
     sizes = []
     original = pairwise_module.gram_features
 
-    def recording(rows, *arguments):
+    def recording(rows, *arguments, **options):
         sizes.append(rows.shape[0])
-        return original(rows, *arguments)
+        return original(rows, *arguments, **options)
 
     monkeypatch.setattr(pairwise_module, "gram_features", recording)
     values = pairwise_hsic(A, B, memory_budget_bytes=budget)

@@ -78,22 +78,19 @@ def pair_median_bandwidth(
                          f"one of {', '.join(BANDWIDTH_RULES)}")
     if pair_squared.shape[-1] == 0:
         return pair_squared.new_ones(pair_squared.shape[:-1])
-    zeros = (pair_squared <= 0).sum(dim=-1)
-    all_tied = zeros == pair_squared.shape[-1]
+    all_tied = pair_squared.amax(dim=-1) <= 0
     low, high = _middle_values(pair_squared)
     if rule == "median":  # numpy median of the distances: average the roots of the middles
         redo = (high <= 0) & ~all_tied
-        if bool(redo.any()):
-            positive_low, positive_high = _positive_middle_values(pair_squared[redo])
-            low, high = low.clone(), high.clone()
-            low[redo], high[redo] = positive_low, positive_high
-        sigma = 0.5 * (low.sqrt() + high.sqrt())
     else:  # Gretton: sqrt(0.5 * median of the positive squared distances)
-        redo = (zeros > 0) & ~all_tied
-        if bool(redo.any()):
-            positive_low, positive_high = _positive_middle_values(pair_squared[redo])
-            low, high = low.clone(), high.clone()
-            low[redo], high[redo] = positive_low, positive_high
+        redo = (pair_squared.amin(dim=-1) <= 0) & ~all_tied
+    if bool(redo.any()):
+        positive_low, positive_high = _positive_middle_values(pair_squared[redo])
+        low, high = low.clone(), high.clone()
+        low[redo], high[redo] = positive_low, positive_high
+    if rule == "median":
+        sigma = 0.5 * (low.sqrt() + high.sqrt())
+    else:
         sigma = (0.25 * (low + high)).sqrt()
     return torch.where(all_tied, torch.ones_like(sigma), sigma)
 

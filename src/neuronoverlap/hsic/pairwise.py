@@ -40,7 +40,7 @@ from neuronoverlap.hsic.kernels import (
 )
 
 MEMORY_BUDGET_BYTES = 1 << 30
-BUILD_BYTES = 32 << 20
+BUILD_BYTES = 64 << 20
 GRAM_COPIES = 2  # n^2 numbers per neuron while building: features, median selection, sums
 
 
@@ -117,21 +117,24 @@ def _kernel_values(rows: Tensor, kernel: Kernel, diagonal: Tensor, upper: Tensor
 
 def gram_features(
     rows: Float[Tensor, "neuron sample"], kernel: Kernel, estimator: str,
-    row_mean_term: bool = False,
+    row_mean_term: bool = False, out: Tensor | None = None,
 ) -> Float[Tensor, "neuron feature"]:
     """Each neuron's centred Gram matrix as [diagonal (n), strict upper triangle (n(n-1)/2)].
 
     Centred as the estimator says (double centring, or U-centring with a zero diagonal); a
     Gram matrix with no variation gives zeros (see estimators.centre_gram). row_mean_term
     appends the raw Gram's row means minus their mean (n numbers), the extra term of the
-    reference code's one-sided centring (see reference.py).
+    reference code's one-sided centring (see reference.py). out: where to write them.
     """
     count, n = rows.shape
-    features = rows.new_empty(count, feature_count(n, row_mean_term))
+    features = rows.new_empty(count, feature_count(n, row_mean_term)) if out is None else out
     diagonal, upper = features[:, :n], features[:, n:n + n * (n - 1) // 2]
     _kernel_values(rows, kernel, diagonal, upper)
-    scale = torch.maximum(torch.linalg.vector_norm(diagonal, ord=float("inf"), dim=1),
-                          torch.linalg.vector_norm(upper, ord=float("inf"), dim=1))
+    if isinstance(kernel, Gaussian | Laplacian | InverseMultiquadric):
+        scale = torch.ones_like(diagonal[:, 0])  # k(x, x) = 1 >= |k(x, x')|
+    else:
+        scale = torch.stack([diagonal.amax(dim=1), -diagonal.amin(dim=1), upper.amax(dim=1),
+                             -upper.amin(dim=1)]).amax(dim=0)
     row_sums = diagonal.clone()
 
     def add_to_rows(block, left_rows, right_rows):
@@ -179,8 +182,8 @@ def features_in_chunks(
         return gram_features(rows, kernel, estimator, row_mean_term)
     out = rows.new_empty(rows.shape[0], feature_count(rows.shape[1], row_mean_term))
     for start in range(0, rows.shape[0], chunk):
-        out[start:start + chunk] = gram_features(rows[start:start + chunk], kernel, estimator,
-                                                 row_mean_term)
+        gram_features(rows[start:start + chunk], kernel, estimator, row_mean_term,
+                      out=out[start:start + chunk])
     return out
 
 
