@@ -113,6 +113,11 @@ def test_zero_shot_and_bridged_scores(scripted, dictionary):
     assert comparison.mcnemar.method == "exact"
     assert comparison.mcnemar.pvalue == pytest.approx(2 / 16)
     assert result.oracle.oracle == "fr"
+    zero_diag, bridge_diag = result.diagnostics["zero-shot"], result.diagnostics["bridge:fr"]
+    assert (zero_diag["n_copied"], zero_diag["n_hit_by_copy"], zero_diag["n_empty"]) == (4, 0, 0)
+    assert zero_diag["accuracy_not_identical"] == pytest.approx(2 / 6)
+    assert (bridge_diag["n_bridge_hit"], bridge_diag["accuracy_given_bridge_hit"]) == (6, 1.0)
+    assert bridge_diag["accuracy_given_bridge_miss"] is None
     # 6 words x (zero-shot, step one, step two), in batches of at most 4
     assert len(scripted.prompts) == 18 and max(scripted.batch_sizes) == 4
 
@@ -234,9 +239,26 @@ def test_written_results(scripted, dictionary, tmp_path):
     rows = [json.loads(line) for line in paths["records"].read_text(encoding="utf-8").splitlines()]
     assert len(rows) == 12
     expected_keys = {"condition", "source", "gold", "prompt", "generated", "answer", "hit",
-                     "bridge", "bridge_prompt", "bridge_generated", "bridge_word", "bridge_hit"}
+                     "copied", "bridge", "bridge_prompt", "bridge_generated", "bridge_word",
+                     "bridge_hit"}
     assert all(set(row) == expected_keys for row in rows)
     assert sum(row["hit"] for row in rows if row["condition"] == "zero-shot") == 2
     (tmp_path / "file").write_text("x")
     with pytest.raises(InputError, match="not a folder"):
         write_bli_results(result, tmp_path / "file")
+
+
+def test_copies_of_identical_gold_words_are_counted_apart(monkeypatch):
+    pairs = [("napoleon", "napoleon"), ("toy", "spielzeug"), ("indies", "indies"),
+             ("dark", "dunkel")]
+
+    def copy(model, prompts, stop=None, consumer=None):
+        return [Generation(p, f' "{PAPER.match(p)["w"].capitalize()}"') for p in prompts]
+
+    monkeypatch.setattr(generate_module, "generate_greedy", copy)
+    result = evaluate_bli(FakeModel(), "en", "de", progress=False, n_resamples=10,
+                          dictionary=BilingualDictionary.from_pairs("en", "de", pairs))
+    assert result.accuracy_of("zero-shot") == 0.5
+    diagnostics = result.diagnostics["zero-shot"]
+    assert (diagnostics["n_copied"], diagnostics["n_hit_by_copy"]) == (4, 2)
+    assert (diagnostics["n_not_identical"], diagnostics["accuracy_not_identical"]) == (2, 0.0)

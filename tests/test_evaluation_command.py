@@ -125,3 +125,21 @@ def test_help_lists_every_option(capsys):
         text = capsys.readouterr().out
         for option in options:
             assert option in text
+
+
+def test_ranking_from_a_selection_file(tmp_path):
+    from neuronoverlap.evaluation.command import _ranking, read_ranking_file
+
+    path = tmp_path / "selection.json"
+    path.write_text(json.dumps({"src": "zh", "tgt": "ja", "ranking": ["fr", "en", "de"]}))
+    assert read_ranking_file(path, ("zh", "ja")) == ["fr", "en", "de"]
+    args = parse("bli", "--pair", "zh-ja", "--bridges", "en,de,fr", "--ranking", str(path))
+    assert _ranking(args, ["en", "de", "fr"], ("zh", "ja")) == ["fr", "en", "de"]
+    with pytest.raises(InputError, match="not en-de"):
+        read_ranking_file(path, ("en", "de"))
+    (tmp_path / "bad.json").write_text('{"scores": {}}')
+    with pytest.raises(InputError, match="no 'ranking'"):
+        read_ranking_file(tmp_path / "bad.json")
+    (tmp_path / "broken.json").write_text("{")
+    with pytest.raises(InputError, match="cannot read"):
+        read_ranking_file(tmp_path / "broken.json")

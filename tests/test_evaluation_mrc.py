@@ -122,6 +122,9 @@ def test_zero_shot_bridged_and_reference(scripted):
     assert len(translations) == sum(len(sentences[u]) for u in {r.url for r in zero})
     assert all(p.count("\n\n") == 2 and p.endswith("\nEnglish:") for p in translations)
     assert result.comparisons["en"].mcnemar.method == "none"
+    answers = result.diagnostics["zero-shot"]["answers"]
+    assert answers == {"A": 6, "B": 0, "C": 0, "D": 0, "none": 0}
+    assert sum(result.diagnostics["bridge:en"]["correct"].values()) == 6
     assert result.params["n_evaluated"] == 6 and result.model["fingerprint"] == "fake@000000000000"
 
 

@@ -14,7 +14,6 @@ every word; their source words are never among the evaluated ones).
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Sequence
@@ -25,7 +24,7 @@ import numpy as np
 from neuronoverlap import __version__
 from neuronoverlap.data import BilingualDictionary, load_dictionary
 from neuronoverlap.errors import InputError
-from neuronoverlap.evaluation.extraction import extract_answer, is_hit
+from neuronoverlap.evaluation.extraction import extract_answer, is_hit, normalize_word
 from neuronoverlap.evaluation.generate import generate_texts
 from neuronoverlap.evaluation.results import (
     ZERO_SHOT,
@@ -33,6 +32,7 @@ from neuronoverlap.evaluation.results import (
     bridge_condition,
     compare,
     condition_result,
+    model_description,
     oracle_comparison,
     write_results,
 )
@@ -102,9 +102,10 @@ def render_bridged(
 
 @dataclass(frozen=True)
 class BLIRecord:
-    """One source word under one condition. Bridge fields are None for zero-shot;
-    `bridge_hit` says whether b is a gold translation into the bridge language (None when the
-    source word is not in the src-bridge dictionary). `prompt` is without the few-shot prefix."""
+    """One source word under one condition. `copied`: the answer is the source word itself
+    (after `normalize_word`). Bridge fields are None for zero-shot; `bridge_hit` says whether b
+    is a gold translation into the bridge language (None when the source word is not in the
+    src-bridge dictionary). `prompt` is without the few-shot prefix."""
 
     source: str
     gold: list[str]
@@ -112,11 +113,46 @@ class BLIRecord:
     generated: str
     answer: str
     hit: bool
+    copied: bool
     bridge: str | None = None
     bridge_prompt: str | None = None
     bridge_generated: str | None = None
     bridge_word: str | None = None
     bridge_hit: bool | None = None
+
+
+def make_record(source: str, gold: list[str], prompt: str, generated: str, **bridge_fields):
+    """The record of one generation: its answer word, hit and copy flags."""
+    answer = extract_answer(generated)
+    copied = bool(answer) and normalize_word(answer) == normalize_word(source)
+    return BLIRecord(source, gold, prompt, generated, answer, is_hit(answer, gold), copied,
+                     **bridge_fields)
+
+
+def bli_diagnostics(records: Sequence[BLIRecord]) -> dict[str, float | int | None]:
+    """Counts that explain a precision@1: empty and copied answers, hits that are copies, the
+    precision over words whose gold list does not hold the source word itself (where copying
+    cannot score), and for a bridge the precision given a right or wrong bridge word."""
+
+    def share(rows: list[BLIRecord]) -> float | None:
+        return sum(r.hit for r in rows) / len(rows) if rows else None
+
+    not_identical = [r for r in records
+                     if normalize_word(r.source) not in {normalize_word(g) for g in r.gold}]
+    out: dict[str, float | int | None] = {
+        "n": len(records),
+        "n_empty": sum(not r.answer for r in records),
+        "n_copied": sum(r.copied for r in records),
+        "n_hit_by_copy": sum(r.hit and r.copied for r in records),
+        "n_not_identical": len(not_identical),
+        "accuracy_not_identical": share(not_identical),
+    }
+    if records and records[0].bridge is not None:
+        right = [r for r in records if r.bridge_hit is True]
+        wrong = [r for r in records if r.bridge_hit is False]
+        out.update(n_bridge_hit=len(right), n_bridge_miss=len(wrong),
+                   accuracy_given_bridge_hit=share(right), accuracy_given_bridge_miss=share(wrong))
+    return out
 
 
 def _shot_pairs(
@@ -240,8 +276,7 @@ def evaluate_bli(
     queries = [render(prompts.direct, src, tgt, w, prompts.names) for w in words]
     outputs = run(queries, prefixes[ZERO_SHOT], f"bli {src}-{tgt} zero-shot")
     records = {ZERO_SHOT: [
-        BLIRecord(w, g, q, o, extract_answer(o), is_hit(extract_answer(o), g))
-        for w, g, q, o in zip(words, golds, queries, outputs, strict=True)
+        make_record(w, g, q, o) for w, g, q, o in zip(words, golds, queries, outputs, strict=True)
     ]}
 
     for bridge in bridges:
@@ -259,9 +294,8 @@ def evaluate_bli(
         second_out = run(second, step_two, f"bli {src}→{bridge}→{tgt}")
         bridge_gold = _bridge_gold(src, bridge, data_dir)
         records[bridge_condition(bridge)] = [
-            BLIRecord(
-                w, g, q, o, extract_answer(o), is_hit(extract_answer(o), g),
-                bridge=bridge, bridge_prompt=fq, bridge_generated=fo, bridge_word=b,
+            make_record(
+                w, g, q, o, bridge=bridge, bridge_prompt=fq, bridge_generated=fo, bridge_word=b,
                 bridge_hit=(
                     is_hit(b, bridge_gold.translations[w])
                     if bridge_gold is not None and w in bridge_gold.translations else None
@@ -301,19 +335,9 @@ def evaluate_bli(
     return EvaluationResult(
         task="bli", name=f"{src}-{tgt}", conditions=conditions, comparisons=comparisons,
         oracle=oracle, params=params, model=model_description(model), data=data,
+        diagnostics={name: bli_diagnostics(recs) for name, recs in records.items()},
         seconds=time.perf_counter() - started,
     )
-
-
-def model_description(model: NeuronModel) -> dict:
-    """Name, fingerprint and config of the model, for a result's provenance."""
-    return {
-        "name": model.name,
-        "fingerprint": model.fingerprint(),
-        "config": model.config_summary(),
-        "device": str(model.device),
-        "dtype": str(model.dtype).removeprefix("torch."),
-    }
 
 
 def write_bli_results(result: EvaluationResult, out_dir: str | os.PathLike[str]):
@@ -321,8 +345,3 @@ def write_bli_results(result: EvaluationResult, out_dir: str | os.PathLike[str])
     if result.task != "bli":
         raise InputError(f"not a BLI result: {result.task}")
     return write_results(result, out_dir)
-
-
-def precision_at_1(records: Sequence[BLIRecord]) -> float:
-    """The share of records whose answer hit a gold translation (nan for none)."""
-    return sum(r.hit for r in records) / len(records) if records else math.nan

@@ -8,6 +8,7 @@ into exit code 2). Inputs are checked before the model is loaded.
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -38,9 +39,10 @@ def _add_common(p: argparse.ArgumentParser, batch_size: int) -> None:
                             f"{','.join(DEFAULT_BRIDGES)}, less the languages of the task) or a "
                             "comma-separated list, e.g. en,de,fr")
     g.add_argument("--ranking", default=None,
-                   help="bridges in selection order, best first (e.g. the HSIC ranking "
-                        "en,fr,de): reports whether the first one was the best evaluated bridge "
-                        "and its rank; every ranked bridge must be evaluated")
+                   help="bridges in selection order, best first: a list (en,fr,de) or the "
+                        "JSON file of `select-bridge --json` (its 'ranking'). Reports whether the "
+                        "first one was the best evaluated bridge and its rank; every ranked "
+                        "bridge must be evaluated (e.g. --bridges all)")
     g = p.add_argument_group("run")
     g.add_argument("-n", type=int, default=None,
                    help="evaluate a seeded sample of this many items (default: all)")
@@ -142,10 +144,28 @@ def _bridges(args, exclude: set[str]) -> list[str]:
     return [lang.code for lang in parse_languages(spec)]
 
 
-def _ranking(args, bridges: list[str]) -> list[str] | None:
+def read_ranking_file(path: Path, pair: tuple[str, str] | None = None) -> list[str]:
+    """The "ranking" list of a bridge-selection JSON (`select-bridge --json`); when the file
+    names its pair (src, tgt) and `pair` is given, they must agree."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot read the bridge ranking {path}: {exc}") from None
+    ranking = data.get("ranking") if isinstance(data, dict) else None
+    if not isinstance(ranking, list) or not all(isinstance(b, str) for b in ranking):
+        raise InputError(f"{path} has no 'ranking' list of bridge codes")
+    found = (data.get("src"), data.get("tgt"))
+    if pair is not None and all(found) and tuple(found) != pair:
+        raise InputError(f"{path} ranks bridges for {found[0]}-{found[1]}, not {pair[0]}-{pair[1]}")
+    return ranking
+
+
+def _ranking(args, bridges: list[str], pair: tuple[str, str] | None = None) -> list[str] | None:
     if args.ranking is None:
         return None
-    ranking = [lang.code for lang in parse_languages(args.ranking)]
+    path = Path(args.ranking)
+    spec = read_ranking_file(path, pair) if path.is_file() else args.ranking
+    ranking = [lang.code for lang in parse_languages(spec)]
     missing = [b for b in ranking if b not in bridges]
     if missing:
         raise InputError(
@@ -213,7 +233,7 @@ def cmd_bli(args) -> int:
 
     src, tgt = (lang.code for lang in parse_pair(args.pair))
     bridges = check_bridges(src, tgt, _bridges(args, {src, tgt}))
-    ranking = _ranking(args, bridges)
+    ranking = _ranking(args, bridges, (src, tgt))
     _check_run_options(args)
     prompts = _bli_prompts(args)
     dictionary = load_dictionary(src, tgt, split=args.split, data_dir=args.data_dir)

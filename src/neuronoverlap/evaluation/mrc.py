@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -23,7 +24,6 @@ from neuronoverlap import __version__
 from neuronoverlap.data import BelebeleItem, read_belebele, read_flores, with_passages
 from neuronoverlap.data.flores import FLORES_SPLITS, read_flores_metadata
 from neuronoverlap.errors import InputError
-from neuronoverlap.evaluation.bli import model_description
 from neuronoverlap.evaluation.extraction import extract_choice
 from neuronoverlap.evaluation.generate import generate_texts
 from neuronoverlap.evaluation.results import (
@@ -33,6 +33,7 @@ from neuronoverlap.evaluation.results import (
     bridge_condition,
     compare,
     condition_result,
+    model_description,
     oracle_comparison,
     write_results,
 )
@@ -133,6 +134,18 @@ class MRCRecord:
     answer: str | None
     hit: bool
     bridge: str | None = None
+
+
+def mrc_diagnostics(records: Sequence[MRCRecord]) -> dict[str, object]:
+    """How often each letter was answered (a model that always says D scores the share of D
+    answers), replies without a letter, and for a bridge the mean passage length read."""
+    counts = Counter(r.answer or "none" for r in records)
+    return {
+        "answers": {letter: counts.get(letter, 0) for letter in ("A", "B", "C", "D", "none")},
+        "correct": dict(sorted(Counter(r.correct for r in records).items())),
+        "mean_passage_chars": (sum(len(r.passage) for r in records) / len(records)
+                               if records else None),
+    }
 
 
 def sample_items(
@@ -318,6 +331,7 @@ def evaluate_mrc(
     return EvaluationResult(
         task="mrc", name=lang, conditions=conditions, comparisons=comparisons, oracle=oracle,
         params=params, model=model_description(model), data=data,
+        diagnostics={name: mrc_diagnostics(recs) for name, recs in records.items()},
         seconds=time.perf_counter() - started,
     )
 

@@ -176,6 +176,7 @@ class EvaluationResult:
     params: dict[str, Any]
     model: dict[str, Any]
     data: dict[str, Any] = field(default_factory=dict)
+    diagnostics: dict[str, dict[str, Any]] = field(default_factory=dict)  # per condition
     seconds: float = math.nan
 
     def accuracy_of(self, condition: str) -> float:
@@ -200,6 +201,7 @@ class EvaluationResult:
             },
             "comparisons": {b: c.to_dict() for b, c in self.comparisons.items()},
             "oracle": self.oracle.to_dict() if self.oracle else None,
+            "diagnostics": self.diagnostics,
         }
 
     def table(self) -> str:
@@ -224,6 +226,17 @@ class EvaluationResult:
                          f"{o.selected_rank} of {len(o.accuracies)}, gap {o.gap:.3f}")
             rows.append(line)
         return "\n".join(rows)
+
+
+def model_description(model: Any) -> dict[str, Any]:
+    """Name, fingerprint, config, device and dtype of a `NeuronModel`, for provenance."""
+    return {
+        "name": model.name,
+        "fingerprint": model.fingerprint(),
+        "config": model.config_summary(),
+        "device": str(model.device),
+        "dtype": str(model.dtype).removeprefix("torch."),
+    }
 
 
 def _json_ready(value: Any) -> Any:
