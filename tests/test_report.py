@@ -242,6 +242,31 @@ def test_a_store_with_only_the_root_still_reports(tmp_path):
     assert "neuronoverlap corpus" in outputs.markdown.read_text()
 
 
+def test_a_bridge_selection_with_empty_layers(tmp_path):
+    from neuronoverlap.bridge import BridgeSelection
+
+    selection = BridgeSelection(
+        "de", "fr", "cka", ["en", "it"], [5, 6, 7],
+        per_layer={"en": {5: 0.2, 6: None, 7: 0.4}, "it": {5: 0.1, 6: None, 7: 0.9}},
+        set_sizes={"en": {5: [3, 2], 6: [0, 4], 7: [2, 2]},
+                   "it": {5: [3, 1], 6: [0, 2], 7: [2, 5]}},
+        scores={"en": 0.3, "it": 0.5}, pvalues={"en": 0.2, "it": 0.01},
+        probabilities={"en": 0.375, "it": 0.625}, chosen="it", parameters={"top_rate": 0.01})
+    path = _root_only_store(tmp_path / "bridge.h5")
+    with StoreWriter.for_existing(path) as writer:
+        writer.put_json("results", "bridge-de-fr", selection.to_dict())
+    outputs = write_report(path, tmp_path / "out")
+    rows = _read_csv(outputs.tables["bridge_de_fr_layers"])
+    assert [r["layer"] for r in rows] == ["5", "6", "7"]
+    assert rows[1]["score en"] == rows[1]["score it"] == "" and rows[1]["|O_l|"] == "0"
+    assert float(rows[2]["score it"]) == 0.9
+    ranking = _read_csv(outputs.tables["bridge_de_fr"])
+    assert [(r["rank"], r["bridge"], r["chosen"]) for r in ranking] == \
+        [("1", "it", "chosen"), ("2", "en", "")]
+    assert "bridge-de-fr" in outputs.figures
+    assert "Bridge for de-&gt;fr (cka): it" in outputs.html.read_text(encoding="utf-8")
+
+
 def test_a_store_with_only_corpora(store_path, tmp_path):
     path = tmp_path / "corpora.h5"
     shutil.copyfile(store_path, path)

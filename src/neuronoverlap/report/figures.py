@@ -214,7 +214,7 @@ def bridge_figure(bridge: dict[str, Any]) -> plt.Figure:
         _layer_ticks(left, layers)
     left.set_xlabel("layer (model's layer id)")
     left.set_ylabel(f"score ({bridge['method']})")
-    left.legend(fontsize=8, ncol=2)
+    left.legend(fontsize=8, ncol=2, loc="best")
     left.set_title(f"Bridge scores per layer, {bridge['src']}->{bridge['tgt']}")
 
     probabilities = [r["probability"] or 0.0 for r in rows]
@@ -255,8 +255,8 @@ def evaluation_figure(evaluation: dict[str, Any]) -> plt.Figure:
         if np.isfinite(value):
             axis.text(i + 0.06, value, f"{value:.3f}", ha="left", va="bottom", fontsize=9)
     axis.set_xticks(x, names, rotation=20 if len(names) > 4 else 0)
-    axis.set_ylim(0, min(1.0, max(1e-3, float(np.nanmax(high)) * 1.2)) if
-                  np.isfinite(high).any() else 1.0)
+    top = float(np.nanmax(high)) if np.isfinite(high).any() else 1.0
+    axis.set_ylim(0, min(1.0, max(0.1, top * 1.2)))
     axis.set_ylabel("accuracy")
     axis.set_title(f"{evaluation['name']}: accuracy with bootstrap interval")
     figure.tight_layout()

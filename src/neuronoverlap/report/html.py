@@ -35,7 +35,8 @@ figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 0.9em; margin-top: 4px; }
 .table-wrap { overflow-x: auto; margin: 6px 0 18px; }
 table { border-collapse: collapse; font-size: 0.86em; }
-th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: left; vertical-align: top; }
+th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: left; vertical-align: top;
+         unicode-bidi: plaintext; }
 th { background: #eef2f7; position: sticky; top: 0; }
 tr:nth-child(even) td { background: #fafbfc; }
 tr.highlight td { background: #fde2e1; font-weight: 600; }
