@@ -50,7 +50,8 @@ def _evaluation_summary() -> dict:
         "bli", "de-fr", {"zero-shot": zero, "bridge:en": bridged},
         {"en": compare(zero, bridged, 0.95, 200, 0)},
         oracle_comparison(["en"], {"en": bridged.accuracy.accuracy}),
-        params={"src": "de", "tgt": "fr", "n": 8}, model={"name": "tiny-llama"})
+        params={"src": "de", "tgt": "fr", "n": 8}, model={"name": "tiny-llama"},
+        diagnostics={"zero-shot": {"copied": 2}, "bridge:en": {"copied": 1}})
     return result.summary()
 
 
@@ -217,6 +218,9 @@ def test_evaluation_results_are_shown(report, page):
     assert "0.375" in page and "0.625" in page
     comparison = _read_csv(report.tables["eval_bli-de-fr_comparisons"])[0]
     assert float(comparison["difference"]) == pytest.approx(2 / 8)
+    diagnostics = _read_csv(report.tables["eval_bli-de-fr_diagnostics"])
+    assert [(d["condition"], d["copied"]) for d in diagnostics] == [("zero-shot", "2"),
+                                                                     ("bridge:en", "1")]
     # a document of unknown shape is shown as a flat key/value table
     generic = {r["field"]: r["value"] for r in _read_csv(report.tables["eval_mrc-sw"])}
     assert generic == {"note": "free-form", "scores.first": "0.25"}

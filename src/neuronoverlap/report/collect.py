@@ -270,10 +270,19 @@ def evaluation_result(name: str, document: dict[str, Any]) -> dict[str, Any]:
                                 "only_bridge": mcnemar.get("only_b"),
                                 "method": mcnemar.get("method")})
     # Zero-shot first, then the reference, then the bridges (the store sorts JSON keys).
-    conditions.sort(key=lambda c: {"zero-shot": 0, "reference": 1}.get(c["condition"], 2))
+    order = {c["condition"]: i for i, c in enumerate(sorted(
+        conditions, key=lambda c: {"zero-shot": 0, "reference": 1}.get(c["condition"], 2)))}
+    conditions.sort(key=lambda c: order[c["condition"]])
+    diagnostics = [
+        {"condition": condition, **values}
+        for condition, values in (document.get("diagnostics") or {}).items()
+        if isinstance(values, Mapping)
+    ]
+    diagnostics.sort(key=lambda d: order.get(d["condition"], len(order)))
     task = document.get("task") or name.split("-", 1)[0]
     return {"name": name, "task": task, "conditions": conditions, "comparisons": comparisons,
-            "oracle": to_plain(document.get("oracle")), "document": to_plain(document)}
+            "diagnostics": to_plain(diagnostics), "oracle": to_plain(document.get("oracle")),
+            "document": to_plain(document)}
 
 
 def neuron_sets(store: Store) -> list[dict[str, Any]]:

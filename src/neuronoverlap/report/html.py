@@ -206,7 +206,8 @@ def render_html(data: dict[str, Any], tables: dict[str, Table],
     for evaluation in data["evaluations"]:
         base = evaluation_table_base(evaluation)
         page.figure(evaluation_figure_name(evaluation))
-        for name in (f"{base}_conditions", f"{base}_comparisons", f"{base}_oracle", base):
+        for name in (f"{base}_conditions", f"{base}_comparisons", f"{base}_oracle",
+                     f"{base}_diagnostics", base):
             page.table(name)
     page.end()
 

@@ -226,10 +226,16 @@ def evaluation_tables(evaluation: dict[str, Any]) -> list[Table]:
         tables.append(Table(f"{base}_comparisons",
                             f"{evaluation['name']}: bridge minus zero-shot (paired)",
                             keys, [[c.get(k) for k in keys] for c in evaluation["comparisons"]]))
+    if evaluation["diagnostics"]:
+        keys = ["condition"] + sorted({k for d in evaluation["diagnostics"] for k in d} -
+                                      {"condition"})
+        tables.append(Table(f"{base}_diagnostics", f"{evaluation['name']}: diagnostics per "
+                                                   "condition",
+                            keys, [[d.get(k) for k in keys] for d in evaluation["diagnostics"]]))
     if evaluation["oracle"]:
         tables.append(Table(f"{base}_oracle", f"{evaluation['name']}: oracle bridge",
                             ["field", "value"], flatten(evaluation["oracle"])))
-    shown = {"conditions", "comparisons", "oracle"} if tables else set()
+    shown = {"conditions", "comparisons", "diagnostics", "oracle"} if tables else set()
     rest = {k: v for k, v in evaluation["document"].items() if k not in shown}
     tables.append(Table(base, f"{evaluation['name']}: " +
                         ("parameters and provenance" if tables else "stored document"),
