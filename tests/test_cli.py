@@ -20,7 +20,8 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 def test_help_lists_commands():
     out = run_cli("--help")
     assert out.returncode == 0
-    for command in ("info", "probe", "corpus", "spectrum", "store-info"):
+    for command in ("info", "probe", "corpus", "spectrum", "select-bridge", "evaluate", "report",
+                    "demo", "store-info"):
         assert command in out.stdout
 
 
@@ -65,3 +66,27 @@ def test_probe_corpus_spectrum_on_tiny_model(tmp_path, capsys):
     assert main(["corpus", "--model", "tiny-mistral", "--langs", "en", "-n", "2",
                  "--store", str(store), "--quiet"]) == 2
     assert "another model" in capsys.readouterr().err
+
+
+def test_demo_end_to_end_on_tiny_model_and_resume(tmp_path, capsys):
+    """The main job's pipeline on a tiny model: every stage runs, a rerun resumes."""
+    args = ["demo", "--model", "tiny-llama", "--pair", "de-fr", "--bridges", "en,it", "-n", "6",
+            "--corpus-n", "6", "--eval-n", "12", "--max-new-tokens", "3", "--permutations", "19",
+            "--eval-bridges", "all", "--store", str(tmp_path / "demo.h5"),
+            "--out", str(tmp_path / "out"), "--quiet"]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    for stage in range(1, 6):
+        assert f"[{stage}/5]" in first
+    store = Store(tmp_path / "demo.h5")
+    assert len(store.probe_sets()) == 10 and store.corpora() == ["de", "en", "fr", "it"]
+    assert store.group_names("results") == ["bli-de-fr", "bridge-de-fr"]
+    assert "overlap-de-fr" in store.group_names("sets")
+    bridge = json.loads((tmp_path / "out" / "bridge-de-fr.json").read_text())
+    html = (tmp_path / "out" / "report" / "report.html").read_text()
+    assert bridge["chosen"] in html and store.fingerprint in html
+    bli = store.get_json("results", "bli-de-fr")
+    assert set(bli["conditions"]) == {"zero-shot", "bridge:en", "bridge:it"}
+    assert main(args) == 0  # rerun: resumes from the store
+    second = capsys.readouterr().out
+    assert "all 10 probe sets are in" in second and "recorded" not in second

@@ -154,6 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_evaluate_parser(sub)
 
+    from neuronoverlap.report.command import add_report_parser
+
+    add_report_parser(sub)
+
     p = sub.add_parser(
         "demo", help="the main job: probes, sets, bridge selection, BLI and the report",
         description="End to end on one low-resource pair: record the probe sets (the pair both "
@@ -410,6 +414,12 @@ def cmd_evaluate(args) -> int:
     return run_evaluation(args)
 
 
+def cmd_report(args) -> int:
+    from neuronoverlap.report.command import cmd_report as run_report
+
+    return run_report(args)
+
+
 def cmd_demo(args) -> int:
     import time
 
@@ -516,6 +526,7 @@ COMMANDS = {
     "spectrum": cmd_spectrum,
     "select-bridge": cmd_select_bridge,
     "evaluate": cmd_evaluate,
+    "report": cmd_report,
     "demo": cmd_demo,
     "store-info": cmd_store_info,
 }
