@@ -271,6 +271,26 @@ def test_constant_input_gives_zero_not_nan(sample):
         assert cka(constant, constant, kernel=kernel, debiased=True) == 0.0
 
 
+def test_extreme_scales_and_tiny_median_distances_stay_finite():
+    # found by hypothesis: a median distance of 1e-157 made 1/sigma^2 overflow (0 * inf = NaN)
+    x = np.array([0.0, 1.0, 6.4e-157, 6.4e-157, 6.4e-157])
+    y = np.array([1.0, 0.0, 3.0, 2.0, 5.0])
+    sigma = median_sigma(x)
+    with np.errstate(over="ignore"):  # (1 / 6e-157)^2 overflows to inf: the kernel value is 0
+        K = np.exp(-((x[:, None] - x[None, :]) / sigma) ** 2 / 2)
+    expected = trace_hsic(K, numpy_gram(y, "gaussian", median_sigma(y)), 16)
+    for kernel in ["gaussian", "laplacian", "inverse_multiquadric"]:
+        assert np.isfinite(hsic(x, y, kernel=kernel))
+    assert hsic(x, y) == pytest.approx(expected, rel=1e-9)
+    assert cka(x, x, kernel="gaussian") == pytest.approx(1.0)
+    rng = np.random.default_rng(2)
+    z, w = rng.standard_normal(30), rng.standard_normal(30)
+    for factor in [1e-300, 1e-160, 1e160, 1e300]:  # distances would under- or overflow
+        assert hsic(z * factor, w) == pytest.approx(hsic(z, w), rel=1e-9)
+        assert hsic(z * factor, w, kernel=Gaussian(factor), kernel_y=Gaussian(1.0)) == (
+            pytest.approx(hsic(z, w, kernel=Gaussian(1.0)), rel=1e-9))
+
+
 def test_one_dimensional_inputs_and_tensors_and_lists(sample):
     x, y = sample
     reference = hsic(x[:, 0], y[:, 0])

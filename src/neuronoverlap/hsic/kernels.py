@@ -109,11 +109,23 @@ def median_bandwidth(
     return pair_median_bandwidth(distinct_pairs(squared), rule).reshape(squared.shape[:-2])
 
 
-def pair_bandwidth(bandwidth: Bandwidth, pair_squared: Float[Tensor, "row pair"]) -> Tensor:
-    """The bandwidth of each row: a rule applied to its pairs, or the fixed value."""
+def pair_bandwidth(
+    bandwidth: Bandwidth, pair_squared: Float[Tensor, "row pair"], scale: Tensor | None = None
+) -> Tensor:
+    """The bandwidth of each row: a rule applied to its pairs, or the fixed value (divided by
+    the row's scale when its data were divided by it)."""
     if isinstance(bandwidth, str):
         return pair_median_bandwidth(pair_squared, bandwidth)
-    return pair_squared.new_full(pair_squared.shape[:-1], float(bandwidth))
+    fixed = pair_squared.new_full(pair_squared.shape[:-1], float(bandwidth))
+    return fixed if scale is None else fixed / scale
+
+
+def power_of_two_scale(values: Float[Tensor, "*batch sample feature"]) -> Float[Tensor, "*batch"]:
+    """2^e with max|values| in [2^(e-1), 2^e): dividing by it is exact and brings the values
+    into [-1, 1], so that squared distances neither underflow nor overflow (1 for zeros)."""
+    largest = values.abs().amax(dim=(-1, -2))
+    _, exponent = torch.frexp(largest)
+    return torch.ldexp(torch.ones_like(largest), exponent)
 
 
 def _check_bandwidth(bandwidth: Bandwidth) -> None:
@@ -131,6 +143,17 @@ def _check_bandwidth(bandwidth: Bandwidth) -> None:
         raise InputError(f"bandwidth must be a positive number or a rule name, got {bandwidth!r}")
 
 
+TINY_BANDWIDTH = 1e-100
+
+
+def _over_sigma_squared(squared: Tensor, sigma: Tensor, factor: float = 1.0) -> Tensor:
+    """factor * squared / sigma^2 in place; through (d / sigma)^2 when some sigma is so small
+    that 1 / sigma^2 would overflow (a median distance far below the data's range)."""
+    if bool((sigma < TINY_BANDWIDTH).any()):
+        return squared.sqrt_().div_(sigma).square_().mul_(factor)
+    return squared.mul_(factor / sigma.square())
+
+
 class _DistanceKernel:
     """A kernel k(x, x') = f(||x - x'||^2 / sigma^2) with a bandwidth."""
 
@@ -140,10 +163,11 @@ class _DistanceKernel:
         _check_bandwidth(self.bandwidth)
 
     def gram(self, x: Float[Tensor, "*batch sample feature"]):
-        squared = squared_distances(x)
-        sigma = pair_bandwidth(self.bandwidth, distinct_pairs(squared))
+        scale = power_of_two_scale(x)  # exact: the result does not change, its range does
+        squared = squared_distances(x / scale[..., None, None])
+        sigma = pair_bandwidth(self.bandwidth, distinct_pairs(squared), scale.reshape(-1))
         sigma = sigma.reshape(squared.shape[:-2])
-        return self.of_squared(squared, sigma[..., None, None]), sigma
+        return self.of_squared(squared, sigma[..., None, None]), sigma * scale
 
     def of_squared(self, squared: Tensor, sigma: Tensor) -> Tensor:
         """Kernel values from squared distances (computed in place)."""
@@ -158,7 +182,7 @@ class Gaussian(_DistanceKernel):
     name = "gaussian"
 
     def of_squared(self, squared: Tensor, sigma: Tensor) -> Tensor:
-        return squared.mul_(-0.5 / sigma.square()).exp_()
+        return _over_sigma_squared(squared, sigma, -0.5).exp_()
 
 
 @dataclass(frozen=True)
@@ -180,7 +204,7 @@ class InverseMultiquadric(_DistanceKernel):
     name = "inverse_multiquadric"
 
     def of_squared(self, squared: Tensor, sigma: Tensor) -> Tensor:
-        return squared.div_(sigma.square()).add_(1).rsqrt_()
+        return _over_sigma_squared(squared, sigma).add_(1).rsqrt_()
 
 
 @dataclass(frozen=True)

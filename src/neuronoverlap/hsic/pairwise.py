@@ -37,6 +37,7 @@ from neuronoverlap.hsic.kernels import (
     Polynomial,
     make_kernel,
     pair_bandwidth,
+    power_of_two_scale,
 )
 
 MEMORY_BUDGET_BYTES = 1 << 30
@@ -100,8 +101,9 @@ def _kernel_values(rows: Tensor, kernel: Kernel, diagonal: Tensor, upper: Tensor
     """Write each neuron's Gram diagonal and diagonal-major strict upper triangle."""
     n = rows.shape[1]
     if isinstance(kernel, Gaussian | Laplacian | InverseMultiquadric):
-        _fill_diagonals(upper, rows, _squared_difference)
-        sigma = pair_bandwidth(kernel.bandwidth, upper)[:, None]
+        scale = power_of_two_scale(rows[:, :, None])  # exact, keeps squares in range
+        _fill_diagonals(upper, rows / scale[:, None], _squared_difference)
+        sigma = pair_bandwidth(kernel.bandwidth, upper, scale)[:, None]
         kernel.of_squared(upper, sigma)
         diagonal.copy_(kernel.of_squared(torch.zeros_like(diagonal), sigma))
     elif isinstance(kernel, Linear | Polynomial):
