@@ -16,8 +16,9 @@ Prints one table; ratios are measured side by side in one run, each time the bes
    rounding and p-values within Monte Carlo error (3 standard errors of a difference of two
    1000-permutation estimates, plus one permutation's step).
    hyppo is the `bench` extra; without it that column is skipped with a message.
-3. for reference: the biased and gamma tests, the reference bridge score and its max-mean
-   permutation test at bridge-selection sizes.
+3. for reference: a fixed bandwidth and 1024 x 1024 neurons (where the loop is extrapolated
+   from the per-neuron and per-pair costs measured in 1.), the biased and gamma tests, the
+   reference bridge score and its max-mean permutation test at bridge-selection sizes.
 
 Usage: .venv/bin/python bench/bench_hsic.py [--device cpu|cuda] [--threads N] [--repeats 3]
 """
@@ -82,6 +83,8 @@ def main() -> None:
     parser.add_argument("--neurons", type=int, default=256)
     parser.add_argument("--loop-pairs", type=int, default=32)
     parser.add_argument("--full-loop", action="store_true")
+    parser.add_argument("--large-neurons", type=int, default=1024,
+                        help="also time this many x this many neurons (0: skip)")
     parser.add_argument("--test-samples", type=int, default=500)
     parser.add_argument("--permutations", type=int, default=1000)
     args = parser.parse_args()
@@ -128,7 +131,22 @@ def main() -> None:
          f"{loop_all_s / batched_s:.1f}x slower"),
         ("  max |batched - loop| on the looped pairs", f"{difference:.1e}",
          "ok (<= 1e-9)" if difference <= 1e-9 else "MISMATCH"),
+        ("  loop: seconds per neuron's Gram / per pair", f"{neuron_s * 1e3:.2f} / "
+         f"{pair_s * 1e3:.3f} ms", "per-neuron work (exact median bandwidth) bounds the ratio"),
     ]
+    fixed_s, _ = best_time(lambda: pairwise_hsic(A_t, B_t, bandwidth=1.0), args.repeats,
+                           synchronise)
+    rows.append(("  batched, fixed bandwidth (no median selection)", f"{fixed_s:.3f} s",
+                 f"{(2 * m * neuron_s + m * m * pair_s) / fixed_s:.1f}x vs the loop"))
+    if args.large_neurons:
+        big = args.large_neurons
+        A_big = torch.from_numpy(np.random.default_rng(3).standard_normal((big, n))).to(device)
+        B_big = torch.from_numpy(np.random.default_rng(4).standard_normal((big, n))).to(device)
+        big_s, _ = best_time(lambda: pairwise_hsic(A_big, B_big), 1, synchronise)
+        big_loop_s = 2 * big * neuron_s + big * big * pair_s
+        rows.append((f"pairwise HSIC {big}x{big} neurons, n={n}: batched", f"{big_s:.2f} s",
+                     f"loop (extrapolated from the costs above) {big_loop_s:.0f} s: "
+                     f"{big_loop_s / big_s:.0f}x"))
 
     # 2. permutation test against hyppo ----------------------------------------------------
     n_test, reps = args.test_samples, args.permutations
