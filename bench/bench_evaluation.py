@@ -58,7 +58,8 @@ def main() -> None:
 
     print(f"model {model.fingerprint()} on {args.device}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}; "
-          f"load {load_seconds:.1f} s")
+          f"model load {load_seconds:.1f} s; load average at the end "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"en-de MUSE test, n = {args.n} words, zero-shot + bridged via fr (3 generations per "
           f"word), best of {args.repeats}")
     print()

@@ -3,7 +3,8 @@ multiple-choice answer.
 
 A BLI answer is read from the generated text in four steps (`extract_answer`):
 
-1. the first non-empty line, leading whitespace removed;
+1. the first non-empty line, with HTML-like tags (`<i>`, `</b>`, `<br/>`) replaced by spaces
+   (small base models like to wrap answers in them), leading whitespace removed;
 2. if it opens with a quote of any script (`" “ „ « » 「 『 ＂ '`...), the text up to the next
    double quote, guillemet or corner bracket (a single quote only closes a single-quoted answer, so
    `l’eau` and `aujourd'hui` survive); otherwise the line up to an arrow `→`;
@@ -36,6 +37,7 @@ _ARABIC_MARKS = re.compile(
 )
 _SEPARATOR_RE = re.compile(f"[\\s{re.escape(WORD_SEPARATORS)}]+")
 _CHOICE_RE = re.compile(r"\b([A-D])\b")
+_TAG_RE = re.compile(r"</?[A-Za-z][A-Za-z0-9]{0,10}(?:\s[^<>]{0,40})?/?>")
 
 
 def _is_edge_junk(char: str) -> bool:
@@ -69,7 +71,7 @@ def _quoted_body(line: str) -> str | None:
 
 def extract_answer(text: str) -> str:
     """The first answer word of a generated continuation ('' when there is none)."""
-    lines = [line.strip() for line in text.splitlines()]
+    lines = [_TAG_RE.sub(" ", line).strip() for line in text.splitlines()]
     line = next((line for line in lines if line), "")
     body = _quoted_body(line)
     if body is None:
