@@ -20,16 +20,39 @@ from pathlib import Path
 
 FULL_SIZE = {
     "llama": dict(  # meta-llama/Meta-Llama-3-8B config.json
-        cls="LlamaConfig", vocab_size=128256, hidden_size=4096, intermediate_size=14336,
-        num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8, hidden_act="silu",
-        max_position_embeddings=8192, rms_norm_eps=1e-5, rope_theta=500000.0,
-        bos_token_id=1, eos_token_id=2, tie_word_embeddings=False, arch="LlamaForCausalLM",
+        cls="LlamaConfig",
+        vocab_size=128256,
+        hidden_size=4096,
+        intermediate_size=14336,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        hidden_act="silu",
+        max_position_embeddings=8192,
+        rms_norm_eps=1e-5,
+        rope_theta=500000.0,
+        bos_token_id=1,
+        eos_token_id=2,
+        tie_word_embeddings=False,
+        arch="LlamaForCausalLM",
     ),
     "mistral": dict(  # mistralai/Mistral-7B-Instruct-v0.3 config.json
-        cls="MistralConfig", vocab_size=32768, hidden_size=4096, intermediate_size=14336,
-        num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8, hidden_act="silu",
-        max_position_embeddings=32768, rms_norm_eps=1e-5, rope_theta=1000000.0, sliding_window=None,
-        bos_token_id=1, eos_token_id=2, tie_word_embeddings=False, arch="MistralForCausalLM",
+        cls="MistralConfig",
+        vocab_size=32768,
+        hidden_size=4096,
+        intermediate_size=14336,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        hidden_act="silu",
+        max_position_embeddings=32768,
+        rms_norm_eps=1e-5,
+        rope_theta=1000000.0,
+        sliding_window=None,
+        bos_token_id=1,
+        eos_token_id=2,
+        tie_word_embeddings=False,
+        arch="MistralForCausalLM",
     ),
 }
 
@@ -56,7 +79,9 @@ def build_checkpoint(kind: str, out: Path) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--models", default="llama,mistral")
     parser.add_argument("--n", type=int, default=128, help="probe prompts for throughput")
     parser.add_argument("--batch-sizes", default="1,16,32")
@@ -66,7 +91,12 @@ def main() -> None:
     import torch
 
     from neuronoverlap.models import StopRule, generate_greedy, load_model
-    from neuronoverlap.probes import ProbeBatchStats, open_writer, record_probe_set, translation_probe_sets
+    from neuronoverlap.probes import (
+        ProbeBatchStats,
+        open_writer,
+        record_probe_set,
+        translation_probe_sets,
+    )
     from neuronoverlap.store import Store
 
     prompts_set = translation_probe_sets("en", "de", args.n, seed=0)[0]
@@ -79,8 +109,17 @@ def main() -> None:
             start = time.perf_counter()
             model = load_model(ckpt, device="cuda", dtype="bfloat16")
             t_load = time.perf_counter() - start
-            rows.append((kind, "config", f"{model.n_layers} layers x d_mlp {model.d_mlp} = {model.n_neurons:,} neurons, act {model.activation_name}"))
-            rows.append((kind, "build+save / load through bridge", f"{t_build:.0f} s / {t_load:.0f} s"))
+            rows.append(
+                (
+                    kind,
+                    "config",
+                    f"{model.n_layers} layers x d_mlp {model.d_mlp} = {model.n_neurons:,} neurons, "
+                    f"act {model.activation_name}",
+                )
+            )
+            rows.append(
+                (kind, "build+save / load through bridge", f"{t_build:.0f} s / {t_load:.0f} s")
+            )
 
             # activation equality against the HF module (bf16 weights; compared in float32)
             hf = model.backend.original_model
@@ -101,11 +140,17 @@ def main() -> None:
                 ref = mlp.act_fn(mlp.gate_proj(captured["x"]))
             real = batch.attention_mask.bool()
             diff = (ref[real].float() - seen["act"][real].float()).abs().max().item()
-            rows.append((kind, f"max |act - HF act_fn(gate_proj(x))| layer {layer}", f"{diff:.3g} (bf16)"))
+            rows.append(
+                (kind, f"max |act - HF act_fn(gate_proj(x))| layer {layer}", f"{diff:.3g} (bf16)")
+            )
 
             for bs in [int(b) for b in args.batch_sizes.split(",")]:
-                chunks = [prompts_set.prompts[i:i + bs] for i in range(0, args.n if bs > 1 else 16, bs)]
-                counted = sum(g.n_counted_tokens for c in chunks for g in generate_greedy(model, c, stop))
+                chunks = [
+                    prompts_set.prompts[i : i + bs] for i in range(0, args.n if bs > 1 else 16, bs)
+                ]
+                counted = sum(
+                    g.n_counted_tokens for c in chunks for g in generate_greedy(model, c, stop)
+                )
                 torch.cuda.synchronize()
                 t0 = time.perf_counter()
                 for c in chunks:
@@ -114,25 +159,49 @@ def main() -> None:
                 t_plain = time.perf_counter() - t0
                 t0 = time.perf_counter()
                 for c in chunks:
-                    generate_greedy(model, c, stop, ProbeBatchStats(len(c), model.n_layers, model.d_mlp, device="cuda"))
+                    generate_greedy(
+                        model,
+                        c,
+                        stop,
+                        ProbeBatchStats(len(c), model.n_layers, model.d_mlp, device="cuda"),
+                    )
                 torch.cuda.synchronize()
                 t_rec = time.perf_counter() - t0
-                rows.append((kind, f"batch {bs}: recorder / plain generation",
-                             f"{counted / t_rec:,.0f} / {counted / t_plain:,.0f} tok/s (overhead {t_rec / t_plain:.2f}x)"))
+                rows.append(
+                    (
+                        kind,
+                        f"batch {bs}: recorder / plain generation",
+                        f"{counted / t_rec:,.0f} / {counted / t_plain:,.0f} tok/s "
+                        f"(overhead {t_rec / t_plain:.2f}x)",
+                    )
+                )
 
             store = Path(tmp) / "run.h5"
             torch.cuda.reset_peak_memory_stats()
             t0 = time.perf_counter()
             with open_writer(store, model) as writer:
-                record_probe_set(model, writer, prompts_set, batch_size=32, stop=stop, progress=False)
+                record_probe_set(
+                    model, writer, prompts_set, batch_size=32, stop=stop, progress=False
+                )
             t_store = time.perf_counter() - t0
             t0 = time.perf_counter()
             layer_rows = Store(store).probes("en", "de").layer(16)
             t_read = time.perf_counter() - t0
-            rows.append((kind, f"record {args.n} probes into a store (batch 32)",
-                         f"{t_store:.1f} s, peak GPU {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB, "
-                         f"store {store.stat().st_size / 2**20:.0f} MiB"))
-            rows.append((kind, f"read one layer [{layer_rows.shape[0]} x {layer_rows.shape[1]}]", f"{t_read:.3f} s"))
+            rows.append(
+                (
+                    kind,
+                    f"record {args.n} probes into a store (batch 32)",
+                    f"{t_store:.1f} s, peak GPU {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB, "
+                    f"store {store.stat().st_size / 2**20:.0f} MiB",
+                )
+            )
+            rows.append(
+                (
+                    kind,
+                    f"read one layer [{layer_rows.shape[0]} x {layer_rows.shape[1]}]",
+                    f"{t_read:.3f} s",
+                )
+            )
             del model, hf
             torch.cuda.empty_cache()
             shutil.rmtree(ckpt, ignore_errors=True)

@@ -45,7 +45,9 @@ def timed(fn, repeats: int = 1) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", default="embedded")
     parser.add_argument("--n", type=int, default=64, help="prompts for the throughput rows")
     parser.add_argument("--small", type=int, default=200)
@@ -63,7 +65,7 @@ def main() -> None:
     prompts = translation_probe_sets("en", "de", args.n, seed=0)[0].prompts
     stop = StopRule(max_new_tokens=args.max_new_tokens)
     batch = 16
-    batches = [prompts[i:i + batch] for i in range(0, len(prompts), batch)]
+    batches = [prompts[i : i + batch] for i in range(0, len(prompts), batch)]
     counted = sum(g.n_counted_tokens for b in batches for g in generate_greedy(model, b, stop))
 
     def plain():
@@ -85,31 +87,51 @@ def main() -> None:
 
     rows = [
         ("plain greedy generation, no hooks (batch 16)", f"{counted / t_plain:,.0f} tok/s", ""),
-        ("recorder, statistics in hooks (batch 16)", f"{counted / t_rec:,.0f} tok/s",
-         f"overhead {t_rec / t_plain:.2f}x (target <= 1.25x)"),
-        ("recorder, one prompt at a time", f"{counted / t_single:,.0f} tok/s",
-         f"batched is {t_single / t_rec:.1f}x faster (target >= 5x)"),
+        (
+            "recorder, statistics in hooks (batch 16)",
+            f"{counted / t_rec:,.0f} tok/s",
+            f"overhead {t_rec / t_plain:.2f}x (target <= 1.25x)",
+        ),
+        (
+            "recorder, one prompt at a time",
+            f"{counted / t_single:,.0f} tok/s",
+            f"batched is {t_single / t_rec:.1f}x faster (target >= 5x)",
+        ),
     ]
 
     with tempfile.TemporaryDirectory() as tmp:
         measured = {}
         for n in (args.small, args.big):
             out = subprocess.run(
-                [sys.executable, "-c", MEMORY_SCRIPT, args.model, str(n), str(Path(tmp) / f"m{n}.h5"),
-                 str(args.max_new_tokens)],
-                check=True, capture_output=True, text=True,
+                [
+                    sys.executable,
+                    "-c",
+                    MEMORY_SCRIPT,
+                    args.model,
+                    str(n),
+                    str(Path(tmp) / f"m{n}.h5"),
+                    str(args.max_new_tokens),
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
             ).stdout.split()
             measured[n] = (int(out[0]) / 1024, float(out[1]), int(out[2]))
         small, big = measured[args.small], measured[args.big]
         rows += [
             (f"peak RSS recording {args.small} samples", f"{small[0]:,.0f} MB", ""),
-            (f"peak RSS recording {args.big} samples", f"{big[0]:,.0f} MB",
-             f"growth {big[0] - small[0]:+,.0f} MB (target < 100 MB)"),
+            (
+                f"peak RSS recording {args.big} samples",
+                f"{big[0]:,.0f} MB",
+                f"growth {big[0] - small[0]:+,.0f} MB (target < 100 MB)",
+            ),
             (f"store read: one layer of {big[2]} samples", f"{big[1]:.3f} s", "target < 0.2 s"),
         ]
 
-    print(f"model: {model.name} ({model.n_layers} x {model.d_mlp}), torch threads {torch.get_num_threads()}, "
-          f"{args.n} prompts, max_new_tokens {args.max_new_tokens}")
+    print(
+        f"model: {model.name} ({model.n_layers} x {model.d_mlp}), torch threads {torch.get_num_threads()}, "
+        f"{args.n} prompts, max_new_tokens {args.max_new_tokens}"
+    )
     width = max(len(r[0]) for r in rows)
     print(f"| {'measure'.ljust(width)} | value | note |")
     print(f"| {'-' * width} | --- | --- |")

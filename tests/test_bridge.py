@@ -28,8 +28,11 @@ def test_default_window_maps_to_the_reference_layers():
         layer_window(18, fractions=(0.7, 0.2))
 
 
-@given(st.dictionaries(st.sampled_from(["en", "de", "fr", "it"]),
-                       st.floats(0, 100, allow_nan=False), min_size=1))
+@given(
+    st.dictionaries(
+        st.sampled_from(["en", "de", "fr", "it"]), st.floats(0, 100, allow_nan=False), min_size=1
+    )
+)
 def test_probabilities_are_a_distribution(scores):
     for rule in ("normalise", "softmax"):
         probs = selection_probabilities(scores, rule)
@@ -53,8 +56,16 @@ def _write_probe_set(writer, src, tgt, hot, mean):
     params = {"src": src, "tgt": tgt, "n_samples": N, "template": "synthetic"}
     journal = writer.probe_journal(src, tgt, params)
     strings = np.array([f"{src}->{tgt} {i}" for i in range(N)])
-    journal.add_block(0, mean=mean.astype(np.float32), prob=prob, tokens=np.full(N, 10, np.int32),
-                      prompts=strings, generations=strings, source_words=strings, target_words=strings)
+    journal.add_block(
+        0,
+        mean=mean.astype(np.float32),
+        prob=prob,
+        tokens=np.full(N, 10, np.int32),
+        prompts=strings,
+        generations=strings,
+        source_words=strings,
+        target_words=strings,
+    )
     writer.finish_probe_set(src, tgt)
 
 
@@ -85,8 +96,18 @@ def planted_store(tmp_path_factory):
 
 @pytest.mark.parametrize("method", ["reference", "cka", "set"])
 def test_planted_dependence_is_found(planted_store, method):
-    result = select_bridge(planted_store, "zh", "ja", ["en", "de"], method=method, window=[1, 2],
-                           top_rate=0.05, n_permutations=199, seed=0, progress=False)
+    result = select_bridge(
+        planted_store,
+        "zh",
+        "ja",
+        ["en", "de"],
+        method=method,
+        window=[1, 2],
+        top_rate=0.05,
+        n_permutations=199,
+        seed=0,
+        progress=False,
+    )
     assert result.set_sizes["en"] == {1: [5, 5], 2: [5, 5]}
     assert result.chosen == "en" and result.ranking() == ["en", "de"]
     assert result.pvalues["en"] == pytest.approx(1 / 200)
@@ -97,11 +118,13 @@ def test_planted_dependence_is_found(planted_store, method):
 
 def test_reference_score_per_layer_is_the_reference_formula(planted_store):
     store = Store(planted_store)
-    result = select_bridge(store, "zh", "ja", ["en"], window=[2], top_rate=0.05,
-                           n_permutations=9, progress=False)
+    result = select_bridge(
+        store, "zh", "ja", ["en"], window=[2], top_rate=0.05, n_permutations=9, progress=False
+    )
     acts = np.concatenate([store.probes("zh", "ja").layer(2), store.probes("ja", "zh").layer(2)])
-    expected = reference_bridge_score(acts[:, 0:5].T.astype(np.float64),
-                                      acts[:, 10:15].T.astype(np.float64))
+    expected = reference_bridge_score(
+        acts[:, 0:5].T.astype(np.float64), acts[:, 10:15].T.astype(np.float64)
+    )
     assert result.per_layer["en"][2] == pytest.approx(expected, rel=1e-9)
     assert result.scores["en"] == pytest.approx(expected, rel=1e-9)
 
@@ -119,9 +142,28 @@ def test_bad_requests_are_clear(planted_store):
 
 def test_select_bridge_command_on_tiny_model(tmp_path, capsys):
     store, out = tmp_path / "run.h5", tmp_path / "bridge.json"
-    code = main(["select-bridge", "--model", "tiny-llama", "--pair", "de-fr", "--bridges", "en,it",
-                 "-n", "8", "--max-new-tokens", "3", "--permutations", "49", "--store", str(store),
-                 "--json", str(out), "--quiet"])
+    code = main(
+        [
+            "select-bridge",
+            "--model",
+            "tiny-llama",
+            "--pair",
+            "de-fr",
+            "--bridges",
+            "en,it",
+            "-n",
+            "8",
+            "--max-new-tokens",
+            "3",
+            "--permutations",
+            "49",
+            "--store",
+            str(store),
+            "--json",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     result = json.loads(out.read_text())
@@ -130,5 +172,20 @@ def test_select_bridge_command_on_tiny_model(tmp_path, capsys):
     assert result["parameters"]["model_fingerprint"] == Store(store).fingerprint
     assert abs(sum(result["probabilities"].values()) - 1) < 1e-9
     assert Store(store).get_json("results", "bridge-de-fr") == result
-    assert main(["select-bridge", "--pair", "de-fr", "--bridges", "en", "--store", str(store),
-                 "--window", "x-y", "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "select-bridge",
+                "--pair",
+                "de-fr",
+                "--bridges",
+                "en",
+                "--store",
+                str(store),
+                "--window",
+                "x-y",
+                "--quiet",
+            ]
+        )
+        == 2
+    )

@@ -13,25 +13,41 @@ from neuronoverlap.store import Store
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "neuronoverlap", *args], capture_output=True,
-                          text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "neuronoverlap", *args], capture_output=True, text=True, timeout=600
+    )
 
 
 def test_help_lists_commands():
     out = run_cli("--help")
     assert out.returncode == 0
-    for command in ("info", "probe", "corpus", "spectrum", "select-bridge", "evaluate", "report",
-                    "demo", "store-info"):
+    for command in (
+        "info",
+        "probe",
+        "corpus",
+        "spectrum",
+        "select-bridge",
+        "evaluate",
+        "report",
+        "demo",
+        "store-info",
+    ):
         assert command in out.stdout
 
 
-@pytest.mark.parametrize("args, message", [
-    (["probe", "--model", "tiny-llama", "--pair", "zh-xx"], "unknown language 'xx'"),
-    (["probe", "--model", "tiny-llama", "--pair", "zh"], "written 'src-tgt'"),
-    (["probe", "--model", "tiny-llama", "--pair", "de-en", "--bridges", "en"], "cannot be the source"),
-    (["info", "--model", "no/such/model"], "nothing is downloaded"),
-    (["store-info", "missing.h5"], "no store at"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["probe", "--model", "tiny-llama", "--pair", "zh-xx"], "unknown language 'xx'"),
+        (["probe", "--model", "tiny-llama", "--pair", "zh"], "written 'src-tgt'"),
+        (
+            ["probe", "--model", "tiny-llama", "--pair", "de-en", "--bridges", "en"],
+            "cannot be the source",
+        ),
+        (["info", "--model", "no/such/model"], "nothing is downloaded"),
+        (["store-info", "missing.h5"], "no store at"),
+    ],
+)
 def test_bad_input_is_one_line_exit_2(args, message, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
@@ -48,32 +64,125 @@ def test_no_traceback_in_a_real_process(tmp_path):
 
 def test_probe_corpus_spectrum_on_tiny_model(tmp_path, capsys):
     store = tmp_path / "run.h5"
-    assert main(["probe", "--model", "tiny-llama", "--pair", "de-fr", "--bridges", "en", "-n", "6",
-                 "--max-new-tokens", "4", "--store", str(store), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "probe",
+                "--model",
+                "tiny-llama",
+                "--pair",
+                "de-fr",
+                "--bridges",
+                "en",
+                "-n",
+                "6",
+                "--max-new-tokens",
+                "4",
+                "--store",
+                str(store),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert Store(store).probe_sets() == ["de-en", "de-fr", "en-de", "en-fr", "fr-de", "fr-en"]
     # rerunning is a no-op that reports what is stored
-    assert main(["probe", "--model", "tiny-llama", "--pair", "de-fr", "-n", "6",
-                 "--max-new-tokens", "4", "--store", str(store), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "probe",
+                "--model",
+                "tiny-llama",
+                "--pair",
+                "de-fr",
+                "-n",
+                "6",
+                "--max-new-tokens",
+                "4",
+                "--store",
+                str(store),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert "already stored" in capsys.readouterr().out
     out_dir = tmp_path / "spectrum"
-    assert main(["spectrum", "--model", "tiny-llama", "--langs", "en,de,fr,he", "-n", "8",
-                 "--store", str(store), "--out", str(out_dir), "--permutations", "99",
-                 "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "spectrum",
+                "--model",
+                "tiny-llama",
+                "--langs",
+                "en,de,fr,he",
+                "-n",
+                "8",
+                "--store",
+                str(store),
+                "--out",
+                str(out_dir),
+                "--permutations",
+                "99",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert Store(store).corpora() == ["de", "en", "fr", "he"]
     mantel = json.loads((out_dir / "mantel.json").read_text())
-    assert 0 < mantel["mantel"]["pvalue"] <= 1 and (out_dir / "dendrogram.png").stat().st_size > 1000
+    assert (
+        0 < mantel["mantel"]["pvalue"] <= 1 and (out_dir / "dendrogram.png").stat().st_size > 1000
+    )
     # a store written by one model refuses another
-    assert main(["corpus", "--model", "tiny-mistral", "--langs", "en", "-n", "2",
-                 "--store", str(store), "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "corpus",
+                "--model",
+                "tiny-mistral",
+                "--langs",
+                "en",
+                "-n",
+                "2",
+                "--store",
+                str(store),
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     assert "another model" in capsys.readouterr().err
 
 
 def test_demo_end_to_end_on_tiny_model_and_resume(tmp_path, capsys):
     """The main job's pipeline on a tiny model: every stage runs, a rerun resumes."""
-    args = ["demo", "--model", "tiny-llama", "--pair", "de-fr", "--bridges", "en,it", "-n", "6",
-            "--corpus-n", "6", "--eval-n", "12", "--max-new-tokens", "3", "--permutations", "19",
-            "--eval-bridges", "all", "--store", str(tmp_path / "demo.h5"),
-            "--out", str(tmp_path / "out"), "--quiet"]
+    args = [
+        "demo",
+        "--model",
+        "tiny-llama",
+        "--pair",
+        "de-fr",
+        "--bridges",
+        "en,it",
+        "-n",
+        "6",
+        "--corpus-n",
+        "6",
+        "--eval-n",
+        "12",
+        "--max-new-tokens",
+        "3",
+        "--permutations",
+        "19",
+        "--eval-bridges",
+        "all",
+        "--store",
+        str(tmp_path / "demo.h5"),
+        "--out",
+        str(tmp_path / "out"),
+        "--quiet",
+    ]
     assert main(args) == 0
     first = capsys.readouterr().out
     for stage in range(1, 6):

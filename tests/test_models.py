@@ -34,8 +34,11 @@ def hf_reference(model, layer, prompts):
     try:
         batch = model.encode(prompts)
         with torch.inference_mode():
-            hf(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-               position_ids=batch.position_ids)
+            hf(
+                input_ids=batch.input_ids,
+                attention_mask=batch.attention_mask,
+                position_ids=batch.position_ids,
+            )
             return mlp.act_fn(mlp.gate_proj(captured["x"])), batch
     finally:
         handle.remove()
@@ -152,7 +155,9 @@ class HookedTransformerLike:
         return self._bridge.parameters()
 
     def run_with_hooks(self, tokens, attention_mask=None, fwd_hooks=()):
-        return self._bridge.run_with_hooks(tokens, attention_mask=attention_mask, fwd_hooks=fwd_hooks)
+        return self._bridge.run_with_hooks(
+            tokens, attention_mask=attention_mask, fwd_hooks=fwd_hooks
+        )
 
 
 def test_hooked_transformer_object_is_accepted(tiny_llama):

@@ -18,17 +18,29 @@ def test_sets_from_store_round_trip(tmp_path, tiny_llama):
     fwd, bwd = translation_probe_sets("it", "en", 8, seed=0)
     with open_writer(path, tiny_llama) as writer:
         for probe_set in (fwd, bwd):
-            record_probe_set(tiny_llama, writer, probe_set, batch_size=4,
-                             stop=StopRule(max_new_tokens=3), progress=False)
+            record_probe_set(
+                tiny_llama,
+                writer,
+                probe_set,
+                batch_size=4,
+                stop=StopRule(max_new_tokens=3),
+                progress=False,
+            )
     store = Store(path)
-    samples = [ProbeSamples(v.name, v.lazy("prob"), v.tokens())
-               for v in (store.probes("it", "en"), store.probes("en", "it"))]
+    samples = [
+        ProbeSamples(v.name, v.lazy("prob"), v.tokens())
+        for v in (store.probes("it", "en"), store.probes("en", "it"))
+    ]
     overlap = overlap_from_probes(*samples, top_rate=0.02)
     # pooled token-weighted probability from the store equals the builder's pooling
-    pooled = (store.probes("it", "en").pooled_probability() * store.probes("it", "en").tokens().sum()
-              + store.probes("en", "it").pooled_probability() * store.probes("en", "it").tokens().sum())
+    pooled = (
+        store.probes("it", "en").pooled_probability() * store.probes("it", "en").tokens().sum()
+        + store.probes("en", "it").pooled_probability() * store.probes("en", "it").tokens().sum()
+    )
     top = np.argsort(pooled.ravel())[::-1][: len(overlap)]
-    assert set(map(tuple, np.argwhere(overlap.mask))) >= {divmod(int(i), tiny_llama.d_mlp) for i in top[:5]}
+    assert set(map(tuple, np.argwhere(overlap.mask))) >= {
+        divmod(int(i), tiny_llama.d_mlp) for i in top[:5]
+    }
     with open_writer(path, tiny_llama) as writer:
         save_sets(writer, {"overlap-it-en": overlap, "complement": ~overlap})
         with pytest.raises(InputError, match="model shape"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -34,10 +33,16 @@ def small_store(tmp_path_factory, tiny_llama):
     sentences, params = flores_sentences("he", 10)
     with open_writer(path, tiny_llama) as writer:
         for probe_set in (fwd, bwd):
-            assert record_probe_set(tiny_llama, writer, probe_set, batch_size=5, stop=STOP,
-                                    progress=False) == "recorded"
-        assert record_corpus(tiny_llama, writer, "he", sentences, params, batch_size=4,
-                             progress=False) == "recorded"
+            assert (
+                record_probe_set(
+                    tiny_llama, writer, probe_set, batch_size=5, stop=STOP, progress=False
+                )
+                == "recorded"
+            )
+        assert (
+            record_corpus(tiny_llama, writer, "he", sentences, params, batch_size=4, progress=False)
+            == "recorded"
+        )
     return path, fwd, sentences
 
 
@@ -78,8 +83,13 @@ def test_probe_statistics_equal_brute_force(small_store, tiny_llama):
     for i in (0, 7, 11):
         capture = Capture()
         generate_greedy(tiny_llama, [fwd.prompts[i]], STOP, capture)
-        acts = np.stack([np.concatenate([r.numpy() for r in capture.rows[layer]])
-                         for layer in range(tiny_llama.n_layers)], axis=1)  # [pos, layer, neuron]
+        acts = np.stack(
+            [
+                np.concatenate([r.numpy() for r in capture.rows[layer]])
+                for layer in range(tiny_llama.n_layers)
+            ],
+            axis=1,
+        )  # [pos, layer, neuron]
         assert acts.shape[0] == tokens[i]
         np.testing.assert_allclose(mean[i], acts.mean(0), atol=1e-4)
         np.testing.assert_allclose(prob[i], (acts > 0).mean(0), atol=2.0 / tokens[i])
@@ -107,8 +117,10 @@ def test_rerun_skips_and_other_model_is_refused(small_store, tiny_mistral, tiny_
     path, fwd, _ = small_store
     before = path.stat().st_mtime_ns
     with open_writer(path, tiny_llama) as writer:
-        assert record_probe_set(tiny_llama, writer, fwd, batch_size=5, stop=STOP,
-                                progress=False) == "already stored"
+        assert (
+            record_probe_set(tiny_llama, writer, fwd, batch_size=5, stop=STOP, progress=False)
+            == "already stored"
+        )
     assert path.stat().st_mtime_ns == before
     with pytest.raises(InputError, match="another model"):
         open_writer(path, tiny_mistral)
@@ -167,8 +179,11 @@ with open_writer(sys.argv[1], model) as writer:
 
 
 def _run(store: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", SCRIPT, str(store)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, str(store)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def test_kill_9_then_rerun_equals_uninterrupted(tmp_path):

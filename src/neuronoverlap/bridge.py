@@ -35,7 +35,12 @@ from tqdm.auto import tqdm
 from neuronoverlap.errors import InputError
 from neuronoverlap.hsic import max_mean_test, set_hsic, set_hsic_test
 from neuronoverlap.languages import DEFAULT_BRIDGES, get_language
-from neuronoverlap.sets import NeuronSet, ProbeSamples, bridge_specific_from_probes, overlap_from_probes
+from neuronoverlap.sets import (
+    NeuronSet,
+    ProbeSamples,
+    bridge_specific_from_probes,
+    overlap_from_probes,
+)
 from neuronoverlap.sets.builders import probe_active_set
 from neuronoverlap.store import Store
 
@@ -65,13 +70,20 @@ def layer_window(
 
 def _probe_samples(store: Store, src: str, tgt: str, statistic: str = "prob") -> ProbeSamples:
     view = store.probes(src, tgt)
-    return ProbeSamples(view.name, view.lazy(statistic), view.tokens(),
-                        statistic="probability" if statistic == "prob" else "value")
+    return ProbeSamples(
+        view.name,
+        view.lazy(statistic),
+        view.tokens(),
+        statistic="probability" if statistic == "prob" else "value",
+    )
 
 
 def _missing_probe_sets(store: Store, src: str, tgt: str, candidates: list[str]) -> list[str]:
-    needed = [(src, tgt), (tgt, src)] + [(b, x) for b in candidates for x in (src, tgt)] + \
-             [(x, b) for b in candidates for x in (src, tgt)]
+    needed = (
+        [(src, tgt), (tgt, src)]
+        + [(b, x) for b in candidates for x in (src, tgt)]
+        + [(x, b) for b in candidates for x in (src, tgt)]
+    )
     return [f"{a}-{b}" for a, b in needed if not store.has_probes(a, b)]
 
 
@@ -81,25 +93,38 @@ def bridge_sets(
     """O(s,t) and B(b; s,t) for each candidate, from the store's probe sets."""
     missing = _missing_probe_sets(store, src, tgt, candidates)
     if missing:
-        raise InputError(f"{store.path} lacks probe sets {', '.join(missing)}: record them with "
-                         "`neuronoverlap probe` (or pass --model to select-bridge)")
+        raise InputError(
+            f"{store.path} lacks probe sets {', '.join(missing)}: record them with "
+            "`neuronoverlap probe` (or pass --model to select-bridge)"
+        )
     selection = {"top_rate": top_rate}
-    overlap = overlap_from_probes(_probe_samples(store, src, tgt), _probe_samples(store, tgt, src),
-                                  **selection)
+    overlap = overlap_from_probes(
+        _probe_samples(store, src, tgt), _probe_samples(store, tgt, src), **selection
+    )
     specific = {}
     for b in candidates:
-        with_src = probe_active_set([_probe_samples(store, b, src), _probe_samples(store, src, b)],
-                                    label=f"{b}<->{src}", **selection)
-        with_tgt = probe_active_set([_probe_samples(store, b, tgt), _probe_samples(store, tgt, b)],
-                                    label=f"{b}<->{tgt}", **selection)
+        with_src = probe_active_set(
+            [_probe_samples(store, b, src), _probe_samples(store, src, b)],
+            label=f"{b}<->{src}",
+            **selection,
+        )
+        with_tgt = probe_active_set(
+            [_probe_samples(store, b, tgt), _probe_samples(store, tgt, b)],
+            label=f"{b}<->{tgt}",
+            **selection,
+        )
         specific[b] = bridge_specific_from_probes(with_src, with_tgt, overlap, bridge=b)
     return overlap, specific
 
 
-def pair_activations(store: Store, src: str, tgt: str, layer: int) -> Float[np.ndarray, "sample neuron"]:
+def pair_activations(
+    store: Store, src: str, tgt: str, layer: int
+) -> Float[np.ndarray, "sample neuron"]:
     """Mean activations of one layer over the s<->t probe samples (s->t then t->s)."""
-    return np.concatenate([store.probes(src, tgt).layer(layer, "mean"),
-                           store.probes(tgt, src).layer(layer, "mean")], axis=0).astype(np.float64)
+    return np.concatenate(
+        [store.probes(src, tgt).layer(layer, "mean"), store.probes(tgt, src).layer(layer, "mean")],
+        axis=0,
+    ).astype(np.float64)
 
 
 def layer_score(
@@ -112,8 +137,9 @@ def layer_score(
     """One layer's score and its permutation null (bridge-side samples permuted; the same
     seed gives the same permutations in every layer)."""
     if method in ("reference", "cka"):
-        test = max_mean_test(overlap_rows, bridge_rows, mode=method,
-                             n_permutations=n_permutations, seed=seed)
+        test = max_mean_test(
+            overlap_rows, bridge_rows, mode=method, n_permutations=n_permutations, seed=seed
+        )
         return test.statistic, np.asarray(test.null_distribution, dtype=np.float64)
     test = set_hsic_test(overlap_rows, bridge_rows, n_permutations=n_permutations, seed=seed)
     # CKA = HSIC(A,B) / sqrt(HSIC(A,A) HSIC(B,B)); the denominator does not change under
@@ -158,11 +184,14 @@ class BridgeSelection:
         return path
 
 
-def selection_probabilities(scores: dict[str, float], rule: str = "normalise",
-                            temperature: float = 1.0) -> dict[str, float]:
+def selection_probabilities(
+    scores: dict[str, float], rule: str = "normalise", temperature: float = 1.0
+) -> dict[str, float]:
     """Scores -> probabilities: divide by their sum (negatives clipped to 0), or a softmax."""
     if rule not in PROBABILITY_RULES:
-        raise InputError(f"unknown probability rule {rule!r}; use one of {', '.join(PROBABILITY_RULES)}")
+        raise InputError(
+            f"unknown probability rule {rule!r}; use one of {', '.join(PROBABILITY_RULES)}"
+        )
     names = list(scores)
     values = np.array([scores[b] for b in names], dtype=np.float64)
     if rule == "softmax":
@@ -209,14 +238,21 @@ def select_bridge(
     layers = layer_window(store.n_layers, window_fractions, window)
     overlap, specific = bridge_sets(store, src, tgt, candidates, top_rate)
     if not any(len(overlap.layer(layer)) for layer in layers):
-        raise InputError(f"O({src},{tgt}) has no neurons in the window layers {layers}; widen the "
-                         "window or raise --top-rate")
+        raise InputError(
+            f"O({src},{tgt}) has no neurons in the window layers {layers}; widen the "
+            "window or raise --top-rate"
+        )
 
     per_layer: dict[str, dict[int, float | None]] = {b: {} for b in candidates}
     sizes: dict[str, dict[int, list[int]]] = {b: {} for b in candidates}
     nulls: dict[str, list[np.ndarray]] = {b: [] for b in candidates}
-    bar = tqdm(total=len(layers) * len(candidates), desc=f"bridge {src}-{tgt} ({method})",
-               unit="layer", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(
+        total=len(layers) * len(candidates),
+        desc=f"bridge {src}-{tgt} ({method})",
+        unit="layer",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
     for layer in layers:
         acts = pair_activations(store, src, tgt, layer)
         o_idx = overlap.layer(layer)
@@ -226,8 +262,9 @@ def select_bridge(
             if len(o_idx) == 0 or len(b_idx) == 0:
                 per_layer[b][layer] = None  # nothing to compare in this layer
             else:
-                score, null = layer_score(acts[:, o_idx].T, acts[:, b_idx].T, method,
-                                          n_permutations, seed)
+                score, null = layer_score(
+                    acts[:, o_idx].T, acts[:, b_idx].T, method, n_permutations, seed
+                )
                 per_layer[b][layer] = score
                 nulls[b].append(null)
             bar.update(1)
@@ -265,5 +302,17 @@ def select_bridge(
     for b in candidates:
         if math.isnan(scores[b]):
             raise InputError(f"bridge {b}: the score is NaN (check the store's activations)")
-    return BridgeSelection(src, tgt, method, candidates, layers, per_layer, sizes, scores, pvalues,
-                           probabilities, chosen, parameters)
+    return BridgeSelection(
+        src,
+        tgt,
+        method,
+        candidates,
+        layers,
+        per_layer,
+        sizes,
+        scores,
+        pvalues,
+        probabilities,
+        chosen,
+        parameters,
+    )

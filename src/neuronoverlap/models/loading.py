@@ -66,7 +66,10 @@ def load_model(
 
         manifest = json.loads((path / "neuronoverlap-manifest.json").read_text())
         return _from_directory(
-            path, device, torch_dtype, name=EMBEDDED_NAME,
+            path,
+            device,
+            torch_dtype,
+            name=EMBEDDED_NAME,
             extra={"weights_sha256": manifest["gguf_sha256"], "source": manifest["source"]},
         )
     if text.startswith("tiny-"):
@@ -95,7 +98,9 @@ def _from_directory(path: Path, device: str, torch_dtype, name: str, extra: dict
     return NeuronModel(bridge, bridge.tokenizer, name=name, extra_provenance=extra)
 
 
-def load_tiny(arch: str, n_layers: int = 4, seed: int = 0, device: str = "cpu", dtype: str = "float32"):
+def load_tiny(
+    arch: str, n_layers: int = 4, seed: int = 0, device: str = "cpu", dtype: str = "float32"
+):
     """A tiny seeded random LLaMA or Mistral, wrapped by a TransformerBridge."""
     _quiet_transformers()
     from transformer_lens.model_bridge import TransformerBridge

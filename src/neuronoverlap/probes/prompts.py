@@ -22,7 +22,9 @@ NAME_STYLES = ("endonym", "english")
 
 def language_label(code: str, names: str = "endonym") -> str:
     if names not in NAME_STYLES:
-        raise InputError(f"unknown language-name style {names!r}; use one of {', '.join(NAME_STYLES)}")
+        raise InputError(
+            f"unknown language-name style {names!r}; use one of {', '.join(NAME_STYLES)}"
+        )
     lang = get_language(code)
     return lang.endonym if names == "endonym" else lang.name
 
@@ -32,7 +34,9 @@ def render(template: str, src: str, tgt: str, word: str, names: str = "endonym")
     try:
         return template.format(S=language_label(src, names), T=language_label(tgt, names), w=word)
     except (KeyError, IndexError) as exc:
-        raise InputError(f"template {template!r} may only use {{S}}, {{T}} and {{w}} ({exc})") from None
+        raise InputError(
+            f"template {template!r} may only use {{S}}, {{T}} and {{w}} ({exc})"
+        ) from None
 
 
 @dataclass
@@ -91,14 +95,16 @@ def translation_probe_sets(
         "composed": bool(provenance["composed"]),
     }
     forward = ProbeSet(
-        src, tgt,
+        src,
+        tgt,
         prompts=[render(template, src, tgt, ws, names) for ws, _ in pairs],
         source_words=[ws for ws, _ in pairs],
         target_words=[wt for _, wt in pairs],
         params={**common, "src": src, "tgt": tgt, "direction": "forward"},
     )
     backward = ProbeSet(
-        tgt, src,
+        tgt,
+        src,
         prompts=[render(template, tgt, src, wt, names) for _, wt in pairs],
         source_words=[wt for _, wt in pairs],
         target_words=[ws for ws, _ in pairs],
@@ -107,7 +113,9 @@ def translation_probe_sets(
     return forward, backward
 
 
-def flores_sentences(lang: str, n: int | None = None, split: str = "dev", data_dir=None) -> tuple[list[str], dict]:
+def flores_sentences(
+    lang: str, n: int | None = None, split: str = "dev", data_dir=None
+) -> tuple[list[str], dict]:
     """The first `n` FLORES-200 sentences of `lang` (all if None) and their provenance."""
     sentences = read_flores(lang, split=split, data_dir=data_dir)
     if n is not None:

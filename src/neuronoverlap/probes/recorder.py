@@ -9,7 +9,7 @@ model and batch size, produces exactly the numbers of an uninterrupted run.
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -47,7 +47,7 @@ def record_probe_set(
     writer: StoreWriter,
     probe_set: ProbeSet,
     batch_size: int = 16,
-    stop: StopRule = StopRule(),
+    stop: StopRule = StopRule(),  # noqa: B008 (frozen, immutable)
     progress: bool = True,
 ) -> str:
     """Generate greedily on every prompt and store per-sample statistics; returns the status
@@ -68,8 +68,14 @@ def record_probe_set(
         return "already stored"
     journal = writer.probe_journal(probe_set.src, probe_set.tgt, params)
     n = len(probe_set)
-    bar = tqdm(total=n, initial=done, desc=f"probe {probe_set.name}", unit="sample",
-               disable=not progress, dynamic_ncols=True)
+    bar = tqdm(
+        total=n,
+        initial=done,
+        desc=f"probe {probe_set.name}",
+        unit="sample",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
     tokens_seen, started = 0, time.perf_counter()
     for start, stop_index in _batches(n, batch_size, done):
         prompts = probe_set.prompts[start:stop_index]
@@ -116,8 +122,14 @@ def record_corpus(
     if state is not None:
         stats.load_state_dict(state)
     done = stats.n_sentences
-    bar = tqdm(total=len(sentences), initial=done, desc=f"corpus {lang}", unit="sent",
-               disable=not progress, dynamic_ncols=True)
+    bar = tqdm(
+        total=len(sentences),
+        initial=done,
+        desc=f"corpus {lang}",
+        unit="sent",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
     started, tokens_at_start = time.perf_counter(), stats.n_tokens
     for index, (start, end) in enumerate(_batches(len(sentences), batch_size, done)):
         model.forward_activations(list(sentences[start:end]), stats)

@@ -18,21 +18,34 @@ class ProbeBatchStats:
     """Per-sample sums for one batch of probes: value sum and fire count per (layer, neuron)."""
 
     def __init__(self, batch_size: int, n_layers: int, d_mlp: int, device="cpu"):
-        self.value_sum = torch.zeros(batch_size, n_layers, d_mlp, dtype=torch.float64, device=device)
-        self.fire_count = torch.zeros(batch_size, n_layers, d_mlp, dtype=torch.float32, device=device)
+        self.value_sum = torch.zeros(
+            batch_size, n_layers, d_mlp, dtype=torch.float64, device=device
+        )
+        self.fire_count = torch.zeros(
+            batch_size, n_layers, d_mlp, dtype=torch.float32, device=device
+        )
         self.tokens = torch.zeros(batch_size, dtype=torch.long, device=device)
 
     def consume(
-        self, layer: int, activation: Float[Tensor, "batch pos neuron"], count_mask: Bool[Tensor, "batch pos"]
+        self,
+        layer: int,
+        activation: Float[Tensor, "batch pos neuron"],
+        count_mask: Bool[Tensor, "batch pos"],
     ) -> None:
         weight = count_mask.to(activation.dtype)
         self.value_sum[:, layer] += torch.einsum("bpn,bp->bn", activation, weight).double()
-        self.fire_count[:, layer] += torch.einsum("bpn,bp->bn", (activation > 0).to(activation.dtype), weight).float()
+        self.fire_count[:, layer] += torch.einsum(
+            "bpn,bp->bn", (activation > 0).to(activation.dtype), weight
+        ).float()
         if layer == 0:
             self.tokens += count_mask.sum(-1)
 
-    def result(self) -> tuple[
-        Float[np.ndarray, "sample layer neuron"], Float[np.ndarray, "sample layer neuron"], Int[np.ndarray, " sample"]
+    def result(
+        self,
+    ) -> tuple[
+        Float[np.ndarray, "sample layer neuron"],
+        Float[np.ndarray, "sample layer neuron"],
+        Int[np.ndarray, " sample"],
     ]:
         """(mean activation, activation probability, token count) per sample, as float32/int32."""
         tokens = self.tokens.clamp(min=1).double()[:, None, None]
@@ -53,7 +66,10 @@ class CorpusStats:
         self._batch_value: Tensor | None = None
 
     def consume(
-        self, layer: int, activation: Float[Tensor, "batch pos neuron"], count_mask: Bool[Tensor, "batch pos"]
+        self,
+        layer: int,
+        activation: Float[Tensor, "batch pos neuron"],
+        count_mask: Bool[Tensor, "batch pos"],
     ) -> None:
         if self._batch_fire is None:
             shape = (self.fire_count.shape[0], activation.shape[-1])

@@ -21,7 +21,6 @@ from neuronoverlap.sets.builders import (
 )
 from neuronoverlap.sets.core import DEFAULT_HOOK, NeuronSet, check_same_shape
 from neuronoverlap.sets.h5 import read_neuron_set, write_neuron_set
-from neuronoverlap.sets.stored import load_set, save_sets
 from neuronoverlap.sets.selection import (
     kth_smallest,
     lape_masks,
@@ -29,6 +28,7 @@ from neuronoverlap.sets.selection import (
     top_count,
     top_rate_mask,
 )
+from neuronoverlap.sets.stored import load_set, save_sets
 
 __all__ = [
     "load_set",

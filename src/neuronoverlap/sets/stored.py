@@ -17,8 +17,9 @@ def save_sets(writer, sets: Mapping[str, NeuronSet]) -> None:
         if "/" in name or not name:
             raise InputError(f"a neuron-set name cannot be empty or contain '/': {name!r}")
         if neurons.shape != shape:
-            raise InputError(f"set {name!r} has model shape {neurons.shape}, the store's model "
-                             f"is {shape}")
+            raise InputError(
+                f"set {name!r} has model shape {neurons.shape}, the store's model is {shape}"
+            )
 
     def fill(group) -> None:
         for name, neurons in sets.items():
@@ -33,6 +34,8 @@ def load_set(store, name: str) -> NeuronSet:
     """A set saved by `save_sets`, from a `Store`."""
     names = store.group_names(SETS_GROUP)
     if name not in names:
-        raise InputError(f"{store.path} has no neuron set {name!r} (it has: {', '.join(names) or 'none'})")
+        raise InputError(
+            f"{store.path} has no neuron set {name!r} (it has: {', '.join(names) or 'none'})"
+        )
     with store._file() as f:
         return NeuronSet.from_h5(f[f"{store.group}/{SETS_GROUP}"], name)

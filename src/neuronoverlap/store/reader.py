@@ -10,9 +10,9 @@ A store can also be read with plain h5py from the schema in docs/store.md.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import h5py
 import numpy as np
@@ -32,7 +32,9 @@ def open_h5(path: str | Path) -> Iterator[h5py.File]:
         f = h5py.File(path, "r")
     except OSError as exc:
         reason = str(exc).split("(")[-1].rstrip(")") if "(" in str(exc) else str(exc)
-        raise InputError(f"{path} is not a readable HDF5 store (truncated or damaged: {reason})") from None
+        raise InputError(
+            f"{path} is not a readable HDF5 store (truncated or damaged: {reason})"
+        ) from None
     try:
         yield f
     finally:
@@ -113,7 +115,7 @@ class ProbeSetView:
             fires = np.zeros(ds.shape[1:], dtype=np.float64)
             for start in range(0, ds.shape[0], schema.CHUNK_ROWS):
                 rows = _read(ds, slice(start, start + schema.CHUNK_ROWS)).astype(np.float64)
-                fires += np.einsum("sln,s->ln", rows, tokens[start:start + schema.CHUNK_ROWS])
+                fires += np.einsum("sln,s->ln", rows, tokens[start : start + schema.CHUNK_ROWS])
         return fires / max(tokens.sum(), 1.0)
 
     @staticmethod
@@ -170,7 +172,9 @@ class Store:
                     f"{self.path} has store schema {version}; this toolkit reads up to "
                     f"{schema.SCHEMA_VERSION}: upgrade neuronoverlap"
                 )
-            self.attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+            self.attrs = {
+                k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()
+            }
         self.model_name = str(self.attrs["model_name"])
         self.fingerprint = str(self.attrs["model_fingerprint"])
         self.n_layers = int(self.attrs["n_layers"])
@@ -184,7 +188,9 @@ class Store:
 
     def _check_layer(self, layer: int) -> None:
         if not 0 <= layer < self.n_layers:
-            raise InputError(f"layer {layer} out of range 0..{self.n_layers - 1} for {self.model_name}")
+            raise InputError(
+                f"layer {layer} out of range 0..{self.n_layers - 1} for {self.model_name}"
+            )
 
     def _names(self, kind: str) -> list[str]:
         with self._file() as f:

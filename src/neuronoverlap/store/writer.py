@@ -14,9 +14,9 @@ import fcntl
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import h5py
 import numpy as np
@@ -68,7 +68,9 @@ class StoreWriter:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self._lock_file.close()
-            raise InputError(f"{self.path} is being written by another process (lock held)") from None
+            raise InputError(
+                f"{self.path} is being written by another process (lock held)"
+            ) from None
         try:
             self._check_model()
         except BaseException:
@@ -82,8 +84,13 @@ class StoreWriter:
             attrs = {k: _plain(v) for k, v in f.attrs.items()}
         if "model_fingerprint" not in attrs:
             raise InputError(f"{path} is an HDF5 file but not a neuronoverlap store")
-        info = ModelInfo(attrs["model_name"], attrs["model_fingerprint"], int(attrs["n_layers"]),
-                         int(attrs["d_mlp"]), json.loads(attrs.get("model_config", "{}")))
+        info = ModelInfo(
+            attrs["model_name"],
+            attrs["model_fingerprint"],
+            int(attrs["n_layers"]),
+            int(attrs["d_mlp"]),
+            json.loads(attrs.get("model_config", "{}")),
+        )
         return cls(path, info, toolkit_version=str(attrs.get("toolkit_version", "0")))
 
     # --- life cycle --------------------------------------------------------------------------
@@ -114,12 +121,16 @@ class StoreWriter:
                 stored = {k: _plain(f.attrs.get(k)) for k in asked}
             diff = _first_difference(stored, asked)
             if diff:
-                raise InputError(f"{self.path} was written with another model or definition ({diff})")
+                raise InputError(
+                    f"{self.path} was written with another model or definition ({diff})"
+                )
         marker = self.journal_root / "model.json"
         if marker.is_file():
             diff = _first_difference(json.loads(marker.read_text()), asked)
             if diff:
-                raise InputError(f"{self.journal_root} holds unfinished work of another model ({diff})")
+                raise InputError(
+                    f"{self.journal_root} holds unfinished work of another model ({diff})"
+                )
         else:
             self.journal_root.mkdir(parents=True, exist_ok=True)
             marker.write_text(json.dumps(asked, sort_keys=True))
@@ -168,7 +179,9 @@ class StoreWriter:
         if stored is not None:
             diff = _first_difference(stored, params)
             if diff:
-                raise InputError(f"probe set {name} in {self.path} was recorded differently ({diff})")
+                raise InputError(
+                    f"probe set {name} in {self.path} was recorded differently ({diff})"
+                )
             return "done", int(params["n_samples"])
         journal = Journal(self.journal_root, schema.PROBES, name)
         if not journal.exists():
@@ -206,8 +219,12 @@ class StoreWriter:
             chunks = (min(schema.CHUNK_ROWS, n), 1, self.model.d_mlp)
             arrays = {
                 stat: g.create_dataset(
-                    stat, shape=shape, dtype="float32", chunks=chunks,
-                    compression=schema.COMPRESSION, compression_opts=schema.COMPRESSION_LEVEL,
+                    stat,
+                    shape=shape,
+                    dtype="float32",
+                    chunks=chunks,
+                    compression=schema.COMPRESSION,
+                    compression_opts=schema.COMPRESSION_LEVEL,
                     fletcher32=True,
                 )
                 for stat in ("mean", "prob")
@@ -222,11 +239,13 @@ class StoreWriter:
                 block = journal.load_block(path)
                 size = block["tokens"].shape[0]
                 for stat, ds in arrays.items():
-                    ds[row:row + size] = block[stat]
-                tokens[row:row + size] = block["tokens"]
+                    ds[row : row + size] = block[stat]
+                tokens[row : row + size] = block["tokens"]
                 for key, ds in strings.items():
                     # HDF5 strings cannot hold NUL: a model may generate one; keep it visible.
-                    ds[row:row + size] = [t.replace("\x00", "\ufffd") for t in block[key].tolist()]
+                    ds[row : row + size] = [
+                        t.replace("\x00", "\ufffd") for t in block[key].tolist()
+                    ]
                 row += size
             if row != n:
                 raise InputError(f"journal of probe set {name} holds {row} samples, expected {n}")
@@ -272,10 +291,20 @@ class StoreWriter:
                 if key in params:
                     g.attrs[key] = params[key]
             g.attrs["created"] = _now()
-            g.create_dataset("fire_count", data=state["fire_count"], fletcher32=True,
-                             compression=schema.COMPRESSION, compression_opts=schema.COMPRESSION_LEVEL)
-            g.create_dataset("value_sum", data=state["value_sum"], fletcher32=True,
-                             compression=schema.COMPRESSION, compression_opts=schema.COMPRESSION_LEVEL)
+            g.create_dataset(
+                "fire_count",
+                data=state["fire_count"],
+                fletcher32=True,
+                compression=schema.COMPRESSION,
+                compression_opts=schema.COMPRESSION_LEVEL,
+            )
+            g.create_dataset(
+                "value_sum",
+                data=state["value_sum"],
+                fletcher32=True,
+                compression=schema.COMPRESSION,
+                compression_opts=schema.COMPRESSION_LEVEL,
+            )
             g.create_dataset("n_tokens", data=np.int64(state["n_tokens"]))
             g.create_dataset("n_sentences", data=np.int64(state["n_sentences"]))
 
@@ -286,7 +315,6 @@ class StoreWriter:
     def edit(self, kind: str, fill: Callable[[h5py.Group], None]) -> None:
         """Let `fill` add or replace entries of group `kind` (e.g. 'sets'), copy-on-write."""
         self._rewrite(lambda model_group: fill(model_group.require_group(kind)))
-
 
     def put_json(self, kind: str, name: str, payload: dict) -> None:
         """Store a JSON document (an analysis result) as a UTF-8 string dataset `kind/name`."""
