@@ -140,6 +140,9 @@ def test_ranking_and_oracle(scripted, dictionary):
     with pytest.raises(InputError, match="no accuracy"):
         evaluate_bli(FakeModel(), "en", "de", ["fr"], ranking=["es", "fr"], progress=False,
                      dictionary=dictionary)
+    with pytest.raises(InputError, match="needs bridges"):
+        evaluate_bli(FakeModel(), "en", "de", ranking=["fr"], progress=False,
+                     dictionary=dictionary)
 
 
 def test_seeded_sample_of_unique_source_words(scripted):

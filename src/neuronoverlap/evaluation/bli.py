@@ -256,6 +256,8 @@ def evaluate_bli(
     if max_new_tokens < 1:
         raise InputError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
     if ranking is not None:
+        if not bridges:
+            raise InputError("a bridge ranking needs bridges to evaluate")
         ranking = [get_language(b).code for b in ranking]
         oracle_comparison(ranking, {b: 0.0 for b in bridges})  # checks the ranking up front
     if dictionary is None:
