@@ -53,6 +53,9 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=200)
     parser.add_argument("--big", type=int, default=2000)
     parser.add_argument("--max-new-tokens", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds")
+    parser.add_argument("--skip-memory", action="store_true", help="only the throughput rows")
     args = parser.parse_args()
 
     import torch
@@ -60,7 +63,8 @@ def main() -> None:
     from neuronoverlap.models import StopRule, generate_greedy, load_model
     from neuronoverlap.probes import ProbeBatchStats, translation_probe_sets
 
-    torch.set_num_threads(torch.get_num_threads())
+    if args.threads:
+        torch.set_num_threads(args.threads)
     model = load_model(args.model)
     prompts = translation_probe_sets("en", "de", args.n, seed=0)[0].prompts
     stop = StopRule(max_new_tokens=args.max_new_tokens)
@@ -68,22 +72,28 @@ def main() -> None:
     batches = [prompts[i : i + batch] for i in range(0, len(prompts), batch)]
     counted = sum(g.n_counted_tokens for b in batches for g in generate_greedy(model, b, stop))
 
-    def plain():
+    def one_batch(b, record: bool) -> float:
+        start = time.perf_counter()
+        stats = ProbeBatchStats(len(b), model.n_layers, model.d_mlp) if record else None
+        generate_greedy(model, b, stop, stats)
+        return time.perf_counter() - start
+
+    # Plain and recorded runs alternate batch by batch, so a change in the machine's load hits
+    # both sides alike; each side keeps its best round.
+    one_batch(batches[0], True)  # warm-up
+    plain_rounds, recorded_rounds = [], []
+    for _ in range(args.rounds):
+        plain_total = recorded_total = 0.0
         for b in batches:
-            generate_greedy(model, b, stop)
-
-    def recorded():
-        for b in batches:
-            generate_greedy(model, b, stop, ProbeBatchStats(len(b), model.n_layers, model.d_mlp))
-
-    def one_at_a_time():
-        for p in prompts:
-            generate_greedy(model, [p], stop, ProbeBatchStats(1, model.n_layers, model.d_mlp))
-
-    plain()  # warm-up
-    t_plain = timed(plain, 2)
-    t_rec = timed(recorded, 2)
-    t_single = timed(one_at_a_time, 1)
+            plain_total += one_batch(b, False)
+            recorded_total += one_batch(b, True)
+        plain_rounds.append(plain_total)
+        recorded_rounds.append(recorded_total)
+    t_plain, t_rec = min(plain_rounds), min(recorded_rounds)
+    start = time.perf_counter()
+    for p in prompts:
+        generate_greedy(model, [p], stop, ProbeBatchStats(1, model.n_layers, model.d_mlp))
+    t_single = time.perf_counter() - start
 
     rows = [
         ("plain greedy generation, no hooks (batch 16)", f"{counted / t_plain:,.0f} tok/s", ""),
@@ -99,9 +109,11 @@ def main() -> None:
         ),
     ]
 
+    if args.skip_memory:
+        args.small = args.big = 0
     with tempfile.TemporaryDirectory() as tmp:
         measured = {}
-        for n in (args.small, args.big):
+        for n in (args.small, args.big) if args.small else ():
             out = subprocess.run(
                 [
                     sys.executable,
@@ -117,8 +129,8 @@ def main() -> None:
                 text=True,
             ).stdout.split()
             measured[n] = (int(out[0]) / 1024, float(out[1]), int(out[2]))
-        small, big = measured[args.small], measured[args.big]
-        rows += [
+        small, big = measured.get(args.small), measured.get(args.big)
+        rows += [] if not small else [
             (f"peak RSS recording {args.small} samples", f"{small[0]:,.0f} MB", ""),
             (
                 f"peak RSS recording {args.big} samples",
