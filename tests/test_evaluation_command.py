@@ -143,3 +143,15 @@ def test_ranking_from_a_selection_file(tmp_path):
     (tmp_path / "broken.json").write_text("{")
     with pytest.raises(InputError, match="cannot read"):
         read_ranking_file(tmp_path / "broken.json")
+
+
+def test_templates_typed_with_backslash_n():
+    from neuronoverlap.evaluation.command import _bli_prompts, _mrc_prompts
+
+    args = parse("bli", "--pair", "en-de", "--template", r"{S}: {w}\n{T}:", "--shot-answer",
+                 r" {a}", "--shots", "2")
+    prompts = _bli_prompts(args)
+    assert prompts.direct == "{S}: {w}\n{T}:" and prompts.answer == " {a}" and prompts.shots == 2
+    assert prompts.bridged == '{S}:"{w}"→{B}:"{b}"→{T}:'  # the style's, not overridden
+    mrc = _mrc_prompts(parse("mrc", "--lang", "sw", "--translation-template", r"{S}:\t{x}\n{T}:"))
+    assert mrc.translation == "{S}:\t{x}\n{T}:"

@@ -87,7 +87,7 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
                         "({S}: {w} / {T}: on two lines); --template etc. override its parts")
     g.add_argument("--template", default=None,
                    help="direct template with {S} {T} {w}: the zero-shot prompt and the first "
-                        "bridged step (default: the style's)")
+                        "bridged step (default: the style's; \\n in any template is a newline)")
     g.add_argument("--bridge-template", default=None,
                    help="second bridged step with {S} {B} {T} {w} {b} (default: the style's)")
     g.add_argument("--shots", type=int, default=0,
@@ -190,6 +190,12 @@ def _check_run_options(args) -> None:
         raise InputError(f"--out {args.out} exists and is not a folder")
 
 
+def unescape_template(text: str) -> str:
+    """A template typed on the command line, with `\\n` and `\\t` turned into a newline and a
+    tab (a shell argument cannot easily hold a newline)."""
+    return text.replace("\\n", "\n").replace("\\t", "\t")
+
+
 def _bli_prompts(args):
     from neuronoverlap.evaluation.bli import PROMPT_STYLES
 
@@ -198,7 +204,7 @@ def _bli_prompts(args):
     for field, value in (("direct", args.template), ("bridged", args.bridge_template),
                          ("answer", args.shot_answer)):
         if value is not None:
-            changes[field] = value
+            changes[field] = unescape_template(value)
     prompts = replace(prompts, **changes)
     prompts.check()
     return prompts
@@ -209,9 +215,9 @@ def _mrc_prompts(args):
 
     prompts = MRCPrompts(names=args.names, translation_shots=args.translation_shots)
     if args.question_template is not None:
-        prompts = replace(prompts, question=args.question_template)
+        prompts = replace(prompts, question=unescape_template(args.question_template))
     if args.translation_template is not None:
-        prompts = replace(prompts, translation=args.translation_template)
+        prompts = replace(prompts, translation=unescape_template(args.translation_template))
     prompts.check()
     return prompts
 
