@@ -404,33 +404,29 @@ def cmd_probe(args) -> int:
     return 0
 
 
-def cmd_corpus(args) -> int:
-    from neuronoverlap.languages import parse_languages
+def _record_corpora(args, langs: list[str]) -> None:
+    """Record the FLORES statistics of `langs` into --store (reads every file before loading)."""
     from neuronoverlap.probes import flores_sentences, record_corpus
 
-    langs = [lang.code for lang in parse_languages(args.langs)]
-    inputs = {
-        lang: flores_sentences(lang, args.n_sentences, args.split, args.data_dir) for lang in langs
-    }
+    inputs = {lang: flores_sentences(lang, args.n_sentences, args.split, args.data_dir) for lang in langs}
     model, writer = _open(args)
     with writer:
         for lang, (sentences, params) in inputs.items():
             status = record_corpus(
-                model,
-                writer,
-                lang,
-                sentences,
-                params,
-                batch_size=args.batch_size,
-                progress=not args.quiet,
+                model, writer, lang, sentences, params, batch_size=args.batch_size, progress=not args.quiet
             )
             print(f"corpus {lang}: {status} ({len(sentences)} sentences) -> {args.store}")
+
+
+def cmd_corpus(args) -> int:
+    from neuronoverlap.languages import parse_languages
+
+    _record_corpora(args, [lang.code for lang in parse_languages(args.langs)])
     return 0
 
 
 def ensure_corpora(args, langs: list[str]) -> None:
     """Record FLORES statistics for the languages the store lacks (loads the model only then)."""
-    from neuronoverlap.probes import flores_sentences, record_corpus
     from neuronoverlap.store import Store
 
     have = set(Store(args.store).corpora()) if Path(args.store).exists() else set()
@@ -438,23 +434,7 @@ def ensure_corpora(args, langs: list[str]) -> None:
     if not missing:
         print(f"      FLORES statistics of {', '.join(langs)} are in {args.store}")
         return
-    inputs = {
-        lang: flores_sentences(lang, args.n_sentences, args.split, args.data_dir)
-        for lang in missing
-    }
-    model, writer = _open(args)
-    with writer:
-        for lang, (sentences, params) in inputs.items():
-            status = record_corpus(
-                model,
-                writer,
-                lang,
-                sentences,
-                params,
-                batch_size=args.batch_size,
-                progress=not args.quiet,
-            )
-            print(f"corpus {lang}: {status} ({len(sentences)} sentences)")
+    _record_corpora(args, missing)
 
 
 def cmd_spectrum(args) -> int:
