@@ -192,14 +192,15 @@ def test_kill_9_then_rerun_equals_uninterrupted(tmp_path):
     proc = _run(killed)
     journal = tmp_path / "killed.h5.partial" / "probes" / "fr-en"
     deadline = time.time() + 240
-    while len(list(journal.glob("block-*.npz"))) < 3 and time.time() < deadline:
+    while len(list(journal.glob("block-?????????.npz"))) < 3 and time.time() < deadline:
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    committed = len(list(journal.glob("block-*.npz")))
+    committed = len(list(journal.glob("block-?????????.npz")))
     assert 3 <= committed < 10, "the kill must land mid-run"
     assert not killed.exists()
-    assert _run(killed).wait(timeout=300) == 0
+    rerun = _run(killed)
+    assert rerun.wait(timeout=300) == 0, rerun.stderr.read().decode()[-2000:]
     a, b = Store(whole).probes("fr", "en"), Store(killed).probes("fr", "en")
     for stat in ("mean", "prob"):
         assert np.array_equal(a.array(stat), b.array(stat))
@@ -238,3 +239,15 @@ def test_json_results_round_trip(small_store, tiny_llama):
     assert store.probes("de", "en").n_samples == 12
     with pytest.raises(InputError, match="no results entry"):
         store.get_json("results", "bli-zh-ja")
+
+
+def test_a_block_cut_short_by_a_kill_is_ignored(tmp_path):
+    """A kill during a block's write leaves only a temporary file: it is never read as a block."""
+    from neuronoverlap.store.journal import Journal
+
+    journal = Journal(tmp_path, "probes", "fr-en")
+    journal.start({"n_samples": 8})
+    journal.add_block(0, tokens=np.arange(4))
+    (journal.dir / ".block-000000004.npz.partial").write_bytes(b"PK\x03\x04 cut short")
+    (journal.dir / "block-000000004.npz.tmp.npz").write_bytes(b"PK\x03\x04 cut short")
+    assert [p.name for p in journal.block_paths()] == ["block-000000000.npz"]

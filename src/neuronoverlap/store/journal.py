@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
 import numpy as np
+
+_BLOCK_NAME = re.compile(r"block-\d{9}\.npz")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -24,7 +27,7 @@ def _fsync_dir(path: Path) -> None:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name("." + path.name + ".partial")
     with open(tmp, "wb") as fh:
         fh.write(data)
         fh.flush()
@@ -34,7 +37,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".tmp.npz")
+    # The temporary name starts with a dot and ends in ".partial": no glob of blocks matches it,
+    # so a file cut short by a kill during this write is never read as a committed block.
+    tmp = path.with_name("." + path.name + ".partial")
     with open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
         fh.flush()
@@ -60,7 +65,8 @@ class Journal:
         return json.loads((self.dir / "params.json").read_text())
 
     def block_paths(self) -> list[Path]:
-        return sorted(self.dir.glob("block-*.npz"))
+        """Committed blocks only (`block-<start>.npz`), in sample order."""
+        return sorted(p for p in self.dir.glob("block-*.npz") if _BLOCK_NAME.fullmatch(p.name))
 
     def add_block(self, start: int, **arrays: np.ndarray) -> None:
         atomic_save_npz(self.dir / f"block-{start:09d}.npz", **arrays)
