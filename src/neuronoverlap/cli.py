@@ -366,29 +366,34 @@ def probe_directions(src: str, tgt: str, bridges: list[str]) -> list[tuple[str, 
     return pairs
 
 
-def cmd_probe(args) -> int:
+def pair_and_bridges(args) -> tuple[str, str, list[str]]:
+    """--pair and --bridges as codes; a bridge equal to the source or target is an error."""
     from neuronoverlap.languages import parse_languages, parse_pair
-    from neuronoverlap.models import StopRule
-    from neuronoverlap.probes import DEFAULT_TEMPLATE, record_probe_set, translation_probe_sets
 
     src, tgt = (lang.code for lang in parse_pair(args.pair))
     bridges = [b.code for b in parse_languages(args.bridges)] if args.bridges else []
     clash = {src, tgt} & set(bridges)
     if clash:
         raise InputError(f"a bridge cannot be the source or target: {', '.join(sorted(clash))}")
-    if args.n_samples < 1:
-        raise InputError(f"-n must be at least 1, got {args.n_samples}")
+    return src, tgt, bridges
+
+
+def _record_probes(args, directions: list[tuple[str, str]], names: str, split: str) -> None:
+    """Record both probe sets (a->b and b->a) of each language pair into --store."""
+    from neuronoverlap.models import StopRule
+    from neuronoverlap.probes import DEFAULT_TEMPLATE, record_probe_set, translation_probe_sets
+
     model, writer = _open(args)
     with writer:
-        for a, b in probe_directions(src, tgt, bridges):
+        for a, b in directions:
             sets = translation_probe_sets(
                 a,
                 b,
                 args.n_samples,
                 seed=args.seed,
-                template=args.template or DEFAULT_TEMPLATE,
-                names=args.names,
-                split=args.split,
+                template=getattr(args, "template", None) or DEFAULT_TEMPLATE,
+                names=names,
+                split=split,
                 data_dir=args.data_dir,
             )
             for probe_set in sets:
@@ -401,6 +406,13 @@ def cmd_probe(args) -> int:
                     progress=not args.quiet,
                 )
                 print(f"{probe_set.name}: {status} ({len(probe_set)} samples) -> {args.store}")
+
+
+def cmd_probe(args) -> int:
+    src, tgt, bridges = pair_and_bridges(args)
+    if args.n_samples < 1:
+        raise InputError(f"-n must be at least 1, got {args.n_samples}")
+    _record_probes(args, probe_directions(src, tgt, bridges), names=args.names, split=args.split)
     return 0
 
 
@@ -485,9 +497,8 @@ def parse_window(text: str | None) -> list[int] | None:
 
 
 def record_pair_probes(args, src: str, tgt: str, bridges: list[str]) -> None:
-    """Record whatever probe sets of the pair and its bridges the store lacks."""
-    from neuronoverlap.models import StopRule
-    from neuronoverlap.probes import DEFAULT_TEMPLATE, record_probe_set, translation_probe_sets
+    """Record whatever probe sets of the pair and its bridges the store lacks (train split,
+    endonyms: the defaults of `neuronoverlap probe`)."""
     from neuronoverlap.store import Store
 
     have = set(Store(args.store).probe_sets()) if Path(args.store).exists() else set()
@@ -499,37 +510,13 @@ def record_pair_probes(args, src: str, tgt: str, bridges: list[str]) -> None:
     if not todo:
         print(f"      all {2 * (1 + 2 * len(bridges))} probe sets are in {args.store}")
         return
-    model, writer = _open(args)
-    with writer:
-        for a, b in todo:
-            for probe_set in translation_probe_sets(
-                a,
-                b,
-                args.n_samples,
-                seed=args.seed,
-                template=getattr(args, "template", None) or DEFAULT_TEMPLATE,
-                data_dir=args.data_dir,
-            ):
-                status = record_probe_set(
-                    model,
-                    writer,
-                    probe_set,
-                    batch_size=args.batch_size,
-                    stop=StopRule(max_new_tokens=args.max_new_tokens),
-                    progress=not args.quiet,
-                )
-                print(f"{probe_set.name}: {status} ({len(probe_set)} samples)")
+    _record_probes(args, todo, names="endonym", split="train")
 
 
 def cmd_select_bridge(args) -> int:
     from neuronoverlap.bridge import select_bridge
-    from neuronoverlap.languages import parse_languages, parse_pair
 
-    src, tgt = (lang.code for lang in parse_pair(args.pair))
-    bridges = [b.code for b in parse_languages(args.bridges)]
-    clash = {src, tgt} & set(bridges)
-    if clash:
-        raise InputError(f"a bridge cannot be the source or target: {', '.join(sorted(clash))}")
+    src, tgt, bridges = pair_and_bridges(args)
     window = parse_window(args.window)
     if window is not None and min(window) < 0:
         raise InputError(f"--window layers must be >= 0, got {args.window}")
@@ -584,16 +571,10 @@ def cmd_demo(args) -> int:
     import time
 
     from neuronoverlap.bridge import bridge_sets, select_bridge
-    from neuronoverlap.languages import parse_languages, parse_pair
     from neuronoverlap.sets import save_sets
     from neuronoverlap.store import Store, StoreWriter
 
-    src, tgt = (lang.code for lang in parse_pair(args.pair))
-    bridges = [b.code for b in parse_languages(args.bridges)]
-    if {src, tgt} & set(bridges):
-        raise InputError(
-            f"a bridge cannot be the source or target: {', '.join(sorted({src, tgt} & set(bridges)))}"
-        )
+    src, tgt, bridges = pair_and_bridges(args)
     for flag, value in (
         ("-n", args.n_samples),
         ("--corpus-n", args.corpus_n),
