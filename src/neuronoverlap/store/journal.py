@@ -68,6 +68,14 @@ class Journal:
         """Committed blocks only (`block-<start>.npz`), in sample order."""
         return sorted(p for p in self.dir.glob("block-*.npz") if _BLOCK_NAME.fullmatch(p.name))
 
+    def n_committed(self) -> int:
+        """Samples in the committed blocks (reads only each block's `tokens`)."""
+        total = 0
+        for path in self.block_paths():
+            with np.load(path, allow_pickle=False) as data:
+                total += int(data["tokens"].shape[0])
+        return total
+
     def add_block(self, start: int, **arrays: np.ndarray) -> None:
         atomic_save_npz(self.dir / f"block-{start:09d}.npz", **arrays)
 

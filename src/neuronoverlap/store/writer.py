@@ -189,7 +189,7 @@ class StoreWriter:
         diff = _first_difference(journal.params(), params)
         if diff:
             raise InputError(f"unfinished probe set {name} in {self.journal_root} differs ({diff})")
-        return "partial", sum(int(np.load(p)["tokens"].shape[0]) for p in journal.block_paths())
+        return "partial", journal.n_committed()
 
     def probe_journal(self, src: str, tgt: str, params: dict) -> Journal:
         journal = Journal(self.journal_root, schema.PROBES, schema.probe_set_name(src, tgt))
