@@ -50,7 +50,7 @@ def test_pairwise_hsic_equals_the_per_pair_loop(neuron_sets, kernel, estimator):
 def test_chunking_does_not_change_the_values(neuron_sets):
     A, B = neuron_sets
     whole = pairwise_hsic(A, B)
-    bytes_per_neuron = pairwise_module.GRAM_COPIES * 40 * 40 * 8
+    bytes_per_neuron = pairwise_module.building_bytes(40, 8)
     for budget in [2 * bytes_per_neuron, 6 * bytes_per_neuron, 1]:
         np.testing.assert_allclose(pairwise_hsic(A, B, memory_budget_bytes=budget), whole,
                                    rtol=1e-12, atol=1e-15)
@@ -71,7 +71,7 @@ def test_chunks_respect_the_memory_budget(monkeypatch):
 
     monkeypatch.setattr(pairwise_module, "gram_features", recording)
     values = pairwise_hsic(A, B, memory_budget_bytes=budget)
-    bytes_per_neuron = pairwise_module.GRAM_COPIES * 30 * 30 * 8
+    bytes_per_neuron = pairwise_module.building_bytes(30, 8)
     assert max(sizes) * bytes_per_neuron <= budget // 4
     assert len(sizes) > 2
     assert values[17, 33] == pytest.approx(hsic(A[17], B[33]), rel=1e-10)

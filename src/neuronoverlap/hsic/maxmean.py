@@ -22,9 +22,9 @@ from neuronoverlap.hsic.estimators import normaliser
 from neuronoverlap.hsic.independence import draw_permutations, permutation_pvalues
 from neuronoverlap.hsic.inputs import check_estimator
 from neuronoverlap.hsic.kernels import Bandwidth, Gaussian, make_kernel
+from neuronoverlap.hsic.pair_layout import layout_pairs, pair_positions
 from neuronoverlap.hsic.pairwise import (
     MEMORY_BUDGET_BYTES,
-    diagonal_major_pairs,
     feature_weights,
     features_in_chunks,
     neuron_pair,
@@ -89,16 +89,13 @@ def permuted_feature_index(
 ) -> Int[Tensor, "permutation feature"]:
     """Where each feature of a neuron's reordered Gram matrix comes from in its stored features.
 
-    Diagonal entry a of the reordered matrix is diagonal entry order[a]; pair (a, b) is the
-    pair (order[a], order[b]), stored at its diagonal-major position (see
-    diagonal_major_pairs); row-mean entries (when present) move with order itself.
+    Diagonal entry a of the reordered matrix is diagonal entry order[a]; the pair (a, b) is
+    the pair (order[a], order[b]), stored where pair_layout puts it; row-mean entries (when
+    present) move with order itself.
     """
     n = orders.shape[1]
-    first, second = diagonal_major_pairs(n, orders.device)
-    moved_first, moved_second = orders[:, first], orders[:, second]
-    low = torch.minimum(moved_first, moved_second)
-    offset = (moved_first - moved_second).abs()
-    position = n + (offset - 1) * n - (offset - 1) * offset // 2 + low
+    first, second = layout_pairs(n, orders.device)
+    position = n + pair_positions(orders[:, first], orders[:, second], n)
     parts = [orders, position]
     if n_features > n + first.shape[0]:
         parts.append(n + first.shape[0] + orders)

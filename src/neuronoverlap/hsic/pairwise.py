@@ -4,8 +4,9 @@ A neuron set is a matrix [n_neurons, n_samples]: each row one neuron's activatio
 same n samples. For rows a_i of A and b_j of B, pairwise HSIC_ij = <Kc_i, Lc_j> / norm with
 Kc_i the centred Gram matrix of the scalar samples a_i (its own median bandwidth by default).
 Since <Kc, Lc> = sum_{a<=b} w_ab Kc_ab Lc_ab (w = 1 on the diagonal, 2 above it), each centred
-Gram matrix is stored as its diagonal and upper triangle, n(n+1)/2 numbers ("features", built
-and centred directly in that form, diagonal by diagonal), and all n_a x n_b values come from
+Gram matrix is stored as its diagonal and its n(n-1)/2 pair values, n(n+1)/2 numbers
+("features", built and centred directly in that form, laid out as in pair_layout.py), and all
+n_a x n_b values come from
 one matrix product per block of neurons. Blocks are sized so that what is held at once stays
 under `memory_budget_bytes` (default 1 GiB), whatever the number of neurons.
 """
@@ -39,10 +40,28 @@ from neuronoverlap.hsic.kernels import (
     pair_bandwidth,
     power_of_two_scale,
 )
+from neuronoverlap.hsic.pair_layout import (
+    add_pair_row_sums,
+    fill_pairs,
+    layout_pairs,
+    subtract_pair_sums,
+)
 
 MEMORY_BUDGET_BYTES = 1 << 30
-BUILD_BYTES = 64 << 20
-GRAM_COPIES = 2  # n^2 numbers per neuron while building: features, median selection, sums
+BUILD_BYTES = 128 << 20
+GRAM_COPIES = 2  # triangles per neuron while building: its features, a copy for median selection
+
+
+NUMPY_DTYPES = {torch.float64: np.float64, torch.float32: np.float32}
+
+
+def new_buffer(like: Tensor, *shape: int) -> Tensor:
+    """An uninitialised buffer of like's dtype and device. On a CPU it is numpy's: numpy asks
+    the kernel for transparent huge pages for large arrays, which makes the first touch of
+    tens of MB about 3x cheaper than torch's allocation (see docs/performance.md)."""
+    if like.device.type == "cpu" and like.dtype in NUMPY_DTYPES:
+        return torch.from_numpy(np.empty(shape, dtype=NUMPY_DTYPES[like.dtype]))
+    return like.new_empty(shape)
 
 
 def neuron_pair(A, B, device=None) -> tuple[Tensor, Tensor]:
@@ -52,17 +71,6 @@ def neuron_pair(A, B, device=None) -> tuple[Tensor, Tensor]:
     rows_a, rows_b = common_dtype(rows_a, rows_b)
     check_same_samples(rows_a.shape[1], rows_b.shape[1], "A and B")
     return rows_a, rows_b
-
-
-def diagonal_major_pairs(n: int, device: torch.device) -> tuple[Tensor, Tensor]:
-    """(a, b), a < b, for the strict upper triangle stored diagonal by diagonal: all pairs with
-    b - a = 1, then b - a = 2, ...; pair (a, b) sits at (k-1) n - (k-1) k / 2 + a, k = b - a."""
-    offsets = torch.arange(1, n, device=device)
-    lengths = n - offsets
-    starts = torch.cumsum(lengths, 0) - lengths
-    first = (torch.arange(int(lengths.sum()), device=device)
-             - torch.repeat_interleave(starts, lengths))
-    return first, first + torch.repeat_interleave(offsets, lengths)
 
 
 def feature_count(n: int, row_mean_term: bool = False) -> int:
@@ -80,70 +88,58 @@ def feature_weights(
     return weights
 
 
-def _fill_diagonals(out: Tensor, rows: Tensor, combine) -> None:
-    """out[:, pairs] = combine(rows[:, a], rows[:, b]) in diagonal-major order, by slices."""
-    n, position = rows.shape[1], 0
-    for offset in range(1, n):
-        length = n - offset
-        combine(out[:, position:position + length], rows[:, :length], rows[:, offset:])
-        position += length
+def _squared_difference(second: Tensor, first: Tensor, out: Tensor) -> None:
+    torch.sub(second, first, out=out).square_()
 
 
-def _squared_difference(out: Tensor, left: Tensor, right: Tensor) -> None:
-    out.copy_(right).sub_(left).square_()
-
-
-def _product(out: Tensor, left: Tensor, right: Tensor) -> None:
-    out.copy_(left).mul_(right)
-
-
-def _kernel_values(rows: Tensor, kernel: Kernel, diagonal: Tensor, upper: Tensor) -> None:
-    """Write each neuron's Gram diagonal and diagonal-major strict upper triangle."""
-    n = rows.shape[1]
+def _kernel_values(rows: Tensor, kernel: Kernel, diagonal: Tensor, pairs: Tensor) -> None:
+    """Write each neuron's Gram diagonal and pair values (laid out as in pair_layout.py)."""
     if isinstance(kernel, Gaussian | Laplacian | InverseMultiquadric):
         scale = power_of_two_scale(rows[:, :, None])  # exact, keeps squares in range
-        _fill_diagonals(upper, rows / scale[:, None], _squared_difference)
-        sigma = pair_bandwidth(kernel.bandwidth, upper, scale)[:, None]
-        kernel.of_squared(upper, sigma)
+        scaled = rows / scale[:, None]
+        fill_pairs(scaled, pairs, _squared_difference)
+        # On a CPU the median is selected in place, which reorders each row's pair values;
+        # filling them again costs less than selecting on a copy.
+        in_place = isinstance(kernel.bandwidth, str) and rows.device.type == "cpu"
+        sigma = pair_bandwidth(kernel.bandwidth, pairs, scale, overwrite=in_place)[:, None]
+        if in_place:
+            fill_pairs(scaled, pairs, _squared_difference)
+        kernel.of_squared(pairs, sigma)
         diagonal.copy_(kernel.of_squared(torch.zeros_like(diagonal), sigma))
     elif isinstance(kernel, Linear | Polynomial):
-        _fill_diagonals(upper, rows, _product)
-        kernel.of_products(upper)
+        fill_pairs(rows, pairs, torch.mul)
+        kernel.of_products(pairs)
         diagonal.copy_(kernel.of_products(rows.square()))
     else:
         grams, _ = kernel.gram(rows[:, :, None])
-        first, second = diagonal_major_pairs(n, rows.device)
-        upper.copy_(grams[:, first, second])
+        first, second = layout_pairs(rows.shape[1], rows.device)
+        pairs.copy_(grams[:, first, second])
         diagonal.copy_(grams.diagonal(dim1=1, dim2=2))
 
 
 def gram_features(
     rows: Float[Tensor, "neuron sample"], kernel: Kernel, estimator: str,
-    row_mean_term: bool = False, out: Tensor | None = None,
+    row_mean_term: bool = False, out: Tensor | None = None, norms: Tensor | None = None,
 ) -> Float[Tensor, "neuron feature"]:
-    """Each neuron's centred Gram matrix as [diagonal (n), strict upper triangle (n(n-1)/2)].
+    """Each neuron's centred Gram matrix as [diagonal (n), pair values (n(n-1)/2)].
 
     Centred as the estimator says (double centring, or U-centring with a zero diagonal); a
     Gram matrix with no variation gives zeros (see estimators.centre_gram). row_mean_term
     appends the raw Gram's row means minus their mean (n numbers), the extra term of the
-    reference code's one-sided centring (see reference.py). out: where to write them.
+    reference code's one-sided centring (see reference.py). out: where to write them; norms:
+    where to write each centred Gram matrix's squared Frobenius norm.
     """
     count, n = rows.shape
-    features = rows.new_empty(count, feature_count(n, row_mean_term)) if out is None else out
-    diagonal, upper = features[:, :n], features[:, n:n + n * (n - 1) // 2]
-    _kernel_values(rows, kernel, diagonal, upper)
+    features = new_buffer(rows, count, feature_count(n, row_mean_term)) if out is None else out
+    diagonal, pairs = features[:, :n], features[:, n:n + n * (n - 1) // 2]
+    _kernel_values(rows, kernel, diagonal, pairs)
     if isinstance(kernel, Gaussian | Laplacian | InverseMultiquadric):
         scale = torch.ones_like(diagonal[:, 0])  # k(x, x) = 1 >= |k(x, x')|
     else:
-        scale = torch.stack([diagonal.amax(dim=1), -diagonal.amin(dim=1), upper.amax(dim=1),
-                             -upper.amin(dim=1)]).amax(dim=0)
+        scale = torch.stack([diagonal.amax(dim=1), -diagonal.amin(dim=1), pairs.amax(dim=1),
+                             -pairs.amin(dim=1)]).amax(dim=0)
     row_sums = diagonal.clone()
-
-    def add_to_rows(block, left_rows, right_rows):
-        row_sums[:, :block.shape[1]] += block
-        row_sums[:, n - block.shape[1]:] += block
-
-    _fill_diagonals(upper, rows, add_to_rows)
+    add_pair_row_sums(pairs, row_sums)
     if row_mean_term:
         row_means = row_sums / n
         features[:, -n:] = row_means - row_means.mean(dim=1, keepdim=True)
@@ -155,38 +151,51 @@ def gram_features(
         means = row_sums / n
         constant = means.mean(dim=1)
         diagonal.sub_(2 * means).add_(constant[:, None])
-
-    def centre(block, left_rows, right_rows):
-        block.sub_(means[:, :block.shape[1]]).sub_(means[:, n - block.shape[1]:])
-
-    _fill_diagonals(upper, rows, centre)
-    upper.add_(constant[:, None])
-    norm = torch.hypot(torch.linalg.vector_norm(diagonal, dim=1),
-                       2**0.5 * torch.linalg.vector_norm(upper, dim=1))
-    flat = norm <= NO_VARIATION_EPSILONS * n * torch.finfo(rows.dtype).eps * scale
+    subtract_pair_sums(pairs, means - 0.5 * constant[:, None])  # Kc_ab = K_ab - m_a - m_b + c
+    squared_norms = (torch.linalg.vector_norm(diagonal, dim=1).square()
+                     + 2 * torch.linalg.vector_norm(pairs, dim=1).square())
+    flat = squared_norms.sqrt() <= NO_VARIATION_EPSILONS * n * torch.finfo(rows.dtype).eps * scale
     if bool(flat.any()):
         features[flat, :n + n * (n - 1) // 2] = 0
+        squared_norms[flat] = 0
+    if norms is not None:
+        norms.copy_(squared_norms)
     return features
+
+
+def building_bytes(n_samples: int, itemsize: int) -> int:
+    """Memory held per neuron while its Gram features are built."""
+    return GRAM_COPIES * feature_count(n_samples) * itemsize
 
 
 def build_chunk_size(n_samples: int, itemsize: int, memory_budget_bytes: int) -> int:
     """Neurons whose Gram features are built at once: within a quarter of the budget and
-    BUILD_BYTES (small temporaries are faster)."""
-    per_neuron = GRAM_COPIES * n_samples * n_samples * itemsize
-    return max(1, min(memory_budget_bytes // 4, BUILD_BYTES) // per_neuron)
+    BUILD_BYTES."""
+    return max(1, min(memory_budget_bytes // 4, BUILD_BYTES) // building_bytes(n_samples, itemsize))
 
 
 def features_in_chunks(
-    rows: Tensor, kernel: Kernel, estimator: str, row_mean_term: bool, memory_budget_bytes: int
+    rows: Tensor, kernel: Kernel, estimator: str, row_mean_term: bool, memory_budget_bytes: int,
+    norms: Tensor | None = None,
 ) -> Tensor:
+    """gram_features of all rows, built a chunk of neurons at a time (norms as there)."""
     chunk = build_chunk_size(rows.shape[1], rows.element_size(), memory_budget_bytes)
-    if chunk >= rows.shape[0]:
-        return gram_features(rows, kernel, estimator, row_mean_term)
-    out = rows.new_empty(rows.shape[0], feature_count(rows.shape[1], row_mean_term))
+    out = new_buffer(rows, rows.shape[0], feature_count(rows.shape[1], row_mean_term))
     for start in range(0, rows.shape[0], chunk):
         gram_features(rows[start:start + chunk], kernel, estimator, row_mean_term,
-                      out=out[start:start + chunk])
+                      out=out[start:start + chunk],
+                      norms=None if norms is None else norms[start:start + chunk])
     return out
+
+
+def _weighted_products(left: Tensor, right: Tensor, n: int, row_mean_term: bool) -> Tensor:
+    """left @ diag(feature_weights) @ right.T without forming the weighted copy."""
+    triangle = n * (n - 1) // 2
+    product = torch.addmm(left[:, :n] @ right[:, :n].T, left[:, n:n + triangle],
+                          right[:, n:n + triangle].T, alpha=2.0)
+    if row_mean_term:
+        product.addmm_(left[:, -n:], right[:, -n:].T, alpha=float(n))
+    return product
 
 
 def pairwise_inner_products(
@@ -205,33 +214,31 @@ def pairwise_inner_products(
     of A), A's in blocks of a quarter, and the building temporaries take the last quarter.
     """
     n, item = rows_a.shape[1], rows_a.element_size()
-    weights = feature_weights(n, rows_a.dtype, rows_a.device, row_mean_term)
-    block = max(1, (memory_budget_bytes // 4) // (weights.shape[0] * item))
+    features_per_neuron = feature_count(n, row_mean_term)
+    block = max(1, (memory_budget_bytes // 4) // (features_per_neuron * item))
     out = torch.empty(rows_a.shape[0], rows_b.shape[0], dtype=rows_a.dtype, device=rows_a.device)
     norms_a = torch.zeros(rows_a.shape[0], dtype=rows_a.dtype, device=rows_a.device)
     norms_b = torch.zeros(rows_b.shape[0], dtype=rows_b.dtype, device=rows_b.device)
 
     def features(rows: Tensor, kernel: Kernel, norms: Tensor) -> Tensor:
-        built = features_in_chunks(rows, kernel, estimator, row_mean_term, memory_budget_bytes)
-        if with_norms:
-            norms[:] = built.square() @ weights
-        return built
+        return features_in_chunks(rows, kernel, estimator, row_mean_term, memory_budget_bytes,
+                                  norms if with_norms else None)
 
     b_blocks = [(start, min(rows_b.shape[0], start + block))
                 for start in range(0, rows_b.shape[0], block)]
     cached_b = None
-    if rows_b.shape[0] * weights.shape[0] * item <= memory_budget_bytes // 2:
+    if rows_b.shape[0] * features_per_neuron * item <= memory_budget_bytes // 2:
         cached_b = features(rows_b, kernel_b, norms_b)
         b_blocks = [(0, rows_b.shape[0])]
     for a_start in range(0, rows_a.shape[0], block):
         a_stop = min(rows_a.shape[0], a_start + block)
         left = features(rows_a[a_start:a_stop], kernel_a, norms_a[a_start:a_stop])
-        left.mul_(weights)
         for b_start, b_stop in b_blocks:
             right = cached_b
             if right is None:
                 right = features(rows_b[b_start:b_stop], kernel_b, norms_b[b_start:b_stop])
-            out[a_start:a_stop, b_start:b_stop] = left @ right.T
+            out[a_start:a_stop, b_start:b_stop] = _weighted_products(left, right, n,
+                                                                     row_mean_term)
     if with_norms:
         return out, norms_a, norms_b
     return out
