@@ -90,7 +90,12 @@ def test_pairwise_cka_equals_the_per_pair_loop(neuron_sets, debiased):
 
 def test_constant_neurons_give_zeros_not_nans(neuron_sets):
     A, B = neuron_sets
-    B = B.copy()
+    A, B = A.copy(), B.copy()
+    A[4] = -1.5  # A's Gram matrices are used uncentred with bounded kernels: still exactly 0
+    for estimator in ["biased", "biased_n2", "unbiased"]:
+        for kernel in ["gaussian", "laplacian", "imq", "linear"]:
+            values = pairwise_hsic(A, B, kernel=kernel, estimator=estimator)
+            assert (values[4] == 0).all()
     B[2] = 0.25
     for values in [pairwise_hsic(A, B), pairwise_hsic(A, B, estimator="unbiased"),
                    pairwise_cka(A, B), pairwise_cka(A, B, debiased=True),
