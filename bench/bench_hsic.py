@@ -17,8 +17,9 @@ Prints one table; ratios are measured side by side in one run, each time the bes
    1000-permutation estimates, plus one permutation's step).
    hyppo is the `bench` extra; without it that column is skipped with a message.
 3. for reference: a fixed bandwidth and 1024 x 1024 neurons (where the loop is extrapolated
-   from the per-neuron and per-pair costs measured in 1.), the biased and gamma tests, the
-   reference bridge score and its max-mean permutation test at bridge-selection sizes.
+   from the per-neuron and per-pair costs measured in 1.), the peak memory of 4096 x 4096
+   neurons (in a fresh process: growth of the peak resident set), the biased and gamma tests,
+   the reference bridge score and its max-mean permutation test at bridge-selection sizes.
 
 Usage: .venv/bin/python bench/bench_hsic.py [--device cpu|cuda] [--threads N] [--repeats 3]
 """
@@ -73,6 +74,39 @@ def loop_pairwise_hsic(A, B, torch, synchronise):
     return values, neuron_seconds, pair_seconds
 
 
+def peak_memory_child(neurons: int, samples: int, threads: int, queue) -> None:
+    """In a fresh process: pairwise_hsic on neurons x neurons rows; (seconds, peak RSS growth)."""
+    import resource
+
+    import torch
+
+    from neuronoverlap.hsic import pairwise_hsic
+
+    if threads:
+        torch.set_num_threads(threads)
+    A = torch.from_numpy(np.random.default_rng(5).standard_normal((neurons, samples)))
+    B = torch.from_numpy(np.random.default_rng(6).standard_normal((neurons, samples)))
+    pairwise_hsic(A[:4], B[:4])
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    values = pairwise_hsic(A, B)
+    seconds = time.perf_counter() - start
+    growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    queue.put((seconds, growth * 1024, values.nbytes))
+
+
+def peak_memory(neurons: int, samples: int, threads: int) -> tuple[float, int, int]:
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    child = context.Process(target=peak_memory_child, args=(neurons, samples, threads, queue))
+    child.start()
+    result = queue.get()
+    child.join()
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -85,6 +119,9 @@ def main() -> None:
     parser.add_argument("--full-loop", action="store_true")
     parser.add_argument("--large-neurons", type=int, default=1024,
                         help="also time this many x this many neurons (0: skip)")
+    parser.add_argument("--memory-neurons", type=int, default=4096,
+                        help="peak memory of pairwise HSIC at this many x this many neurons, "
+                             "in a fresh process, CPU only (0: skip)")
     parser.add_argument("--test-samples", type=int, default=500)
     parser.add_argument("--permutations", type=int, default=1000)
     args = parser.parse_args()
@@ -147,6 +184,14 @@ def main() -> None:
         rows.append((f"pairwise HSIC {big}x{big} neurons, n={n}: batched", f"{big_s:.2f} s",
                      f"loop (extrapolated from the costs above) {big_loop_s:.0f} s: "
                      f"{big_loop_s / big_s:.0f}x"))
+
+    if args.memory_neurons and device.type == "cpu":
+        big = args.memory_neurons
+        seconds, growth, output = peak_memory(big, n, args.threads)
+        rows.append((f"pairwise HSIC {big}x{big} neurons, n={n}: peak memory growth",
+                     f"{growth / 2**20:.0f} MiB",
+                     f"{seconds:.1f} s; default budget 1024 MiB + the {output / 2**20:.0f} MiB "
+                     "result"))
 
     # 2. permutation test against hyppo ----------------------------------------------------
     n_test, reps = args.test_samples, args.permutations
