@@ -30,10 +30,9 @@ from neuronoverlap.evaluation.results import (
     ZERO_SHOT,
     EvaluationResult,
     bridge_condition,
-    compare,
-    condition_result,
     model_description,
     oracle_comparison,
+    summarise_conditions,
     write_results,
 )
 from neuronoverlap.languages import get_language
@@ -308,23 +307,8 @@ def evaluate_bli(
             )
         ]
 
-    conditions = {
-        name: condition_result(
-            name, None if name == ZERO_SHOT else name.split(":", 1)[1], recs, confidence,
-            n_resamples, seed,
-        )
-        for name, recs in records.items()
-    }
-    comparisons = {
-        b: compare(conditions[ZERO_SHOT], conditions[bridge_condition(b)], confidence,
-                   n_resamples, seed)
-        for b in bridges
-    }
-    oracle = None
-    if bridges:
-        oracle = oracle_comparison(
-            ranking, {b: conditions[bridge_condition(b)].accuracy.accuracy for b in bridges}
-        )
+    conditions, comparisons, oracle = summarise_conditions(records, bridges, ranking, confidence,
+                                                           n_resamples, seed)
     params = {
         "src": src, "tgt": tgt, "bridges": bridges, "ranking": ranking, "n": n,
         "n_evaluated": len(words), "seed": seed, "batch_size": batch_size, "split": split,

@@ -31,10 +31,9 @@ from neuronoverlap.evaluation.results import (
     ZERO_SHOT,
     EvaluationResult,
     bridge_condition,
-    compare,
-    condition_result,
     model_description,
     oracle_comparison,
+    summarise_conditions,
     write_results,
 )
 from neuronoverlap.languages import get_language, resolve_language
@@ -296,23 +295,8 @@ def evaluate_mrc(
     if reference:
         records[REFERENCE] = answer(REFERENCE, None, [it.passage for it in items], question_lang)
 
-    conditions = {
-        name: condition_result(
-            name, name.split(":", 1)[1] if name.startswith("bridge:") else None, recs,
-            confidence, n_resamples, seed,
-        )
-        for name, recs in records.items()
-    }
-    comparisons = {
-        b: compare(conditions[ZERO_SHOT], conditions[bridge_condition(b)], confidence,
-                   n_resamples, seed)
-        for b in codes
-    }
-    oracle = None
-    if codes:
-        oracle = oracle_comparison(
-            ranking, {b: conditions[bridge_condition(b)].accuracy.accuracy for b in codes}
-        )
+    conditions, comparisons, oracle = summarise_conditions(records, codes, ranking, confidence,
+                                                           n_resamples, seed)
     params = {
         "lang": lang, "question_lang": question_lang, "bridges": codes, "ranking": ranking,
         "n": n, "n_evaluated": len(local), "n_passages": len(urls), "seed": seed,

@@ -36,6 +36,11 @@ def bridge_condition(bridge: str) -> str:
     return f"bridge:{bridge}"
 
 
+def condition_bridge(name: str) -> str | None:
+    """The bridge of a condition named by bridge_condition (None for the others)."""
+    return name.split(":", 1)[1] if name.startswith("bridge:") else None
+
+
 @dataclass
 class ConditionResult:
     """One condition of a run: its records (one per item) and accuracy."""
@@ -272,3 +277,26 @@ def write_results(result: EvaluationResult, out_dir: str | Path) -> dict[str, Pa
                 f.write(json.dumps({"condition": name, **row}, ensure_ascii=False,
                                    default=_json_ready) + "\n")
     return {"summary": summary_path, "records": records_path}
+
+
+def summarise_conditions(
+    records: Mapping[str, list[Any]], bridges: Sequence[str], ranking: Sequence[str] | None,
+    confidence: float, n_resamples: int, seed: int,
+) -> tuple[dict[str, ConditionResult], dict[str, Comparison], OracleComparison | None]:
+    """Each condition's accuracy, each bridge against zero-shot, and (with bridges) the oracle
+    comparison of the ranking, from the records of every condition."""
+    conditions = {
+        name: condition_result(name, condition_bridge(name), recs, confidence, n_resamples, seed)
+        for name, recs in records.items()
+    }
+    comparisons = {
+        b: compare(conditions[ZERO_SHOT], conditions[bridge_condition(b)], confidence,
+                   n_resamples, seed)
+        for b in bridges
+    }
+    oracle = None
+    if bridges:
+        oracle = oracle_comparison(
+            ranking, {b: conditions[bridge_condition(b)].accuracy.accuracy for b in bridges}
+        )
+    return conditions, comparisons, oracle

@@ -47,48 +47,39 @@ def as_tensor(
     return tensor
 
 
+def _with_dimensions(values, name: str, device, dimensions: int, lift, expected: str) -> Tensor:
+    """as_tensor with `dimensions` axes; one fewer is lifted by `lift`; else an InputError."""
+    tensor = as_tensor(values, name, device)
+    if tensor.ndim == dimensions - 1:
+        tensor = lift(tensor)
+    if tensor.ndim != dimensions:
+        raise InputError(f"{name} must have shape {expected}, got {tuple(tensor.shape)}")
+    return tensor
+
+
 def as_samples(
     values, name: str, device: str | torch.device | None = None
 ) -> Float[Tensor, "sample feature"]:
     """[n_samples, n_features] (or [n_samples], read as one feature)."""
-    tensor = as_tensor(values, name, device)
-    if tensor.ndim == 1:
-        tensor = tensor[:, None]
-    if tensor.ndim != 2:
-        raise InputError(
-            f"{name} must have shape [n_samples, n_features] or [n_samples], "
-            f"got {tuple(tensor.shape)}"
-        )
-    return tensor
+    return _with_dimensions(values, name, device, 2, lambda tensor: tensor[:, None],
+                            "[n_samples, n_features] or [n_samples]")
 
 
 def as_sample_batch(
     values, name: str, device: str | torch.device | None = None
 ) -> Float[Tensor, "batch sample feature"]:
     """[batch, n_samples, n_features] (or [batch, n_samples], read as one feature)."""
-    tensor = as_tensor(values, name, device)
-    if tensor.ndim == 2:
-        tensor = tensor[:, :, None]
-    if tensor.ndim != 3:
-        raise InputError(
-            f"{name} must have shape [batch, n_samples, n_features] or [batch, n_samples], "
-            f"got {tuple(tensor.shape)}"
-        )
-    return tensor
+    return _with_dimensions(values, name, device, 3, lambda tensor: tensor[:, :, None],
+                            "[batch, n_samples, n_features] or [batch, n_samples]")
 
 
 def as_rows(
     values, name: str, device: str | torch.device | None = None
 ) -> Float[Tensor, "neuron sample"]:
-    """[n_neurons, n_samples]: each row one neuron's activations over the samples."""
-    tensor = as_tensor(values, name, device)
-    if tensor.ndim == 1:
-        tensor = tensor[None, :]
-    if tensor.ndim != 2:
-        raise InputError(
-            f"{name} must have shape [n_neurons, n_samples], got {tuple(tensor.shape)}"
-        )
-    return tensor
+    """[n_neurons, n_samples]: each row one neuron's activations over the samples (or one
+    neuron's [n_samples])."""
+    return _with_dimensions(values, name, device, 2, lambda tensor: tensor[None, :],
+                            "[n_neurons, n_samples]")
 
 
 def common_dtype(*tensors: Tensor) -> tuple[Tensor, ...]:
