@@ -7,9 +7,17 @@ import argparse
 import json
 
 import pytest
+import torch
 
 from neuronoverlap.errors import InputError
 from neuronoverlap.evaluation.command import add_evaluate_parser, cmd_evaluate
+from neuronoverlap.evaluation.mrc import (
+    MRCPrompts,
+    letter_token_ids,
+    question_prompt,
+    sample_items,
+)
+from neuronoverlap.models import load_model
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -62,6 +70,32 @@ def test_mrc_end_to_end_with_tiny_model(tmp_path):
     assert summary["params"]["prompts"]["translation_shots"] == 1
     assert len(rows) == 6
     assert all(row["correct"] in "ABCD" and row["passage"] for row in rows)
+
+
+def test_mrc_likelihood_scoring_with_tiny_model(tmp_path):
+    """Each letter's log-probability equals a single unpadded forward of its prompt, and the
+    answer is the most probable letter."""
+    out = tmp_path / "results"
+    args = parse("mrc", "--lang", "sw", "--model", "tiny-llama", "-n", "3", "--batch-size", "2",
+                 "--scoring", "likelihood", "--out", str(out), "--quiet", "--bootstrap", "200")
+    assert cmd_evaluate(args) == 0
+    summary, rows = read_outputs(out, "mrc-sw")
+    assert summary["params"]["scoring"] == "likelihood" and len(rows) == 3
+    model = load_model("tiny-llama")
+    ids = letter_token_ids(model.tokenizer)
+    for row in rows:
+        scores = row["letter_log_probs"]
+        assert row["answer"] == max(scores, key=scores.get) and row["generated"] == ""
+        assert row["hit"] == (row["answer"] == row["correct"])
+        item = next(i for i in sample_items("en", 3, 0) if i.question == row["question"])
+        encoded = model.tokenizer(question_prompt(MRCPrompts().question, item, row["passage"]),
+                                  return_tensors="pt")
+        with torch.inference_mode():
+            logits = model.backend(encoded["input_ids"], return_type="logits")[0, -1]
+        log_probs = torch.log_softmax(logits.float(), dim=-1)
+        for letter, token_ids in ids.items():
+            expected = float(torch.logsumexp(log_probs[token_ids], dim=0))
+            assert scores[letter] == pytest.approx(expected, abs=2e-4)
 
 
 @pytest.mark.parametrize(("argv", "message"), [

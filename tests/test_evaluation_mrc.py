@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
+import torch
 
 import neuronoverlap.evaluation.generate as generate_module
 from neuronoverlap.data import flores_passages, read_belebele
@@ -14,12 +16,22 @@ from neuronoverlap.evaluation.mrc import (
     MRCPrompts,
     evaluate_mrc,
     join_sentences,
+    letter_token_ids,
     passage_sentences,
     question_prompt,
     sample_items,
     translation_prefix,
 )
 from neuronoverlap.models import Generation
+
+
+class LetterTokenizer:
+    """' A'..' D' are tokens 1-4 and 'A'..'D' tokens 5-8; anything else is two tokens."""
+
+    def encode(self, text, add_special_tokens=False):
+        letters = {f" {c}": 1 + i for i, c in enumerate("ABCD")}
+        letters.update({c: 5 + i for i, c in enumerate("ABCD")})
+        return [letters[text]] if text in letters else [0, 0]
 
 
 class FakeModel:
@@ -149,3 +161,50 @@ def test_bad_mrc_inputs(scripted):
     with pytest.raises(InputError, match="needs bridges"):
         evaluate_mrc(FakeModel(), "sw", ranking=["en"], **run)
     assert scripted == []
+
+
+def test_likelihood_scoring_picks_the_most_probable_letter(monkeypatch):
+    # the fake model's next-token distribution favours the correct letter's " X" token for the
+    # first question and "C" (without a space) for every other one
+    items = sample_items("en", 4, 0)
+    first = items[0].question
+
+    def fake_log_probs(model, prompts):
+        rows = torch.full((len(prompts), 9), -10.0)
+        for row, prompt in enumerate(prompts):
+            if first in prompt:
+                rows[row, 1 + "ABCD".index(items[0].correct_letter)] = -0.1
+            else:
+                rows[row, 7] = -0.2
+        return rows
+
+    monkeypatch.setattr(generate_module, "next_token_log_probs", fake_log_probs)
+    model = FakeModel()
+    model.tokenizer = LetterTokenizer()
+    result = evaluate_mrc(model, "sw", n=4, seed=0, progress=False, n_resamples=10,
+                          scoring="likelihood")
+    records = result.conditions["zero-shot"].records
+    assert records[0].answer == items[0].correct_letter and records[0].hit
+    assert [r.answer for r in records[1:]] == ["C"] * 3
+    assert records[1].letter_log_probs["C"] == pytest.approx(-0.2 + np.log1p(np.exp(-9.8)))
+    assert result.params["scoring"] == "likelihood"
+
+
+def test_letter_tokens_and_bad_scoring():
+    assert letter_token_ids(LetterTokenizer()) == {"A": [1, 5], "B": [2, 6], "C": [3, 7],
+                                                   "D": [4, 8]}
+
+    class NoLetters:
+        def encode(self, text, add_special_tokens=False):
+            return [1, 2]
+
+    class SameToken:
+        def encode(self, text, add_special_tokens=False):
+            return [7]
+
+    with pytest.raises(InputError, match="no single token"):
+        letter_token_ids(NoLetters())
+    with pytest.raises(InputError, match="share a token"):
+        letter_token_ids(SameToken())
+    with pytest.raises(InputError, match="unknown scoring"):
+        evaluate_mrc(FakeModel(), "sw", n=2, progress=False, scoring="vote")

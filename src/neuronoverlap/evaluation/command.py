@@ -127,8 +127,13 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
                         "each sentence to translate (default: 2; 0 for none)")
     g.add_argument("--names", default="english", choices=["endonym", "english"],
                    help="language names in the translation prompt (default: english)")
+    g.add_argument("--scoring", default="generate", choices=["generate", "likelihood"],
+                   help="how an answer is read: 'generate' (the default, the reference code's): "
+                        "the first letter A-D of the greedy reply; 'likelihood': the letter "
+                        "whose token is the most probable next token (suits small base models "
+                        "that answer one letter to everything)")
     g.add_argument("--max-new-tokens", type=int, default=4,
-                   help="tokens generated per answer (default: 4)")
+                   help="tokens generated per answer with --scoring generate (default: 4)")
     g.add_argument("--translation-max-new-tokens", type=int, default=128,
                    help="tokens generated per translated sentence (default: 128)")
     _add_common(p, batch_size=8)
@@ -279,7 +284,7 @@ def cmd_mrc(args) -> int:
         max_new_tokens=args.max_new_tokens,
         translation_max_new_tokens=args.translation_max_new_tokens, reference=args.reference,
         ranking=ranking, confidence=args.confidence, n_resamples=args.bootstrap,
-        progress=not args.quiet,
+        progress=not args.quiet, scoring=args.scoring,
     )
     return _finish(result, args, write_mrc_results)
 

@@ -5,9 +5,12 @@ ones available offline); only the passage changes language. Zero-shot: the passa
 low-resource language, rebuilt from the FLORES-200 sentences of its source URL. Bridged through
 B: each of those sentences first translated into B by the model (one prompt per sentence,
 batched; by default after two example translations of FLORES sentences from other passages),
-the translations joined into the passage. The reply's first letter A-D is the answer
-(`extraction.extract_choice`). Optionally a `reference` condition: the passage in the question
-language itself (an upper bound for what translation could recover).
+the translations joined into the passage. The answer is, with `scoring="generate"` (the
+reference code's way), the first letter A-D of the greedy reply (`extraction.extract_choice`),
+or with `scoring="likelihood"` the letter whose token (" A" or "A") is most probable as the next
+token after the prompt, which suits small base models that answer one letter to everything.
+Optionally a `reference` condition: the passage in the question language itself (an upper
+bound for what translation could recover).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from neuronoverlap.data import BelebeleItem, read_belebele, read_flores, with_pa
 from neuronoverlap.data.flores import FLORES_SPLITS, read_flores_metadata
 from neuronoverlap.errors import InputError
 from neuronoverlap.evaluation.extraction import extract_choice
-from neuronoverlap.evaluation.generate import generate_texts
+from neuronoverlap.evaluation.generate import generate_texts, score_choices
 from neuronoverlap.evaluation.results import (
     REFERENCE,
     ZERO_SHOT,
@@ -49,6 +52,9 @@ QUESTION_TEMPLATE = (
 TRANSLATION_TEMPLATE = "{S}: {x}\n{T}:"
 #: Longest FLORES sentence (characters) used as a translation example.
 MAX_EXAMPLE_CHARS = 160
+#: How an answer is read: the reply's first letter, or the most probable letter token.
+SCORINGS = ("generate", "likelihood")
+LETTERS = ("A", "B", "C", "D")
 #: Scripts written without spaces between sentences.
 _UNSPACED_SCRIPTS = ("Hans", "Hant", "Jpan")
 
@@ -120,8 +126,9 @@ def join_sentences(sentences: Sequence[str], lang: str) -> str:
 @dataclass(frozen=True)
 class MRCRecord:
     """One question under one condition. `passage` is what the model read (for a bridge: the
-    model's translation); `generated` its reply; `answer` the letter read from it (None if
-    none)."""
+    model's translation); `generated` its reply ('' when scoring by likelihood); `answer` the
+    letter read from it (None if none) or the most probable one; `letter_log_probs` each
+    letter's next-token log-probability (likelihood scoring only)."""
 
     url: str | None
     question_number: int
@@ -133,6 +140,7 @@ class MRCRecord:
     answer: str | None
     hit: bool
     bridge: str | None = None
+    letter_log_probs: dict[str, float] | None = None
 
 
 def mrc_diagnostics(records: Sequence[MRCRecord]) -> dict[str, object]:
@@ -145,6 +153,26 @@ def mrc_diagnostics(records: Sequence[MRCRecord]) -> dict[str, object]:
         "mean_passage_chars": (sum(len(r.passage) for r in records) / len(records)
                                if records else None),
     }
+
+
+def letter_token_ids(tokenizer) -> dict[str, list[int]]:
+    """The token ids that answer each letter as the next token: " A" and "A", where either is a
+    single token of `tokenizer`."""
+    ids: dict[str, list[int]] = {}
+    for letter in LETTERS:
+        variants: list[int] = []
+        for text in (f" {letter}", letter):
+            encoded = tokenizer.encode(text, add_special_tokens=False)
+            if len(encoded) == 1 and encoded[0] not in variants:
+                variants.append(int(encoded[0]))
+        if not variants:
+            raise InputError(f"the tokenizer has no single token for the answer letter {letter}; "
+                             "score by generation instead")
+        ids[letter] = variants
+    shared = set.intersection(*(set(v) for v in ids.values())) if len(ids) > 1 else set()
+    if shared or len({i for v in ids.values() for i in v}) != sum(map(len, ids.values())):
+        raise InputError("the answer letters share a token; score by generation instead")
+    return ids
 
 
 def sample_items(
@@ -231,11 +259,13 @@ def evaluate_mrc(
     confidence: float = 0.95,
     n_resamples: int = 10_000,
     progress: bool = True,
+    scoring: str = "generate",
 ) -> EvaluationResult:
     """Belebele accuracy of `model` with passages in `lang`: zero-shot and with the passage
     translated into each of `bridges` first (and, with `reference`, on the question language's
     own passage). Questions/answers stay in `question_lang` (en or de: the Belebele files
-    available); `n` questions drawn with `seed` (all if None)."""
+    available); `n` questions drawn with `seed` (all if None); answers read as `scoring` says
+    (see the module docstring)."""
     started = time.perf_counter()
     lang = get_language(lang).code
     question_lang = resolve_language(question_lang).code
@@ -245,6 +275,9 @@ def evaluate_mrc(
     if lang in codes:
         raise InputError(f"a bridge cannot be the passage language {lang}")
     prompts.check()
+    if scoring not in SCORINGS:
+        raise InputError(f"unknown scoring {scoring!r}; choose one of {', '.join(SCORINGS)}")
+    letter_ids = letter_token_ids(model.tokenizer) if scoring == "likelihood" else None
     for name, value in (("max_new_tokens", max_new_tokens),
                         ("translation_max_new_tokens", translation_max_new_tokens)):
         if value < 1:
@@ -272,15 +305,22 @@ def evaluate_mrc(
             question_prompt(prompts.question, item, p)
             for item, p in zip(local, passages, strict=True)
         ]
-        outputs = generate_texts(model, texts, answer_stop, batch_size, progress,
-                                 f"mrc {lang} {condition}")
+        desc = f"mrc {lang} {condition}"
+        if letter_ids is not None:
+            scores = score_choices(model, texts, letter_ids, batch_size, progress, desc)
+            outputs = [""] * len(texts)
+            answers = [max(LETTERS, key=score.__getitem__) for score in scores]
+        else:
+            outputs = generate_texts(model, texts, answer_stop, batch_size, progress, desc)
+            scores = [None] * len(texts)
+            answers = [extract_choice(o) for o in outputs]
         return [
             MRCRecord(
                 item.url, item.question_number, item.question, item.correct_letter,
-                passage_lang, p, o, extract_choice(o), extract_choice(o) == item.correct_letter,
-                bridge,
+                passage_lang, p, o, a, a == item.correct_letter, bridge, score,
             )
-            for item, p, o in zip(local, passages, outputs, strict=True)
+            for item, p, o, a, score in zip(local, passages, outputs, answers, scores,
+                                            strict=True)
         ]
 
     records = {ZERO_SHOT: answer(ZERO_SHOT, None, [it.passage for it in local], lang)}
@@ -302,6 +342,7 @@ def evaluate_mrc(
         "n": n, "n_evaluated": len(local), "n_passages": len(urls), "seed": seed,
         "batch_size": batch_size, "max_new_tokens": max_new_tokens,
         "translation_max_new_tokens": translation_max_new_tokens, "reference": reference,
+        "scoring": scoring,
         "confidence": confidence, "n_resamples": n_resamples, "prompts": asdict(prompts),
         "translation_prefixes": prefixes,
         "data_dir": str(data_dir) if data_dir is not None else None,

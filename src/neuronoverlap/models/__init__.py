@@ -1,6 +1,11 @@
 """Models: loading (embedded, local checkpoint, tiny) and the one model interface."""
 
-from neuronoverlap.models.generation import Generation, StopRule, generate_greedy
+from neuronoverlap.models.generation import (
+    Generation,
+    StopRule,
+    generate_greedy,
+    next_token_log_probs,
+)
 from neuronoverlap.models.interface import ActivationConsumer, Batch, NeuronModel
 from neuronoverlap.models.loading import load_model, load_tiny
 
@@ -11,6 +16,7 @@ __all__ = [
     "NeuronModel",
     "StopRule",
     "generate_greedy",
+    "next_token_log_probs",
     "load_model",
     "load_tiny",
 ]

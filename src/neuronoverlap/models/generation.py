@@ -110,3 +110,11 @@ def generate_greedy(
         )
         for i in range(n)
     ]
+
+
+def next_token_log_probs(model: NeuronModel, prompts: Sequence[str]) -> torch.Tensor:
+    """log p(next token | prompt) over the vocabulary for each prompt, in one batch ->
+    [batch, vocab] (float32 on the CPU). Left padding puts every prompt's last token last."""
+    batch = model.encode(prompts)
+    logits, _ = model.step(batch.input_ids, batch.attention_mask, batch.position_ids)
+    return torch.log_softmax(logits[:, -1].float(), dim=-1).cpu()
