@@ -49,9 +49,9 @@ from neuronoverlap.hsic.pair_layout import (
 
 MEMORY_BUDGET_BYTES = 1 << 30
 BUILD_BYTES = 128 << 20
-GRAM_COPIES = 2  # triangles per neuron while building: its features, a copy for median selection
-
-
+# Gram triangles held per neuron while building: its features and, off the CPU, the median
+# selection's working copy (on a CPU the selection runs in place).
+GRAM_COPIES = 2
 NUMPY_DTYPES = {torch.float64: np.float64, torch.float32: np.float32}
 
 
