@@ -31,6 +31,7 @@ def test_help_lists_commands():
         "report",
         "demo",
         "store-info",
+        "neuron",
     ):
         assert command in out.stdout
 

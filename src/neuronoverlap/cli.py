@@ -302,6 +302,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print the model, probe sets, corpora and sets of a store.",
     )
     p.add_argument("store", help="path of the HDF5 store")
+
+    p = sub.add_parser(
+        "neuron",
+        help="look up neurons: where they fire and which neuron sets hold them",
+        description="For each neuron LAYER:NEURON, print its activation probability (share of "
+                    "tokens with act > 0) and mean activation in every stored FLORES-200 "
+                    "corpus and probe set (token-weighted over the set's samples), and the "
+                    "stored neuron sets that hold it. Reads only the layers asked for.",
+    )
+    p.add_argument("store", help="path of the HDF5 store")
+    p.add_argument("neurons", nargs="+", metavar="LAYER:NEURON", help="e.g. 3:1205 10:77")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     return parser
 
 
@@ -701,6 +713,23 @@ def cmd_store_info(args) -> int:
     return 0
 
 
+def cmd_neuron(args) -> int:
+    from neuronoverlap.query import format_report, parse_neuron, query_neurons
+    from neuronoverlap.store import Store
+
+    neurons = [parse_neuron(text) for text in args.neurons]
+    store = Store(args.store)
+    reports = query_neurons(store, neurons)
+    if args.json:
+        print(json.dumps({"store": str(store.path), "model": store.model_name,
+                          "neurons": [r.to_dict() for r in reports]}, indent=2))
+        return 0
+    print(f"store: {store.path}  model: {store.model_name}, {store.n_layers} x {store.d_mlp}")
+    for report in reports:
+        print(format_report(report))
+    return 0
+
+
 COMMANDS = {
     "info": cmd_info,
     "probe": cmd_probe,
@@ -711,6 +740,7 @@ COMMANDS = {
     "report": cmd_report,
     "demo": cmd_demo,
     "store-info": cmd_store_info,
+    "neuron": cmd_neuron,
 }
 
 
