@@ -49,8 +49,8 @@ class MaxMeanTestResult:
     seed: int | None
 
 
-def _inverse_norms(features: Tensor, weights: Tensor) -> Tensor:
-    norms = (features.square() @ weights).clamp(min=0).sqrt()
+def _inverse_norms(squared_norms: Tensor) -> Tensor:
+    norms = squared_norms.clamp(min=0).sqrt()
     safe = torch.where(norms > 0, norms, torch.ones_like(norms))
     return torch.where(norms > 0, 1 / safe, torch.zeros_like(norms))
 
@@ -74,13 +74,17 @@ def score_operands(
         estimator = "biased"
     else:
         kernel_a = kernel_b = make_kernel(kernel, bandwidth)
-    left = features_in_chunks(rows_a, kernel_a, estimator, row_mean_term, memory_budget_bytes)
-    right = features_in_chunks(rows_b, kernel_b, estimator, row_mean_term, memory_budget_bytes)
+    norms_a, norms_b = (rows_a.new_zeros(rows_a.shape[0]), rows_b.new_zeros(rows_b.shape[0])) \
+        if mode == "cka" else (None, None)
+    left = features_in_chunks(rows_a, kernel_a, estimator, row_mean_term, memory_budget_bytes,
+                              norms_a)
+    right = features_in_chunks(rows_b, kernel_b, estimator, row_mean_term, memory_budget_bytes,
+                               norms_b)
     if mode == "hsic":
         left = left / normaliser(n, estimator)
-    elif mode == "cka":
-        left = left * _inverse_norms(left, weights)[:, None]
-        right = right * _inverse_norms(right, weights)[:, None]
+    elif mode == "cka":  # the squared norms gram_features computed while building them
+        left = left * _inverse_norms(norms_a)[:, None]
+        right = right * _inverse_norms(norms_b)[:, None]
     return left * weights, right
 
 
