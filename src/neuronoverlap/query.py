@@ -62,14 +62,24 @@ def _corpus_firing(store: Store) -> dict[str, tuple[np.ndarray, np.ndarray, int]
     return firing
 
 
-def _probe_firing(store: Store, name: str, layer: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """Token-weighted probability and mean of every neuron of one layer over a probe set."""
+def _probe_firing(
+    store: Store, name: str, layers: Sequence[int]
+) -> dict[int, tuple[np.ndarray, np.ndarray, int]]:
+    """Token-weighted probability and mean of every neuron of each layer over a probe set."""
     view = store.probes(*name.split("-"))
     tokens = view.tokens().astype(np.float64)
     total = max(tokens.sum(), 1.0)
-    probability = tokens @ view.layer(layer, "prob").astype(np.float64) / total
-    mean = tokens @ view.layer(layer, "mean").astype(np.float64) / total
-    return probability, mean, int(tokens.sum())
+    return {
+        layer: (tokens @ view.layer(layer, "prob").astype(np.float64) / total,
+                tokens @ view.layer(layer, "mean").astype(np.float64) / total,
+                int(tokens.sum()))
+        for layer in layers
+    }
+
+
+def _firing_at(values: tuple[np.ndarray, np.ndarray, int], index) -> Firing:
+    probability, mean, tokens = values
+    return Firing(float(probability[index]), float(mean[index]), tokens)
 
 
 def query_neurons(store: Store, neurons: Sequence[tuple[int, int]]) -> list[NeuronReport]:
@@ -79,20 +89,16 @@ def query_neurons(store: Store, neurons: Sequence[tuple[int, int]]) -> list[Neur
     for layer, neuron in neurons:
         _check(store, layer, neuron)
     corpora = _corpus_firing(store)
-    probes: dict[tuple[str, int], tuple[np.ndarray, np.ndarray, int]] = {}
-    for name in store.probe_sets():
-        for layer in sorted({layer for layer, _ in neurons}):
-            probes[name, layer] = _probe_firing(store, name, layer)
+    layers = sorted({layer for layer, _ in neurons})
+    probes = {name: _probe_firing(store, name, layers) for name in store.probe_sets()}
     stored_sets = {name: load_set(store, name) for name in store.group_names(SETS_GROUP)}
     reports = []
     for layer, neuron in neurons:
         reports.append(NeuronReport(
             layer=layer,
             neuron=neuron,
-            corpora={lang: Firing(float(p[layer, neuron]), float(m[layer, neuron]), n)
-                     for lang, (p, m, n) in corpora.items()},
-            probes={name: Firing(float(p[neuron]), float(m[neuron]), n)
-                    for (name, at), (p, m, n) in probes.items() if at == layer},
+            corpora={lang: _firing_at(values, (layer, neuron)) for lang, values in corpora.items()},
+            probes={name: _firing_at(by_layer[layer], neuron) for name, by_layer in probes.items()},
             sets=[name for name, members in stored_sets.items() if (layer, neuron) in members],
         ))
     return reports
