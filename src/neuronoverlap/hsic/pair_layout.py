@@ -23,7 +23,7 @@ def pair_steps(n: int) -> tuple[int, int]:
 def wrapped_partners(values: Float[Tensor, "row sample"], steps: int) -> Tensor:
     """A [row, steps, n] view whose entry (k-1, a) is values[:, (a + k) mod n]."""
     count, n = values.shape
-    wrapped = torch.cat([values, values[:, :steps]], dim=1).contiguous()
+    wrapped = torch.cat([values, values[:, :steps]], dim=1)  # a new, contiguous tensor
     return wrapped.as_strided((count, steps, n), (n + steps, 1, 1), wrapped.storage_offset() + 1)
 
 
