@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from jaxtyping import Float
+from jaxtyping import Bool, Float
 
 from neuronoverlap.errors import InputError
 from neuronoverlap.sets import NeuronSet, check_same_shape
@@ -213,6 +213,7 @@ def activation_cka(
     probabilities: Mapping[str, Float[np.ndarray, "layer neuron"]],
     samples: str = "neurons",
     per_layer: bool = False,
+    exclude: Bool[np.ndarray, "layer neuron"] | None = None,
 ) -> LanguageMatrix:
     """Linear CKA between languages' activation-probability profiles.
 
@@ -221,10 +222,24 @@ def activation_cka(
     layer: over that layer's neurons). "layers": the L layers are the samples and the neuron
     index within a layer the feature; compares the layer-by-layer Gram structure (whole model
     only; neuron j of two layers is not the same neuron, so read it with care).
+    `exclude`: neurons left out of the samples (e.g. language-agnostic ones; "neurons" only).
     """
     if samples not in CKA_SAMPLES:
         raise InputError(f"unknown CKA samples {samples!r}; use one of {', '.join(CKA_SAMPLES)}")
     codes, profiles = _profiles(probabilities)
+    if exclude is not None:
+        if samples == "layers":
+            raise InputError("CKA with layers as samples cannot leave neurons out")
+        keep = ~np.asarray(exclude, dtype=bool)
+        if keep.shape != profiles.shape[1:]:
+            raise InputError("the excluded neurons and the probabilities have different shapes")
+        if per_layer:
+            values = np.stack([_cka_neurons(profiles[:, layer, keep[layer]])
+                               for layer in range(keep.shape[0])])
+        else:
+            values = _cka_neurons(profiles[:, keep])
+        return LanguageMatrix(codes, values, "cka", {"samples": samples,
+                                                      "excluded": int((~keep).sum())})
     if samples == "layers":
         if per_layer:
             raise InputError("CKA with layers as samples has no per-layer version")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from jaxtyping import Float
+from jaxtyping import Float, Int
 from scipy.cluster import hierarchy
 from scipy.spatial.distance import squareform
 from scipy.stats import rankdata
@@ -95,6 +95,39 @@ def _standardise(rows: np.ndarray) -> np.ndarray:
     return centred / scale
 
 
+def check_mantel_options(method: str, alternative: str, permutations: int) -> None:
+    if method not in MANTEL_METHODS:
+        raise InputError(f"unknown Mantel method {method!r}; use {' or '.join(MANTEL_METHODS)}")
+    if alternative not in ALTERNATIVES:
+        raise InputError(f"unknown alternative {alternative!r}; use one of "
+                         f"{', '.join(ALTERNATIVES)}")
+    if permutations < 1:
+        raise InputError("a Mantel test needs at least one permutation")
+
+
+def permutation_orders(n: int, permutations: int, seed: int) -> Int[np.ndarray, "draw lang"]:
+    """B random relabellings of n languages, drawn with `numpy.random.default_rng(seed)`."""
+    rng = np.random.default_rng(seed)
+    return rng.permuted(np.tile(np.arange(n), (permutations, 1)), axis=1)
+
+
+def relabelled_upper(matrix: np.ndarray, orders: np.ndarray) -> Float[np.ndarray, "draw pair"]:
+    """The upper triangle of `matrix` with rows and columns relabelled by each order."""
+    upper = np.triu_indices(matrix.shape[0], k=1)
+    return matrix[orders[:, :, None], orders[:, None, :]][:, upper[0], upper[1]]
+
+
+def permutation_pvalue(null: np.ndarray, statistic: float, alternative: str) -> float:
+    """p = (1 + #{null draws as extreme as the statistic}) / (1 + B), the one rule of all tests."""
+    if alternative == "greater":
+        extreme = null >= statistic - 1e-12
+    elif alternative == "less":
+        extreme = null <= statistic + 1e-12
+    else:
+        extreme = np.abs(null) >= abs(statistic) - 1e-12
+    return (1 + int(extreme.sum())) / (1 + len(null))
+
+
 def mantel_test(
     x: Float[np.ndarray, "lang lang"],
     y: Float[np.ndarray, "lang lang"],
@@ -110,13 +143,7 @@ def mantel_test(
     p = (1 + #{r_b >= r}) / (1 + B) for "greater" (#{r_b <= r} for "less", #{|r_b| >= |r|}
     for "two-sided").
     """
-    if method not in MANTEL_METHODS:
-        raise InputError(f"unknown Mantel method {method!r}; use {' or '.join(MANTEL_METHODS)}")
-    if alternative not in ALTERNATIVES:
-        raise InputError(f"unknown alternative {alternative!r}; use one of "
-                         f"{', '.join(ALTERNATIVES)}")
-    if permutations < 1:
-        raise InputError("a Mantel test needs at least one permutation")
+    check_mantel_options(method, alternative, permutations)
     a, b = check_distance(x), check_distance(y)
     if a.shape != b.shape:
         raise InputError(f"Mantel test of matrices of different sizes: {a.shape}, {b.shape}")
@@ -130,17 +157,9 @@ def mantel_test(
         raise InputError("a Mantel test needs distance matrices that are not constant")
     standard_first = _standardise(first)
     statistic = float(standard_first @ _standardise(second))
-    rng = np.random.default_rng(seed)
-    orders = rng.permuted(np.tile(np.arange(n), (permutations, 1)), axis=1)
-    permuted = b[orders[:, :, None], orders[:, None, :]][:, upper[0], upper[1]]
+    permuted = relabelled_upper(b, permutation_orders(n, permutations, seed))
     null = _standardise(permuted) @ standard_first
-    if alternative == "greater":
-        extreme = null >= statistic - 1e-12
-    elif alternative == "less":
-        extreme = null <= statistic + 1e-12
-    else:
-        extreme = np.abs(null) >= abs(statistic) - 1e-12
-    pvalue = (1 + int(extreme.sum())) / (1 + permutations)
+    pvalue = permutation_pvalue(null, statistic, alternative)
     return MantelResult(statistic, pvalue, null, permutations, method, alternative, seed)
 
 

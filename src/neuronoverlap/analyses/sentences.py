@@ -1,0 +1,193 @@
+"""Per-sentence FLORES statistics: the resampling unit of the spectrum's bootstrap.
+
+The corpus recorder (`probes.recorder.record_corpus`) keeps language-level totals only. This
+module records, for every sentence, each neuron's fire count, the sentence's token count and its
+token ids, into the store group `corpus_sentences/<lang>` (docs/store.md):
+
+    fire_count [sentence, layer, neuron] uint16   tokens [sentence] int32
+    token_ids [sum of tokens] int32 (sentence after sentence)   attrs: params (JSON)
+
+Batches are formed exactly as `record_corpus` forms them (same sentences, same batch size), so
+the per-sentence counts sum to the stored corpus totals. A language is written in one
+copy-on-write edit; rerunning skips languages already stored with the same parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import h5py
+import numpy as np
+import torch
+from jaxtyping import Bool, Float, Int
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from neuronoverlap import __version__
+from neuronoverlap.errors import InputError
+from neuronoverlap.models import NeuronModel
+from neuronoverlap.store import Store, StoreWriter, schema
+
+SENTENCES = "corpus_sentences"
+
+
+class SentenceFireCounts:
+    """An `ActivationConsumer` keeping each sentence's fire counts and token count."""
+
+    def __init__(self, n_sentences: int, n_layers: int, d_mlp: int):
+        self.fire_count = np.zeros((n_sentences, n_layers, d_mlp), dtype=np.uint16)
+        self.tokens = np.zeros(n_sentences, dtype=np.int32)
+        self.start = 0
+
+    def consume(
+        self,
+        layer: int,
+        activation: Float[Tensor, "batch pos neuron"],
+        count_mask: Bool[Tensor, "batch pos"],
+    ) -> None:
+        fires = ((activation > 0) & count_mask[..., None]).sum(dim=1)
+        rows = slice(self.start, self.start + activation.shape[0])
+        self.fire_count[rows, layer] = fires.to(torch.int32).cpu().numpy()
+        if layer == 0:
+            self.tokens[rows] = count_mask.sum(-1).to(torch.int32).cpu().numpy()
+
+
+@dataclass(frozen=True)
+class SentenceCounts:
+    """One language's per-sentence statistics, read from a store."""
+
+    lang: str
+    fire_count: Int[np.ndarray, "sentence layer neuron"]
+    tokens: Int[np.ndarray, " sentence"]
+    token_ids: Int[np.ndarray, " token"]
+    params: dict
+    special_token_ids: Int[np.ndarray, " special"]
+
+    @property
+    def n_sentences(self) -> int:
+        return int(self.tokens.shape[0])
+
+    def activation_probability(self) -> Float[np.ndarray, "layer neuron"]:
+        """Total fires / total tokens: the corpus activation probability."""
+        return self.fire_count.sum(axis=0, dtype=np.int64) / float(self.tokens.sum())
+
+    def sentence_token_ids(self) -> list[np.ndarray]:
+        """The token ids of each sentence (special tokens included)."""
+        return np.split(self.token_ids, np.cumsum(self.tokens)[:-1])
+
+
+def sentence_params(params: dict, batch_size: int, model: NeuronModel) -> dict:
+    """What is recorded with a language's per-sentence statistics."""
+    return {**params, "batch_size": batch_size, "toolkit_version": __version__, "unit": "sentence"}
+
+
+def _stored_params(store_path, lang: str) -> dict | None:
+    try:
+        store = Store(store_path)
+    except InputError:
+        return None
+    if lang not in store.group_names(SENTENCES):
+        return None
+    with store.h5_group(SENTENCES, lang) as group:
+        import json
+
+        return json.loads(group.attrs["params"])
+
+
+def record_sentence_counts(
+    model: NeuronModel,
+    writer: StoreWriter,
+    lang: str,
+    sentences: Sequence[str],
+    params: dict,
+    batch_size: int = 16,
+    progress: bool = True,
+) -> str:
+    """Forward every sentence and store its fire counts, token count and token ids."""
+    if not sentences:
+        raise InputError(f"no sentences for corpus {lang}")
+    if batch_size < 1:
+        raise InputError(f"batch size must be at least 1, got {batch_size}")
+    params = sentence_params(params, batch_size, model)
+    stored = _stored_params(writer.path, lang) if writer.path.exists() else None
+    if stored is not None:
+        stored.pop("special_token_ids", None)  # kept beside the params (the tokenizer's list)
+        if stored != params:
+            diff = next(k for k in sorted(set(stored) | set(params)) if stored.get(k) != params.get(k))
+            raise InputError(
+                f"per-sentence statistics of {lang} in {writer.path} were recorded "
+                f"differently ({diff}: stored {stored.get(diff)!r}, asked "
+                f"{params.get(diff)!r})"
+            )
+        return "already stored"
+    counts = SentenceFireCounts(len(sentences), model.n_layers, model.d_mlp)
+    ids: list[np.ndarray] = []
+    bar = tqdm(
+        total=len(sentences), desc=f"sentences {lang}", unit="sent", disable=not progress, dynamic_ncols=True
+    )
+    for start in range(0, len(sentences), batch_size):
+        chunk = list(sentences[start : start + batch_size])
+        counts.start = start
+        batch = model.forward_activations(chunk, counts)
+        mask = batch.attention_mask.bool().cpu()
+        ids += [row[m].numpy().astype(np.int32) for row, m in zip(batch.input_ids.cpu(), mask, strict=True)]
+        bar.update(len(chunk))
+    bar.close()
+    token_ids = np.concatenate(ids)
+    special = sorted(int(i) for i in getattr(model.tokenizer, "all_special_ids", []))
+    if token_ids.size != int(counts.tokens.sum()):
+        raise InputError(f"corpus {lang}: counted tokens and token ids disagree")
+
+    def fill(group: h5py.Group) -> None:
+        import json
+
+        if lang in group:
+            del group[lang]
+        g = group.create_group(lang)
+        g.attrs["params"] = json.dumps(params, sort_keys=True)
+        g.attrs["special_token_ids"] = np.array(special, dtype=np.int64)
+        n, n_layers, d_mlp = counts.fire_count.shape
+        g.create_dataset(
+            "fire_count",
+            data=counts.fire_count,
+            chunks=(min(schema.CHUNK_ROWS, n), 1, d_mlp),
+            compression=schema.COMPRESSION,
+            compression_opts=schema.COMPRESSION_LEVEL,
+            fletcher32=True,
+        )
+        g.create_dataset("tokens", data=counts.tokens, fletcher32=True)
+        g.create_dataset("token_ids", data=token_ids, compression=schema.COMPRESSION, fletcher32=True)
+
+    writer.edit(SENTENCES, fill)
+    return "recorded"
+
+
+def sentence_languages(store_path) -> list[str]:
+    """Languages whose per-sentence statistics the store holds."""
+    return Store(store_path).group_names(SENTENCES)
+
+
+def load_sentence_counts(store_path, lang: str) -> SentenceCounts:
+    """One language's per-sentence statistics; `InputError` naming what is missing."""
+    import json
+
+    store = Store(store_path)
+    have = store.group_names(SENTENCES)
+    if lang not in have:
+        raise InputError(
+            f"{store_path} has no per-sentence statistics for {lang!r} (it has: "
+            f"{', '.join(have) or 'none'}); record them with `neuronoverlap "
+            "spectrum --bootstrap N`"
+        )
+    with store.h5_group(SENTENCES, lang) as group:
+        params = json.loads(group.attrs["params"])
+        special = group.attrs.get("special_token_ids", params.pop("special_token_ids", []))
+        return SentenceCounts(
+            lang,
+            group["fire_count"][()],
+            group["tokens"][()],
+            group["token_ids"][()],
+            params,
+            np.asarray(special, dtype=np.int64),
+        )
