@@ -158,11 +158,15 @@ class SpectrumBootstrap:
     support: dict[frozenset[str], float]  # each cluster of the estimate's dendrogram
     parameters: dict[str, Any] = field(default_factory=dict)
 
+    def estimate_of(self, name: str) -> np.ndarray:
+        """The full-data value of statistic `name` (a key of `draws`)."""
+        return _values(self.estimate)[name]
+
     def interval(self, name: str, level: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The interval of statistic `name` by `INTERVAL_RULE`, at `level` (default: the run's)."""
         level = level or self.parameters["level"]
         if interval_method(name) == "basic":
-            return basic_interval(self.draws[name], _values(self.estimate)[name], level)
+            return basic_interval(self.draws[name], self.estimate_of(name), level)
         return percentile_interval(self.draws[name], level)
 
 

@@ -191,3 +191,25 @@ def load_sentence_counts(store_path, lang: str) -> SentenceCounts:
             params,
             np.asarray(special, dtype=np.int64),
         )
+
+
+def load_blocks(store_path, langs: Sequence[str], block_size: int = 5):
+    """The languages' per-sentence statistics summed into blocks (`bootstrap.BlockCounts`),
+    with their token-type counts (special tokens left out) for the subword-overlap control."""
+    from neuronoverlap.analyses.bootstrap import block_counts
+
+    counts = {lang: load_sentence_counts(store_path, lang) for lang in langs}
+    hashes = {c.params.get("n_sentences") for c in counts.values()}
+    if len(hashes) != 1:
+        raise InputError(
+            "per-sentence statistics must cover the same number of FLORES sentences "
+            f"in every language; got {sorted(map(str, hashes))}"
+        )
+    special = np.unique(np.concatenate([c.special_token_ids for c in counts.values()]))
+    return block_counts(
+        {lang: c.fire_count for lang, c in counts.items()},
+        {lang: c.tokens for lang, c in counts.items()},
+        block_size=block_size,
+        token_ids={lang: c.sentence_token_ids() for lang, c in counts.items()},
+        exclude_tokens=special,
+    )

@@ -18,19 +18,18 @@ from typing import Any
 import numpy as np
 from jaxtyping import Float
 
+from neuronoverlap.analyses.agnostic import agnostic_record
 from neuronoverlap.analyses.layerwise import THIRDS, layerwise_overlap, pairwise_overlaps
-from neuronoverlap.analyses.similarity import (
-    LanguageMatrix,
-    activation_cka,
-    activation_cosine,
-    jaccard,
-    overlap_counts,
+from neuronoverlap.analyses.similarity import LanguageMatrix
+from neuronoverlap.analyses.snapshot import (
+    SPECTRUM_MEASURES,
+    SpectrumSettings,
+    active_sets_for,
+    similarity_matrices,
 )
 from neuronoverlap.analyses.spectrum import MantelResult, SpectrumResult, language_spectrum
 from neuronoverlap.errors import InputError
-from neuronoverlap.sets import NeuronSet, language_active_sets
-
-SPECTRUM_MEASURES = ("cosine", "jaccard", "cka")
+from neuronoverlap.sets import NeuronSet
 
 
 @dataclass(frozen=True)
@@ -108,6 +107,14 @@ def _plot_dendrograms(path: Path, spectrum: SpectrumResult, measure: str) -> Pat
     return path
 
 
+def _write_agnostic(path: Path, agnostic: np.ndarray, probabilities: Mapping[str, np.ndarray]
+                    ) -> Path:
+    lowest = np.min(np.stack([np.asarray(p) for p in probabilities.values()]), axis=0)
+    return _write_csv(path, ["layer", "neuron", "min_probability"],
+                      [[int(layer), int(j), float(lowest[layer, j])]
+                       for layer, j in np.argwhere(agnostic)])
+
+
 def write_spectrum_outputs(
     out_dir: str | Path,
     probabilities: Mapping[str, Float[np.ndarray, "layer neuron"]],
@@ -122,11 +129,14 @@ def write_spectrum_outputs(
     permutations: int = 999,
     seed: int = 0,
     mantel_method: str = "pearson",
+    agnostic_share: float | None = None,
 ) -> SpectrumOutputs:
     """Similarity matrices, layer-wise overlap, dendrograms and the Mantel test, to `out_dir`.
 
     `probabilities`: corpus activation probability per language. `sets`: the active sets; by
-    default each language's top `top_rate` (`count_rule`, `ties`, see docs/sets.md).
+    default each language's top `top_rate` (`count_rule`, `ties`, see docs/sets.md), chosen
+    among the neurons that are not language-agnostic when `agnostic_share` is given
+    (docs/analyses.md; the agnostic neurons are listed in `agnostic_neurons.csv`).
     `measure` picks the similarity the spectrum clusters on.
     """
     if measure not in SPECTRUM_MEASURES:
@@ -134,34 +144,34 @@ def write_spectrum_outputs(
                          f"{', '.join(SPECTRUM_MEASURES)}")
     if len(probabilities) < 3:
         raise InputError("a language spectrum needs at least three languages")
+    settings = SpectrumSettings(top_rate=top_rate, count_rule=count_rule, ties=ties,
+                                measure=measure, cosine_neurons=cosine_neurons,
+                                cka_samples=cka_samples, linkage=linkage,
+                                agnostic_share=agnostic_share)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    agnostic = None
     if sets is None:
-        sets = language_active_sets(probabilities, top_rate=top_rate, count_rule=count_rule,
-                                    ties=ties)
+        sets, agnostic = active_sets_for(probabilities, settings)
         set_parameters: dict[str, Any] = {"active_sets": "top_rate", "top_rate": top_rate,
-                                          "count_rule": count_rule, "ties": ties}
+                                          "count_rule": count_rule, "ties": ties,
+                                          **agnostic_record(agnostic, agnostic_share)}
+        if agnostic is not None:
+            paths["agnostic_csv"] = _write_agnostic(out / "agnostic_neurons.csv", agnostic,
+                                                    probabilities)
     else:
         set_parameters = {"active_sets": "given"}
     codes = list(probabilities)
     parameters = {**set_parameters, "languages": codes}
 
-    whole = {
-        "overlap": overlap_counts(sets),
-        "jaccard": jaccard(sets),
-        "cosine": activation_cosine(probabilities, sets, neurons=cosine_neurons),
-        "cka": activation_cka(probabilities, samples=cka_samples),
-    }
-    paths: dict[str, Path] = {}
+    whole = similarity_matrices(probabilities, sets, settings, agnostic)
     for name, matrix in whole.items():
         paths[f"{name}_csv"], paths[f"{name}_json"] = _write_matrix(out, matrix, parameters)
 
-    per_layer = {
-        "overlap": overlap_counts(sets, per_layer=True).values,
-        "jaccard": jaccard(sets, per_layer=True).values,
-        "cosine": activation_cosine(probabilities, sets, cosine_neurons, per_layer=True).values,
-        "cka": activation_cka(probabilities, per_layer=True).values,
-    }
+    per_layer = {name: m.values for name, m in
+                 similarity_matrices(probabilities, sets, settings, agnostic,
+                                     per_layer=True).items()}
     pairs = list(combinations(range(len(codes)), 2))
     n_layers = per_layer["overlap"].shape[0]
     rows = [[layer, codes[i], codes[j], *(per_layer[m][layer, i, j].item() for m in per_layer)]

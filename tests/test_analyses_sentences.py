@@ -1,0 +1,108 @@
+"""Per-sentence FLORES statistics on a real tiny model, and the spectrum with intervals."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from neuronoverlap.analyses.agnostic import agnostic_neurons
+from neuronoverlap.analyses.sentences import (
+    load_blocks,
+    load_sentence_counts,
+    record_sentence_counts,
+    sentence_languages,
+)
+from neuronoverlap.analyses.uncertainty import write_uncertain_spectrum
+from neuronoverlap.errors import InputError
+from neuronoverlap.probes import flores_sentences, open_writer, record_corpus
+from neuronoverlap.store import Store
+
+LANGS = ("en", "de", "fr", "ar")
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory, tiny_llama):
+    path = tmp_path_factory.mktemp("sentences") / "run.h5"
+    with open_writer(path, tiny_llama) as writer:
+        for lang in LANGS:
+            sentences, params = flores_sentences(lang, 12)
+            record_corpus(tiny_llama, writer, lang, sentences, params, batch_size=4, progress=False)
+            status = record_sentence_counts(
+                tiny_llama, writer, lang, sentences, params, batch_size=4, progress=False
+            )
+            assert status == "recorded"
+    return path
+
+
+def test_sentence_counts_sum_to_the_corpus_totals(store_path, tiny_llama):
+    store = Store(store_path)
+    assert sentence_languages(store_path) == sorted(LANGS)
+    for lang in LANGS:
+        counts = load_sentence_counts(store_path, lang)
+        corpus = store.corpus(lang)
+        assert counts.n_sentences == 12
+        assert (counts.fire_count.sum(axis=0) == corpus.fire_count()).all()
+        assert counts.tokens.sum() == corpus.n_tokens
+        assert counts.activation_probability() == pytest.approx(corpus.activation_probability())
+        sentences, _ = flores_sentences(lang, 12)
+        encoded = tiny_llama.tokenizer(sentences[3])["input_ids"]
+        assert counts.sentence_token_ids()[3].tolist() == encoded
+
+
+def test_rerun_skips_and_other_parameters_are_refused(store_path, tiny_llama):
+    sentences, params = flores_sentences("en", 12)
+    with open_writer(store_path, tiny_llama) as writer:
+        assert (
+            record_sentence_counts(tiny_llama, writer, "en", sentences, params, batch_size=4, progress=False)
+            == "already stored"
+        )
+        with pytest.raises(InputError, match="recorded differently.*batch_size"):
+            record_sentence_counts(tiny_llama, writer, "en", sentences, params, batch_size=3, progress=False)
+    with pytest.raises(InputError, match="no per-sentence statistics for 'he'"):
+        load_sentence_counts(store_path, "he")
+
+
+def test_uncertain_spectrum_writes_intervals_support_and_partial_mantel(store_path, tmp_path):
+    blocks = load_blocks(store_path, LANGS, block_size=2)
+    assert blocks.n_blocks == 6 and blocks.type_counts is not None
+    out = tmp_path / "spectrum"
+    outputs, result, partial = write_uncertain_spectrum(
+        out,
+        blocks,
+        resamples=20,
+        permutations=99,
+        seed=3,
+        top_rate=0.05,
+        measure="jaccard",
+        agnostic_share=0.8,
+    )
+    names = {p.name for p in out.iterdir()}
+    assert {
+        "bootstrap_similarity.csv",
+        "bootstrap_layerwise.csv",
+        "bootstrap_thirds.csv",
+        "dendrogram_support.csv",
+        "bootstrap.json",
+        "partial_mantel.json",
+        "mantel.json",
+    } <= names
+    with (out / "bootstrap_similarity.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 4 * 6
+    jaccard = outputs.matrices["jaccard"].values
+    for row in rows:
+        assert float(row["low"]) <= float(row["high"])
+        if row["measure"] == "jaccard":
+            i, j = LANGS.index(row["language_a"]), LANGS.index(row["language_b"])
+            assert float(row["estimate"]) == pytest.approx(jaccard[i, j])
+    summary = json.loads((out / "bootstrap.json").read_text())
+    assert summary["parameters"]["resamples"] == 20
+    assert summary["parameters"]["agnostic_share"] == 0.8
+    assert summary["mantel_r"]["estimate"] == pytest.approx(outputs.mantel.statistic)
+    assert set(summary["partial_mantel_r"]) == {"script", "subword", "script_and_subword"}
+    assert set(partial) == set(summary["partial_mantel_tests"])
+    mantel = json.loads((out / "mantel.json").read_text())
+    expected = int(agnostic_neurons(blocks.probabilities(), 0.8).sum())
+    assert mantel["parameters"]["n_agnostic"] == expected
