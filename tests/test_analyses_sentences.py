@@ -106,3 +106,23 @@ def test_uncertain_spectrum_writes_intervals_support_and_partial_mantel(store_pa
     mantel = json.loads((out / "mantel.json").read_text())
     expected = int(agnostic_neurons(blocks.probabilities(), 0.8).sum())
     assert mantel["parameters"]["n_agnostic"] == expected
+
+
+def test_spectrum_command_with_bootstrap_records_and_prints_intervals(tmp_path, capsys):
+    from neuronoverlap.cli import main
+
+    store, out = tmp_path / "run.h5", tmp_path / "spectrum"
+    args = ["spectrum", "--model", "tiny-llama", "--langs", "en,de,fr,he", "-n", "8",
+            "--store", str(store), "--out", str(out), "--top-rate", "0.05",
+            "--permutations", "99", "--bootstrap", "20", "--block-size", "2",
+            "--agnostic-share", "0.9", "--quiet"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "per-sentence statistics he: recorded (8 sentences)" in printed
+    assert "20 resamples of 4 blocks of 2 sentences, 95% intervals" in printed
+    assert "partial Mantel r given script_and_subword" in printed
+    assert json.loads((out / "bootstrap.json").read_text())["parameters"]["block_size"] == 2
+    assert main(args) == 0
+    assert "per-sentence statistics" not in capsys.readouterr().out  # already stored
+    assert main([*args[:-1], "--bootstrap", "-1"]) == 2
+    assert "--bootstrap must be >= 0" in capsys.readouterr().err

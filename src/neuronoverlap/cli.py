@@ -182,6 +182,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--permutations", type=int, default=9999, help="Mantel permutations (default: 9999)"
     )
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--agnostic-share",
+        type=float,
+        default=None,
+        help="leave out language-agnostic neurons: those firing on more than this share of "
+        "tokens in every language (default: keep all; docs/analyses.md)",
+    )
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=0,
+        help="bootstrap resamples of FLORES sentence blocks for intervals, cluster support and "
+        "partial Mantel tests (records per-sentence statistics first; default: 0, off)",
+    )
+    p.add_argument(
+        "--block-size", type=int, default=5, help="sentences per bootstrap block (default: 5)"
+    )
+    p.add_argument("--level", type=float, default=0.95, help="interval level (default: 0.95)")
     _add_run_options(p)
 
     p = sub.add_parser(
@@ -471,6 +489,12 @@ def cmd_spectrum(args) -> int:
         raise InputError("a language spectrum needs at least three languages")
     if not 0 < args.top_rate < 1:
         raise InputError(f"--top-rate must be in (0, 1), got {args.top_rate}")
+    if args.agnostic_share is not None and not 0 <= args.agnostic_share < 1:
+        raise InputError(f"--agnostic-share must be in [0, 1), got {args.agnostic_share}")
+    if args.bootstrap < 0:
+        raise InputError(f"--bootstrap must be >= 0, got {args.bootstrap}")
+    if args.bootstrap:
+        return _spectrum_with_intervals(args, langs)
     ensure_corpora(args, langs)
     store = Store(args.store)
     probabilities = {lang: store.corpus(lang).activation_probability() for lang in langs}
@@ -482,6 +506,7 @@ def cmd_spectrum(args) -> int:
         linkage=args.linkage,
         permutations=args.permutations,
         seed=args.seed,
+        agnostic_share=args.agnostic_share,
     )
     mantel = result.mantel
     print(f"spectrum of {len(langs)} languages on {store.model_name} ({args.measure}):")
@@ -490,6 +515,59 @@ def cmd_spectrum(args) -> int:
         f"  Mantel r = {mantel.statistic:.3f}, p = {mantel.pvalue:.4f} ({mantel.permutations} permutations)"
     )
     print(f"  outputs in {result.out_dir}")
+    return 0
+
+
+def _spectrum_with_intervals(args, langs: list[str]) -> int:
+    """`spectrum --bootstrap N`: per-sentence statistics, intervals, cluster support, partial Mantel."""
+    from neuronoverlap.analyses.sentences import load_blocks, record_sentence_counts, sentence_languages
+    from neuronoverlap.analyses.uncertainty import bootstrap_summary, write_uncertain_spectrum
+    from neuronoverlap.probes import flores_sentences
+
+    if not 0 < args.level < 1:
+        raise InputError(f"--level must be in (0, 1), got {args.level}")
+    have = set(sentence_languages(args.store)) if Path(args.store).exists() else set()
+    missing = [lang for lang in langs if lang not in have]
+    if missing:
+        inputs = {lang: flores_sentences(lang, args.n_sentences, args.split, args.data_dir) for lang in missing}
+        model, writer = _open(args)
+        with writer:
+            for lang, (sentences, params) in inputs.items():
+                status = record_sentence_counts(
+                    model, writer, lang, sentences, params, batch_size=args.batch_size, progress=not args.quiet
+                )
+                print(f"per-sentence statistics {lang}: {status} ({len(sentences)} sentences) -> {args.store}")
+    blocks = load_blocks(args.store, langs, block_size=args.block_size)
+    outputs, result, partial = write_uncertain_spectrum(
+        args.out,
+        blocks,
+        resamples=args.bootstrap,
+        level=args.level,
+        permutations=args.permutations,
+        seed=args.seed,
+        top_rate=args.top_rate,
+        measure=args.measure,
+        linkage=args.linkage,
+        agnostic_share=args.agnostic_share,
+    )
+    summary = bootstrap_summary(result)
+    pct = f"{args.level:.0%}"
+    print(
+        f"spectrum of {len(langs)} languages ({args.measure}), {args.bootstrap} resamples of "
+        f"{blocks.n_blocks} blocks of {args.block_size} sentences, {pct} intervals:"
+    )
+    for name, label in (("mantel_r", "Mantel r"), ("cophenetic_vs_taxonomy", "cophenetic r")):
+        v = summary[name]
+        print(f"  {label} = {v['estimate']:.3f} [{v['low']:.3f}, {v['high']:.3f}]")
+    print(f"  Mantel p = {outputs.mantel.pvalue:.4f} ({outputs.mantel.permutations} permutations)")
+    for name, test in partial.items():
+        v = summary["partial_mantel_r"][name]
+        print(
+            f"  partial Mantel r given {name} = {test.statistic:.3f} [{v['low']:.3f}, {v['high']:.3f}], "
+            f"p = {test.pvalue:.4f}"
+        )
+    print(f"  language-agnostic neurons left out: {int(summary['n_agnostic']['estimate'])}")
+    print(f"  outputs (bootstrap_*.csv, dendrogram_support.csv, bootstrap.json) in {outputs.out_dir}")
     return 0
 
 
