@@ -529,14 +529,17 @@ def _spectrum_with_intervals(args, langs: list[str]) -> int:
     have = set(sentence_languages(args.store)) if Path(args.store).exists() else set()
     missing = [lang for lang in langs if lang not in have]
     if missing:
-        inputs = {lang: flores_sentences(lang, args.n_sentences, args.split, args.data_dir) for lang in missing}
+        inputs = {lang: flores_sentences(lang, args.n_sentences, args.split, args.data_dir)
+                  for lang in missing}
         model, writer = _open(args)
         with writer:
             for lang, (sentences, params) in inputs.items():
                 status = record_sentence_counts(
-                    model, writer, lang, sentences, params, batch_size=args.batch_size, progress=not args.quiet
+                    model, writer, lang, sentences, params, batch_size=args.batch_size,
+                    progress=not args.quiet,
                 )
-                print(f"per-sentence statistics {lang}: {status} ({len(sentences)} sentences) -> {args.store}")
+                print(f"per-sentence statistics {lang}: {status} ({len(sentences)} sentences) "
+                      f"-> {args.store}")
     blocks = load_blocks(args.store, langs, block_size=args.block_size)
     outputs, result, partial = write_uncertain_spectrum(
         args.out,
