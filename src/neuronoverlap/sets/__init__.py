@@ -4,6 +4,7 @@ See docs/sets.md for the definitions, defaults and the HDF5 layout of a saved se
 """
 
 from neuronoverlap.sets.builders import (
+    OVERLAP_DEFINITIONS,
     ProbeSamples,
     activation_probability,
     bridge_specific_from_corpus,
@@ -12,7 +13,9 @@ from neuronoverlap.sets.builders import (
     language_specific,
     mean_activation,
     overlap_from_corpus,
+    overlap_from_directions,
     overlap_from_probes,
+    overlap_set,
     pooled_scores,
     probe_active_set,
     sample_votes,
@@ -45,8 +48,11 @@ __all__ = [
     "language_active_sets",
     "language_specific",
     "mean_activation",
+    "OVERLAP_DEFINITIONS",
     "overlap_from_corpus",
+    "overlap_from_directions",
     "overlap_from_probes",
+    "overlap_set",
     "pooled_scores",
     "probe_active_set",
     "read_neuron_set",

@@ -285,8 +285,24 @@ def overlap_from_probes(
     probes = [forward] if backward is None else [forward, backward]
     active = probe_active_set(probes, **selection)
     pair = forward.name
-    metadata = {**active.metadata, "kind": "overlap", "pair": pair}
+    metadata = {**active.metadata, "kind": "overlap", "pair": pair, "definition": "pooled"}
     return NeuronSet(active.mask, f"overlap {pair}", metadata)
+
+
+def overlap_from_directions(
+    forward: ProbeSamples, backward: ProbeSamples, **selection: Any
+) -> NeuronSet:
+    """O(s,t) = A(s->t) & A(t->s): each direction's own active set, then their intersection.
+
+    `selection`: the keywords of `probe_active_set`, applied to each direction alone.
+    """
+    source = probe_active_set(forward, **selection)
+    both = source & probe_active_set(backward, **selection)
+    chosen = source.metadata["selection"]
+    metadata = {"kind": "overlap", "mode": "probe", "inputs": [forward.name, backward.name],
+                "selection": chosen, "result": {"n_selected": len(both)}, "pair": forward.name,
+                "definition": "directions"}
+    return NeuronSet(both.mask, f"overlap {forward.name}", metadata)
 
 
 def overlap_from_corpus(active_source: NeuronSet, active_target: NeuronSet) -> NeuronSet:
@@ -294,7 +310,33 @@ def overlap_from_corpus(active_source: NeuronSet, active_target: NeuronSet) -> N
     pair = f"{active_source.label}-{active_target.label}"
     both = active_source & active_target
     return _derived("overlap", "corpus", f"overlap {pair}", both.mask, active_source,
-                    active_target, pair=pair)
+                    active_target, pair=pair, definition="corpus")
+
+
+#: The definitions of O(s,t) (docs/sets.md): the pooled s<->t probe set (default), the
+#: intersection of the two directions' active sets, and the intersection of the FLORES sets.
+OVERLAP_DEFINITIONS = ("pooled", "directions", "corpus")
+
+
+def overlap_set(
+    definition: str = "pooled",
+    forward: ProbeSamples | None = None,
+    backward: ProbeSamples | None = None,
+    active_source: NeuronSet | None = None,
+    active_target: NeuronSet | None = None,
+    **selection: Any,
+) -> NeuronSet:
+    """O(s,t) by `definition`; the set's metadata records it under "definition"."""
+    check_choice("overlap definition", definition, OVERLAP_DEFINITIONS)
+    if definition == "corpus":
+        if active_source is None or active_target is None:
+            raise InputError("the corpus overlap needs the two languages' active sets")
+        return overlap_from_corpus(active_source, active_target)
+    if forward is None or (definition == "directions" and backward is None):
+        raise InputError(f"the {definition} overlap needs the s->t and t->s probe sets")
+    if definition == "directions":
+        return overlap_from_directions(forward, backward, **selection)
+    return overlap_from_probes(forward, backward, **selection)
 
 
 def language_specific(active: Mapping[str, NeuronSet]) -> dict[str, NeuronSet]:
