@@ -126,3 +126,16 @@ def test_spectrum_command_with_bootstrap_records_and_prints_intervals(tmp_path, 
     assert "per-sentence statistics" not in capsys.readouterr().out  # already stored
     assert main([*args[:-1], "--bootstrap", "-1"]) == 2
     assert "--bootstrap must be >= 0" in capsys.readouterr().err
+
+
+def test_report_shows_the_spectrum_intervals(store_path, tmp_path):
+    from neuronoverlap.report import write_report
+
+    outputs = write_report(store_path, tmp_path / "report", top_rate=0.05, permutations=99,
+                           bootstrap=15)
+    table = (tmp_path / "report" / "tables" / "spectrum.csv").read_text()
+    assert "15 resamples of 3 blocks of 5 sentences" in table
+    assert "Mantel r (95% interval)" in table and "partial Mantel r given script_and_subword" in table
+    assert "Bootstrap 95% interval of Mantel r" in (tmp_path / "report" / "summary.md").read_text()
+    assert (tmp_path / "report" / "spectrum" / "bootstrap.json").exists()
+    assert outputs.html.exists()

@@ -72,13 +72,16 @@ def write_report(
     seed: int = 0,
     n_examples: int = 3,
     log: Callable[[str], None] | None = None,
+    bootstrap: int = 0,
 ) -> ReportOutputs:
     """Write the report of the store at `store_path` into `out_dir`.
 
     `top_rate`: active-set share of neurons (probe overlaps and corpus active sets);
     `spectrum_measure`: the similarity the spectrum clusters on ("jaccard", "cosine", "cka");
     `permutations`, `seed`: the Mantel test; `n_examples`: prompts shown per probe set;
-    `log`: called with a line per step. A missing or damaged store is an `InputError`.
+    `log`: called with a line per step; `bootstrap`: resamples for the spectrum's intervals
+    (needs per-sentence statistics, docs/analyses.md). A missing or damaged store is an
+    `InputError`.
     """
     # Imported here: matplotlib and scipy take a second or two, and `neuronoverlap --help`
     # imports this package.
@@ -89,13 +92,15 @@ def write_report(
     from neuronoverlap.report.tables import build_tables
 
     _check(top_rate, spectrum_measure, permutations, n_examples)
+    if bootstrap < 0:
+        raise InputError(f"bootstrap resamples must be >= 0, got {bootstrap}")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} exists and is not a folder")
     _remove_previous_outputs(out)
     data = collect(store_path, out / "spectrum", top_rate=top_rate,
                    spectrum_measure=spectrum_measure, permutations=permutations, seed=seed,
-                   n_examples=n_examples, log=log)
+                   n_examples=n_examples, log=log, bootstrap=bootstrap)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     (out / "tables").mkdir(parents=True, exist_ok=True)
     if log:

@@ -207,12 +207,31 @@ def language_similarity(probabilities: Mapping[str, np.ndarray], top_rate: float
 
 
 def spectrum(probabilities: Mapping[str, np.ndarray], out_dir: Path, top_rate: float,
-             measure: str, permutations: int, seed: int) -> dict[str, Any]:
-    """The spectrum against the taxonomy, written by `write_spectrum_outputs`."""
-    outputs = write_spectrum_outputs(out_dir, probabilities, top_rate=top_rate, measure=measure,
-                                     permutations=permutations, seed=seed)
+             measure: str, permutations: int, seed: int, blocks: Any = None,
+             bootstrap: int = 0) -> dict[str, Any]:
+    """The spectrum against the taxonomy, written by `write_spectrum_outputs`; with `blocks`
+    (per-sentence statistics) and `bootstrap` resamples, also its intervals."""
+    intervals = None
+    if blocks is not None and bootstrap > 0:
+        from neuronoverlap.analyses.uncertainty import bootstrap_summary, write_uncertain_spectrum
+
+        outputs, result, partial = write_uncertain_spectrum(
+            out_dir, blocks, resamples=bootstrap, permutations=permutations, seed=seed,
+            top_rate=top_rate, measure=measure)
+        summary = bootstrap_summary(result)
+        intervals = {"parameters": {k: summary["parameters"][k] for k in
+                                    ("resamples", "level", "block_size", "n_blocks")},
+                     "mantel_r": summary["mantel_r"],
+                     "cophenetic_vs_taxonomy": summary["cophenetic_vs_taxonomy"],
+                     "partial_mantel": {name: {**summary["partial_mantel_r"][name],
+                                               "pvalue": test.pvalue}
+                                        for name, test in partial.items()}}
+    else:
+        outputs = write_spectrum_outputs(out_dir, probabilities, top_rate=top_rate,
+                                         measure=measure, permutations=permutations, seed=seed)
     mantel = outputs.mantel
     return {
+        "intervals": intervals,
         "measure": measure,
         "languages": outputs.languages,
         "linkage": outputs.spectrum.parameters.get("linkage"),
@@ -331,8 +350,10 @@ def collect(
     seed: int = 0,
     n_examples: int = 3,
     log: Callable[[str], None] | None = None,
+    bootstrap: int = 0,
 ) -> dict[str, Any]:
-    """Everything the report shows, as plain data. The spectrum files go to `spectrum_dir`."""
+    """Everything the report shows, as plain data. The spectrum files go to `spectrum_dir`;
+    `bootstrap` > 0 adds its intervals when the store has per-sentence statistics."""
     say = log or (lambda message: None)
     store = Store(store_path)
     data: dict[str, Any] = {
@@ -366,8 +387,15 @@ def collect(
     data["similarity"] = language_similarity(probabilities, top_rate) if len(langs) >= 2 else None
     if len(langs) >= 3:
         say(f"language spectrum of {len(langs)} languages ({permutations} Mantel permutations)")
+        blocks = None
+        if bootstrap > 0:
+            from neuronoverlap.analyses.sentences import load_blocks, sentence_languages
+
+            if set(langs) <= set(sentence_languages(store_path)):
+                say(f"spectrum intervals: {bootstrap} bootstrap resamples")
+                blocks = load_blocks(store_path, langs)
         data["spectrum"] = spectrum(probabilities, Path(spectrum_dir), top_rate,
-                                    spectrum_measure, permutations, seed)
+                                    spectrum_measure, permutations, seed, blocks, bootstrap)
     else:
         data["spectrum"] = None
 
@@ -431,6 +459,13 @@ def headline(data: dict[str, Any]) -> list[str]:
                      f"{fmt(mantel['statistic'])}, p = {fmt(mantel['pvalue'])} "
                      f"({mantel['permutations']} permutations); cophenetic r = "
                      f"{fmt(spectrum_data['cophenetic_vs_taxonomy'])}.")
+        intervals = spectrum_data.get("intervals")
+        if intervals:
+            r, level = intervals["mantel_r"], intervals["parameters"]["level"]
+            lines.append(f"Bootstrap {level:.0%} interval of Mantel r: [{fmt(r['low'])}, "
+                         f"{fmt(r['high'])}]; partial Mantel r given script and subword "
+                         f"overlap: {fmt(intervals['partial_mantel']['script_and_subword']['estimate'])}"
+                         f" (p = {fmt(intervals['partial_mantel']['script_and_subword']['pvalue'])}).")
     for bridge in data["bridges"]:
         chosen = next((r for r in bridge["rows"] if r["chosen"]), None)
         if chosen:

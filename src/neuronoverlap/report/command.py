@@ -46,6 +46,9 @@ def add_report_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--permutations", type=int, default=999,
                    help="Mantel test permutations (default: 999)")
     p.add_argument("--seed", type=int, default=0, help="Mantel test seed (default: 0)")
+    p.add_argument("--bootstrap", type=int, default=0,
+                   help="bootstrap resamples for the spectrum's intervals, from the store's "
+                        "per-sentence statistics (`spectrum --bootstrap`; default: 0, off)")
     p.add_argument("--examples", type=int, default=3,
                    help="example prompts and generations shown per probe set (default: 3)")
     p.add_argument("--quiet", action="store_true",
@@ -60,7 +63,7 @@ def cmd_report(args) -> int:
     outputs = write_report(
         args.store, args.out, top_rate=args.top_rate, spectrum_measure=args.measure,
         permutations=args.permutations, seed=args.seed, n_examples=args.examples,
-        log=None if args.quiet else log,
+        log=None if args.quiet else log, bootstrap=args.bootstrap,
     )
     if args.quiet:
         print(outputs.html)

@@ -179,8 +179,30 @@ def corpus_tables(data: dict[str, Any]) -> list[Table]:
                                 ["Mantel seed", mantel["seed"]],
                                 ["cophenetic r vs taxonomy", spectrum["cophenetic_vs_taxonomy"]],
                                 ["dendrogram fit (cophenetic r vs neuron distance)",
-                                 spectrum["dendrogram_fit"]]]))
+                                 spectrum["dendrogram_fit"]],
+                                *_interval_rows(spectrum.get("intervals"))]))
     return tables
+
+
+def _interval_rows(intervals: dict[str, Any] | None) -> list[list[Any]]:
+    """Bootstrap intervals of the spectrum (docs/analyses.md), when the report computed them."""
+    if not intervals:
+        return []
+    p = intervals["parameters"]
+    level = f"{p['level']:.0%}"
+
+    def span(v: dict[str, Any]) -> str:
+        return f"{v['estimate']:.3f} [{v['low']:.3f}, {v['high']:.3f}]"
+
+    rows = [["bootstrap", f"{p['resamples']} resamples of {p['n_blocks']} blocks of "
+                          f"{p['block_size']} sentences, {level} intervals"],
+            [f"Mantel r ({level} interval)", span(intervals["mantel_r"])],
+            [f"cophenetic r vs taxonomy ({level} interval)",
+             span(intervals["cophenetic_vs_taxonomy"])]]
+    rows += [[f"partial Mantel r given {name} ({level} interval; p)",
+              f"{span(v)}; p = {v['pvalue']:.4g}"]
+             for name, v in intervals["partial_mantel"].items()]
+    return rows
 
 
 def bridge_tables(bridge: dict[str, Any]) -> list[Table]:
