@@ -112,10 +112,30 @@ def test_spectrum_command_with_bootstrap_records_and_prints_intervals(tmp_path, 
     from neuronoverlap.cli import main
 
     store, out = tmp_path / "run.h5", tmp_path / "spectrum"
-    args = ["spectrum", "--model", "tiny-llama", "--langs", "en,de,fr,he", "-n", "8",
-            "--store", str(store), "--out", str(out), "--top-rate", "0.05",
-            "--permutations", "99", "--bootstrap", "20", "--block-size", "2",
-            "--agnostic-share", "0.9", "--quiet"]
+    args = [
+        "spectrum",
+        "--model",
+        "tiny-llama",
+        "--langs",
+        "en,de,fr,he",
+        "-n",
+        "8",
+        "--store",
+        str(store),
+        "--out",
+        str(out),
+        "--top-rate",
+        "0.05",
+        "--permutations",
+        "99",
+        "--bootstrap",
+        "20",
+        "--block-size",
+        "2",
+        "--agnostic-share",
+        "0.9",
+        "--quiet",
+    ]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "per-sentence statistics he: recorded (8 sentences)" in printed
@@ -131,11 +151,41 @@ def test_spectrum_command_with_bootstrap_records_and_prints_intervals(tmp_path, 
 def test_report_shows_the_spectrum_intervals(store_path, tmp_path):
     from neuronoverlap.report import write_report
 
-    outputs = write_report(store_path, tmp_path / "report", top_rate=0.05, permutations=99,
-                           bootstrap=15)
+    outputs = write_report(store_path, tmp_path / "report", top_rate=0.05, permutations=99, bootstrap=15)
     table = (tmp_path / "report" / "tables" / "spectrum.csv").read_text()
     assert "15 resamples of 3 blocks of 5 sentences" in table
     assert "Mantel r (95% interval)" in table and "partial Mantel r given script_and_subword" in table
     assert "Bootstrap 95% interval of Mantel r" in (tmp_path / "report" / "summary.md").read_text()
     assert (tmp_path / "report" / "spectrum" / "bootstrap.json").exists()
     assert outputs.html.exists()
+
+
+def test_overlap_definitions_compared_on_a_real_store(store_path, tiny_llama):
+    from neuronoverlap.analyses.definitions import compare_overlap_definitions, definitions_table
+    from neuronoverlap.models import StopRule
+    from neuronoverlap.probes import record_probe_set, translation_probe_sets
+
+    with open_writer(store_path, tiny_llama) as writer:
+        for probe_set in translation_probe_sets("de", "fr", 5, seed=0):
+            record_probe_set(
+                tiny_llama, writer, probe_set, batch_size=4, stop=StopRule(max_new_tokens=3), progress=False
+            )
+    store = Store(store_path)
+    probabilities = {lang: store.corpus(lang).activation_probability() for lang in LANGS}
+    rows = compare_overlap_definitions(
+        store, [("de", "fr")], probabilities, top_rate=0.05, agnostic_share=0.5
+    )
+    assert [r["definition"] for r in rows] == ["pooled", "directions", "corpus"]
+    pooled, directions, corpus = rows
+    assert pooled["jaccard_with_pooled"] == 1.0 and corpus["jaccard_with_corpus"] == 1.0
+    assert sum(corpus["per_layer"]) == corpus["neurons"]
+    assert corpus["share_early"] + corpus["share_middle"] + corpus["share_final"] == pytest.approx(1)
+    from neuronoverlap.sets import ProbeSamples, overlap_set
+
+    both = [
+        ProbeSamples(f"{a}-{b}", store.probes(a, b).array("prob"), store.probes(a, b).tokens())
+        for a, b in (("de", "fr"), ("fr", "de"))
+    ]
+    brute = overlap_set("directions", *both, top_rate=0.05).mask & agnostic_neurons(probabilities, 0.5)
+    assert directions["agnostic"] == int(brute.sum())
+    assert "| de-fr | directions |" in definitions_table(rows)
