@@ -157,6 +157,10 @@ def test_report_shows_the_spectrum_intervals(store_path, tmp_path):
     assert "Mantel r (95% interval)" in table and "partial Mantel r given script_and_subword" in table
     assert "Bootstrap 95% interval of Mantel r" in (tmp_path / "report" / "summary.md").read_text()
     assert (tmp_path / "report" / "spectrum" / "bootstrap.json").exists()
+    pairs = (tmp_path / "report" / "tables" / "spectrum_pair_intervals.csv").read_text()
+    assert pairs.splitlines()[0].startswith("pair,shared,shared low,shared high,Jaccard")
+    assert len(pairs.splitlines()) == 1 + 6
+    assert "dendrogram_support.csv" in outputs.html.read_text()
     assert outputs.html.exists()
 
 

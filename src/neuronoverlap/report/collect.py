@@ -206,6 +206,20 @@ def language_similarity(probabilities: Mapping[str, np.ndarray], top_rate: float
     }
 
 
+def pair_intervals(result: Any) -> list[dict[str, Any]]:
+    """Every pair's shared count, Jaccard and CKA with its bootstrap interval."""
+    codes = result.estimate.languages
+    bounds = {m: result.interval(f"matrix_{m}") for m in ("overlap", "jaccard", "cka")}
+    rows = []
+    for i, j in combinations(range(len(codes)), 2):
+        row: dict[str, Any] = {"pair": f"{codes[i]}-{codes[j]}"}
+        for m, (low, high) in bounds.items():
+            row[m] = [float(result.estimate.matrices[m][i, j]), float(low[i, j]),
+                      float(high[i, j])]
+        rows.append(row)
+    return rows
+
+
 def spectrum(probabilities: Mapping[str, np.ndarray], out_dir: Path, top_rate: float,
              measure: str, permutations: int, seed: int, blocks: Any = None,
              bootstrap: int = 0) -> dict[str, Any]:
@@ -225,7 +239,10 @@ def spectrum(probabilities: Mapping[str, np.ndarray], out_dir: Path, top_rate: f
                      "cophenetic_vs_taxonomy": summary["cophenetic_vs_taxonomy"],
                      "partial_mantel": {name: {**summary["partial_mantel_r"][name],
                                                "pvalue": test.pvalue}
-                                        for name, test in partial.items()}}
+                                        for name, test in partial.items()},
+                     "mean_third_shares": summary["mean_third_shares"],
+                     "dendrogram_support": summary["dendrogram_support"],
+                     "pairs": pair_intervals(result)}
     else:
         outputs = write_spectrum_outputs(out_dir, probabilities, top_rate=top_rate,
                                          measure=measure, permutations=permutations, seed=seed)

@@ -183,6 +183,8 @@ def render_html(data: dict[str, Any], tables: dict[str, Table],
     page.figure("cosine")
     page.figure("dendrogram")
     page.table("spectrum")
+    for name in ("spectrum_third_intervals", "dendrogram_support", "spectrum_pair_intervals"):
+        page.table(name)
     page.figure("corpus_overlap")
     for name in ("corpus_overlap_layers", "similarity_jaccard", "similarity_cosine",
                  "similarity_overlap", "corpus_parameters"):

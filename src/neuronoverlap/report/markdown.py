@@ -46,6 +46,9 @@ def render_markdown(data: dict[str, Any], tables: dict[str, Table],
     if data["spectrum"]:
         lines += ["", "## Language spectrum against the taxonomy", ""]
         lines += markdown_table(tables["spectrum"])
+        for name in ("spectrum_third_intervals", "dendrogram_support"):
+            if name in tables:
+                lines += ["", *markdown_table(tables[name])]
     for bridge in data["bridges"]:
         name = bridge_table_base(bridge)
         lines += ["", f"## Bridge for {bridge['src']}->{bridge['tgt']}: {bridge['chosen']}", ""]

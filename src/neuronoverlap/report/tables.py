@@ -181,6 +181,7 @@ def corpus_tables(data: dict[str, Any]) -> list[Table]:
                                 ["dendrogram fit (cophenetic r vs neuron distance)",
                                  spectrum["dendrogram_fit"]],
                                 *_interval_rows(spectrum.get("intervals"))]))
+        tables += _interval_tables(spectrum.get("intervals"))
     return tables
 
 
@@ -203,6 +204,28 @@ def _interval_rows(intervals: dict[str, Any] | None) -> list[list[Any]]:
               f"{span(v)}; p = {v['pvalue']:.4g}"]
              for name, v in intervals["partial_mantel"].items()]
     return rows
+
+
+def _interval_tables(intervals: dict[str, Any] | None) -> list[Table]:
+    if not intervals:
+        return []
+    level = f"{intervals['parameters']['level']:.0%}"
+    columns = ["pair"]
+    for m in ("shared", "Jaccard", "CKA"):
+        columns += [m, f"{m} low", f"{m} high"]
+    return [
+        Table("spectrum_pair_intervals", f"Pairs of languages with {level} bootstrap intervals",
+              columns, [[r["pair"], *r["overlap"], *r["jaccard"], *r["cka"]]
+                        for r in intervals["pairs"]]),
+        Table("spectrum_third_intervals",
+              f"Mean share of the corpus overlaps per third, {level} bootstrap intervals",
+              ["third", "share", "low", "high"],
+              [[t, v["estimate"], v["low"], v["high"]]
+               for t, v in intervals["mean_third_shares"].items()]),
+        Table("dendrogram_support", "Dendrogram clusters: share of bootstrap resamples with the "
+              "cluster", ["cluster", "support"],
+              [[c, v] for c, v in intervals["dendrogram_support"].items()]),
+    ]
 
 
 def bridge_tables(bridge: dict[str, Any]) -> list[Table]:
