@@ -498,16 +498,7 @@ def cmd_spectrum(args) -> int:
     ensure_corpora(args, langs)
     store = Store(args.store)
     probabilities = {lang: store.corpus(lang).activation_probability() for lang in langs}
-    result = write_spectrum_outputs(
-        args.out,
-        probabilities,
-        top_rate=args.top_rate,
-        measure=args.measure,
-        linkage=args.linkage,
-        permutations=args.permutations,
-        seed=args.seed,
-        agnostic_share=args.agnostic_share,
-    )
+    result = write_spectrum_outputs(args.out, probabilities, **_spectrum_options(args))
     mantel = result.mantel
     print(f"spectrum of {len(langs)} languages on {store.model_name} ({args.measure}):")
     print(f"  cophenetic correlation with the taxonomy: {result.cophenetic_correlation:.3f}")
@@ -516,6 +507,18 @@ def cmd_spectrum(args) -> int:
     )
     print(f"  outputs in {result.out_dir}")
     return 0
+
+
+def _spectrum_options(args) -> dict:
+    """The `spectrum` options every spectrum writer takes."""
+    return {
+        "top_rate": args.top_rate,
+        "measure": args.measure,
+        "linkage": args.linkage,
+        "permutations": args.permutations,
+        "seed": args.seed,
+        "agnostic_share": args.agnostic_share,
+    }
 
 
 def _spectrum_with_intervals(args, langs: list[str]) -> int:
@@ -542,16 +545,7 @@ def _spectrum_with_intervals(args, langs: list[str]) -> int:
                       f"-> {args.store}")
     blocks = load_blocks(args.store, langs, block_size=args.block_size)
     outputs, result, partial = write_uncertain_spectrum(
-        args.out,
-        blocks,
-        resamples=args.bootstrap,
-        level=args.level,
-        permutations=args.permutations,
-        seed=args.seed,
-        top_rate=args.top_rate,
-        measure=args.measure,
-        linkage=args.linkage,
-        agnostic_share=args.agnostic_share,
+        args.out, blocks, resamples=args.bootstrap, level=args.level, **_spectrum_options(args)
     )
     summary = bootstrap_summary(result)
     pct = f"{args.level:.0%}"

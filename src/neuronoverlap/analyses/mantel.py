@@ -11,7 +11,7 @@ correlates it with y's residuals; p = (1 + #{r_b as extreme}) / (1 + B) as in `m
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from jaxtyping import Float, Int
@@ -19,6 +19,7 @@ from scipy.spatial.distance import squareform
 from scipy.stats import rankdata
 
 from neuronoverlap.analyses.spectrum import (
+    MantelResult,
     check_distance,
     check_mantel_options,
     permutation_orders,
@@ -30,28 +31,13 @@ from neuronoverlap.languages import get_language
 
 
 @dataclass(frozen=True)
-class PartialMantelResult:
-    """Partial Mantel test of x against y given the controls."""
+class PartialMantelResult(MantelResult):
+    """Partial Mantel test of x against y given the controls (named in `controls`)."""
 
-    statistic: float
-    pvalue: float
-    null_distribution: np.ndarray
-    permutations: int
-    method: str
-    alternative: str
-    seed: int
-    controls: list[str]
+    controls: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {
-            "statistic": self.statistic,
-            "pvalue": self.pvalue,
-            "permutations": self.permutations,
-            "method": self.method,
-            "alternative": self.alternative,
-            "seed": self.seed,
-            "controls": self.controls,
-        }
+        return {**super().to_dict(), "controls": self.controls}
 
 
 def _upper(matrix: np.ndarray, method: str) -> np.ndarray:
