@@ -137,3 +137,38 @@ def test_bootstrap_spectrum_records_support_and_parameters():
     assert set(result.estimate.partial_r) == {"script", "subword", "script_and_subword"}
     again = bootstrap_spectrum(blocks, settings, resamples=30, seed=1)
     assert (again.draws["mantel_r"] == result.draws["mantel_r"]).all()
+
+
+def test_dendrogram_labels_each_cluster_with_its_support():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from scipy.cluster.hierarchy import dendrogram
+
+    from neuronoverlap.analyses import cluster_languages
+    from neuronoverlap.analyses.snapshot import dendrogram_clusters
+    from neuronoverlap.analyses.writer import _label_support
+
+    codes = ["en", "de", "fr", "es", "ar"]
+    distance = np.array(
+        [[0, 1, 4, 4, 6], [1, 0, 4, 4, 6], [4, 4, 0, 2, 6], [4, 4, 2, 0, 6], [6, 6, 6, 6, 0]], dtype=float
+    )
+    linkage = cluster_languages(distance)
+    clusters = dendrogram_clusters(linkage, codes)
+    assert set(clusters) == {
+        frozenset({"en", "de"}),
+        frozenset({"fr", "es"}),
+        frozenset({"en", "de", "fr", "es"}),
+    }
+    support = {
+        frozenset({"en", "de"}): 0.91,
+        frozenset({"fr", "es"}): 0.42,
+        frozenset({"en", "de", "fr", "es"}): 0.77,
+    }
+    figure, axis = plt.subplots()
+    drawn = dendrogram(linkage, labels=codes, orientation="left", ax=axis)
+    _label_support(axis, drawn, linkage, codes, support)
+    heights = {round(t.xy[0], 6): t.get_text() for t in axis.texts}
+    plt.close(figure)
+    assert heights == {1.0: "0.91", 2.0: "0.42", 4.0: "0.77"}

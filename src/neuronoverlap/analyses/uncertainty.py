@@ -22,6 +22,7 @@ from neuronoverlap.analyses.mantel import PartialMantelResult, partial_mantel_te
 from neuronoverlap.analyses.snapshot import MATRICES, TAXONOMY_LEVELS, SpectrumSettings
 from neuronoverlap.analyses.writer import (
     SpectrumOutputs,
+    _plot_dendrograms,
     _write_csv,
     _write_json,
     write_spectrum_outputs,
@@ -177,4 +178,6 @@ def write_uncertain_spectrum(
         for name, controls in spectrum_controls(blocks).items()
     }
     outputs.paths.update(write_bootstrap_outputs(out_dir, result, partial))
+    _plot_dendrograms(outputs.paths["dendrogram_png"], outputs.spectrum, settings.measure,
+                      result.support)
     return outputs, result, partial

@@ -83,7 +83,23 @@ def _write_matrix(out_dir: Path, matrix: LanguageMatrix, parameters: dict[str, A
     return [csv_path, json_path]
 
 
-def _plot_dendrograms(path: Path, spectrum: SpectrumResult, measure: str) -> Path:
+def _label_support(axis, drawn: dict, linkage: np.ndarray, codes: list[str],
+                   support: Mapping[frozenset, float]) -> None:
+    """Write each cluster's bootstrap support beside its node (left-oriented dendrogram)."""
+    members: list[frozenset] = [frozenset([c]) for c in codes]
+    for left, right, *_ in linkage:
+        members.append(members[int(left)] | members[int(right)])
+    by_height = {round(float(h), 12): members[len(codes) + k] for k, h in enumerate(linkage[:, 2])}
+    for ys, xs in zip(drawn["icoord"], drawn["dcoord"], strict=True):
+        cluster = by_height.get(round(float(xs[1]), 12))
+        if cluster is not None and cluster in support:
+            axis.annotate(f"{support[cluster]:.2f}", (xs[1], (ys[1] + ys[2]) / 2), fontsize=7,
+                          color="tab:red", ha="left", va="center", xytext=(3, 0),
+                          textcoords="offset points")
+
+
+def _plot_dendrograms(path: Path, spectrum: SpectrumResult, measure: str,
+                      support: Mapping[frozenset, float] | None = None) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -95,9 +111,12 @@ def _plot_dendrograms(path: Path, spectrum: SpectrumResult, measure: str) -> Pat
         (axes[0], spectrum.neuron_linkage, f"neuron distance (1 - {measure})"),
         (axes[1], spectrum.taxonomy_linkage, "taxonomy distance"),
     ):
-        dendrogram(linkage, labels=spectrum.languages, orientation="left", ax=axis,
-                   color_threshold=0)
+        drawn = dendrogram(linkage, labels=spectrum.languages, orientation="left", ax=axis,
+                           color_threshold=0)
         axis.set_title(title)
+        if support and linkage is spectrum.neuron_linkage:
+            _label_support(axis, drawn, linkage, spectrum.languages, support)
+            axis.set_title(f"{title}; red: bootstrap support")
     figure.suptitle(f"{spectrum.parameters['linkage']} linkage; cophenetic r vs taxonomy = "
                     f"{spectrum.cophenetic_vs_taxonomy:.3f}, Mantel r = "
                     f"{spectrum.mantel.statistic:.3f} (p = {spectrum.mantel.pvalue:.3g})")
