@@ -193,3 +193,13 @@ def test_overlap_definitions_compared_on_a_real_store(store_path, tiny_llama):
     brute = overlap_set("directions", *both, top_rate=0.05).mask & agnostic_neurons(probabilities, 0.5)
     assert directions["agnostic"] == int(brute.sum())
     assert "| de-fr | directions |" in definitions_table(rows)
+
+
+def test_blocks_refuse_corpora_of_different_sentences(tmp_path, tiny_llama):
+    path = tmp_path / "run.h5"
+    with open_writer(path, tiny_llama) as writer:
+        for lang, n in (("en", 6), ("de", 8)):
+            sentences, params = flores_sentences(lang, n)
+            record_sentence_counts(tiny_llama, writer, lang, sentences, params, batch_size=4, progress=False)
+    with pytest.raises(InputError, match="same FLORES sentences"):
+        load_blocks(path, ["en", "de"], block_size=2)

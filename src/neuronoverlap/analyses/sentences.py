@@ -199,11 +199,11 @@ def load_blocks(store_path, langs: Sequence[str], block_size: int = 5):
     from neuronoverlap.analyses.bootstrap import block_counts
 
     counts = {lang: load_sentence_counts(store_path, lang) for lang in langs}
-    hashes = {c.params.get("n_sentences") for c in counts.values()}
-    if len(hashes) != 1:
+    corpora = {(c.params.get("split"), c.params.get("n_sentences")) for c in counts.values()}
+    if len(corpora) != 1:
         raise InputError(
-            "per-sentence statistics must cover the same number of FLORES sentences "
-            f"in every language; got {sorted(map(str, hashes))}"
+            "per-sentence statistics must cover the same FLORES sentences (split and number) "
+            f"in every language; got {sorted(map(str, corpora))}"
         )
     special = np.unique(np.concatenate([c.special_token_ids for c in counts.values()]))
     return block_counts(
