@@ -141,6 +141,7 @@ def test_spectrum_command_with_bootstrap_records_and_prints_intervals(tmp_path, 
     assert "per-sentence statistics he: recorded (8 sentences)" in printed
     assert "20 resamples of 4 blocks of 2 sentences, 95% intervals" in printed
     assert "partial Mantel r given script_and_subword" in printed
+    assert "mean Jaccard gaps: genus - family" in printed and "per third: early" in printed
     assert json.loads((out / "bootstrap.json").read_text())["parameters"]["block_size"] == 2
     assert main(args) == 0
     assert "per-sentence statistics" not in capsys.readouterr().out  # already stored

@@ -563,6 +563,12 @@ def _spectrum_with_intervals(args, langs: list[str]) -> int:
             f"  partial Mantel r given {name} = {test.statistic:.3f} [{v['low']:.3f}, {v['high']:.3f}], "
             f"p = {test.pvalue:.4f}"
         )
+    gaps = summary["taxonomy_level_gaps_jaccard"]
+    print("  mean Jaccard gaps: " + "; ".join(
+        f"{name} {v['estimate']:.3f} [{v['low']:.3f}, {v['high']:.3f}]" for name, v in gaps.items()))
+    print("  mean share of the pairwise overlaps per third: " + "; ".join(
+        f"{name} {v['estimate']:.3f} [{v['low']:.3f}, {v['high']:.3f}]"
+        for name, v in summary["mean_third_shares"].items()))
     print(f"  language-agnostic neurons left out: {int(summary['n_agnostic']['estimate'])}")
     print(f"  outputs (bootstrap_*.csv, dendrogram_support.csv, bootstrap.json) in {outputs.out_dir}")
     return 0
