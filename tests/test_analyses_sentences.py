@@ -204,3 +204,23 @@ def test_blocks_refuse_corpora_of_different_sentences(tmp_path, tiny_llama):
             record_sentence_counts(tiny_llama, writer, lang, sentences, params, batch_size=4, progress=False)
     with pytest.raises(InputError, match="same FLORES sentences"):
         load_blocks(path, ["en", "de"], block_size=2)
+
+
+def test_blocks_refuse_statistics_of_two_tokenizers(tmp_path, tiny_llama):
+    import h5py
+
+    from neuronoverlap.analyses.sentences import SENTENCES, tokenizer_fingerprint
+
+    path = tmp_path / "run.h5"
+    with open_writer(path, tiny_llama) as writer:
+        for lang in ("en", "de"):
+            sentences, params = flores_sentences(lang, 6)
+            record_sentence_counts(tiny_llama, writer, lang, sentences, params, batch_size=4, progress=False)
+    assert load_sentence_counts(path, "de").params["tokenizer"] == tokenizer_fingerprint(tiny_llama)
+    assert load_blocks(path, ["en", "de"], block_size=3).n_blocks == 2
+    with h5py.File(path, "r+") as handle:
+        group = handle[f"{Store(path).group}/{SENTENCES}/de"]
+        params = json.loads(group.attrs["params"])
+        group.attrs["params"] = json.dumps({**params, "tokenizer": "0" * 16})
+    with pytest.raises(InputError, match="tokenised differently"):
+        load_blocks(path, ["en", "de"], block_size=3)

@@ -14,6 +14,8 @@ copy-on-write edit; rerunning skips languages already stored with the same param
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -77,9 +79,27 @@ class SentenceCounts:
         return np.split(self.token_ids, np.cumsum(self.tokens)[:-1])
 
 
+#: A fixed text whose token ids fingerprint the tokenizer: the store's model fingerprint does not
+#: cover the tokenizer, and statistics tokenised two ways must not be compared.
+TOKENIZER_PROBE = "Tokenizer check: Zürich, 東京, القاهرة, Jerusalem 2024."
+
+
+def tokenizer_fingerprint(model: NeuronModel) -> str:
+    """sha256 (first 16 hex digits) of the probe text's token ids and the vocabulary size."""
+    ids = list(model.tokenizer(TOKENIZER_PROBE)["input_ids"])
+    blob = json.dumps({"ids": [int(i) for i in ids], "vocab": len(model.tokenizer)})
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
 def sentence_params(params: dict, batch_size: int, model: NeuronModel) -> dict:
     """What is recorded with a language's per-sentence statistics."""
-    return {**params, "batch_size": batch_size, "toolkit_version": __version__, "unit": "sentence"}
+    return {
+        **params,
+        "batch_size": batch_size,
+        "toolkit_version": __version__,
+        "unit": "sentence",
+        "tokenizer": tokenizer_fingerprint(model),
+    }
 
 
 def _stored_params(store_path, lang: str) -> dict | None:
@@ -90,8 +110,6 @@ def _stored_params(store_path, lang: str) -> dict | None:
     if lang not in store.group_names(SENTENCES):
         return None
     with store.h5_group(SENTENCES, lang) as group:
-        import json
-
         return json.loads(group.attrs["params"])
 
 
@@ -140,7 +158,6 @@ def record_sentence_counts(
         raise InputError(f"corpus {lang}: counted tokens and token ids disagree")
 
     def fill(group: h5py.Group) -> None:
-        import json
 
         if lang in group:
             del group[lang]
@@ -170,7 +187,6 @@ def sentence_languages(store_path) -> list[str]:
 
 def load_sentence_counts(store_path, lang: str) -> SentenceCounts:
     """One language's per-sentence statistics; `InputError` naming what is missing."""
-    import json
 
     store = Store(store_path)
     have = store.group_names(SENTENCES)
@@ -199,6 +215,12 @@ def load_blocks(store_path, langs: Sequence[str], block_size: int = 5):
     from neuronoverlap.analyses.bootstrap import block_counts
 
     counts = {lang: load_sentence_counts(store_path, lang) for lang in langs}
+    tokenizers = {c.params.get("tokenizer") for c in counts.values()}
+    if len(tokenizers) != 1:
+        raise InputError(
+            "per-sentence statistics were tokenised differently across languages "
+            f"(tokenizer fingerprints {sorted(map(str, tokenizers))}): record them again"
+        )
     corpora = {(c.params.get("split"), c.params.get("n_sentences")) for c in counts.values()}
     if len(corpora) != 1:
         raise InputError(
