@@ -70,7 +70,11 @@ def load_model(
             device,
             torch_dtype,
             name=EMBEDDED_NAME,
-            extra={"weights_sha256": manifest["gguf_sha256"], "source": manifest["source"]},
+            extra={
+                "weights_sha256": manifest["gguf_sha256"],
+                "source": manifest["source"],
+                "tokenizer": "SentencePiece BPE rebuilt from the GGUF vocabulary (format 2)",
+            },
         )
     if text.startswith("tiny-"):
         return load_tiny(text.removeprefix("tiny-"), n_layers=n_layers, device=device, dtype=dtype)
@@ -95,12 +99,10 @@ def _from_directory(path: Path, device: str, torch_dtype, name: str, extra: dict
     except OSError as exc:
         raise InputError(f"cannot load a model from {path}: {str(exc).splitlines()[0]}") from exc
     bridge.eval()
-    return NeuronModel(bridge, bridge.tokenizer, name=name, extra_provenance=extra)
+    return _checked(NeuronModel(bridge, bridge.tokenizer, name=name, extra_provenance=extra))
 
 
-def load_tiny(
-    arch: str, n_layers: int = 4, seed: int = 0, device: str = "cpu", dtype: str = "float32"
-):
+def load_tiny(arch: str, n_layers: int = 4, seed: int = 0, device: str = "cpu", dtype: str = "float32"):
     """A tiny seeded random LLaMA or Mistral, wrapped by a TransformerBridge."""
     _quiet_transformers()
     from transformer_lens.model_bridge import TransformerBridge
@@ -114,7 +116,7 @@ def load_tiny(
     name = f"tiny-{arch}"
     bridge = TransformerBridge.boot_transformers(name, hf_model=hf_model, tokenizer=tokenizer)
     bridge.eval()
-    return NeuronModel(bridge, tokenizer, name=name, extra_provenance={"seed": seed})
+    return _checked(NeuronModel(bridge, tokenizer, name=name, extra_provenance={"seed": seed}))
 
 
 def _from_object(model: Any) -> NeuronModel:
@@ -127,4 +129,10 @@ def _from_object(model: Any) -> NeuronModel:
             "(pass a TransformerBridge, a HookedTransformer, a checkpoint directory or 'embedded')"
         )
     name = str(getattr(model.cfg, "model_name", None) or type(model).__name__)
-    return NeuronModel(model, model.tokenizer, name=name)
+    return _checked(NeuronModel(model, model.tokenizer, name=name))
+
+
+def _checked(model: NeuronModel) -> NeuronModel:
+    """Run the KV cache self-check: generation never silently uses a broken cache."""
+    model.check_kv_cache()
+    return model
