@@ -53,6 +53,30 @@ def _add_run_options(p: argparse.ArgumentParser, batch: int = 16) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def _add_recording_options(p: argparse.ArgumentParser, max_new_tokens: int = 30) -> None:
+    g = p.add_argument_group("recording (generate, then one teacher-forced recording pass)")
+    g.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=max_new_tokens,
+        help=f"most tokens generated per probe (default: {max_new_tokens}; the reference's is 30)",
+    )
+    g.add_argument(
+        "--stop-rule",
+        default="quote",
+        choices=["quote", "reference"],
+        help="quote (default): stop at a newline or after the answer's closing quote, so text "
+        "written after the answer is not recorded; reference: BridgeX-ICL's newline or 30 tokens",
+    )
+    g.add_argument(
+        "--count",
+        default="all",
+        choices=["all", "answer"],
+        help="positions counted: all real tokens (default, as the reference) or only the probe "
+        "word's and the answer's tokens (BOS and template excluded)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="neuronoverlap",
@@ -118,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["train", "test", "all"],
         help="dictionary split for probes (default: train; test is kept for evaluation)",
     )
-    p.add_argument("--max-new-tokens", type=int, default=30)
+    _add_recording_options(p)
     p.add_argument("--store", default=DEFAULT_STORE, help=f"HDF5 store (default: {DEFAULT_STORE})")
     _add_run_options(p)
 
@@ -236,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="probe pairs per set if recording (default: 200)",
     )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-new-tokens", type=int, default=30)
+    _add_recording_options(p)
     p.add_argument("--store", default=DEFAULT_STORE, help=f"HDF5 store (default: {DEFAULT_STORE})")
     p.add_argument("--json", default=None, help="write the full result as JSON here")
     _add_run_options(p)
@@ -291,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="reference", choices=["reference", "cka", "set"])
     p.add_argument("--permutations", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-new-tokens", type=int, default=16)
+    _add_recording_options(p, max_new_tokens=16)
     p.add_argument("--store", default="store/demo.h5", help="HDF5 store (default: store/demo.h5)")
     p.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")
     _add_run_options(p)
@@ -319,6 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_info(args) -> int:
     from neuronoverlap.models import StopRule, generate_greedy, load_model
+    from neuronoverlap.versions import library_versions
 
     model = load_model(args.model or "embedded", device=args.device, dtype=args.dtype)
     print(f"model:          {model.name}")
@@ -328,6 +353,8 @@ def cmd_info(args) -> int:
     print(f"neurons:        {model.n_neurons}")
     print(f"activation:     {model.activation_name} (neuron = act_fn(blocks.l.mlp.hook_pre))")
     print(f"device, dtype:  {model.device}, {str(model.dtype).removeprefix('torch.')}")
+    print(f"generation:     {model.kv_cache_status}")
+    print("libraries:      " + ", ".join(f"{k} {v}" for k, v in library_versions().items()))
     gen = generate_greedy(model, [args.prompt], StopRule(max_new_tokens=args.max_new_tokens))[0]
     print(f"prompt:         {args.prompt!r}")
     print(f"greedy:         {gen.text!r}")
@@ -414,8 +441,11 @@ def _record_probes(args, directions: list[tuple[str, str]], names: str, split: s
                     writer,
                     probe_set,
                     batch_size=args.batch_size,
-                    stop=StopRule(max_new_tokens=args.max_new_tokens),
+                    stop=StopRule.named(
+                        getattr(args, "stop_rule", "quote"), max_new_tokens=args.max_new_tokens
+                    ),
                     progress=not args.quiet,
+                    count=getattr(args, "count", "all"),
                 )
                 print(f"{probe_set.name}: {status} ({len(probe_set)} samples) -> {args.store}")
 
@@ -710,7 +740,30 @@ def cmd_store_info(args) -> int:
         print(f"corpus:      {lang:8s} {view.n_tokens} tokens")
     for name in store.group_names("sets"):
         print(f"neuron set:  {name}")
+    _print_store_versions(store)
     return 0
+
+
+def _print_store_versions(store) -> None:
+    """The library versions the store was written with, and how this install differs."""
+    from neuronoverlap.versions import version_differences
+
+    written = store.attrs.get("library_versions")
+    if written is None:
+        print("libraries:   not recorded (a store written before the toolkit recorded them)")
+        return
+    stored = json.loads(written)
+    print("libraries:   " + ", ".join(f"{k} {v}" for k, v in sorted(stored.items())))
+    differences = version_differences(stored)
+    for name in store.probe_sets():
+        params = store.probes(*name.split("-")).params
+        if "library_versions" in params:
+            differences += [
+                f"{d} (probe set {name})"
+                for d in version_differences(json.loads(params["library_versions"]))
+            ]
+    if differences:
+        print("differs:     this install vs the store: " + "; ".join(dict.fromkeys(differences)))
 
 
 def cmd_neuron(args) -> int:

@@ -23,6 +23,7 @@ import numpy as np
 
 from neuronoverlap.errors import InputError
 from neuronoverlap.store import schema
+from neuronoverlap.versions import library_versions
 from neuronoverlap.store.journal import Journal
 from neuronoverlap.store.reader import open_h5
 
@@ -152,7 +153,9 @@ class StoreWriter:
                 for key, value in self._model_attrs().items():
                     f.attrs[key] = value
                 f.attrs["model_config"] = json.dumps(self.model.config, sort_keys=True)
+                f.attrs["library_versions"] = json.dumps(library_versions(), sort_keys=True)
             f.attrs["modified"] = _now()
+            f.attrs["modified_with"] = json.dumps(library_versions(), sort_keys=True)
             edit(f.require_group(self.group))
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
