@@ -47,7 +47,9 @@ def _add_data_option(p: argparse.ArgumentParser) -> None:
 
 
 def _add_run_options(p: argparse.ArgumentParser, batch: int = 16) -> None:
-    p.add_argument("--batch-size", type=int, default=batch, help=f"prompts per batch (default: {batch})")
+    p.add_argument(
+        "--batch-size", type=int, default=batch, help=f"prompts per batch (default: {batch})"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -112,7 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(p)
     _add_data_option(p)
     p.add_argument("--pair", required=True, help="source-target pair, e.g. zh-ja")
-    p.add_argument("--bridges", default="", help="comma-separated bridge languages, e.g. en,de,fr,es,it,pt")
+    p.add_argument(
+        "--bridges", default="", help="comma-separated bridge languages, e.g. en,de,fr,es,it,pt"
+    )
     p.add_argument(
         "-n",
         "--n-samples",
@@ -151,7 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(p)
     _add_data_option(p)
     p.add_argument("--langs", required=True, help="comma-separated languages, e.g. en,de,he")
-    p.add_argument("-n", "--n-sentences", type=int, default=200, help="sentences per language (default: 200)")
+    p.add_argument(
+        "-n", "--n-sentences", type=int, default=200, help="sentences per language (default: 200)"
+    )
     p.add_argument("--split", default="dev", choices=["dev", "devtest"])
     p.add_argument("--store", default=DEFAULT_STORE, help=f"HDF5 store (default: {DEFAULT_STORE})")
     _add_run_options(p)
@@ -183,7 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="dev", choices=["dev", "devtest"])
     p.add_argument("--store", default=DEFAULT_STORE, help=f"HDF5 store (default: {DEFAULT_STORE})")
     p.add_argument("--out", default="out/spectrum", help="output folder (default: out/spectrum)")
-    p.add_argument("--top-rate", type=float, default=0.01, help="active-set share of neurons (default: 0.01)")
+    p.add_argument(
+        "--top-rate", type=float, default=0.01, help="active-set share of neurons (default: 0.01)"
+    )
     p.add_argument(
         "--measure",
         default="jaccard",
@@ -191,8 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="similarity the spectrum clusters on (default: jaccard; cosine is the "
         "reference's measure, but it saturates near 1, see docs/analyses.md)",
     )
-    p.add_argument("--linkage", default="average", help="hierarchical clustering linkage (default: average)")
-    p.add_argument("--permutations", type=int, default=9999, help="Mantel permutations (default: 9999)")
+    p.add_argument(
+        "--linkage", default="average", help="hierarchical clustering linkage (default: average)"
+    )
+    p.add_argument(
+        "--permutations", type=int, default=9999, help="Mantel permutations (default: 9999)"
+    )
     p.add_argument("--seed", type=int, default=0)
     _add_run_options(p)
 
@@ -227,8 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="layers, e.g. '6-11' or '6,7,8' (default: the middle layers, fractions "
         "10/32..22/32 of depth, i.e. 10-21 of 32 on LLaMA-3-8B)",
     )
-    p.add_argument("--top-rate", type=float, default=0.01, help="active-set share of neurons (default: 0.01)")
-    p.add_argument("--permutations", type=int, default=200, help="permutations for p-values (default: 200)")
+    p.add_argument(
+        "--top-rate", type=float, default=0.01, help="active-set share of neurons (default: 0.01)"
+    )
+    p.add_argument(
+        "--permutations", type=int, default=200, help="permutations for p-values (default: 200)"
+    )
     p.add_argument(
         "--probability",
         default="normalise",
@@ -269,14 +285,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_model_options(p)
     _add_data_option(p)
-    p.add_argument("--pair", default="zh-ja", help="low-resource source-target pair (default: zh-ja)")
+    p.add_argument(
+        "--pair", default="zh-ja", help="low-resource source-target pair (default: zh-ja)"
+    )
     p.add_argument(
         "--bridges",
         default=",".join(DEFAULT_BRIDGES),
         help=f"candidate bridges (default: {','.join(DEFAULT_BRIDGES)})",
     )
-    p.add_argument("-n", "--n-samples", type=int, default=32, help="probe pairs per probe set (default: 32)")
-    p.add_argument("--corpus-n", type=int, default=48, help="FLORES sentences per language (default: 48)")
+    p.add_argument(
+        "-n", "--n-samples", type=int, default=32, help="probe pairs per probe set (default: 32)"
+    )
+    p.add_argument(
+        "--corpus-n", type=int, default=48, help="FLORES sentences per language (default: 48)"
+    )
     p.add_argument("--eval-n", type=int, default=100, help="BLI source words (default: 100)")
     p.add_argument(
         "--eval-bridges",
@@ -309,9 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
         "neuron",
         help="look up neurons: where they fire and which neuron sets hold them",
         description="For each neuron LAYER:NEURON, print its activation probability (share of "
-        "tokens with act > 0) and mean activation in every stored FLORES-200 "
-        "corpus and probe set (token-weighted over the set's samples), and the "
-        "stored neuron sets that hold it. Reads only the layers asked for.",
+                    "tokens with act > 0) and mean activation in every stored FLORES-200 "
+                    "corpus and probe set (token-weighted over the set's samples), and the "
+                    "stored neuron sets that hold it. Reads only the layers asked for.",
     )
     p.add_argument("store", help="path of the HDF5 store")
     p.add_argument("neurons", nargs="+", metavar="LAYER:NEURON", help="e.g. 3:1205 10:77")
@@ -354,7 +376,9 @@ def model_spec(args) -> str:
         return "embedded"
     if name in ("tiny-llama", "tiny-mistral"):
         return name
-    raise InputError(f"{store_path} was written by {name!r}: pass --model with its checkpoint directory")
+    raise InputError(
+        f"{store_path} was written by {name!r}: pass --model with its checkpoint directory"
+    )
 
 
 def _model(args):
@@ -509,7 +533,9 @@ def parse_window(text: str | None) -> list[int] | None:
             return list(range(first, last + 1))
         return [int(x) for x in text.split(",")]
     except ValueError:
-        raise InputError(f"--window takes 'first-last' or a comma list of layers, got {text!r}") from None
+        raise InputError(
+            f"--window takes 'first-last' or a comma list of layers, got {text!r}"
+        ) from None
 
 
 def record_pair_probes(args, src: str, tgt: str, bridges: list[str]) -> None:
@@ -701,10 +727,14 @@ def cmd_store_info(args) -> int:
 
     store = Store(args.store)
     print(f"store:       {store.path}")
-    print(f"model:       {store.model_name} ({store.fingerprint}), {store.n_layers} x {store.d_mlp}")
+    print(
+        f"model:       {store.model_name} ({store.fingerprint}), {store.n_layers} x {store.d_mlp}"
+    )
     for name in store.probe_sets():
         view = store.probes(*name.split("-"))
-        print(f"probe set:   {name:8s} {view.n_samples} samples  template {view.params.get('template')!r}")
+        print(
+            f"probe set:   {name:8s} {view.n_samples} samples  template {view.params.get('template')!r}"
+        )
     for lang in store.corpora():
         view = store.corpus(lang)
         print(f"corpus:      {lang:8s} {view.n_tokens} tokens")
@@ -729,7 +759,8 @@ def _print_store_versions(store) -> None:
         params = store.probes(*name.split("-")).params
         if "library_versions" in params:
             differences += [
-                f"{d} (probe set {name})" for d in version_differences(json.loads(params["library_versions"]))
+                f"{d} (probe set {name})"
+                for d in version_differences(json.loads(params["library_versions"]))
             ]
     if differences:
         print("differs:     this install vs the store: " + "; ".join(dict.fromkeys(differences)))
@@ -743,16 +774,8 @@ def cmd_neuron(args) -> int:
     store = Store(args.store)
     reports = query_neurons(store, neurons)
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "store": str(store.path),
-                    "model": store.model_name,
-                    "neurons": [r.to_dict() for r in reports],
-                },
-                indent=2,
-            )
-        )
+        print(json.dumps({"store": str(store.path), "model": store.model_name,
+                          "neurons": [r.to_dict() for r in reports]}, indent=2))
         return 0
     print(f"store: {store.path}  model: {store.model_name}, {store.n_layers} x {store.d_mlp}")
     for report in reports:

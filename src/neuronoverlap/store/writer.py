@@ -23,9 +23,9 @@ import numpy as np
 
 from neuronoverlap.errors import InputError
 from neuronoverlap.store import schema
-from neuronoverlap.versions import library_versions
 from neuronoverlap.store.journal import Journal
 from neuronoverlap.store.reader import open_h5
+from neuronoverlap.versions import library_versions
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,9 @@ class StoreWriter:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self._lock_file.close()
-            raise InputError(f"{self.path} is being written by another process (lock held)") from None
+            raise InputError(
+                f"{self.path} is being written by another process (lock held)"
+            ) from None
         try:
             self._check_model()
         except BaseException:
@@ -120,12 +122,16 @@ class StoreWriter:
                 stored = {k: _plain(f.attrs.get(k)) for k in asked}
             diff = _first_difference(stored, asked)
             if diff:
-                raise InputError(f"{self.path} was written with another model or definition ({diff})")
+                raise InputError(
+                    f"{self.path} was written with another model or definition ({diff})"
+                )
         marker = self.journal_root / "model.json"
         if marker.is_file():
             diff = _first_difference(json.loads(marker.read_text()), asked)
             if diff:
-                raise InputError(f"{self.journal_root} holds unfinished work of another model ({diff})")
+                raise InputError(
+                    f"{self.journal_root} holds unfinished work of another model ({diff})"
+                )
         else:
             self.journal_root.mkdir(parents=True, exist_ok=True)
             marker.write_text(json.dumps(asked, sort_keys=True))
@@ -176,7 +182,9 @@ class StoreWriter:
         if stored is not None:
             diff = _first_difference(stored, params)
             if diff:
-                raise InputError(f"probe set {name} in {self.path} was recorded differently ({diff})")
+                raise InputError(
+                    f"probe set {name} in {self.path} was recorded differently ({diff})"
+                )
             return "done", int(params["n_samples"])
         journal = Journal(self.journal_root, schema.PROBES, name)
         if not journal.exists():
@@ -238,7 +246,9 @@ class StoreWriter:
                 tokens[row : row + size] = block["tokens"]
                 for key, ds in strings.items():
                     # HDF5 strings cannot hold NUL: a model may generate one; keep it visible.
-                    ds[row : row + size] = [t.replace("\x00", "\ufffd") for t in block[key].tolist()]
+                    ds[row : row + size] = [
+                        t.replace("\x00", "\ufffd") for t in block[key].tolist()
+                    ]
                 row += size
             if row != n:
                 raise InputError(f"journal of probe set {name} holds {row} samples, expected {n}")
