@@ -148,7 +148,7 @@ def test_gemma_tokenizer_and_language_model_are_sane(gemma):
     ids = torch.tensor([gemma.tokenizer(text)["input_ids"]])
     with torch.inference_mode():
         loss = gemma.backend.original_model(input_ids=ids, labels=ids).loss
-    assert float(loss) < 4.0  # character-split input gives about 8 nats
+    assert float(loss) < 4.0  # 2.35 here; the character-split tokenization gave 16.7
 
 
 @pytest.mark.slow
