@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from neuronoverlap.store import space
+
 _BLOCK_NAME = re.compile(r"block-\d{9}\.npz")
 
 
@@ -26,26 +28,51 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name("." + path.name + ".partial")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
+def _atomic_write(path: Path, size: int, write) -> None:
+    """`write(fh)` into a temporary name, fsync, rename into place. Free space is checked first;
+    on an OS error the temporary file is removed, so `path` is as it was (whole or absent)."""
     # The temporary name starts with a dot and ends in ".partial": no glob of blocks matches it,
     # so a file cut short by a kill during this write is never read as a committed block.
     tmp = path.with_name("." + path.name + ".partial")
-    with open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    need = space.needed(size)
+    space.ensure_free_space(path, need, "writing")
+    try:
+        with open(tmp, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise space.storage_error(exc, path, need, "writing") from None
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    _atomic_write(path, len(data), lambda fh: fh.write(data))
+
+
+def atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
+    size = sum(np.asarray(a).nbytes for a in arrays.values())
+    _atomic_write(path, size, lambda fh: np.savez(fh, **arrays))
+
+
+def make_dirs(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise space.storage_error(exc, path, space.MARGIN_BYTES, "creating the folder") from None
+
+
+def remove_empty_dirs(root: Path) -> None:
+    """Remove the folders under `root` (and `root`) that hold no file, deepest first."""
+    if not root.is_dir():
+        return
+    for folder in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+        if not any(folder.iterdir()):
+            folder.rmdir()
+    if not any(root.iterdir()):
+        root.rmdir()
 
 
 class Journal:
@@ -58,7 +85,7 @@ class Journal:
         return (self.dir / "params.json").is_file()
 
     def start(self, params: dict) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.dir)
         atomic_write_bytes(self.dir / "params.json", json.dumps(params, sort_keys=True).encode())
 
     def params(self) -> dict:
