@@ -19,7 +19,9 @@ from neuronoverlap.models.paths import cache_dir
 
 EMBEDDED_NAME = "gemma-3-270m"
 MANIFEST = "neuronoverlap-manifest.json"
-_FORMAT_VERSION = 1
+#: 2: the tokenizer is rebuilt from the GGUF vocabulary (gguf_tokenizer.py); format-1 caches
+#: carry transformers' character-splitting conversion and are converted again.
+_FORMAT_VERSION = 2
 
 
 def embedded_checkpoint_dir() -> Path:
@@ -60,7 +62,7 @@ def ensure_embedded_checkpoint(progress: bool = True) -> Path:
     if is_complete(target):
         return target
     if target.exists():
-        print(f"neuronoverlap: {target} is a half-written conversion; converting again", flush=True)
+        print(f"neuronoverlap: {target} is a half-written or older conversion; converting again", flush=True)
         shutil.rmtree(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{EMBEDDED_NAME}.partial-", dir=target.parent))
@@ -84,17 +86,21 @@ def ensure_embedded_checkpoint(progress: bool = True) -> Path:
 
 def _convert(out_dir: Path, progress: bool) -> None:
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
+
+    from neuronoverlap.models.gguf_tokenizer import tokenizer_from_gguf, tokenizer_is_gemma
 
     package = _gguf_package()
     if progress:
         print(
-            "neuronoverlap: converting the embedded Gemma-3-270M (once, about a minute)", flush=True
+            "neuronoverlap: converting the embedded Gemma-3-270M once (about a minute, 1.1 GB "
+            f"under {out_dir.parent})",
+            flush=True,
         )
     with tempfile.TemporaryDirectory(dir=out_dir.parent) as scratch:
         gguf_path = package.assemble(Path(scratch) / package.MODEL_NAME)
         folder, name = str(gguf_path.parent), gguf_path.name
-        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+        tokenizer = tokenizer_from_gguf(gguf_path)
         quantized = AutoModelForCausalLM.from_pretrained(
             folder, gguf_file=name, dtype=torch.float32
         )
@@ -107,5 +113,9 @@ def _convert(out_dir: Path, progress: bool) -> None:
     clean.load_state_dict(quantized.state_dict(), strict=True)
     clean.tie_weights()
     clean.save_pretrained(out_dir)
-    tokenizer.padding_side = "left"
+    if not tokenizer_is_gemma(tokenizer):
+        raise NeuronOverlapError(
+            "the embedded model's tokenizer, rebuilt from its GGUF file, does not reproduce "
+            "Gemma-3's token ids on a fixed sentence; refusing to cache a broken conversion"
+        )
     tokenizer.save_pretrained(out_dir)
