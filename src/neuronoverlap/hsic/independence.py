@@ -327,7 +327,7 @@ def _run_batch(
     kernel_x = make_kernel(kernel, bandwidth)
     kernel_other = kernel_x if kernel_y is None else make_kernel(kernel_y, bandwidth)
     check_seed(seed)
-    root = np.random.SeedSequence(seed)
+    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     step = max(1, BATCH_STEP_BYTES // (4 * n * n * x.element_size()))
     parts: dict[str, list] = {key: [] for key in ("statistic", "pvalue", "null", "shape",
                                                    "scale", "sigma_x", "sigma_y")}
