@@ -102,7 +102,7 @@ def check_store(args) -> None:
         store = Store(path)
         if asked is not None and store.model_name != asked:
             raise InputError(
-                f"--model {args.model}: {path} was written by {store.model_name!r}; use that "
+                f"--model {args.model}: {path} was written by another model, {store.model_name!r}; use that "
                 "model (or omit --model) or another --store"
             )
     marker = path.with_name(path.name + ".partial") / "model.json"
