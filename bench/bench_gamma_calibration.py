@@ -54,8 +54,10 @@ def main() -> None:
     torch.set_num_threads(1)
     methods = ["gamma"] + (["permutation"] if args.permutation else [])
     se = 2 * math.sqrt(0.05 * 0.95 / args.draws)
-    print(f"HSIC test rejection rates under independence ({args.law} x, y; {args.draws} draws; "
-          f"calibrated at alpha 0.05: {100 * (0.05 - se):.1f}-{100 * (0.05 + se):.1f}%)")
+    print(
+        f"HSIC test rejection rates under independence ({args.law} x, y; {args.draws} draws; "
+        f"calibrated at alpha 0.05: {100 * (0.05 - se):.1f}-{100 * (0.05 + se):.1f}%)"
+    )
     print(f"torch {torch.__version__}, numpy {np.__version__}")
     header = f"{'n':>5}" + "".join(f"  {m + ' a=' + str(a):>20}" for m in methods for a in ALPHAS)
     print(header)

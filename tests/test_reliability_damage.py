@@ -92,8 +92,16 @@ def test_a_damaged_source_word(store, tmp_path, capsys):
         Store(damaged).probes("de", "fr").strings("source_words")
     assert Store(damaged).probes("de", "fr").layer(1).shape == (4, 256)  # the rest reads fine
     assert_one_line_exit_2(capsys, "verify", damaged, expected="source_words")
-    assert_one_line_exit_2(capsys, "report", "--store", damaged, "--out", tmp_path / "out", "--quiet",
-                           expected="source_words is damaged")
+    assert_one_line_exit_2(
+        capsys,
+        "report",
+        "--store",
+        damaged,
+        "--out",
+        tmp_path / "out",
+        "--quiet",
+        expected="source_words is damaged",
+    )
 
 
 def test_a_damaged_scalar(store, tmp_path, capsys):
@@ -117,14 +125,16 @@ def test_a_damaged_json_result(store, tmp_path, capsys):
         assert json.loads(f[key][()])["chosen"] != "en"
     with pytest.raises(InputError, match="bridge-de-fr is damaged"):
         Store(damaged).get_json("results", "bridge-de-fr")
-    assert_one_line_exit_2(capsys, "report", "--store", damaged, "--out", tmp_path / "out", "--quiet",
-                           expected="bridge-de-fr")
+    assert_one_line_exit_2(
+        capsys, "report", "--store", damaged, "--out", tmp_path / "out", "--quiet", expected="bridge-de-fr"
+    )
 
 
 def test_a_damaged_attribute(store, tmp_path, capsys):
     group = f"{MODEL}/probes/en-fr"
-    damaged = silent_damage(store, b'"template": ', lambda f: f[group].attrs["params"],
-                            tmp_path / "attr.h5", shift=2)
+    damaged = silent_damage(
+        store, b'"template": ', lambda f: f[group].attrs["params"], tmp_path / "attr.h5", shift=2
+    )
     with pytest.raises(InputError, match="en-fr is damaged"):
         _ = Store(damaged).probes("en", "fr").params
     report = verify_store(damaged)
@@ -146,8 +156,16 @@ def test_a_damaged_mean_chunk_stops_the_report(store, tmp_path, capsys):
     with h5py.File(store, "r") as f:
         offset = f[key].id.get_chunk_info(0).byte_offset
     damaged = flipped(store, offset + 30, tmp_path / "mean.h5", mask=0xFF)
-    assert_one_line_exit_2(capsys, "report", "--store", damaged, "--out", tmp_path / "out", "--quiet",
-                           expected="probes/de-fr/mean is damaged")
+    assert_one_line_exit_2(
+        capsys,
+        "report",
+        "--store",
+        damaged,
+        "--out",
+        tmp_path / "out",
+        "--quiet",
+        expected="probes/de-fr/mean is damaged",
+    )
     assert not (tmp_path / "out" / "report.html").exists()
 
 
@@ -161,8 +179,9 @@ def test_verify_lists_every_damaged_object(store, tmp_path, capsys):
     code, out, err = cli(capsys, "verify", damaged)
     assert code == 2 and len(err.strip().splitlines()) == 1
     names = [line.split()[1].rstrip(":") for line in out.splitlines() if line.startswith("damaged")]
-    assert sorted(names) == sorted(f"/{MODEL}/{k}" for k in
-                                   ("corpora/en/n_tokens", "corpora/de/n_sentences", "probes/fr-en/prob"))
+    assert sorted(names) == sorted(
+        f"/{MODEL}/{k}" for k in ("corpora/en/n_tokens", "corpora/de/n_sentences", "probes/fr-en/prob")
+    )
     assert "3 damaged" in err
 
 

@@ -27,8 +27,17 @@ from neuronoverlap.store import writer as writer_module
 COMMANDS = {
     "probe": ["probe", "--pair", "de-es", "-n", "4", "--batch-size", "2", "--max-new-tokens", "3"],
     "corpus": ["corpus", "--langs", "es", "-n", "4", "--batch-size", "2"],
-    "select-bridge": ["select-bridge", "--pair", "de-fr", "--bridges", "en", "--permutations", "5",
-                      "--window", "1-2"],
+    "select-bridge": [
+        "select-bridge",
+        "--pair",
+        "de-fr",
+        "--bridges",
+        "en",
+        "--permutations",
+        "5",
+        "--window",
+        "1-2",
+    ],
 }
 
 
@@ -160,8 +169,9 @@ def test_a_full_disk_at_every_write_point(command, tiny_store_template, tmp_path
         assert not (folder / "run.h5.partial").exists()
 
 
-def test_too_little_free_space_is_refused_before_hdf5_writes(tiny_store_template, tmp_path, faulty,
-                                                              monkeypatch, capsys):
+def test_too_little_free_space_is_refused_before_hdf5_writes(
+    tiny_store_template, tmp_path, faulty, monkeypatch, capsys
+):
     """The commit checks the free space first (HDF5 can crash on a full disk): refused with the
     space needed; the journal keeps the blocks, and the rerun with space merges them."""
     store = tmp_path / "run.h5"
@@ -208,8 +218,9 @@ def _tmpfs(size: str):
         pytest.skip("mounting a tmpfs needs root")
     mount = Path("/tmp") / f"neuronoverlap-tmpfs-{uuid.uuid4().hex[:8]}"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True, text=True
+    )
     if done.returncode != 0:
         mount.rmdir()
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
@@ -229,8 +240,17 @@ def test_a_real_full_disk_on_a_small_tmpfs(tiny_store_template):
         with open(filler, "wb") as fh:
             fh.write(b"\0" * max(0, shutil.disk_usage(mount).free - 100 * 2**10))
         for command in ("probe", "corpus", "select-bridge"):
-            argv = [sys.executable, "-m", "neuronoverlap", *COMMANDS[command], "--model", "tiny-llama",
-                    "--store", str(store), "--quiet"]
+            argv = [
+                sys.executable,
+                "-m",
+                "neuronoverlap",
+                *COMMANDS[command],
+                "--model",
+                "tiny-llama",
+                "--store",
+                str(store),
+                "--quiet",
+            ]
             out = subprocess.run(argv, capture_output=True, text=True, timeout=300)
             assert out.returncode == 2, (command, out.returncode, out.stderr[-2000:])
             assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr, out.stderr
@@ -239,8 +259,17 @@ def test_a_real_full_disk_on_a_small_tmpfs(tiny_store_template):
             assert temporary_files(mount) == []
         filler.unlink()
         for command in ("probe", "corpus", "select-bridge"):
-            argv = [sys.executable, "-m", "neuronoverlap", *COMMANDS[command], "--model", "tiny-llama",
-                    "--store", str(store), "--quiet"]
+            argv = [
+                sys.executable,
+                "-m",
+                "neuronoverlap",
+                *COMMANDS[command],
+                "--model",
+                "tiny-llama",
+                "--store",
+                str(store),
+                "--quiet",
+            ]
             out = subprocess.run(argv, capture_output=True, text=True, timeout=300)
             assert out.returncode == 0, out.stderr[-2000:]
         assert not (mount / "run.h5.partial").exists()

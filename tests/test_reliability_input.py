@@ -58,8 +58,20 @@ def test_dictionaries_are_read_before_the_model_and_the_lock(tmp_path, refused, 
     data.mkdir()
     shutil.copy("probes/data/muse/de-fr.0-5000.txt", data)  # de-fr is there, en-de is not
     store = tmp_path / "run.h5"
-    argv = ["probe", *TINY, "--pair", "de-fr", "--bridges", "en", "-n", "4", "--data-dir", data,
-            "--store", store]
+    argv = [
+        "probe",
+        *TINY,
+        "--pair",
+        "de-fr",
+        "--bridges",
+        "en",
+        "-n",
+        "4",
+        "--data-dir",
+        data,
+        "--store",
+        store,
+    ]
     refused(argv, tmp_path, "en-de")
     assert not store.exists() and not (tmp_path / "run.h5.partial").exists()
 
@@ -84,8 +96,12 @@ def store_copy(tiny_store_template, tmp_path):
 def test_another_model_on_a_store_is_refused_by_every_writing_command(
     argv, store_copy, refused, no_model_load
 ):
-    refused([*argv, "--model", "tiny-mistral", "--store", store_copy, "--quiet"], store_copy.parent,
-            "--model tiny-mistral", "'tiny-llama'")
+    refused(
+        [*argv, "--model", "tiny-mistral", "--store", store_copy, "--quiet"],
+        store_copy.parent,
+        "--model tiny-mistral",
+        "'tiny-llama'",
+    )
 
 
 def test_an_unknown_schema_version_is_refused_for_writing(store_copy, refused, no_model_load):
@@ -94,8 +110,9 @@ def test_an_unknown_schema_version_is_refused_for_writing(store_copy, refused, n
     with h5py.File(store_copy, "r+") as f:  # as a future toolkit would write it, checksum valid
         f.attrs["schema_version"] = 99
         checksums.seal(f)
-    line = refused(["probe", *TINY, "--pair", "de-es", "-n", "2", "--store", store_copy],
-                   store_copy.parent, "schema 99")
+    line = refused(
+        ["probe", *TINY, "--pair", "de-es", "-n", "2", "--store", store_copy], store_copy.parent, "schema 99"
+    )
     assert "writes schema 1" in line
 
 
@@ -103,16 +120,22 @@ def test_a_second_writer_is_refused_before_the_model_loads(store_copy, refused, 
     from neuronoverlap.store import StoreWriter
 
     with StoreWriter.for_existing(store_copy):
-        refused(["corpus", *TINY, "--langs", "es", "-n", "2", "--store", store_copy],
-                store_copy.parent, "being written by another process")
+        refused(
+            ["corpus", *TINY, "--langs", "es", "-n", "2", "--store", store_copy],
+            store_copy.parent,
+            "being written by another process",
+        )
 
 
 def test_a_journal_of_another_model_is_refused(store_copy, refused, no_model_load):
     journal = store_copy.with_name("run.h5.partial")
     journal.mkdir()
     (journal / "model.json").write_text(json.dumps({"model_name": "tiny-mistral"}))
-    refused(["corpus", *TINY, "--langs", "es", "-n", "2", "--store", store_copy],
-            store_copy.parent, "unfinished work of 'tiny-mistral'")
+    refused(
+        ["corpus", *TINY, "--langs", "es", "-n", "2", "--store", store_copy],
+        store_copy.parent,
+        "unfinished work of 'tiny-mistral'",
+    )
 
 
 @pytest.mark.parametrize(
@@ -129,8 +152,9 @@ def test_architectures_without_a_gated_mlp_are_refused(config, tmp_path, refused
     (checkpoint / "config.json").write_text(json.dumps(config))
     name = config["architectures"][0]
     refused(["info", "--model", checkpoint], tmp_path, name, "gated MLP")
-    refused(["probe", "--model", checkpoint, "--pair", "de-fr", "--store", tmp_path / "run.h5"],
-            tmp_path, name)
+    refused(
+        ["probe", "--model", checkpoint, "--pair", "de-fr", "--store", tmp_path / "run.h5"], tmp_path, name
+    )
 
 
 def test_load_model_refuses_them_too(tmp_path):
@@ -156,8 +180,9 @@ def test_a_rejected_run_leaves_no_journal_that_blocks_the_corrected_one(tiny_lla
         writer.probe_journal("de", "fr", {**fwd.params, "batch_size": 0})
     assert (tmp_path / "run.h5.partial" / "probes" / "de-fr" / "params.json").is_file()
     with open_writer(path, tiny_llama) as writer:
-        status = record_probe_set(tiny_llama, writer, fwd, batch_size=2,
-                                  stop=StopRule(max_new_tokens=3), progress=False)
+        status = record_probe_set(
+            tiny_llama, writer, fwd, batch_size=2, stop=StopRule(max_new_tokens=3), progress=False
+        )
     assert status == "recorded" and Store(path).probes("de", "fr").n_samples == 4
     assert not (tmp_path / "run.h5.partial").exists()
 
@@ -176,13 +201,27 @@ def test_a_journal_with_committed_blocks_is_still_protected(tiny_llama, tmp_path
 
 
 def run_cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "neuronoverlap", *map(str, args)],
-                          capture_output=True, text=True, timeout=300, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "neuronoverlap", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        **kwargs,
+    )
 
 
 def test_verbose_keeps_the_traceback(tmp_path):
-    out = run_cli("--verbose", "probe", *TINY, "--pair", "de-fr", "--max-new-tokens", "0",
-                  "--store", tmp_path / "run.h5")
+    out = run_cli(
+        "--verbose",
+        "probe",
+        *TINY,
+        "--pair",
+        "de-fr",
+        "--max-new-tokens",
+        "0",
+        "--store",
+        tmp_path / "run.h5",
+    )
     assert out.returncode != 0 and "Traceback" in out.stderr and "InputError" in out.stderr
     out = run_cli("probe", *TINY, "--pair", "de-fr", "--max-new-tokens", "0", "--store", tmp_path / "run.h5")
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
@@ -193,16 +232,24 @@ def test_a_closed_pipe_is_quiet(command, store_copy):
     """`store-info | head` and `neuron | head`: the reader goes away, no BrokenPipeError."""
     neurons = [f"{layer}:{n}" for layer in range(4) for n in range(256)]
     argv = [command, store_copy] + (["--json", *neurons] if command == "neuron" else [])
-    with subprocess.Popen([sys.executable, "-m", "neuronoverlap", *map(str, argv)],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+    with subprocess.Popen(
+        [sys.executable, "-m", "neuronoverlap", *map(str, argv)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as proc:
         proc.stdout.readline()
         proc.stdout.close()
         err = proc.stderr.read().decode()
         code = proc.wait(timeout=120)
     assert "Traceback" not in err and "BrokenPipe" not in err and err == "", err
     assert code in (0, 141)
-    shell = subprocess.run(f"{sys.executable} -m neuronoverlap store-info {store_copy} | head -1",
-                           shell=True, capture_output=True, text=True, timeout=120)
+    shell = subprocess.run(
+        f"{sys.executable} -m neuronoverlap store-info {store_copy} | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert shell.stdout.startswith("store:") and shell.stderr == ""
 
 

@@ -60,9 +60,7 @@ def parse_window(text: str | None) -> list[int] | None:
         else:
             layers = [int(x) for x in text.split(",")]
     except ValueError:
-        raise InputError(
-            f"--window takes 'first-last' or a comma list of layers, got {text!r}"
-        ) from None
+        raise InputError(f"--window takes 'first-last' or a comma list of layers, got {text!r}") from None
     if not layers:
         raise InputError(f"--window {text}: the first layer must not exceed the last")
     if min(layers) < 0:

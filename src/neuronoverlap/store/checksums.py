@@ -87,9 +87,7 @@ def seal_new(f: h5py.File, legacy: set[str]) -> None:
     seal(f)
     todo = []
     f.visititems(
-        lambda name, obj: todo.append(obj)
-        if ATTR not in obj.attrs and "/" + name not in legacy
-        else None
+        lambda name, obj: todo.append(obj) if ATTR not in obj.attrs and "/" + name not in legacy else None
     )
     for obj in todo:
         seal(obj)

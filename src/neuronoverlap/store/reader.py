@@ -32,9 +32,7 @@ def open_h5(path: str | Path) -> Iterator[h5py.File]:
         f = h5py.File(path, "r")
     except OSError as exc:
         reason = str(exc).split("(")[-1].rstrip(")") if "(" in str(exc) else str(exc)
-        raise InputError(
-            f"{path} is not a readable HDF5 store (truncated or damaged: {reason})"
-        ) from None
+        raise InputError(f"{path} is not a readable HDF5 store (truncated or damaged: {reason})") from None
     try:
         yield f
     finally:
@@ -189,9 +187,7 @@ class Store:
                     f"{self.path} has store schema {version}; this toolkit reads up to "
                     f"{schema.SCHEMA_VERSION}: upgrade neuronoverlap"
                 )
-            self.attrs = {
-                k: (v.decode() if isinstance(v, bytes) else v) for k, v in checked_attrs(f).items()
-            }
+            self.attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in checked_attrs(f).items()}
         self.model_name = str(self.attrs["model_name"])
         self.fingerprint = str(self.attrs["model_fingerprint"])
         self.n_layers = int(self.attrs["n_layers"])
@@ -205,9 +201,7 @@ class Store:
 
     def _check_layer(self, layer: int) -> None:
         if not 0 <= layer < self.n_layers:
-            raise InputError(
-                f"layer {layer} out of range 0..{self.n_layers - 1} for {self.model_name}"
-            )
+            raise InputError(f"layer {layer} out of range 0..{self.n_layers - 1} for {self.model_name}")
 
     def _names(self, kind: str) -> list[str]:
         with self._file() as f:

@@ -55,6 +55,5 @@ def storage_error(exc: OSError, path: Path, need: int, what: str) -> StorageErro
         else "fix that and"
     )
     return StorageError(
-        f"{what} {path} failed: {reason}; {hint} rerun the same command (nothing stored was "
-        "changed)"
+        f"{what} {path} failed: {reason}; {hint} rerun the same command (nothing stored was changed)"
     )

@@ -74,9 +74,7 @@ class StoreWriter:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self._lock_file.close()
-            raise InputError(
-                f"{self.path} is being written by another process (lock held)"
-            ) from None
+            raise InputError(f"{self.path} is being written by another process (lock held)") from None
         try:
             self._check_model()
         except BaseException:
@@ -142,16 +140,12 @@ class StoreWriter:
                 stored = {k: _plain(f.attrs.get(k)) for k in asked}
             diff = _first_difference(stored, asked)
             if diff:
-                raise InputError(
-                    f"{self.path} was written with another model or definition ({diff})"
-                )
+                raise InputError(f"{self.path} was written with another model or definition ({diff})")
         marker = self.journal_root / "model.json"
         if marker.is_file():
             diff = _first_difference(json.loads(marker.read_text()), asked)
             if diff:
-                raise InputError(
-                    f"{self.journal_root} holds unfinished work of another model ({diff})"
-                )
+                raise InputError(f"{self.journal_root} holds unfinished work of another model ({diff})")
 
     def _start_journal(self, kind: str, name: str, params: dict) -> Journal:
         """The journal of `kind/name`, started (with the model marker) if it is not yet."""
@@ -225,9 +219,7 @@ class StoreWriter:
         if stored is not None:
             diff = _first_difference(stored, params)
             if diff:
-                raise InputError(
-                    f"probe set {name} in {self.path} was recorded differently ({diff})"
-                )
+                raise InputError(f"probe set {name} in {self.path} was recorded differently ({diff})")
             return "done", int(params["n_samples"])
         journal = Journal(self.journal_root, schema.PROBES, name)
         if not journal.exists():
@@ -289,9 +281,7 @@ class StoreWriter:
                 tokens[row : row + size] = block["tokens"]
                 for key, ds in strings.items():
                     # HDF5 strings cannot hold NUL: a model may generate one; keep it visible.
-                    ds[row : row + size] = [
-                        t.replace("\x00", "\ufffd") for t in block[key].tolist()
-                    ]
+                    ds[row : row + size] = [t.replace("\x00", "\ufffd") for t in block[key].tolist()]
                 row += size
             if row != n:
                 raise InputError(f"journal of probe set {name} holds {row} samples, expected {n}")
