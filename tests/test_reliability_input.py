@@ -39,8 +39,12 @@ TINY = ["--model", "tiny-llama"]
         (["probe", *TINY, "--pair", "de-fr", "--names", "klingon"], ["--names", "klingon"]),
         (["spectrum", *TINY, "--langs", "de,fr,en", "--permutations", "0"], ["--permutations"]),
         (["demo", *TINY, "--pair", "de-fr", "--bridges", "en", "--corpus-n", "5000"], ["--corpus-n 5000"]),
+        (["demo", *TINY, "--pair", "de-fr", "--bridges", "en", "--eval-n", "100000"], ["--eval-n 100000"]),
         (["evaluate", "bli", *TINY, "--pair", "de-fr", "--seed", "-2"], ["--seed"]),
         (["info", "--model", "tiny-foo"], ["'tiny-foo'"]),
+        (["evaluate", "bli", "--pair", "de-fr", "--shots", "x"], ["--shots", "'x'"]),
+        (["evaluate", "mrc"], ["--lang"]),
+        (["spectrum", *TINY, "--measure", "euclid"], ["--measure", "'euclid'"]),
         (["neuron", "STORE", "-1:0"], ["-1:0"]),
     ],
 )

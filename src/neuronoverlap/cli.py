@@ -447,8 +447,6 @@ def _record_probes(args, directions: list[tuple[str, str]], names: str, split: s
 
 def cmd_probe(args) -> int:
     src, tgt, bridges = pair_and_bridges(args)
-    if args.n_samples < 1:
-        raise InputError(f"-n must be at least 1, got {args.n_samples}")
     _record_probes(args, probe_directions(src, tgt, bridges), names=args.names, split=args.split)
     return 0
 
@@ -495,8 +493,6 @@ def cmd_spectrum(args) -> int:
     langs = [lang.code for lang in parse_languages(args.langs)]
     if len(langs) < 3:
         raise InputError("a language spectrum needs at least three languages")
-    if not 0 < args.top_rate < 1:
-        raise InputError(f"--top-rate must be in (0, 1), got {args.top_rate}")
     ensure_corpora(args, langs)
     store = Store(args.store)
     probabilities = {lang: store.corpus(lang).activation_probability() for lang in langs}
@@ -625,6 +621,12 @@ def cmd_demo(args) -> int:
     src, tgt, bridges = pair_and_bridges(args)
     args.split = "dev"
     check_flores_sizes(args, [src, tgt, *bridges], args.corpus_n, "--corpus-n")
+    if args.eval_bridges != "none":  # the BLI test dictionary, read before any work
+        from neuronoverlap.data import load_dictionary
+
+        test_words = load_dictionary(src, tgt, split="test", data_dir=args.data_dir).n_source_words
+        if args.eval_n > test_words:
+            raise InputError(f"--eval-n {args.eval_n} exceeds the {test_words} test words of {src}-{tgt}")
     out = Path(args.out)
     timings: dict[str, float] = {}
     started = time.perf_counter()
