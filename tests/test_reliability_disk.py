@@ -276,3 +276,26 @@ def test_a_real_full_disk_on_a_small_tmpfs(tiny_store_template):
     finally:
         subprocess.run(["umount", str(mount)], check=False)
         mount.rmdir()
+
+
+def test_hdf5s_runtime_error_on_a_full_disk_is_one_line(tiny_store_template, tmp_path, monkeypatch, capsys):
+    """HDF5 reports a write failed while flushing as a RuntimeError quoting errno 28 (measured
+    on a full tmpfs without the free-space check); it is a full disk like any other."""
+    store = tmp_path / "run.h5"
+    shutil.copy(tiny_store_template, store)
+    before = folder_snapshot(tmp_path)
+    real_create = h5py.Group.create_dataset
+
+    def create(self, name, *args, **kwargs):
+        if name == "bridge-de-fr":
+            raise RuntimeError(
+                "Disable slist on flush dest failure failed (file write failed: errno = 28, "
+                "error message = 'No space left on device', total write size = 8872)"
+            )
+        return real_create(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(h5py.Group, "create_dataset", create)
+    assert main([*COMMANDS["select-bridge"], "--store", str(store), "--quiet"]) == 2
+    line = capsys.readouterr().err.strip()
+    assert "No space left on device; needs about" in line and "\n" not in line
+    assert "slist" not in line and folder_snapshot(tmp_path) == before

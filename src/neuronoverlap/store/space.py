@@ -9,6 +9,7 @@ data; an OS error that still happens (another process filling the disk, permissi
 from __future__ import annotations
 
 import errno
+import os
 import shutil
 from pathlib import Path
 
@@ -42,16 +43,25 @@ def ensure_free_space(path: Path, need: int, what: str) -> None:
         )
 
 
-def storage_error(exc: OSError, path: Path, need: int, what: str) -> StorageError:
-    """A one-line error for an OS error while writing `path` (which needed about `need` bytes)."""
+def storage_error(exc: Exception, path: Path, need: int, what: str) -> StorageError:
+    """A one-line error for an OS error while writing `path` (which needed about `need` bytes).
+    HDF5 reports some failed writes (on flushing or closing a file) as a RuntimeError that
+    quotes the errno: a full disk there reads the same as an OSError's."""
+    text = str(exc)
+    code = getattr(exc, "errno", None)
+    if code is None and ("errno = 28" in text or "No space left on device" in text):
+        code = errno.ENOSPC
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        reason = os.strerror(code)
+    else:
+        reason = getattr(exc, "strerror", None) or (text.splitlines() or [type(exc).__name__])[0]
     try:
         free = _mib(free_bytes(path.parent))
     except OSError:
         free = "unknown"
-    reason = exc.strerror or (str(exc).splitlines() or [type(exc).__name__])[0]
     hint = (
         f"needs about {_mib(need)} free, {free} free in {path.parent}; free some space and"
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        if code in (errno.ENOSPC, errno.EDQUOT)
         else "fix that and"
     )
     return StorageError(

@@ -191,7 +191,7 @@ class StoreWriter:
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
             os.replace(tmp, self.path)
-        except OSError as exc:
+        except (OSError, RuntimeError) as exc:  # h5py: RuntimeError for some failed flushes
             tmp.unlink(missing_ok=True)
             raise space.storage_error(exc, self.path, need, "committing to") from None
         except BaseException:
