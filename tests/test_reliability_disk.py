@@ -227,6 +227,7 @@ def _tmpfs(size: str):
     return mount
 
 
+@pytest.mark.slow
 def test_a_real_full_disk_on_a_small_tmpfs(tiny_store_template):
     """A 2 MiB tmpfs filled but for 100 KiB: every command fails with one line in a real process
     (no segmentation fault), the store stays byte-identical, and after freeing space the same
