@@ -57,6 +57,10 @@ def test_bad_values_are_refused_before_any_work(argv, expected, tmp_path, refuse
     assert list(tmp_path.iterdir()) == []  # no .lock, no .partial/, no store
 
 
+def test_a_folder_as_store_is_refused(tmp_path, refused, no_model_load):
+    refused(["probe", *TINY, "--pair", "de-fr", "--store", tmp_path], tmp_path, "is a folder")
+
+
 def test_dictionaries_are_read_before_the_model_and_the_lock(tmp_path, refused, no_model_load):
     data = tmp_path / "data"
     data.mkdir()

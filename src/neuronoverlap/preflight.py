@@ -87,6 +87,8 @@ def check_store(args) -> None:
     if getattr(args, "command", None) not in WRITING_COMMANDS:
         return
     path = Path(args.store)
+    if path.is_dir():
+        raise InputError(f"--store {path} is a folder; give a store file, e.g. {path / 'run.h5'}")
     asked = None
     if args.model:
         from neuronoverlap.models.spec import model_name_of
