@@ -220,3 +220,49 @@ def test_damaged_root_attributes_are_refused(store, tiny_llama):
         f.attrs["activation_definition"] = "something else"  # changed behind the checksum
     with pytest.raises(InputError, match="damaged"):
         Store(store)
+
+
+@pytest.mark.parametrize("damaged_file", ["block-000000000.npz", "params.json", "model.json"])
+def test_a_damaged_journal_file_is_named(damaged_file, tmp_path, capsys, monkeypatch):
+    """A journal file damaged by hand (the writer never leaves one half-written): one line that
+    names it; deleting it and rerunning recomputes what it held."""
+    from neuronoverlap.store.writer import StoreWriter
+
+    store = tmp_path / "run.h5"
+    argv = [
+        "probe",
+        "--model",
+        MODEL,
+        "--pair",
+        "de-it",
+        "-n",
+        "4",
+        "--batch-size",
+        "2",
+        "--max-new-tokens",
+        "2",
+        "--store",
+        store,
+        "--quiet",
+    ]
+    assert cli(capsys, *argv)[0] == 0
+    reference = Store(store).probes("de", "it").array("mean")
+    store.unlink()
+    with monkeypatch.context() as patch:  # interrupted before the merge: both blocks journaled
+
+        def interrupted(*args):
+            raise KeyboardInterrupt
+
+        patch.setattr(StoreWriter, "finish_probe_set", interrupted)
+        assert cli(capsys, *argv)[0] == 130
+    journal = tmp_path / "run.h5.partial"
+    folder = journal / "probes" / "de-it"
+    assert len(list(folder.glob("block-*.npz"))) == 2
+    path = journal / damaged_file if damaged_file == "model.json" else folder / damaged_file
+    path.write_bytes(b"{damaged" if damaged_file.endswith(".json") else b"PK\x03\x04 damaged")
+    assert_one_line_exit_2(capsys, *argv, expected=f"journal file {path} is damaged")
+    path.unlink()
+    if damaged_file == "params.json":  # its blocks go with it
+        shutil.rmtree(folder)
+    assert cli(capsys, *argv)[0] == 0
+    assert (Store(store).probes("de", "it").array("mean") == reference).all()

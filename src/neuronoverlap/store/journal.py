@@ -11,10 +11,14 @@ import json
 import os
 import re
 import shutil
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
+from neuronoverlap.errors import InputError
 from neuronoverlap.store import space
 
 _BLOCK_NAME = re.compile(r"block-\d{9}\.npz")
@@ -57,6 +61,27 @@ def atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
     _atomic_write(path, size, lambda fh: np.savez(fh, **arrays))
 
 
+@contextmanager
+def _damage_is_input_error(path: Path) -> Iterator[None]:
+    """A journal file that cannot be read (damaged, cut short by hand) is a one-line error."""
+    try:
+        yield
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise InputError(
+            f"journal file {path} is damaged ({reason}); delete it and rerun the same command "
+            "(the work it held is recomputed)"
+        ) from None
+
+
+def read_json(path: Path) -> dict:
+    with _damage_is_input_error(path):
+        value = json.loads(path.read_text())
+    if not isinstance(value, dict):
+        raise InputError(f"journal file {path} is damaged (not a JSON object); delete it and rerun")
+    return value
+
+
 def make_dirs(path: Path) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -89,25 +114,33 @@ class Journal:
         atomic_write_bytes(self.dir / "params.json", json.dumps(params, sort_keys=True).encode())
 
     def params(self) -> dict:
-        return json.loads((self.dir / "params.json").read_text())
+        return read_json(self.dir / "params.json")
 
     def block_paths(self) -> list[Path]:
-        """Committed blocks only (`block-<start>.npz`), in sample order."""
-        return sorted(p for p in self.dir.glob("block-*.npz") if _BLOCK_NAME.fullmatch(p.name))
+        """Committed blocks (`block-<start>.npz`) in sample order: the run of blocks from sample
+        0 on without a gap (a block after a gap, one deleted by hand, is recomputed)."""
+        return self._prefix()[0]
 
     def n_committed(self) -> int:
         """Samples in the committed blocks (reads only each block's `tokens`)."""
-        total = 0
-        for path in self.block_paths():
-            with np.load(path, allow_pickle=False) as data:
+        return self._prefix()[1]
+
+    def _prefix(self) -> tuple[list[Path], int]:
+        names = sorted(p for p in self.dir.glob("block-*.npz") if _BLOCK_NAME.fullmatch(p.name))
+        paths, total = [], 0
+        for path in names:
+            if int(path.name[len("block-") : -len(".npz")]) != total:
+                break
+            with _damage_is_input_error(path), np.load(path, allow_pickle=False) as data:
                 total += int(data["tokens"].shape[0])
-        return total
+            paths.append(path)
+        return paths, total
 
     def add_block(self, start: int, **arrays: np.ndarray) -> None:
         atomic_save_npz(self.dir / f"block-{start:09d}.npz", **arrays)
 
     def load_block(self, path: Path) -> dict[str, np.ndarray]:
-        with np.load(path, allow_pickle=False) as data:
+        with _damage_is_input_error(path), np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
 
     def save_state(self, **arrays: np.ndarray) -> None:

@@ -23,7 +23,13 @@ import numpy as np
 
 from neuronoverlap.errors import InputError
 from neuronoverlap.store import checksums, schema, space
-from neuronoverlap.store.journal import Journal, atomic_write_bytes, make_dirs, remove_empty_dirs
+from neuronoverlap.store.journal import (
+    Journal,
+    atomic_write_bytes,
+    make_dirs,
+    read_json,
+    remove_empty_dirs,
+)
 from neuronoverlap.store.reader import open_h5
 
 
@@ -143,7 +149,7 @@ class StoreWriter:
                 raise InputError(f"{self.path} was written with another model or definition ({diff})")
         marker = self.journal_root / "model.json"
         if marker.is_file():
-            diff = _first_difference(json.loads(marker.read_text()), asked)
+            diff = _first_difference(read_json(marker), asked)
             if diff:
                 raise InputError(f"{self.journal_root} holds unfinished work of another model ({diff})")
 
