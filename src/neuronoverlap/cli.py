@@ -8,14 +8,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
 from neuronoverlap import __version__
 from neuronoverlap.errors import InputError
 from neuronoverlap.languages import DEFAULT_BRIDGES
+from neuronoverlap.preflight import check_flores_sizes, check_options, check_store, parse_window
 
 DEFAULT_STORE = "store/run.h5"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors as one line naming the option (no usage block), exit code 2."""
+
+    def error(self, message: str):
+        first = message.splitlines()[0] if message else "bad arguments"
+        self.exit(2, f"{self.prog}: error: {first} (see --help)\n")
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
@@ -78,7 +88,7 @@ def _add_recording_options(p: argparse.ArgumentParser, max_new_tokens: int = 30)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="neuronoverlap",
         description="How a language model shares MLP neurons across languages: record probe "
         "activations into an HDF5 store, build neuron sets, measure dependence with "
@@ -338,6 +348,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("store", help="path of the HDF5 store")
     p.add_argument("neurons", nargs="+", metavar="LAYER:NEURON", help="e.g. 3:1205 10:77")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+
+    p = sub.add_parser(
+        "verify",
+        help="check every dataset and checksum of a store",
+        description="Read every dataset of a store (fletcher32 on chunked arrays) and check the "
+        "sha256 checksum of every dataset's attributes and of strings, scalars, JSON results "
+        "and neuron sets. Lists each damaged object by name and exits with code 2 if any is; "
+        "objects of stores written before checksums are listed as having none.",
+    )
+    p.add_argument("store", nargs="?", default=None, help="path of the HDF5 store")
+    p.add_argument("--store", dest="store_option", default=None, help="the same, as an option")
     return parser
 
 
@@ -422,38 +443,40 @@ def _record_probes(args, directions: list[tuple[str, str]], names: str, split: s
     from neuronoverlap.models import StopRule
     from neuronoverlap.probes import DEFAULT_TEMPLATE, record_probe_set, translation_probe_sets
 
+    # Every dictionary is read and checked before the model is loaded or the store locked.
+    sets = [
+        probe_set
+        for a, b in directions
+        for probe_set in translation_probe_sets(
+            a,
+            b,
+            args.n_samples,
+            seed=args.seed,
+            template=getattr(args, "template", None) or DEFAULT_TEMPLATE,
+            names=names,
+            split=split,
+            data_dir=args.data_dir,
+        )
+    ]
     model, writer = _open(args)
     with writer:
-        for a, b in directions:
-            sets = translation_probe_sets(
-                a,
-                b,
-                args.n_samples,
-                seed=args.seed,
-                template=getattr(args, "template", None) or DEFAULT_TEMPLATE,
-                names=names,
-                split=split,
-                data_dir=args.data_dir,
+        for probe_set in sets:
+            status = record_probe_set(
+                model,
+                writer,
+                probe_set,
+                batch_size=args.batch_size,
+                stop=StopRule.named(
+                    getattr(args, "stop_rule", "quote"), max_new_tokens=args.max_new_tokens
+                ),
+                progress=not args.quiet,
+                count=getattr(args, "count", "all"),
             )
-            for probe_set in sets:
-                status = record_probe_set(
-                    model,
-                    writer,
-                    probe_set,
-                    batch_size=args.batch_size,
-                    stop=StopRule.named(
-                        getattr(args, "stop_rule", "quote"), max_new_tokens=args.max_new_tokens
-                    ),
-                    progress=not args.quiet,
-                    count=getattr(args, "count", "all"),
-                )
-                print(f"{probe_set.name}: {status} ({len(probe_set)} samples) -> {args.store}")
+            print(f"{probe_set.name}: {status} ({len(probe_set)} samples) -> {args.store}")
 
 
 def cmd_probe(args) -> int:
     src, tgt, bridges = pair_and_bridges(args)
-    if args.n_samples < 1:
-        raise InputError(f"-n must be at least 1, got {args.n_samples}")
     _record_probes(args, probe_directions(src, tgt, bridges), names=args.names, split=args.split)
     return 0
 
@@ -462,6 +485,7 @@ def _record_corpora(args, langs: list[str]) -> None:
     """Record the FLORES statistics of `langs` into --store (reads every file before loading)."""
     from neuronoverlap.probes import flores_sentences, record_corpus
 
+    check_flores_sizes(args, langs, args.n_sentences, "--corpus-n" if args.command == "demo" else "-n")
     inputs = {lang: flores_sentences(lang, args.n_sentences, args.split, args.data_dir) for lang in langs}
     model, writer = _open(args)
     with writer:
@@ -499,8 +523,6 @@ def cmd_spectrum(args) -> int:
     langs = [lang.code for lang in parse_languages(args.langs)]
     if len(langs) < 3:
         raise InputError("a language spectrum needs at least three languages")
-    if not 0 < args.top_rate < 1:
-        raise InputError(f"--top-rate must be in (0, 1), got {args.top_rate}")
     ensure_corpora(args, langs)
     store = Store(args.store)
     probabilities = {lang: store.corpus(lang).activation_probability() for lang in langs}
@@ -521,21 +543,6 @@ def cmd_spectrum(args) -> int:
     )
     print(f"  outputs in {result.out_dir}")
     return 0
-
-
-def parse_window(text: str | None) -> list[int] | None:
-    """'6-11' or '6,7,8' -> layer ids."""
-    if not text:
-        return None
-    try:
-        if "-" in text:
-            first, last = (int(x) for x in text.split("-"))
-            return list(range(first, last + 1))
-        return [int(x) for x in text.split(",")]
-    except ValueError:
-        raise InputError(
-            f"--window takes 'first-last' or a comma list of layers, got {text!r}"
-        ) from None
 
 
 def record_pair_probes(args, src: str, tgt: str, bridges: list[str]) -> None:
@@ -560,8 +567,6 @@ def cmd_select_bridge(args) -> int:
 
     src, tgt, bridges = pair_and_bridges(args)
     window = parse_window(args.window)
-    if window is not None and min(window) < 0:
-        raise InputError(f"--window layers must be >= 0, got {args.window}")
     record_pair_probes(args, src, tgt, bridges)
     result = select_bridge(
         args.store,
@@ -606,7 +611,34 @@ def cmd_evaluate(args) -> int:
 def cmd_report(args) -> int:
     from neuronoverlap.report.command import cmd_report as run_report
 
+    _check_intact(args.store)
     return run_report(args)
+
+
+def _check_intact(store: str) -> None:
+    """A store with a damaged dataset is refused (a report must not summarise damaged data)."""
+    from neuronoverlap.store.verify import verify_store
+
+    report = verify_store(store)
+    if not report.ok:
+        name, reason = next(iter(report.damaged.items()))
+        more = f" and {len(report.damaged) - 1} more" if len(report.damaged) > 1 else ""
+        raise InputError(
+            f"{store}: {name} is damaged ({reason}){more}; `neuronoverlap verify {store}` lists them"
+        )
+
+
+def cmd_verify(args) -> int:
+    from neuronoverlap.store.verify import verify_store
+
+    path = args.store or args.store_option
+    if not path or (args.store and args.store_option and args.store != args.store_option):
+        raise InputError("verify takes one store: `neuronoverlap verify STORE` (or --store STORE)")
+    report = verify_store(path)
+    print("\n".join(report.lines()), flush=True)
+    if not report.ok:
+        raise InputError(f"{path}: {len(report.damaged)} damaged: {', '.join(report.damaged)}")
+    return 0
 
 
 def cmd_demo(args) -> int:
@@ -617,13 +649,14 @@ def cmd_demo(args) -> int:
     from neuronoverlap.store import Store, StoreWriter
 
     src, tgt, bridges = pair_and_bridges(args)
-    for flag, value in (
-        ("-n", args.n_samples),
-        ("--corpus-n", args.corpus_n),
-        ("--eval-n", args.eval_n),
-    ):
-        if value < 1:
-            raise InputError(f"{flag} must be at least 1, got {value}")
+    args.split = "dev"
+    check_flores_sizes(args, [src, tgt, *bridges], args.corpus_n, "--corpus-n")
+    if args.eval_bridges != "none":  # the BLI test dictionary, read before any work
+        from neuronoverlap.data import load_dictionary
+
+        test_words = load_dictionary(src, tgt, split="test", data_dir=args.data_dir).n_source_words
+        if args.eval_n > test_words:
+            raise InputError(f"--eval-n {args.eval_n} exceeds the {test_words} test words of {src}-{tgt}")
     out = Path(args.out)
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -794,22 +827,47 @@ COMMANDS = {
     "demo": cmd_demo,
     "store-info": cmd_store_info,
     "neuron": cmd_neuron,
+    "verify": cmd_verify,
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    negative = next((a for a in argv if re.fullmatch(r"-\d+:-?\d+", a)), None)
+    if negative is not None:  # argparse would read it as an unknown option
+        print(f"neuronoverlap: error: neuron {negative}: LAYER:NEURON counts from 0", file=sys.stderr)
+        return 2
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a one-line argparse error (code 2)
+        return exc.code if isinstance(exc.code, int) else 2
     if not args.command:
         parser.print_help()
         return 2
     try:
-        return COMMANDS[args.command](args)
+        check_options(args)
+        check_store(args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # inside the try: a reader gone (`| head`) is a BrokenPipeError here
+        return code
     except InputError as exc:
         if args.verbose:
             raise
-        print(f"neuronoverlap: error: {exc}", file=sys.stderr)
+        message = (str(exc).splitlines() or [type(exc).__name__])[0]
+        print(f"neuronoverlap: error: {message}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # The reader of our output went away (`store-info | head`): stop quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except OSError as exc:
+        if args.verbose:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        reason = exc.strerror or (str(exc).splitlines() or [type(exc).__name__])[0]
+        print(f"neuronoverlap: error: {where}{reason}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("neuronoverlap: interrupted; rerun the same command to resume", file=sys.stderr)

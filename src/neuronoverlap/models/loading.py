@@ -9,6 +9,7 @@ from typing import Any
 
 from neuronoverlap.errors import InputError
 from neuronoverlap.models.interface import NeuronModel
+from neuronoverlap.models.spec import check_architecture, model_name_of, unknown_model_error
 
 DTYPES = ("float32", "bfloat16", "float16")
 
@@ -77,18 +78,13 @@ def load_model(
             },
         )
     if text.startswith("tiny-"):
+        model_name_of(text)  # an unknown tiny model is refused by its name
         return load_tiny(text.removeprefix("tiny-"), n_layers=n_layers, device=device, dtype=dtype)
     path = Path(text).expanduser()
     if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise InputError(f"{path} has no config.json: not a Hugging Face checkpoint directory")
+        check_architecture(path)
         return _from_directory(path, device, torch_dtype, name=path.name)
-    raise InputError(
-        f"model {text!r} is neither 'embedded', 'tiny-llama', 'tiny-mistral' nor a local "
-        "checkpoint directory; nothing is downloaded here (HF_HUB_OFFLINE=1): download the "
-        "weights elsewhere (e.g. `huggingface-cli download meta-llama/Meta-Llama-3-8B "
-        "--local-dir DIR`) and pass --model DIR"
-    )
+    raise unknown_model_error(text)
 
 
 def _from_directory(path: Path, device: str, torch_dtype, name: str, extra: dict | None = None):
