@@ -374,6 +374,7 @@ class StoreWriter:
                 del group[name]
             group.create_dataset(name, data=text, dtype=_STR)
             group[name].attrs["created"] = _now()
+            group[name].attrs["library_versions"] = json.dumps(library_versions(), sort_keys=True)
 
         self.edit(kind, fill, new_bytes=len(text.encode()))
 
