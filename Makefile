@@ -9,13 +9,17 @@ STAMP := $(VENV)/.neuronoverlap-installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test test-fast install lint bench clean
+.PHONY: demo test test-fast test-tl3 install lint bench clean
 
-$(STAMP): pyproject.toml
+LOCK := requirements/lock.txt
+
+$(STAMP): pyproject.toml $(LOCK)
+	@echo "neuronoverlap set-up: .venv with $(TORCH_SPEC) and the locked libraries ($(LOCK)); about 2 minutes, 2.1 GB"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --upgrade 'pip==26.3'
 	$(BIN)/python -m pip install --quiet $(TORCH_SPEC)
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[dev,bench]'
+	$(BIN)/python -m neuronoverlap.versions --check-lock $(LOCK)
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -29,12 +33,31 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
+# The real TransformerLens 3.x (HookedTransformer) in a second environment: the model, recorder
+# and probe tests, on a HookedTransformer built offline from a tiny LLaMA config.
+TL3_VENV := .venv-tl3
+TL3_LOCK := requirements/lock-tl3.txt
+TL3_STAMP := $(TL3_VENV)/.neuronoverlap-installed
+TL3_TESTS := tests/test_transformer_lens3.py tests/test_models.py tests/test_recording_correctness.py tests/test_store.py
+
+$(TL3_STAMP): pyproject.toml $(TL3_LOCK)
+	@echo "neuronoverlap set-up: $(TL3_VENV) with transformer-lens 3.9.0 ($(TL3_LOCK)); about 2 minutes"
+	test -x $(TL3_VENV)/bin/python || $(PYTHON) -m venv $(TL3_VENV)
+	$(TL3_VENV)/bin/python -m pip install --quiet --upgrade 'pip==26.3'
+	$(TL3_VENV)/bin/python -m pip install --quiet $(TORCH_SPEC)
+	$(TL3_VENV)/bin/python -m pip install --quiet -r $(TL3_LOCK)
+	$(TL3_VENV)/bin/python -m pip install --quiet --no-deps -e .
+	$(TL3_VENV)/bin/python -m neuronoverlap.versions --check-lock $(TL3_LOCK)
+	touch $(TL3_STAMP)
+
+test-tl3: $(TL3_STAMP)
+	$(TL3_VENV)/bin/python -m pytest -q -m "not slow" -p no:cacheprovider $(TL3_TESTS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 
 bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	for f in bench/bench_*.py; do $(BIN)/python $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache
+	rm -rf $(VENV) $(TL3_VENV) build dist src/*.egg-info .pytest_cache

@@ -117,9 +117,7 @@ def main() -> None:
                     f"act {model.activation_name}",
                 )
             )
-            rows.append(
-                (kind, "build+save / load through bridge", f"{t_build:.0f} s / {t_load:.0f} s")
-            )
+            rows.append((kind, "build+save / load through bridge", f"{t_build:.0f} s / {t_load:.0f} s"))
 
             # activation equality against the HF module (bf16 weights; compared in float32)
             hf = model.backend.original_model
@@ -134,23 +132,17 @@ def main() -> None:
                         seen["act"], seen["mask"] = act, mask
 
             batch = model.encode(prompts_set.prompts[:8])
-            model.step(batch.input_ids, batch.attention_mask, batch.position_ids, consumer=Keep())
+            model.record_forward(batch.input_ids, batch.attention_mask, Keep())
             handle.remove()
             with torch.inference_mode():
                 ref = mlp.act_fn(mlp.gate_proj(captured["x"]))
             real = batch.attention_mask.bool()
             diff = (ref[real].float() - seen["act"][real].float()).abs().max().item()
-            rows.append(
-                (kind, f"max |act - HF act_fn(gate_proj(x))| layer {layer}", f"{diff:.3g} (bf16)")
-            )
+            rows.append((kind, f"max |act - HF act_fn(gate_proj(x))| layer {layer}", f"{diff:.3g} (bf16)"))
 
             for bs in [int(b) for b in args.batch_sizes.split(",")]:
-                chunks = [
-                    prompts_set.prompts[i : i + bs] for i in range(0, args.n if bs > 1 else 16, bs)
-                ]
-                counted = sum(
-                    g.n_counted_tokens for c in chunks for g in generate_greedy(model, c, stop)
-                )
+                chunks = [prompts_set.prompts[i : i + bs] for i in range(0, args.n if bs > 1 else 16, bs)]
+                counted = sum(g.n_counted_tokens for c in chunks for g in generate_greedy(model, c, stop))
                 torch.cuda.synchronize()
                 t0 = time.perf_counter()
                 for c in chunks:
@@ -180,9 +172,7 @@ def main() -> None:
             torch.cuda.reset_peak_memory_stats()
             t0 = time.perf_counter()
             with open_writer(store, model) as writer:
-                record_probe_set(
-                    model, writer, prompts_set, batch_size=32, stop=stop, progress=False
-                )
+                record_probe_set(model, writer, prompts_set, batch_size=32, stop=stop, progress=False)
             t_store = time.perf_counter() - t0
             t0 = time.perf_counter()
             layer_rows = Store(store).probes("en", "de").layer(16)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -86,10 +87,20 @@ def test_fingerprint_is_stable_and_tells_models_apart(tiny_llama, tiny_mistral):
     assert tiny_llama.fingerprint() != load_model("tiny-llama", n_layers=2).fingerprint()
 
 
-def test_batched_generation_equals_one_at_a_time(tiny_llama):
-    stop = StopRule(max_new_tokens=6)
-    batched = generate_greedy(tiny_llama, PROMPTS, stop)
-    single = [generate_greedy(tiny_llama, [p], stop)[0] for p in PROMPTS]
+def uncached(model):
+    """The same model with its KV cache turned off: every step re-runs the whole sequence."""
+    clone = copy.copy(model)
+    clone.kv_cache_ok = False
+    return clone
+
+
+@pytest.mark.parametrize("spec", ["tiny-llama", "tiny-mistral"])
+def test_batched_cached_generation_equals_uncached_one_at_a_time(spec):
+    model = load_model(spec)
+    assert model.kv_cache_ok, model.kv_cache_status
+    stop = StopRule(max_new_tokens=6, stop_at_newline=False, stop_at_closing_quote=False)
+    batched = generate_greedy(model, PROMPTS, stop)
+    single = [generate_greedy(uncached(model), [p], stop)[0] for p in PROMPTS]
     assert [g.token_ids for g in batched] == [g.token_ids for g in single]
     for g in batched:
         assert g.n_counted_tokens == g.n_prompt_tokens + len(g.token_ids) - 1
@@ -137,9 +148,11 @@ def test_half_written_cache_is_detected(tmp_path):
     folder.mkdir()
     (folder / "model.safetensors").write_bytes(b"x" * 10)
     assert not is_complete(folder)  # no manifest: interrupted before the end
-    (folder / MANIFEST).write_text(json.dumps({"format": 1, "files": {"model.safetensors": 99}}))
+    (folder / MANIFEST).write_text(json.dumps({"format": 2, "files": {"model.safetensors": 99}}))
     assert not is_complete(folder)  # truncated file
     (folder / MANIFEST).write_text(json.dumps({"format": 1, "files": {"model.safetensors": 10}}))
+    assert not is_complete(folder)  # format 1: the character-splitting tokenizer
+    (folder / MANIFEST).write_text(json.dumps({"format": 2, "files": {"model.safetensors": 10}}))
     assert is_complete(folder)
 
 
@@ -155,9 +168,7 @@ class HookedTransformerLike:
         return self._bridge.parameters()
 
     def run_with_hooks(self, tokens, attention_mask=None, fwd_hooks=()):
-        return self._bridge.run_with_hooks(
-            tokens, attention_mask=attention_mask, fwd_hooks=fwd_hooks
-        )
+        return self._bridge.run_with_hooks(tokens, attention_mask=attention_mask, fwd_hooks=fwd_hooks)
 
 
 def test_hooked_transformer_object_is_accepted(tiny_llama):

@@ -8,14 +8,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
 from neuronoverlap import __version__
 from neuronoverlap.errors import InputError
 from neuronoverlap.languages import DEFAULT_BRIDGES
+from neuronoverlap.preflight import check_flores_sizes, check_options, check_store, parse_window
 
 DEFAULT_STORE = "store/run.h5"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors as one line naming the option (no usage block), exit code 2."""
+
+    def error(self, message: str):
+        first = message.splitlines()[0] if message else "bad arguments"
+        self.exit(2, f"{self.prog}: error: {first} (see --help)\n")
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
@@ -53,8 +63,32 @@ def _add_run_options(p: argparse.ArgumentParser, batch: int = 16) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def _add_recording_options(p: argparse.ArgumentParser, max_new_tokens: int = 30) -> None:
+    g = p.add_argument_group("recording (generate, then one teacher-forced recording pass)")
+    g.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=max_new_tokens,
+        help=f"most tokens generated per probe (default: {max_new_tokens}; the reference's is 30)",
+    )
+    g.add_argument(
+        "--stop-rule",
+        default="quote",
+        choices=["quote", "reference"],
+        help="quote (default): stop at a newline or after the answer's closing quote, so text "
+        "written after the answer is not recorded; reference: BridgeX-ICL's newline or 30 tokens",
+    )
+    g.add_argument(
+        "--count",
+        default="all",
+        choices=["all", "answer"],
+        help="positions counted: all real tokens (default, as the reference) or only the probe "
+        "word's and the answer's tokens (BOS and template excluded)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="neuronoverlap",
         description="How a language model shares MLP neurons across languages: record probe "
         "activations into an HDF5 store, build neuron sets, measure dependence with "
@@ -118,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["train", "test", "all"],
         help="dictionary split for probes (default: train; test is kept for evaluation)",
     )
-    p.add_argument("--max-new-tokens", type=int, default=30)
+    _add_recording_options(p)
     p.add_argument("--store", default=DEFAULT_STORE, help=f"HDF5 store (default: {DEFAULT_STORE})")
     _add_run_options(p)
 
@@ -254,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="probe pairs per set if recording (default: 200)",
     )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-new-tokens", type=int, default=30)
+    _add_recording_options(p)
     p.add_argument("--store", default=DEFAULT_STORE, help=f"HDF5 store (default: {DEFAULT_STORE})")
     p.add_argument("--json", default=None, help="write the full result as JSON here")
     _add_run_options(p)
@@ -309,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="reference", choices=["reference", "cka", "set"])
     p.add_argument("--permutations", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-new-tokens", type=int, default=16)
+    _add_recording_options(p, max_new_tokens=16)
     p.add_argument("--store", default="store/demo.h5", help="HDF5 store (default: store/demo.h5)")
     p.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")
     _add_run_options(p)
@@ -332,11 +366,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("store", help="path of the HDF5 store")
     p.add_argument("neurons", nargs="+", metavar="LAYER:NEURON", help="e.g. 3:1205 10:77")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+
+    p = sub.add_parser(
+        "verify",
+        help="check every dataset and checksum of a store",
+        description="Read every dataset of a store (fletcher32 on chunked arrays) and check the "
+        "sha256 checksum of every dataset's attributes and of strings, scalars, JSON results "
+        "and neuron sets. Lists each damaged object by name and exits with code 2 if any is; "
+        "objects of stores written before checksums are listed as having none.",
+    )
+    p.add_argument("store", nargs="?", default=None, help="path of the HDF5 store")
+    p.add_argument("--store", dest="store_option", default=None, help="the same, as an option")
     return parser
 
 
 def cmd_info(args) -> int:
     from neuronoverlap.models import StopRule, generate_greedy, load_model
+    from neuronoverlap.versions import library_versions
 
     model = load_model(args.model or "embedded", device=args.device, dtype=args.dtype)
     print(f"model:          {model.name}")
@@ -346,6 +392,8 @@ def cmd_info(args) -> int:
     print(f"neurons:        {model.n_neurons}")
     print(f"activation:     {model.activation_name} (neuron = act_fn(blocks.l.mlp.hook_pre))")
     print(f"device, dtype:  {model.device}, {str(model.dtype).removeprefix('torch.')}")
+    print(f"generation:     {model.kv_cache_status}")
+    print("libraries:      " + ", ".join(f"{k} {v}" for k, v in library_versions().items()))
     gen = generate_greedy(model, [args.prompt], StopRule(max_new_tokens=args.max_new_tokens))[0]
     print(f"prompt:         {args.prompt!r}")
     print(f"greedy:         {gen.text!r}")
@@ -413,35 +461,40 @@ def _record_probes(args, directions: list[tuple[str, str]], names: str, split: s
     from neuronoverlap.models import StopRule
     from neuronoverlap.probes import DEFAULT_TEMPLATE, record_probe_set, translation_probe_sets
 
+    # Every dictionary is read and checked before the model is loaded or the store locked.
+    sets = [
+        probe_set
+        for a, b in directions
+        for probe_set in translation_probe_sets(
+            a,
+            b,
+            args.n_samples,
+            seed=args.seed,
+            template=getattr(args, "template", None) or DEFAULT_TEMPLATE,
+            names=names,
+            split=split,
+            data_dir=args.data_dir,
+        )
+    ]
     model, writer = _open(args)
     with writer:
-        for a, b in directions:
-            sets = translation_probe_sets(
-                a,
-                b,
-                args.n_samples,
-                seed=args.seed,
-                template=getattr(args, "template", None) or DEFAULT_TEMPLATE,
-                names=names,
-                split=split,
-                data_dir=args.data_dir,
+        for probe_set in sets:
+            status = record_probe_set(
+                model,
+                writer,
+                probe_set,
+                batch_size=args.batch_size,
+                stop=StopRule.named(
+                    getattr(args, "stop_rule", "quote"), max_new_tokens=args.max_new_tokens
+                ),
+                progress=not args.quiet,
+                count=getattr(args, "count", "all"),
             )
-            for probe_set in sets:
-                status = record_probe_set(
-                    model,
-                    writer,
-                    probe_set,
-                    batch_size=args.batch_size,
-                    stop=StopRule(max_new_tokens=args.max_new_tokens),
-                    progress=not args.quiet,
-                )
-                print(f"{probe_set.name}: {status} ({len(probe_set)} samples) -> {args.store}")
+            print(f"{probe_set.name}: {status} ({len(probe_set)} samples) -> {args.store}")
 
 
 def cmd_probe(args) -> int:
     src, tgt, bridges = pair_and_bridges(args)
-    if args.n_samples < 1:
-        raise InputError(f"-n must be at least 1, got {args.n_samples}")
     _record_probes(args, probe_directions(src, tgt, bridges), names=args.names, split=args.split)
     return 0
 
@@ -450,6 +503,7 @@ def _record_corpora(args, langs: list[str]) -> None:
     """Record the FLORES statistics of `langs` into --store (reads every file before loading)."""
     from neuronoverlap.probes import flores_sentences, record_corpus
 
+    check_flores_sizes(args, langs, args.n_sentences, "--corpus-n" if args.command == "demo" else "-n")
     inputs = {lang: flores_sentences(lang, args.n_sentences, args.split, args.data_dir) for lang in langs}
     model, writer = _open(args)
     with writer:
@@ -487,8 +541,6 @@ def cmd_spectrum(args) -> int:
     langs = [lang.code for lang in parse_languages(args.langs)]
     if len(langs) < 3:
         raise InputError("a language spectrum needs at least three languages")
-    if not 0 < args.top_rate < 1:
-        raise InputError(f"--top-rate must be in (0, 1), got {args.top_rate}")
     if args.agnostic_share is not None and not 0 <= args.agnostic_share < 1:
         raise InputError(f"--agnostic-share must be in [0, 1), got {args.agnostic_share}")
     if args.bootstrap < 0:
@@ -574,21 +626,6 @@ def _spectrum_with_intervals(args, langs: list[str]) -> int:
     return 0
 
 
-def parse_window(text: str | None) -> list[int] | None:
-    """'6-11' or '6,7,8' -> layer ids."""
-    if not text:
-        return None
-    try:
-        if "-" in text:
-            first, last = (int(x) for x in text.split("-"))
-            return list(range(first, last + 1))
-        return [int(x) for x in text.split(",")]
-    except ValueError:
-        raise InputError(
-            f"--window takes 'first-last' or a comma list of layers, got {text!r}"
-        ) from None
-
-
 def record_pair_probes(args, src: str, tgt: str, bridges: list[str]) -> None:
     """Record whatever probe sets of the pair and its bridges the store lacks (train split,
     endonyms: the defaults of `neuronoverlap probe`)."""
@@ -611,8 +648,6 @@ def cmd_select_bridge(args) -> int:
 
     src, tgt, bridges = pair_and_bridges(args)
     window = parse_window(args.window)
-    if window is not None and min(window) < 0:
-        raise InputError(f"--window layers must be >= 0, got {args.window}")
     record_pair_probes(args, src, tgt, bridges)
     result = select_bridge(
         args.store,
@@ -657,7 +692,34 @@ def cmd_evaluate(args) -> int:
 def cmd_report(args) -> int:
     from neuronoverlap.report.command import cmd_report as run_report
 
+    _check_intact(args.store)
     return run_report(args)
+
+
+def _check_intact(store: str) -> None:
+    """A store with a damaged dataset is refused (a report must not summarise damaged data)."""
+    from neuronoverlap.store.verify import verify_store
+
+    report = verify_store(store)
+    if not report.ok:
+        name, reason = next(iter(report.damaged.items()))
+        more = f" and {len(report.damaged) - 1} more" if len(report.damaged) > 1 else ""
+        raise InputError(
+            f"{store}: {name} is damaged ({reason}){more}; `neuronoverlap verify {store}` lists them"
+        )
+
+
+def cmd_verify(args) -> int:
+    from neuronoverlap.store.verify import verify_store
+
+    path = args.store or args.store_option
+    if not path or (args.store and args.store_option and args.store != args.store_option):
+        raise InputError("verify takes one store: `neuronoverlap verify STORE` (or --store STORE)")
+    report = verify_store(path)
+    print("\n".join(report.lines()), flush=True)
+    if not report.ok:
+        raise InputError(f"{path}: {len(report.damaged)} damaged: {', '.join(report.damaged)}")
+    return 0
 
 
 def cmd_demo(args) -> int:
@@ -668,13 +730,14 @@ def cmd_demo(args) -> int:
     from neuronoverlap.store import Store, StoreWriter
 
     src, tgt, bridges = pair_and_bridges(args)
-    for flag, value in (
-        ("-n", args.n_samples),
-        ("--corpus-n", args.corpus_n),
-        ("--eval-n", args.eval_n),
-    ):
-        if value < 1:
-            raise InputError(f"{flag} must be at least 1, got {value}")
+    args.split = "dev"
+    check_flores_sizes(args, [src, tgt, *bridges], args.corpus_n, "--corpus-n")
+    if args.eval_bridges != "none":  # the BLI test dictionary, read before any work
+        from neuronoverlap.data import load_dictionary
+
+        test_words = load_dictionary(src, tgt, split="test", data_dir=args.data_dir).n_source_words
+        if args.eval_n > test_words:
+            raise InputError(f"--eval-n {args.eval_n} exceeds the {test_words} test words of {src}-{tgt}")
     out = Path(args.out)
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -791,7 +854,30 @@ def cmd_store_info(args) -> int:
         print(f"corpus:      {lang:8s} {view.n_tokens} tokens")
     for name in store.group_names("sets"):
         print(f"neuron set:  {name}")
+    _print_store_versions(store)
     return 0
+
+
+def _print_store_versions(store) -> None:
+    """The library versions the store was written with, and how this install differs."""
+    from neuronoverlap.versions import version_differences
+
+    written = store.attrs.get("library_versions")
+    if written is None:
+        print("libraries:   not recorded (a store written before the toolkit recorded them)")
+        return
+    stored = json.loads(written)
+    print("libraries:   " + ", ".join(f"{k} {v}" for k, v in sorted(stored.items())))
+    differences = version_differences(stored)
+    for name in store.probe_sets():
+        params = store.probes(*name.split("-")).params
+        if "library_versions" in params:
+            differences += [
+                f"{d} (probe set {name})"
+                for d in version_differences(json.loads(params["library_versions"]))
+            ]
+    if differences:
+        print("differs:     this install vs the store: " + "; ".join(dict.fromkeys(differences)))
 
 
 def cmd_neuron(args) -> int:
@@ -822,22 +908,47 @@ COMMANDS = {
     "demo": cmd_demo,
     "store-info": cmd_store_info,
     "neuron": cmd_neuron,
+    "verify": cmd_verify,
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    negative = next((a for a in argv if re.fullmatch(r"-\d+:-?\d+", a)), None)
+    if negative is not None:  # argparse would read it as an unknown option
+        print(f"neuronoverlap: error: neuron {negative}: LAYER:NEURON counts from 0", file=sys.stderr)
+        return 2
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a one-line argparse error (code 2)
+        return exc.code if isinstance(exc.code, int) else 2
     if not args.command:
         parser.print_help()
         return 2
     try:
-        return COMMANDS[args.command](args)
+        check_options(args)
+        check_store(args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # inside the try: a reader gone (`| head`) is a BrokenPipeError here
+        return code
     except InputError as exc:
         if args.verbose:
             raise
-        print(f"neuronoverlap: error: {exc}", file=sys.stderr)
+        message = (str(exc).splitlines() or [type(exc).__name__])[0]
+        print(f"neuronoverlap: error: {message}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # The reader of our output went away (`store-info | head`): stop quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except OSError as exc:
+        if args.verbose:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        reason = exc.strerror or (str(exc).splitlines() or [type(exc).__name__])[0]
+        print(f"neuronoverlap: error: {where}{reason}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("neuronoverlap: interrupted; rerun the same command to resume", file=sys.stderr)

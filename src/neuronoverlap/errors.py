@@ -12,3 +12,8 @@ class NeuronOverlapError(Exception):
 
 class InputError(NeuronOverlapError, ValueError):
     """Bad input from the user: one-line message, exit code 2 on the command line."""
+
+
+class StorageError(InputError):
+    """A write the operating system refused (disk full, permissions): one-line message naming the
+    path and the free space needed; what was stored before is left as it was."""

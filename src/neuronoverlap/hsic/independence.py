@@ -27,7 +27,7 @@ from torch import Tensor
 
 from neuronoverlap.errors import InputError
 from neuronoverlap.hsic.estimators import centre_gram, normaliser, samples_pair
-from neuronoverlap.hsic.inputs import as_sample_batch, check_estimator, common_dtype
+from neuronoverlap.hsic.inputs import as_sample_batch, check_estimator, check_seed, common_dtype
 from neuronoverlap.hsic.kernels import Bandwidth, describe, make_kernel
 from neuronoverlap.hsic.lowrank import low_rank_null
 
@@ -85,6 +85,7 @@ def draw_permutations(
     Element e draws from the child sequence (seed, spawn_key=(e,)), so its permutations do
     not depend on how the batch is split into chunks.
     """
+    check_seed(seed)
     root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     identity = np.tile(np.arange(n, dtype=np.int64), (n_permutations, 1))
     orders = np.empty((len(elements), n_permutations, n), dtype=np.int64)
@@ -325,7 +326,8 @@ def _run_batch(
     _check_test_arguments(method, estimator, n, n_permutations)
     kernel_x = make_kernel(kernel, bandwidth)
     kernel_other = kernel_x if kernel_y is None else make_kernel(kernel_y, bandwidth)
-    root = np.random.SeedSequence(seed)
+    check_seed(seed)
+    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     step = max(1, BATCH_STEP_BYTES // (4 * n * n * x.element_size()))
     parts: dict[str, list] = {key: [] for key in ("statistic", "pvalue", "null", "shape",
                                                    "scale", "sigma_x", "sigma_y")}

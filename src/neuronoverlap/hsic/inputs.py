@@ -105,3 +105,26 @@ def check_estimator(estimator: str, n_samples: int) -> None:
         raise InputError(
             f"the {estimator} HSIC estimator needs at least {needed} samples, got {n_samples}"
         )
+
+
+def check_seed(seed) -> None:
+    """A seed is None, a non-negative integer or a numpy SeedSequence."""
+    if seed is None or isinstance(seed, np.random.SeedSequence):
+        return
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"seed must be None or an integer >= 0, got {seed!r}")
+
+
+def check_min_samples(n: int, needed: int, what: str) -> None:
+    if n < needed:
+        raise InputError(f"{what} needs at least {needed} samples, got {n}")
+
+
+def as_squared_distances(values, name: str = "squared distances") -> Float[Tensor, "*batch sample sample"]:
+    """Square matrices (a batch of them) of finite squared distances, >= 0."""
+    tensor = as_tensor(values, name)
+    if tensor.ndim < 2 or tensor.shape[-1] != tensor.shape[-2]:
+        raise InputError(f"{name} must be square matrices [..., n, n], got {tuple(tensor.shape)}")
+    if bool((tensor < 0).any()):
+        raise InputError(f"{name} must be >= 0 (squared distances)")
+    return tensor

@@ -27,6 +27,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from neuronoverlap.errors import InputError
+from neuronoverlap.hsic.inputs import as_squared_distances
 
 BANDWIDTH_RULES = ("median", "gretton")
 Bandwidth = float | str
@@ -139,7 +140,8 @@ def distinct_pairs(squared: Float[Tensor, "*batch sample sample"]) -> Float[Tens
 def median_bandwidth(
     squared: Float[Tensor, "*batch sample sample"], rule: str = "median"
 ) -> Float[Tensor, "*batch"]:
-    """Median-heuristic bandwidth of each matrix of squared distances."""
+    """Median-heuristic bandwidth of each matrix of squared distances (checked: finite, >= 0)."""
+    squared = as_squared_distances(squared)
     return pair_median_bandwidth(distinct_pairs(squared), rule).reshape(squared.shape[:-2])
 
 

@@ -34,6 +34,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from neuronoverlap.hsic.inputs import check_min_samples
 from neuronoverlap.hsic.kernels import Gaussian
 from neuronoverlap.hsic.pairwise import (
     MEMORY_BUDGET_BYTES,
@@ -78,9 +79,16 @@ def shared_bandwidth(
     return _lower_median_with_duplicates(upper, diagonal) + BANDWIDTH_EPSILON
 
 
+def _reference_pair(A, B, device) -> tuple[Tensor, Tensor]:
+    """neuron_pair, with the two samples the reference's z-scores (sample std) need."""
+    rows_a, rows_b = neuron_pair(A, B, device)
+    check_min_samples(rows_a.shape[1], 2, "the reference HSIC (z-scores by the sample std)")
+    return rows_a, rows_b
+
+
 def reference_bandwidth(A, B, *, device: str | torch.device | None = None) -> float:
     """The shared Gaussian bandwidth the reference code uses for A [n_a, n] and B [n_b, n]."""
-    rows_a, rows_b = neuron_pair(A, B, device)
+    rows_a, rows_b = _reference_pair(A, B, device)
     return float(shared_bandwidth(reference_zscore(rows_a), reference_zscore(rows_b)))
 
 
@@ -102,7 +110,7 @@ def reference_pairwise_hsic(
     device: str | torch.device | None = None,
 ) -> np.ndarray:
     """The reference's unnormalised pairwise matrix S_ij = tr(K_i H L_j) -> [n_a, n_b]."""
-    rows_a, rows_b = neuron_pair(A, B, device)
+    rows_a, rows_b = _reference_pair(A, B, device)
     return reference_inner_products(rows_a, rows_b, memory_budget_bytes).cpu().numpy()
 
 

@@ -51,9 +51,7 @@ def is_complete(directory: Path) -> bool:
         return False
     if manifest.get("format") != _FORMAT_VERSION:
         return False
-    return all(
-        (directory / n).is_file() and (directory / n).stat().st_size == s for n, s in files.items()
-    )
+    return all((directory / n).is_file() and (directory / n).stat().st_size == s for n, s in files.items())
 
 
 def ensure_embedded_checkpoint(progress: bool = True) -> Path:
@@ -101,9 +99,7 @@ def _convert(out_dir: Path, progress: bool) -> None:
         gguf_path = package.assemble(Path(scratch) / package.MODEL_NAME)
         folder, name = str(gguf_path.parent), gguf_path.name
         tokenizer = tokenizer_from_gguf(gguf_path)
-        quantized = AutoModelForCausalLM.from_pretrained(
-            folder, gguf_file=name, dtype=torch.float32
-        )
+        quantized = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
     config = quantized.config
     # The dequantized config still says "gguf", which blocks save_pretrained: rebuild cleanly.
     if hasattr(config, "quantization_config"):

@@ -1,10 +1,15 @@
-"""Batched greedy generation with activation hooks.
+"""Generate, then record: batched greedy generation, then one teacher-forced recording pass.
 
-Left padding, an attention mask and (on a TransformerBridge) the Hugging Face KV cache; each
-sample stops on its own at a newline, a closing quote, the end-of-sequence token or
-`max_new_tokens`. Every position the model processes is counted once: the prompt's real tokens
-on the first step, then each still-running sample's newest token. The last generated token is
-not fed back (nothing reads its activations), as in Hugging Face `generate`.
+Generation produces the tokens only. It uses the model's KV cache when the load-time self-check
+(`NeuronModel.kv_cache_ok`) found cached and uncached logits equal, else it re-runs the whole
+sequence at every step. Each sample stops on its own (`StopRule`) at the end-of-sequence token or
+`max_new_tokens`, and by default at a newline or after a closing quote.
+
+Recording never depends on the cache: one forward over prompt + generated tokens (left padded,
+hooks on, stopped after the last hooked layer, no logits) feeds the activations to the consumer.
+The last generated token is not fed back (nothing reads its activations), as in Hugging Face
+`generate`. Which positions count is the `count` rule: every real token (`"all"`), or only the
+probe word's tokens and the fed-back answer tokens (`"answer"`, BOS and template excluded).
 """
 
 from __future__ import annotations
@@ -13,12 +18,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
+from jaxtyping import Bool, Float
+from torch import Tensor
 
-from neuronoverlap.models.interface import ActivationConsumer, NeuronModel
+from neuronoverlap.errors import InputError
+from neuronoverlap.models.interface import ActivationConsumer, Batch, NeuronModel
 
 #: Characters that close a quoted answer, in the scripts of the registry.
 CLOSING_QUOTES = '"”»」』'
 OPENING_QUOTES = '"“«「『„'
+
+#: Named stop rules: "quote" (the default) ends a quoted answer at its closing quote, so that
+#: the text the model writes after the answer (the next line of an imagined list) is not
+#: recorded; "reference" is BridgeX-ICL's rule: a newline or 30 tokens.
+STOP_RULES = ("quote", "reference")
+COUNT_RULES = ("all", "answer")
 
 
 @dataclass(frozen=True)
@@ -28,6 +42,16 @@ class StopRule:
     max_new_tokens: int = 30
     stop_at_newline: bool = True
     stop_at_closing_quote: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise InputError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
+
+    @classmethod
+    def named(cls, name: str, max_new_tokens: int = 30) -> StopRule:
+        if name not in STOP_RULES:
+            raise InputError(f"unknown stop rule {name!r}; choose one of {', '.join(STOP_RULES)}")
+        return cls(max_new_tokens, stop_at_newline=True, stop_at_closing_quote=name == "quote")
 
     def is_done(self, generated_text: str) -> bool:
         if self.stop_at_newline and "\n" in generated_text:
@@ -46,28 +70,25 @@ class Generation:
     prompt: str
     text: str
     token_ids: list[int] = field(default_factory=list)
+    prompt_ids: list[int] = field(default_factory=list)
     n_prompt_tokens: int = 0
-    n_counted_tokens: int = 0  # prompt tokens + generated tokens fed back to the model
+    n_counted_tokens: int = 0  # positions the recording pass counted
+
+    @property
+    def fed_ids(self) -> list[int]:
+        """Prompt + generated tokens the model read (the last generated one is not fed back)."""
+        return self.prompt_ids + self.token_ids[:-1]
 
 
-def generate_greedy(
-    model: NeuronModel,
-    prompts: Sequence[str],
-    stop: StopRule = StopRule(),  # noqa: B008 (frozen, immutable)
-    consumer: ActivationConsumer | None = None,
-) -> list[Generation]:
-    """Greedy continuations of `prompts`, all in one batch, feeding activations to `consumer`."""
-    batch = model.encode(prompts)
+def _decode_greedy(model: NeuronModel, batch: Batch, stop: StopRule) -> list[list[int]]:
+    """Greedy tokens for each left-padded prompt of `batch`, cached or not."""
     n = batch.input_ids.shape[0]
-    attention = batch.attention_mask
-    positions = batch.position_ids
-    eos = model.tokenizer.eos_token_id
-    pad = model.tokenizer.pad_token_id
+    attention, positions = batch.attention_mask, batch.position_ids
+    eos, pad = model.tokenizer.eos_token_id, model.tokenizer.pad_token_id
     running = torch.ones(n, dtype=torch.bool, device=attention.device)
     generated: list[list[int]] = [[] for _ in range(n)]
-    counted = attention.sum(-1).tolist()
-
-    logits, past = model.step(batch.input_ids, attention, positions, consumer=consumer)
+    use_cache = model.supports_kv_cache and model.kv_cache_ok
+    logits, past = model.step(batch.input_ids, attention, positions, use_cache=use_cache)
     full_ids = batch.input_ids
     for step_index in range(stop.max_new_tokens):
         next_ids = logits[:, -1].argmax(-1)
@@ -81,40 +102,122 @@ def generate_greedy(
             break
         # Feed the newest token of the running samples; finished ones ride along as padding.
         attention = torch.cat([attention, running.long()[:, None]], dim=1)
-        positions = positions[:, -1:] + 1
         full_ids = torch.cat([full_ids, next_ids[:, None]], dim=1)
-        count_mask = running[:, None].clone()
-        for i in running.nonzero().flatten().tolist():
-            counted[i] += 1
-        if model.supports_kv_cache:
-            logits, past = model.step(
-                next_ids[:, None],
-                attention,
-                positions,
-                past=past,
-                consumer=consumer,
-                count_mask=count_mask,
-            )
+        if use_cache:
+            positions = positions[:, -1:] + 1
+            logits, past = model.step(next_ids[:, None], attention, positions, past=past)
         else:
-            mask = torch.zeros_like(full_ids, dtype=torch.bool)
-            mask[:, -1] = running
-            logits, _ = model.step(full_ids, attention, None, consumer=consumer, count_mask=mask)
-    prompt_lengths = batch.attention_mask.sum(-1).tolist()
-    return [
-        Generation(
-            prompt=prompts[i],
-            text=model.decode(generated[i]),
-            token_ids=generated[i],
-            n_prompt_tokens=int(prompt_lengths[i]),
-            n_counted_tokens=int(counted[i]),
+            full_positions = (attention.cumsum(-1) - 1).clamp(min=0)
+            logits, _ = model.step(full_ids, attention, full_positions, use_cache=False)
+    return generated
+
+
+def generate_tokens(
+    model: NeuronModel,
+    prompts: Sequence[str],
+    stop: StopRule = StopRule(),  # noqa: B008 (frozen, immutable)
+) -> list[Generation]:
+    """Greedy continuations of `prompts`, all in one batch (no activations recorded)."""
+    batch = model.encode(prompts)
+    generated = _decode_greedy(model, batch, stop)
+    generations = []
+    for i, prompt in enumerate(prompts):
+        prompt_ids = batch.input_ids[i][batch.attention_mask[i].bool()].tolist()
+        generations.append(
+            Generation(
+                prompt=prompt,
+                text=model.decode(generated[i]),
+                token_ids=generated[i],
+                prompt_ids=prompt_ids,
+                n_prompt_tokens=len(prompt_ids),
+                n_counted_tokens=len(prompt_ids) + len(generated[i]) - 1,
+            )
         )
-        for i in range(n)
-    ]
+    return generations
 
 
-def next_token_log_probs(model: NeuronModel, prompts: Sequence[str]) -> torch.Tensor:
+def _word_token_mask(
+    model: NeuronModel, prompts: Sequence[str], word_spans: Sequence[tuple[int, int]]
+) -> list[list[bool]]:
+    """For each prompt, which of its tokens overlap the characters [start, end) of its word."""
+    if len(word_spans) != len(prompts):
+        raise InputError(f"{len(word_spans)} word spans for {len(prompts)} prompts")
+    encoded = model.tokenizer(list(prompts), return_offsets_mapping=True)
+    masks = []
+    for offsets, (start, end) in zip(encoded["offset_mapping"], word_spans, strict=True):
+        masks.append([b > a and a < end and b > start for a, b in offsets])
+    return masks
+
+
+def teacher_forced_batch(
+    generations: Sequence[Generation],
+    pad_id: int,
+    device,
+    word_masks: Sequence[Sequence[bool]] | None = None,
+) -> tuple[Batch, Bool[Tensor, "batch pos"]]:
+    """Left-padded prompt + fed-back answer tokens and the mask of the positions to count
+    (all real tokens, or the word's and the answer's when `word_masks` is given)."""
+    sequences = [g.fed_ids for g in generations]
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(sequences), width), dtype=torch.long)
+    count = torch.zeros((len(sequences), width), dtype=torch.bool)
+    for i, (g, seq) in enumerate(zip(generations, sequences, strict=True)):
+        offset = width - len(seq)
+        ids[i, offset:] = torch.tensor(seq, dtype=torch.long)
+        attention[i, offset:] = 1
+        if word_masks is None:
+            count[i, offset:] = True
+        else:
+            prompt_mask = torch.tensor(list(word_masks[i]), dtype=torch.bool)
+            if len(prompt_mask) != len(g.prompt_ids):
+                raise InputError("word mask and prompt tokens differ in length")
+            count[i, offset : offset + len(g.prompt_ids)] = prompt_mask
+            count[i, offset + len(g.prompt_ids) :] = True
+    return Batch(ids.to(device), attention.to(device)), count.to(device)
+
+
+def record_generations(
+    model: NeuronModel,
+    generations: Sequence[Generation],
+    consumer: ActivationConsumer,
+    count: str = "all",
+    word_spans: Sequence[tuple[int, int]] | None = None,
+) -> None:
+    """One teacher-forced forward over prompt + fed-back answer, feeding `consumer`."""
+    if count not in COUNT_RULES:
+        raise InputError(f"unknown count rule {count!r}; choose one of {', '.join(COUNT_RULES)}")
+    word_masks = None
+    if count == "answer":
+        if word_spans is None:
+            raise InputError("counting answer positions needs the word's character span")
+        word_masks = _word_token_mask(model, [g.prompt for g in generations], word_spans)
+    batch, count_mask = teacher_forced_batch(
+        generations, model.tokenizer.pad_token_id, model.device, word_masks
+    )
+    model.record_forward(batch.input_ids, batch.attention_mask, consumer, count_mask)
+    for g, row in zip(generations, count_mask.sum(-1).tolist(), strict=True):
+        g.n_counted_tokens = int(row)
+
+
+def generate_greedy(
+    model: NeuronModel,
+    prompts: Sequence[str],
+    stop: StopRule = StopRule(),  # noqa: B008 (frozen, immutable)
+    consumer: ActivationConsumer | None = None,
+    count: str = "all",
+    word_spans: Sequence[tuple[int, int]] | None = None,
+) -> list[Generation]:
+    """Generate, then (with a `consumer`) record: see the module docstring."""
+    generations = generate_tokens(model, prompts, stop)
+    if consumer is not None:
+        record_generations(model, generations, consumer, count, word_spans)
+    return generations
+
+
+def next_token_log_probs(model: NeuronModel, prompts: Sequence[str]) -> Float[Tensor, "batch vocab"]:
     """log p(next token | prompt) over the vocabulary for each prompt, in one batch ->
     [batch, vocab] (float32 on the CPU). Left padding puts every prompt's last token last."""
     batch = model.encode(prompts)
-    logits, _ = model.step(batch.input_ids, batch.attention_mask, batch.position_ids)
+    logits, _ = model.step(batch.input_ids, batch.attention_mask, batch.position_ids, use_cache=False)
     return torch.log_softmax(logits[:, -1].float(), dim=-1).cpu()

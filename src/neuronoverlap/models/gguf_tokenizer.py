@@ -26,7 +26,7 @@ def _merges(tokens: list[str], scores: list[float], types: list[int]) -> list[tu
     merged-token score first (then the left part's id, then the right part's)."""
     vocab = {t: i for i, t in enumerate(tokens)}
     merges = []
-    for token, score, kind in zip(tokens, scores, types):
+    for token, score, kind in zip(tokens, scores, types, strict=True):
         if kind != NORMAL or len(token) < 2:
             continue
         for cut in range(1, len(token)):
@@ -67,10 +67,14 @@ def tokenizer_from_gguf(gguf_path: Path):
         [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()]
     )
     backend.add_special_tokens(
-        [AddedToken(t, special=True, normalized=False) for t, k in zip(tokens, types) if k == CONTROL]
+        [
+            AddedToken(t, special=True, normalized=False)
+            for t, k in zip(tokens, types, strict=True)
+            if k == CONTROL
+        ]
     )
     backend.add_tokens(
-        [AddedToken(t, normalized=False) for t, k in zip(tokens, types) if k == USER_DEFINED]
+        [AddedToken(t, normalized=False) for t, k in zip(tokens, types, strict=True) if k == USER_DEFINED]
     )
     backend.post_processor = processors.TemplateProcessing(
         single=f"{bos} $A", pair=f"{bos} $A $B", special_tokens=[(bos, vocab[bos])]

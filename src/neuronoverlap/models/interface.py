@@ -4,15 +4,16 @@ Underneath is a TransformerLens 4.x `TransformerBridge` (or, duck-typed, a Trans
 `HookedTransformer`). A neuron is (layer l, index j) of the MLP hidden layer and its activation is
 `act_fn(blocks.{l}.mlp.hook_pre)`: the gate pre-activation after the model's own activation.
 
-Activations reach the caller through an `ActivationConsumer`: for every layer and forward step it
-gets `act_fn(gate)` [batch, pos, d_mlp] and a mask [batch, pos] of the positions to count (real,
-new tokens: never padding, never a position counted in an earlier step).
+Activations reach the caller through an `ActivationConsumer`: in one teacher-forced recording
+forward (`record_forward`) it gets, for every layer, `act_fn(gate)` [batch, pos, d_mlp] and a mask
+[batch, pos] of the positions to count (never padding). Generation (`step`) runs without hooks.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -58,18 +59,14 @@ _ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
 
 def activation_function(name: str) -> Callable[[Tensor], Tensor]:
     if name not in _ACTIVATIONS:
-        raise InputError(
-            f"unsupported MLP activation {name!r}; supported: {', '.join(_ACTIVATIONS)}"
-        )
+        raise InputError(f"unsupported MLP activation {name!r}; supported: {', '.join(_ACTIVATIONS)}")
     return _ACTIVATIONS[name]
 
 
 class NeuronModel:
     """A hooked decoder with the few things the toolkit needs of it."""
 
-    def __init__(
-        self, backend: Any, tokenizer: Any, name: str, extra_provenance: dict | None = None
-    ):
+    def __init__(self, backend: Any, tokenizer: Any, name: str, extra_provenance: dict | None = None):
         cfg = backend.cfg
         self.backend = backend
         self.tokenizer = tokenizer
@@ -83,6 +80,8 @@ class NeuronModel:
         self.act_fn = activation_function(self.activation_name)
         self.extra_provenance = dict(extra_provenance or {})
         self._is_bridge = hasattr(backend, "original_model")
+        self.kv_cache_ok: bool = False
+        self.kv_cache_status: str = "not checked"
         first = next(iter(backend.parameters()))
         self.device, self.dtype = first.device, first.dtype
 
@@ -127,13 +126,14 @@ class NeuronModel:
         return self.tokenizer.decode(list(token_ids), skip_special_tokens=True)
 
     # --- forward -----------------------------------------------------------------------------
-    def _hooks(self, consumer: ActivationConsumer | None, count_mask: Tensor) -> list:
-        if consumer is None:
-            return []
+    def _hooks(self, consumer: ActivationConsumer, count_mask: Tensor, stop_after_last: bool = False) -> list:
+        last = self.n_layers - 1
 
         def make(layer: int):
             def hook(pre: Tensor, hook: Any) -> Tensor:
                 consumer.consume(layer, self.act_fn(pre), count_mask)
+                if stop_after_last and layer == last:
+                    raise _RecordingDone
                 return pre
 
             return hook
@@ -147,35 +147,65 @@ class NeuronModel:
         attention_mask: Int[Tensor, "batch total"],
         position_ids: Int[Tensor, "batch pos"],
         past: Any = None,
-        consumer: ActivationConsumer | None = None,
-        count_mask: Bool[Tensor, "batch pos"] | None = None,
+        use_cache: bool = True,
         last_logits_only: bool = True,
     ) -> tuple[Float[Tensor, "batch pos vocab"], Any]:
-        """One forward over `input_ids` (new tokens) with an optional KV cache `past`.
+        """One forward over `input_ids` (the new tokens when `past` is a KV cache), no hooks.
 
-        Returns the logits (last position only, by default) and the cache for the next step.
+        Returns the logits (last position only, by default) and the cache for the next step
+        (None without a cache).
         """
-        if count_mask is None:
-            count_mask = attention_mask[:, -input_ids.shape[1] :].bool()
-        hooks = self._hooks(consumer, count_mask)
         if self._is_bridge:
             kwargs = {"logits_to_keep": 1} if last_logits_only else {}
-            logits, past = self.backend.run_with_hooks(
+            if use_cache:
+                return self.backend.run_with_hooks(
+                    input_ids,
+                    attention_mask=attention_mask,
+                    position_ids=position_ids,
+                    past_key_values=past,
+                    return_type="logits_and_cache",
+                    fwd_hooks=[],
+                    **kwargs,
+                )
+            logits = self.backend.run_with_hooks(
                 input_ids,
                 attention_mask=attention_mask,
                 position_ids=position_ids,
-                past_key_values=past,
-                return_type="logits_and_cache",
-                fwd_hooks=hooks,
+                use_cache=False,
+                return_type="logits",
+                fwd_hooks=[],
                 **kwargs,
             )
-            return logits, past
-        # TransformerLens 3.x HookedTransformer (duck-typed): no HF cache, the caller re-runs
-        # the whole sequence and counts only the new positions.
-        logits = self.backend.run_with_hooks(
-            input_ids, attention_mask=attention_mask, fwd_hooks=hooks
-        )
+            return logits, None
+        # TransformerLens 3.x HookedTransformer: no HF cache; the caller re-runs the sequence.
+        logits = self.backend.run_with_hooks(input_ids, attention_mask=attention_mask, fwd_hooks=[])
         return (logits[:, -1:] if last_logits_only else logits), None
+
+    @torch.inference_mode()
+    def record_forward(
+        self,
+        input_ids: Int[Tensor, "batch pos"],
+        attention_mask: Int[Tensor, "batch pos"],
+        consumer: ActivationConsumer,
+        count_mask: Bool[Tensor, "batch pos"] | None = None,
+    ) -> None:
+        """A teacher-forced forward with the activation hooks, no cache and no logits: it stops
+        right after the last layer's `hook_pre`. `count_mask` defaults to every real token."""
+        if count_mask is None:
+            count_mask = attention_mask.bool()
+        hooks = self._hooks(consumer, count_mask, stop_after_last=True)
+        kwargs: dict[str, Any] = {"attention_mask": attention_mask}
+        if self._is_bridge:
+            kwargs.update(
+                position_ids=(attention_mask.cumsum(-1) - 1).clamp(min=0),
+                use_cache=False,
+                return_type="logits",
+            )
+        try:
+            self.backend.run_with_hooks(input_ids, fwd_hooks=hooks, **kwargs)
+        except _RecordingDone:
+            return
+        raise RuntimeError("the recording forward ended before the last layer's hook ran")
 
     @property
     def supports_kv_cache(self) -> bool:
@@ -184,5 +214,62 @@ class NeuronModel:
     def forward_activations(self, prompts: Sequence[str], consumer: ActivationConsumer) -> Batch:
         """Forward only (no generation), feeding every real token's activations to `consumer`."""
         batch = self.encode(prompts)
-        self.step(batch.input_ids, batch.attention_mask, batch.position_ids, consumer=consumer)
+        self.record_forward(batch.input_ids, batch.attention_mask, consumer)
         return batch
+
+    # --- the KV cache self-check -------------------------------------------------------------
+    @torch.inference_mode()
+    def check_kv_cache(self, n_tokens: int = 4) -> str:
+        """Compare cached and uncached greedy decoding on fixed prompts; on a mismatch, turn the
+        cache off with a one-line warning. Returns the verdict (also in `kv_cache_status`)."""
+        if not self.supports_kv_cache:
+            self.kv_cache_ok, self.kv_cache_status = False, "no KV cache (full re-run each step)"
+            return self.kv_cache_status
+        batch = self.encode(list(SELF_CHECK_PROMPTS))
+        attention, positions = batch.attention_mask, batch.position_ids
+        logits, past = self.step(batch.input_ids, attention, positions)
+        ids, cached = batch.input_ids, [logits[:, -1]]
+        for _ in range(n_tokens - 1):
+            nxt = cached[-1].argmax(-1)[:, None]
+            ids = torch.cat([ids, nxt], dim=1)
+            attention = torch.cat([attention, torch.ones_like(nxt)], dim=1)
+            logits, past = self.step(nxt, attention, positions[:, -1:] + len(cached), past=past)
+            cached.append(logits[:, -1])
+        full, _ = self.step(
+            ids,
+            attention,
+            (attention.cumsum(-1) - 1).clamp(min=0),
+            use_cache=False,
+            last_logits_only=False,
+        )
+        uncached = full[:, -n_tokens:]
+        cached_t = torch.stack(cached, dim=1)
+        scale = uncached.float().abs().amax().clamp(min=1.0)
+        error = float((cached_t.float() - uncached.float()).abs().amax() / scale)
+        tolerance = 1e-3 if self.dtype == torch.float32 else 5e-2
+        if error <= tolerance:
+            self.kv_cache_ok = True
+            self.kv_cache_status = f"KV cache verified (relative logit error {error:.1e})"
+        else:
+            from neuronoverlap.versions import library_versions
+
+            self.kv_cache_ok = False
+            versions = ", ".join(f"{k} {v}" for k, v in library_versions().items())
+            self.kv_cache_status = (
+                f"KV cache disabled: cached and uncached logits differ (relative error {error:.2g})"
+            )
+            print(
+                f"neuronoverlap: warning: this install's KV cache gives wrong logits ({versions}); "
+                "generating without it (slower, correct)",
+                file=sys.stderr,
+                flush=True,
+            )
+        return self.kv_cache_status
+
+
+class _RecordingDone(Exception):
+    """Raised by the last layer's hook: the recording pass needs nothing after it."""
+
+
+#: Prompts of different lengths (so left padding is exercised) for the KV cache self-check.
+SELF_CHECK_PROMPTS = ("English: water\nDeutsch:", "The capital of France is the city of")

@@ -9,6 +9,7 @@ from typing import Any
 
 from neuronoverlap.errors import InputError
 from neuronoverlap.models.interface import NeuronModel
+from neuronoverlap.models.spec import check_architecture, model_name_of, unknown_model_error
 
 DTYPES = ("float32", "bfloat16", "float16")
 
@@ -70,21 +71,20 @@ def load_model(
             device,
             torch_dtype,
             name=EMBEDDED_NAME,
-            extra={"weights_sha256": manifest["gguf_sha256"], "source": manifest["source"]},
+            extra={
+                "weights_sha256": manifest["gguf_sha256"],
+                "source": manifest["source"],
+                "tokenizer": "SentencePiece BPE rebuilt from the GGUF vocabulary (format 2)",
+            },
         )
     if text.startswith("tiny-"):
+        model_name_of(text)  # an unknown tiny model is refused by its name
         return load_tiny(text.removeprefix("tiny-"), n_layers=n_layers, device=device, dtype=dtype)
     path = Path(text).expanduser()
     if path.is_dir():
-        if not (path / "config.json").is_file():
-            raise InputError(f"{path} has no config.json: not a Hugging Face checkpoint directory")
+        check_architecture(path)
         return _from_directory(path, device, torch_dtype, name=path.name)
-    raise InputError(
-        f"model {text!r} is neither 'embedded', 'tiny-llama', 'tiny-mistral' nor a local "
-        "checkpoint directory; nothing is downloaded here (HF_HUB_OFFLINE=1): download the "
-        "weights elsewhere (e.g. `huggingface-cli download meta-llama/Meta-Llama-3-8B "
-        "--local-dir DIR`) and pass --model DIR"
-    )
+    raise unknown_model_error(text)
 
 
 def _from_directory(path: Path, device: str, torch_dtype, name: str, extra: dict | None = None):
@@ -95,12 +95,10 @@ def _from_directory(path: Path, device: str, torch_dtype, name: str, extra: dict
     except OSError as exc:
         raise InputError(f"cannot load a model from {path}: {str(exc).splitlines()[0]}") from exc
     bridge.eval()
-    return NeuronModel(bridge, bridge.tokenizer, name=name, extra_provenance=extra)
+    return _checked(NeuronModel(bridge, bridge.tokenizer, name=name, extra_provenance=extra))
 
 
-def load_tiny(
-    arch: str, n_layers: int = 4, seed: int = 0, device: str = "cpu", dtype: str = "float32"
-):
+def load_tiny(arch: str, n_layers: int = 4, seed: int = 0, device: str = "cpu", dtype: str = "float32"):
     """A tiny seeded random LLaMA or Mistral, wrapped by a TransformerBridge."""
     _quiet_transformers()
     from transformer_lens.model_bridge import TransformerBridge
@@ -114,7 +112,7 @@ def load_tiny(
     name = f"tiny-{arch}"
     bridge = TransformerBridge.boot_transformers(name, hf_model=hf_model, tokenizer=tokenizer)
     bridge.eval()
-    return NeuronModel(bridge, tokenizer, name=name, extra_provenance={"seed": seed})
+    return _checked(NeuronModel(bridge, tokenizer, name=name, extra_provenance={"seed": seed}))
 
 
 def _from_object(model: Any) -> NeuronModel:
@@ -127,4 +125,10 @@ def _from_object(model: Any) -> NeuronModel:
             "(pass a TransformerBridge, a HookedTransformer, a checkpoint directory or 'embedded')"
         )
     name = str(getattr(model.cfg, "model_name", None) or type(model).__name__)
-    return NeuronModel(model, model.tokenizer, name=name)
+    return _checked(NeuronModel(model, model.tokenizer, name=name))
+
+
+def _checked(model: NeuronModel) -> NeuronModel:
+    """Run the KV cache self-check: generation never silently uses a broken cache."""
+    model.check_kv_cache()
+    return model

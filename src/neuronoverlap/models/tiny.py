@@ -42,9 +42,7 @@ def tiny_config(arch: str, n_layers: int = 4):
     else:
         from neuronoverlap.errors import InputError
 
-        raise InputError(
-            f"unknown tiny architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}"
-        )
+        raise InputError(f"unknown tiny architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
     return config
 
 

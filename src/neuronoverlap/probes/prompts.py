@@ -22,9 +22,7 @@ NAME_STYLES = ("endonym", "english")
 
 def language_label(code: str, names: str = "endonym") -> str:
     if names not in NAME_STYLES:
-        raise InputError(
-            f"unknown language-name style {names!r}; use one of {', '.join(NAME_STYLES)}"
-        )
+        raise InputError(f"unknown language-name style {names!r}; use one of {', '.join(NAME_STYLES)}")
     lang = get_language(code)
     return lang.endonym if names == "endonym" else lang.name
 
@@ -34,9 +32,15 @@ def render(template: str, src: str, tgt: str, word: str, names: str = "endonym")
     try:
         return template.format(S=language_label(src, names), T=language_label(tgt, names), w=word)
     except (KeyError, IndexError) as exc:
-        raise InputError(
-            f"template {template!r} may only use {{S}}, {{T}} and {{w}} ({exc})"
-        ) from None
+        raise InputError(f"template {template!r} may only use {{S}}, {{T}} and {{w}} ({exc})") from None
+
+
+def word_span(template: str, src: str, tgt: str, word: str, names: str = "endonym") -> tuple[int, int]:
+    """Character span [start, end) of the word in `render(template, src, tgt, word, names)`."""
+    if "{w}" not in template:
+        return 0, 0
+    start = len(render(template.split("{w}", 1)[0], src, tgt, "", names))
+    return start, start + len(word)
 
 
 @dataclass
@@ -56,6 +60,12 @@ class ProbeSet:
 
     def __len__(self) -> int:
         return len(self.prompts)
+
+    def word_spans(self) -> list[tuple[int, int]]:
+        """Where each prompt's source word sits (for counting only word and answer tokens)."""
+        template = self.params.get("template", DEFAULT_TEMPLATE)
+        names = self.params.get("names", "endonym")
+        return [word_span(template, self.src, self.tgt, w, names) for w in self.source_words]
 
 
 def translation_probe_sets(

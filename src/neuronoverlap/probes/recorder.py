@@ -8,6 +8,7 @@ model and batch size, produces exactly the numbers of an uninterrupted run.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 
@@ -20,6 +21,13 @@ from neuronoverlap.models import NeuronModel, StopRule, generate_greedy
 from neuronoverlap.probes.prompts import ProbeSet
 from neuronoverlap.probes.stats import CorpusStats, ProbeBatchStats
 from neuronoverlap.store import ModelInfo, StoreWriter
+from neuronoverlap.versions import library_versions
+
+#: What each count rule counts, as recorded in a probe set's parameters.
+COUNTED_POSITIONS = {
+    "all": "prompt and generated tokens, padding excluded",
+    "answer": "the probe word's tokens and the generated tokens (BOS and template excluded)",
+}
 
 
 def model_info(model: NeuronModel) -> ModelInfo:
@@ -49,19 +57,25 @@ def record_probe_set(
     batch_size: int = 16,
     stop: StopRule = StopRule(),  # noqa: B008 (frozen, immutable)
     progress: bool = True,
+    count: str = "all",
 ) -> str:
-    """Generate greedily on every prompt and store per-sample statistics; returns the status
-    ('recorded', 'resumed' or 'already stored')."""
+    """Generate greedily on every prompt, then record each sample's statistics in one
+    teacher-forced pass (`count`: "all" real tokens, or "answer": the word's and the answer's
+    tokens only); store them. Returns 'recorded', 'resumed' or 'already stored'."""
     if len(probe_set) == 0:
         raise InputError(f"probe set {probe_set.name} is empty")
+    if count not in COUNTED_POSITIONS:
+        raise InputError(f"unknown count rule {count!r}; choose one of {', '.join(COUNTED_POSITIONS)}")
     params = {
         **probe_set.params,
         "batch_size": batch_size,
         "max_new_tokens": stop.max_new_tokens,
         "stop_at_newline": stop.stop_at_newline,
         "stop_at_closing_quote": stop.stop_at_closing_quote,
-        "counted_positions": "prompt and generated tokens, padding excluded",
+        "counted_positions": COUNTED_POSITIONS[count],
+        "recording": "generate, then one teacher-forced forward over prompt + answer",
         "toolkit_version": __version__,
+        "library_versions": json.dumps(library_versions(), sort_keys=True),
     }
     status, done = writer.probe_progress(probe_set.src, probe_set.tgt, params)
     if status == "done":
@@ -80,7 +94,8 @@ def record_probe_set(
     for start, stop_index in _batches(n, batch_size, done):
         prompts = probe_set.prompts[start:stop_index]
         stats = ProbeBatchStats(len(prompts), model.n_layers, model.d_mlp, device=model.device)
-        generations = generate_greedy(model, prompts, stop, stats)
+        spans = probe_set.word_spans()[start:stop_index] if count == "answer" else None
+        generations = generate_greedy(model, prompts, stop, stats, count=count, word_spans=spans)
         mean, prob, tokens = stats.result()
         journal.add_block(
             start,
@@ -113,7 +128,12 @@ def record_corpus(
     """Forward every sentence and store the language's fire counts, value sums and tokens."""
     if not sentences:
         raise InputError(f"no sentences for corpus {lang}")
-    params = {**params, "batch_size": batch_size, "toolkit_version": __version__}
+    params = {
+        **params,
+        "batch_size": batch_size,
+        "toolkit_version": __version__,
+        "library_versions": json.dumps(library_versions(), sort_keys=True),
+    }
     status, state = writer.corpus_progress(lang, params)
     if status == "done":
         return "already stored"

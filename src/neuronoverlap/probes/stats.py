@@ -18,12 +18,8 @@ class ProbeBatchStats:
     """Per-sample sums for one batch of probes: value sum and fire count per (layer, neuron)."""
 
     def __init__(self, batch_size: int, n_layers: int, d_mlp: int, device="cpu"):
-        self.value_sum = torch.zeros(
-            batch_size, n_layers, d_mlp, dtype=torch.float64, device=device
-        )
-        self.fire_count = torch.zeros(
-            batch_size, n_layers, d_mlp, dtype=torch.float32, device=device
-        )
+        self.value_sum = torch.zeros(batch_size, n_layers, d_mlp, dtype=torch.float64, device=device)
+        self.fire_count = torch.zeros(batch_size, n_layers, d_mlp, dtype=torch.float32, device=device)
         self.tokens = torch.zeros(batch_size, dtype=torch.long, device=device)
 
     def consume(

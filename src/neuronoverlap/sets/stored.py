@@ -37,5 +37,9 @@ def load_set(store, name: str) -> NeuronSet:
         raise InputError(
             f"{store.path} has no neuron set {name!r} (it has: {', '.join(names) or 'none'})"
         )
+    from neuronoverlap.store.reader import checked_attrs
+
     with store._file() as f:
-        return NeuronSet.from_h5(f[f"{store.group}/{SETS_GROUP}"], name)
+        group = f[f"{store.group}/{SETS_GROUP}"]
+        checked_attrs(group[name])
+        return NeuronSet.from_h5(group, name)

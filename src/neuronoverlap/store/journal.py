@@ -11,9 +11,15 @@ import json
 import os
 import re
 import shutil
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+
+from neuronoverlap.errors import InputError
+from neuronoverlap.store import space
 
 _BLOCK_NAME = re.compile(r"block-\d{9}\.npz")
 
@@ -26,26 +32,72 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name("." + path.name + ".partial")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
+def _atomic_write(path: Path, size: int, write) -> None:
+    """`write(fh)` into a temporary name, fsync, rename into place. Free space is checked first;
+    on an OS error the temporary file is removed, so `path` is as it was (whole or absent)."""
     # The temporary name starts with a dot and ends in ".partial": no glob of blocks matches it,
     # so a file cut short by a kill during this write is never read as a committed block.
     tmp = path.with_name("." + path.name + ".partial")
-    with open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    need = space.needed(size)
+    space.ensure_free_space(path, need, "writing")
+    try:
+        with open(tmp, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise space.storage_error(exc, path, need, "writing") from None
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    _atomic_write(path, len(data), lambda fh: fh.write(data))
+
+
+def atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
+    size = sum(np.asarray(a).nbytes for a in arrays.values())
+    _atomic_write(path, size, lambda fh: np.savez(fh, **arrays))
+
+
+@contextmanager
+def _damage_is_input_error(path: Path) -> Iterator[None]:
+    """A journal file that cannot be read (damaged, cut short by hand) is a one-line error."""
+    try:
+        yield
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise InputError(
+            f"journal file {path} is damaged ({reason}); delete it and rerun the same command "
+            "(the work it held is recomputed)"
+        ) from None
+
+
+def read_json(path: Path) -> dict:
+    with _damage_is_input_error(path):
+        value = json.loads(path.read_text())
+    if not isinstance(value, dict):
+        raise InputError(f"journal file {path} is damaged (not a JSON object); delete it and rerun")
+    return value
+
+
+def make_dirs(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise space.storage_error(exc, path, space.MARGIN_BYTES, "creating the folder") from None
+
+
+def remove_empty_dirs(root: Path) -> None:
+    """Remove the folders under `root` (and `root`) that hold no file, deepest first."""
+    if not root.is_dir():
+        return
+    for folder in sorted((p for p in root.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+        if not any(folder.iterdir()):
+            folder.rmdir()
+    if not any(root.iterdir()):
+        root.rmdir()
 
 
 class Journal:
@@ -58,29 +110,37 @@ class Journal:
         return (self.dir / "params.json").is_file()
 
     def start(self, params: dict) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.dir)
         atomic_write_bytes(self.dir / "params.json", json.dumps(params, sort_keys=True).encode())
 
     def params(self) -> dict:
-        return json.loads((self.dir / "params.json").read_text())
+        return read_json(self.dir / "params.json")
 
     def block_paths(self) -> list[Path]:
-        """Committed blocks only (`block-<start>.npz`), in sample order."""
-        return sorted(p for p in self.dir.glob("block-*.npz") if _BLOCK_NAME.fullmatch(p.name))
+        """Committed blocks (`block-<start>.npz`) in sample order: the run of blocks from sample
+        0 on without a gap (a block after a gap, one deleted by hand, is recomputed)."""
+        return self._prefix()[0]
 
     def n_committed(self) -> int:
         """Samples in the committed blocks (reads only each block's `tokens`)."""
-        total = 0
-        for path in self.block_paths():
-            with np.load(path, allow_pickle=False) as data:
+        return self._prefix()[1]
+
+    def _prefix(self) -> tuple[list[Path], int]:
+        names = sorted(p for p in self.dir.glob("block-*.npz") if _BLOCK_NAME.fullmatch(p.name))
+        paths, total = [], 0
+        for path in names:
+            if int(path.name[len("block-") : -len(".npz")]) != total:
+                break
+            with _damage_is_input_error(path), np.load(path, allow_pickle=False) as data:
                 total += int(data["tokens"].shape[0])
-        return total
+            paths.append(path)
+        return paths, total
 
     def add_block(self, start: int, **arrays: np.ndarray) -> None:
         atomic_save_npz(self.dir / f"block-{start:09d}.npz", **arrays)
 
     def load_block(self, path: Path) -> dict[str, np.ndarray]:
-        with np.load(path, allow_pickle=False) as data:
+        with _damage_is_input_error(path), np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
 
     def save_state(self, **arrays: np.ndarray) -> None:

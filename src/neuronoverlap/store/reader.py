@@ -19,7 +19,7 @@ import numpy as np
 from jaxtyping import Float, Int
 
 from neuronoverlap.errors import InputError
-from neuronoverlap.store import schema
+from neuronoverlap.store import checksums, schema
 
 
 @contextmanager
@@ -32,9 +32,7 @@ def open_h5(path: str | Path) -> Iterator[h5py.File]:
         f = h5py.File(path, "r")
     except OSError as exc:
         reason = str(exc).split("(")[-1].rstrip(")") if "(" in str(exc) else str(exc)
-        raise InputError(
-            f"{path} is not a readable HDF5 store (truncated or damaged: {reason})"
-        ) from None
+        raise InputError(f"{path} is not a readable HDF5 store (truncated or damaged: {reason})") from None
     try:
         yield f
     finally:
@@ -42,12 +40,29 @@ def open_h5(path: str | Path) -> Iterator[h5py.File]:
 
 
 def _read(dataset: h5py.Dataset, selection=()) -> np.ndarray:
+    """`dataset[selection]`, checked: fletcher32 per chunk, else the dataset's sha256 (such
+    datasets, strings and scalars, are small and read whole)."""
     try:
-        return dataset[selection]
+        if not checksums.covers_data(dataset) or checksums.ATTR not in dataset.attrs:
+            return dataset[selection]
+        data = dataset[()]
+        checksums.check(dataset, data)
+        return data if selection == () else data[selection]
     except OSError as exc:
         raise InputError(
             f"{dataset.file.filename}: dataset {dataset.name} is damaged ({str(exc).splitlines()[0]})"
         ) from None
+
+
+def checked_attrs(node: h5py.Group | h5py.Dataset) -> h5py.AttributeManager:
+    """The attributes of `node`, checked against its sha256 (when it has one)."""
+    try:
+        checksums.check(node)
+    except OSError as exc:
+        raise InputError(
+            f"{node.file.filename}: {node.name} is damaged ({str(exc).splitlines()[0]})"
+        ) from None
+    return node.attrs
 
 
 class LazyDataset:
@@ -75,7 +90,7 @@ class ProbeSetView:
     @property
     def params(self) -> dict:
         with self.store._file() as f:
-            return json.loads(f[self.key].attrs["params"])
+            return json.loads(checked_attrs(f[self.key])["params"])
 
     @property
     def n_samples(self) -> int:
@@ -139,7 +154,7 @@ class CorpusView:
     @property
     def params(self) -> dict:
         with self.store._file() as f:
-            return json.loads(f[self.key].attrs["params"])
+            return json.loads(checked_attrs(f[self.key])["params"])
 
     def fire_count(self) -> Int[np.ndarray, "layer neuron"]:
         return self._get("fire_count")
@@ -172,9 +187,7 @@ class Store:
                     f"{self.path} has store schema {version}; this toolkit reads up to "
                     f"{schema.SCHEMA_VERSION}: upgrade neuronoverlap"
                 )
-            self.attrs = {
-                k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()
-            }
+            self.attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in checked_attrs(f).items()}
         self.model_name = str(self.attrs["model_name"])
         self.fingerprint = str(self.attrs["model_fingerprint"])
         self.n_layers = int(self.attrs["n_layers"])
@@ -188,9 +201,7 @@ class Store:
 
     def _check_layer(self, layer: int) -> None:
         if not 0 <= layer < self.n_layers:
-            raise InputError(
-                f"layer {layer} out of range 0..{self.n_layers - 1} for {self.model_name}"
-            )
+            raise InputError(f"layer {layer} out of range 0..{self.n_layers - 1} for {self.model_name}")
 
     def _names(self, kind: str) -> list[str]:
         with self._file() as f:
@@ -236,4 +247,6 @@ class Store:
             key = f"{self.group}/{kind}/{name}"
             if key not in f:
                 raise InputError(f"{self.path} has no {kind} entry {name!r}")
-            yield f[key]
+            node = f[key]
+            checked_attrs(node)
+            yield node

@@ -22,9 +22,16 @@ import h5py
 import numpy as np
 
 from neuronoverlap.errors import InputError
-from neuronoverlap.store import schema
-from neuronoverlap.store.journal import Journal
+from neuronoverlap.store import checksums, schema, space
+from neuronoverlap.store.journal import (
+    Journal,
+    atomic_write_bytes,
+    make_dirs,
+    read_json,
+    remove_empty_dirs,
+)
 from neuronoverlap.store.reader import open_h5
+from neuronoverlap.versions import library_versions
 
 
 @dataclass(frozen=True)
@@ -61,20 +68,26 @@ class StoreWriter:
         self.toolkit_version = toolkit_version
         self.journal_root = self.path.with_name(self.path.name + ".partial")
         self.group = schema.model_group(model.name)
-        if self.path.parent and not self.path.parent.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock_file = open(self.path.with_name(self.path.name + ".lock"), "a+")
+        check_writable(self.path)
+        made_parent = not self.path.parent.exists()
+        make_dirs(self.path.parent)
+        self._lock_path = self.path.with_name(self.path.name + ".lock")
+        self._made_lock = not self._lock_path.exists()
+        try:
+            self._lock_file = open(self._lock_path, "a+")
+        except OSError as exc:
+            raise space.storage_error(exc, self._lock_path, 0, "creating the lock") from None
         try:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self._lock_file.close()
-            raise InputError(
-                f"{self.path} is being written by another process (lock held)"
-            ) from None
+            raise InputError(f"{self.path} is being written by another process (lock held)") from None
         try:
             self._check_model()
         except BaseException:
             self.close()
+            if made_parent:
+                remove_empty_dirs(self.path.parent)
             raise
 
     @classmethod
@@ -95,9 +108,22 @@ class StoreWriter:
 
     # --- life cycle --------------------------------------------------------------------------
     def close(self) -> None:
-        if not self._lock_file.closed:
-            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
-            self._lock_file.close()
+        """Release the lock. A journal that holds no work is removed, and so is the lock file
+        when this writer created it, so a refused or empty run leaves nothing beside the store."""
+        if self._lock_file.closed:
+            return
+        marker = self.journal_root / "model.json"
+        if self.journal_root.is_dir() and not any(
+            p.is_file() and p != marker for p in self.journal_root.rglob("*")
+        ):
+            marker.unlink(missing_ok=True)
+            remove_empty_dirs(self.journal_root)
+        # Unlinked while still held: a process that opened it before now fails its
+        # non-blocking flock, one that opens it after creates a fresh lock file.
+        if self._made_lock and not self.journal_root.exists():
+            self._lock_path.unlink(missing_ok=True)
+        fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+        self._lock_file.close()
 
     def __enter__(self) -> StoreWriter:
         return self
@@ -121,42 +147,65 @@ class StoreWriter:
                 stored = {k: _plain(f.attrs.get(k)) for k in asked}
             diff = _first_difference(stored, asked)
             if diff:
-                raise InputError(
-                    f"{self.path} was written with another model or definition ({diff})"
-                )
+                raise InputError(f"{self.path} was written with another model or definition ({diff})")
         marker = self.journal_root / "model.json"
         if marker.is_file():
-            diff = _first_difference(json.loads(marker.read_text()), asked)
+            diff = _first_difference(read_json(marker), asked)
             if diff:
-                raise InputError(
-                    f"{self.journal_root} holds unfinished work of another model ({diff})"
-                )
-        else:
-            self.journal_root.mkdir(parents=True, exist_ok=True)
-            marker.write_text(json.dumps(asked, sort_keys=True))
+                raise InputError(f"{self.journal_root} holds unfinished work of another model ({diff})")
+
+    def _start_journal(self, kind: str, name: str, params: dict) -> Journal:
+        """The journal of `kind/name`, started (with the model marker) if it is not yet."""
+        marker = self.journal_root / "model.json"
+        if not marker.is_file():
+            make_dirs(self.journal_root)
+            atomic_write_bytes(marker, json.dumps(self._model_attrs(), sort_keys=True).encode())
+        journal = Journal(self.journal_root, kind, name)
+        if not journal.exists():
+            journal.start(params)
+        return journal
 
     # --- copy-on-write merge -----------------------------------------------------------------
-    def _rewrite(self, edit: Callable[[h5py.Group], None]) -> None:
-        """Apply `edit` to the model's group in a copy of the store, then swap the copy in."""
+    def _rewrite(self, edit: Callable[[h5py.Group], None], new_bytes: int) -> None:
+        """Apply `edit` to the model's group in a copy of the store, then swap the copy in.
+
+        `new_bytes` bounds what `edit` adds (uncompressed). The free space must cover the copy
+        and that before anything is written (HDF5 may crash on a full disk); on any error the
+        copy is removed and the store is as it was. Every new object gets its checksum.
+        """
         tmp = self.path.with_name(self.path.name + ".tmp")
-        if self.path.exists():
-            shutil.copyfile(self.path, tmp)
-            mode = "r+"
-        else:
-            mode = "w"
-        with h5py.File(tmp, mode, rdcc_nbytes=64 * 2**20) as f:
-            if mode == "w":
-                f.attrs["schema_version"] = schema.SCHEMA_VERSION
-                f.attrs["toolkit_version"] = self.toolkit_version
-                f.attrs["created"] = _now()
-                for key, value in self._model_attrs().items():
-                    f.attrs[key] = value
-                f.attrs["model_config"] = json.dumps(self.model.config, sort_keys=True)
-            f.attrs["modified"] = _now()
-            edit(f.require_group(self.group))
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        tmp.unlink(missing_ok=True)  # a copy left by a killed run (we hold the lock)
+        exists = self.path.exists()
+        need = space.needed((self.path.stat().st_size if exists else 0) + new_bytes)
+        space.ensure_free_space(self.path, need, "committing to")
+        try:
+            if exists:
+                shutil.copyfile(self.path, tmp)
+            with h5py.File(tmp, "r+" if exists else "w", rdcc_nbytes=64 * 2**20) as f:
+                if exists:
+                    checksums.check(f)
+                else:
+                    f.attrs["schema_version"] = schema.SCHEMA_VERSION
+                    f.attrs["toolkit_version"] = self.toolkit_version
+                    f.attrs["created"] = _now()
+                    for key, value in self._model_attrs().items():
+                        f.attrs[key] = value
+                    f.attrs["model_config"] = json.dumps(self.model.config, sort_keys=True)
+                    f.attrs["library_versions"] = json.dumps(library_versions(), sort_keys=True)
+                legacy = checksums.unsealed(f) - {"/"} if exists else set()
+                f.attrs["modified"] = _now()
+                f.attrs["modified_with"] = json.dumps(library_versions(), sort_keys=True)
+                edit(f.require_group(self.group))
+                checksums.seal_new(f, legacy)
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except (OSError, RuntimeError) as exc:  # h5py: RuntimeError for some failed flushes
+            tmp.unlink(missing_ok=True)
+            raise space.storage_error(exc, self.path, need, "committing to") from None
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     def _stored_attrs(self, kind: str, name: str) -> dict | None:
         if not self.path.exists():
@@ -179,23 +228,21 @@ class StoreWriter:
         if stored is not None:
             diff = _first_difference(stored, params)
             if diff:
-                raise InputError(
-                    f"probe set {name} in {self.path} was recorded differently ({diff})"
-                )
+                raise InputError(f"probe set {name} in {self.path} was recorded differently ({diff})")
             return "done", int(params["n_samples"])
         journal = Journal(self.journal_root, schema.PROBES, name)
         if not journal.exists():
             return "new", 0
         diff = _first_difference(journal.params(), params)
+        if diff and not journal.block_paths():
+            journal.discard()  # started, nothing committed: a rejected run, nothing to lose
+            return "new", 0
         if diff:
             raise InputError(f"unfinished probe set {name} in {self.journal_root} differs ({diff})")
         return "partial", journal.n_committed()
 
     def probe_journal(self, src: str, tgt: str, params: dict) -> Journal:
-        journal = Journal(self.journal_root, schema.PROBES, schema.probe_set_name(src, tgt))
-        if not journal.exists():
-            journal.start(params)
-        return journal
+        return self._start_journal(schema.PROBES, schema.probe_set_name(src, tgt), params)
 
     def finish_probe_set(self, src: str, tgt: str) -> None:
         """Merge a complete journaled probe set into the store and drop its journal."""
@@ -243,14 +290,12 @@ class StoreWriter:
                 tokens[row : row + size] = block["tokens"]
                 for key, ds in strings.items():
                     # HDF5 strings cannot hold NUL: a model may generate one; keep it visible.
-                    ds[row : row + size] = [
-                        t.replace("\x00", "\ufffd") for t in block[key].tolist()
-                    ]
+                    ds[row : row + size] = [t.replace("\x00", "\ufffd") for t in block[key].tolist()]
                 row += size
             if row != n:
                 raise InputError(f"journal of probe set {name} holds {row} samples, expected {n}")
 
-        self._rewrite(edit)
+        self._rewrite(edit, sum(p.stat().st_size for p in blocks))
         journal.discard()
 
     # --- corpora -----------------------------------------------------------------------------
@@ -265,15 +310,16 @@ class StoreWriter:
         if not journal.exists():
             return "new", None
         diff = _first_difference(journal.params(), params)
+        state = journal.load_state()
+        if diff and state is None:
+            journal.discard()  # started, nothing committed: a rejected run, nothing to lose
+            return "new", None
         if diff:
             raise InputError(f"unfinished corpus {lang} in {self.journal_root} differs ({diff})")
-        return "partial", journal.load_state()
+        return "partial", state
 
     def corpus_journal(self, lang: str, params: dict) -> Journal:
-        journal = Journal(self.journal_root, schema.CORPORA, lang)
-        if not journal.exists():
-            journal.start(params)
-        return journal
+        return self._start_journal(schema.CORPORA, lang, params)
 
     def finish_corpus(self, lang: str) -> None:
         journal = Journal(self.journal_root, schema.CORPORA, lang)
@@ -308,13 +354,16 @@ class StoreWriter:
             g.create_dataset("n_tokens", data=np.int64(state["n_tokens"]))
             g.create_dataset("n_sentences", data=np.int64(state["n_sentences"]))
 
-        self._rewrite(edit)
+        self._rewrite(edit, sum(np.asarray(a).nbytes for a in state.values()))
         journal.discard()
 
     # --- anything else (neuron sets, analysis results) ---------------------------------------
-    def edit(self, kind: str, fill: Callable[[h5py.Group], None]) -> None:
-        """Let `fill` add or replace entries of group `kind` (e.g. 'sets'), copy-on-write."""
-        self._rewrite(lambda model_group: fill(model_group.require_group(kind)))
+    def edit(self, kind: str, fill: Callable[[h5py.Group], None], new_bytes: int | None = None) -> None:
+        """Let `fill` add or replace entries of group `kind` (e.g. 'sets'), copy-on-write.
+        `new_bytes` bounds what it adds (default: one byte per neuron, eight packed sets)."""
+        if new_bytes is None:
+            new_bytes = self.model.n_layers * self.model.d_mlp
+        self._rewrite(lambda model_group: fill(model_group.require_group(kind)), new_bytes)
 
     def put_json(self, kind: str, name: str, payload: dict) -> None:
         """Store a JSON document (an analysis result) as a UTF-8 string dataset `kind/name`."""
@@ -325,8 +374,22 @@ class StoreWriter:
                 del group[name]
             group.create_dataset(name, data=text, dtype=_STR)
             group[name].attrs["created"] = _now()
+            group[name].attrs["library_versions"] = json.dumps(library_versions(), sort_keys=True)
 
-        self.edit(kind, fill)
+        self.edit(kind, fill, new_bytes=len(text.encode()))
+
+
+def check_writable(path: Path) -> None:
+    """Refuse to write into a store of another schema version (checked before any work)."""
+    if not path.exists():
+        return
+    with open_h5(path) as f:
+        version = f.attrs.get("schema_version")
+    if version is not None and int(version) != schema.SCHEMA_VERSION:
+        raise InputError(
+            f"{path} has store schema {int(version)}; this toolkit writes schema "
+            f"{schema.SCHEMA_VERSION} only and leaves the store as it is"
+        )
 
 
 def _plain(value):

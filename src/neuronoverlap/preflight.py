@@ -1,0 +1,133 @@
+"""Checks of a command line's values and of its store, run before any work: before the model is
+loaded, the lock taken or a journal written. Each failure is one `InputError` naming the option.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import math
+from pathlib import Path
+
+from neuronoverlap.errors import InputError
+
+#: Commands that may write into --store.
+WRITING_COMMANDS = ("probe", "corpus", "spectrum", "select-bridge", "demo")
+
+#: option attribute -> (flag, smallest value allowed)
+_AT_LEAST = {
+    "max_new_tokens": ("--max-new-tokens", 1),
+    "batch_size": ("--batch-size", 1),
+    "n_samples": ("-n", 1),
+    "n_sentences": ("-n", 1),
+    "corpus_n": ("--corpus-n", 1),
+    "eval_n": ("--eval-n", 1),
+    "permutations": ("--permutations", 1),
+    "seed": ("--seed", 0),
+    "shots": ("--shots", 0),
+    "examples": ("--examples", 0),
+}
+
+
+def check_options(args) -> None:
+    """The option values of any command (only those it has), and its --model spec."""
+    for attr, (flag, least) in _AT_LEAST.items():
+        value = getattr(args, attr, None)
+        if isinstance(value, int) and value < least:
+            raise InputError(f"{flag} must be at least {least}, got {value}")
+    temperature = getattr(args, "temperature", None)
+    if temperature is not None and not (math.isfinite(temperature) and temperature > 0):
+        raise InputError(f"--temperature must be a finite number > 0, got {temperature}")
+    top_rate = getattr(args, "top_rate", None)
+    if top_rate is not None and not 0 < top_rate < 1:
+        raise InputError(f"--top-rate must be in (0, 1), got {top_rate}")
+    if getattr(args, "window", None):
+        parse_window(args.window)
+    if getattr(args, "model", None):
+        from neuronoverlap.models.spec import model_name_of
+
+        model_name_of(str(args.model))
+
+
+def parse_window(text: str | None) -> list[int] | None:
+    """'6-11' or '6,7,8' -> layer ids (each >= 0; a range first <= last)."""
+    if not text:
+        return None
+    try:
+        if "-" in text:
+            first, last = (int(x) for x in text.split("-"))
+            layers = list(range(first, last + 1))
+        else:
+            layers = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise InputError(f"--window takes 'first-last' or a comma list of layers, got {text!r}") from None
+    if not layers:
+        raise InputError(f"--window {text}: the first layer must not exceed the last")
+    if min(layers) < 0:
+        raise InputError(f"--window layers must be >= 0, got {text}")
+    return layers
+
+
+def _lock_held(store: Path) -> bool:
+    lock = store.with_name(store.name + ".lock")
+    if not lock.is_file():
+        return False
+    with open(lock, "rb") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+    return False
+
+
+def check_store(args) -> None:
+    """For a command that writes --store: the store readable, of this schema version, of the
+    --model asked for (by name), its journal of that model, and no other writer at work."""
+    if getattr(args, "command", None) not in WRITING_COMMANDS:
+        return
+    path = Path(args.store)
+    if path.is_dir():
+        raise InputError(f"--store {path} is a folder; give a store file, e.g. {path / 'run.h5'}")
+    asked = None
+    if args.model:
+        from neuronoverlap.models.spec import model_name_of
+
+        asked = model_name_of(str(args.model))
+    if path.exists():
+        from neuronoverlap.store import Store
+        from neuronoverlap.store.writer import check_writable
+
+        check_writable(path)
+        store = Store(path)
+        if asked is not None and store.model_name != asked:
+            raise InputError(
+                f"--model {args.model}: {path} was written by another model, {store.model_name!r}; use that "
+                "model (or omit --model) or another --store"
+            )
+    marker = path.with_name(path.name + ".partial") / "model.json"
+    if asked is not None and marker.is_file():
+        try:
+            journal_model = json.loads(marker.read_text()).get("model_name")
+        except (OSError, json.JSONDecodeError, AttributeError):
+            journal_model = None
+        if journal_model not in (None, asked):
+            raise InputError(
+                f"--model {args.model}: {marker.parent} holds unfinished work of "
+                f"{journal_model!r}; finish it with that model or use another --store"
+            )
+    if _lock_held(path):
+        raise InputError(f"{path} is being written by another process (lock held)")
+
+
+def check_flores_sizes(args, langs: list[str], n: int, flag: str) -> None:
+    """`n` FLORES sentences must exist for each language (files read, nothing recorded)."""
+    from neuronoverlap.data.flores import read_flores
+
+    for lang in langs:
+        available = len(read_flores(lang, split=args.split, data_dir=args.data_dir))
+        if n > available:
+            raise InputError(
+                f"{flag} {n} exceeds the {available} FLORES-200 {args.split} sentences of "
+                f"{lang}; use {flag} {available} or fewer"
+            )

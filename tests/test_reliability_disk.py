@@ -1,0 +1,302 @@
+"""A full disk (or another OS error) at every write point of a command: exit code 2, one line
+naming the path and the free space needed, the store untouched, no temporary file left, and the
+rerun resumes to exactly the store of an uninterrupted run. Also on a real 2 MiB tmpfs (root)."""
+
+from __future__ import annotations
+
+import builtins
+import errno
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import folder_snapshot
+from neuronoverlap.cli import main
+from neuronoverlap.store import journal as journal_module
+from neuronoverlap.store import space
+from neuronoverlap.store import writer as writer_module
+
+COMMANDS = {
+    "probe": ["probe", "--pair", "de-es", "-n", "4", "--batch-size", "2", "--max-new-tokens", "3"],
+    "corpus": ["corpus", "--langs", "es", "-n", "4", "--batch-size", "2"],
+    "select-bridge": [
+        "select-bridge",
+        "--pair",
+        "de-fr",
+        "--bridges",
+        "en",
+        "--permutations",
+        "5",
+        "--window",
+        "1-2",
+    ],
+}
+
+
+def _is_temporary(name: str) -> bool:
+    return name.endswith((".partial", ".tmp"))
+
+
+def work(folder: Path) -> dict[str, bytes]:
+    """The store and the journal's blocks and parameters (not the lock or the journal's model
+    marker, which a writer removes on closing when the journal holds no work)."""
+    skip = ("run.h5.lock", str(Path("run.h5.partial", "model.json")))
+    return {k: v for k, v in folder_snapshot(folder).items() if k not in skip}
+
+
+class Faults:
+    """Counts the store's write operations; the `fail_at`-th raises ENOSPC (None: never) and
+    keeps `folder`'s files as they were at that moment (temporary files left out)."""
+
+    def __init__(self, fail_at: int | None = None, folder: Path | None = None):
+        self.fail_at, self.folder, self.points, self.at_failure = fail_at, folder, [], None
+
+    def hit(self, what: str) -> None:
+        self.points.append(what)
+        if len(self.points) == self.fail_at:
+            self.at_failure = {k: v for k, v in work(self.folder).items() if not _is_temporary(k)}
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), what)
+
+
+@pytest.fixture
+def faulty(monkeypatch, tiny_llama):
+    """install(faults): every write point of the store code goes through `faults.hit`; the
+    tiny model is the session's (loaded once)."""
+    import neuronoverlap.models as models
+
+    monkeypatch.setattr(models, "load_model", lambda *a, **k: tiny_llama)
+    real_open, real_copy, real_replace = builtins.open, shutil.copyfile, os.replace
+    real_create = h5py.Group.create_dataset
+
+    def install(faults: Faults) -> None:
+        def opener(path, mode="r", *args, **kwargs):
+            fh = real_open(path, mode, *args, **kwargs)
+            if any(c in mode for c in "wa+"):
+                try:
+                    faults.hit(f"open {Path(path).name}")
+                except OSError:
+                    fh.close()
+                    raise
+            return fh
+
+        def copy(src, dst, *args, **kwargs):
+            result = real_copy(src, dst, *args, **kwargs)
+            faults.hit("copy of the store")  # the copy is whole, the disk full after it
+            return result
+
+        def replace(src, dst):
+            faults.hit(f"rename {Path(dst).name}")
+            return real_replace(src, dst)
+
+        def create(self, name, *args, **kwargs):
+            faults.hit(f"dataset {name}")
+            return real_create(self, name, *args, **kwargs)
+
+        monkeypatch.setattr(journal_module, "open", opener, raising=False)
+        monkeypatch.setattr(writer_module, "open", opener, raising=False)
+        monkeypatch.setattr(writer_module.shutil, "copyfile", copy)
+        monkeypatch.setattr(journal_module.os, "replace", replace)
+        monkeypatch.setattr(h5py.Group, "create_dataset", create)
+
+    return install
+
+
+def datasets(path: Path) -> dict[str, object]:
+    """Every dataset's value (a bridge result without the store path it records)."""
+    out = {}
+
+    def add(name, obj):
+        if isinstance(obj, h5py.Dataset):
+            out[name] = obj[()]
+            if "/results/" in name:
+                document = json.loads(out[name])
+                document["parameters"].pop("store", None)
+                out[name] = json.dumps(document, sort_keys=True)
+
+    with h5py.File(path, "r") as f:
+        f.visititems(add)
+    return out
+
+
+def same(a: dict, b: dict) -> bool:
+    if a.keys() != b.keys():
+        return False
+    return all(np.array_equal(np.asarray(a[k]), np.asarray(b[k])) for k in a)
+
+
+def temporary_files(folder: Path) -> list[str]:
+    return [p.name for p in folder.rglob("*") if _is_temporary(p.name) and p.is_file()]
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_a_full_disk_at_every_write_point(command, tiny_store_template, tmp_path, faulty, capsys):
+    reference = tmp_path / "reference" / "run.h5"
+    reference.parent.mkdir()
+    shutil.copy(tiny_store_template, reference)
+    counting = Faults()
+    faulty(counting)
+    assert main([*COMMANDS[command], "--store", str(reference), "--quiet"]) == 0
+    expected, points = datasets(reference), list(counting.points)
+    assert len(points) >= 3, points
+    template = tiny_store_template.read_bytes()
+    for k, point in enumerate(points, start=1):
+        folder = tmp_path / f"fail-{k}"
+        folder.mkdir()
+        store = folder / "run.h5"
+        store.write_bytes(template)
+        faults = Faults(fail_at=k, folder=folder)
+        faulty(faults)
+        capsys.readouterr()
+        assert main([*COMMANDS[command], "--store", str(store), "--quiet"]) == 2, point
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "Traceback" not in err[0], (point, err)
+        assert "No space left on device" in err[0] and "run.h5" in err[0], (point, err)
+        assert "needs about" in err[0] and "MiB" in err[0], (point, err)
+        # The store and the journal are exactly as they were when the write failed (the
+        # commits before it done, nothing of the failed write left).
+        assert work(folder) == faults.at_failure, f"files changed by a failure at {point}"
+        faulty(Faults())  # space freed: the same command again
+        assert main([*COMMANDS[command], "--store", str(store), "--quiet"]) == 0, point
+        assert same(datasets(store), expected), f"resumed store differs after a failure at {point}"
+        assert not (folder / "run.h5.partial").exists()
+
+
+def test_too_little_free_space_is_refused_before_hdf5_writes(
+    tiny_store_template, tmp_path, faulty, monkeypatch, capsys
+):
+    """The commit checks the free space first (HDF5 can crash on a full disk): refused with the
+    space needed; the journal keeps the blocks, and the rerun with space merges them."""
+    store = tmp_path / "run.h5"
+    shutil.copy(tiny_store_template, store)
+    original = store.read_bytes()
+    faults = Faults()
+    faulty(faults)
+    real_free = space.free_bytes
+    journal = tmp_path / "run.h5.partial" / "probes" / "de-es"
+
+    def free_bytes(directory):  # the disk fills up once both blocks are in the journal
+        return 10_000 if len(list(journal.glob("block-*.npz"))) >= 2 else real_free(directory)
+
+    monkeypatch.setattr(space, "free_bytes", free_bytes)
+    assert main([*COMMANDS["probe"], "--store", str(store), "--quiet"]) == 2
+    line = capsys.readouterr().err.strip()
+    assert "not enough free space for committing to" in line and "needs" in line and "MiB" in line
+    assert "0.0 MiB free" in line and "\n" not in line
+    assert store.read_bytes() == original
+    blocks = sorted(p.name for p in tmp_path.glob("run.h5.partial/probes/de-es/block-*.npz"))
+    assert len(blocks) == 2 and temporary_files(tmp_path) == []
+    monkeypatch.setattr(space, "free_bytes", real_free)
+    assert main([*COMMANDS["probe"], "--store", str(store), "--quiet"]) == 0
+    assert "de-es: resumed" in capsys.readouterr().out
+
+
+def test_permission_denied_is_one_line_too(tiny_store_template, tmp_path, monkeypatch, capsys):
+    store = tmp_path / "run.h5"
+    shutil.copy(tiny_store_template, store)
+    before = folder_snapshot(tmp_path)
+
+    def denied(src, dst, *a, **k):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(dst))
+
+    monkeypatch.setattr(writer_module.shutil, "copyfile", denied)
+    assert main([*COMMANDS["select-bridge"], "--store", str(store), "--quiet"]) == 2
+    line = capsys.readouterr().err.strip()
+    assert "Permission denied" in line and "run.h5" in line and "\n" not in line
+    assert folder_snapshot(tmp_path) == before
+
+
+def _tmpfs(size: str):
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("mounting a tmpfs needs root")
+    mount = Path("/tmp") / f"neuronoverlap-tmpfs-{uuid.uuid4().hex[:8]}"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        mount.rmdir()
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    return mount
+
+
+@pytest.mark.slow
+def test_a_real_full_disk_on_a_small_tmpfs(tiny_store_template):
+    """A 2 MiB tmpfs filled but for 100 KiB: every command fails with one line in a real process
+    (no segmentation fault), the store stays byte-identical, and after freeing space the same
+    commands complete."""
+    mount = _tmpfs("2m")
+    try:
+        store = mount / "run.h5"
+        shutil.copy(tiny_store_template, store)
+        original = store.read_bytes()
+        filler = mount / "filler"
+        with open(filler, "wb") as fh:
+            fh.write(b"\0" * max(0, shutil.disk_usage(mount).free - 100 * 2**10))
+        for command in ("probe", "corpus", "select-bridge"):
+            argv = [
+                sys.executable,
+                "-m",
+                "neuronoverlap",
+                *COMMANDS[command],
+                "--model",
+                "tiny-llama",
+                "--store",
+                str(store),
+                "--quiet",
+            ]
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+            assert out.returncode == 2, (command, out.returncode, out.stderr[-2000:])
+            assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr, out.stderr
+            assert "space" in out.stderr and "MiB" in out.stderr, out.stderr
+            assert store.read_bytes() == original
+            assert temporary_files(mount) == []
+        filler.unlink()
+        for command in ("probe", "corpus", "select-bridge"):
+            argv = [
+                sys.executable,
+                "-m",
+                "neuronoverlap",
+                *COMMANDS[command],
+                "--model",
+                "tiny-llama",
+                "--store",
+                str(store),
+                "--quiet",
+            ]
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+            assert out.returncode == 0, out.stderr[-2000:]
+        assert not (mount / "run.h5.partial").exists()
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+        mount.rmdir()
+
+
+def test_hdf5s_runtime_error_on_a_full_disk_is_one_line(tiny_store_template, tmp_path, monkeypatch, capsys):
+    """HDF5 reports a write failed while flushing as a RuntimeError quoting errno 28 (measured
+    on a full tmpfs without the free-space check); it is a full disk like any other."""
+    store = tmp_path / "run.h5"
+    shutil.copy(tiny_store_template, store)
+    before = folder_snapshot(tmp_path)
+    real_create = h5py.Group.create_dataset
+
+    def create(self, name, *args, **kwargs):
+        if name == "bridge-de-fr":
+            raise RuntimeError(
+                "Disable slist on flush dest failure failed (file write failed: errno = 28, "
+                "error message = 'No space left on device', total write size = 8872)"
+            )
+        return real_create(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(h5py.Group, "create_dataset", create)
+    assert main([*COMMANDS["select-bridge"], "--store", str(store), "--quiet"]) == 2
+    line = capsys.readouterr().err.strip()
+    assert "No space left on device; needs about" in line and "\n" not in line
+    assert "slist" not in line and folder_snapshot(tmp_path) == before
