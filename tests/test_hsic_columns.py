@@ -60,8 +60,7 @@ def test_a_set_is_a_column_subset(seed, n_o, size):
     matrix = overlap_scores(rows[overlap], rows, "reference")
     columns = torch.from_numpy(rng.choice(np.arange(n_o, 20), size=size, replace=False))
     alone = overlap_scores(rows[overlap], rows[columns], "reference")
-    assert float(set_scores(matrix, columns[None])[0]) == pytest.approx(
-        max_mean_score(alone), rel=1e-12)
+    assert float(set_scores(matrix, columns[None])[0]) == pytest.approx(max_mean_score(alone), rel=1e-12)
 
 
 def test_bandwidth_comes_from_the_overlap_only():

@@ -247,9 +247,7 @@ def test_a_store_with_only_the_root_still_reports(tmp_path):
 
 
 def test_a_bridge_selection_with_empty_layers(tmp_path):
-    from neuronoverlap.bridge import BridgeSelection
-
-    from neuronoverlap.bridge import BootstrapSummary
+    from neuronoverlap.bridge import BootstrapSummary, BridgeSelection
     from neuronoverlap.sets import NeuronSet
 
     shape = (8, 6)

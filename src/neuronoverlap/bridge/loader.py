@@ -101,9 +101,7 @@ def bridge_sets(
     return overlap, specific
 
 
-def pair_activations(
-    store: Store, src: str, tgt: str, layer: int
-) -> Float[np.ndarray, "sample neuron"]:
+def pair_activations(store: Store, src: str, tgt: str, layer: int) -> Float[np.ndarray, "sample neuron"]:
     """Mean activations of one layer over the s<->t probe samples (s->t then t->s)."""
     return np.concatenate(
         [store.probes(src, tgt).layer(layer, "mean"), store.probes(tgt, src).layer(layer, "mean")],
@@ -115,10 +113,8 @@ def pair_units(store: Store, src: str, tgt: str) -> tuple[np.ndarray, np.ndarray
     """(directions, units) of the samples of `pair_activations`: 0 for s->t, 1 for t->s; a
     unit is one (s word, t word) pair, so a pair's two directions share it."""
     forward, backward = store.probes(src, tgt), store.probes(tgt, src)
-    pairs = list(zip(forward.strings("source_words"), forward.strings("target_words"),
-                     strict=True))
-    pairs += list(zip(backward.strings("target_words"), backward.strings("source_words"),
-                      strict=True))
+    pairs = list(zip(forward.strings("source_words"), forward.strings("target_words"), strict=True))
+    pairs += list(zip(backward.strings("target_words"), backward.strings("source_words"), strict=True))
     ids: dict[tuple[str, str], int] = {}
     units = np.array([ids.setdefault(pair, len(ids)) for pair in pairs], dtype=np.int64)
     directions = np.repeat([0, 1], [forward.n_samples, backward.n_samples])
@@ -175,8 +171,20 @@ def select_bridge(
         "overlap_size": len(overlap),
     }
     return select_from_activations(
-        activations, overlap, specific, src=src, tgt=tgt, directions=directions, units=units,
-        method=method, score=score, n_random=n_random, n_bootstrap=n_bootstrap,
-        n_permutations=n_permutations, level=level, seed=seed, progress=progress,
+        activations,
+        overlap,
+        specific,
+        src=src,
+        tgt=tgt,
+        directions=directions,
+        units=units,
+        method=method,
+        score=score,
+        n_random=n_random,
+        n_bootstrap=n_bootstrap,
+        n_permutations=n_permutations,
+        level=level,
+        seed=seed,
+        progress=progress,
         parameters=parameters,
     )

@@ -29,13 +29,17 @@ def rank(statistic: dict[str, float | None], candidates: list[str]) -> list[str]
 
 
 def set_to_dict(neurons: NeuronSet) -> dict[str, Any]:
-    return {"label": neurons.label, "shape": list(neurons.shape),
-            "neurons": [list(pair) for pair in neurons.to_list()]}
+    return {
+        "label": neurons.label,
+        "shape": list(neurons.shape),
+        "neurons": [list(pair) for pair in neurons.to_list()],
+    }
 
 
 def set_from_dict(document: dict[str, Any]) -> NeuronSet:
-    return NeuronSet.from_indices([tuple(pair) for pair in document["neurons"]],
-                                  tuple(document["shape"]), label=document.get("label"))
+    return NeuronSet.from_indices(
+        [tuple(pair) for pair in document["neurons"]], tuple(document["shape"]), label=document.get("label")
+    )
 
 
 def _int_keys(nested: dict[str, dict[str, Any]]) -> dict[str, dict[int, Any]]:
@@ -135,8 +139,13 @@ class BridgeSelection:
         out = asdict(self)
         out["overlap"] = set_to_dict(self.overlap)
         out["bridges"] = {b: set_to_dict(s) for b, s in self.bridges.items()}
-        for name in ("set_sizes", "per_layer_raw", "per_layer_calibrated", "per_layer_reference",
-                     "calibration"):
+        for name in (
+            "set_sizes",
+            "per_layer_raw",
+            "per_layer_calibrated",
+            "per_layer_reference",
+            "calibration",
+        ):
             out[name] = _str_keys(getattr(self, name))
         out["scores"] = dict(self.scores)
         out["per_layer"] = _str_keys(self.per_layer)
@@ -152,8 +161,13 @@ class BridgeSelection:
         fields = {k: v for k, v in document.items() if k in names}
         fields["overlap"] = set_from_dict(document["overlap"])
         fields["bridges"] = {b: set_from_dict(s) for b, s in document["bridges"].items()}
-        for name in ("set_sizes", "per_layer_raw", "per_layer_calibrated", "per_layer_reference",
-                     "calibration"):
+        for name in (
+            "set_sizes",
+            "per_layer_raw",
+            "per_layer_calibrated",
+            "per_layer_reference",
+            "calibration",
+        ):
             fields[name] = _int_keys(document[name])
         if document.get("bootstrap") is not None:
             fields["bootstrap"] = BootstrapSummary.from_dict(document["bootstrap"])

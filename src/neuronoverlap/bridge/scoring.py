@@ -49,8 +49,11 @@ def draw_sets(
 ) -> Int[np.ndarray, "set size"]:
     """`count` uniformly random `size`-subsets of `pool` (without replacement within a set)."""
     keys = rng.random((count, len(pool)))
-    return pool[np.argpartition(keys, size - 1, axis=1)[:, :size]] if size < len(pool) else \
-        np.tile(pool, (count, 1))
+    return (
+        pool[np.argpartition(keys, size - 1, axis=1)[:, :size]]
+        if size < len(pool)
+        else np.tile(pool, (count, 1))
+    )
 
 
 def _mean_sd(values: Tensor) -> tuple[float, float]:
@@ -64,11 +67,16 @@ def _z(value: float, mean: float, sd: float) -> float:
 class _Layer:
     """One window layer: its rows, O_l, each bridge's B_l and the random sets."""
 
-    def __init__(self, layer: int, rows: Tensor, overlap: Int[np.ndarray, " n"],
-                 bridge_columns: dict[str, np.ndarray], n_random: int,
-                 rng: np.random.Generator):
-        self.layer, self.rows, self.overlap, self.bridge_columns = layer, rows, overlap, \
-            bridge_columns
+    def __init__(
+        self,
+        layer: int,
+        rows: Tensor,
+        overlap: Int[np.ndarray, " n"],
+        bridge_columns: dict[str, np.ndarray],
+        n_random: int,
+        rng: np.random.Generator,
+    ):
+        self.layer, self.rows, self.overlap, self.bridge_columns = layer, rows, overlap, bridge_columns
         self.pool = np.setdiff1d(np.arange(rows.shape[0]), overlap)
         sizes = sorted({len(c) for c in bridge_columns.values() if len(c)})
         self.calibration = {k: draw_sets(self.pool, k, n_random, rng) for k in sizes}
@@ -91,8 +99,9 @@ class _Layer:
         def local(sets: np.ndarray) -> Tensor:
             return torch.from_numpy(np.searchsorted(columns, sets))
 
-        calibration = {k: _mean_sd(set_scores(matrix, local(sets), column_max))
-                       for k, sets in self.calibration.items()}
+        calibration = {
+            k: _mean_sd(set_scores(matrix, local(sets), column_max)) for k, sets in self.calibration.items()
+        }
         raw, z = {}, {}
         for b, cols in self.bridge_columns.items():
             if len(cols) == 0:
@@ -105,16 +114,20 @@ class _Layer:
             for k, sets in self.tests.items():
                 mean, sd = calibration[k]
                 values = set_scores(matrix, local(sets), column_max).double().numpy()
-                tests[k] = np.zeros_like(values) if sd <= FLAT_SD * max(abs(mean), 1e-300) \
-                    else (values - mean) / sd
+                tests[k] = (
+                    np.zeros_like(values) if sd <= FLAT_SD * max(abs(mean), 1e-300) else (values - mean) / sd
+                )
         return raw, calibration, z, tests
 
     def reference(self, samples: Tensor | None = None) -> dict[str, float | None]:
         """The reference code's score of each bridge (bandwidth from O_l and B_l)."""
         rows = self.rows if samples is None else self.rows[:, samples]
-        return {b: None if len(cols) == 0 else
-                reference_bridge_score(rows[self.overlap], rows[torch.from_numpy(cols)])
-                for b, cols in self.bridge_columns.items()}
+        return {
+            b: None
+            if len(cols) == 0
+            else reference_bridge_score(rows[self.overlap], rows[torch.from_numpy(cols)])
+            for b, cols in self.bridge_columns.items()
+        }
 
 
 def _window_mean(per_layer: dict[int, float | None], empty_as: float | None):
@@ -126,14 +139,24 @@ def _window_mean(per_layer: dict[int, float | None], empty_as: float | None):
 def default_directions(n: int) -> tuple[np.ndarray, np.ndarray]:
     """The store's layout: n/2 s->t samples, then the t->s samples of the same word pairs."""
     if n % 2:
-        raise InputError(f"{n} samples cannot be split into s->t and t->s halves; pass "
-                         "directions and units")
+        raise InputError(f"{n} samples cannot be split into s->t and t->s halves; pass directions and units")
     half = n // 2
     return np.repeat([0, 1], half), np.tile(np.arange(half), 2)
 
 
-def _check_inputs(activations, overlap, bridges, directions, units, method, score, n_random,
-                  n_bootstrap, n_permutations, level):
+def _check_inputs(
+    activations,
+    overlap,
+    bridges,
+    directions,
+    units,
+    method,
+    score,
+    n_random,
+    n_bootstrap,
+    n_permutations,
+    level,
+):
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
     if score not in SCORE_KINDS:
@@ -142,8 +165,11 @@ def _check_inputs(activations, overlap, bridges, directions, units, method, scor
         raise InputError("no candidate bridges")
     if not activations:
         raise InputError("no window layers: activations is empty")
-    for name, value, least in (("n_random", n_random, 2), ("n_bootstrap", n_bootstrap, 0),
-                               ("n_permutations", n_permutations, 0)):
+    for name, value, least in (
+        ("n_random", n_random, 2),
+        ("n_bootstrap", n_bootstrap, 0),
+        ("n_permutations", n_permutations, 0),
+    ):
         if int(value) != value or value < least:
             raise InputError(f"{name} must be an integer >= {least}, got {value!r}")
     if not 0 < level < 1:
@@ -157,8 +183,9 @@ def _check_inputs(activations, overlap, bridges, directions, units, method, scor
         if not 0 <= layer < n_layers:
             raise InputError(f"layer {layer} is outside the sets' 0..{n_layers - 1}")
         if acts.ndim != 2 or acts.shape[1] != d_mlp:
-            raise InputError(f"layer {layer}: activations must be [n_samples, {d_mlp}], got "
-                             f"{tuple(acts.shape)}")
+            raise InputError(
+                f"layer {layer}: activations must be [n_samples, {d_mlp}], got {tuple(acts.shape)}"
+            )
         if not np.isfinite(acts).all():
             raise InputError(f"layer {layer}: activations hold NaN or infinite values")
         counts.add(acts.shape[0])
@@ -202,8 +229,19 @@ def select_from_activations(
     t->s per sample; units: the probe word pair of each sample (its two directions share it).
     Default for both: the first half s->t, the second half t->s of the same pairs in order.
     """
-    directions, units = _check_inputs(activations, overlap, bridges, directions, units, method,
-                                      score, n_random, n_bootstrap, n_permutations, level)
+    directions, units = _check_inputs(
+        activations,
+        overlap,
+        bridges,
+        directions,
+        units,
+        method,
+        score,
+        n_random,
+        n_bootstrap,
+        n_permutations,
+        level,
+    )
     candidates = list(bridges)
     window = sorted(activations)
     streams = np.random.SeedSequence(seed).spawn(3)
@@ -214,14 +252,17 @@ def select_from_activations(
         if len(o_idx) == 0:
             continue
         rows = torch.from_numpy(np.ascontiguousarray(np.asarray(activations[layer], np.float64).T))
-        layers.append(_Layer(layer, rows, o_idx,
-                             {b: bridges[b].layer(layer) for b in candidates}, n_random, rng_sets))
+        layers.append(
+            _Layer(layer, rows, o_idx, {b: bridges[b].layer(layer) for b in candidates}, n_random, rng_sets)
+        )
     if not layers:
         raise InputError(f"O({src},{tgt}) has no neurons in the window layers {window}")
     scored = [lay.layer for lay in layers]
 
-    sizes = {b: {layer: [len(overlap.layer(layer)), len(bridges[b].layer(layer))]
-                 for layer in window} for b in candidates}
+    sizes = {
+        b: {layer: [len(overlap.layer(layer)), len(bridges[b].layer(layer))] for layer in window}
+        for b in candidates
+    }
     raw_l = {b: {} for b in candidates}
     z_l = {b: {} for b in candidates}
     ref_l = {b: {} for b in candidates}
@@ -254,30 +295,61 @@ def select_from_activations(
     statistic = calibrated if method == "calibrated" else reference_scores
     bootstrap = None
     if n_bootstrap:
-        bootstrap = _bootstrap(layers, candidates, units, method, score, n_bootstrap, level,
-                               statistic, np.random.default_rng(streams[1]), progress)
+        bootstrap = _bootstrap(
+            layers,
+            candidates,
+            units,
+            method,
+            score,
+            n_bootstrap,
+            level,
+            statistic,
+            np.random.default_rng(streams[1]),
+            progress,
+        )
     permutation_pvalues = None
     if n_permutations:
-        permutation_pvalues = _permutation_test(layers, candidates, directions, score,
-                                                n_permutations, streams[2])
+        permutation_pvalues = _permutation_test(
+            layers, candidates, directions, score, n_permutations, streams[2]
+        )
     return BridgeSelection(
-        src, tgt, method, score, candidates, window, overlap, dict(bridges), sizes, raw_l, z_l,
-        ref_l, calibration, raw_scores, calibrated, pvalues, reference_scores, bootstrap,
+        src,
+        tgt,
+        method,
+        score,
+        candidates,
+        window,
+        overlap,
+        dict(bridges),
+        sizes,
+        raw_l,
+        z_l,
+        ref_l,
+        calibration,
+        raw_scores,
+        calibrated,
+        pvalues,
+        reference_scores,
+        bootstrap,
         permutation_pvalues,
-        {**(parameters or {}), "n_random": n_random, "n_bootstrap": n_bootstrap,
-         "n_permutations": n_permutations, "seed": seed, "n_samples": int(len(units)),
-         "n_units": int(len(np.unique(units))), "layers_without_overlap":
-         [layer for layer in window if layer not in scored],
-         "calibration_pool": "neurons of the same layer outside O(s,t)",
-         "empty_bridge_layer": "z_l = 0 in the calibrated mean; dropped from raw and reference",
-         "bandwidth": "from O_l alone" if score == "reference" else "each neuron's median",
-         "tie_break": "candidate order"},
+        {
+            **(parameters or {}),
+            "n_random": n_random,
+            "n_bootstrap": n_bootstrap,
+            "n_permutations": n_permutations,
+            "seed": seed,
+            "n_samples": int(len(units)),
+            "n_units": int(len(np.unique(units))),
+            "layers_without_overlap": [layer for layer in window if layer not in scored],
+            "calibration_pool": "neurons of the same layer outside O(s,t)",
+            "empty_bridge_layer": "z_l = 0 in the calibrated mean; dropped from raw and reference",
+            "bandwidth": "from O_l alone" if score == "reference" else "each neuron's median",
+            "tie_break": "candidate order",
+        },
     )
 
 
-def resample_units(
-    units: Int[np.ndarray, " sample"], rng: np.random.Generator
-) -> Int[np.ndarray, " sample"]:
+def resample_units(units: Int[np.ndarray, " sample"], rng: np.random.Generator) -> Int[np.ndarray, " sample"]:
     """Sample indices of one bootstrap resample: units drawn with replacement, all of a unit's
     samples (both directions) taken each time it is drawn."""
     labels, inverse = np.unique(units, return_inverse=True)
@@ -286,8 +358,9 @@ def resample_units(
     return np.concatenate([members[u] for u in drawn])
 
 
-def _bootstrap(layers, candidates, units, method, score, n_resamples, level, statistic, rng,
-               progress) -> BootstrapSummary:
+def _bootstrap(
+    layers, candidates, units, method, score, n_resamples, level, statistic, rng, progress
+) -> BootstrapSummary:
     values = np.full((n_resamples, len(candidates)), np.nan)
     firsts = np.zeros(len(candidates))
     for r in tqdm(range(n_resamples), desc="bootstrap", unit="resample", disable=not progress):
@@ -308,29 +381,38 @@ def _bootstrap(layers, candidates, units, method, score, n_resamples, level, sta
     intervals = {}
     for i, b in enumerate(candidates):
         column = values[:, i][~np.isnan(values[:, i])]
-        intervals[b] = [float(np.quantile(column, tail)), float(np.quantile(column, 1 - tail))] \
-            if len(column) else [None, None]
+        intervals[b] = (
+            [float(np.quantile(column, tail)), float(np.quantile(column, 1 - tail))]
+            if len(column)
+            else [None, None]
+        )
     top_two = None
     full = rank(statistic, candidates)
     if len(candidates) >= 2 and statistic[full[1]] is not None:
         first, second = candidates.index(full[0]), candidates.index(full[1])
         difference = values[:, first] - values[:, second]
         difference = difference[~np.isnan(difference)]
-        top_two = {"first": full[0], "second": full[1],
-                   "difference": float(statistic[full[0]] - statistic[full[1]]),
-                   "interval": [float(np.quantile(difference, tail)),
-                                float(np.quantile(difference, 1 - tail))],
-                   "share_first_ahead": float(np.mean(difference > 0))}
+        top_two = {
+            "first": full[0],
+            "second": full[1],
+            "difference": float(statistic[full[0]] - statistic[full[1]]),
+            "interval": [float(np.quantile(difference, tail)), float(np.quantile(difference, 1 - tail))],
+            "share_first_ahead": float(np.mean(difference > 0)),
+        }
     return BootstrapSummary(
-        n_resamples, method, level, intervals, top_two,
-        {b: float(firsts[i] / n_resamples) for i, b in enumerate(candidates)})
+        n_resamples,
+        method,
+        level,
+        intervals,
+        top_two,
+        {b: float(firsts[i] / n_resamples) for i, b in enumerate(candidates)},
+    )
 
 
 def _operands(lay: _Layer, columns: np.ndarray, kind: str):
     rows_o, rows_b = lay.rows[lay.overlap], lay.rows[torch.from_numpy(columns)]
     sigma = overlap_bandwidth(reference_zscore(rows_o)) if kind == "reference" else None
-    return score_operands(rows_o, rows_b, kind, "gaussian", "median", "biased",
-                          reference_sigma=sigma)
+    return score_operands(rows_o, rows_b, kind, "gaussian", "median", "biased", reference_sigma=sigma)
 
 
 def _permutation_test(layers, candidates, directions, kind, n_permutations, seed):

@@ -13,9 +13,9 @@ with the column maxima max_i S_ij computed once for every neuron.
 Pairwise scores ("kind"):
 - "reference": the reference code's S_ij = tr(K_i H L_j) on z-scored rows (see reference.py),
   with one Gaussian bandwidth from O_l alone: the median of the Euclidean distances between
-  O_l's distinct z-scored rows (torch's median: the lower middle value), or sqrt(2 (n - 1)), the distance between two
-  uncorrelated z-scored rows, when O_l has a single neuron. The reference's own bandwidth
-  pools O's and B's distances, so it changes with the candidate.
+  O_l's distinct z-scored rows (torch's median: the lower middle value), or sqrt(2 (n - 1)),
+  the distance between two uncorrelated z-scored rows, when O_l has a single neuron. The
+  reference's own bandwidth pools O's and B's distances, so it changes with the candidate.
 - "cka": pairwise CKA (normalised biased HSIC), Gaussian kernels with each neuron's own median
   bandwidth.
 """
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 
-import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
@@ -61,12 +60,14 @@ def overlap_scores(
         zscored_o, zscored_layer = reference_zscore(overlap_rows), reference_zscore(layer_rows)
         kernel = Gaussian(overlap_bandwidth(zscored_o))
         # The layer is the big side: its features are built in blocks, O's are kept whole.
-        inner = pairwise_inner_products(zscored_layer, zscored_o, kernel, kernel, "biased",
-                                        memory_budget_bytes, row_mean_term=True)
+        inner = pairwise_inner_products(
+            zscored_layer, zscored_o, kernel, kernel, "biased", memory_budget_bytes, row_mean_term=True
+        )
         return inner.T
     kernel = Gaussian("median")
     inner, norms_layer, norms_o = pairwise_inner_products(
-        layer_rows, overlap_rows, kernel, kernel, "biased", memory_budget_bytes, with_norms=True)
+        layer_rows, overlap_rows, kernel, kernel, "biased", memory_budget_bytes, with_norms=True
+    )
     return cka_from_inner_products(inner, norms_layer, norms_o).T
 
 
