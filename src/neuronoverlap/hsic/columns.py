@@ -32,6 +32,7 @@ from neuronoverlap.hsic.kernels import Gaussian
 from neuronoverlap.hsic.pairwise import (
     MEMORY_BUDGET_BYTES,
     cka_from_inner_products,
+    feature_count,
     pairwise_inner_products,
 )
 from neuronoverlap.hsic.reference import BANDWIDTH_EPSILON, _upper_distances, reference_zscore
@@ -56,6 +57,11 @@ def overlap_scores(
     """S[i, j]: pairwise score of overlap neuron i and layer neuron j (module docstring)."""
     if kind not in SCORE_KINDS:
         raise InputError(f"unknown pairwise score {kind!r}; use one of {', '.join(SCORE_KINDS)}")
+    # O's features are kept whole (the layer's are built a block at a time): at least half the
+    # budget for them, so that they are not rebuilt for every block of the layer.
+    n = overlap_rows.shape[1]
+    overlap_bytes = overlap_rows.shape[0] * feature_count(n, True) * overlap_rows.element_size()
+    memory_budget_bytes = max(memory_budget_bytes, 4 * overlap_bytes)
     if kind == "reference":
         zscored_o, zscored_layer = reference_zscore(overlap_rows), reference_zscore(layer_rows)
         kernel = Gaussian(overlap_bandwidth(zscored_o))
