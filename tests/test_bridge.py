@@ -229,6 +229,10 @@ def test_select_bridge_command_on_tiny_model(tmp_path, capsys):
     assert "ranked by: calibrated z" in printed
     assert BridgeSelection.from_dict(result).chosen == result["chosen"]
     assert Store(store).get_json("results", "bridge-de-fr") == result
+    reference = ["select-bridge", "--pair", "de-fr", "--bridges", "en,it", "--store", str(store)]
+    assert main([*reference, "--method", "reference", "--bootstrap", "0", "--quiet"]) == 0
+    assert "ranked by: raw reference score (not calibrated)" in capsys.readouterr().out
+    assert Store(store).get_json("results", "bridge-de-fr")["method"] == "reference"
     assert (
         main(
             [
