@@ -156,9 +156,10 @@ def test_two_equally_strong_bridges_share_the_selection_probability():
         result = select_from_activations({0: acts}, overlap, sets, n_random=99, n_bootstrap=100, seed=seed)
         probability = result.bootstrap.selection_probability
         assert sum(probability.values()) == pytest.approx(1)
-        assert probability["c"] <= 0.05  # the independent one is almost never first
-        shares.append(probability["a"])
-    assert 0.3 <= np.mean(shares) <= 0.7
+        shares.append((probability["a"], probability["c"]))
+    a_share, c_share = np.mean(shares, axis=0)
+    assert 0.35 <= a_share <= 0.65
+    assert c_share <= 0.1  # the independent one is rarely first (24 word pairs per data set)
 
 
 def test_one_tie_break_everywhere():

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from neuronoverlap.hsic import max_mean_score, pairwise_cka
 from neuronoverlap.hsic.columns import overlap_bandwidth, overlap_scores, set_scores
+from neuronoverlap.hsic.reweighted import ReweightedScores
 
 
 def _zscore(rows):
@@ -69,3 +70,54 @@ def test_bandwidth_comes_from_the_overlap_only():
     distances = sorted(float(torch.linalg.norm(zo[a] - zo[b])) for a, b in ((0, 1), (0, 2), (1, 2)))
     assert overlap_bandwidth(zo) == pytest.approx(distances[1] + 1e-6)
     assert overlap_bandwidth(zo[:1]) == pytest.approx(np.sqrt(18) + 1e-6)
+
+
+def _fixed_kernel_brute(o_rows, layer_rows, idx, kind):
+    """Scores of the resample idx with the full sample's z-scores and bandwidths, in numpy."""
+    if kind == "reference":
+        o_rows, layer_rows = _zscore(o_rows), _zscore(layer_rows)
+        sigma_o = sigma_l = [overlap_bandwidth(torch.from_numpy(o_rows))] * 2
+        sigma_o, sigma_l = [sigma_o[0]] * len(o_rows), [sigma_l[0]] * len(layer_rows)
+    else:
+
+        def median(row):
+            return np.median([abs(a - b) for i, a in enumerate(row) for b in row[i + 1 :]])
+
+        sigma_o, sigma_l = [median(r) for r in o_rows], [median(r) for r in layer_rows]
+    n = len(idx)
+    h = np.eye(n) - 1 / n
+
+    def gram(row, sigma):
+        full = np.exp(-((row[:, None] - row[None, :]) ** 2) / (2 * sigma**2))
+        return full[np.ix_(idx, idx)]
+
+    grams_o = [gram(r, s) for r, s in zip(o_rows, sigma_o, strict=True)]
+    grams_l = [gram(r, s) for r, s in zip(layer_rows, sigma_l, strict=True)]
+    if kind == "reference":
+        return np.array([[np.trace(k @ h @ g) for g in grams_l] for k in grams_o])
+
+    def hsic(k, g):
+        return np.sum((h @ k @ h) * (h @ g @ h))
+
+    return np.array([[hsic(k, g) / np.sqrt(hsic(k, k) * hsic(g, g)) for g in grams_l] for k in grams_o])
+
+
+@pytest.mark.parametrize("kind", ["reference", "cka"])
+@pytest.mark.parametrize("budget", [1 << 30, 3 * 16 * 16 * 8 * 3])  # cached / blocks of 3
+def test_a_resample_is_a_reweighting_of_the_full_sample_grams(kind, budget):
+    rng = np.random.default_rng(4)
+    o_rows, layer_rows = rng.normal(size=(3, 16)), rng.normal(size=(8, 16))
+    layer_rows[2] = np.sin(2 * o_rows[1]) + 0.1 * rng.normal(size=16)
+    idx = rng.integers(0, 16, 16)
+    scores = ReweightedScores(torch.from_numpy(o_rows), torch.from_numpy(layer_rows), kind, budget)
+    counts = torch.from_numpy(np.bincount(idx, minlength=16))
+    np.testing.assert_allclose(
+        scores.score(counts).numpy(), _fixed_kernel_brute(o_rows, layer_rows, idx, kind), rtol=1e-9
+    )
+    full = overlap_scores(torch.from_numpy(o_rows), torch.from_numpy(layer_rows), kind)
+    np.testing.assert_allclose(
+        scores.score(torch.ones(16, dtype=torch.int64)).numpy(),
+        full.numpy(),
+        rtol=1e-9,
+        atol=1e-10 * float(full.abs().max()),
+    )

@@ -15,8 +15,10 @@ bridge-specific set B(b; s,t). Per layer (docs/hsic.md, "Calibrated bridge selec
 3. calibrated(b) = mean over the window layers with a non-empty O_l (the same for every
    bridge) of z_l(b), with z_l = 0 (the null expectation) where B_l is empty.
 4. Bootstrap (optional): resample probe word pairs with replacement, both directions of a pair
-   together, rescore everything (z-scores, bandwidth, S, calibration with the same random sets)
-   on the resampled samples; the neuron sets are held fixed (docs/hsic.md says why).
+   together, and rescore S and the calibration (the same random sets) on the resample: the
+   kernels (z-scores, bandwidth) are those of the full sample, so a resample is a reweighting
+   of the full-sample Gram matrices by the sample counts (hsic/reweighted.py); the neuron sets
+   are held fixed (docs/hsic.md says why).
 5. Permutation test (optional): the raw window score against permutations of B's samples
    within each direction (s->t, t->s), the same permutation in every layer.
 """
@@ -37,6 +39,7 @@ from neuronoverlap.hsic.columns import SCORE_KINDS, overlap_bandwidth, overlap_s
 from neuronoverlap.hsic.independence import TIE_EPSILONS, stratified_permutations
 from neuronoverlap.hsic.maxmean import permuted_max_mean, score_operands
 from neuronoverlap.hsic.reference import reference_bridge_score, reference_zscore
+from neuronoverlap.hsic.reweighted import ReweightedScores
 from neuronoverlap.sets import NeuronSet
 
 #: Below this standard deviation (relative to the mean's size) the random-set scores are taken
@@ -81,6 +84,7 @@ class _Layer:
         sizes = sorted({len(c) for c in bridge_columns.values() if len(c)})
         self.calibration = {k: draw_sets(self.pool, k, n_random, rng) for k in sizes}
         self.tests = {k: draw_sets(self.pool, k, n_random, rng) for k in sizes}
+        self.reweighted: ReweightedScores | None = None
 
     def columns(self, with_tests: bool) -> np.ndarray:
         """Every column the scores need: the bridges' and the random sets'."""
@@ -89,11 +93,16 @@ class _Layer:
             parts += list(self.tests.values())
         return np.unique(np.concatenate([np.ravel(p) for p in parts]).astype(np.int64))
 
-    def score(self, kind: str, samples: Tensor | None = None, with_tests: bool = True):
-        """(raw per bridge, [mean, sd] per size, z per bridge, test z per size) on `samples`."""
-        rows = self.rows if samples is None else self.rows[:, samples]
+    def score(self, kind: str, counts: Tensor | None = None, with_tests: bool = True):
+        """(raw per bridge, [mean, sd] per size, z per bridge, test z per size); with `counts`
+        (how often each sample is drawn) those of a bootstrap resample, kernels held fixed."""
         columns = self.columns(with_tests)
-        matrix = overlap_scores(rows[self.overlap], rows[columns], kind)
+        if counts is None:
+            matrix = overlap_scores(self.rows[self.overlap], self.rows[columns], kind)
+        else:
+            if self.reweighted is None:
+                self.reweighted = ReweightedScores(self.rows[self.overlap], self.rows[columns], kind)
+            matrix = self.reweighted.score(counts)
         column_max = matrix.amax(dim=0)
 
         def local(sets: np.ndarray) -> Tensor:
@@ -120,7 +129,8 @@ class _Layer:
         return raw, calibration, z, tests
 
     def reference(self, samples: Tensor | None = None) -> dict[str, float | None]:
-        """The reference code's score of each bridge (bandwidth from O_l and B_l)."""
+        """The reference code's score of each bridge (bandwidth from O_l and B_l), on the
+        samples listed in `samples` (a resample: z-scores and bandwidth re-estimated)."""
         rows = self.rows if samples is None else self.rows[:, samples]
         return {
             b: None
@@ -364,13 +374,14 @@ def _bootstrap(
     values = np.full((n_resamples, len(candidates)), np.nan)
     firsts = np.zeros(len(candidates))
     for r in tqdm(range(n_resamples), desc="bootstrap", unit="resample", disable=not progress):
-        samples = torch.from_numpy(resample_units(units, rng))
+        samples = resample_units(units, rng)
+        counts = torch.from_numpy(np.bincount(samples, minlength=len(units)))
         per_bridge = {b: {} for b in candidates}
         for lay in layers:
             if method == "calibrated":
-                _, _, z, _ = lay.score(score, samples, with_tests=False)
+                _, _, z, _ = lay.score(score, counts, with_tests=False)
             else:
-                z = lay.reference(samples)
+                z = lay.reference(torch.from_numpy(samples))
             for b in candidates:
                 per_bridge[b][lay.layer] = z[b]
         empty_as = 0.0 if method == "calibrated" else None
