@@ -104,11 +104,13 @@ def llama_rows(n_random: int, n_bootstrap: int, layers: int) -> list[tuple[str, 
         lambda: select_from_activations(acts, overlap, bridges, n_random=n_random, n_bootstrap=0)
     )
     one = {window[0]: acts[window[0]]}
+    _, without = (
+        (None, calibration)
+        if layers == 1
+        else _timed(lambda: select_from_activations(one, overlap, bridges, n_random=n_random, n_bootstrap=0))
+    )
     _, with_one = _timed(
         lambda: select_from_activations(one, overlap, bridges, n_random=n_random, n_bootstrap=1)
-    )
-    _, without = _timed(
-        lambda: select_from_activations(one, overlap, bridges, n_random=n_random, n_bootstrap=0)
     )
     per_layer = calibration / layers
     resample_layer = max(with_one - without, 0.0)
