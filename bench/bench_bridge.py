@@ -8,7 +8,8 @@ Rows (each optional):
 3. --llama: LLaMA-3-8B shape (32 layers x 14336 neurons, window 10-21, n = 1000 samples,
    |O_l| = |B_l| = 150, six bridges), synthetic. Measures --llama-layers window layers (default
    1) of one calibrated selection without the bootstrap and one bootstrap resample of one
-   layer, and extrapolates to the 12 window layers and B resamples (printed as such).
+   layer on --llama-columns of its columns, and extrapolates to all columns, the 12 window
+   layers and B resamples (printed as such).
 4. --demo: the whole `neuronoverlap demo` in a fresh store, wall time by stage.
 
 Usage (2 threads; run under `flock /work/notes/heavy.lock` on a shared machine):
@@ -95,43 +96,68 @@ def synthetic_demo_rows(n_random: int, n_bootstrap: int) -> list[tuple[str, str,
     ]
 
 
-def llama_rows(n_random: int, n_bootstrap: int, layers: int) -> list[tuple[str, str, str]]:
+def llama_rows(
+    n_random: int, n_bootstrap: int, layers: int, resample_columns: int
+) -> list[tuple[str, str, str]]:
+    import torch
+
     from neuronoverlap.bridge import select_from_activations
+    from neuronoverlap.bridge.scoring import draw_sets, resample_units
+    from neuronoverlap.hsic.reweighted import ReweightedScores
 
     window = list(range(10, 10 + layers))
     acts, overlap, bridges = synthetic(32, 14336, window, 1000, 150, [150] * 6)
     _, calibration = _timed(
         lambda: select_from_activations(acts, overlap, bridges, n_random=n_random, n_bootstrap=0)
     )
-    one = {window[0]: acts[window[0]]}
-    _, without = (
-        (None, calibration)
-        if layers == 1
-        else _timed(lambda: select_from_activations(one, overlap, bridges, n_random=n_random, n_bootstrap=0))
-    )
-    _, with_one = _timed(
-        lambda: select_from_activations(one, overlap, bridges, n_random=n_random, n_bootstrap=1)
-    )
     per_layer = calibration / layers
-    resample_layer = max(with_one - without, 0.0)
-    return [
+    rows = [
         (
-            f"LLaMA-3-8B shape, calibrated selection, {layers} window layer(s) measured",
+            f"LLaMA-3-8B shape, calibrated selection without bootstrap, {layers} window layer(s)",
             f"{calibration:.0f} s",
-            f"{per_layer:.0f} s per layer; {n_random} random sets",
+            f"{per_layer:.0f} s per layer; {n_random} random sets; measured",
         ),
         (
-            "LLaMA-3-8B shape, calibrated selection, 12 window layers (extrapolated)",
+            "LLaMA-3-8B shape, calibrated selection without bootstrap, 12 window layers",
             f"{12 * per_layer / 60:.1f} min",
-            "measured per-layer time x 12",
-        ),
-        ("LLaMA-3-8B shape, one bootstrap resample of one layer", f"{resample_layer:.0f} s", "measured"),
-        (
-            f"LLaMA-3-8B shape, {n_bootstrap} bootstrap resamples x 12 layers (extrapolated)",
-            f"{n_bootstrap * 12 * resample_layer / 3600:.1f} h",
-            "measured resample time x 12 x B",
+            "extrapolated: measured per-layer time x 12",
         ),
     ]
+    if not n_bootstrap:
+        return rows
+    # One bootstrap resample of one layer, on the columns the bootstrap scores: the bridges'
+    # and the calibration sets' (as bridge/scoring.py builds them).
+    layer = window[0]
+    rng = np.random.default_rng(0)
+    rows_t = torch.from_numpy(np.ascontiguousarray(acts[layer].T))
+    o_idx = overlap.layer(layer)
+    pool = np.setdiff1d(np.arange(rows_t.shape[0]), o_idx)
+    columns = np.unique(
+        np.concatenate(
+            [draw_sets(pool, 150, n_random, rng).ravel()] + [bridges[b].layer(layer) for b in bridges]
+        )
+    )
+    measured = columns[:resample_columns]  # the cost is linear in the columns
+    scores, setup = _timed(lambda: ReweightedScores(rows_t[o_idx], rows_t[measured], "reference"))
+    n = rows_t.shape[1]
+    units = np.tile(np.arange(n // 2), 2)
+    counts = torch.from_numpy(np.bincount(resample_units(units, rng), minlength=n))
+    _, resample = _timed(lambda: scores.score(counts))
+    resample *= len(columns) / len(measured)
+    setup *= len(columns) / len(measured)
+    rows += [
+        (
+            f"LLaMA-3-8B shape, one bootstrap resample of one layer ({len(columns)} columns)",
+            f"{resample:.0f} s",
+            f"extrapolated from {len(measured)} columns, linear; set-up per layer {setup:.0f} s",
+        ),
+        (
+            f"LLaMA-3-8B shape, {n_bootstrap} bootstrap resamples x 12 layers",
+            f"{(n_bootstrap * resample + setup) * 12 / 3600:.1f} h",
+            "extrapolated: measured resample and set-up times",
+        ),
+    ]
+    return rows
 
 
 def demo_rows() -> list[tuple[str, str, str]]:
@@ -170,6 +196,12 @@ def main() -> None:
     parser.add_argument("--synthetic-demo", action="store_true")
     parser.add_argument("--llama", action="store_true")
     parser.add_argument("--llama-layers", type=int, default=1)
+    parser.add_argument(
+        "--llama-columns",
+        type=int,
+        default=1000,
+        help="columns of the measured bootstrap resample (extrapolated to all)",
+    )
     parser.add_argument("--demo", action="store_true", help="also time a full demo run from scratch")
     args = parser.parse_args()
 
@@ -181,7 +213,7 @@ def main() -> None:
     if args.synthetic_demo:
         rows += synthetic_demo_rows(args.random_sets, args.bootstrap)
     if args.llama:
-        rows += llama_rows(args.random_sets, args.bootstrap, args.llama_layers)
+        rows += llama_rows(args.random_sets, args.bootstrap, args.llama_layers, args.llama_columns)
     if args.demo:
         rows += demo_rows()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, numpy {np.__version__}")
