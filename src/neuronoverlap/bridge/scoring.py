@@ -63,8 +63,12 @@ def _mean_sd(values: Tensor) -> tuple[float, float]:
     return float(values.mean()), float(values.std()) if values.numel() > 1 else 0.0
 
 
-def _z(value: float, mean: float, sd: float) -> float:
-    return 0.0 if sd <= FLAT_SD * max(abs(mean), 1e-300) else (value - mean) / sd
+def _z(value, mean: float, sd: float):
+    """(value - mean) / sd, 0 where the random-set scores are flat (sd ~ 0); value: a number
+    or an array."""
+    if sd <= FLAT_SD * max(abs(mean), 1e-300):
+        return value * 0.0
+    return (value - mean) / sd
 
 
 class _Layer:
@@ -121,11 +125,8 @@ class _Layer:
         tests = {}
         if with_tests:
             for k, sets in self.tests.items():
-                mean, sd = calibration[k]
                 values = set_scores(matrix, local(sets), column_max).double().numpy()
-                tests[k] = (
-                    np.zeros_like(values) if sd <= FLAT_SD * max(abs(mean), 1e-300) else (values - mean) / sd
-                )
+                tests[k] = _z(values, *calibration[k])
         return raw, calibration, z, tests
 
     def reference(self, samples: Tensor | None = None) -> dict[str, float | None]:
