@@ -5,11 +5,10 @@ Rows (each optional):
    calibrated selection with R random sets and B bootstrap resamples, and without the bootstrap.
 2. --synthetic-demo: the same on synthetic activations of the demo's shape (Gemma-3-270M:
    18 layers x 2048 neurons, window 6-11, 32 + 32 samples, |O_l| 30, |B_l| 4-9).
-3. --llama: LLaMA-3-8B shape (32 layers x 14336 neurons, window 10-21, n = 1000 samples,
-   |O_l| = |B_l| = 150, six bridges), synthetic. Measures --llama-layers window layers (default
-   1) of one calibrated selection without the bootstrap and one bootstrap resample of one
-   layer on --llama-columns of its columns, and extrapolates to all columns, the 12 window
-   layers and B resamples (printed as such).
+3. --llama: LLaMA-3-8B shape (window of 12 layers x 14336 neurons, n = 1000 samples,
+   |O_l| = |B_l| = 150, six bridges), synthetic: O_l against --llama-columns of a layer's
+   neurons, one bridge's reference score, the random sets' scores and one bootstrap resample
+   of those columns are measured and extrapolated to the whole selection (printed as such).
 4. --demo: the whole `neuronoverlap demo` in a fresh store, wall time by stage.
 
 Usage (2 threads; run under `flock /work/notes/heavy.lock` on a shared machine):
@@ -96,68 +95,69 @@ def synthetic_demo_rows(n_random: int, n_bootstrap: int) -> list[tuple[str, str,
     ]
 
 
-def llama_rows(
-    n_random: int, n_bootstrap: int, layers: int, resample_columns: int
-) -> list[tuple[str, str, str]]:
+def llama_rows(n_random: int, n_bootstrap: int, columns_measured: int) -> list[tuple[str, str, str]]:
+    """LLaMA-3-8B shape, measured on part of one layer and extrapolated (the costs are linear in
+    the columns and the layers)."""
     import torch
 
-    from neuronoverlap.bridge import select_from_activations
     from neuronoverlap.bridge.scoring import draw_sets, resample_units
+    from neuronoverlap.hsic.columns import overlap_scores, set_scores
+    from neuronoverlap.hsic.reference import reference_bridge_score
     from neuronoverlap.hsic.reweighted import ReweightedScores
 
-    window = list(range(10, 10 + layers))
-    acts, overlap, bridges = synthetic(32, 14336, window, 1000, 150, [150] * 6)
-    _, calibration = _timed(
-        lambda: select_from_activations(acts, overlap, bridges, n_random=n_random, n_bootstrap=0)
-    )
-    per_layer = calibration / layers
-    rows = [
-        (
-            f"LLaMA-3-8B shape, calibrated selection without bootstrap, {layers} window layer(s)",
-            f"{calibration:.0f} s",
-            f"{per_layer:.0f} s per layer; {n_random} random sets; measured",
-        ),
-        (
-            "LLaMA-3-8B shape, calibrated selection without bootstrap, 12 window layers",
-            f"{12 * per_layer / 60:.1f} min",
-            "extrapolated: measured per-layer time x 12",
-        ),
-    ]
-    if not n_bootstrap:
-        return rows
-    # One bootstrap resample of one layer, on the columns the bootstrap scores: the bridges'
-    # and the calibration sets' (as bridge/scoring.py builds them).
-    layer = window[0]
+    d, n, size, layers = 14336, 1000, 150, 12
     rng = np.random.default_rng(0)
-    rows_t = torch.from_numpy(np.ascontiguousarray(acts[layer].T))
-    o_idx = overlap.layer(layer)
-    pool = np.setdiff1d(np.arange(rows_t.shape[0]), o_idx)
-    columns = np.unique(
-        np.concatenate(
-            [draw_sets(pool, 150, n_random, rng).ravel()] + [bridges[b].layer(layer) for b in bridges]
-        )
-    )
-    measured = columns[:resample_columns]  # the cost is linear in the columns
-    scores, setup = _timed(lambda: ReweightedScores(rows_t[o_idx], rows_t[measured], "reference"))
-    n = rows_t.shape[1]
-    units = np.tile(np.arange(n // 2), 2)
-    counts = torch.from_numpy(np.bincount(resample_units(units, rng), minlength=n))
-    _, resample = _timed(lambda: scores.score(counts))
-    resample *= len(columns) / len(measured)
-    setup *= len(columns) / len(measured)
-    rows += [
+    rows = torch.from_numpy(rng.standard_normal((columns_measured + 2 * size, n)))
+    overlap, bridge = rows[:size], rows[size : 2 * size]
+    part = rows[2 * size :]
+    # O_l against c columns costs a + b c: measured at c/4 and c, extrapolated to 14336
+    _, quarter = _timed(lambda: overlap_scores(overlap, part[: columns_measured // 4], "reference"))
+    matrix, s_seconds = _timed(lambda: overlap_scores(overlap, part, "reference"))
+    slope = (s_seconds - quarter) / (columns_measured - columns_measured // 4)
+    _, ref_seconds = _timed(lambda: reference_bridge_score(overlap, bridge, memory_budget_bytes=4 << 30))
+    sets = torch.from_numpy(draw_sets(np.arange(columns_measured), size, 2 * n_random, rng))
+    _, set_seconds = _timed(lambda: set_scores(matrix, sets))
+    per_layer = s_seconds + slope * (d - columns_measured) + 6 * set_seconds
+    rows_out = [
         (
-            f"LLaMA-3-8B shape, one bootstrap resample of one layer ({len(columns)} columns)",
-            f"{resample:.0f} s",
-            f"extrapolated from {len(measured)} columns, linear; set-up per layer {setup:.0f} s",
+            f"LLaMA-3-8B shape: O_l (150) against {columns_measured} of a layer's 14336 neurons, n 1000",
+            f"{s_seconds:.1f} s",
+            "measured",
         ),
         (
-            f"LLaMA-3-8B shape, {n_bootstrap} bootstrap resamples x 12 layers",
-            f"{(n_bootstrap * resample + setup) * 12 / 3600:.1f} h",
-            "extrapolated: measured resample and set-up times",
+            "LLaMA-3-8B shape: reference score of one bridge (150 x 150) in one layer",
+            f"{ref_seconds:.1f} s",
+            "measured",
+        ),
+        (
+            "LLaMA-3-8B shape: calibrated selection of six bridges, 12 layers, no bootstrap",
+            f"{layers * per_layer / 60:.1f} min",
+            f"extrapolated: {per_layer:.0f} s per layer (linear in the columns from "
+            f"{columns_measured // 4} and {columns_measured}; {2 * n_random} random sets per bridge)",
+        ),
+        (
+            "  the same with the reference scores (with_reference, the default)",
+            f"{layers * (per_layer + 6 * ref_seconds) / 60:.1f} min",
+            "extrapolated: + 6 reference scores per layer",
         ),
     ]
-    return rows
+    if n_bootstrap:
+        weights = ReweightedScores(overlap, part, "reference")  # its set-up is once per layer
+        counts = torch.from_numpy(
+            np.bincount(resample_units(np.tile(np.arange(n // 2), 2), rng), minlength=n)
+        )
+        _, resample = _timed(lambda: weights.score(counts))
+        covered = d * (1 - np.exp(-n_random * size / d))  # distinct columns the random sets hit
+        per_resample = resample * covered / columns_measured
+        rows_out.append(
+            (
+                f"LLaMA-3-8B shape: {n_bootstrap} bootstrap resamples x 12 layers",
+                f"{n_bootstrap * layers * per_resample / 3600:.1f} h",
+                f"extrapolated: one resample of {columns_measured} columns {resample:.1f} s, "
+                f"x {covered:.0f} columns / {columns_measured}",
+            )
+        )
+    return rows_out
 
 
 def demo_rows() -> list[tuple[str, str, str]]:
@@ -195,12 +195,11 @@ def main() -> None:
     parser.add_argument("--bootstrap", type=int, default=200)
     parser.add_argument("--synthetic-demo", action="store_true")
     parser.add_argument("--llama", action="store_true")
-    parser.add_argument("--llama-layers", type=int, default=1)
     parser.add_argument(
         "--llama-columns",
         type=int,
         default=1000,
-        help="columns of the measured bootstrap resample (extrapolated to all)",
+        help="layer neurons measured at LLaMA shape (extrapolated to 14336)",
     )
     parser.add_argument("--demo", action="store_true", help="also time a full demo run from scratch")
     args = parser.parse_args()
@@ -213,7 +212,7 @@ def main() -> None:
     if args.synthetic_demo:
         rows += synthetic_demo_rows(args.random_sets, args.bootstrap)
     if args.llama:
-        rows += llama_rows(args.random_sets, args.bootstrap, args.llama_layers, args.llama_columns)
+        rows += llama_rows(args.random_sets, args.bootstrap, args.llama_columns)
     if args.demo:
         rows += demo_rows()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, numpy {np.__version__}")

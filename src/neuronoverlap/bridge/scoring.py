@@ -38,6 +38,7 @@ from neuronoverlap.errors import InputError
 from neuronoverlap.hsic.columns import SCORE_KINDS, overlap_bandwidth, overlap_scores, set_scores
 from neuronoverlap.hsic.independence import TIE_EPSILONS, stratified_permutations
 from neuronoverlap.hsic.maxmean import permuted_max_mean, score_operands
+from neuronoverlap.hsic.pairwise import MEMORY_BUDGET_BYTES, feature_count
 from neuronoverlap.hsic.reference import reference_bridge_score, reference_zscore
 from neuronoverlap.hsic.reweighted import ReweightedScores
 from neuronoverlap.sets import NeuronSet
@@ -129,6 +130,11 @@ class _Layer:
                 tests[k] = _z(values, *calibration[k])
         return raw, calibration, z, tests
 
+    def budget(self, columns: np.ndarray) -> int:
+        """A memory budget that keeps B's features whole (not rebuilt for every block of O)."""
+        n = self.rows.shape[1]
+        return max(MEMORY_BUDGET_BYTES, 4 * len(columns) * feature_count(n, True) * self.rows.element_size())
+
     def reference(self, samples: Tensor | None = None) -> dict[str, float | None]:
         """The reference code's score of each bridge (bandwidth from O_l and B_l), on the
         samples listed in `samples` (a resample: z-scores and bandwidth re-estimated)."""
@@ -136,7 +142,9 @@ class _Layer:
         return {
             b: None
             if len(cols) == 0
-            else reference_bridge_score(rows[self.overlap], rows[torch.from_numpy(cols)])
+            else reference_bridge_score(
+                rows[self.overlap], rows[torch.from_numpy(cols)], memory_budget_bytes=self.budget(cols)
+            )
             for b, cols in self.bridge_columns.items()
         }
 
@@ -233,13 +241,18 @@ def select_from_activations(
     seed: int = 0,
     progress: bool = False,
     parameters: Mapping | None = None,
+    with_reference: bool = True,
 ) -> BridgeSelection:
     """Score the candidate bridges (module docstring) and rank them by `method`.
 
     activations: window layer id -> [n_samples, d_mlp] (float); directions: 0 for s->t, 1 for
     t->s per sample; units: the probe word pair of each sample (its two directions share it).
     Default for both: the first half s->t, the second half t->s of the same pairs in order.
+    with_reference=False skips the reference code's score (its bandwidth changes with every
+    bridge, so it cannot reuse the layer matrix; the dearest part at large shapes).
     """
+    if method == "reference" and not with_reference:
+        raise InputError("method 'reference' ranks by the reference score: with_reference=True")
     directions, units = _check_inputs(
         activations,
         overlap,
@@ -282,7 +295,7 @@ def select_from_activations(
     bar = tqdm(layers, desc=f"bridge {src}-{tgt} calibration", unit="layer", disable=not progress)
     for lay in bar:
         raw, cal, z, tests = lay.score(score)
-        reference = lay.reference()
+        reference = lay.reference() if with_reference else dict.fromkeys(candidates)
         for b in candidates:
             k = len(lay.bridge_columns[b])
             raw_l[b][lay.layer], ref_l[b][lay.layer] = raw[b], reference[b]
