@@ -1,16 +1,22 @@
-"""Bridge selection: window, probabilities, a planted dependence, and a real tiny-model store."""
+"""Bridge selection from a store: window, a planted dependence, the arrays path, the typed result
+and a real tiny-model store (statistical properties: tests/test_bridge_inference.py)."""
 
 from __future__ import annotations
 
-import itertools
 import json
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from neuronoverlap.bridge import layer_window, select_bridge, selection_probabilities
+from neuronoverlap.bridge import (
+    BridgeSelection,
+    bridge_sets,
+    layer_window,
+    pair_activations,
+    pair_units,
+    select_bridge,
+    select_from_activations,
+)
 from neuronoverlap.cli import main
 from neuronoverlap.errors import InputError
 from neuronoverlap.hsic import reference_bridge_score
@@ -29,29 +35,6 @@ def test_default_window_maps_to_the_reference_layers():
         layer_window(18, fractions=(0.7, 0.2))
 
 
-@given(
-    st.dictionaries(
-        st.sampled_from(["en", "de", "fr", "it"]), st.floats(0, 100, allow_nan=False), min_size=1
-    )
-)
-def test_probabilities_are_a_distribution(scores):
-    for rule in ("normalise", "softmax"):
-        probs = selection_probabilities(scores, rule)
-        assert abs(sum(probs.values()) - 1) < 1e-9 and all(p >= 0 for p in probs.values())
-        # monotone: a higher score never gets a lower probability (scores 1e-117 apart may
-        # round to the same probability, so the best bridge need not be the unique argmax)
-        for a, b in itertools.permutations(scores, 2):
-            if scores[a] > scores[b]:
-                assert probs[a] >= probs[b]
-
-
-def test_softmax_temperature_flattens():
-    scores = {"en": 2.0, "de": 1.0}
-    assert selection_probabilities(scores, "softmax", 100.0)["en"] < 0.51
-    assert selection_probabilities(scores, "softmax", 0.01)["en"] > 0.99
-    assert selection_probabilities(scores)["en"] == pytest.approx(2 / 3)
-
-
 def _write_probe_set(writer, src, tgt, hot, mean):
     rng = np.random.default_rng(hash((src, tgt)) % 2**32)
     prob = rng.uniform(0, 0.3, size=(N, N_LAYERS, D_MLP)).astype(np.float32)
@@ -67,8 +50,8 @@ def _write_probe_set(writer, src, tgt, hot, mean):
         tokens=np.full(N, 10, np.int32),
         prompts=strings,
         generations=strings,
-        source_words=strings,
-        target_words=strings,
+        source_words=np.array([f"{src}-word-{i}" for i in range(N)]),
+        target_words=np.array([f"{tgt}-word-{i}" for i in range(N)]),
     )
     writer.finish_probe_set(src, tgt)
 
@@ -98,17 +81,22 @@ def planted_store(tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("method", ["reference", "cka", "set"])
-def test_planted_dependence_is_found(planted_store, method):
+@pytest.mark.parametrize(
+    ("method", "score"), [("calibrated", "reference"), ("calibrated", "cka"), ("reference", "reference")]
+)
+def test_planted_dependence_is_found(planted_store, method, score):
     result = select_bridge(
         planted_store,
         "zh",
         "ja",
         ["en", "de"],
         method=method,
+        score=score,
         window=[1, 2],
         top_rate=0.05,
-        n_permutations=199,
+        n_random=199,
+        n_bootstrap=50,
+        n_permutations=99,
         seed=0,
         progress=False,
     )
@@ -116,21 +104,78 @@ def test_planted_dependence_is_found(planted_store, method):
     assert result.chosen == "en" and result.ranking() == ["en", "de"]
     assert result.pvalues["en"] == pytest.approx(1 / 200)
     assert result.pvalues["de"] > 0.05
-    assert result.probabilities["en"] > result.probabilities["de"]
+    assert result.permutation_pvalues["en"] == pytest.approx(1 / 100)
+    assert result.bootstrap.selection_probability["en"] > 0.9
     assert sorted(result.per_layer["en"]) == [1, 2]  # keyed by real layer ids
+
+
+def test_the_store_path_is_a_loader_over_the_arrays_path(planted_store):
+    store = Store(planted_store)
+    kwargs = {"n_random": 49, "n_bootstrap": 10, "seed": 3}
+    from_store = select_bridge(
+        store, "zh", "ja", ["en", "de"], window=[1, 2], top_rate=0.05, progress=False, **kwargs
+    )
+    overlap, specific = bridge_sets(store, "zh", "ja", ["en", "de"], top_rate=0.05)
+    directions, units = pair_units(store, "zh", "ja")
+    assert list(directions) == [0] * N + [1] * N and list(units) == list(range(N)) * 2
+    from_arrays = select_from_activations(
+        {layer: pair_activations(store, "zh", "ja", layer) for layer in (1, 2)},
+        overlap,
+        specific,
+        src="zh",
+        tgt="ja",
+        directions=directions,
+        units=units,
+        **kwargs,
+    )
+    assert from_arrays.calibrated == from_store.calibrated
+    assert from_arrays.bootstrap == from_store.bootstrap
+    assert from_store.overlap == overlap and from_store.bridges == specific
+
+
+def test_the_result_reads_back(planted_store):
+    result = select_bridge(
+        planted_store,
+        "zh",
+        "ja",
+        ["en", "de"],
+        window=[0, 1, 2],
+        top_rate=0.05,
+        n_random=19,
+        n_bootstrap=5,
+        n_permutations=9,
+        progress=False,
+    )
+    document = json.loads(json.dumps(result.to_dict()))
+    back = BridgeSelection.from_dict(document)
+    assert back.to_dict() == document
+    assert back.overlap == result.overlap and back.bridges == result.bridges
+    assert back.chosen == result.chosen and back.bootstrap == result.bootstrap
+    # layer 0 holds no planted neurons: the same window for every bridge, shown per bridge
+    assert document["window"] == [0, 1, 2]
+    assert document["set_sizes"]["en"]["1"] == [5, 5]
+    assert document["layers_scored"]["en"] == [1, 2]
 
 
 def test_reference_score_per_layer_is_the_reference_formula(planted_store):
     store = Store(planted_store)
     result = select_bridge(
-        store, "zh", "ja", ["en"], window=[2], top_rate=0.05, n_permutations=9, progress=False
+        store,
+        "zh",
+        "ja",
+        ["en"],
+        method="reference",
+        window=[2],
+        top_rate=0.05,
+        n_random=9,
+        n_bootstrap=0,
+        progress=False,
     )
     acts = np.concatenate([store.probes("zh", "ja").layer(2), store.probes("ja", "zh").layer(2)])
-    expected = reference_bridge_score(
-        acts[:, 0:5].T.astype(np.float64), acts[:, 10:15].T.astype(np.float64)
-    )
+    expected = reference_bridge_score(acts[:, 0:5].T.astype(np.float64), acts[:, 10:15].T.astype(np.float64))
     assert result.per_layer["en"][2] == pytest.approx(expected, rel=1e-9)
     assert result.scores["en"] == pytest.approx(expected, rel=1e-9)
+    assert result.reference_scores["en"] == pytest.approx(expected, rel=1e-9)
 
 
 def test_bad_requests_are_clear(planted_store):
@@ -138,8 +183,12 @@ def test_bad_requests_are_clear(planted_store):
         select_bridge(planted_store, "zh", "ja", ["fr"], window=[1], progress=False)
     with pytest.raises(InputError, match="cannot be the source"):
         select_bridge(planted_store, "zh", "ja", ["zh"], progress=False)
-    with pytest.raises(InputError, match="unknown scoring method"):
+    with pytest.raises(InputError, match="unknown method"):
         select_bridge(planted_store, "zh", "ja", ["en"], method="magic", progress=False)
+    with pytest.raises(InputError, match="n_random"):
+        select_bridge(
+            planted_store, "zh", "ja", ["en"], window=[1], top_rate=0.05, n_random=1, progress=False
+        )
     with pytest.raises(InputError, match="no neurons in the window"):
         select_bridge(planted_store, "zh", "ja", ["en"], window=[3], top_rate=0.05, progress=False)
 
@@ -159,8 +208,10 @@ def test_select_bridge_command_on_tiny_model(tmp_path, capsys):
             "8",
             "--max-new-tokens",
             "3",
-            "--permutations",
+            "--random-sets",
             "49",
+            "--bootstrap",
+            "20",
             "--store",
             str(store),
             "--json",
@@ -174,8 +225,14 @@ def test_select_bridge_command_on_tiny_model(tmp_path, capsys):
     assert result["chosen"] in ("en", "it") and f"chosen bridge: {result['chosen']}" in printed
     assert set(result["per_layer"]["en"]) == {str(layer) for layer in result["window"]}
     assert result["parameters"]["model_fingerprint"] == Store(store).fingerprint
-    assert abs(sum(result["probabilities"].values()) - 1) < 1e-9
+    assert abs(sum(result["selection_probability"].values()) - 1) < 1e-9
+    assert "ranked by: calibrated z" in printed
+    assert BridgeSelection.from_dict(result).chosen == result["chosen"]
     assert Store(store).get_json("results", "bridge-de-fr") == result
+    reference = ["select-bridge", "--pair", "de-fr", "--bridges", "en,it", "--store", str(store)]
+    assert main([*reference, "--method", "reference", "--bootstrap", "0", "--quiet"]) == 0
+    assert "ranked by: raw reference score (not calibrated)" in capsys.readouterr().out
+    assert Store(store).get_json("results", "bridge-de-fr")["method"] == "reference"
     assert (
         main(
             [

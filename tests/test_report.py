@@ -247,15 +247,23 @@ def test_a_store_with_only_the_root_still_reports(tmp_path):
 
 
 def test_a_bridge_selection_with_empty_layers(tmp_path):
-    from neuronoverlap.bridge import BridgeSelection
+    from neuronoverlap.bridge import BootstrapSummary, BridgeSelection
+    from neuronoverlap.sets import NeuronSet
 
+    shape = (8, 6)
+    sizes = {"en": {5: [3, 2], 6: [0, 4], 7: [2, 2]}, "it": {5: [3, 1], 6: [0, 2], 7: [2, 5]}}
+    per_layer = {"en": {5: 0.2, 6: None, 7: 0.4}, "it": {5: 0.1, 6: None, 7: 0.9}}
     selection = BridgeSelection(
-        "de", "fr", "cka", ["en", "it"], [5, 6, 7],
-        per_layer={"en": {5: 0.2, 6: None, 7: 0.4}, "it": {5: 0.1, 6: None, 7: 0.9}},
-        set_sizes={"en": {5: [3, 2], 6: [0, 4], 7: [2, 2]},
-                   "it": {5: [3, 1], 6: [0, 2], 7: [2, 5]}},
-        scores={"en": 0.3, "it": 0.5}, pvalues={"en": 0.2, "it": 0.01},
-        probabilities={"en": 0.375, "it": 0.625}, chosen="it", parameters={"top_rate": 0.01})
+        "de", "fr", "calibrated", "cka", ["en", "it"], [5, 6, 7],
+        overlap=NeuronSet.from_indices([(5, 0), (5, 1), (5, 2), (7, 0), (7, 1)], shape),
+        bridges={b: NeuronSet.empty(shape) for b in ("en", "it")}, set_sizes=sizes,
+        per_layer_raw=per_layer, per_layer_calibrated=per_layer, per_layer_reference=per_layer,
+        calibration={b: {5: [0.1, 0.2], 6: None, 7: [0.1, 0.2]} for b in ("en", "it")},
+        raw_scores={"en": 0.3, "it": 0.5}, calibrated={"en": 0.3, "it": 0.5},
+        pvalues={"en": 0.2, "it": 0.01}, reference_scores={"en": 0.3, "it": 0.5},
+        bootstrap=BootstrapSummary(10, "calibrated", 0.95, {"en": [0.1, 0.4], "it": [0.3, 0.7]},
+                                   None, {"en": 0.1, "it": 0.9}),
+        parameters={"top_rate": 0.01})
     path = _root_only_store(tmp_path / "bridge.h5")
     with StoreWriter.for_existing(path) as writer:
         writer.put_json("results", "bridge-de-fr", selection.to_dict())
@@ -268,7 +276,8 @@ def test_a_bridge_selection_with_empty_layers(tmp_path):
     assert [(r["rank"], r["bridge"], r["chosen"]) for r in ranking] == \
         [("1", "it", "chosen"), ("2", "en", "")]
     assert "bridge-de-fr" in outputs.figures
-    assert "Bridge for de-&gt;fr (cka): it" in outputs.html.read_text(encoding="utf-8")
+    assert float(ranking[0]["selection probability"]) == 0.9
+    assert "Bridge for de-&gt;fr (calibrated): it" in outputs.html.read_text(encoding="utf-8")
 
 
 def test_a_store_with_only_corpora(store_path, tmp_path):

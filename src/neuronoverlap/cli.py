@@ -240,11 +240,13 @@ def build_parser() -> argparse.ArgumentParser:
         "select-bridge",
         help="rank candidate bridge languages for a pair by HSIC",
         description="Score each candidate bridge b for the pair (s, t): per layer of the middle "
-        "window, the HSIC dependence between the overlap neurons O(s,t) and the "
-        "bridge-specific neurons B(b; s,t) over the s<->t probe samples; the score is "
-        "the window mean, with a permutation p-value. Prints the ranking with "
-        "selection probabilities. Records missing probe sets first when --model is "
-        "given explicitly or the store lacks them.",
+        "window, the pairwise HSIC max-mean score between the overlap neurons O(s,t) and the "
+        "bridge-specific neurons B(b; s,t) over the s<->t probe samples, calibrated against "
+        "random neuron sets of the same size from the same layer (outside O(s,t)): z per "
+        "layer, averaged over the window, with an empirical p-value. A paired bootstrap over "
+        "probe word pairs gives intervals and the selection probability (share of resamples "
+        "in which a bridge ranks first). Records missing probe sets first when --model is "
+        "given explicitly or the store lacks them. See docs/hsic.md.",
     )
     _add_model_options(p)
     _add_data_option(p)
@@ -254,13 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=",".join(DEFAULT_BRIDGES),
         help=f"candidate bridges (default: {','.join(DEFAULT_BRIDGES)})",
     )
-    p.add_argument(
-        "--method",
-        default="reference",
-        choices=["reference", "cka", "set"],
-        help="reference: the reference code's pairwise max-mean of tr(K H L) "
-        "(default); cka: max-mean of pairwise CKA; set: set-level CKA",
-    )
+    _add_bridge_scoring_options(p)
     p.add_argument(
         "--window",
         default=None,
@@ -270,16 +266,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--top-rate", type=float, default=0.01, help="active-set share of neurons (default: 0.01)"
     )
-    p.add_argument(
-        "--permutations", type=int, default=200, help="permutations for p-values (default: 200)"
-    )
-    p.add_argument(
-        "--probability",
-        default="normalise",
-        choices=["normalise", "softmax"],
-        help="scores -> selection probabilities (default: normalise)",
-    )
-    p.add_argument("--temperature", type=float, default=1.0, help="softmax temperature")
     p.add_argument(
         "-n",
         "--n-samples",
@@ -340,8 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="few-shot examples in BLI prompts (default: 0, the paper's)",
     )
-    p.add_argument("--method", default="reference", choices=["reference", "cka", "set"])
-    p.add_argument("--permutations", type=int, default=200)
+    _add_bridge_scoring_options(p)
     p.add_argument("--seed", type=int, default=0)
     _add_recording_options(p, max_new_tokens=16)
     p.add_argument("--store", default="store/demo.h5", help="HDF5 store (default: store/demo.h5)")
@@ -626,6 +611,83 @@ def _spectrum_with_intervals(args, langs: list[str]) -> int:
     return 0
 
 
+def _add_bridge_scoring_options(p) -> None:
+    """Options of the bridge scoring shared by select-bridge and demo."""
+    p.add_argument(
+        "--method",
+        default="calibrated",
+        choices=["calibrated", "reference"],
+        help="ranking statistic: calibrated (default): window mean of z against size-matched "
+        "random sets; reference: the reference code's raw max-mean of tr(K H L) (size-biased, "
+        "not calibrated)",
+    )
+    p.add_argument(
+        "--score",
+        default="reference",
+        choices=["reference", "cka"],
+        help="pairwise score the calibration uses: reference: tr(K H L) on z-scored rows with a "
+        "bandwidth from O alone (default); cka: pairwise CKA, each neuron's median bandwidth",
+    )
+    p.add_argument(
+        "--random-sets", type=int, default=200, help="random sets per layer and size (default: 200)"
+    )
+    p.add_argument(
+        "--bootstrap", type=int, default=200, help="bootstrap resamples of word pairs (default: 200)"
+    )
+    p.add_argument(
+        "--permutations",
+        type=int,
+        default=0,
+        help="within-direction permutation test of the raw score (default: 0, off)",
+    )
+
+
+def _bridge_options(args) -> dict:
+    """select_bridge keyword arguments from the options of _add_bridge_scoring_options."""
+    return {
+        "method": args.method,
+        "score": args.score,
+        "n_random": args.random_sets,
+        "n_bootstrap": args.bootstrap,
+        "n_permutations": args.permutations,
+        "seed": args.seed,
+        "progress": not args.quiet,
+    }
+
+
+def bridge_table(result) -> list[str]:
+    """The ranking as printed lines: statistics per bridge and the layers it was scored on."""
+    probability = result.selection_probability or {}
+    lines = [
+        f"  {'rank':>4}  {'bridge':6}  {'calibrated':>10}  {'p(calib)':>8}  {'raw':>9}  "
+        f"{'reference':>9}  {'P(first)':>8}  layers:|B_l|"
+    ]
+    for rank, b in enumerate(result.ranking(), start=1):
+        sizes = " ".join(f"{layer}:{size[1]}" for layer, size in result.set_sizes[b].items())
+        raw, ref = result.raw_scores[b], result.reference_scores[b]
+        lines.append(
+            f"  {rank:>4}  {b:6}  {result.calibrated[b]:>10.3f}  {result.pvalues[b]:>8.4f}  "
+            f"{'-' if raw is None else f'{raw:.4g}':>9}  {'-' if ref is None else f'{ref:.4g}':>9}  "
+            f"{probability.get(b, float('nan')):>8.3f}  {sizes}"
+        )
+    if result.bootstrap is not None and result.bootstrap.top_two is not None:
+        top = result.bootstrap.top_two
+        low, high = top["interval"]
+        lines.append(
+            f"  {top['first']} - {top['second']}: {top['difference']:.3f} "
+            f"[{low:.3f}, {high:.3f}] ({result.bootstrap.level:.0%} bootstrap interval, "
+            f"{result.bootstrap.n_resamples} resamples of word pairs)"
+        )
+    if result.permutation_pvalues is not None:
+        lines.append(
+            "  within-direction permutation p (raw score): "
+            + ", ".join(f"{b} {p:.4f}" for b, p in result.permutation_pvalues.items())
+        )
+    label = "calibrated z" if result.method == "calibrated" else "raw reference score (not calibrated)"
+    lines.append(f"  ranked by: {label}")
+    return lines
+
+
 def record_pair_probes(args, src: str, tgt: str, bridges: list[str]) -> None:
     """Record whatever probe sets of the pair and its bridges the store lacks (train split,
     endonyms: the defaults of `neuronoverlap probe`)."""
@@ -654,25 +716,15 @@ def cmd_select_bridge(args) -> int:
         src,
         tgt,
         bridges,
-        method=args.method,
         window=window,
         top_rate=args.top_rate,
-        n_permutations=args.permutations,
-        probability=args.probability,
-        temperature=args.temperature,
-        seed=args.seed,
-        progress=not args.quiet,
+        **_bridge_options(args),
     )
     print(
-        f"bridge selection for {src}->{tgt} ({result.method}, layers {result.window[0]}-"
-        f"{result.window[-1]}, |O| = {result.parameters['overlap_size']}):"
+        f"bridge selection for {src}->{tgt} ({result.method}, score {result.score}, layers "
+        f"{result.window[0]}-{result.window[-1]}, |O| = {result.parameters['overlap_size']}):"
     )
-    print(f"  {'rank':>4}  {'bridge':6}  {'score':>10}  {'p-value':>8}  {'probability':>11}")
-    for rank, b in enumerate(result.ranking(), start=1):
-        print(
-            f"  {rank:>4}  {b:6}  {result.scores[b]:>10.4g}  {result.pvalues[b]:>8.4f}  "
-            f"{result.probabilities[b]:>11.3f}"
-        )
+    print("\n".join(bridge_table(result)))
     print(f"  chosen bridge: {result.chosen}")
     from neuronoverlap.store import StoreWriter
 
@@ -759,7 +811,11 @@ def cmd_demo(args) -> int:
     ensure_corpora(args, [src, tgt, *bridges])
     timings["corpora"] = time.perf_counter() - t
 
-    stage(3, f"neuron sets and bridge selection ({args.method}, {args.permutations} permutations)")
+    stage(
+        3,
+        f"neuron sets and bridge selection ({args.method}, {args.random_sets} random sets, "
+        f"{args.bootstrap} bootstrap resamples)",
+    )
     t = time.perf_counter()
     store = Store(args.store)
     overlap, specific = bridge_sets(store, src, tgt, bridges)
@@ -768,10 +824,7 @@ def cmd_demo(args) -> int:
         src,
         tgt,
         bridges,
-        method=args.method,
-        n_permutations=args.permutations,
-        seed=args.seed,
-        progress=not args.quiet,
+        **_bridge_options(args),
     )
     with StoreWriter.for_existing(args.store) as writer:
         save_sets(
@@ -784,11 +837,7 @@ def cmd_demo(args) -> int:
         writer.put_json("results", f"bridge-{src}-{tgt}", result.to_dict())
     result.write_json(out / f"bridge-{src}-{tgt}.json")
     timings["bridge selection"] = time.perf_counter() - t
-    for rank, b in enumerate(result.ranking(), start=1):
-        print(
-            f"      {rank}. {b}  score {result.scores[b]:.4g}  p {result.pvalues[b]:.4f}  "
-            f"probability {result.probabilities[b]:.3f}"
-        )
+    print("\n".join("    " + line for line in bridge_table(result)))
     print(f"      chosen bridge: {result.chosen}")
 
     t = time.perf_counter()

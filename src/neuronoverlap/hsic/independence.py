@@ -95,6 +95,19 @@ def draw_permutations(
     return torch.from_numpy(orders)
 
 
+def stratified_permutations(
+    strata: Int[np.ndarray, " sample"], n_permutations: int, seed: int | None | np.random.SeedSequence
+) -> Int[Tensor, "permutation sample"]:
+    """Seeded random permutations of range(n) that move each sample only within its stratum."""
+    strata = np.asarray(strata)
+    rng = np.random.default_rng(seed)
+    orders = np.tile(np.arange(len(strata), dtype=np.int64), (n_permutations, 1))
+    for value in np.unique(strata):
+        members = np.flatnonzero(strata == value)
+        orders[:, members] = rng.permuted(np.tile(members, (n_permutations, 1)), axis=1)
+    return torch.from_numpy(orders)
+
+
 def permuted_inner_products(
     left: Float[Tensor, "batch sample sample"],
     right: Float[Tensor, "batch sample sample"],

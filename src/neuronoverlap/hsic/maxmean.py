@@ -63,14 +63,19 @@ def score_operands(
     bandwidth: Bandwidth,
     estimator: str,
     memory_budget_bytes: int = MEMORY_BUDGET_BYTES,
+    reference_sigma: float | None = None,
 ) -> tuple[Float[Tensor, "neuron_a feature"], Float[Tensor, "neuron_b feature"]]:
-    """(left, right) with pairwise score matrix = left @ right.T for the chosen mode."""
+    """(left, right) with pairwise score matrix = left @ right.T for the chosen mode.
+
+    reference_sigma: the "reference" mode's Gaussian bandwidth (default: the reference's
+    shared bandwidth of A and B)."""
     n = rows_a.shape[1]
     row_mean_term = mode == "reference"
     weights = feature_weights(n, rows_a.dtype, rows_a.device, row_mean_term)
     if mode == "reference":
         rows_a, rows_b = reference_zscore(rows_a), reference_zscore(rows_b)
-        kernel_a = kernel_b = Gaussian(float(shared_bandwidth(rows_a, rows_b)))
+        sigma = shared_bandwidth(rows_a, rows_b) if reference_sigma is None else reference_sigma
+        kernel_a = kernel_b = Gaussian(float(sigma))
         estimator = "biased"
     else:
         kernel_a = kernel_b = make_kernel(kernel, bandwidth)

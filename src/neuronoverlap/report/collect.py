@@ -266,7 +266,7 @@ def bridge_result(name: str, document: dict[str, Any]) -> dict[str, Any]:
     rows = [
         {"rank": rank, "bridge": b, "score": document.get("scores", {}).get(b),
          "pvalue": document.get("pvalues", {}).get(b),
-         "probability": document.get("probabilities", {}).get(b),
+         "probability": (document.get("selection_probability") or {}).get(b),
          "chosen": b == document.get("chosen")}
         for rank, b in enumerate(ranking, start=1)
     ]
@@ -488,7 +488,8 @@ def headline(data: dict[str, Any]) -> list[str]:
         if chosen:
             lines.append(f"Bridge for {bridge['src']}->{bridge['tgt']} ({bridge['method']}): "
                          f"{chosen['bridge']} (score {fmt(chosen['score'])}, p = "
-                         f"{fmt(chosen['pvalue'])}, probability {fmt(chosen['probability'])}).")
+                         f"{fmt(chosen['pvalue'])}, selection probability "
+                         f"{fmt(chosen['probability'])}).")
     for evaluation in data["evaluations"]:
         if evaluation["conditions"]:
             parts = ", ".join(f"{c['condition']} {fmt(c['accuracy'])}"

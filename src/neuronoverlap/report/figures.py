@@ -228,7 +228,7 @@ def bridge_figure(bridge: dict[str, Any]) -> plt.Figure:
         pvalue = "n/a" if r["pvalue"] is None else f"{r['pvalue']:.3g}"
         right.text(probabilities[i] + 0.01, i, f"{probabilities[i]:.2f} (p={pvalue})",
                    va="center", fontsize=8)
-    right.set_xlabel("selection probability")
+    right.set_xlabel("selection probability (share of bootstrap resamples ranked first)")
     right.set_title("Selection probability (rank order)")
     figure.tight_layout()
     return figure
@@ -312,7 +312,8 @@ def make_figures(data: dict[str, Any]) -> dict[str, ReportFigure]:
         figures.append(ReportFigure(
             bridge_figure_name(bridge), f"Bridge selection {bridge['src']}->{bridge['tgt']}",
             "Score of each candidate per layer of the window (x: the model's layer ids; the "
-            "chosen bridge in red) and the selection probabilities with permutation p-values.",
+            "chosen bridge in red) and the bootstrap selection probabilities with the calibrated "
+            "empirical p-values.",
             _png(bridge_figure(bridge))))
     for evaluation in data["evaluations"]:
         if evaluation["conditions"]:

@@ -234,7 +234,7 @@ def bridge_tables(bridge: dict[str, Any]) -> list[Table]:
     ranking = [r["bridge"] for r in rows]
     summary = Table(base, f"Bridge selection {bridge['src']}->{bridge['tgt']} "
                           f"({bridge['method']}, window layers {_span(bridge['window'])})",
-                    ["rank", "bridge", "score", "p-value", "probability", "chosen"],
+                    ["rank", "bridge", "score", "p-value", "selection probability", "chosen"],
                     [[r["rank"], r["bridge"], r["score"], r["pvalue"], r["probability"],
                       "chosen" if r["chosen"] else ""] for r in rows],
                     highlight=[i for i, r in enumerate(rows) if r["chosen"]])

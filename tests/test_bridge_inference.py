@@ -1,0 +1,191 @@
+"""Calibrated bridge selection as statistics: size-free expectation under independence, nominal
+rejection under the direction-shift null, power with unequal set sizes, and bootstrap selection
+probabilities for a clear winner and for two equally strong bridges."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from neuronoverlap.bridge import rank, select_from_activations
+from neuronoverlap.hsic import max_mean_test
+from neuronoverlap.hsic.independence import stratified_permutations
+from neuronoverlap.sets import NeuronSet
+
+D, N_O = 60, 6
+
+
+def _sets(n_layers, d, overlap, bridges):
+    shape = (n_layers, d)
+    o = NeuronSet.from_indices([(0, j) for j in overlap], shape)
+    return o, {b: NeuronSet.from_indices([(0, j) for j in cols], shape) for b, cols in bridges.items()}
+
+
+def _one_layer(acts, bridges, **kwargs):
+    overlap, sets = _sets(1, acts.shape[1], range(N_O), bridges)
+    return select_from_activations({0: acts}, overlap, sets, n_bootstrap=0, **kwargs)
+
+
+def _random_bridge(rng, size):
+    return rng.choice(np.arange(N_O, D), size=size, replace=False)
+
+
+@settings(max_examples=5, deadline=None)
+@given(st.integers(1, 25))
+def test_calibrated_expectation_does_not_depend_on_the_set_size(size):
+    """Independent neurons: the mean calibrated z over datasets is 0 within 4 Monte Carlo
+    standard errors, whatever |B|."""
+    rng = np.random.default_rng(size)
+    z = np.array(
+        [
+            _one_layer(
+                rng.normal(size=(32, D)), {"b": _random_bridge(rng, size)}, n_random=50, seed=i
+            ).calibrated["b"]
+            for i in range(60)
+        ]
+    )
+    assert abs(z.mean()) <= 4 * z.std(ddof=1) / np.sqrt(len(z)) + 1e-9
+
+
+def test_the_raw_score_grows_with_the_set_size_and_the_calibrated_does_not():
+    """The bias the calibration removes is really there on the same data (so the test above
+    could fail for an uncalibrated score)."""
+    rng = np.random.default_rng(0)
+    raw, z = {2: [], 20: []}, {2: [], 20: []}
+    for i in range(40):
+        acts = rng.normal(size=(32, D))
+        for size in raw:
+            result = _one_layer(acts, {"b": _random_bridge(rng, size)}, n_random=50, seed=i)
+            raw[size].append(result.raw_scores["b"])
+            z[size].append(result.calibrated["b"])
+    gap = np.mean(raw[20]) - np.mean(raw[2])
+    error = np.hypot(np.std(raw[20]), np.std(raw[2])) / np.sqrt(40)
+    assert gap > 4 * error
+    assert abs(np.mean(z[20]) - np.mean(z[2])) < 4 * np.hypot(np.std(z[20]), np.std(z[2])) / 40**0.5
+
+
+def _shifted(rng, half=20):
+    """Independent neurons, each with its own mean shift between the s->t and t->s halves."""
+    acts = rng.normal(size=(2 * half, D))
+    acts[half:] += rng.normal(scale=2.0, size=D)
+    return acts
+
+
+@pytest.mark.slow
+def test_nominal_rejection_under_the_direction_shift_null():
+    """5% +- 1.5% over 1500 draws; the unstratified permutation test of the old p-value
+    rejects most of the time on the same kind of data."""
+    rng = np.random.default_rng(13)
+    pvalues = np.array(
+        [
+            _one_layer(_shifted(rng), {"b": _random_bridge(rng, 5)}, n_random=199, seed=i).pvalues["b"]
+            for i in range(1500)
+        ]
+    )
+    assert abs(np.mean(pvalues <= 0.05) - 0.05) <= 0.015
+    old = [
+        max_mean_test(acts[:, :N_O].T, acts[:, N_O : N_O + 5].T, n_permutations=99, seed=i).pvalue
+        for i, acts in enumerate(_shifted(rng) for _ in range(40))
+    ]
+    assert np.mean(np.array(old) <= 0.05) > 0.5
+
+
+@pytest.mark.slow
+def test_within_direction_permutations_hold_their_level_under_the_shift_null():
+    rng = np.random.default_rng(7)
+    pvalues = np.array(
+        [
+            _one_layer(
+                _shifted(rng), {"b": _random_bridge(rng, 4)}, n_random=2, n_permutations=99, seed=i
+            ).permutation_pvalues["b"]
+            for i in range(400)
+        ]
+    )
+    assert np.mean(pvalues <= 0.05) <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / 400)
+    assert np.mean(pvalues <= 0.5) > 0.4  # not a test that never rejects
+
+
+def test_stratified_permutations_stay_within_strata():
+    strata = np.array([0, 0, 1, 1, 1, 0, 1])
+    orders = stratified_permutations(strata, 50, 0).numpy()
+    assert (strata[orders] == strata).all()
+    assert all(sorted(order) == list(range(7)) for order in orders)
+    assert len({tuple(order) for order in orders}) > 1
+
+
+def _planted(rng, n=48, d=80):
+    acts = rng.normal(size=(n, d))
+    latent = rng.normal(size=n)
+    acts[:, :N_O] = latent[:, None] + 0.3 * rng.normal(size=(n, N_O))
+    return acts, latent
+
+
+def test_a_planted_dependence_is_found_when_the_weaker_bridge_has_more_neurons():
+    rng = np.random.default_rng(5)
+    acts, latent = _planted(rng)
+    strong, weak = np.arange(10, 13), np.arange(20, 44)  # 3 vs 24 neurons
+    acts[:, strong] = latent[:, None] ** 2 + 0.5 * rng.normal(size=(len(latent), 3))
+    acts[:, weak] = 0.25 * latent[:, None] + rng.normal(size=(len(latent), len(weak)))
+    overlap, sets = _sets(1, acts.shape[1], range(N_O), {"weak": weak, "strong": strong})
+    result = select_from_activations({0: acts}, overlap, sets, n_random=199, n_bootstrap=100)
+    assert result.ranking() == ["strong", "weak"]
+    assert result.pvalues["strong"] == pytest.approx(1 / 200)
+    assert result.calibrated["strong"] > result.calibrated["weak"]
+    assert result.bootstrap.selection_probability["strong"] >= 0.95
+    low, high = result.bootstrap.top_two["interval"]
+    assert result.bootstrap.top_two["first"] == "strong" and low > 0
+
+
+def test_two_equally_strong_bridges_share_the_selection_probability():
+    """Same dependence, different neurons: across datasets, each is first in about half the
+    resamples (a single dataset may favour either)."""
+    shares = []
+    for seed in range(8):
+        rng = np.random.default_rng(100 + seed)
+        acts, latent = _planted(rng)
+        for cols in (np.arange(10, 14), np.arange(20, 24)):
+            acts[:, cols] = latent[:, None] ** 2 + 0.4 * rng.normal(size=(len(latent), 4))
+        overlap, sets = _sets(
+            1,
+            acts.shape[1],
+            range(N_O),
+            {"a": np.arange(10, 14), "b": np.arange(20, 24), "c": np.arange(30, 34)},
+        )
+        result = select_from_activations({0: acts}, overlap, sets, n_random=99, n_bootstrap=100, seed=seed)
+        probability = result.bootstrap.selection_probability
+        assert sum(probability.values()) == pytest.approx(1)
+        shares.append((probability["a"], probability["c"]))
+    a_share, c_share = np.mean(shares, axis=0)
+    assert 0.35 <= a_share <= 0.65
+    assert c_share <= 0.1  # the independent one is rarely first (24 word pairs per data set)
+
+
+def test_one_tie_break_everywhere():
+    assert rank({"x": 1.0, "y": 1.0, "z": 2.0}, ["y", "x", "z"]) == ["z", "y", "x"]
+    assert rank({"x": None, "y": -5.0}, ["x", "y"]) == ["y", "x"]
+    rng = np.random.default_rng(1)
+    acts, _ = _planted(rng)
+    same = np.arange(10, 14)
+    overlap, sets = _sets(1, acts.shape[1], range(N_O), {"y": same, "x": same})
+    result = select_from_activations({0: acts}, overlap, sets, n_random=19, n_bootstrap=20)
+    assert result.calibrated["x"] == result.calibrated["y"]
+    assert result.ranking() == ["y", "x"] and result.chosen == "y"
+    assert result.bootstrap.selection_probability == {"y": 1.0, "x": 0.0}
+
+
+def test_an_empty_bridge_layer_counts_as_zero_over_the_same_window():
+    rng = np.random.default_rng(2)
+    shape = (2, D)
+    acts = {0: rng.normal(size=(32, D)), 1: rng.normal(size=(32, D))}
+    overlap = NeuronSet.from_indices([(layer, j) for layer in (0, 1) for j in range(N_O)], shape)
+    sets = {
+        "both": NeuronSet.from_indices([(0, 10), (1, 10)], shape),
+        "first": NeuronSet.from_indices([(0, 20)], shape),
+    }
+    result = select_from_activations(acts, overlap, sets, n_random=19, n_bootstrap=0)
+    assert result.per_layer["first"][1] is None
+    assert result.calibrated["first"] == pytest.approx(result.per_layer["first"][0] / 2)
+    assert result.layers_scored("first") == [0] and result.layers_scored("both") == [0, 1]
+    assert result.set_sizes["first"] == {0: [N_O, 1], 1: [N_O, 0]}
