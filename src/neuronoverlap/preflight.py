@@ -26,12 +26,19 @@ _AT_LEAST = {
     "seed": ("--seed", 0),
     "shots": ("--shots", 0),
     "examples": ("--examples", 0),
+    "random_sets": ("--random-sets", 1),
+    "bootstrap": ("--bootstrap", 0),
 }
+
+#: commands where --permutations 0 means "no permutation test" (bridge selection)
+_PERMUTATIONS_OPTIONAL = ("select-bridge", "demo")
 
 
 def check_options(args) -> None:
     """The option values of any command (only those it has), and its --model spec."""
     for attr, (flag, least) in _AT_LEAST.items():
+        if attr == "permutations" and getattr(args, "command", None) in _PERMUTATIONS_OPTIONAL:
+            least = 0
         value = getattr(args, attr, None)
         if isinstance(value, int) and value < least:
             raise InputError(f"{flag} must be at least {least}, got {value}")
