@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -20,6 +21,7 @@ from neuronoverlap.evaluation.bli import (
     render_bridged,
     write_bli_results,
 )
+from neuronoverlap.evaluation.protocol import load_examples
 from neuronoverlap.models import Generation
 
 PAIRS = [
@@ -122,15 +124,17 @@ def test_zero_shot_and_bridged_scores(scripted, dictionary):
     assert len(scripted.prompts) == 18 and max(scripted.batch_sizes) == 4
 
 
-def test_bridge_word_is_first_answer_word(scripted, dictionary):
+def test_bridge_word_is_kept_whole_up_to_the_first_separator(scripted, dictionary):
     def answer(match):
-        return ' "des vagues"' if match["b"] is None and match["B"] != "Deutsch" else ' "x"'
+        return ' "des vagues, la mer"' if match["b"] is None and match["B"] != "Deutsch" else ' "x"'
 
     scripted.answer = answer
     result = evaluate_bli(FakeModel(), "en", "de", ["fr"], progress=False,
                           dictionary=dictionary, n_resamples=100)
-    assert {r.bridge_word for r in result.conditions["bridge:fr"].records} == {"des"}
-    assert all(r.bridge_hit is False for r in result.conditions["bridge:fr"].records)
+    records = result.conditions["bridge:fr"].records
+    assert {r.bridge_word for r in records} == {"des vagues"}
+    assert records[0].prompt == 'English:"waves"→Français:"des vagues"→Deutsch:'
+    assert all(r.bridge_hit is False for r in records)
 
 
 def test_ranking_and_oracle(scripted, dictionary):
@@ -163,7 +167,8 @@ def test_seeded_sample_of_unique_source_words(scripted):
 def test_few_shot_prefixes(scripted, dictionary):
     prompts = BLIPrompts(shots=3)
     excluded = set(dictionary.source_words)
-    prefix = direct_prefix(prompts, "en", "de", 0, excluded)
+    examples = load_examples("en", ["de"], ["fr"], 3, 0, excluded)
+    prefix = direct_prefix(prompts, "en", "de", examples)
     lines = prefix.rstrip("\n").split("\n")
     train = load_dictionary("en", "de", "train")
     assert len(lines) == 3
@@ -171,17 +176,39 @@ def test_few_shot_prefixes(scripted, dictionary):
         match = re.fullmatch(r'English:"(.+)"→Deutsch:"(.+)"', line)
         assert match and match[1] in train.translations and match[1] not in excluded
         assert match[2] == train.translations[match[1]][0]
-    bridged = bridged_prefix(prompts, "en", "fr", "de", 0, excluded).rstrip("\n").split("\n")
+    bridged = bridged_prefix(prompts, "en", "fr", "de", examples).rstrip("\n").split("\n")
     assert len(bridged) == 3
     shape = r'English:"[^"]+"→Français:"[^"]+"→Deutsch:"[^"]+"'
     assert all(re.fullmatch(shape, x) for x in bridged)
 
-    evaluate_bli(FakeModel(), "en", "de", ["fr"], prompts=prompts, progress=False,
-                 dictionary=dictionary, n_resamples=10)
+    result = evaluate_bli(FakeModel(), "en", "de", ["fr"], prompts=prompts, progress=False,
+                          dictionary=dictionary, n_resamples=10)
     zero_shot = [p for p in scripted.prompts if p.split("\n")[-1].count("→") == 1
                  and p.endswith("→Deutsch:")]
     assert len(zero_shot) == 6 and all(p.startswith(prefix) for p in zero_shot)
     assert all(p.count("\n") == 3 for p in scripted.prompts)
+    assert result.params["few_shot_words"] == [e.source for e in examples]
+
+
+@pytest.mark.parametrize("style", ["paper", "study"])
+def test_every_condition_shows_the_same_example_words(scripted, dictionary, style):
+    """Zero-shot, and steps 1 and 2 of every bridge, show the same example source words (in the
+    same order), whatever the style; only the shown translations differ."""
+    prompts = replace(PROMPT_STYLES["paper"], shots=4,
+                      non_identical_shots=PROMPT_STYLES[style].non_identical_shots)
+    result = evaluate_bli(FakeModel(), "en", "de", ["fr", "es", "it"], prompts=prompts,
+                          progress=False, dictionary=dictionary, n_resamples=10, seed=7)
+    prefixes = result.params["few_shot_prefixes"]
+    assert len(prefixes) == 1 + 2 * 3
+    shown = {name: [re.match(r'English:"([^"]+)"', line)[1] for line in text.splitlines()]
+             for name, text in prefixes.items()}
+    words = result.params["few_shot_words"]
+    assert len(words) == 4 and all(w not in dictionary.translations for w in words)
+    assert all(found == words for found in shown.values()), shown
+    seen = {p.split("\n", 4)[4].split('"')[1] for p in scripted.prompts}
+    assert seen <= set(dictionary.source_words)  # every prompt after its 4-line prefix is evaluated
+    for p in scripted.prompts:
+        assert [re.match(r'English:"([^"]+)"', line)[1] for line in p.split("\n")[:4]] == words
 
 
 def test_lines_style_renders_and_extracts(monkeypatch, dictionary):

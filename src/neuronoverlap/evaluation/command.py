@@ -82,16 +82,22 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--pair", required=True, help="source-target pair, e.g. zh-ja")
     g = p.add_argument_group("prompts")
-    g.add_argument("--prompts", default="paper", choices=["paper", "lines"],
-                   help="template style: 'paper' ({S}:\"{w}\"→{T}:, the default) or 'lines' "
-                        "({S}: {w} / {T}: on two lines); --template etc. override its parts")
+    g.add_argument("--prompts", default="paper", choices=["paper", "lines", "study"],
+                   help="template style: 'paper' ({S}:\"{w}\"→{T}:, the default), 'lines' "
+                        "({S}: {w} / {T}: on two lines) or 'study' (lines, 5 shots, no identical "
+                        "pair among them: the validation protocol); --template etc. override "
+                        "its parts")
     g.add_argument("--template", default=None,
                    help="direct template with {S} {T} {w}: the zero-shot prompt and the first "
                         "bridged step (default: the style's; \\n in any template is a newline)")
     g.add_argument("--bridge-template", default=None,
                    help="second bridged step with {S} {B} {T} {w} {b} (default: the style's)")
-    g.add_argument("--shots", type=int, default=0,
-                   help="few-shot examples from the train split before each prompt (default: 0)")
+    g.add_argument("--shots", type=int, default=None,
+                   help="few-shot examples from the train split before each prompt, the same "
+                        "source words in every condition (default: the style's: 0, study 5)")
+    g.add_argument("--non-identical-shots", action="store_true",
+                   help="draw examples only from non-identical pairs (source != gold, bridge "
+                        "word != source and target; on with --prompts study)")
     g.add_argument("--shot-answer", default=None,
                    help="how an example's answer {a} follows its prompt (paper: '\"{a}\"', "
                         "lines: ' {a}')")
@@ -205,7 +211,11 @@ def _bli_prompts(args):
     from neuronoverlap.evaluation.bli import PROMPT_STYLES
 
     prompts = PROMPT_STYLES[args.prompts]
-    changes = {"shots": args.shots, "names": args.names}
+    changes = {"names": args.names}
+    if args.shots is not None:
+        changes["shots"] = args.shots
+    if args.non_identical_shots:
+        changes["non_identical_shots"] = True
     for field, value in (("direct", args.template), ("bridged", args.bridge_template),
                          ("answer", args.shot_answer)):
         if value is not None:
