@@ -14,8 +14,7 @@ from neuronoverlap.evaluation.protocol import choose_examples, is_identical, loa
 
 # Few letters and short words, so that identical pairs (and case/accent variants) are common.
 WORD = st.text(alphabet="abAé", min_size=1, max_size=3)
-ENTRIES = st.dictionaries(WORD, st.lists(WORD, min_size=1, max_size=3, unique=True),
-                          min_size=1, max_size=25)
+ENTRIES = st.dictionaries(WORD, st.lists(WORD, min_size=1, max_size=3, unique=True), min_size=1, max_size=25)
 
 
 def _dictionary(tgt: str, entries: dict[str, list[str]]) -> BilingualDictionary:
@@ -25,11 +24,15 @@ def _dictionary(tgt: str, entries: dict[str, list[str]]) -> BilingualDictionary:
 
 
 @settings(max_examples=200, deadline=None)
-@given(target=ENTRIES, bridge_one=ENTRIES, bridge_two=ENTRIES, seed=st.integers(0, 2**16),
-       k=st.integers(1, 6))
+@given(
+    target=ENTRIES, bridge_one=ENTRIES, bridge_two=ENTRIES, seed=st.integers(0, 2**16), k=st.integers(1, 6)
+)
 def test_filtered_examples_are_never_identical_pairs(target, bridge_one, bridge_two, seed, k):
-    dictionaries = {"fr": _dictionary("fr", target), "en": _dictionary("en", bridge_one),
-                    "it": _dictionary("it", bridge_two)}
+    dictionaries = {
+        "fr": _dictionary("fr", target),
+        "en": _dictionary("en", bridge_one),
+        "it": _dictionary("it", bridge_two),
+    }
     try:
         examples = choose_examples(dictionaries, ["fr"], k, seed, non_identical=True)
     except InputError as exc:
@@ -58,14 +61,12 @@ def test_without_the_filter_every_shared_word_can_be_drawn(target, bridge, seed)
         return
     examples = choose_examples(dictionaries, ["fr"], len(shared), seed)
     assert sorted(e.source for e in examples) == sorted(shared)
-    assert all(e.words == {"fr": target[e.source][0], "en": bridge[e.source][0]}
-               for e in examples)
+    assert all(e.words == {"fr": target[e.source][0], "en": bridge[e.source][0]} for e in examples)
 
 
 def test_real_dictionaries_seeded_and_excluding_evaluated_words():
     exclude = {"the", "house"}
-    one = load_examples("de", ["fr"], ["en", "it", "es"], 5, seed=1, exclude=exclude,
-                        non_identical=True)
+    one = load_examples("de", ["fr"], ["en", "it", "es"], 5, seed=1, exclude=exclude, non_identical=True)
     again = load_examples("de", ["fr"], ["en", "it", "es"], 5, seed=1, non_identical=True)
     other = load_examples("de", ["fr"], ["en", "it", "es"], 5, seed=2, non_identical=True)
     assert one == again and [e.source for e in one] != [e.source for e in other]
@@ -78,16 +79,19 @@ def test_real_dictionaries_seeded_and_excluding_evaluated_words():
         load_examples("de", ["fr"], ["en"], 10**6, seed=0)
 
 
-@pytest.mark.parametrize(("generated", "expected"), [
-    (' "New York" (city)', "New York"),
-    (" New  York, USA\nmore", "New York"),
-    (' "chien"', "chien"),
-    (" Hund (der)", "Hund"),
-    (" <i>pomme de terre</i>; patate", "pomme de terre"),
-    ("「水」です", "水"),
-    ('"l’eau"→', "l’eau"),
-    (" (Hund) Katze", "Hund) Katze"),
-    ("\n\n", ""),
-])
+@pytest.mark.parametrize(
+    ("generated", "expected"),
+    [
+        (' "New York" (city)', "New York"),
+        (" New  York, USA\nmore", "New York"),
+        (' "chien"', "chien"),
+        (" Hund (der)", "Hund"),
+        (" <i>pomme de terre</i>; patate", "pomme de terre"),
+        ("「水」です", "水"),
+        ('"l’eau"→', "l’eau"),
+        (" (Hund) Katze", "Hund) Katze"),
+        ("\n\n", ""),
+    ],
+)
 def test_bridge_word_kept_whole_up_to_first_separator(generated, expected):
     assert extract_bridge_word(generated) == expected

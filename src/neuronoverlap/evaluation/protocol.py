@@ -45,14 +45,15 @@ def _pick(golds: Sequence[str], avoid: set[str]) -> str | None:
 
 
 def example_for(
-    source: str, target_golds: dict[str, Sequence[str]], bridge_golds: dict[str, Sequence[str]],
+    source: str,
+    target_golds: dict[str, Sequence[str]],
+    bridge_golds: dict[str, Sequence[str]],
     non_identical: bool,
 ) -> Example | None:
     """The example of `source` (its shown word per target and bridge), or None when the filter
     rejects it. Without the filter: the first gold word of each language."""
     if not non_identical:
-        return Example(source, {lang: golds[0] for lang, golds in {**target_golds,
-                                                                    **bridge_golds}.items()})
+        return Example(source, {lang: golds[0] for lang, golds in {**target_golds, **bridge_golds}.items()})
     own = normalize_word(source)
     if any(is_identical(source, golds) for golds in target_golds.values()):
         return None
@@ -129,7 +130,5 @@ def load_examples(
     if k == 0:
         return []
     langs = list(dict.fromkeys([*targets, *bridges]))
-    dictionaries = {
-        lang: load_dictionary(src, lang, split="train", data_dir=data_dir) for lang in langs
-    }
+    dictionaries = {lang: load_dictionary(src, lang, split="train", data_dir=data_dir) for lang in langs}
     return choose_examples(dictionaries, targets, k, seed, exclude, non_identical)
