@@ -115,15 +115,23 @@ def brute_force_sign_test(only_a: int, only_b: int) -> float:
     d = only_a + only_b
     observed = abs(only_a - only_b)
     extreme = sum(
-        abs(sum(signs) - (d - sum(signs))) >= observed
-        for signs in itertools.product((0, 1), repeat=d)
+        abs(sum(signs) - (d - sum(signs))) >= observed for signs in itertools.product((0, 1), repeat=d)
     )
     return extreme / 2**d
 
 
-@pytest.mark.parametrize(("only_a", "only_b"), [
-    (0, 1), (1, 1), (0, 5), (2, 7), (3, 3), (1, 12), (6, 9),
-])
+@pytest.mark.parametrize(
+    ("only_a", "only_b"),
+    [
+        (0, 1),
+        (1, 1),
+        (0, 5),
+        (2, 7),
+        (3, 3),
+        (1, 12),
+        (6, 9),
+    ],
+)
 def test_mcnemar_exact_against_brute_force_and_scipy(only_a, only_b):
     expected = brute_force_sign_test(only_a, only_b)
     assert mcnemar_exact_pvalue(only_a, only_b) == pytest.approx(expected, rel=1e-12)

@@ -98,14 +98,22 @@ PROMPT_STYLES: dict[str, BLIPrompts] = {
 
 
 def render_bridged(
-    template: str, src: str, bridge: str, tgt: str, word: str, bridge_word: str,
+    template: str,
+    src: str,
+    bridge: str,
+    tgt: str,
+    word: str,
+    bridge_word: str,
     names: str = "endonym",
 ) -> str:
     """Fill a bridged template's {S}, {B}, {T} (language names), {w} and {b} (the words)."""
     try:
         return template.format(
-            S=language_label(src, names), B=language_label(bridge, names),
-            T=language_label(tgt, names), w=word, b=bridge_word,
+            S=language_label(src, names),
+            B=language_label(bridge, names),
+            T=language_label(tgt, names),
+            w=word,
+            b=bridge_word,
         )
     except (KeyError, IndexError) as exc:
         raise InputError(
@@ -138,8 +146,7 @@ def make_record(source: str, gold: list[str], prompt: str, generated: str, **bri
     """The record of one generation: its answer word, hit and copy flags."""
     answer = extract_answer(generated)
     copied = bool(answer) and normalize_word(answer) == normalize_word(source)
-    return BLIRecord(source, gold, prompt, generated, answer, is_hit(answer, gold), copied,
-                     **bridge_fields)
+    return BLIRecord(source, gold, prompt, generated, answer, is_hit(answer, gold), copied, **bridge_fields)
 
 
 def bli_diagnostics(records: Sequence[BLIRecord]) -> dict[str, float | int | None]:
@@ -162,8 +169,12 @@ def bli_diagnostics(records: Sequence[BLIRecord]) -> dict[str, float | int | Non
     if records and records[0].bridge is not None:
         right = [r for r in records if r.bridge_hit is True]
         wrong = [r for r in records if r.bridge_hit is False]
-        out.update(n_bridge_hit=len(right), n_bridge_miss=len(wrong),
-                   accuracy_given_bridge_hit=share(right), accuracy_given_bridge_miss=share(wrong))
+        out.update(
+            n_bridge_hit=len(right),
+            n_bridge_miss=len(wrong),
+            accuracy_given_bridge_hit=share(right),
+            accuracy_given_bridge_miss=share(wrong),
+        )
     return out
 
 
@@ -171,16 +182,13 @@ def direct_prefix(prompts: BLIPrompts, src: str, tgt: str, examples: Sequence[Ex
     """The few-shot prefix of direct prompts src -> tgt: each example's word in `tgt` ('' for
     no examples)."""
     lines = [
-        render(prompts.direct, src, tgt, e.source, prompts.names)
-        + prompts.answer.format(a=e.words[tgt])
+        render(prompts.direct, src, tgt, e.source, prompts.names) + prompts.answer.format(a=e.words[tgt])
         for e in examples
     ]
     return "".join(line + "\n" for line in lines)
 
 
-def bridged_prefix(
-    prompts: BLIPrompts, src: str, bridge: str, tgt: str, examples: Sequence[Example]
-) -> str:
+def bridged_prefix(prompts: BLIPrompts, src: str, bridge: str, tgt: str, examples: Sequence[Example]) -> str:
     """The few-shot prefix of bridged prompts: each example with its bridge and target word."""
     lines = [
         render_bridged(prompts.bridged, src, bridge, tgt, e.source, e.words[bridge], prompts.names)
@@ -263,15 +271,18 @@ def evaluate_bli(
     def run(texts: list[str], prefix: str, desc: str) -> list[str]:
         return generate_texts(model, [prefix + t for t in texts], stop, batch_size, progress, desc)
 
-    examples = load_examples(src, [tgt], bridges, prompts.shots, seed, excluded,
-                             prompts.non_identical_shots, data_dir)
+    examples = load_examples(
+        src, [tgt], bridges, prompts.shots, seed, excluded, prompts.non_identical_shots, data_dir
+    )
     prefixes: dict[str, str] = {}
     prefixes[ZERO_SHOT] = direct_prefix(prompts, src, tgt, examples)
     queries = [render(prompts.direct, src, tgt, w, prompts.names) for w in words]
     outputs = run(queries, prefixes[ZERO_SHOT], f"bli {src}-{tgt} zero-shot")
-    records = {ZERO_SHOT: [
-        make_record(w, g, q, o) for w, g, q, o in zip(words, golds, queries, outputs, strict=True)
-    ]}
+    records = {
+        ZERO_SHOT: [
+            make_record(w, g, q, o) for w, g, q, o in zip(words, golds, queries, outputs, strict=True)
+        ]
+    }
 
     for bridge in bridges:
         step_one = direct_prefix(prompts, src, bridge, examples)
@@ -289,10 +300,18 @@ def evaluate_bli(
         bridge_gold = _bridge_gold(src, bridge, data_dir)
         records[bridge_condition(bridge)] = [
             make_record(
-                w, g, q, o, bridge=bridge, bridge_prompt=fq, bridge_generated=fo, bridge_word=b,
+                w,
+                g,
+                q,
+                o,
+                bridge=bridge,
+                bridge_prompt=fq,
+                bridge_generated=fo,
+                bridge_word=b,
                 bridge_hit=(
                     is_hit(b, bridge_gold.translations[w])
-                    if bridge_gold is not None and w in bridge_gold.translations else None
+                    if bridge_gold is not None and w in bridge_gold.translations
+                    else None
                 ),
             )
             for w, g, q, o, fq, fo, b in zip(
@@ -300,21 +319,38 @@ def evaluate_bli(
             )
         ]
 
-    conditions, comparisons, oracle = summarise_conditions(records, bridges, ranking, confidence,
-                                                           n_resamples, seed)
+    conditions, comparisons, oracle = summarise_conditions(
+        records, bridges, ranking, confidence, n_resamples, seed
+    )
     params = {
-        "src": src, "tgt": tgt, "bridges": bridges, "ranking": ranking, "n": n,
-        "n_evaluated": len(words), "seed": seed, "batch_size": batch_size, "split": split,
-        "max_new_tokens": max_new_tokens, "confidence": confidence, "n_resamples": n_resamples,
-        "prompts": asdict(prompts), "few_shot_prefixes": prefixes,
+        "src": src,
+        "tgt": tgt,
+        "bridges": bridges,
+        "ranking": ranking,
+        "n": n,
+        "n_evaluated": len(words),
+        "seed": seed,
+        "batch_size": batch_size,
+        "split": split,
+        "max_new_tokens": max_new_tokens,
+        "confidence": confidence,
+        "n_resamples": n_resamples,
+        "prompts": asdict(prompts),
+        "few_shot_prefixes": prefixes,
         "few_shot_words": [e.source for e in examples],
         "data_dir": str(data_dir) if data_dir is not None else None,
         "toolkit_version": __version__,
     }
     data = {"dictionary": dictionary.provenance(), "dictionary_source_words": full_size}
     return EvaluationResult(
-        task="bli", name=f"{src}-{tgt}", conditions=conditions, comparisons=comparisons,
-        oracle=oracle, params=params, model=model_description(model), data=data,
+        task="bli",
+        name=f"{src}-{tgt}",
+        conditions=conditions,
+        comparisons=comparisons,
+        oracle=oracle,
+        params=params,
+        model=model_description(model),
+        data=data,
         diagnostics={name: bli_diagnostics(recs) for name, recs in records.items()},
         seconds=time.perf_counter() - started,
     )

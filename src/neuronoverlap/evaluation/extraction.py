@@ -35,9 +35,7 @@ WORD_SEPARATORS = ",，、;；/(（:：،؛"
 ARROWS = "→⇒"
 
 _HEBREW_POINTS = re.compile("[\u0591-\u05bd\u05bf\u05c1\u05c2\u05c4\u05c5\u05c7]")
-_ARABIC_MARKS = re.compile(
-    "[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06dc\u06df-\u06e8\u06ea-\u06ed\u0640]"
-)
+_ARABIC_MARKS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06dc\u06df-\u06e8\u06ea-\u06ed\u0640]")
 _SEPARATOR_RE = re.compile(f"[\\s{re.escape(WORD_SEPARATORS)}]+")
 _CHOICE_RE = re.compile(r"\b([A-D])\b")
 _TAG_RE = re.compile(r"</?[A-Za-z][A-Za-z0-9]{0,10}(?:\s[^<>]{0,40})?/?>")

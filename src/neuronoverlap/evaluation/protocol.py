@@ -58,8 +58,11 @@ def example_for(
     if any(is_identical(source, golds) for golds in target_golds.values()):
         return None
     words: dict[str, str] = {}
-    for lang, golds in target_golds.items():
-        words[lang] = golds[0]
+    for lang, golds in target_golds.items():  # several targets: their shown words differ too
+        word = _pick(golds, {own} | {normalize_word(w) for w in words.values()})
+        if word is None:
+            return None
+        words[lang] = word
     shown_targets = {normalize_word(w) for w in words.values()}
     for lang, golds in bridge_golds.items():
         word = _pick(golds, {own} | shown_targets)

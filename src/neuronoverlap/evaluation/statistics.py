@@ -149,13 +149,9 @@ def mcnemar_test(
         return McNemarResult(a.size, 0, 0, 0.0, 1.0, "none")
     if discordant < exact_below:
         statistic = float(min(only_a, only_b))
-        return McNemarResult(
-            a.size, only_a, only_b, statistic, mcnemar_exact_pvalue(only_a, only_b), "exact"
-        )
+        return McNemarResult(a.size, only_a, only_b, statistic, mcnemar_exact_pvalue(only_a, only_b), "exact")
     statistic = max(0, abs(only_a - only_b) - 1) ** 2 / discordant
-    return McNemarResult(
-        a.size, only_a, only_b, float(statistic), float(stats.chi2.sf(statistic, 1)), "chi2"
-    )
+    return McNemarResult(a.size, only_a, only_b, float(statistic), float(stats.chi2.sf(statistic, 1)), "chi2")
 
 
 @dataclass(frozen=True)

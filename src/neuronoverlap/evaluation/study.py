@@ -168,8 +168,15 @@ def held_out_regret(pair: PairData, n_splits: int = 200, seed: int = 0) -> dict[
 
 def _both_ways(pair: PairData, wa: np.ndarray, wb: np.ndarray, reps: int) -> dict[str, np.ndarray]:
     """`_regrets` with the halves in both roles, averaged over each rep's halvings: (rep,)."""
-    one, other = _regrets(pair, wa, wb), _regrets(pair, wb, wa)
-    return {k: (one[k] + other[k]).reshape(reps, -1).mean(axis=1) / 2 for k in one}
+    with np.errstate(invalid="ignore", divide="ignore"):  # a resampled half may be empty
+        one, other = _regrets(pair, wa, wb), _regrets(pair, wb, wa)
+    out = {}
+    for k in one:
+        values = np.stack([one[k], other[k]], axis=1).reshape(reps, -1)
+        known = ~np.isnan(values)
+        out[k] = np.where(known, values, 0).sum(axis=1) / np.maximum(known.sum(axis=1), 1)
+        out[k][~known.any(axis=1)] = np.nan
+    return out
 
 
 def kendall_tau_b(x: Sequence[float], y: Sequence[float]) -> float:
@@ -280,8 +287,9 @@ def pool(
         have = [p.name for p in pairs if rule in per_pair[p.name]]
         if not have:
             continue
-        boot = np.mean(draws[rule], axis=0)
-        low, high = np.quantile(boot, [alpha, 1 - alpha])
+        boot = np.mean(draws[rule], axis=0)  # the pairs in `have`, in order
+        boot = boot[~np.isnan(boot)]  # a resample with an empty half (only with very few words)
+        low, high = np.quantile(boot, [alpha, 1 - alpha]) if boot.size else (math.nan, math.nan)
         rules[rule] = {
             "mean_regret": float(np.mean([per_pair[k][rule] for k in have])),
             "ci_low": float(low),
