@@ -145,3 +145,9 @@ def test_validate_command_on_tiny_model(tmp_path, capsys):
             )
             == 2
         )
+
+
+def test_non_identical_only_samples_among_the_primary_words(tiny_llama, tmp_path):
+    config = replace(CONFIG, example_seeds=(0,), n=5, identical=False)
+    run = run_study(tiny_llama, [("de", "fr")], ["en"], tmp_path, config, progress=False)["de-fr"]
+    assert len(run.words) == 5 and not any(run.identical)

@@ -342,6 +342,12 @@ def build_parser() -> argparse.ArgumentParser:
         "own languages are left out (default: all)",
     )
     p.add_argument("-n", type=int, default=None, help="test words per pair (default: all)")
+    p.add_argument(
+        "--non-identical-only",
+        action="store_true",
+        help="evaluate only test words that are not their own translation (the primary "
+        "metric's words; identical ones are then not reported)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the word sample and bootstrap")
     p.add_argument(
         "--example-seeds", type=int, default=3, help="few-shot example draws averaged (default: 3)"
@@ -876,6 +882,7 @@ def cmd_validate(args) -> int:
         example_seeds=tuple(range(args.example_seeds)), n=args.n, seed=args.seed,
         batch_size=args.batch_size, max_new_tokens=args.eval_max_new_tokens,
         n_splits=args.splits, n_bootstrap=args.bootstrap, data_dir=args.data_dir,
+        identical=not args.non_identical_only,
     )
     config.check()
     for src, tgt in pairs:

@@ -21,7 +21,7 @@ import json
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +64,7 @@ class StudyConfig:
     n_permutations: int = 9999
     confidence: float = 0.95
     data_dir: str | None = None
+    identical: bool = True  # False: evaluate only the non-identical test words (saves time)
 
     def check(self) -> None:
         self.prompts.check()
@@ -249,6 +250,9 @@ def run_study(
     runs: dict[str, PairRun] = {}
     for s, t in pairs:
         dictionary = load_dictionary(s, t, split="test", data_dir=config.data_dir)
+        if not config.identical:
+            kept = {w: g for w, g in dictionary.translations.items() if not is_identical(w, g)}
+            dictionary = replace(dictionary, translations=kept)
         if config.n is not None:
             dictionary = dictionary.sample_source_words(config.n, config.seed, allow_fewer=True)
         words = list(dictionary.source_words)
