@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -20,20 +21,30 @@ from neuronoverlap.evaluation.bli import (
     render_bridged,
     write_bli_results,
 )
+from neuronoverlap.evaluation.protocol import load_examples
 from neuronoverlap.models import Generation
 
 PAIRS = [
-    ("waves", "wellen"), ("waves", "welle"), ("invented", "erfunden"), ("landed", "gelandet"),
-    ("sandy", "sandstrand"), ("paint", "farbe"), ("acres", "hektar"),
+    ("waves", "wellen"),
+    ("waves", "welle"),
+    ("invented", "erfunden"),
+    ("landed", "gelandet"),
+    ("sandy", "sandstrand"),
+    ("paint", "farbe"),
+    ("acres", "hektar"),
 ]
-FRENCH = {"waves": "vagues", "invented": "inventé", "landed": "atterri", "sandy": "sable",
-          "paint": "peinture", "acres": "hectares"}
+FRENCH = {
+    "waves": "vagues",
+    "invented": "inventé",
+    "landed": "atterri",
+    "sandy": "sable",
+    "paint": "peinture",
+    "acres": "hectares",
+}
 FIRST_GOLD: dict[str, str] = {}
 for _source, _target in PAIRS:
     FIRST_GOLD.setdefault(_source, _target)
-PAPER = re.compile(
-    r'^(?P<S>[^:"]+):"(?P<w>[^"]*)"→(?P<B>[^:"]+):(?:"(?P<b>[^"]*)"→(?P<T>[^:"]+):)?$'
-)
+PAPER = re.compile(r'^(?P<S>[^:"]+):"(?P<w>[^"]*)"→(?P<B>[^:"]+):(?:"(?P<b>[^"]*)"→(?P<T>[^:"]+):)?$')
 
 
 class FakeModel:
@@ -78,7 +89,7 @@ def script(match) -> str:
         return f' "{gold[w].capitalize()}"' if w in ("waves", "invented") else f' "{w}"'
     if match["b"] is None:
         return f' "{FRENCH[w]}" (fr)'
-    return f' „{gold[w]}“ und mehr' if match["b"] == FRENCH[w] else ' "nein"'
+    return f" „{gold[w]}“ und mehr" if match["b"] == FRENCH[w] else ' "nein"'
 
 
 @pytest.fixture
@@ -94,8 +105,9 @@ def dictionary():
 
 
 def test_zero_shot_and_bridged_scores(scripted, dictionary):
-    result = evaluate_bli(FakeModel(), "en", "de", ["fr"], batch_size=4, progress=False,
-                          dictionary=dictionary, n_resamples=500)
+    result = evaluate_bli(
+        FakeModel(), "en", "de", ["fr"], batch_size=4, progress=False, dictionary=dictionary, n_resamples=500
+    )
     zero, bridged = result.conditions["zero-shot"], result.conditions["bridge:fr"]
     assert [r.source for r in zero.records] == list(dictionary.source_words)
     assert [r.hit for r in zero.records] == [True, True, False, False, False, False]
@@ -122,33 +134,43 @@ def test_zero_shot_and_bridged_scores(scripted, dictionary):
     assert len(scripted.prompts) == 18 and max(scripted.batch_sizes) == 4
 
 
-def test_bridge_word_is_first_answer_word(scripted, dictionary):
+def test_bridge_word_is_kept_whole_up_to_the_first_separator(scripted, dictionary):
     def answer(match):
-        return ' "des vagues"' if match["b"] is None and match["B"] != "Deutsch" else ' "x"'
+        return ' "des vagues, la mer"' if match["b"] is None and match["B"] != "Deutsch" else ' "x"'
 
     scripted.answer = answer
-    result = evaluate_bli(FakeModel(), "en", "de", ["fr"], progress=False,
-                          dictionary=dictionary, n_resamples=100)
-    assert {r.bridge_word for r in result.conditions["bridge:fr"].records} == {"des"}
-    assert all(r.bridge_hit is False for r in result.conditions["bridge:fr"].records)
+    result = evaluate_bli(
+        FakeModel(), "en", "de", ["fr"], progress=False, dictionary=dictionary, n_resamples=100
+    )
+    records = result.conditions["bridge:fr"].records
+    assert {r.bridge_word for r in records} == {"des vagues"}
+    assert records[0].prompt == 'English:"waves"→Français:"des vagues"→Deutsch:'
+    assert all(r.bridge_hit is False for r in records)
 
 
 def test_ranking_and_oracle(scripted, dictionary):
-    result = evaluate_bli(FakeModel(), "en", "de", ["fr"], ranking=["fr"], progress=False,
-                          dictionary=dictionary, n_resamples=100)
+    result = evaluate_bli(
+        FakeModel(),
+        "en",
+        "de",
+        ["fr"],
+        ranking=["fr"],
+        progress=False,
+        dictionary=dictionary,
+        n_resamples=100,
+    )
     assert (result.oracle.selected, result.oracle.selected_rank) == ("fr", 1)
     with pytest.raises(InputError, match="no accuracy"):
-        evaluate_bli(FakeModel(), "en", "de", ["fr"], ranking=["es", "fr"], progress=False,
-                     dictionary=dictionary)
+        evaluate_bli(
+            FakeModel(), "en", "de", ["fr"], ranking=["es", "fr"], progress=False, dictionary=dictionary
+        )
     with pytest.raises(InputError, match="needs bridges"):
-        evaluate_bli(FakeModel(), "en", "de", ranking=["fr"], progress=False,
-                     dictionary=dictionary)
+        evaluate_bli(FakeModel(), "en", "de", ranking=["fr"], progress=False, dictionary=dictionary)
 
 
 def test_seeded_sample_of_unique_source_words(scripted):
     full = load_dictionary("en", "de", "test")
-    one = evaluate_bli(FakeModel(), "en", "de", n=5, seed=3, progress=False, n_resamples=10,
-                       dictionary=full)
+    one = evaluate_bli(FakeModel(), "en", "de", n=5, seed=3, progress=False, n_resamples=10, dictionary=full)
     again = evaluate_bli(FakeModel(), "en", "de", n=5, seed=3, progress=False, n_resamples=10)
     other = evaluate_bli(FakeModel(), "en", "de", n=5, seed=4, progress=False, n_resamples=10)
     words = [r.source for r in one.conditions["zero-shot"].records]
@@ -163,7 +185,8 @@ def test_seeded_sample_of_unique_source_words(scripted):
 def test_few_shot_prefixes(scripted, dictionary):
     prompts = BLIPrompts(shots=3)
     excluded = set(dictionary.source_words)
-    prefix = direct_prefix(prompts, "en", "de", 0, excluded)
+    examples = load_examples("en", ["de"], ["fr"], 3, 0, excluded)
+    prefix = direct_prefix(prompts, "en", "de", examples)
     lines = prefix.rstrip("\n").split("\n")
     train = load_dictionary("en", "de", "train")
     assert len(lines) == 3
@@ -171,17 +194,58 @@ def test_few_shot_prefixes(scripted, dictionary):
         match = re.fullmatch(r'English:"(.+)"→Deutsch:"(.+)"', line)
         assert match and match[1] in train.translations and match[1] not in excluded
         assert match[2] == train.translations[match[1]][0]
-    bridged = bridged_prefix(prompts, "en", "fr", "de", 0, excluded).rstrip("\n").split("\n")
+    bridged = bridged_prefix(prompts, "en", "fr", "de", examples).rstrip("\n").split("\n")
     assert len(bridged) == 3
     shape = r'English:"[^"]+"→Français:"[^"]+"→Deutsch:"[^"]+"'
     assert all(re.fullmatch(shape, x) for x in bridged)
 
-    evaluate_bli(FakeModel(), "en", "de", ["fr"], prompts=prompts, progress=False,
-                 dictionary=dictionary, n_resamples=10)
-    zero_shot = [p for p in scripted.prompts if p.split("\n")[-1].count("→") == 1
-                 and p.endswith("→Deutsch:")]
+    result = evaluate_bli(
+        FakeModel(),
+        "en",
+        "de",
+        ["fr"],
+        prompts=prompts,
+        progress=False,
+        dictionary=dictionary,
+        n_resamples=10,
+    )
+    zero_shot = [p for p in scripted.prompts if p.split("\n")[-1].count("→") == 1 and p.endswith("→Deutsch:")]
     assert len(zero_shot) == 6 and all(p.startswith(prefix) for p in zero_shot)
     assert all(p.count("\n") == 3 for p in scripted.prompts)
+    assert result.params["few_shot_words"] == [e.source for e in examples]
+
+
+@pytest.mark.parametrize("style", ["paper", "study"])
+def test_every_condition_shows_the_same_example_words(scripted, dictionary, style):
+    """Zero-shot, and steps 1 and 2 of every bridge, show the same example source words (in the
+    same order), whatever the style; only the shown translations differ."""
+    prompts = replace(
+        PROMPT_STYLES["paper"], shots=4, non_identical_shots=PROMPT_STYLES[style].non_identical_shots
+    )
+    result = evaluate_bli(
+        FakeModel(),
+        "en",
+        "de",
+        ["fr", "es", "it"],
+        prompts=prompts,
+        progress=False,
+        dictionary=dictionary,
+        n_resamples=10,
+        seed=7,
+    )
+    prefixes = result.params["few_shot_prefixes"]
+    assert len(prefixes) == 1 + 2 * 3
+    shown = {
+        name: [re.match(r'English:"([^"]+)"', line)[1] for line in text.splitlines()]
+        for name, text in prefixes.items()
+    }
+    words = result.params["few_shot_words"]
+    assert len(words) == 4 and all(w not in dictionary.translations for w in words)
+    assert all(found == words for found in shown.values()), shown
+    seen = {p.split("\n", 4)[4].split('"')[1] for p in scripted.prompts}
+    assert seen <= set(dictionary.source_words)  # every prompt after its 4-line prefix is evaluated
+    for p in scripted.prompts:
+        assert [re.match(r'English:"([^"]+)"', line)[1] for line in p.split("\n")[:4]] == words
 
 
 def test_lines_style_renders_and_extracts(monkeypatch, dictionary):
@@ -192,8 +256,16 @@ def test_lines_style_renders_and_extracts(monkeypatch, dictionary):
         return [Generation(p, " Wellen\n") for p in prompts]
 
     monkeypatch.setattr(generate_module, "generate_greedy", fake)
-    result = evaluate_bli(FakeModel(), "en", "de", ["fr"], prompts=PROMPT_STYLES["lines"],
-                          progress=False, dictionary=dictionary, n_resamples=10)
+    result = evaluate_bli(
+        FakeModel(),
+        "en",
+        "de",
+        ["fr"],
+        prompts=PROMPT_STYLES["lines"],
+        progress=False,
+        dictionary=dictionary,
+        n_resamples=10,
+    )
     assert "English: waves\nDeutsch:" in seen
     assert "English: waves\nFrançais: Wellen\nDeutsch:" in seen
     assert result.conditions["zero-shot"].records[0].hit
@@ -228,8 +300,9 @@ def test_render_bridged_names():
 
 
 def test_written_results(scripted, dictionary, tmp_path):
-    result = evaluate_bli(FakeModel(), "en", "de", ["fr"], progress=False, dictionary=dictionary,
-                          n_resamples=100, seed=5)
+    result = evaluate_bli(
+        FakeModel(), "en", "de", ["fr"], progress=False, dictionary=dictionary, n_resamples=100, seed=5
+    )
     paths = write_bli_results(result, tmp_path / "out")
     summary = json.loads(paths["summary"].read_text(encoding="utf-8"))
     assert paths["summary"].name == "bli-en-de.json" and paths["records"].name == "bli-en-de.jsonl"
@@ -241,9 +314,21 @@ def test_written_results(scripted, dictionary, tmp_path):
     assert summary["oracle"]["oracle"] == "fr"
     rows = [json.loads(line) for line in paths["records"].read_text(encoding="utf-8").splitlines()]
     assert len(rows) == 12
-    expected_keys = {"condition", "source", "gold", "prompt", "generated", "answer", "hit",
-                     "copied", "bridge", "bridge_prompt", "bridge_generated", "bridge_word",
-                     "bridge_hit"}
+    expected_keys = {
+        "condition",
+        "source",
+        "gold",
+        "prompt",
+        "generated",
+        "answer",
+        "hit",
+        "copied",
+        "bridge",
+        "bridge_prompt",
+        "bridge_generated",
+        "bridge_word",
+        "bridge_hit",
+    }
     assert all(set(row) == expected_keys for row in rows)
     assert sum(row["hit"] for row in rows if row["condition"] == "zero-shot") == 2
     (tmp_path / "file").write_text("x")
@@ -252,15 +337,20 @@ def test_written_results(scripted, dictionary, tmp_path):
 
 
 def test_copies_of_identical_gold_words_are_counted_apart(monkeypatch):
-    pairs = [("napoleon", "napoleon"), ("toy", "spielzeug"), ("indies", "indies"),
-             ("dark", "dunkel")]
+    pairs = [("napoleon", "napoleon"), ("toy", "spielzeug"), ("indies", "indies"), ("dark", "dunkel")]
 
     def copy(model, prompts, stop=None, consumer=None):
         return [Generation(p, f' "{PAPER.match(p)["w"].capitalize()}"') for p in prompts]
 
     monkeypatch.setattr(generate_module, "generate_greedy", copy)
-    result = evaluate_bli(FakeModel(), "en", "de", progress=False, n_resamples=10,
-                          dictionary=BilingualDictionary.from_pairs("en", "de", pairs))
+    result = evaluate_bli(
+        FakeModel(),
+        "en",
+        "de",
+        progress=False,
+        n_resamples=10,
+        dictionary=BilingualDictionary.from_pairs("en", "de", pairs),
+    )
     assert result.accuracy_of("zero-shot") == 0.5
     diagnostics = result.diagnostics["zero-shot"]
     assert (diagnostics["n_copied"], diagnostics["n_hit_by_copy"]) == (4, 2)

@@ -115,15 +115,23 @@ def brute_force_sign_test(only_a: int, only_b: int) -> float:
     d = only_a + only_b
     observed = abs(only_a - only_b)
     extreme = sum(
-        abs(sum(signs) - (d - sum(signs))) >= observed
-        for signs in itertools.product((0, 1), repeat=d)
+        abs(sum(signs) - (d - sum(signs))) >= observed for signs in itertools.product((0, 1), repeat=d)
     )
     return extreme / 2**d
 
 
-@pytest.mark.parametrize(("only_a", "only_b"), [
-    (0, 1), (1, 1), (0, 5), (2, 7), (3, 3), (1, 12), (6, 9),
-])
+@pytest.mark.parametrize(
+    ("only_a", "only_b"),
+    [
+        (0, 1),
+        (1, 1),
+        (0, 5),
+        (2, 7),
+        (3, 3),
+        (1, 12),
+        (6, 9),
+    ],
+)
 def test_mcnemar_exact_against_brute_force_and_scipy(only_a, only_b):
     expected = brute_force_sign_test(only_a, only_b)
     assert mcnemar_exact_pvalue(only_a, only_b) == pytest.approx(expected, rel=1e-12)
@@ -154,6 +162,21 @@ def test_mcnemar_counts_and_methods():
 
     same = mcnemar_test(a, a)
     assert (same.pvalue, same.method, same.difference) == (1.0, "none", 0.0)
+
+
+def test_mcnemar_balanced_discordance_is_no_evidence():
+    """|only_a - only_b| <= 1 with the continuity correction: statistic 0, p = 1 (the formula in
+    docs/evaluation.md, max(0, |b - c| - 1)^2 / (b + c)); without the max(0, .) a balanced
+    table would give (0 - 1)^2 / d > 0."""
+    for only_a, only_b in ((20, 20), (30, 31), (31, 30), (100, 100)):
+        a, b = paired_hits(5, only_a, only_b, 5)
+        result = mcnemar_test(a, b)
+        assert result.method == "chi2"
+        assert (result.statistic, result.pvalue) == (0.0, 1.0)
+    a, b = paired_hits(5, 30, 32, 5)  # one step from balance: the correction leaves 1
+    assert mcnemar_test(a, b).statistic == pytest.approx(1 / 62)
+    # The exact test agrees on balance: the two-sided p is capped at 1.
+    assert mcnemar_test(*paired_hits(0, 7, 7, 0)).pvalue == 1.0
 
 
 def test_mcnemar_switches_to_chi2_at_threshold():

@@ -334,6 +334,69 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(p)
 
     p = sub.add_parser(
+        "validate",
+        help="does the HSIC choice pick the best bridge? a validation study over pairs",
+        description="For each pair: the HSIC selection over the candidate bridges (from the "
+        "store, recording missing probe sets first), then BLI zero-shot and through every "
+        "candidate on the same test words under the study protocol (one-word lines, 5 "
+        "non-identical examples shared by every condition, averaged over example seeds; p@1 on "
+        "non-identical words). Compares the selection and baselines (English, random, best "
+        "step 1, typology) with the oracle chosen on half the words and measured on the other "
+        "half, pooled over pairs. Resumable: generations are cached under --out. See "
+        "docs/evaluation.md.",
+    )
+    _add_model_options(p)
+    _add_data_option(p)
+    p.add_argument("--pairs", required=True, help="source-target pairs, e.g. de-fr,en-de,es-it")
+    p.add_argument(
+        "--bridges",
+        default="all",
+        help=f"candidate bridges: 'all' ({','.join(DEFAULT_BRIDGES)}) or a list; each pair's "
+        "own languages are left out (default: all)",
+    )
+    p.add_argument("-n", type=int, default=None, help="test words per pair (default: all)")
+    p.add_argument(
+        "--non-identical-only",
+        action="store_true",
+        help="evaluate only test words that are not their own translation (the primary "
+        "metric's words; identical ones are then not reported)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the word sample and bootstrap")
+    p.add_argument(
+        "--example-seeds", type=int, default=3, help="few-shot example draws averaged (default: 3)"
+    )
+    p.add_argument("--shots", type=int, default=5, help="few-shot examples (default: 5)")
+    p.add_argument(
+        "--eval-max-new-tokens", type=int, default=8, help="tokens per BLI answer (default: 8)"
+    )
+    p.add_argument("--probe-n", type=int, default=200, help="probe pairs per probe set (default: 200)")
+    p.add_argument(
+        "--method",
+        default="calibrated",
+        choices=["calibrated", "reference"],
+        help="bridge ranking: calibrated (default: z against size-matched random sets) or the "
+        "raw reference score",
+    )
+    p.add_argument(
+        "--score", default="reference", choices=["reference", "cka"], help="HSIC statistic scored"
+    )
+    p.add_argument(
+        "--random-sets", type=int, default=200, help="size-matched random sets per layer (default: 200)"
+    )
+    p.add_argument(
+        "--selection-bootstrap",
+        type=int,
+        default=0,
+        help="bootstrap resamples of the selection itself (default: 0; the study reads the scores)",
+    )
+    p.add_argument("--splits", type=int, default=200, help="random halvings per pair (default: 200)")
+    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples (default: 2000)")
+    _add_recording_options(p)
+    p.add_argument("--store", default=DEFAULT_STORE, help=f"HDF5 store (default: {DEFAULT_STORE})")
+    p.add_argument("--out", default="out/validate", help="output folder (default: out/validate)")
+    _add_run_options(p)
+
+    p = sub.add_parser(
         "store-info",
         help="list what a store holds",
         description="Print the model, probe sets, corpora and sets of a store.",
@@ -946,6 +1009,87 @@ def cmd_neuron(args) -> int:
     return 0
 
 
+def _hsic_ranking(args, src: str, tgt: str, bridges: list[str]) -> dict[str, float]:
+    """The selection's score per candidate bridge of (src, tgt), higher preferred: the stored
+    select-bridge result when it scores exactly these bridges, else a new selection (recording
+    the probe sets the store lacks). The validation study's one view of the selection."""
+    from neuronoverlap.bridge import select_bridge
+    from neuronoverlap.store import Store, StoreWriter
+
+    name = f"bridge-{src}-{tgt}"
+    if Path(args.store).is_file() and name in Store(args.store).group_names("results"):
+        stored = Store(args.store).get_json("results", name)
+        same = sorted(stored.get("candidates", [])) == sorted(bridges)
+        if same and stored.get("method") == args.method and stored.get("score") == args.score:
+            return {b: float(stored["scores"][b]) for b in bridges}
+    record_pair_probes(args, src, tgt, bridges)
+    result = select_bridge(
+        args.store,
+        src,
+        tgt,
+        bridges,
+        method=args.method,
+        score=args.score,
+        n_random=args.random_sets,
+        n_bootstrap=args.selection_bootstrap,
+        seed=args.seed,
+        progress=not args.quiet,
+    )
+    with StoreWriter.for_existing(args.store) as writer:
+        writer.put_json("results", name, result.to_dict())
+    return dict(result.scores)
+
+
+def cmd_validate(args) -> int:
+    from neuronoverlap.evaluation.bli import PROMPT_STYLES
+    from neuronoverlap.evaluation.validation import (
+        StudyConfig,
+        pair_bridges,
+        run_study,
+        study_table,
+        summarise_study,
+        write_study,
+    )
+    from neuronoverlap.languages import parse_languages, parse_pair
+
+    pairs = [tuple(lang.code for lang in parse_pair(p)) for p in args.pairs.split(",") if p.strip()]
+    if not pairs:
+        raise InputError("--pairs names no pair")
+    spec = args.bridges.strip().lower()
+    bridges = list(DEFAULT_BRIDGES) if spec == "all" else [b.code for b in parse_languages(spec)]
+    for value, flag in ((args.example_seeds, "--example-seeds"), (args.probe_n, "--probe-n")):
+        if value < 1:
+            raise InputError(f"{flag} must be at least 1, got {value}")
+    if args.shots < 1:
+        raise InputError(f"--shots must be at least 1, got {args.shots}")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise InputError(f"--out {args.out} exists and is not a folder")
+    from dataclasses import replace
+
+    config = StudyConfig(
+        prompts=replace(PROMPT_STYLES["study"], shots=args.shots),
+        example_seeds=tuple(range(args.example_seeds)), n=args.n, seed=args.seed,
+        batch_size=args.batch_size, max_new_tokens=args.eval_max_new_tokens,
+        n_splits=args.splits, n_bootstrap=args.bootstrap, data_dir=args.data_dir,
+        identical=not args.non_identical_only,
+    )
+    config.check()
+    for src, tgt in pairs:
+        if not pair_bridges(src, tgt, bridges):
+            raise InputError(f"{src}-{tgt} has no candidate bridge besides its own languages")
+    args.n_samples = args.probe_n  # what record_pair_probes reads
+    selection = {
+        f"{s}-{t}": _hsic_ranking(args, s, t, pair_bridges(s, t, bridges)) for s, t in pairs
+    }
+    model = _model(args)
+    runs = run_study(model, pairs, bridges, args.out, config, progress=not args.quiet)
+    result = summarise_study(runs, selection, config, model)
+    print(study_table(result))
+    paths = write_study(result, runs, args.out)
+    print(f"wrote {paths['summary']}, {paths['figure']} and {Path(args.out) / 'pairs'}")
+    return 0
+
+
 COMMANDS = {
     "info": cmd_info,
     "probe": cmd_probe,
@@ -958,6 +1102,7 @@ COMMANDS = {
     "store-info": cmd_store_info,
     "neuron": cmd_neuron,
     "verify": cmd_verify,
+    "validate": cmd_validate,
 }
 
 

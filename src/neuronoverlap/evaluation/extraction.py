@@ -12,6 +12,9 @@ A BLI answer is read from the generated text in four steps (`extract_answer`):
    (`, ， 、 ; ； / ( （ : ：` and the Arabic comma and semicolon);
 4. punctuation and symbols stripped from both ends (`Hund.` -> `Hund`, `犬。` -> `犬`).
 
+The bridge word of a bridged step 1 (`extract_bridge_word`) is steps 1-2, then the text up to the
+first separator kept whole, spaces included (the reference passes step 1's answer on whole).
+
 Matching (`normalize_word`, `is_hit`) compares NFKC forms, lower-cased, with Hebrew points
 (niqqud, cantillation) and Arabic harakat (tashkil, tatweel, Quranic marks) removed on both
 sides. Latin accents are kept: `cafe` does not match `café`.
@@ -32,9 +35,7 @@ WORD_SEPARATORS = ",，、;；/(（:：،؛"
 ARROWS = "→⇒"
 
 _HEBREW_POINTS = re.compile("[\u0591-\u05bd\u05bf\u05c1\u05c2\u05c4\u05c5\u05c7]")
-_ARABIC_MARKS = re.compile(
-    "[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06dc\u06df-\u06e8\u06ea-\u06ed\u0640]"
-)
+_ARABIC_MARKS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06dc\u06df-\u06e8\u06ea-\u06ed\u0640]")
 _SEPARATOR_RE = re.compile(f"[\\s{re.escape(WORD_SEPARATORS)}]+")
 _CHOICE_RE = re.compile(r"\b([A-D])\b")
 _TAG_RE = re.compile(r"</?[A-Za-z][A-Za-z0-9]{0,10}(?:\s[^<>]{0,40})?/?>")
@@ -69,15 +70,30 @@ def _quoted_body(line: str) -> str | None:
     return body[:cut]
 
 
-def extract_answer(text: str) -> str:
-    """The first answer word of a generated continuation ('' when there is none)."""
+def _answer_body(text: str) -> str:
+    """Steps 1-2: the first non-empty line without tags, its quoted part or the part before an
+    arrow."""
     lines = [_TAG_RE.sub(" ", line).strip() for line in text.splitlines()]
     line = next((line for line in lines if line), "")
     body = _quoted_body(line)
     if body is None:
         body = re.split(f"[{ARROWS}]", line, maxsplit=1)[0]
-    words = [strip_edges(w) for w in _SEPARATOR_RE.split(body.strip())]
+    return body.strip()
+
+
+def extract_answer(text: str) -> str:
+    """The first answer word of a generated continuation ('' when there is none)."""
+    words = [strip_edges(w) for w in _SEPARATOR_RE.split(_answer_body(text))]
     return next((w for w in words if w), "")
+
+
+def extract_bridge_word(text: str) -> str:
+    """The bridge word of a bridged step 1: steps 1-2 of `extract_answer`, then the text up to
+    the first separator (`, ; / ( :`...) kept whole, spaces included (`New York, USA` -> `New
+    York`), runs of spaces made one, ends stripped as in step 4."""
+    body = strip_edges(_answer_body(text))
+    cut = min((i for i, c in enumerate(body) if c in WORD_SEPARATORS), default=len(body))
+    return strip_edges(" ".join(body[:cut].split()))
 
 
 def normalize_word(word: str) -> str:

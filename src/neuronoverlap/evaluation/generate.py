@@ -50,8 +50,7 @@ def score_choices(
         log_probs = next_token_log_probs(model, [prompts[i] for i in chunk])
         for row, i in enumerate(chunk):
             scores[i] = {
-                choice: float(torch.logsumexp(log_probs[row, ids], dim=0))
-                for choice, ids in choices.items()
+                choice: float(torch.logsumexp(log_probs[row, ids], dim=0)) for choice, ids in choices.items()
             }
     return scores
 
@@ -61,9 +60,8 @@ def _batches(prompts: Sequence[str], batch_size: int, progress: bool, desc: str)
     if batch_size < 1:
         raise InputError(f"batch size must be at least 1, got {batch_size}")
     order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
-    with tqdm(total=len(prompts), desc=desc, unit="prompt", disable=not progress,
-              leave=False) as bar:
+    with tqdm(total=len(prompts), desc=desc, unit="prompt", disable=not progress, leave=False) as bar:
         for start in range(0, len(order), batch_size):
-            chunk = order[start:start + batch_size]
+            chunk = order[start : start + batch_size]
             yield chunk
             bar.update(len(chunk))

@@ -56,7 +56,11 @@ class ConditionResult:
 
 
 def condition_result(
-    name: str, bridge: str | None, records: list[Any], confidence: float, n_resamples: int,
+    name: str,
+    bridge: str | None,
+    records: list[Any],
+    confidence: float,
+    n_resamples: int,
     seed: int,
 ) -> ConditionResult:
     hits = np.array([record.hit for record in records], dtype=bool)
@@ -86,7 +90,10 @@ class Comparison:
 
 
 def compare(
-    zero_shot: ConditionResult, bridged: ConditionResult, confidence: float, n_resamples: int,
+    zero_shot: ConditionResult,
+    bridged: ConditionResult,
+    confidence: float,
+    n_resamples: int,
     seed: int,
 ) -> Comparison:
     a, b = zero_shot.hits, bridged.hits
@@ -122,9 +129,7 @@ class OracleComparison:
         return asdict(self)
 
 
-def oracle_comparison(
-    ranking: Sequence[str] | None, accuracies: Mapping[str, float]
-) -> OracleComparison:
+def oracle_comparison(ranking: Sequence[str] | None, accuracies: Mapping[str, float]) -> OracleComparison:
     """Compare a bridge ranking (bridges in selection order, best first; None for none) with the
     per-bridge accuracies: the oracle bridge, and the rank and accuracy gap of the selected one.
 
@@ -150,7 +155,9 @@ def oracle_comparison(
     tied = [b for b in by_accuracy if accuracies[b] == best]
     result = dict(
         accuracies={b: float(accuracies[b]) for b in order},
-        by_accuracy=by_accuracy, oracle=by_accuracy[0], oracle_accuracy=float(best),
+        by_accuracy=by_accuracy,
+        oracle=by_accuracy[0],
+        oracle_accuracy=float(best),
         tied_best=tied,
     )
     if ranked is None:
@@ -159,13 +166,17 @@ def oracle_comparison(
     chosen = accuracies[selected]
     tau = None
     if len(ranked) >= 2:
-        tau = float(stats.kendalltau(
-            [-i for i in range(len(ranked))], [accuracies[b] for b in ranked]
-        ).statistic)
+        tau = float(
+            stats.kendalltau([-i for i in range(len(ranked))], [accuracies[b] for b in ranked]).statistic
+        )
     return OracleComparison(
-        **result, ranking=ranked, selected=selected, selected_accuracy=float(chosen),
+        **result,
+        ranking=ranked,
+        selected=selected,
+        selected_accuracy=float(chosen),
         selected_rank=1 + sum(accuracies[b] > chosen for b in accuracies),
-        gap=float(best - chosen), kendall_tau=tau,
+        gap=float(best - chosen),
+        kendall_tau=tau,
     )
 
 
@@ -201,8 +212,7 @@ class EvaluationResult:
             "data": self.data,
             "seconds": self.seconds,
             "conditions": {
-                name: {"bridge": c.bridge, **c.accuracy.to_dict()}
-                for name, c in self.conditions.items()
+                name: {"bridge": c.bridge, **c.accuracy.to_dict()} for name, c in self.conditions.items()
             },
             "comparisons": {b: c.to_dict() for b, c in self.comparisons.items()},
             "oracle": self.oracle.to_dict() if self.oracle else None,
@@ -227,8 +237,10 @@ class EvaluationResult:
             o = self.oracle
             line = f"oracle bridge: {o.oracle} ({o.oracle_accuracy:.3f})"
             if o.selected is not None:
-                line += (f"; selected {o.selected} ({o.selected_accuracy:.3f}) ranks "
-                         f"{o.selected_rank} of {len(o.accuracies)}, gap {o.gap:.3f}")
+                line += (
+                    f"; selected {o.selected} ({o.selected_accuracy:.3f}) ranks "
+                    f"{o.selected_rank} of {len(o.accuracies)}, gap {o.gap:.3f}"
+                )
             rows.append(line)
         return "\n".join(rows)
 
@@ -274,14 +286,19 @@ def write_results(result: EvaluationResult, out_dir: str | Path) -> dict[str, Pa
         for name, condition in result.conditions.items():
             for record in condition.records:
                 row = asdict(record) if is_dataclass(record) else dict(record)
-                f.write(json.dumps({"condition": name, **row}, ensure_ascii=False,
-                                   default=_json_ready) + "\n")
+                f.write(
+                    json.dumps({"condition": name, **row}, ensure_ascii=False, default=_json_ready) + "\n"
+                )
     return {"summary": summary_path, "records": records_path}
 
 
 def summarise_conditions(
-    records: Mapping[str, list[Any]], bridges: Sequence[str], ranking: Sequence[str] | None,
-    confidence: float, n_resamples: int, seed: int,
+    records: Mapping[str, list[Any]],
+    bridges: Sequence[str],
+    ranking: Sequence[str] | None,
+    confidence: float,
+    n_resamples: int,
+    seed: int,
 ) -> tuple[dict[str, ConditionResult], dict[str, Comparison], OracleComparison | None]:
     """Each condition's accuracy, each bridge against zero-shot, and (with bridges) the oracle
     comparison of the ranking, from the records of every condition."""
@@ -290,8 +307,7 @@ def summarise_conditions(
         for name, recs in records.items()
     }
     comparisons = {
-        b: compare(conditions[ZERO_SHOT], conditions[bridge_condition(b)], confidence,
-                   n_resamples, seed)
+        b: compare(conditions[ZERO_SHOT], conditions[bridge_condition(b)], confidence, n_resamples, seed)
         for b in bridges
     }
     oracle = None

@@ -8,7 +8,8 @@
 - `wilson_interval`: the Wilson score interval, for reading a 0/n or n/n result, where every
   bootstrap resample gives the same value and the percentile interval collapses to a point.
 - `mcnemar_test`: McNemar's test on the discordant pairs, exact (two-sided binomial) when there
-  are fewer than `exact_below` of them, else the chi-square with continuity correction.
+  are fewer than `exact_below` of them, else the chi-square with continuity correction,
+  max(0, |only_a - only_b| - 1)^2 / (only_a + only_b) (0 for balanced discordance: p = 1).
 """
 
 from __future__ import annotations
@@ -148,13 +149,9 @@ def mcnemar_test(
         return McNemarResult(a.size, 0, 0, 0.0, 1.0, "none")
     if discordant < exact_below:
         statistic = float(min(only_a, only_b))
-        return McNemarResult(
-            a.size, only_a, only_b, statistic, mcnemar_exact_pvalue(only_a, only_b), "exact"
-        )
-    statistic = (abs(only_a - only_b) - 1) ** 2 / discordant
-    return McNemarResult(
-        a.size, only_a, only_b, float(statistic), float(stats.chi2.sf(statistic, 1)), "chi2"
-    )
+        return McNemarResult(a.size, only_a, only_b, statistic, mcnemar_exact_pvalue(only_a, only_b), "exact")
+    statistic = max(0, abs(only_a - only_b) - 1) ** 2 / discordant
+    return McNemarResult(a.size, only_a, only_b, float(statistic), float(stats.chi2.sf(statistic, 1)), "chi2")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,479 @@
+"""The bridge-selection validation study: for each pair, zero-shot and every candidate bridge on
+the same test words under the study protocol, then `study.pool` against the selection.
+
+Protocol (`StudyConfig`, docs/evaluation.md): one-word-line prompts with k = 5 examples drawn only
+from non-identical pairs (`protocol.choose_examples`); per example seed one draw of example
+source words per *source language*, shared by every condition of every pair with that source
+(zero-shot, each bridge's steps 1 and 2); results averaged over the example seeds (>= 3); the
+primary metric is p@1 on the non-identical test words (identical ones reported apart); all
+test words of the MUSE split unless `n` is given.
+
+Work is shared and cached: generations live in `GenerationCache` files keyed by model, prefix
+and stop rule, so the step-1 translations src -> B are computed once for every pair with source
+src (and never again on a rerun); within one source and seed, zero-shot and every step 1 go
+through one batched generation pass, every step 2 through a second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from neuronoverlap import __version__
+from neuronoverlap.data import load_dictionary
+from neuronoverlap.errors import InputError
+from neuronoverlap.evaluation.bli import (
+    PROMPT_STYLES,
+    BLIPrompts,
+    bridged_prefix,
+    direct_prefix,
+    render_bridged,
+)
+from neuronoverlap.evaluation.extraction import extract_answer, extract_bridge_word, is_hit
+from neuronoverlap.evaluation.generate import generate_texts
+from neuronoverlap.evaluation.protocol import is_identical, load_examples
+from neuronoverlap.evaluation.results import model_description
+from neuronoverlap.evaluation.study import RULES, PairData, StudySummary, fixed_choice, pool
+from neuronoverlap.languages import get_language
+from neuronoverlap.models import NeuronModel, StopRule
+from neuronoverlap.probes.prompts import render
+
+CACHE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """What the study evaluates and how (defaults: the study protocol)."""
+
+    prompts: BLIPrompts = PROMPT_STYLES["study"]
+    example_seeds: tuple[int, ...] = (0, 1, 2)
+    n: int | None = None
+    seed: int = 0
+    batch_size: int = 16
+    max_new_tokens: int = 8
+    n_splits: int = 200
+    n_bootstrap: int = 2000
+    n_permutations: int = 9999
+    confidence: float = 0.95
+    data_dir: str | None = None
+    identical: bool = True  # False: evaluate only the non-identical test words (saves time)
+
+    def check(self) -> None:
+        self.prompts.check()
+        if not self.example_seeds or len(set(self.example_seeds)) != len(self.example_seeds):
+            raise InputError(f"example seeds must be distinct and at least one: {self.example_seeds}")
+        for name, value in (
+            ("n", self.n),
+            ("batch size", self.batch_size),
+            ("max_new_tokens", self.max_new_tokens),
+            ("splits", self.n_splits),
+            ("bootstrap", self.n_bootstrap),
+        ):
+            if value is not None and value < 1:
+                raise InputError(f"{name} must be at least 1, got {value}")
+
+
+class GenerationCache:
+    """Greedy generations on disk: one JSON file per (model, dtype, stop rule, prefix), mapping
+    each query to its generated text. A rerun generates only what no file holds."""
+
+    def __init__(self, folder: str | os.PathLike[str], model: NeuronModel, stop: StopRule):
+        self.folder = Path(folder)
+        self.model, self.stop = model, stop
+        self.identity = {
+            "format": CACHE_FORMAT,
+            "model": model.fingerprint(),
+            "dtype": str(model.dtype),
+            "stop": repr(stop),
+        }
+        self._loaded: dict[Path, dict[str, str]] = {}
+        self.n_generated = 0
+
+    def _path(self, prefix: str, label: str) -> Path:
+        key = json.dumps({**self.identity, "prefix": prefix}, sort_keys=True, ensure_ascii=False)
+        return self.folder / f"{label}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+
+    def _outputs(self, path: Path) -> dict[str, str]:
+        if path not in self._loaded:
+            data = {}
+            if path.is_file():
+                try:
+                    data = json.loads(path.read_text(encoding="utf-8"))["outputs"]
+                except (OSError, ValueError, KeyError) as exc:
+                    raise InputError(f"unreadable generation cache {path}: {exc}; delete it") from None
+            self._loaded[path] = data
+        return self._loaded[path]
+
+    def _save(self, path: Path, prefix: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        payload = {**self.identity, "prefix": prefix, "outputs": self._loaded[path]}
+        tmp.write_text(json.dumps(payload, ensure_ascii=False, indent=0), encoding="utf-8")
+        tmp.replace(path)
+
+    def generate(
+        self,
+        requests: Sequence[tuple[str, str, Sequence[str]]],
+        batch_size: int,
+        progress: bool,
+        desc: str,
+    ) -> list[list[str]]:
+        """For each request (label, prefix, queries), the generations of prefix + query, from
+        the cache or generated in one batched pass over everything missing (saved every few
+        batches, so an interrupted pass keeps what it did)."""
+        paths = [self._path(prefix, label) for label, prefix, _ in requests]
+        todo: dict[tuple[Path, str], str] = {}
+        prefixes = {}
+        for path, (_, prefix, queries) in zip(paths, requests, strict=True):
+            prefixes[path] = prefix
+            have = self._outputs(path)
+            for q in queries:
+                if q not in have:
+                    todo[(path, q)] = prefix + q
+        keys = list(todo)
+        chunk = 8 * batch_size
+        with tqdm(
+            total=len(keys), desc=desc, unit="prompt", disable=not progress or not keys, leave=False
+        ) as bar:
+            for start in range(0, len(keys), chunk):
+                part = keys[start : start + chunk]
+                texts = generate_texts(self.model, [todo[k] for k in part], self.stop, batch_size, False)
+                for (path, q), text in zip(part, texts, strict=True):
+                    self._outputs(path)[q] = text
+                for path in {path for path, _ in part}:
+                    self._save(path, prefixes[path])
+                self.n_generated += len(part)
+                bar.update(len(part))
+        return [
+            [self._outputs(path)[q] for q in queries]
+            for path, (_, _, queries) in zip(paths, requests, strict=True)
+        ]
+
+
+@dataclass
+class PairRun:
+    """Everything recorded for one pair: words, gold lists, and per example seed and condition
+    the answers and hits (bridged: also step 1's bridge word and whether it is gold)."""
+
+    src: str
+    tgt: str
+    bridges: list[str]
+    words: list[str]
+    golds: list[list[str]]
+    identical: list[bool]
+    seeds: dict[str, dict[str, dict]] = field(default_factory=dict)  # seed -> condition -> rows
+    examples: dict[str, list[str]] = field(default_factory=dict)  # seed -> example source words
+    dictionary: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.src}-{self.tgt}"
+
+    def hits(self, condition: str) -> np.ndarray:
+        """(seed, word) hits of a condition."""
+        return np.array([self.seeds[s][condition]["hit"] for s in self.seeds], dtype=np.float64)
+
+    def step1(self, bridge: str) -> np.ndarray:
+        """(seed, word) step-1 correctness through `bridge` (NaN: word not in src-B dictionary)."""
+        rows = [self.seeds[s][f"bridge:{bridge}"]["bridge_hit"] for s in self.seeds]
+        return np.array([[math.nan if v is None else float(v) for v in r] for r in rows])
+
+    def accuracy(self, condition: str, identical: bool = False) -> float:
+        mask = np.array(self.identical) == identical
+        return float(self.hits(condition)[:, mask].mean()) if mask.any() else math.nan
+
+    def pair_data(self, scores: Mapping[str, float] | None) -> PairData:
+        """The study's view: hits on the non-identical words, averaged over example seeds."""
+        keep = ~np.array(self.identical)
+        hits = np.stack([self.hits(f"bridge:{b}").mean(axis=0)[keep] for b in self.bridges])
+        step1 = np.stack([_nanmean_rows(self.step1(b))[keep] for b in self.bridges])
+        return PairData(
+            self.src,
+            self.tgt,
+            list(self.bridges),
+            hits,
+            step1,
+            dict(scores) if scores is not None else None,
+            self.hits("zero-shot").mean(axis=0)[keep],
+        )
+
+
+def _nanmean_rows(values: np.ndarray) -> np.ndarray:
+    """Column means over the known (non-NaN) rows; NaN where a column has none."""
+    known = ~np.isnan(values)
+    total = np.where(known, values, 0).sum(axis=0)
+    count = known.sum(axis=0)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def pair_bridges(src: str, tgt: str, bridges: Sequence[str]) -> list[str]:
+    """The candidate bridges of a pair: the list given, less the pair's own languages."""
+    return [b for b in bridges if b not in (src, tgt)]
+
+
+def _bridge_gold(src: str, bridge: str, data_dir):
+    try:
+        return load_dictionary(src, bridge, split="all", data_dir=data_dir)
+    except InputError:
+        return None
+
+
+def run_study(
+    model: NeuronModel,
+    pairs: Sequence[tuple[str, str]],
+    bridges: Sequence[str],
+    out: str | os.PathLike[str],
+    config: StudyConfig = StudyConfig(),
+    progress: bool = True,
+) -> dict[str, PairRun]:
+    """Evaluate zero-shot and every candidate bridge of every pair under `config`, caching the
+    generations under `out`/cache; returns the runs by pair name."""
+    config.check()
+    pairs = [(get_language(s).code, get_language(t).code) for s, t in pairs]
+    if len(set(pairs)) != len(pairs):
+        raise InputError("a pair is listed twice")
+    for s, t in pairs:
+        if s == t:
+            raise InputError(f"a pair needs two different languages, got {s}-{t}")
+    bridges = [get_language(b).code for b in bridges]
+    prompts = config.prompts
+    stop = StopRule(max_new_tokens=config.max_new_tokens, stop_at_newline=True, stop_at_closing_quote=True)
+    cache = GenerationCache(Path(out) / "cache", model, stop)
+    runs: dict[str, PairRun] = {}
+    for s, t in pairs:
+        dictionary = load_dictionary(s, t, split="test", data_dir=config.data_dir)
+        if not config.identical:
+            kept = {w: g for w, g in dictionary.translations.items() if not is_identical(w, g)}
+            dictionary = replace(dictionary, translations=kept)
+        if config.n is not None:
+            dictionary = dictionary.sample_source_words(config.n, config.seed, allow_fewer=True)
+        words = list(dictionary.source_words)
+        golds = [list(dictionary.translations[w]) for w in words]
+        run = PairRun(
+            s,
+            t,
+            pair_bridges(s, t, bridges),
+            words,
+            golds,
+            [is_identical(w, g) for w, g in zip(words, golds, strict=True)],
+            dictionary=dictionary.provenance(),
+        )
+        if not run.bridges:
+            raise InputError(f"{s}-{t} has no candidate bridge besides its own languages")
+        runs[run.name] = run
+    gold_bridge = {}
+    sources = list(dict.fromkeys(s for s, _ in pairs))
+    steps = [(src, seed) for src in sources for seed in config.example_seeds]
+    for src, seed in tqdm(steps, desc="validate", unit="source/seed", disable=not progress):
+        group = [r for r in runs.values() if r.src == src]
+        targets = [r.tgt for r in group]
+        union = list(dict.fromkeys(b for r in group for b in r.bridges))
+        evaluated = {w for r in group for w in r.words}
+        examples = load_examples(
+            src, targets, union, prompts.shots, seed, evaluated, prompts.non_identical_shots, config.data_dir
+        )
+        for b in union:
+            if (src, b) not in gold_bridge:
+                gold_bridge[(src, b)] = _bridge_gold(src, b, config.data_dir)
+        first: list[tuple[str, str, list[str]]] = []
+        for r in group:
+            first.append(
+                (
+                    f"{src}-{r.tgt}",
+                    direct_prefix(prompts, src, r.tgt, examples),
+                    [render(prompts.direct, src, r.tgt, w, prompts.names) for w in r.words],
+                )
+            )
+        for b in union:  # step 1 into b: one request for every word of every pair from src
+            words_b = list(dict.fromkeys(w for r in group if b in r.bridges for w in r.words))
+            first.append(
+                (
+                    f"{src}-{b}",
+                    direct_prefix(prompts, src, b, examples),
+                    [render(prompts.direct, src, b, w, prompts.names) for w in words_b],
+                )
+            )
+        outputs = cache.generate(first, config.batch_size, progress, f"{src} seed {seed}: direct")
+        step1 = {}
+        for (label, _, queries), texts in zip(first[len(group) :], outputs[len(group) :], strict=True):
+            b = label.split("-", 1)[1]
+            step1[b] = dict(zip(queries, texts, strict=True))
+        second, owners = [], []
+        for r in group:
+            for b in r.bridges:
+                bridge_words = [
+                    extract_bridge_word(step1[b][render(prompts.direct, src, b, w, prompts.names)])
+                    for w in r.words
+                ]
+                second.append(
+                    (
+                        f"{src}-{b}-{r.tgt}",
+                        bridged_prefix(prompts, src, b, r.tgt, examples),
+                        [
+                            render_bridged(prompts.bridged, src, b, r.tgt, w, bw, prompts.names)
+                            for w, bw in zip(r.words, bridge_words, strict=True)
+                        ],
+                    )
+                )
+                owners.append((r, b, bridge_words))
+        bridged = cache.generate(second, config.batch_size, progress, f"{src} seed {seed}: bridged")
+        for r, texts in zip(group, outputs[: len(group)], strict=True):
+            answers = [extract_answer(x) for x in texts]
+            r.seeds.setdefault(str(seed), {})["zero-shot"] = {
+                "answer": answers,
+                "hit": [is_hit(a, g) for a, g in zip(answers, r.golds, strict=True)],
+            }
+            r.examples[str(seed)] = [e.source for e in examples]
+        for (r, b, bridge_words), texts in zip(owners, bridged, strict=True):
+            gold = gold_bridge[(src, b)]
+            answers = [extract_answer(x) for x in texts]
+            r.seeds[str(seed)][f"bridge:{b}"] = {
+                "bridge_word": bridge_words,
+                "bridge_hit": [
+                    is_hit(bw, gold.translations[w]) if gold is not None and w in gold.translations else None
+                    for w, bw in zip(r.words, bridge_words, strict=True)
+                ],
+                "answer": answers,
+                "hit": [is_hit(a, g) for a, g in zip(answers, r.golds, strict=True)],
+            }
+    return runs
+
+
+def _rank(accuracies: Mapping[str, float], bridge: str) -> int:
+    return 1 + sum(v > accuracies[bridge] for v in accuracies.values())
+
+
+def summarise_study(
+    runs: Mapping[str, PairRun],
+    selection: Mapping[str, Mapping[str, float]] | None,
+    config: StudyConfig,
+    model: NeuronModel | None = None,
+) -> dict:
+    """The study's JSON: per pair the accuracies (non-identical primary, identical apart), step-1
+    accuracy, selection scores, each rule's choice and rank; pooled regret, top-2 share and
+    Kendall tau (`study.pool`)."""
+    data = [r.pair_data((selection or {}).get(name)) for name, r in runs.items()]
+    summary: StudySummary = pool(
+        data, config.n_splits, config.n_bootstrap, config.confidence, config.seed, config.n_permutations
+    )
+    pairs = {}
+    for (name, r), d in zip(runs.items(), data, strict=True):
+        acc = {b: float(d.hits[i].mean()) for i, b in enumerate(r.bridges)}
+        step1 = {
+            b: float(np.nanmean(d.step1[i])) if not np.isnan(d.step1[i]).all() else None
+            for i, b in enumerate(r.bridges)
+        }  # over the words in the src-B dictionary
+        choices = {rule: fixed_choice(d, rule) for rule in RULES if rule not in ("random", "step-1")}
+        known = {b: v for b, v in step1.items() if v is not None}
+        choices["step-1"] = max(known, key=known.get) if known else None
+        pairs[name] = {
+            "bridges": r.bridges,
+            "n_words": len(r.words),
+            "n_non_identical": int(np.sum(~np.array(r.identical))),
+            "n_identical": int(np.sum(r.identical)),
+            "zero_shot": r.accuracy("zero-shot"),
+            "zero_shot_identical": r.accuracy("zero-shot", identical=True),
+            "accuracy": acc,
+            "accuracy_identical": {b: r.accuracy(f"bridge:{b}", True) for b in r.bridges},
+            "step1_accuracy": step1,
+            "scores": dict(d.scores) if d.scores is not None else None,
+            "oracle_in_sample": max(acc, key=acc.get),
+            "choices": choices,
+            "rank": {rule: _rank(acc, c) for rule, c in choices.items() if c is not None},
+            "held_out": summary.per_pair[name],
+            "example_words": r.examples,
+            "dictionary": r.dictionary,
+        }
+    tau = asdict(summary.tau) if summary.tau is not None else None
+    return {
+        "task": "validate",
+        "model": model_description(model) if model is not None else None,
+        "config": {**asdict(config), "prompts": asdict(config.prompts)},
+        "toolkit_version": __version__,
+        "pairs": pairs,
+        "rules": summary.rules,
+        "kendall_tau": tau,
+    }
+
+
+def study_table(result: dict) -> str:
+    """Plain-text tables: per pair (p@1 non-identical), and pooled per rule."""
+    rows = []
+    for name, p in result["pairs"].items():
+        accs = " ".join(f"{b} {a:.3f}" for b, a in p["accuracy"].items())
+        ranks = " ".join(
+            f"{rule} {c}(#{p['rank'].get(rule)})" for rule, c in p["choices"].items() if c is not None
+        )
+        rows.append(
+            f"{name}: n {p['n_non_identical']} non-identical (+{p['n_identical']}); "
+            f"zero-shot {p['zero_shot']:.3f}; {accs}"
+        )
+        rows.append(f"    choices: {ranks}")
+    rows.append(f"{'rule':<9} {'mean regret':>11}  {'CI':<18} {'top 2':>6} {'pairs':>5}")
+    for rule, v in result["rules"].items():
+        ci = f"[{v['ci_low']:+.3f}, {v['ci_high']:+.3f}]"
+        rows.append(
+            f"{rule:<9} {v['mean_regret']:>+11.3f}  {ci:<18} {v['share_top2']:>6.2f} {v['n_pairs']:>5}"
+        )
+    tau = result.get("kendall_tau")
+    if tau is not None:
+        rows.append(
+            f"Kendall tau (selection score vs accuracy, mean over pairs): {tau['tau']:+.3f}, "
+            f"permutation p = {tau['pvalue']:.3g} ({'exact' if tau['exact'] else 'Monte Carlo'})"
+        )
+    return "\n".join(rows)
+
+
+def study_figure(result: dict) -> bytes:
+    """PNG: the rank of the selection's choice per pair (by p@1 on non-identical words), and each
+    rule's mean held-out regret with its interval."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    names = list(result["pairs"])
+    ranks = [result["pairs"][n]["rank"].get("hsic", 0) for n in names]
+    left.bar(names, ranks, color="tab:blue")
+    left.set_ylabel("rank of the HSIC choice (1 = best)")
+    left.set_ylim(0, max([len(result["pairs"][n]["bridges"]) for n in names]) + 0.5)
+    left.tick_params(axis="x", rotation=45)
+    rules = list(result["rules"])
+    means = [result["rules"][r]["mean_regret"] for r in rules]
+    errors = [
+        [m - result["rules"][r]["ci_low"] for r, m in zip(rules, means, strict=True)],
+        [result["rules"][r]["ci_high"] - m for r, m in zip(rules, means, strict=True)],
+    ]
+    right.bar(rules, means, yerr=errors, capsize=4, color="tab:orange")
+    right.axhline(0, color="black", linewidth=0.8)
+    right.set_ylabel("held-out regret (p@1)")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def write_study(result: dict, runs: Mapping[str, PairRun], out: str | os.PathLike[str]) -> dict:
+    """Write validate.json, validate.png and pairs/{pair}.json (every answer) under `out`."""
+    folder = Path(out)
+    (folder / "pairs").mkdir(parents=True, exist_ok=True)
+    paths = {"summary": folder / "validate.json", "figure": folder / "validate.png"}
+    paths["summary"].write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    paths["figure"].write_bytes(study_figure(result))
+    for name, r in runs.items():
+        (folder / "pairs" / f"{name}.json").write_text(
+            json.dumps(asdict(r), ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+    return paths

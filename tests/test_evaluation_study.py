@@ -1,0 +1,163 @@
+"""The study's statistics on simulated accuracies: the held-out-half oracle (regret ~0 for a
+perfect selector, the expected regret for a random one, no bias under the null where the
+in-sample oracle gap is biased), Kendall's tau-b against scipy, and its permutation test (exact
+against Monte Carlo, calibrated under the null, powerful on a planted association)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from neuronoverlap.errors import InputError
+from neuronoverlap.evaluation.study import (
+    PairData,
+    held_out_regret,
+    kendall_tau_b,
+    pool,
+    pooled_kendall_tau,
+    simulate_pair,
+    typology_choice,
+)
+
+SEPARATED = [0.6, 0.3, 0.25, 0.2, 0.3, 0.35]  # en is best by 25 points
+
+
+def test_perfect_selector_has_no_regret_and_random_has_the_expected_one():
+    rng = np.random.default_rng(0)
+    pair = simulate_pair(SEPARATED, 600, rng, difficulty_sd=0.0, scores=lambda p: p)
+    result = held_out_regret(pair, n_splits=200)
+    assert result["hsic"] == pytest.approx(0.0, abs=1e-3)  # scores = true accuracies
+    assert result["top2:hsic"] == pytest.approx(1.0)
+    # random: the mean over bridges of (best - bridge), on the words measured
+    acc = pair.hits.mean(axis=1)
+    assert result["random"] == pytest.approx(acc.max() - acc.mean(), abs=0.01)
+    assert result["random"] == pytest.approx(max(SEPARATED) - np.mean(SEPARATED), abs=0.03)
+    worst = simulate_pair(SEPARATED, 600, rng, difficulty_sd=0.0, scores=lambda p: -p)
+    assert held_out_regret(worst)["hsic"] == pytest.approx(0.6 - 0.2, abs=0.04)
+
+
+def test_held_out_oracle_is_unbiased_under_the_null_where_the_in_sample_gap_is_not():
+    """Six bridges of equal true accuracy, item difficulty shared: any fixed choice has true
+    regret 0. The held-out regret averages to 0; the in-sample gap (max - chosen) does not."""
+    rng = np.random.default_rng(1)
+    held_out, in_sample = [], []
+    for _ in range(300):
+        pair = simulate_pair([0.3] * 6, 100, rng, scores=lambda p: np.arange(6.0))
+        held_out.append(held_out_regret(pair, n_splits=20)["hsic"])
+        acc = pair.hits.mean(axis=1)
+        in_sample.append(acc.max() - acc[-1])
+    assert abs(np.mean(held_out)) < 0.005
+    assert np.mean(in_sample) > 0.03  # the issue's 0.041 at n = 100
+
+
+def test_step1_rule_reads_only_the_selection_half():
+    rng = np.random.default_rng(2)
+    pair = simulate_pair(SEPARATED, 400, rng, difficulty_sd=0.0)
+    pair.step1 = pair.hits.copy()  # step 1 as informative as step 2 on the same words
+    pair.step1[1, :5] = np.nan
+    result = held_out_regret(pair)
+    assert result["step-1"] == pytest.approx(0.0, abs=0.005)
+    assert "hsic" not in result  # no selection scores
+
+
+def test_pool_reports_every_rule_with_an_interval():
+    rng = np.random.default_rng(3)
+    pairs = [
+        simulate_pair(SEPARATED, 300, rng, scores=lambda p: p, src=s, tgt=t)
+        for s, t in (("fi", "hu"), ("sw", "tl"), ("id", "he"))
+    ]
+    summary = pool(pairs, n_splits=50, n_bootstrap=300)
+    hsic, random = summary.rules["hsic"], summary.rules["random"]
+    assert hsic["n_pairs"] == 3 and hsic["share_top2"] == pytest.approx(1.0)
+    assert hsic["ci_low"] <= hsic["mean_regret"] <= hsic["ci_high"]
+    assert random["ci_low"] > 0.1 and hsic["ci_high"] < random["ci_low"]
+    assert summary.tau.tau > 0.5 and summary.tau.exact is False  # 720^3 permutations
+    assert summary.tau.pvalue < 0.01
+    with pytest.raises(InputError, match="twice"):
+        pool([pairs[0], pairs[0]])
+
+
+@pytest.mark.slow
+def test_pooled_regret_interval_covers_zero_under_the_null():
+    """Equal bridges: every fixed rule's true regret is 0; its 90% interval covers 0 in about
+    90% of simulated six-pair studies."""
+    rng = np.random.default_rng(4)
+    names = [("fi", "hu"), ("sw", "tl"), ("id", "he"), ("ar", "ja"), ("zh", "fi"), ("hu", "sw")]
+    covered = 0
+    reps = 150
+    for _ in range(reps):
+        pairs = [
+            simulate_pair([0.3] * 6, 100, rng, scores=lambda p: np.arange(6.0), src=s, tgt=t)
+            for s, t in names
+        ]
+        ci = pool(pairs, n_splits=10, n_bootstrap=300, confidence=0.9).rules["hsic"]
+        covered += ci["ci_low"] <= 0 <= ci["ci_high"]
+    assert 0.82 <= covered / reps <= 0.98
+
+
+def test_typology_choice():
+    assert typology_choice("de", "es", ["en", "fr", "it", "pt"]) == "fr"  # Romance, first listed
+    assert typology_choice("de", "fr", ["en", "it", "pt", "es"]) == "it"
+    assert typology_choice("zh", "ja", ["de", "en", "fr"]) == "en"  # nothing near: English
+    assert typology_choice("fr", "sw", ["de", "en", "it"]) == "it"  # nearest the source
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), min_size=2, max_size=8))
+def test_kendall_tau_b_matches_scipy(points):
+    x, y = zip(*points, strict=True)
+    expected = stats.kendalltau(x, y).statistic
+    got = kendall_tau_b(x, y)
+    if np.isnan(expected):
+        assert np.isnan(got)
+    else:
+        assert got == pytest.approx(expected, abs=1e-12)
+
+
+def test_permutation_test_exact_matches_brute_force_and_monte_carlo():
+    scores = {"a": [0.1, 0.5, 0.2, 0.9], "b": [3.0, 1.0, 2.0]}
+    accuracies = {"a": [0.2, 0.4, 0.4, 0.5], "b": [0.1, 0.3, 0.2]}
+    exact = pooled_kendall_tau(scores, accuracies)
+    assert exact.exact and exact.n_permutations == 24 * 6
+    observed = (kendall_tau_b(scores["a"], accuracies["a"]) + kendall_tau_b(scores["b"], accuracies["b"])) / 2
+    brute = [
+        (
+            kendall_tau_b(np.array(scores["a"])[list(pa)], accuracies["a"])
+            + kendall_tau_b(np.array(scores["b"])[list(pb)], accuracies["b"])
+        )
+        / 2
+        for pa in itertools.permutations(range(4))
+        for pb in itertools.permutations(range(3))
+    ]
+    assert exact.tau == pytest.approx(observed)
+    assert exact.pvalue == pytest.approx(np.mean(np.array(brute) >= observed - 1e-12))
+    monte_carlo = pooled_kendall_tau(scores, accuracies, n_permutations=20_000, exact_below=0)
+    assert not monte_carlo.exact
+    assert monte_carlo.pvalue == pytest.approx(exact.pvalue, abs=0.015)
+
+
+def test_permutation_test_calibrated_under_the_null_and_powerful_on_a_planted_effect():
+    rng = np.random.default_rng(5)
+    null_p, planted_p = [], []
+    for _ in range(300):
+        acc = {k: rng.random(4) for k in "abc"}
+        null_p.append(pooled_kendall_tau({k: rng.random(4) for k in "abc"}, acc).pvalue)
+        planted = {k: acc[k] + rng.normal(0, 0.15, 4) for k in "abc"}
+        planted_p.append(pooled_kendall_tau(planted, acc).pvalue)
+    null_p = np.array(null_p)
+    assert np.mean(null_p <= 0.05) <= 0.08 and np.mean(null_p <= 0.2) >= 0.12  # ~uniform
+    assert np.mean(np.array(planted_p) <= 0.05) > 0.6
+
+
+def test_bad_pair_data():
+    with pytest.raises(InputError, match="bridges x words"):
+        PairData("de", "fr", ["en", "it"], np.zeros((3, 5)))
+    with pytest.raises(InputError, match="at least 2 words"):
+        PairData("de", "fr", ["en"], np.zeros((1, 1)))
+    with pytest.raises(InputError, match="scores"):
+        PairData("de", "fr", ["en"], np.zeros((1, 4)), scores={"it": 1.0})
