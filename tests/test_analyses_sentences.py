@@ -146,7 +146,7 @@ def test_spectrum_command_with_bootstrap_records_and_prints_intervals(tmp_path, 
     assert main(args) == 0
     assert "per-sentence statistics" not in capsys.readouterr().out  # already stored
     assert main([*args[:-1], "--bootstrap", "-1"]) == 2
-    assert "--bootstrap must be >= 0" in capsys.readouterr().err
+    assert "--bootstrap must be at least 0" in capsys.readouterr().err
 
 
 def test_report_shows_the_spectrum_intervals(store_path, tmp_path):

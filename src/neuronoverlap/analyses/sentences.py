@@ -30,6 +30,7 @@ from neuronoverlap import __version__
 from neuronoverlap.errors import InputError
 from neuronoverlap.models import NeuronModel
 from neuronoverlap.store import Store, StoreWriter, schema
+from neuronoverlap.versions import library_versions
 
 SENTENCES = "corpus_sentences"
 
@@ -97,6 +98,7 @@ def sentence_params(params: dict, batch_size: int, model: NeuronModel) -> dict:
         **params,
         "batch_size": batch_size,
         "toolkit_version": __version__,
+        "library_versions": library_versions(),
         "unit": "sentence",
         "tokenizer": tokenizer_fingerprint(model),
     }

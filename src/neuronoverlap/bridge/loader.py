@@ -29,6 +29,7 @@ from neuronoverlap.sets import (
 )
 from neuronoverlap.sets.builders import probe_active_set
 from neuronoverlap.store import Store
+from neuronoverlap.versions import library_versions
 
 #: The reference's window, layers 10-21 of LLaMA-3-8B's 32, as fractions of depth: [10/32, 22/32).
 DEFAULT_WINDOW_FRACTIONS = (10 / 32, 22 / 32)
@@ -169,6 +170,7 @@ def select_bridge(
         "model": store.model_name,
         "model_fingerprint": store.fingerprint,
         "overlap_size": len(overlap),
+        "library_versions": library_versions(),
     }
     return select_from_activations(
         activations,

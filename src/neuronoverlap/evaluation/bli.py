@@ -47,6 +47,7 @@ from neuronoverlap.evaluation.results import (
 from neuronoverlap.languages import get_language
 from neuronoverlap.models import NeuronModel, StopRule
 from neuronoverlap.probes.prompts import language_label, render
+from neuronoverlap.versions import library_versions
 
 
 @dataclass(frozen=True)
@@ -340,6 +341,7 @@ def evaluate_bli(
         "few_shot_words": [e.source for e in examples],
         "data_dir": str(data_dir) if data_dir is not None else None,
         "toolkit_version": __version__,
+        "library_versions": library_versions(),
     }
     data = {"dictionary": dictionary.provenance(), "dictionary_source_words": full_size}
     return EvaluationResult(

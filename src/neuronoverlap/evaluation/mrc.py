@@ -42,6 +42,7 @@ from neuronoverlap.evaluation.results import (
 from neuronoverlap.languages import get_language, resolve_language
 from neuronoverlap.models import NeuronModel, StopRule
 from neuronoverlap.probes.prompts import language_label
+from neuronoverlap.versions import library_versions
 
 #: The reference code's question prompt.
 QUESTION_TEMPLATE = (
@@ -346,6 +347,7 @@ def evaluate_mrc(
         "translation_prefixes": prefixes,
         "data_dir": str(data_dir) if data_dir is not None else None,
         "toolkit_version": __version__,
+        "library_versions": library_versions(),
     }
     data = {
         "belebele_question_language": question_lang,

@@ -45,6 +45,7 @@ from neuronoverlap.evaluation.study import RULES, PairData, StudySummary, fixed_
 from neuronoverlap.languages import get_language
 from neuronoverlap.models import NeuronModel, StopRule
 from neuronoverlap.probes.prompts import render
+from neuronoverlap.versions import library_versions
 
 CACHE_FORMAT = 1
 
@@ -398,6 +399,7 @@ def summarise_study(
         "model": model_description(model) if model is not None else None,
         "config": {**asdict(config), "prompts": asdict(config.prompts)},
         "toolkit_version": __version__,
+        "library_versions": library_versions(),
         "pairs": pairs,
         "rules": summary.rules,
         "kendall_tau": tau,
