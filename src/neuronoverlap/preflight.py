@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import math
 from pathlib import Path
 
 from neuronoverlap.errors import InputError
@@ -42,9 +41,6 @@ def check_options(args) -> None:
         value = getattr(args, attr, None)
         if isinstance(value, int) and value < least:
             raise InputError(f"{flag} must be at least {least}, got {value}")
-    temperature = getattr(args, "temperature", None)
-    if temperature is not None and not (math.isfinite(temperature) and temperature > 0):
-        raise InputError(f"--temperature must be a finite number > 0, got {temperature}")
     top_rate = getattr(args, "top_rate", None)
     if top_rate is not None and not 0 < top_rate < 1:
         raise InputError(f"--top-rate must be in (0, 1), got {top_rate}")

@@ -85,6 +85,11 @@ def translation_probe_sets(
     src, tgt = get_language(src).code, get_language(tgt).code
     if dictionary is None:
         dictionary = load_dictionary(src, tgt, split=split, data_dir=data_dir)
+    if n > len(dictionary.pairs):
+        raise InputError(
+            f"-n {n}: the {src}-{tgt} dictionary ({split} split) has only {len(dictionary.pairs)} "
+            f"word pairs; ask for {len(dictionary.pairs)} or fewer"
+        )
     pairs = dictionary.sample_pairs(n, seed)
     provenance = dictionary.provenance()
     data_source = {
