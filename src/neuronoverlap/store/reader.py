@@ -9,6 +9,7 @@ A store can also be read with plain h5py from the schema in docs/store.md.
 
 from __future__ import annotations
 
+import fcntl
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ import numpy as np
 from jaxtyping import Float, Int
 
 from neuronoverlap.errors import InputError
-from neuronoverlap.store import checksums, schema
+from neuronoverlap.store import checksums, schema, undo
 
 
 @contextmanager
@@ -28,15 +29,23 @@ def open_h5(path: str | Path) -> Iterator[h5py.File]:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"no store at {path}")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        reason = str(exc).split("(")[-1].rstrip(")") if "(" in str(exc) else str(exc)
-        raise InputError(f"{path} is not a readable HDF5 store (truncated or damaged: {reason})") from None
-    try:
-        yield f
-    finally:
-        f.close()
+    with open(path, "rb") as fh:
+        # Shared with other readers; a writer holds it exclusively while it commits in place.
+        fcntl.flock(fh, fcntl.LOCK_SH)
+        try:
+            parsed = undo.read_undo(undo.undo_path(path)) if undo.undo_path(path).is_file() else None
+            # An undo log under the shared lock: a commit was interrupted (kill -9, power
+            # loss); what it wrote is not committed, so read the store as it was before it.
+            f = h5py.File(undo.OldView(fh, *parsed), "r") if parsed else h5py.File(path, "r")
+        except OSError as exc:
+            reason = str(exc).split("(")[-1].rstrip(")") if "(" in str(exc) else str(exc)
+            raise InputError(
+                f"{path} is not a readable HDF5 store (truncated or damaged: {reason})"
+            ) from None
+        try:
+            yield f
+        finally:
+            f.close()
 
 
 def _read(dataset: h5py.Dataset, selection=()) -> np.ndarray:

@@ -1,10 +1,10 @@
 """Writing a store: one writer at a time, crash-safe, resumable, bound to one model.
 
 Work in progress is committed block by block to the journal beside the store (see
-`journal.py`). When a probe set or corpus is complete it is merged into the HDF5 file by
-copy-on-write: the store is copied, the new group written into the copy, the copy flushed and
-renamed over the original. The HDF5 file on disk is therefore always a complete, consistent
-store, and `kill -9` at any moment loses at most the block being computed.
+`journal.py`). When a probe set or corpus is complete it is merged into the HDF5 file in place,
+under an undo log (`undo.py`): a commit costs O(new data), and a kill at any moment leaves the
+old store recoverable byte for byte (readers see it, the next writer restores it). `kill -9`
+at any moment loses at most the block being computed.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import datetime as _dt
 import fcntl
 import json
 import os
-import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +22,7 @@ import h5py
 import numpy as np
 
 from neuronoverlap.errors import InputError
-from neuronoverlap.store import checksums, schema, space
+from neuronoverlap.store import checksums, schema, space, undo
 from neuronoverlap.store.journal import (
     Journal,
     atomic_write_bytes,
@@ -58,6 +58,33 @@ def _first_difference(stored: dict, asked: dict) -> str | None:
 
 _STR = h5py.string_dtype("utf-8")
 
+#: How long a commit waits for readers that hold the store open (then it is an error).
+READER_WAIT_S = 120.0
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _lock_out_readers(fh, path: Path) -> None:
+    """Take the store file's flock exclusively: readers (shared) finish first, none starts."""
+    deadline = time.monotonic() + READER_WAIT_S
+    while True:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise InputError(
+                    f"{path} has been held open by a reader for {READER_WAIT_S:.0f} s; close it "
+                    "and rerun the same command (the finished work is kept in the journal)"
+                ) from None
+            time.sleep(0.05)
+
 
 class StoreWriter:
     """The single writer of a store file. Use as a context manager."""
@@ -83,6 +110,7 @@ class StoreWriter:
             self._lock_file.close()
             raise InputError(f"{self.path} is being written by another process (lock held)") from None
         try:
+            undo.roll_back(self.path)  # a commit interrupted by a kill: the store as it was
             self._check_model()
         except BaseException:
             self.close()
@@ -165,38 +193,45 @@ class StoreWriter:
             journal.start(params)
         return journal
 
-    # --- copy-on-write merge -----------------------------------------------------------------
+    # --- commits -----------------------------------------------------------------------------
     def _rewrite(self, edit: Callable[[h5py.Group], None], new_bytes: int) -> None:
-        """Apply `edit` to the model's group in a copy of the store, then swap the copy in.
+        """Apply `edit` to the model's group and commit it: in place under an undo log when the
+        store exists (cost O(new data), `undo.py`), else into a new file renamed into place.
 
-        `new_bytes` bounds what `edit` adds (uncompressed). The free space must cover the copy
-        and that before anything is written (HDF5 may crash on a full disk); on any error the
-        copy is removed and the store is as it was. Every new object gets its checksum.
+        `new_bytes` bounds what `edit` adds (uncompressed). The free space must cover it before
+        anything is written (HDF5 may crash on a full disk); on any error the store is put back
+        byte for byte. Every new object gets its checksum.
         """
+        if self.path.exists():
+            self._commit_in_place(edit, new_bytes)
+        else:
+            self._commit_new(edit, new_bytes)
+
+    def _fill(self, f: h5py.File, edit: Callable[[h5py.Group], None], exists: bool) -> None:
+        if exists:
+            checksums.check(f)
+        else:
+            f.attrs["schema_version"] = schema.SCHEMA_VERSION
+            f.attrs["toolkit_version"] = self.toolkit_version
+            f.attrs["created"] = _now()
+            for key, value in self._model_attrs().items():
+                f.attrs[key] = value
+            f.attrs["model_config"] = json.dumps(self.model.config, sort_keys=True)
+            f.attrs["library_versions"] = json.dumps(library_versions(), sort_keys=True)
+        legacy = checksums.unsealed(f) - {"/"} if exists else set()
+        f.attrs["modified"] = _now()
+        f.attrs["modified_with"] = json.dumps(library_versions(), sort_keys=True)
+        edit(f.require_group(self.group))
+        checksums.seal_new(f, legacy)
+
+    def _commit_new(self, edit: Callable[[h5py.Group], None], new_bytes: int) -> None:
         tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.unlink(missing_ok=True)  # a copy left by a killed run (we hold the lock)
-        exists = self.path.exists()
-        need = space.needed((self.path.stat().st_size if exists else 0) + new_bytes)
+        tmp.unlink(missing_ok=True)  # a file left by a killed run (we hold the lock)
+        need = space.needed(new_bytes)
         space.ensure_free_space(self.path, need, "committing to")
         try:
-            if exists:
-                shutil.copyfile(self.path, tmp)
-            with h5py.File(tmp, "r+" if exists else "w", rdcc_nbytes=64 * 2**20) as f:
-                if exists:
-                    checksums.check(f)
-                else:
-                    f.attrs["schema_version"] = schema.SCHEMA_VERSION
-                    f.attrs["toolkit_version"] = self.toolkit_version
-                    f.attrs["created"] = _now()
-                    for key, value in self._model_attrs().items():
-                        f.attrs[key] = value
-                    f.attrs["model_config"] = json.dumps(self.model.config, sort_keys=True)
-                    f.attrs["library_versions"] = json.dumps(library_versions(), sort_keys=True)
-                legacy = checksums.unsealed(f) - {"/"} if exists else set()
-                f.attrs["modified"] = _now()
-                f.attrs["modified_with"] = json.dumps(library_versions(), sort_keys=True)
-                edit(f.require_group(self.group))
-                checksums.seal_new(f, legacy)
+            with h5py.File(tmp, "w", rdcc_nbytes=64 * 2**20) as f:
+                self._fill(f, edit, exists=False)
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
             os.replace(tmp, self.path)
@@ -206,6 +241,39 @@ class StoreWriter:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+
+    def _commit_in_place(self, edit: Callable[[h5py.Group], None], new_bytes: int) -> None:
+        need = space.needed(new_bytes)
+        space.ensure_free_space(self.path, need, "committing to")
+        log = undo.undo_path(self.path)
+        try:
+            fh = open(self.path, "r+b", buffering=0)  # unbuffered: nothing written after a roll-back
+        except OSError as exc:
+            raise space.storage_error(exc, self.path, need, "committing to") from None
+        try:
+            _lock_out_readers(fh, self.path)
+            journal_log = None
+            try:
+                journal_log = undo.UndoFile(fh, log)
+                with h5py.File(journal_log, "r+", rdcc_nbytes=64 * 2**20) as f:
+                    self._fill(f, edit, exists=True)
+                fh.flush()
+                os.fsync(fh.fileno())
+                journal_log.close_log()
+                log.unlink()  # the commit point
+                _fsync_dir(self.path.parent)
+            except BaseException as exc:
+                if journal_log is not None:
+                    journal_log.close_log()
+                    journal_log.dead = True  # HDF5 may still try to flush: refused
+                undo.roll_back(self.path)
+                if isinstance(exc, (OSError, RuntimeError)):
+                    cause = (journal_log.error if journal_log is not None else None) or exc
+                    raise space.storage_error(cause, self.path, need, "committing to") from None
+                raise
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            fh.close()
 
     def _stored_attrs(self, kind: str, name: str) -> dict | None:
         if not self.path.exists():
