@@ -20,7 +20,7 @@ import numpy as np
 from jaxtyping import Float, Int
 
 from neuronoverlap.errors import InputError
-from neuronoverlap.store import checksums, schema, undo
+from neuronoverlap.store import checksums, counts, schema, undo
 
 
 @contextmanager
@@ -74,15 +74,39 @@ def checked_attrs(node: h5py.Group | h5py.Dataset) -> h5py.AttributeManager:
     return node.attrs
 
 
+def _first_index(selection):
+    if isinstance(selection, tuple):
+        selection = selection[0] if selection else slice(None)
+    return slice(None) if selection is Ellipsis else selection
+
+
+def _stat_dataset(group: h5py.Group, statistic: str) -> h5py.Dataset:
+    if statistic not in ("mean", "prob"):
+        raise InputError(f"unknown statistic {statistic!r}; use 'mean' or 'prob'")
+    if statistic == "prob" and "prob" not in group:
+        return group["fires"]  # schema 2: integer counts
+    return group[statistic]
+
+
+def read_statistic(group: h5py.Group, statistic: str, selection=()) -> np.ndarray:
+    """`statistic` ('mean' or 'prob') of a probe set's group, float32 whatever is stored: a
+    float16 `mean` is widened, schema 2's `fires` become float32(fires / tokens)."""
+    ds = _stat_dataset(group, statistic)
+    data = _read(ds, selection)
+    if ds.name.endswith("/fires"):
+        return counts.probability(data, _read(group["tokens"])[_first_index(selection)])
+    return data.astype(np.float32, copy=False)
+
+
 class LazyDataset:
     """Sliced like a numpy array; every slice opens the store, reads, and closes it."""
 
-    def __init__(self, store: Store, key: str, shape: tuple[int, ...]):
-        self.store, self.key, self.shape = store, key, tuple(shape)
+    def __init__(self, store: Store, key: str, statistic: str, shape: tuple[int, ...]):
+        self.store, self.key, self.statistic, self.shape = store, key, statistic, tuple(shape)
 
     def __getitem__(self, selection) -> np.ndarray:
         with self.store._file() as f:
-            return _read(f[self.key], selection)
+            return read_statistic(f[self.key], self.statistic, selection)
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -110,17 +134,17 @@ class ProbeSetView:
         """All samples of one layer: `statistic` is 'mean' (activation value) or 'prob'."""
         self.store._check_layer(layer)
         with self.store._file() as f:
-            return _read(f[self.key][self._stat(statistic)], (slice(None), layer, slice(None)))
+            return read_statistic(f[self.key], statistic, (slice(None), layer, slice(None)))
 
     def array(self, statistic: str = "mean") -> Float[np.ndarray, "sample layer neuron"]:
         with self.store._file() as f:
-            return _read(f[self.key][self._stat(statistic)])
+            return read_statistic(f[self.key], statistic)
 
     def lazy(self, statistic: str = "prob") -> LazyDataset:
         """An array-like over the whole dataset that reads only the slices asked for."""
         with self.store._file() as f:
-            shape = f[self.key][self._stat(statistic)].shape
-        return LazyDataset(self.store, f"{self.key}/{statistic}", shape)
+            shape = _stat_dataset(f[self.key], statistic).shape
+        return LazyDataset(self.store, self.key, statistic, shape)
 
     def tokens(self) -> Int[np.ndarray, " sample"]:
         with self.store._file() as f:
@@ -135,18 +159,15 @@ class ProbeSetView:
         """Token-weighted activation probability over all samples (fires / tokens)."""
         tokens = self.tokens().astype(np.float64)
         with self.store._file() as f:
-            ds = f[self.key]["prob"]
+            ds = _stat_dataset(f[self.key], "prob")
             fires = np.zeros(ds.shape[1:], dtype=np.float64)
             for start in range(0, ds.shape[0], schema.CHUNK_ROWS):
                 rows = _read(ds, slice(start, start + schema.CHUNK_ROWS)).astype(np.float64)
-                fires += np.einsum("sln,s->ln", rows, tokens[start : start + schema.CHUNK_ROWS])
+                if ds.name.endswith("/fires"):
+                    fires += rows.sum(0)
+                else:  # schema 1: probabilities
+                    fires += np.einsum("sln,s->ln", rows, tokens[start : start + schema.CHUNK_ROWS])
         return fires / max(tokens.sum(), 1.0)
-
-    @staticmethod
-    def _stat(statistic: str) -> str:
-        if statistic not in ("mean", "prob"):
-            raise InputError(f"unknown statistic {statistic!r}; use 'mean' or 'prob'")
-        return statistic
 
 
 class CorpusView:
@@ -191,9 +212,9 @@ class Store:
             if "model_name" not in f.attrs or "schema_version" not in f.attrs:
                 raise InputError(f"{self.path} is an HDF5 file but not a neuronoverlap store")
             version = int(f.attrs["schema_version"])
-            if version > schema.SCHEMA_VERSION:
+            if version not in schema.READABLE_VERSIONS:
                 raise InputError(
-                    f"{self.path} has store schema {version}; this toolkit reads up to "
+                    f"{self.path} has store schema {version}; this toolkit reads schemas 1 to "
                     f"{schema.SCHEMA_VERSION}: upgrade neuronoverlap"
                 )
             self.attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in checked_attrs(f).items()}

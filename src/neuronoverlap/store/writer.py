@@ -22,7 +22,7 @@ import h5py
 import numpy as np
 
 from neuronoverlap.errors import InputError
-from neuronoverlap.store import checksums, schema, space, undo
+from neuronoverlap.store import checksums, counts, schema, space, undo
 from neuronoverlap.store.journal import (
     Journal,
     atomic_write_bytes,
@@ -332,17 +332,22 @@ class StoreWriter:
             g.attrs["created"] = _now()
             shape = (n, self.model.n_layers, self.model.d_mlp)
             chunks = (min(schema.CHUNK_ROWS, n), 1, self.model.d_mlp)
+            mean_dtype = params.get("mean_dtype", "float32")
+            if mean_dtype not in schema.MEAN_DTYPES:
+                raise InputError(f"mean_dtype {mean_dtype!r} is not one of {', '.join(schema.MEAN_DTYPES)}")
+            layout = {"mean": (mean_dtype, False), "fires": (counts.FIRES_DTYPE, True)}
             arrays = {
                 stat: g.create_dataset(
                     stat,
                     shape=shape,
-                    dtype="float32",
+                    dtype=dtype,
                     chunks=chunks,
                     compression=schema.COMPRESSION,
                     compression_opts=schema.COMPRESSION_LEVEL,
+                    shuffle=shuffle,
                     fletcher32=True,
                 )
-                for stat in ("mean", "prob")
+                for stat, (dtype, shuffle) in layout.items()
             }
             tokens = g.create_dataset("tokens", shape=(n,), dtype="int32", fletcher32=True)
             strings = {
@@ -353,8 +358,10 @@ class StoreWriter:
             for path in blocks:
                 block = journal.load_block(path)
                 size = block["tokens"].shape[0]
-                for stat, ds in arrays.items():
-                    ds[row : row + size] = block[stat]
+                arrays["mean"][row : row + size] = block["mean"].astype(mean_dtype)
+                arrays["fires"][row : row + size] = counts.fires_from_probability(
+                    block["prob"], block["tokens"], f"journal block {path}"
+                )
                 tokens[row : row + size] = block["tokens"]
                 for key, ds in strings.items():
                     # HDF5 strings cannot hold NUL: a model may generate one; keep it visible.
@@ -453,9 +460,14 @@ def check_writable(path: Path) -> None:
     with open_h5(path) as f:
         version = f.attrs.get("schema_version")
     if version is not None and int(version) != schema.SCHEMA_VERSION:
+        hint = (
+            f"; `neuronoverlap store-upgrade {path}` converts it"
+            if int(version) in schema.READABLE_VERSIONS
+            else ""
+        )
         raise InputError(
             f"{path} has store schema {int(version)}; this toolkit writes schema "
-            f"{schema.SCHEMA_VERSION} only and leaves the store as it is"
+            f"{schema.SCHEMA_VERSION} only and leaves the store as it is{hint}"
         )
 
 
