@@ -153,6 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="dictionary split for probes (default: train; test is kept for evaluation)",
     )
     _add_recording_options(p)
+    p.add_argument(
+        "--mean-dtype",
+        default="float32",
+        choices=["float32", "float16"],
+        help="dtype of the stored mean activations (default: float32; float16 halves them, "
+        "error in docs/store.md)",
+    )
     p.add_argument("--store", default=DEFAULT_STORE, help=f"HDF5 store (default: {DEFAULT_STORE})")
     _add_run_options(p)
 
@@ -359,6 +366,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("store", nargs="?", default=None, help="path of the HDF5 store")
     p.add_argument("--store", dest="store_option", default=None, help="the same, as an option")
+
+    p = sub.add_parser(
+        "store-upgrade",
+        help="rewrite a schema-1 store as schema 2 (exact integer fire counts)",
+        description="Convert a store written by an older toolkit (schema 1: float32 activation "
+        "probabilities) to schema 2 (uint16 fire counts, read back as the same float32 values). "
+        "Lossless and checked; a store that cannot be converted exactly is left as it is.",
+    )
+    p.add_argument("store", help="path of the HDF5 store")
     return parser
 
 
@@ -471,6 +487,7 @@ def _record_probes(args, directions: list[tuple[str, str]], names: str, split: s
                 ),
                 progress=not args.quiet,
                 count=getattr(args, "count", "all"),
+                mean_dtype=getattr(args, "mean_dtype", "float32"),
             )
             print(f"{probe_set.name}: {status} ({len(probe_set)} samples) -> {args.store}")
 
@@ -638,6 +655,17 @@ def cmd_verify(args) -> int:
     print("\n".join(report.lines()), flush=True)
     if not report.ok:
         raise InputError(f"{path}: {len(report.damaged)} damaged: {', '.join(report.damaged)}")
+    return 0
+
+
+def cmd_store_upgrade(args) -> int:
+    from neuronoverlap.store.upgrade import upgrade_store
+
+    version, converted = upgrade_store(args.store)
+    if not converted and version == 2:
+        print(f"{args.store}: already schema 2")
+    else:
+        print(f"{args.store}: schema {version} -> 2 ({len(converted)} probe sets converted to fire counts)")
     return 0
 
 
@@ -828,6 +856,7 @@ COMMANDS = {
     "store-info": cmd_store_info,
     "neuron": cmd_neuron,
     "verify": cmd_verify,
+    "store-upgrade": cmd_store_upgrade,
 }
 
 

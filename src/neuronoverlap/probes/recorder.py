@@ -58,10 +58,12 @@ def record_probe_set(
     stop: StopRule = StopRule(),  # noqa: B008 (frozen, immutable)
     progress: bool = True,
     count: str = "all",
+    mean_dtype: str = "float32",
 ) -> str:
     """Generate greedily on every prompt, then record each sample's statistics in one
     teacher-forced pass (`count`: "all" real tokens, or "answer": the word's and the answer's
-    tokens only); store them. Returns 'recorded', 'resumed' or 'already stored'."""
+    tokens only); store them (`mean_dtype` float16 is opt-in). Returns 'recorded', 'resumed'
+    or 'already stored'."""
     if len(probe_set) == 0:
         raise InputError(f"probe set {probe_set.name} is empty")
     if count not in COUNTED_POSITIONS:
@@ -76,6 +78,7 @@ def record_probe_set(
         "recording": "generate, then one teacher-forced forward over prompt + answer",
         "toolkit_version": __version__,
         "library_versions": json.dumps(library_versions(), sort_keys=True),
+        **({"mean_dtype": mean_dtype} if mean_dtype != "float32" else {}),
     }
     status, done = writer.probe_progress(probe_set.src, probe_set.tgt, params)
     if status == "done":

@@ -89,13 +89,17 @@ def _lock_out_readers(fh, path: Path) -> None:
 class StoreWriter:
     """The single writer of a store file. Use as a context manager."""
 
-    def __init__(self, path: str | Path, model: ModelInfo, toolkit_version: str = "0"):
+    def __init__(
+        self, path: str | Path, model: ModelInfo, toolkit_version: str = "0", upgrading: bool = False
+    ):
+        """`upgrading`: the lock of an older store, for `store.upgrade` only (no commits)."""
         self.path = Path(path)
         self.model = model
         self.toolkit_version = toolkit_version
         self.journal_root = self.path.with_name(self.path.name + ".partial")
         self.group = schema.model_group(model.name)
-        check_writable(self.path)
+        if not upgrading:
+            check_writable(self.path)
         made_parent = not self.path.parent.exists()
         make_dirs(self.path.parent)
         self._lock_path = self.path.with_name(self.path.name + ".lock")
@@ -119,7 +123,7 @@ class StoreWriter:
             raise
 
     @classmethod
-    def for_existing(cls, path: str | Path) -> StoreWriter:
+    def for_existing(cls, path: str | Path, upgrading: bool = False) -> StoreWriter:
         """A writer for a store that exists, bound to the model recorded in it (no model load)."""
         with open_h5(path) as f:
             attrs = {k: _plain(v) for k, v in f.attrs.items()}
@@ -132,7 +136,7 @@ class StoreWriter:
             int(attrs["d_mlp"]),
             json.loads(attrs.get("model_config", "{}")),
         )
-        return cls(path, info, toolkit_version=str(attrs.get("toolkit_version", "0")))
+        return cls(path, info, toolkit_version=str(attrs.get("toolkit_version", "0")), upgrading=upgrading)
 
     # --- life cycle --------------------------------------------------------------------------
     def close(self) -> None:
