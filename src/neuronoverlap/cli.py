@@ -160,6 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="dtype of the stored mean activations (default: float32; float16 halves them, "
         "error in docs/store.md)",
     )
+    p.add_argument(
+        "--shard",
+        default=None,
+        metavar="I/N",
+        help="record only shard I of N of the work plan (I from 0) into STORE.shard-I-of-N.h5 "
+        "beside --store, e.g. one Slurm array task each; join them with `neuronoverlap merge` "
+        "(docs/cluster.md)",
+    )
     p.add_argument("--store", default=DEFAULT_STORE, help=f"HDF5 store (default: {DEFAULT_STORE})")
     _add_run_options(p)
 
@@ -368,6 +376,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", dest="store_option", default=None, help="the same, as an option")
 
     p = sub.add_parser(
+        "merge",
+        help="join the shard stores of one work plan into one store",
+        description="Join the shards written by `probe --shard I/N` (same model, same command) "
+        "into a new store. The compressed chunks are copied as they are, so the result equals, "
+        "chunk for chunk, the store one process would have written. Shards of other models or "
+        "plans, and missing units, are refused.",
+    )
+    p.add_argument("out", help="the merged store to write (must not exist)")
+    p.add_argument("shards", nargs="+", help="the shard stores")
+
+    p = sub.add_parser(
         "store-upgrade",
         help="rewrite a schema-1 store as schema 2 (exact integer fire counts)",
         description="Convert a store written by an older toolkit (schema 1: float32 activation "
@@ -474,6 +493,9 @@ def _record_probes(args, directions: list[tuple[str, str]], names: str, split: s
             data_dir=args.data_dir,
         )
     ]
+    if getattr(args, "shard", None):
+        _record_shard(args, sets)
+        return
     model, writer = _open(args)
     with writer:
         for probe_set in sets:
@@ -490,6 +512,56 @@ def _record_probes(args, directions: list[tuple[str, str]], names: str, split: s
                 mean_dtype=getattr(args, "mean_dtype", "float32"),
             )
             print(f"{probe_set.name}: {status} ({len(probe_set)} samples) -> {args.store}")
+
+
+def shard_path(store: Path, index: int, count: int) -> Path:
+    """Where `--shard INDEX/COUNT` writes: 'run.shard-0-of-4.h5' beside 'run.h5'."""
+    return store.with_name(f"{store.stem}.shard-{index}-of-{count}{store.suffix or '.h5'}")
+
+
+def _record_shard(args, sets) -> None:
+    """Record the units of one shard of the work plan of `sets` (`store/plan.py`)."""
+    from neuronoverlap.models import StopRule
+    from neuronoverlap.probes.recorder import model_info, probe_params, record_probe_set
+    from neuronoverlap.store import StoreWriter
+    from neuronoverlap.store.plan import Plan, parse_shard
+
+    index, count = parse_shard(args.shard)
+    stop = StopRule.named(getattr(args, "stop_rule", "quote"), max_new_tokens=args.max_new_tokens)
+    count_rule, mean_dtype = getattr(args, "count", "all"), getattr(args, "mean_dtype", "float32")
+    options = dict(stop=stop, count=count_rule, mean_dtype=mean_dtype)
+    plan = Plan.of({ps.name: probe_params(ps, args.batch_size, **options) for ps in sets})
+    units = plan.shard(index, count)
+    path = shard_path(Path(args.store), index, count)
+    if not units:
+        print(f"shard {index}/{count}: no units (the plan has {len(plan.units)}); nothing to record")
+        return
+    model = _model(args)
+    by_name = {ps.name: ps for ps in sets}
+    shard = {"plan": plan.to_json(), "index": index, "count": count}
+    with StoreWriter(path, model_info(model), toolkit_version=__version__, shard=shard) as writer:
+        for unit in units:
+            status = record_probe_set(
+                model,
+                writer,
+                by_name[unit.name],
+                batch_size=args.batch_size,
+                progress=not args.quiet,
+                rows=unit.rows,
+                **options,
+            )
+            print(f"{unit.name}[{unit.start}:{unit.stop}]: {status} -> {path}")
+
+
+def cmd_merge(args) -> int:
+    from neuronoverlap.store.merge import merge_shards
+
+    summary = merge_shards(args.out, args.shards)
+    print(
+        f"merged {len(args.shards)} shards: {summary['units']} units of {summary['probe_sets']} probe sets, "
+        f"{summary['chunk_bytes'] / 2**20:.1f} MiB of compressed chunks copied -> {args.out}"
+    )
+    return 0
 
 
 def cmd_probe(args) -> int:
@@ -857,6 +929,7 @@ COMMANDS = {
     "neuron": cmd_neuron,
     "verify": cmd_verify,
     "store-upgrade": cmd_store_upgrade,
+    "merge": cmd_merge,
 }
 
 

@@ -252,7 +252,15 @@ class Store:
         if name not in self.probe_sets():
             have = ", ".join(self.probe_sets()) or "none"
             raise InputError(f"{self.path} has no probe set {name} (it has: {have})")
-        return ProbeSetView(self, src, tgt)
+        view = ProbeSetView(self, src, tgt)
+        with self._file() as f:
+            units = checked_attrs(f[view.key]).get("units")
+        if units is not None:  # a shard's part: the other samples are in other shards
+            raise InputError(
+                f"{self.path} is a shard: it holds samples {json.loads(units)} of probe set {name} only; "
+                "`neuronoverlap merge` its shards into a store first"
+            )
+        return view
 
     def corpus(self, lang: str) -> CorpusView:
         if lang not in self.corpora():

@@ -23,6 +23,7 @@ COMPRESSION_LEVEL = 1
 PROBES = "probes"
 CORPORA = "corpora"
 SETS = "sets"
+PLAN = "plan"  # root dataset of a shard or merged store: the work plan (JSON, store/plan.py)
 RESULTS = "results"  # JSON documents: bridge-<s>-<t>, bli-<s>-<t>, mrc-<lang>
 
 

@@ -90,10 +90,17 @@ class StoreWriter:
     """The single writer of a store file. Use as a context manager."""
 
     def __init__(
-        self, path: str | Path, model: ModelInfo, toolkit_version: str = "0", upgrading: bool = False
+        self,
+        path: str | Path,
+        model: ModelInfo,
+        toolkit_version: str = "0",
+        upgrading: bool = False,
+        shard: dict | None = None,
     ):
-        """`upgrading`: the lock of an older store, for `store.upgrade` only (no commits)."""
+        """`upgrading`: the lock of an older store, for `store.upgrade` only (no commits).
+        `shard`: this store is shard `index` of `count` of a work plan (`plan`: its JSON)."""
         self.path = Path(path)
+        self.shard = shard
         self.model = model
         self.toolkit_version = toolkit_version
         self.journal_root = self.path.with_name(self.path.name + ".partial")
@@ -180,11 +187,25 @@ class StoreWriter:
             diff = _first_difference(stored, asked)
             if diff:
                 raise InputError(f"{self.path} was written with another model or definition ({diff})")
+        if self.path.exists() and self.shard is not None:
+            with open_h5(self.path) as f:
+                stored = {k: _plain(f.attrs.get(k)) for k in ("plan_id", "shard_index", "shard_count")}
+            diff = _first_difference(stored, self._shard_attrs())
+            if diff:
+                raise InputError(f"{self.path} is a shard of another work plan ({diff})")
         marker = self.journal_root / "model.json"
         if marker.is_file():
             diff = _first_difference(read_json(marker), asked)
             if diff:
                 raise InputError(f"{self.journal_root} holds unfinished work of another model ({diff})")
+
+    def _shard_attrs(self) -> dict:
+        plan = json.loads(self.shard["plan"])
+        return {
+            "plan_id": plan["plan_id"],
+            "shard_index": self.shard["index"],
+            "shard_count": self.shard["count"],
+        }
 
     def _start_journal(self, kind: str, name: str, params: dict) -> Journal:
         """The journal of `kind/name`, started (with the model marker) if it is not yet."""
@@ -222,6 +243,10 @@ class StoreWriter:
                 f.attrs[key] = value
             f.attrs["model_config"] = json.dumps(self.model.config, sort_keys=True)
             f.attrs["library_versions"] = json.dumps(library_versions(), sort_keys=True)
+            if self.shard is not None:
+                for key, value in self._shard_attrs().items():
+                    f.attrs[key] = value
+                f.create_dataset(schema.PLAN, data=self.shard["plan"], dtype=_STR)
         legacy = checksums.unsealed(f) - {"/"} if exists else set()
         f.attrs["modified"] = _now()
         f.attrs["modified_with"] = json.dumps(library_versions(), sort_keys=True)
@@ -328,51 +353,78 @@ class StoreWriter:
             group = model_group.require_group(schema.PROBES)
             if name in group:
                 del group[name]
-            g = group.create_group(name)
-            g.attrs["params"] = json.dumps(params, sort_keys=True)
-            for key in ("src", "tgt", "template", "data_source", "data_sha256", "seed"):
-                if key in params:
-                    g.attrs[key] = params[key]
-            g.attrs["created"] = _now()
-            shape = (n, self.model.n_layers, self.model.d_mlp)
-            chunks = (min(schema.CHUNK_ROWS, n), 1, self.model.d_mlp)
-            mean_dtype = params.get("mean_dtype", "float32")
-            if mean_dtype not in schema.MEAN_DTYPES:
-                raise InputError(f"mean_dtype {mean_dtype!r} is not one of {', '.join(schema.MEAN_DTYPES)}")
-            layout = {"mean": (mean_dtype, False), "fires": (counts.FIRES_DTYPE, True)}
-            arrays = {
-                stat: g.create_dataset(
-                    stat,
-                    shape=shape,
-                    dtype=dtype,
-                    chunks=chunks,
-                    compression=schema.COMPRESSION,
-                    compression_opts=schema.COMPRESSION_LEVEL,
-                    shuffle=shuffle,
-                    fletcher32=True,
-                )
-                for stat, (dtype, shuffle) in layout.items()
-            }
-            tokens = g.create_dataset("tokens", shape=(n,), dtype="int32", fletcher32=True)
-            strings = {
-                key: g.create_dataset(key, shape=(n,), dtype=_STR)
-                for key in ("prompts", "generations", "source_words", "target_words")
-            }
-            row = 0
-            for path in blocks:
-                block = journal.load_block(path)
-                size = block["tokens"].shape[0]
-                arrays["mean"][row : row + size] = block["mean"].astype(mean_dtype)
-                arrays["fires"][row : row + size] = counts.fires_from_probability(
-                    block["prob"], block["tokens"], f"journal block {path}"
-                )
-                tokens[row : row + size] = block["tokens"]
-                for key, ds in strings.items():
-                    # HDF5 strings cannot hold NUL: a model may generate one; keep it visible.
-                    ds[row : row + size] = [t.replace("\x00", "\ufffd") for t in block[key].tolist()]
-                row += size
+            g = self._create_probe_group(group, name, params)
+            row = _write_blocks(g, journal, blocks, 0)
             if row != n:
                 raise InputError(f"journal of probe set {name} holds {row} samples, expected {n}")
+
+        self._rewrite(edit, sum(p.stat().st_size for p in blocks))
+        journal.discard()
+
+    def _create_probe_group(self, group: h5py.Group, name: str, params: dict) -> h5py.Group:
+        """The empty group of probe set `name`: its attributes and full-size datasets."""
+        n = int(params["n_samples"])
+        g = group.create_group(name)
+        g.attrs["params"] = json.dumps(params, sort_keys=True)
+        for key in ("src", "tgt", "template", "data_source", "data_sha256", "seed"):
+            if key in params:
+                g.attrs[key] = params[key]
+        g.attrs["created"] = _now()
+        for stat, kwargs in probe_dataset_layout(params, n, self.model.n_layers, self.model.d_mlp).items():
+            g.create_dataset(stat, **kwargs)
+        return g
+
+    # --- units of a work plan (shards) -------------------------------------------------------
+    def unit_progress(self, src: str, tgt: str, params: dict, rows: tuple[int, int]) -> tuple[str, int]:
+        """Like `probe_progress`, for the samples `rows` of a probe set in a shard store."""
+        name = schema.probe_set_name(src, tgt)
+        stored = self._stored_attrs(schema.PROBES, name)
+        if stored is not None:
+            diff = _first_difference(stored, params)
+            if diff:
+                raise InputError(f"probe set {name} in {self.path} was recorded differently ({diff})")
+            if list(rows) in self._stored_units(name):
+                return "done", rows[1] - rows[0]
+        journal = Journal(self.journal_root, schema.PROBES, unit_name(name, rows))
+        if not journal.exists():
+            return "new", 0
+        diff = _first_difference(journal.params(), params)
+        if diff and not journal.block_paths():
+            journal.discard()
+            return "new", 0
+        if diff:
+            raise InputError(
+                f"unfinished unit {unit_name(name, rows)} in {self.journal_root} differs ({diff})"
+            )
+        return "partial", journal.n_committed()
+
+    def unit_journal(self, src: str, tgt: str, params: dict, rows: tuple[int, int]) -> Journal:
+        return self._start_journal(schema.PROBES, unit_name(schema.probe_set_name(src, tgt), rows), params)
+
+    def _stored_units(self, name: str) -> list[list[int]]:
+        with open_h5(self.path) as f:
+            g = f[f"{self.group}/{schema.PROBES}/{name}"]
+            return json.loads(g.attrs.get("units", "[]"))
+
+    def finish_unit(self, src: str, tgt: str, rows: tuple[int, int]) -> None:
+        """Write the journaled samples `rows` of a probe set into this shard store: the probe
+        set's group holds full-size datasets, of which only the units recorded here are
+        written (the chunks of other rows stay unallocated); `units` lists them."""
+        name = schema.probe_set_name(src, tgt)
+        journal = Journal(self.journal_root, schema.PROBES, unit_name(name, rows))
+        params, blocks = journal.params(), journal.block_paths()
+
+        def edit(model_group: h5py.Group) -> None:
+            group = model_group.require_group(schema.PROBES)
+            g = group[name] if name in group else self._create_probe_group(group, name, params)
+            got = _write_blocks(g, journal, blocks, rows[0]) - rows[0]
+            if got != rows[1] - rows[0]:
+                raise InputError(f"journal of unit {unit_name(name, rows)} holds {got} samples")
+            units = sorted(json.loads(g.attrs.get("units", "[]")) + [list(rows)])
+            g.attrs["units"] = json.dumps(units)
+            for obj in (g, *(g[k] for k in g)):  # rewritten: their checksums renewed
+                if checksums.covers_data(obj) or obj is g:
+                    checksums.seal(obj)
 
         self._rewrite(edit, sum(p.stat().st_size for p in blocks))
         journal.discard()
@@ -455,6 +507,56 @@ class StoreWriter:
             group[name].attrs["created"] = _now()
 
         self.edit(kind, fill, new_bytes=len(text.encode()))
+
+
+def unit_name(name: str, rows: tuple[int, int]) -> str:
+    """Journal name of the samples `rows` of probe set `name`: 'de-fr@64-128'."""
+    return f"{name}@{rows[0]}-{rows[1]}"
+
+
+def probe_dataset_layout(params: dict, n: int, n_layers: int, d_mlp: int) -> dict[str, dict]:
+    """Creation arguments of a probe set's datasets: one rule for stores, shards and merges."""
+    mean_dtype = params.get("mean_dtype", "float32")
+    if mean_dtype not in schema.MEAN_DTYPES:
+        raise InputError(f"mean_dtype {mean_dtype!r} is not one of {', '.join(schema.MEAN_DTYPES)}")
+    chunked = {
+        "shape": (n, n_layers, d_mlp),
+        "chunks": (min(schema.CHUNK_ROWS, n), 1, d_mlp),
+        "compression": schema.COMPRESSION,
+        "compression_opts": schema.COMPRESSION_LEVEL,
+        "fletcher32": True,
+    }
+    layout = {
+        "mean": {**chunked, "dtype": mean_dtype, "shuffle": False},
+        "fires": {**chunked, "dtype": counts.FIRES_DTYPE, "shuffle": True},
+        "tokens": {"shape": (n,), "dtype": "int32", "fletcher32": True},
+    }
+    for key in STRING_FIELDS:
+        layout[key] = {"shape": (n,), "dtype": _STR}
+    return layout
+
+
+#: The per-sample strings of a probe set.
+STRING_FIELDS = ("prompts", "generations", "source_words", "target_words")
+
+
+def _write_blocks(g: h5py.Group, journal: Journal, blocks: list[Path], row: int) -> int:
+    """Write journal blocks into a probe set's datasets from sample `row` on; the row after."""
+    mean_dtype = g["mean"].dtype
+    for path in blocks:
+        block = journal.load_block(path)
+        size = block["tokens"].shape[0]
+        rows = slice(row, row + size)
+        g["mean"][rows] = block["mean"].astype(mean_dtype)
+        g["fires"][rows] = counts.fires_from_probability(
+            block["prob"], block["tokens"], f"journal block {path}"
+        )
+        g["tokens"][rows] = block["tokens"]
+        for key in STRING_FIELDS:
+            # HDF5 strings cannot hold NUL: a model may generate one; keep it visible.
+            g[key][rows] = [t.replace("\x00", "\ufffd") for t in block[key].tolist()]
+        row += size
+    return row
 
 
 def check_writable(path: Path) -> None:
