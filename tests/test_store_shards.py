@@ -129,3 +129,18 @@ def test_merge_refusals(recorded, tmp_path, tiny_mistral, monkeypatch, capsys):
     shutil.copy(shards[0], tmp_path / "exists.h5")
     with pytest.raises(InputError, match="exists; merge writes a new store"):
         merge_shards(tmp_path / "exists.h5", shards)
+
+
+def test_verify_checks_a_shard_list_and_a_merged_store_against_its_plan(recorded, tmp_path, capsys):
+    folder, _, shards = recorded
+    capsys.readouterr()
+    assert main(["verify", "--shards", *map(str, shards)]) == 0
+    assert "3 shards hold all 6 units of work plan" in capsys.readouterr().out
+    assert main(["verify", "--shards", *map(str, shards[1:])]) == 2
+    assert "units are in no shard given" in capsys.readouterr().err
+    merged = tmp_path / "merged.h5"
+    merge_shards(merged, shards)
+    assert verify_store(merged).ok
+    with h5py.File(merged, "r+") as f:
+        del f[f"{MODEL}/probes/es-de"]
+    assert verify_store(merged).damaged == {f"/{MODEL}/probes/es-de": "in the work plan but not in the store"}

@@ -374,6 +374,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("store", nargs="?", default=None, help="path of the HDF5 store")
     p.add_argument("--store", dest="store_option", default=None, help="the same, as an option")
+    p.add_argument(
+        "--shards",
+        nargs="+",
+        default=None,
+        metavar="SHARD",
+        help="verify these shard stores instead, and that together they hold every unit of one "
+        "work plan, each once (what `merge` needs)",
+    )
 
     p = sub.add_parser(
         "merge",
@@ -720,6 +728,19 @@ def _check_intact(store: str) -> None:
 def cmd_verify(args) -> int:
     from neuronoverlap.store.verify import verify_store
 
+    if getattr(args, "shards", None):
+        from neuronoverlap.store.verify import verify_shards
+
+        if args.store or args.store_option:
+            raise InputError("verify takes a store or --shards, not both")
+        reports, summary = verify_shards(args.shards)
+        for report in reports:
+            print("\n".join(report.lines()), flush=True)
+        damaged = [name for report in reports for name in report.damaged]
+        if damaged:
+            raise InputError(f"{len(damaged)} damaged in the shards: {', '.join(damaged)}")
+        print(summary)
+        return 0
     path = args.store or args.store_option
     if not path or (args.store and args.store_option and args.store != args.store_option):
         raise InputError("verify takes one store: `neuronoverlap verify STORE` (or --store STORE)")
