@@ -12,8 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from neuronoverlap.cli import main, shard_path
+from neuronoverlap.cli import main
 from neuronoverlap.errors import InputError
+from neuronoverlap.scale.units import shard_path
 from neuronoverlap.store import Store, schema
 from neuronoverlap.store.merge import merge_shards
 from neuronoverlap.store.plan import Plan, set_units

@@ -168,6 +168,21 @@ def build_parser() -> argparse.ArgumentParser:
         "beside --store, e.g. one Slurm array task each; join them with `neuronoverlap merge` "
         "(docs/cluster.md)",
     )
+    p.add_argument(
+        "--executor",
+        default="local",
+        choices=["local", "ray"],
+        help="local (default): this process; ray: a pool of Ray actors, one per worker, each "
+        "loading the model once, then the shards merged into --store (a new store; docs/cluster.md)",
+    )
+    p.add_argument(
+        "--workers", type=int, default=2, help="Ray actors (default: 2; one GPU each with --device cuda)"
+    )
+    p.add_argument(
+        "--ray-address",
+        default=None,
+        help="Ray cluster to join ('auto' after `ray start --head`; default: a local one)",
+    )
     p.add_argument("--store", default=DEFAULT_STORE, help=f"HDF5 store (default: {DEFAULT_STORE})")
     _add_run_options(p)
 
@@ -501,8 +516,13 @@ def _record_probes(args, directions: list[tuple[str, str]], names: str, split: s
             data_dir=args.data_dir,
         )
     ]
+    if getattr(args, "shard", None) and getattr(args, "executor", "local") == "ray":
+        raise InputError("--shard records one shard in this process; it does not go with --executor ray")
     if getattr(args, "shard", None):
         _record_shard(args, sets)
+        return
+    if getattr(args, "executor", "local") == "ray":
+        _record_on_ray(args, sets)
         return
     model, writer = _open(args)
     with writer:
@@ -522,43 +542,52 @@ def _record_probes(args, directions: list[tuple[str, str]], names: str, split: s
             print(f"{probe_set.name}: {status} ({len(probe_set)} samples) -> {args.store}")
 
 
-def shard_path(store: Path, index: int, count: int) -> Path:
-    """Where `--shard INDEX/COUNT` writes: 'run.shard-0-of-4.h5' beside 'run.h5'."""
-    return store.with_name(f"{store.stem}.shard-{index}-of-{count}{store.suffix or '.h5'}")
+def _job(args, sets):
+    from neuronoverlap.models import StopRule
+    from neuronoverlap.scale import Job
+
+    return Job(
+        store=Path(args.store),
+        probe_sets=sets,
+        batch_size=args.batch_size,
+        stop=StopRule.named(getattr(args, "stop_rule", "quote"), max_new_tokens=args.max_new_tokens),
+        count=getattr(args, "count", "all"),
+        mean_dtype=getattr(args, "mean_dtype", "float32"),
+        model_spec=model_spec(args),
+        device=args.device,
+        dtype=args.dtype,
+    )
 
 
 def _record_shard(args, sets) -> None:
     """Record the units of one shard of the work plan of `sets` (`store/plan.py`)."""
-    from neuronoverlap.models import StopRule
-    from neuronoverlap.probes.recorder import model_info, probe_params, record_probe_set
-    from neuronoverlap.store import StoreWriter
-    from neuronoverlap.store.plan import Plan, parse_shard
+    from neuronoverlap.scale import record_shard
+    from neuronoverlap.store.plan import parse_shard
 
     index, count = parse_shard(args.shard)
-    stop = StopRule.named(getattr(args, "stop_rule", "quote"), max_new_tokens=args.max_new_tokens)
-    count_rule, mean_dtype = getattr(args, "count", "all"), getattr(args, "mean_dtype", "float32")
-    options = dict(stop=stop, count=count_rule, mean_dtype=mean_dtype)
-    plan = Plan.of({ps.name: probe_params(ps, args.batch_size, **options) for ps in sets})
-    units = plan.shard(index, count)
-    path = shard_path(Path(args.store), index, count)
-    if not units:
-        print(f"shard {index}/{count}: no units (the plan has {len(plan.units)}); nothing to record")
+    job = _job(args, sets)
+    if not job.plan.shard(index, count):
+        print(f"shard {index}/{count}: no units (the plan has {len(job.plan.units)}); nothing to record")
         return
-    model = _model(args)
-    by_name = {ps.name: ps for ps in sets}
-    shard = {"plan": plan.to_json(), "index": index, "count": count}
-    with StoreWriter(path, model_info(model), toolkit_version=__version__, shard=shard) as writer:
-        for unit in units:
-            status = record_probe_set(
-                model,
-                writer,
-                by_name[unit.name],
-                batch_size=args.batch_size,
-                progress=not args.quiet,
-                rows=unit.rows,
-                **options,
-            )
-            print(f"{unit.name}[{unit.start}:{unit.stop}]: {status} -> {path}")
+
+    def report(unit, status, path):
+        print(f"{unit.name}[{unit.start}:{unit.stop}]: {status} -> {path}")
+
+    record_shard(_model(args), job, index, count, progress=not args.quiet, report=report)
+
+
+def _record_on_ray(args, sets) -> None:
+    from neuronoverlap.scale.ray_executor import run_on_ray
+
+    def report(event, worker, unit, pids):
+        if not args.quiet or event == "lost":
+            print(f"{unit.name}[{unit.start}:{unit.stop}]: {event} (worker {worker})", flush=True)
+
+    summary = run_on_ray(_job(args, sets), args.workers, args.ray_address, report=report)
+    print(
+        f"{summary['units']} units on {summary['workers']} Ray workers ({summary['replaced']} replaced), "
+        f"actors ready in {summary['ready_s']:.1f} s, {summary['total_s']:.1f} s in all -> {args.store}"
+    )
 
 
 def cmd_merge(args) -> int:
