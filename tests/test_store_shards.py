@@ -145,3 +145,39 @@ def test_verify_checks_a_shard_list_and_a_merged_store_against_its_plan(recorded
     with h5py.File(merged, "r+") as f:
         del f[f"{MODEL}/probes/es-de"]
     assert verify_store(merged).damaged == {f"/{MODEL}/probes/es-de": "in the work plan but not in the store"}
+
+
+def test_a_linked_view_reads_the_shards_and_refuses_missing_or_changed_ones(recorded, tmp_path, capsys):
+    folder, single, shards = recorded
+    copies = []
+    for shard in shards:  # the view's shards, beside it
+        copies.append(tmp_path / shard.name)
+        shutil.copy(shard, copies[-1])
+    view = tmp_path / "view.h5"
+    capsys.readouterr()
+    assert main(["merge", "--link", str(view), *map(str, copies)]) == 0
+    assert "linked (a view)" in capsys.readouterr().out
+    assert view.stat().st_size < sum(p.stat().st_size for p in copies) / 3  # no chunk copied
+    with h5py.File(view, "r") as f:
+        assert f[f"{MODEL}/probes/de-es/mean"].is_virtual
+    for src, tgt in (("de", "es"), ("es", "de")):
+        for stat in ("mean", "prob"):
+            expected = Store(single).probes(src, tgt).array(stat)
+            assert np.array_equal(Store(view).probes(src, tgt).array(stat), expected), (src, tgt, stat)
+    assert verify_store(view).ok
+    # A shard changed: refused (plain HDF5 would read the view as it is now).
+    backup = copies[1].read_bytes()
+    with h5py.File(copies[1], "r+") as f:
+        f.attrs["note"] = "changed"
+    with pytest.raises(InputError, match="has changed since the view was made"):
+        Store(view)
+    copies[1].write_bytes(backup)
+    assert Store(view).probe_sets() == ["de-es", "es-de"]
+    # A shard missing: refused (HDF5 would read its rows as zeros, silently).
+    copies[2].unlink()
+    with h5py.File(view, "r") as f:
+        assert not f[f"{MODEL}/probes/de-es/fires"][128:150].any()  # what plain h5py reads
+    with pytest.raises(InputError, match="which is missing"):
+        Store(view)
+    assert main(["neuron", str(view), "1:3"]) == 2
+    assert "which is missing" in capsys.readouterr().err

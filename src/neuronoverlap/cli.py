@@ -408,6 +408,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("out", help="the merged store to write (must not exist)")
     p.add_argument("shards", nargs="+", help="the shard stores")
+    p.add_argument(
+        "--link",
+        action="store_true",
+        help="write a view instead: mean and fires as HDF5 virtual datasets reading the shards "
+        "(no copy; the shards must stay where they are, unchanged)",
+    )
 
     p = sub.add_parser(
         "store-upgrade",
@@ -593,10 +599,12 @@ def _record_on_ray(args, sets) -> None:
 def cmd_merge(args) -> int:
     from neuronoverlap.store.merge import merge_shards
 
-    summary = merge_shards(args.out, args.shards)
+    summary = merge_shards(args.out, args.shards, link=args.link)
+    copied = f"{summary['chunk_bytes'] / 2**20:.1f} MiB of compressed chunks copied"
+    what = "linked (a view)" if args.link else copied
     print(
         f"merged {len(args.shards)} shards: {summary['units']} units of {summary['probe_sets']} probe sets, "
-        f"{summary['chunk_bytes'] / 2**20:.1f} MiB of compressed chunks copied -> {args.out}"
+        f"{what} -> {args.out}"
     )
     return 0
 

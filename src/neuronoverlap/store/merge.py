@@ -11,6 +11,7 @@ written; the merged store is written like any new store (a new file renamed into
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import h5py
@@ -88,8 +89,36 @@ def copy_chunks(src: h5py.Dataset, dst: h5py.Dataset, rows: tuple[int, int]) -> 
     return copied
 
 
-def merge_shards(out: str | Path, shards: list[str | Path]) -> dict:
-    """Write the store `out` (which must not exist) from `shards`; a summary."""
+def source_facts(shard: Path, view: Path) -> dict:
+    """What a view records of a shard, to refuse it when the shard is missing or changed: its
+    path relative to the view, its size and its root checksum (renewed at every commit)."""
+    with open_h5(shard) as f:
+        digest = checksums.stored_digest(f)
+    return {"file": os.path.relpath(shard, view.parent), "size": shard.stat().st_size, "sha256": digest}
+
+
+def check_view(path: Path, sources_json: str) -> None:
+    """Refuse a view whose shard files are missing or changed (HDF5 would read fill values)."""
+    for source in json.loads(sources_json):
+        shard = path.parent / source["file"]
+        if not shard.is_file():
+            raise InputError(
+                f"{path} is a view of {shard}, which is missing; restore it or merge without --link"
+            )
+        try:
+            with h5py.File(shard, "r") as f:
+                digest = checksums.stored_digest(f)
+        except OSError:
+            digest = None
+        if shard.stat().st_size != source["size"] or digest != source["sha256"]:
+            raise InputError(
+                f"{path} is a view of {shard}, which has changed since the view was made; merge again"
+            )
+
+
+def merge_shards(out: str | Path, shards: list[str | Path], link: bool = False) -> dict:
+    """Write the store `out` (which must not exist) from `shards`; a summary. `link`: a view
+    instead, whose `mean` and `fires` are HDF5 virtual datasets reading the shards' rows."""
     out = Path(out)
     if out.exists():
         raise InputError(f"{out} exists; merge writes a new store (give another path)")
@@ -113,17 +142,31 @@ def merge_shards(out: str | Path, shards: list[str | Path]) -> dict:
         probes = model_group.require_group(schema.PROBES)
         files = {p: h5py.File(p, "r") for p in shards}
         try:
+            if link:
+                root.attrs[schema.VIEW_SOURCES] = json.dumps([source_facts(p, out) for p in shards])
             for name, params in plan.sets.items():
                 g = writer._create_probe_group(probes, name, params)
+                layouts = {
+                    stat: h5py.VirtualLayout(g[stat].shape, g[stat].dtype) for stat in ("mean", "fires")
+                }
                 for unit in (u for u in plan.units if u.name == name):
                     src = files[owner[unit]][f"{group_name}/{schema.PROBES}/{name}"]
-                    for stat in ("mean", "fires"):
-                        summary["chunk_bytes"] += copy_chunks(src[stat], g[stat], unit.rows)
                     rows = slice(*unit.rows)
+                    for stat in ("mean", "fires"):
+                        if link:
+                            relative = os.path.relpath(owner[unit], out.parent)  # beside the view
+                            source = h5py.VirtualSource(relative, src[stat].name, shape=src[stat].shape)
+                            layouts[stat][rows] = source[rows]
+                        else:
+                            summary["chunk_bytes"] += copy_chunks(src[stat], g[stat], unit.rows)
                     g["tokens"][rows] = src["tokens"][rows]
                     for key in STRING_FIELDS:
                         checksums.check(src[key])
                         g[key][rows] = src[key][rows]
+                if link:
+                    for stat, layout in layouts.items():
+                        del g[stat]
+                        g.create_virtual_dataset(stat, layout, fillvalue=0)
         finally:
             for f in files.values():
                 f.close()

@@ -218,6 +218,10 @@ class Store:
                     f"{schema.SCHEMA_VERSION}: upgrade neuronoverlap"
                 )
             self.attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in checked_attrs(f).items()}
+        if schema.VIEW_SOURCES in self.attrs:  # a `merge --link` view: its shards must be as they were
+            from neuronoverlap.store.merge import check_view
+
+            check_view(self.path, self.attrs[schema.VIEW_SOURCES])
         self.model_name = str(self.attrs["model_name"])
         self.fingerprint = str(self.attrs["model_fingerprint"])
         self.n_layers = int(self.attrs["n_layers"])

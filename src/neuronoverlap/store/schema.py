@@ -23,6 +23,7 @@ COMPRESSION_LEVEL = 1
 PROBES = "probes"
 CORPORA = "corpora"
 SETS = "sets"
+VIEW_SOURCES = "view_sources"  # root attribute of a `merge --link` view: its shard files (JSON)
 PLAN = "plan"  # root dataset of a shard or merged store: the work plan (JSON, store/plan.py)
 RESULTS = "results"  # JSON documents: bridge-<s>-<t>, bli-<s>-<t>, mrc-<lang>
 
