@@ -17,6 +17,12 @@ merge: `merge` of shards (chunks copied as they are): MB/s of compressed chunks.
 
     ... bench/bench_store.py merge --samples 256
 
+ray: the Ray executor's overhead on this machine with tiny-llama: Ray start-up, actors ready
+(model loaded), a no-op actor call, each actor's memory, and the wall time of a --samples
+probe-set pair on 2 workers against the in-process executor.
+
+    ... bench/bench_store.py ray --samples 512
+
 The filler is one uncompressed dataset (written at disk speed; what a commit costs must not
 depend on what the store holds, whatever it is). The probe set has LLaMA-3-8B shapes
 ([samples, 32, 14336] float32 `mean` and `prob`, gzip 1 + fletcher32 as the
@@ -208,9 +214,73 @@ def bench_merge(args) -> None:
         print(f"merge: {wall:.2f} s wall, {mb / wall:.0f} MB/s (includes fsync and the small datasets)")
 
 
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def bench_ray(args) -> None:
+    import os
+
+    import ray
+    import torch
+
+    from neuronoverlap.models import StopRule, load_model
+    from neuronoverlap.probes import translation_probe_sets
+    from neuronoverlap.scale.ray_executor import UnitRecorder, run_on_ray
+    from neuronoverlap.scale.units import Job, run_in_process
+
+    torch.set_num_threads(1)
+    sets = translation_probe_sets("de", "es", args.samples, seed=0)
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        job = Job(
+            Path(tmp, "single.h5"),
+            sets,
+            batch_size=16,
+            stop=StopRule(max_new_tokens=4),
+            model_spec="tiny-llama",
+        )
+        model = load_model("tiny-llama")
+        started = time.perf_counter()
+        run_in_process(model, job, progress=False)
+        local_s = time.perf_counter() - started
+        started = time.perf_counter()
+        env = {k: "1" for k in ("OMP_NUM_THREADS", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
+        init_s = time.perf_counter() - started
+        probe = ray.remote(num_cpus=1)(UnitRecorder).remote(
+            Job(**{**job.__dict__, "store": Path(tmp, "p.h5")}), 0, 1
+        )
+        ray.get(probe.pid.remote())
+        started = time.perf_counter()
+        for _ in range(200):
+            ray.get(probe.pid.remote())
+        call_ms = (time.perf_counter() - started) / 200 * 1e3
+        rss = _rss_mib(ray.get(probe.pid.remote()))
+        ray.kill(probe)
+        ray_job = Job(**{**job.__dict__, "store": Path(tmp, "ray.h5")})
+        summary = run_on_ray(ray_job, workers=2)
+        ray.shutdown()
+        print(
+            f"in-process ({os.cpu_count()} CPUs here, 1 torch thread): {local_s:.1f} s "
+            f"for {2 * args.samples} samples"
+        )
+        print(
+            f"ray.init (local, 2 CPUs): {init_s:.1f} s; a no-op actor call: {call_ms:.2f} ms; "
+            f"one actor with tiny-llama loaded: {rss:.0f} MiB RSS"
+        )
+        print(
+            f"ray, 2 workers: {summary['total_s']:.1f} s in all ({summary['units']} units), "
+            "actors ready after "
+            f"{summary['ready_s']:.1f} s; speed-up over in-process {local_s / summary['total_s']:.2f}x"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("bench", nargs="?", default="commit", choices=["commit", "writer", "merge"])
+    parser.add_argument("bench", nargs="?", default="commit", choices=["commit", "writer", "merge", "ray"])
     parser.add_argument("--filler-gb", type=float, default=10.0)
     parser.add_argument("--samples", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
@@ -223,6 +293,8 @@ def main() -> None:
         return bench_writer(args)
     if args.bench == "merge":
         return bench_merge(args)
+    if args.bench == "ray":
+        return bench_ray(args)
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         empty, full = Path(tmp, "empty", "run.h5"), Path(tmp, "full", "run.h5")
