@@ -181,3 +181,33 @@ def test_a_linked_view_reads_the_shards_and_refuses_missing_or_changed_ones(reco
         Store(view)
     assert main(["neuron", str(view), "1:3"]) == 2
     assert "which is missing" in capsys.readouterr().err
+
+
+def test_select_bridge_on_a_view_of_shards(tmp_path, tiny_llama, monkeypatch, capsys):
+    import neuronoverlap.models as models
+
+    monkeypatch.setattr(models, "load_model", lambda *a, **k: tiny_llama)
+    store = tmp_path / "run.h5"
+    argv = [
+        "probe",
+        "--model",
+        MODEL,
+        "--pair",
+        "de-fr",
+        "--bridges",
+        "en",
+        "-n",
+        "4",
+        "--max-new-tokens",
+        "3",
+    ]
+    for i in range(2):
+        assert main([*argv, "--store", str(store), "--shard", f"{i}/2", "--quiet"]) == 0
+    view = tmp_path / "view.h5"
+    assert main(["merge", "--link", str(view), *(str(shard_path(store, i, 2)) for i in range(2))]) == 0
+    capsys.readouterr()
+    bridge = ["select-bridge", "--pair", "de-fr", "--bridges", "en", "--permutations", "5", "--window", "1-2"]
+    assert main([*bridge, "--store", str(view), "--quiet"]) == 0
+    assert "chosen bridge: en" in capsys.readouterr().out
+    assert Store(view).get_json("results", "bridge-de-fr")["chosen"] == "en"
+    assert verify_store(view).ok
