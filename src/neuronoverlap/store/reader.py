@@ -29,7 +29,11 @@ def open_h5(path: str | Path) -> Iterator[h5py.File]:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"no store at {path}")
-    with open(path, "rb") as fh:
+    try:
+        fh = open(path, "rb")
+    except OSError as exc:
+        raise InputError(f"cannot read the store {path}: {exc.strerror or exc}") from None
+    with fh:
         # Shared with other readers; a writer holds it exclusively while it commits in place.
         fcntl.flock(fh, fcntl.LOCK_SH)
         try:
@@ -259,7 +263,9 @@ class Store:
         view = ProbeSetView(self, src, tgt)
         with self._file() as f:
             units = checked_attrs(f[view.key]).get("units")
-        if units is not None:  # a shard's part: the other samples are in other shards
+            n = int(f[view.key]["tokens"].shape[0])
+        covered = sum(b - a for a, b in json.loads(units)) if units is not None else n
+        if covered != n:  # a shard's part: the other samples are in other shards
             raise InputError(
                 f"{self.path} is a shard: it holds samples {json.loads(units)} of probe set {name} only; "
                 "`neuronoverlap merge` its shards into a store first"
