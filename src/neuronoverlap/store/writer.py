@@ -490,7 +490,7 @@ class StoreWriter:
 
     # --- anything else (neuron sets, analysis results) ---------------------------------------
     def edit(self, kind: str, fill: Callable[[h5py.Group], None], new_bytes: int | None = None) -> None:
-        """Let `fill` add or replace entries of group `kind` (e.g. 'sets'), copy-on-write.
+        """Let `fill` add or replace entries of group `kind` (e.g. 'sets'), committed in place.
         `new_bytes` bounds what it adds (default: one byte per neuron, eight packed sets)."""
         if new_bytes is None:
             new_bytes = self.model.n_layers * self.model.d_mlp
