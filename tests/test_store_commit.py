@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from neuronoverlap.store import Store, StoreWriter, undo
+from neuronoverlap.store.verify import verify_store
 from neuronoverlap.store.writer import ModelInfo
 
 INFO = ModelInfo("synthetic", "fp-1", n_layers=3, d_mlp=32)
@@ -132,6 +133,8 @@ def test_a_real_kill_9_during_a_commit(tmp_path):
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
     assert undo.undo_path(path).exists() and path.read_bytes() != old
     assert Store(path).probe_sets() == ["de-fr"]
+    report = verify_store(path)  # the old store, through the log, sound
+    assert report.ok and "a commit was interrupted" in report.lines()[0]
     with StoreWriter(path, INFO) as writer:
         assert path.read_bytes() == old
         the_commit(writer)

@@ -211,3 +211,19 @@ def test_select_bridge_on_a_view_of_shards(tmp_path, tiny_llama, monkeypatch, ca
     assert "chosen bridge: en" in capsys.readouterr().out
     assert Store(view).get_json("results", "bridge-de-fr")["chosen"] == "en"
     assert verify_store(view).ok
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["--shard", "3/2"], "--shard 3/2: INDEX counts from 0 to COUNT-1"),
+        (["--shard", "two"], "give INDEX/COUNT"),
+        (["--shard", "0/2", "--executor", "ray"], "does not go with --executor ray"),
+    ],
+)
+def test_bad_shard_options_are_one_line(extra, expected, tmp_path, no_model_load, capsys):
+    argv = ["probe", "--model", MODEL, "--pair", "de-es", "-n", "4", "--store", str(tmp_path / "run.h5")]
+    assert main([*argv, *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert expected in err and "\n" not in err
+    assert list(tmp_path.iterdir()) == []

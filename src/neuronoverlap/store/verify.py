@@ -14,7 +14,7 @@ import h5py
 import numpy as np
 
 from neuronoverlap.errors import InputError
-from neuronoverlap.store import checksums, schema
+from neuronoverlap.store import checksums, schema, undo
 from neuronoverlap.store.reader import open_h5
 
 #: Bytes read at a time from a large dataset (bounded memory on stores of full-size models).
@@ -27,6 +27,7 @@ class VerifyReport:
     checked: list[str] = field(default_factory=list)
     damaged: dict[str, str] = field(default_factory=dict)  # name -> reason
     no_checksum: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -35,6 +36,7 @@ class VerifyReport:
     def lines(self) -> list[str]:
         out = [f"damaged      {name}: {reason}" for name, reason in self.damaged.items()]
         out += [f"no checksum  {name}" for name in self.no_checksum]
+        out += [f"note         {note}" for note in self.notes]
         out.append(
             f"{self.path}: {len(self.checked)} objects checked, {len(self.damaged)} damaged, "
             f"{len(self.no_checksum)} without a checksum"
@@ -72,6 +74,11 @@ def _check(obj, report: VerifyReport) -> None:
 def verify_store(path: str | Path) -> VerifyReport:
     """Check every object of the store at `path` (an unreadable file is an `InputError`)."""
     report = VerifyReport(Path(path))
+    if undo.undo_path(Path(path)).is_file():
+        report.notes.append(
+            f"{undo.undo_path(Path(path)).name}: a commit was interrupted; this is the store as it was "
+            "before it (the next writer restores it on disk); do not delete the undo log"
+        )
     with open_h5(path) as f:
         _check(f, report)
         objects: list = []
