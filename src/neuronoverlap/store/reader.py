@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,29 @@ from jaxtyping import Float, Int
 
 from neuronoverlap.errors import InputError
 from neuronoverlap.store import checksums, counts, schema, undo
+
+#: How long a reader waits for a commit in progress (a commit of a large probe set: seconds).
+COMMIT_WAIT_S = 600.0
+
+
+def _shared_lock(fh, path: Path) -> None:
+    """A shared flock on the store file: a commit in place holds it exclusively, and has its undo
+    log beside the store all that time, so the reader waits for it. Held exclusively with no undo
+    log, the store is open for writing by something else (plain h5py, maybe this very process):
+    read as before, without the lock."""
+    deadline = time.monotonic() + COMMIT_WAIT_S
+    while True:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if not undo.undo_path(path).is_file():
+                return
+            if time.monotonic() > deadline:
+                raise InputError(
+                    f"{path} has been committing for {COMMIT_WAIT_S:.0f} s; try again later"
+                ) from None
+            time.sleep(0.05)
 
 
 @contextmanager
@@ -34,8 +58,7 @@ def open_h5(path: str | Path) -> Iterator[h5py.File]:
     except OSError as exc:
         raise InputError(f"cannot read the store {path}: {exc.strerror or exc}") from None
     with fh:
-        # Shared with other readers; a writer holds it exclusively while it commits in place.
-        fcntl.flock(fh, fcntl.LOCK_SH)
+        _shared_lock(fh, path)
         try:
             parsed = undo.read_undo(undo.undo_path(path)) if undo.undo_path(path).is_file() else None
             # An undo log under the shared lock: a commit was interrupted (kill -9, power

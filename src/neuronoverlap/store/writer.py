@@ -280,10 +280,12 @@ class StoreWriter:
         except OSError as exc:
             raise space.storage_error(exc, self.path, need, "committing to") from None
         try:
-            _lock_out_readers(fh, self.path)
             journal_log = None
             try:
+                # The undo log exists before the exclusive lock is taken and until it is released:
+                # a reader that finds the store locked with no undo log knows no commit holds it.
                 journal_log = undo.UndoFile(fh, log)
+                _lock_out_readers(fh, self.path)
                 with h5py.File(journal_log, "r+", rdcc_nbytes=64 * 2**20) as f:
                     self._fill(f, edit, exists=True)
                 fh.flush()
