@@ -37,7 +37,8 @@ def test_default_window_maps_to_the_reference_layers():
 
 def _write_probe_set(writer, src, tgt, hot, mean):
     rng = np.random.default_rng(hash((src, tgt)) % 2**32)
-    prob = rng.uniform(0, 0.3, size=(N, N_LAYERS, D_MLP)).astype(np.float32)
+    # Fire counts of 10 tokens (the store keeps exact counts): rates 0 to 0.3, hot neurons 0.9.
+    prob = (rng.integers(0, 4, size=(N, N_LAYERS, D_MLP)) / 10).astype(np.float32)
     for layer, neuron in hot:
         prob[:, layer, neuron] = 0.9
     params = {"src": src, "tgt": tgt, "n_samples": N, "template": "synthetic"}

@@ -173,14 +173,14 @@ def test_verify_lists_every_damaged_object(store, tmp_path, capsys):
     with h5py.File(store, "r") as f:
         first = f[f"{MODEL}/corpora/en/n_tokens"].id.get_offset()
         second = f[f"{MODEL}/corpora/de/n_sentences"].id.get_offset()
-        chunk = f[f"{MODEL}/probes/fr-en/prob"].id.get_chunk_info(0).byte_offset
+        chunk = f[f"{MODEL}/probes/fr-en/fires"].id.get_chunk_info(0).byte_offset
     damaged = flipped(flipped(store, first, tmp_path / "a.h5"), second, tmp_path / "b.h5")
     damaged = flipped(damaged, chunk + 30, tmp_path / "c.h5", mask=0xFF)
     code, out, err = cli(capsys, "verify", damaged)
     assert code == 2 and len(err.strip().splitlines()) == 1
     names = [line.split()[1].rstrip(":") for line in out.splitlines() if line.startswith("damaged")]
     assert sorted(names) == sorted(
-        f"/{MODEL}/{k}" for k in ("corpora/en/n_tokens", "corpora/de/n_sentences", "probes/fr-en/prob")
+        f"/{MODEL}/{k}" for k in ("corpora/en/n_tokens", "corpora/de/n_sentences", "probes/fr-en/fires")
     )
     assert "3 damaged" in err
 

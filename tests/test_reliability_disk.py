@@ -21,7 +21,7 @@ import pytest
 from conftest import folder_snapshot
 from neuronoverlap.cli import main
 from neuronoverlap.store import journal as journal_module
-from neuronoverlap.store import space
+from neuronoverlap.store import space, undo
 from neuronoverlap.store import writer as writer_module
 
 COMMANDS = {
@@ -42,7 +42,7 @@ COMMANDS = {
 
 
 def _is_temporary(name: str) -> bool:
-    return name.endswith((".partial", ".tmp"))
+    return name.endswith((".partial", ".tmp", ".undo"))
 
 
 def work(folder: Path) -> dict[str, bytes]:
@@ -63,6 +63,11 @@ class Faults:
         self.points.append(what)
         if len(self.points) == self.fail_at:
             self.at_failure = {k: v for k, v in work(self.folder).items() if not _is_temporary(k)}
+            log = undo.undo_path(self.folder / "run.h5")
+            if log.is_file():  # a commit in place under way: the store as it was before it
+                parsed = undo.read_undo(log)
+                if parsed is not None:
+                    self.at_failure["run.h5"] = undo.old_bytes(*parsed, 0, self.at_failure["run.h5"])
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), what)
 
 
@@ -73,7 +78,7 @@ def faulty(monkeypatch, tiny_llama):
     import neuronoverlap.models as models
 
     monkeypatch.setattr(models, "load_model", lambda *a, **k: tiny_llama)
-    real_open, real_copy, real_replace = builtins.open, shutil.copyfile, os.replace
+    real_open, real_replace = builtins.open, os.replace
     real_create = h5py.Group.create_dataset
 
     def install(faults: Faults) -> None:
@@ -87,11 +92,6 @@ def faulty(monkeypatch, tiny_llama):
                     raise
             return fh
 
-        def copy(src, dst, *args, **kwargs):
-            result = real_copy(src, dst, *args, **kwargs)
-            faults.hit("copy of the store")  # the copy is whole, the disk full after it
-            return result
-
         def replace(src, dst):
             faults.hit(f"rename {Path(dst).name}")
             return real_replace(src, dst)
@@ -102,7 +102,6 @@ def faulty(monkeypatch, tiny_llama):
 
         monkeypatch.setattr(journal_module, "open", opener, raising=False)
         monkeypatch.setattr(writer_module, "open", opener, raising=False)
-        monkeypatch.setattr(writer_module.shutil, "copyfile", copy)
         monkeypatch.setattr(journal_module.os, "replace", replace)
         monkeypatch.setattr(h5py.Group, "create_dataset", create)
 
@@ -203,10 +202,14 @@ def test_permission_denied_is_one_line_too(tiny_store_template, tmp_path, monkey
     shutil.copy(tiny_store_template, store)
     before = folder_snapshot(tmp_path)
 
-    def denied(src, dst, *a, **k):
-        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(dst))
+    real_open = builtins.open
 
-    monkeypatch.setattr(writer_module.shutil, "copyfile", denied)
+    def denied(path, mode="r", *a, **k):  # the store cannot be opened for its in-place commit
+        if mode == "r+b":
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return real_open(path, mode, *a, **k)
+
+    monkeypatch.setattr(writer_module, "open", denied, raising=False)
     assert main([*COMMANDS["select-bridge"], "--store", str(store), "--quiet"]) == 2
     line = capsys.readouterr().err.strip()
     assert "Permission denied" in line and "run.h5" in line and "\n" not in line

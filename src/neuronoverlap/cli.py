@@ -153,6 +153,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="dictionary split for probes (default: train; test is kept for evaluation)",
     )
     _add_recording_options(p)
+    p.add_argument(
+        "--mean-dtype",
+        default="float32",
+        choices=["float32", "float16"],
+        help="dtype of the stored mean activations (default: float32; float16 halves them, "
+        "error in docs/store.md)",
+    )
+    p.add_argument(
+        "--shard",
+        default=None,
+        metavar="I/N",
+        help="record only shard I of N of the work plan (I from 0) into STORE.shard-I-of-N.h5 "
+        "beside --store, e.g. one Slurm array task each; join them with `neuronoverlap merge` "
+        "(docs/cluster.md)",
+    )
+    p.add_argument(
+        "--executor",
+        default="local",
+        choices=["local", "ray"],
+        help="local (default): this process; ray: a pool of Ray actors, one per worker, each "
+        "loading the model once, then the shards merged into --store (a new store; docs/cluster.md)",
+    )
+    p.add_argument(
+        "--workers", type=int, default=2, help="Ray actors (default: 2; one GPU each with --device cuda)"
+    )
+    p.add_argument(
+        "--ray-address",
+        default=None,
+        help="Ray cluster to join ('auto' after `ray start --head`; default: a local one)",
+    )
     p.add_argument("--store", default=DEFAULT_STORE, help=f"HDF5 store (default: {DEFAULT_STORE})")
     _add_run_options(p)
 
@@ -425,6 +455,40 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("store", nargs="?", default=None, help="path of the HDF5 store")
     p.add_argument("--store", dest="store_option", default=None, help="the same, as an option")
+    p.add_argument(
+        "--shards",
+        nargs="+",
+        default=None,
+        metavar="SHARD",
+        help="verify these shard stores instead, and that together they hold every unit of one "
+        "work plan, each once (what `merge` needs)",
+    )
+
+    p = sub.add_parser(
+        "merge",
+        help="join the shard stores of one work plan into one store",
+        description="Join the shards written by `probe --shard I/N` (same model, same command) "
+        "into a new store. The compressed chunks are copied as they are, so the result equals, "
+        "chunk for chunk, the store one process would have written. Shards of other models or "
+        "plans, and missing units, are refused.",
+    )
+    p.add_argument("out", help="the merged store to write (must not exist)")
+    p.add_argument("shards", nargs="+", help="the shard stores")
+    p.add_argument(
+        "--link",
+        action="store_true",
+        help="write a view instead: mean and fires as HDF5 virtual datasets reading the shards "
+        "(no copy; the shards must stay where they are, unchanged)",
+    )
+
+    p = sub.add_parser(
+        "store-upgrade",
+        help="rewrite a schema-1 store as schema 2 (exact integer fire counts)",
+        description="Convert a store written by an older toolkit (schema 1: float32 activation "
+        "probabilities) to schema 2 (uint16 fire counts, read back as the same float32 values). "
+        "Lossless and checked; a store that cannot be converted exactly is left as it is.",
+    )
+    p.add_argument("store", help="path of the HDF5 store")
     return parser
 
 
@@ -524,6 +588,14 @@ def _record_probes(args, directions: list[tuple[str, str]], names: str, split: s
             data_dir=args.data_dir,
         )
     ]
+    if getattr(args, "shard", None) and getattr(args, "executor", "local") == "ray":
+        raise InputError("--shard records one shard in this process; it does not go with --executor ray")
+    if getattr(args, "shard", None):
+        _record_shard(args, sets)
+        return
+    if getattr(args, "executor", "local") == "ray":
+        _record_on_ray(args, sets)
+        return
     model, writer = _open(args)
     with writer:
         for probe_set in sets:
@@ -537,8 +609,70 @@ def _record_probes(args, directions: list[tuple[str, str]], names: str, split: s
                 ),
                 progress=not args.quiet,
                 count=getattr(args, "count", "all"),
+                mean_dtype=getattr(args, "mean_dtype", "float32"),
             )
             print(f"{probe_set.name}: {status} ({len(probe_set)} samples) -> {args.store}")
+
+
+def _job(args, sets):
+    from neuronoverlap.models import StopRule
+    from neuronoverlap.scale import Job
+
+    return Job(
+        store=Path(args.store),
+        probe_sets=sets,
+        batch_size=args.batch_size,
+        stop=StopRule.named(getattr(args, "stop_rule", "quote"), max_new_tokens=args.max_new_tokens),
+        count=getattr(args, "count", "all"),
+        mean_dtype=getattr(args, "mean_dtype", "float32"),
+        model_spec=model_spec(args),
+        device=args.device,
+        dtype=args.dtype,
+    )
+
+
+def _record_shard(args, sets) -> None:
+    """Record the units of one shard of the work plan of `sets` (`store/plan.py`)."""
+    from neuronoverlap.scale import record_shard
+    from neuronoverlap.store.plan import parse_shard
+
+    index, count = parse_shard(args.shard)
+    job = _job(args, sets)
+    if not job.plan.shard(index, count):
+        print(f"shard {index}/{count}: no units (the plan has {len(job.plan.units)}); nothing to record")
+        return
+
+    def report(unit, status, path):
+        print(f"{unit.name}[{unit.start}:{unit.stop}]: {status} -> {path}")
+
+    record_shard(_model(args), job, index, count, progress=not args.quiet, report=report)
+
+
+def _record_on_ray(args, sets) -> None:
+    from neuronoverlap.scale.ray_executor import run_on_ray
+
+    def report(event, worker, unit, pids):
+        if not args.quiet or event == "lost":
+            print(f"{unit.name}[{unit.start}:{unit.stop}]: {event} (worker {worker})", flush=True)
+
+    summary = run_on_ray(_job(args, sets), args.workers, args.ray_address, report=report)
+    print(
+        f"{summary['units']} units on {summary['workers']} Ray workers ({summary['replaced']} replaced), "
+        f"actors ready in {summary['ready_s']:.1f} s, {summary['total_s']:.1f} s in all -> {args.store}"
+    )
+
+
+def cmd_merge(args) -> int:
+    from neuronoverlap.store.merge import merge_shards
+
+    summary = merge_shards(args.out, args.shards, link=args.link)
+    copied = f"{summary['chunk_bytes'] / 2**20:.1f} MiB of compressed chunks copied"
+    what = "linked (a view)" if args.link else copied
+    print(
+        f"merged {len(args.shards)} shards: {summary['units']} units of {summary['probe_sets']} probe sets, "
+        f"{what} -> {args.out}"
+    )
+    return 0
 
 
 def cmd_probe(args) -> int:
@@ -827,6 +961,19 @@ def _check_intact(store: str) -> None:
 def cmd_verify(args) -> int:
     from neuronoverlap.store.verify import verify_store
 
+    if getattr(args, "shards", None):
+        from neuronoverlap.store.verify import verify_shards
+
+        if args.store or args.store_option:
+            raise InputError("verify takes a store or --shards, not both")
+        reports, summary = verify_shards(args.shards)
+        for report in reports:
+            print("\n".join(report.lines()), flush=True)
+        damaged = [name for report in reports for name in report.damaged]
+        if damaged:
+            raise InputError(f"{len(damaged)} damaged in the shards: {', '.join(damaged)}")
+        print(summary)
+        return 0
     path = args.store or args.store_option
     if not path or (args.store and args.store_option and args.store != args.store_option):
         raise InputError("verify takes one store: `neuronoverlap verify STORE` (or --store STORE)")
@@ -834,6 +981,17 @@ def cmd_verify(args) -> int:
     print("\n".join(report.lines()), flush=True)
     if not report.ok:
         raise InputError(f"{path}: {len(report.damaged)} damaged: {', '.join(report.damaged)}")
+    return 0
+
+
+def cmd_store_upgrade(args) -> int:
+    from neuronoverlap.store.upgrade import upgrade_store
+
+    version, converted = upgrade_store(args.store)
+    if not converted and version == 2:
+        print(f"{args.store}: already schema 2")
+    else:
+        print(f"{args.store}: schema {version} -> 2 ({len(converted)} probe sets converted to fire counts)")
     return 0
 
 
@@ -1103,6 +1261,8 @@ COMMANDS = {
     "neuron": cmd_neuron,
     "verify": cmd_verify,
     "validate": cmd_validate,
+    "store-upgrade": cmd_store_upgrade,
+    "merge": cmd_merge,
 }
 
 

@@ -50,23 +50,20 @@ def _batches(n: int, batch_size: int, start: int) -> list[tuple[int, int]]:
     return [(i, min(i + batch_size, n)) for i in range(start, n, batch_size)]
 
 
-def record_probe_set(
-    model: NeuronModel,
-    writer: StoreWriter,
+def probe_params(
     probe_set: ProbeSet,
     batch_size: int = 16,
     stop: StopRule = StopRule(),  # noqa: B008 (frozen, immutable)
-    progress: bool = True,
     count: str = "all",
-) -> str:
-    """Generate greedily on every prompt, then record each sample's statistics in one
-    teacher-forced pass (`count`: "all" real tokens, or "answer": the word's and the answer's
-    tokens only); store them. Returns 'recorded', 'resumed' or 'already stored'."""
+    mean_dtype: str = "float32",
+) -> dict:
+    """Every parameter a probe set is recorded with (stored in its `params`; a work plan's
+    identity is built from them)."""
     if len(probe_set) == 0:
         raise InputError(f"probe set {probe_set.name} is empty")
     if count not in COUNTED_POSITIONS:
         raise InputError(f"unknown count rule {count!r}; choose one of {', '.join(COUNTED_POSITIONS)}")
-    params = {
+    return {
         **probe_set.params,
         "batch_size": batch_size,
         "max_new_tokens": stop.max_new_tokens,
@@ -76,29 +73,55 @@ def record_probe_set(
         "recording": "generate, then one teacher-forced forward over prompt + answer",
         "toolkit_version": __version__,
         "library_versions": json.dumps(library_versions(), sort_keys=True),
+        **({"mean_dtype": mean_dtype} if mean_dtype != "float32" else {}),
     }
-    status, done = writer.probe_progress(probe_set.src, probe_set.tgt, params)
-    if status == "done":
+
+
+def record_probe_set(
+    model: NeuronModel,
+    writer: StoreWriter,
+    probe_set: ProbeSet,
+    batch_size: int = 16,
+    stop: StopRule = StopRule(),  # noqa: B008 (frozen, immutable)
+    progress: bool = True,
+    count: str = "all",
+    mean_dtype: str = "float32",
+    rows: tuple[int, int] | None = None,
+) -> str:
+    """Generate greedily on every prompt, then record each sample's statistics in one
+    teacher-forced pass (`count`: "all" real tokens, or "answer": the word's and the answer's
+    tokens only); store them (`mean_dtype` float16 is opt-in). `rows`: only the samples of one
+    unit of a work plan (`store/plan.py`), into a shard store. Returns 'recorded', 'resumed'
+    or 'already stored'."""
+    params = probe_params(probe_set, batch_size, stop, count, mean_dtype)
+    src, tgt = probe_set.src, probe_set.tgt
+    if rows is None:
+        lo, hi = 0, len(probe_set)
+        status, done = writer.probe_progress(src, tgt, params)
+        journal = None if status == "done" else writer.probe_journal(src, tgt, params)
+    else:
+        lo, hi = rows
+        status, done = writer.unit_progress(src, tgt, params, rows)
+        journal = None if status == "done" else writer.unit_journal(src, tgt, params, rows)
+    if journal is None:
         return "already stored"
-    journal = writer.probe_journal(probe_set.src, probe_set.tgt, params)
-    n = len(probe_set)
     bar = tqdm(
-        total=n,
+        total=hi - lo,
         initial=done,
-        desc=f"probe {probe_set.name}",
+        desc=f"probe {probe_set.name}" + ("" if rows is None else f" [{lo}:{hi}]"),
         unit="sample",
         disable=not progress,
         dynamic_ncols=True,
     )
     tokens_seen, started = 0, time.perf_counter()
-    for start, stop_index in _batches(n, batch_size, done):
+    for start, stop_index in _batches(hi, batch_size, lo + done):
         prompts = probe_set.prompts[start:stop_index]
         stats = ProbeBatchStats(len(prompts), model.n_layers, model.d_mlp, device=model.device)
         spans = probe_set.word_spans()[start:stop_index] if count == "answer" else None
         generations = generate_greedy(model, prompts, stop, stats, count=count, word_spans=spans)
         mean, prob, tokens = stats.result()
         journal.add_block(
-            start,
+            start - lo,  # blocks are numbered from the unit's first sample
             mean=mean,
             prob=prob,
             tokens=tokens,
@@ -111,7 +134,10 @@ def record_probe_set(
         bar.update(len(prompts))
         bar.set_postfix(tok_s=f"{tokens_seen / (time.perf_counter() - started):.0f}")
     bar.close()
-    writer.finish_probe_set(probe_set.src, probe_set.tgt)
+    if rows is None:
+        writer.finish_probe_set(src, tgt)
+    else:
+        writer.finish_unit(src, tgt, rows)
     return "resumed" if status == "partial" else "recorded"
 
 

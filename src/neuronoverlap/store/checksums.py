@@ -37,8 +37,9 @@ def _update(h, value) -> None:
 
 
 def covers_data(obj) -> bool:
-    """Whether `sha256` covers the data of `obj` (a dataset without fletcher32)."""
-    return isinstance(obj, h5py.Dataset) and not obj.fletcher32
+    """Whether `sha256` covers the data of `obj` (a dataset without fletcher32, not virtual)."""
+    # A virtual dataset (a `merge --link` view) reads its shards' chunks, fletcher32 checked.
+    return isinstance(obj, h5py.Dataset) and not obj.fletcher32 and not obj.is_virtual
 
 
 def digest(obj: h5py.Group | h5py.Dataset, data=None) -> str:

@@ -9,7 +9,9 @@ A store can also be read with plain h5py from the schema in docs/store.md.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +21,30 @@ import numpy as np
 from jaxtyping import Float, Int
 
 from neuronoverlap.errors import InputError
-from neuronoverlap.store import checksums, schema
+from neuronoverlap.store import checksums, counts, schema, undo
+
+#: How long a reader waits for a commit in progress (a commit of a large probe set: seconds).
+COMMIT_WAIT_S = 600.0
+
+
+def _shared_lock(fh, path: Path) -> None:
+    """A shared flock on the store file: a commit in place holds it exclusively, and has its undo
+    log beside the store all that time, so the reader waits for it. Held exclusively with no undo
+    log, the store is open for writing by something else (plain h5py, maybe this very process):
+    read as before, without the lock."""
+    deadline = time.monotonic() + COMMIT_WAIT_S
+    while True:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if not undo.undo_path(path).is_file():
+                return
+            if time.monotonic() > deadline:
+                raise InputError(
+                    f"{path} has been committing for {COMMIT_WAIT_S:.0f} s; try again later"
+                ) from None
+            time.sleep(0.05)
 
 
 @contextmanager
@@ -29,14 +54,25 @@ def open_h5(path: str | Path) -> Iterator[h5py.File]:
     if not path.is_file():
         raise InputError(f"no store at {path}")
     try:
-        f = h5py.File(path, "r")
+        fh = open(path, "rb")
     except OSError as exc:
-        reason = str(exc).split("(")[-1].rstrip(")") if "(" in str(exc) else str(exc)
-        raise InputError(f"{path} is not a readable HDF5 store (truncated or damaged: {reason})") from None
-    try:
-        yield f
-    finally:
-        f.close()
+        raise InputError(f"cannot read the store {path}: {exc.strerror or exc}") from None
+    with fh:
+        _shared_lock(fh, path)
+        try:
+            parsed = undo.read_undo(undo.undo_path(path)) if undo.undo_path(path).is_file() else None
+            # An undo log under the shared lock: a commit was interrupted (kill -9, power
+            # loss); what it wrote is not committed, so read the store as it was before it.
+            f = h5py.File(undo.OldView(fh, *parsed), "r") if parsed else h5py.File(path, "r")
+        except OSError as exc:
+            reason = str(exc).split("(")[-1].rstrip(")") if "(" in str(exc) else str(exc)
+            raise InputError(
+                f"{path} is not a readable HDF5 store (truncated or damaged: {reason})"
+            ) from None
+        try:
+            yield f
+        finally:
+            f.close()
 
 
 def _read(dataset: h5py.Dataset, selection=()) -> np.ndarray:
@@ -65,15 +101,39 @@ def checked_attrs(node: h5py.Group | h5py.Dataset) -> h5py.AttributeManager:
     return node.attrs
 
 
+def _first_index(selection):
+    if isinstance(selection, tuple):
+        selection = selection[0] if selection else slice(None)
+    return slice(None) if selection is Ellipsis else selection
+
+
+def _stat_dataset(group: h5py.Group, statistic: str) -> h5py.Dataset:
+    if statistic not in ("mean", "prob"):
+        raise InputError(f"unknown statistic {statistic!r}; use 'mean' or 'prob'")
+    if statistic == "prob" and "prob" not in group:
+        return group["fires"]  # schema 2: integer counts
+    return group[statistic]
+
+
+def read_statistic(group: h5py.Group, statistic: str, selection=()) -> np.ndarray:
+    """`statistic` ('mean' or 'prob') of a probe set's group, float32 whatever is stored: a
+    float16 `mean` is widened, schema 2's `fires` become float32(fires / tokens)."""
+    ds = _stat_dataset(group, statistic)
+    data = _read(ds, selection)
+    if ds.name.endswith("/fires"):
+        return counts.probability(data, _read(group["tokens"])[_first_index(selection)])
+    return data.astype(np.float32, copy=False)
+
+
 class LazyDataset:
     """Sliced like a numpy array; every slice opens the store, reads, and closes it."""
 
-    def __init__(self, store: Store, key: str, shape: tuple[int, ...]):
-        self.store, self.key, self.shape = store, key, tuple(shape)
+    def __init__(self, store: Store, key: str, statistic: str, shape: tuple[int, ...]):
+        self.store, self.key, self.statistic, self.shape = store, key, statistic, tuple(shape)
 
     def __getitem__(self, selection) -> np.ndarray:
         with self.store._file() as f:
-            return _read(f[self.key], selection)
+            return read_statistic(f[self.key], self.statistic, selection)
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -101,17 +161,17 @@ class ProbeSetView:
         """All samples of one layer: `statistic` is 'mean' (activation value) or 'prob'."""
         self.store._check_layer(layer)
         with self.store._file() as f:
-            return _read(f[self.key][self._stat(statistic)], (slice(None), layer, slice(None)))
+            return read_statistic(f[self.key], statistic, (slice(None), layer, slice(None)))
 
     def array(self, statistic: str = "mean") -> Float[np.ndarray, "sample layer neuron"]:
         with self.store._file() as f:
-            return _read(f[self.key][self._stat(statistic)])
+            return read_statistic(f[self.key], statistic)
 
     def lazy(self, statistic: str = "prob") -> LazyDataset:
         """An array-like over the whole dataset that reads only the slices asked for."""
         with self.store._file() as f:
-            shape = f[self.key][self._stat(statistic)].shape
-        return LazyDataset(self.store, f"{self.key}/{statistic}", shape)
+            shape = _stat_dataset(f[self.key], statistic).shape
+        return LazyDataset(self.store, self.key, statistic, shape)
 
     def tokens(self) -> Int[np.ndarray, " sample"]:
         with self.store._file() as f:
@@ -126,18 +186,15 @@ class ProbeSetView:
         """Token-weighted activation probability over all samples (fires / tokens)."""
         tokens = self.tokens().astype(np.float64)
         with self.store._file() as f:
-            ds = f[self.key]["prob"]
+            ds = _stat_dataset(f[self.key], "prob")
             fires = np.zeros(ds.shape[1:], dtype=np.float64)
             for start in range(0, ds.shape[0], schema.CHUNK_ROWS):
                 rows = _read(ds, slice(start, start + schema.CHUNK_ROWS)).astype(np.float64)
-                fires += np.einsum("sln,s->ln", rows, tokens[start : start + schema.CHUNK_ROWS])
+                if ds.name.endswith("/fires"):
+                    fires += rows.sum(0)
+                else:  # schema 1: probabilities
+                    fires += np.einsum("sln,s->ln", rows, tokens[start : start + schema.CHUNK_ROWS])
         return fires / max(tokens.sum(), 1.0)
-
-    @staticmethod
-    def _stat(statistic: str) -> str:
-        if statistic not in ("mean", "prob"):
-            raise InputError(f"unknown statistic {statistic!r}; use 'mean' or 'prob'")
-        return statistic
 
 
 class CorpusView:
@@ -182,12 +239,16 @@ class Store:
             if "model_name" not in f.attrs or "schema_version" not in f.attrs:
                 raise InputError(f"{self.path} is an HDF5 file but not a neuronoverlap store")
             version = int(f.attrs["schema_version"])
-            if version > schema.SCHEMA_VERSION:
+            if version not in schema.READABLE_VERSIONS:
                 raise InputError(
-                    f"{self.path} has store schema {version}; this toolkit reads up to "
+                    f"{self.path} has store schema {version}; this toolkit reads schemas 1 to "
                     f"{schema.SCHEMA_VERSION}: upgrade neuronoverlap"
                 )
             self.attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in checked_attrs(f).items()}
+        if schema.VIEW_SOURCES in self.attrs:  # a `merge --link` view: its shards must be as they were
+            from neuronoverlap.store.merge import check_view
+
+            check_view(self.path, self.attrs[schema.VIEW_SOURCES])
         self.model_name = str(self.attrs["model_name"])
         self.fingerprint = str(self.attrs["model_fingerprint"])
         self.n_layers = int(self.attrs["n_layers"])
@@ -222,7 +283,17 @@ class Store:
         if name not in self.probe_sets():
             have = ", ".join(self.probe_sets()) or "none"
             raise InputError(f"{self.path} has no probe set {name} (it has: {have})")
-        return ProbeSetView(self, src, tgt)
+        view = ProbeSetView(self, src, tgt)
+        with self._file() as f:
+            units = checked_attrs(f[view.key]).get("units")
+            n = int(f[view.key]["tokens"].shape[0])
+        covered = sum(b - a for a, b in json.loads(units)) if units is not None else n
+        if covered != n:  # a shard's part: the other samples are in other shards
+            raise InputError(
+                f"{self.path} is a shard: it holds samples {json.loads(units)} of probe set {name} only; "
+                "`neuronoverlap merge` its shards into a store first"
+            )
+        return view
 
     def corpus(self, lang: str) -> CorpusView:
         if lang not in self.corpora():

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+#: Schema 1: `prob` float32; schema 2: `fires` (uint16 counts, prob = fires / tokens on read).
+READABLE_VERSIONS = (1, 2)
+
+#: dtypes of a probe set's `mean` (float16 is opt-in: `--mean-dtype float16`, docs/store.md).
+MEAN_DTYPES = ("float32", "float16")
 
 #: What a neuron's activation is, recorded in every store; appending with another is refused.
 ACTIVATION_DEFINITION = "act_fn(blocks.{l}.mlp.hook_pre); fires when > 0"
@@ -17,6 +23,8 @@ COMPRESSION_LEVEL = 1
 PROBES = "probes"
 CORPORA = "corpora"
 SETS = "sets"
+VIEW_SOURCES = "view_sources"  # root attribute of a `merge --link` view: its shard files (JSON)
+PLAN = "plan"  # root dataset of a shard or merged store: the work plan (JSON, store/plan.py)
 RESULTS = "results"  # JSON documents: bridge-<s>-<t>, bli-<s>-<t>, mrc-<lang>
 
 

@@ -1,10 +1,10 @@
 """Writing a store: one writer at a time, crash-safe, resumable, bound to one model.
 
 Work in progress is committed block by block to the journal beside the store (see
-`journal.py`). When a probe set or corpus is complete it is merged into the HDF5 file by
-copy-on-write: the store is copied, the new group written into the copy, the copy flushed and
-renamed over the original. The HDF5 file on disk is therefore always a complete, consistent
-store, and `kill -9` at any moment loses at most the block being computed.
+`journal.py`). When a probe set or corpus is complete it is merged into the HDF5 file in place,
+under an undo log (`undo.py`): a commit costs O(new data), and a kill at any moment leaves the
+old store recoverable byte for byte (readers see it, the next writer restores it). `kill -9`
+at any moment loses at most the block being computed.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import datetime as _dt
 import fcntl
 import json
 import os
-import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +22,7 @@ import h5py
 import numpy as np
 
 from neuronoverlap.errors import InputError
-from neuronoverlap.store import checksums, schema, space
+from neuronoverlap.store import checksums, counts, schema, space, undo
 from neuronoverlap.store.journal import (
     Journal,
     atomic_write_bytes,
@@ -58,17 +58,55 @@ def _first_difference(stored: dict, asked: dict) -> str | None:
 
 _STR = h5py.string_dtype("utf-8")
 
+#: How long a commit waits for readers that hold the store open (then it is an error).
+READER_WAIT_S = 120.0
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _lock_out_readers(fh, path: Path) -> None:
+    """Take the store file's flock exclusively: readers (shared) finish first, none starts."""
+    deadline = time.monotonic() + READER_WAIT_S
+    while True:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise InputError(
+                    f"{path} has been held open by a reader for {READER_WAIT_S:.0f} s; close it "
+                    "and rerun the same command (the finished work is kept in the journal)"
+                ) from None
+            time.sleep(0.05)
+
 
 class StoreWriter:
     """The single writer of a store file. Use as a context manager."""
 
-    def __init__(self, path: str | Path, model: ModelInfo, toolkit_version: str = "0"):
+    def __init__(
+        self,
+        path: str | Path,
+        model: ModelInfo,
+        toolkit_version: str = "0",
+        upgrading: bool = False,
+        shard: dict | None = None,
+    ):
+        """`upgrading`: the lock of an older store, for `store.upgrade` only (no commits).
+        `shard`: this store is shard `index` of `count` of a work plan (`plan`: its JSON)."""
         self.path = Path(path)
+        self.shard = shard
         self.model = model
         self.toolkit_version = toolkit_version
         self.journal_root = self.path.with_name(self.path.name + ".partial")
         self.group = schema.model_group(model.name)
-        check_writable(self.path)
+        if not upgrading:
+            check_writable(self.path)
         made_parent = not self.path.parent.exists()
         make_dirs(self.path.parent)
         self._lock_path = self.path.with_name(self.path.name + ".lock")
@@ -83,6 +121,7 @@ class StoreWriter:
             self._lock_file.close()
             raise InputError(f"{self.path} is being written by another process (lock held)") from None
         try:
+            undo.roll_back(self.path)  # a commit interrupted by a kill: the store as it was
             self._check_model()
         except BaseException:
             self.close()
@@ -91,7 +130,7 @@ class StoreWriter:
             raise
 
     @classmethod
-    def for_existing(cls, path: str | Path) -> StoreWriter:
+    def for_existing(cls, path: str | Path, upgrading: bool = False) -> StoreWriter:
         """A writer for a store that exists, bound to the model recorded in it (no model load)."""
         with open_h5(path) as f:
             attrs = {k: _plain(v) for k, v in f.attrs.items()}
@@ -104,7 +143,7 @@ class StoreWriter:
             int(attrs["d_mlp"]),
             json.loads(attrs.get("model_config", "{}")),
         )
-        return cls(path, info, toolkit_version=str(attrs.get("toolkit_version", "0")))
+        return cls(path, info, toolkit_version=str(attrs.get("toolkit_version", "0")), upgrading=upgrading)
 
     # --- life cycle --------------------------------------------------------------------------
     def close(self) -> None:
@@ -148,11 +187,25 @@ class StoreWriter:
             diff = _first_difference(stored, asked)
             if diff:
                 raise InputError(f"{self.path} was written with another model or definition ({diff})")
+        if self.path.exists() and self.shard is not None:
+            with open_h5(self.path) as f:
+                stored = {k: _plain(f.attrs.get(k)) for k in ("plan_id", "shard_index", "shard_count")}
+            diff = _first_difference(stored, self._shard_attrs())
+            if diff:
+                raise InputError(f"{self.path} is a shard of another work plan ({diff})")
         marker = self.journal_root / "model.json"
         if marker.is_file():
             diff = _first_difference(read_json(marker), asked)
             if diff:
                 raise InputError(f"{self.journal_root} holds unfinished work of another model ({diff})")
+
+    def _shard_attrs(self) -> dict:
+        plan = json.loads(self.shard["plan"])
+        return {
+            "plan_id": plan["plan_id"],
+            "shard_index": self.shard["index"],
+            "shard_count": self.shard["count"],
+        }
 
     def _start_journal(self, kind: str, name: str, params: dict) -> Journal:
         """The journal of `kind/name`, started (with the model marker) if it is not yet."""
@@ -165,38 +218,49 @@ class StoreWriter:
             journal.start(params)
         return journal
 
-    # --- copy-on-write merge -----------------------------------------------------------------
+    # --- commits -----------------------------------------------------------------------------
     def _rewrite(self, edit: Callable[[h5py.Group], None], new_bytes: int) -> None:
-        """Apply `edit` to the model's group in a copy of the store, then swap the copy in.
+        """Apply `edit` to the model's group and commit it: in place under an undo log when the
+        store exists (cost O(new data), `undo.py`), else into a new file renamed into place.
 
-        `new_bytes` bounds what `edit` adds (uncompressed). The free space must cover the copy
-        and that before anything is written (HDF5 may crash on a full disk); on any error the
-        copy is removed and the store is as it was. Every new object gets its checksum.
+        `new_bytes` bounds what `edit` adds (uncompressed). The free space must cover it before
+        anything is written (HDF5 may crash on a full disk); on any error the store is put back
+        byte for byte. Every new object gets its checksum.
         """
+        if self.path.exists():
+            self._commit_in_place(edit, new_bytes)
+        else:
+            self._commit_new(edit, new_bytes)
+
+    def _fill(self, f: h5py.File, edit: Callable[[h5py.Group], None], exists: bool) -> None:
+        if exists:
+            checksums.check(f)
+        else:
+            f.attrs["schema_version"] = schema.SCHEMA_VERSION
+            f.attrs["toolkit_version"] = self.toolkit_version
+            f.attrs["created"] = _now()
+            for key, value in self._model_attrs().items():
+                f.attrs[key] = value
+            f.attrs["model_config"] = json.dumps(self.model.config, sort_keys=True)
+            f.attrs["library_versions"] = json.dumps(library_versions(), sort_keys=True)
+            if self.shard is not None:
+                for key, value in self._shard_attrs().items():
+                    f.attrs[key] = value
+                f.create_dataset(schema.PLAN, data=self.shard["plan"], dtype=_STR)
+        legacy = checksums.unsealed(f) - {"/"} if exists else set()
+        f.attrs["modified"] = _now()
+        f.attrs["modified_with"] = json.dumps(library_versions(), sort_keys=True)
+        edit(f.require_group(self.group))
+        checksums.seal_new(f, legacy)
+
+    def _commit_new(self, edit: Callable[[h5py.Group], None], new_bytes: int) -> None:
         tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.unlink(missing_ok=True)  # a copy left by a killed run (we hold the lock)
-        exists = self.path.exists()
-        need = space.needed((self.path.stat().st_size if exists else 0) + new_bytes)
+        tmp.unlink(missing_ok=True)  # a file left by a killed run (we hold the lock)
+        need = space.needed(new_bytes)
         space.ensure_free_space(self.path, need, "committing to")
         try:
-            if exists:
-                shutil.copyfile(self.path, tmp)
-            with h5py.File(tmp, "r+" if exists else "w", rdcc_nbytes=64 * 2**20) as f:
-                if exists:
-                    checksums.check(f)
-                else:
-                    f.attrs["schema_version"] = schema.SCHEMA_VERSION
-                    f.attrs["toolkit_version"] = self.toolkit_version
-                    f.attrs["created"] = _now()
-                    for key, value in self._model_attrs().items():
-                        f.attrs[key] = value
-                    f.attrs["model_config"] = json.dumps(self.model.config, sort_keys=True)
-                    f.attrs["library_versions"] = json.dumps(library_versions(), sort_keys=True)
-                legacy = checksums.unsealed(f) - {"/"} if exists else set()
-                f.attrs["modified"] = _now()
-                f.attrs["modified_with"] = json.dumps(library_versions(), sort_keys=True)
-                edit(f.require_group(self.group))
-                checksums.seal_new(f, legacy)
+            with h5py.File(tmp, "w", rdcc_nbytes=64 * 2**20) as f:
+                self._fill(f, edit, exists=False)
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
             os.replace(tmp, self.path)
@@ -206,6 +270,41 @@ class StoreWriter:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+
+    def _commit_in_place(self, edit: Callable[[h5py.Group], None], new_bytes: int) -> None:
+        need = space.needed(new_bytes)
+        space.ensure_free_space(self.path, need, "committing to")
+        log = undo.undo_path(self.path)
+        try:
+            fh = open(self.path, "r+b", buffering=0)  # unbuffered: nothing written after a roll-back
+        except OSError as exc:
+            raise space.storage_error(exc, self.path, need, "committing to") from None
+        try:
+            journal_log = None
+            try:
+                # The undo log exists before the exclusive lock is taken and until it is released:
+                # a reader that finds the store locked with no undo log knows no commit holds it.
+                journal_log = undo.UndoFile(fh, log)
+                _lock_out_readers(fh, self.path)
+                with h5py.File(journal_log, "r+", rdcc_nbytes=64 * 2**20) as f:
+                    self._fill(f, edit, exists=True)
+                fh.flush()
+                os.fsync(fh.fileno())
+                journal_log.close_log()
+                log.unlink()  # the commit point
+                _fsync_dir(self.path.parent)
+            except BaseException as exc:
+                if journal_log is not None:
+                    journal_log.close_log()
+                    journal_log.dead = True  # HDF5 may still try to flush: refused
+                undo.roll_back(self.path)
+                if isinstance(exc, (OSError, RuntimeError)):
+                    cause = (journal_log.error if journal_log is not None else None) or exc
+                    raise space.storage_error(cause, self.path, need, "committing to") from None
+                raise
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            fh.close()
 
     def _stored_attrs(self, kind: str, name: str) -> dict | None:
         if not self.path.exists():
@@ -256,44 +355,78 @@ class StoreWriter:
             group = model_group.require_group(schema.PROBES)
             if name in group:
                 del group[name]
-            g = group.create_group(name)
-            g.attrs["params"] = json.dumps(params, sort_keys=True)
-            for key in ("src", "tgt", "template", "data_source", "data_sha256", "seed"):
-                if key in params:
-                    g.attrs[key] = params[key]
-            g.attrs["created"] = _now()
-            shape = (n, self.model.n_layers, self.model.d_mlp)
-            chunks = (min(schema.CHUNK_ROWS, n), 1, self.model.d_mlp)
-            arrays = {
-                stat: g.create_dataset(
-                    stat,
-                    shape=shape,
-                    dtype="float32",
-                    chunks=chunks,
-                    compression=schema.COMPRESSION,
-                    compression_opts=schema.COMPRESSION_LEVEL,
-                    fletcher32=True,
-                )
-                for stat in ("mean", "prob")
-            }
-            tokens = g.create_dataset("tokens", shape=(n,), dtype="int32", fletcher32=True)
-            strings = {
-                key: g.create_dataset(key, shape=(n,), dtype=_STR)
-                for key in ("prompts", "generations", "source_words", "target_words")
-            }
-            row = 0
-            for path in blocks:
-                block = journal.load_block(path)
-                size = block["tokens"].shape[0]
-                for stat, ds in arrays.items():
-                    ds[row : row + size] = block[stat]
-                tokens[row : row + size] = block["tokens"]
-                for key, ds in strings.items():
-                    # HDF5 strings cannot hold NUL: a model may generate one; keep it visible.
-                    ds[row : row + size] = [t.replace("\x00", "\ufffd") for t in block[key].tolist()]
-                row += size
+            g = self._create_probe_group(group, name, params)
+            row = _write_blocks(g, journal, blocks, 0)
             if row != n:
                 raise InputError(f"journal of probe set {name} holds {row} samples, expected {n}")
+
+        self._rewrite(edit, sum(p.stat().st_size for p in blocks))
+        journal.discard()
+
+    def _create_probe_group(self, group: h5py.Group, name: str, params: dict) -> h5py.Group:
+        """The empty group of probe set `name`: its attributes and full-size datasets."""
+        n = int(params["n_samples"])
+        g = group.create_group(name)
+        g.attrs["params"] = json.dumps(params, sort_keys=True)
+        for key in ("src", "tgt", "template", "data_source", "data_sha256", "seed"):
+            if key in params:
+                g.attrs[key] = params[key]
+        g.attrs["created"] = _now()
+        for stat, kwargs in probe_dataset_layout(params, n, self.model.n_layers, self.model.d_mlp).items():
+            g.create_dataset(stat, **kwargs)
+        return g
+
+    # --- units of a work plan (shards) -------------------------------------------------------
+    def unit_progress(self, src: str, tgt: str, params: dict, rows: tuple[int, int]) -> tuple[str, int]:
+        """Like `probe_progress`, for the samples `rows` of a probe set in a shard store."""
+        name = schema.probe_set_name(src, tgt)
+        stored = self._stored_attrs(schema.PROBES, name)
+        if stored is not None:
+            diff = _first_difference(stored, params)
+            if diff:
+                raise InputError(f"probe set {name} in {self.path} was recorded differently ({diff})")
+            if list(rows) in self._stored_units(name):
+                return "done", rows[1] - rows[0]
+        journal = Journal(self.journal_root, schema.PROBES, unit_name(name, rows))
+        if not journal.exists():
+            return "new", 0
+        diff = _first_difference(journal.params(), params)
+        if diff and not journal.block_paths():
+            journal.discard()
+            return "new", 0
+        if diff:
+            raise InputError(
+                f"unfinished unit {unit_name(name, rows)} in {self.journal_root} differs ({diff})"
+            )
+        return "partial", journal.n_committed()
+
+    def unit_journal(self, src: str, tgt: str, params: dict, rows: tuple[int, int]) -> Journal:
+        return self._start_journal(schema.PROBES, unit_name(schema.probe_set_name(src, tgt), rows), params)
+
+    def _stored_units(self, name: str) -> list[list[int]]:
+        with open_h5(self.path) as f:
+            g = f[f"{self.group}/{schema.PROBES}/{name}"]
+            return json.loads(g.attrs.get("units", "[]"))
+
+    def finish_unit(self, src: str, tgt: str, rows: tuple[int, int]) -> None:
+        """Write the journaled samples `rows` of a probe set into this shard store: the probe
+        set's group holds full-size datasets, of which only the units recorded here are
+        written (the chunks of other rows stay unallocated); `units` lists them."""
+        name = schema.probe_set_name(src, tgt)
+        journal = Journal(self.journal_root, schema.PROBES, unit_name(name, rows))
+        params, blocks = journal.params(), journal.block_paths()
+
+        def edit(model_group: h5py.Group) -> None:
+            group = model_group.require_group(schema.PROBES)
+            g = group[name] if name in group else self._create_probe_group(group, name, params)
+            got = _write_blocks(g, journal, blocks, rows[0]) - rows[0]
+            if got != rows[1] - rows[0]:
+                raise InputError(f"journal of unit {unit_name(name, rows)} holds {got} samples")
+            units = sorted(json.loads(g.attrs.get("units", "[]")) + [list(rows)])
+            g.attrs["units"] = json.dumps(units)
+            for obj in (g, *(g[k] for k in g)):  # rewritten: their checksums renewed
+                if checksums.covers_data(obj) or obj is g:
+                    checksums.seal(obj)
 
         self._rewrite(edit, sum(p.stat().st_size for p in blocks))
         journal.discard()
@@ -359,7 +492,7 @@ class StoreWriter:
 
     # --- anything else (neuron sets, analysis results) ---------------------------------------
     def edit(self, kind: str, fill: Callable[[h5py.Group], None], new_bytes: int | None = None) -> None:
-        """Let `fill` add or replace entries of group `kind` (e.g. 'sets'), copy-on-write.
+        """Let `fill` add or replace entries of group `kind` (e.g. 'sets'), committed in place.
         `new_bytes` bounds what it adds (default: one byte per neuron, eight packed sets)."""
         if new_bytes is None:
             new_bytes = self.model.n_layers * self.model.d_mlp
@@ -379,6 +512,56 @@ class StoreWriter:
         self.edit(kind, fill, new_bytes=len(text.encode()))
 
 
+def unit_name(name: str, rows: tuple[int, int]) -> str:
+    """Journal name of the samples `rows` of probe set `name`: 'de-fr@64-128'."""
+    return f"{name}@{rows[0]}-{rows[1]}"
+
+
+def probe_dataset_layout(params: dict, n: int, n_layers: int, d_mlp: int) -> dict[str, dict]:
+    """Creation arguments of a probe set's datasets: one rule for stores, shards and merges."""
+    mean_dtype = params.get("mean_dtype", "float32")
+    if mean_dtype not in schema.MEAN_DTYPES:
+        raise InputError(f"mean_dtype {mean_dtype!r} is not one of {', '.join(schema.MEAN_DTYPES)}")
+    chunked = {
+        "shape": (n, n_layers, d_mlp),
+        "chunks": (min(schema.CHUNK_ROWS, n), 1, d_mlp),
+        "compression": schema.COMPRESSION,
+        "compression_opts": schema.COMPRESSION_LEVEL,
+        "fletcher32": True,
+    }
+    layout = {
+        "mean": {**chunked, "dtype": mean_dtype, "shuffle": False},
+        "fires": {**chunked, "dtype": counts.FIRES_DTYPE, "shuffle": True},
+        "tokens": {"shape": (n,), "dtype": "int32", "fletcher32": True},
+    }
+    for key in STRING_FIELDS:
+        layout[key] = {"shape": (n,), "dtype": _STR}
+    return layout
+
+
+#: The per-sample strings of a probe set.
+STRING_FIELDS = ("prompts", "generations", "source_words", "target_words")
+
+
+def _write_blocks(g: h5py.Group, journal: Journal, blocks: list[Path], row: int) -> int:
+    """Write journal blocks into a probe set's datasets from sample `row` on; the row after."""
+    mean_dtype = g["mean"].dtype
+    for path in blocks:
+        block = journal.load_block(path)
+        size = block["tokens"].shape[0]
+        rows = slice(row, row + size)
+        g["mean"][rows] = block["mean"].astype(mean_dtype)
+        g["fires"][rows] = counts.fires_from_probability(
+            block["prob"], block["tokens"], f"journal block {path}"
+        )
+        g["tokens"][rows] = block["tokens"]
+        for key in STRING_FIELDS:
+            # HDF5 strings cannot hold NUL: a model may generate one; keep it visible.
+            g[key][rows] = [t.replace("\x00", "\ufffd") for t in block[key].tolist()]
+        row += size
+    return row
+
+
 def check_writable(path: Path) -> None:
     """Refuse to write into a store of another schema version (checked before any work)."""
     if not path.exists():
@@ -386,9 +569,14 @@ def check_writable(path: Path) -> None:
     with open_h5(path) as f:
         version = f.attrs.get("schema_version")
     if version is not None and int(version) != schema.SCHEMA_VERSION:
+        hint = (
+            f"; `neuronoverlap store-upgrade {path}` converts it"
+            if int(version) in schema.READABLE_VERSIONS
+            else ""
+        )
         raise InputError(
             f"{path} has store schema {int(version)}; this toolkit writes schema "
-            f"{schema.SCHEMA_VERSION} only and leaves the store as it is"
+            f"{schema.SCHEMA_VERSION} only and leaves the store as it is{hint}"
         )
 
 

@@ -1,0 +1,89 @@
+"""`neuronoverlap store-upgrade`: a schema-1 store rewritten as schema 2, losslessly.
+
+Schema 1 kept each probe sample's activation probability as float32 `prob`; schema 2 keeps the
+integer fire counts `fires` (`counts.py`). The counts are recovered exactly from `prob` and
+`tokens` and checked; a store whose probabilities are not exact counts / tokens is refused and
+left as it is. Everything else is copied as it is (HDF5 object copy). The new file is written
+beside the store, fsynced and renamed over it under the writer's lock, so a kill leaves the
+old store; objects without a checksum (a store older than checksums) stay unsealed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import h5py
+
+from neuronoverlap.errors import InputError
+from neuronoverlap.store import checksums, counts, schema, space
+from neuronoverlap.store.reader import open_h5
+from neuronoverlap.store.writer import StoreWriter, _now, _plain
+from neuronoverlap.versions import library_versions
+
+
+def _convert_probe_set(group: h5py.Group) -> None:
+    """Replace `prob` of a copied probe-set group by its exact `fires`."""
+    prob, tokens = group["prob"], group["tokens"][()]
+    fires = group.create_dataset(
+        "fires",
+        shape=prob.shape,
+        dtype=counts.FIRES_DTYPE,
+        chunks=prob.chunks,
+        compression=schema.COMPRESSION,
+        compression_opts=schema.COMPRESSION_LEVEL,
+        shuffle=True,
+        fletcher32=True,
+    )
+    step = prob.chunks[0] if prob.chunks else schema.CHUNK_ROWS
+    for start in range(0, prob.shape[0], step):
+        rows = slice(start, start + step)
+        fires[rows] = counts.fires_from_probability(prob[rows], tokens[rows], f"{group.name}/prob")
+    del group["prob"]
+
+
+def upgrade_store(path: str | Path) -> tuple[int, list[str]]:
+    """Rewrite the store at `path` as schema 2. Returns (the old version, probe sets converted)."""
+    path = Path(path)
+    with open_h5(path) as f:
+        version = int(f.attrs.get("schema_version", 0))
+    if version == schema.SCHEMA_VERSION:
+        return version, []
+    if version not in schema.READABLE_VERSIONS:
+        raise InputError(f"{path} has store schema {version}; store-upgrade converts schema 1 only")
+    tmp = path.with_name(path.name + ".tmp")
+    converted: list[str] = []
+    with StoreWriter.for_existing(path, upgrading=True):
+        need = space.needed(path.stat().st_size)
+        space.ensure_free_space(path, need, "upgrading")
+        tmp.unlink(missing_ok=True)
+        try:
+            with h5py.File(path, "r") as src, h5py.File(tmp, "w") as dst:
+                checksums.check(src)
+                legacy = checksums.unsealed(src) - {"/"}
+                for key, value in src.attrs.items():
+                    dst.attrs[key] = value
+                for key in src:
+                    src.copy(src[key], dst, name=key)
+                model = schema.model_group(str(_plain(src.attrs["model_name"])))
+                probes = dst.get(f"{model}/{schema.PROBES}")
+                for name in sorted(probes) if probes is not None else []:
+                    if "prob" in probes[name]:
+                        _convert_probe_set(probes[name])
+                        converted.append(name)
+                dst.attrs["schema_version"] = schema.SCHEMA_VERSION
+                dst.attrs["upgraded_from_schema"] = version
+                dst.attrs["modified"] = _now()
+                dst.attrs["modified_with"] = json.dumps(library_versions(), sort_keys=True)
+                checksums.seal_new(dst, legacy)
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except (OSError, RuntimeError) as exc:
+            tmp.unlink(missing_ok=True)
+            raise space.storage_error(exc, path, need, "upgrading") from None
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    return version, converted
