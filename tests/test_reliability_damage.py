@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import h5py
+import numpy as np
 import pytest
 
 from neuronoverlap.cli import main
@@ -222,7 +223,9 @@ def test_damaged_root_attributes_are_refused(store, tiny_llama):
         Store(store)
 
 
-@pytest.mark.parametrize("damaged_file", ["block-000000000.npz", "params.json", "model.json"])
+@pytest.mark.parametrize(
+    "damaged_file", ["block-000000000.npz", "params.json", "model.json", "block without mean"]
+)
 def test_a_damaged_journal_file_is_named(damaged_file, tmp_path, capsys, monkeypatch):
     """A journal file damaged by hand (the writer never leaves one half-written): one line that
     names it; deleting it and rerunning recomputes what it held."""
@@ -258,8 +261,14 @@ def test_a_damaged_journal_file_is_named(damaged_file, tmp_path, capsys, monkeyp
     journal = tmp_path / "run.h5.partial"
     folder = journal / "probes" / "de-it"
     assert len(list(folder.glob("block-*.npz"))) == 2
-    path = journal / damaged_file if damaged_file == "model.json" else folder / damaged_file
-    path.write_bytes(b"{damaged" if damaged_file.endswith(".json") else b"PK\x03\x04 damaged")
+    if damaged_file == "block without mean":  # a readable block that lost an array
+        path = folder / "block-000000002.npz"
+        with np.load(path) as data:
+            kept = {k: data[k] for k in data.files if k != "mean"}
+        np.savez(path, **kept)
+    else:
+        path = journal / damaged_file if damaged_file == "model.json" else folder / damaged_file
+        path.write_bytes(b"{damaged" if damaged_file.endswith(".json") else b"PK\x03\x04 damaged")
     assert_one_line_exit_2(capsys, *argv, expected=f"journal file {path} is damaged")
     path.unlink()
     if damaged_file == "params.json":  # its blocks go with it

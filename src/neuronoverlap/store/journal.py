@@ -139,9 +139,21 @@ class Journal:
     def add_block(self, start: int, **arrays: np.ndarray) -> None:
         atomic_save_npz(self.dir / f"block-{start:09d}.npz", **arrays)
 
-    def load_block(self, path: Path) -> dict[str, np.ndarray]:
+    def load_block(self, path: Path, required: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+        """The arrays of one block; a block that lacks one of `required` is damaged."""
+        self.check_block(path, required)
         with _damage_is_input_error(path), np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
+
+    def check_block(self, path: Path, required: tuple[str, ...]) -> None:
+        """Refuse a block without one of the `required` arrays (reads only the zip directory)."""
+        with _damage_is_input_error(path), np.load(path, allow_pickle=False) as data:
+            missing = [k for k in required if k not in data.files]
+        if missing:
+            raise InputError(
+                f"journal file {path} is damaged (no {', '.join(missing)}); delete it and rerun "
+                "the same command (the work it held is recomputed)"
+            )
 
     def save_state(self, **arrays: np.ndarray) -> None:
         atomic_save_npz(self.dir / "state.npz", **arrays)

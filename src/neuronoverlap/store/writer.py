@@ -546,8 +546,11 @@ STRING_FIELDS = ("prompts", "generations", "source_words", "target_words")
 def _write_blocks(g: h5py.Group, journal: Journal, blocks: list[Path], row: int) -> int:
     """Write journal blocks into a probe set's datasets from sample `row` on; the row after."""
     mean_dtype = g["mean"].dtype
+    required = ("mean", "prob", "tokens", *STRING_FIELDS)
     for path in blocks:
-        block = journal.load_block(path)
+        journal.check_block(path, required)  # every block whole before the first byte is written
+    for path in blocks:
+        block = journal.load_block(path, required)
         size = block["tokens"].shape[0]
         rows = slice(row, row + size)
         g["mean"][rows] = block["mean"].astype(mean_dtype)
