@@ -400,19 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--eval-max-new-tokens", type=int, default=8, help="tokens per BLI answer (default: 8)"
     )
     p.add_argument("--probe-n", type=int, default=200, help="probe pairs per probe set (default: 200)")
-    p.add_argument(
-        "--method",
-        default="calibrated",
-        choices=["calibrated", "reference"],
-        help="bridge ranking: calibrated (default: z against size-matched random sets) or the "
-        "raw reference score",
-    )
-    p.add_argument(
-        "--score", default="reference", choices=["reference", "cka"], help="HSIC statistic scored"
-    )
-    p.add_argument(
-        "--random-sets", type=int, default=200, help="size-matched random sets per layer (default: 200)"
-    )
+    _add_bridge_ranking_options(p)
     p.add_argument(
         "--selection-bootstrap",
         type=int,
@@ -808,8 +796,8 @@ def _spectrum_with_intervals(args, langs: list[str]) -> int:
     return 0
 
 
-def _add_bridge_scoring_options(p) -> None:
-    """Options of the bridge scoring shared by select-bridge and demo."""
+def _add_bridge_ranking_options(p) -> None:
+    """How bridges are ranked (select-bridge, demo and validate)."""
     p.add_argument(
         "--method",
         default="calibrated",
@@ -828,6 +816,11 @@ def _add_bridge_scoring_options(p) -> None:
     p.add_argument(
         "--random-sets", type=int, default=200, help="random sets per layer and size (default: 200)"
     )
+
+
+def _add_bridge_scoring_options(p) -> None:
+    """Options of the bridge scoring shared by select-bridge and demo."""
+    _add_bridge_ranking_options(p)
     p.add_argument(
         "--bootstrap", type=int, default=200, help="bootstrap resamples of word pairs (default: 200)"
     )

@@ -22,7 +22,7 @@ from jaxtyping import Bool, Float
 from torch import Tensor
 
 from neuronoverlap.errors import InputError
-from neuronoverlap.models.interface import ActivationConsumer, Batch, NeuronModel
+from neuronoverlap.models.interface import ActivationConsumer, Batch, NeuronModel, positions_of
 
 #: Characters that close a quoted answer, in the scripts of the registry.
 CLOSING_QUOTES = '"”»」』'
@@ -107,8 +107,7 @@ def _decode_greedy(model: NeuronModel, batch: Batch, stop: StopRule) -> list[lis
             positions = positions[:, -1:] + 1
             logits, past = model.step(next_ids[:, None], attention, positions, past=past)
         else:
-            full_positions = (attention.cumsum(-1) - 1).clamp(min=0)
-            logits, _ = model.step(full_ids, attention, full_positions, use_cache=False)
+            logits, _ = model.step(full_ids, attention, positions_of(attention), use_cache=False)
     return generated
 
 

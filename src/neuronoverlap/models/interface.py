@@ -34,6 +34,11 @@ class ActivationConsumer(Protocol):
     ) -> None: ...
 
 
+def positions_of(attention_mask: Int[Tensor, "batch pos"]) -> Int[Tensor, "batch pos"]:
+    """Positions of left-padded rows: 0 at each row's first real token (padding gets 0)."""
+    return (attention_mask.cumsum(-1) - 1).clamp(min=0)
+
+
 @dataclass
 class Batch:
     """Left-padded token ids and their attention mask."""
@@ -43,7 +48,7 @@ class Batch:
 
     @property
     def position_ids(self) -> Int[Tensor, "batch pos"]:
-        return (self.attention_mask.cumsum(-1) - 1).clamp(min=0)
+        return positions_of(self.attention_mask)
 
 
 _ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
@@ -197,7 +202,7 @@ class NeuronModel:
         kwargs: dict[str, Any] = {"attention_mask": attention_mask}
         if self._is_bridge:
             kwargs.update(
-                position_ids=(attention_mask.cumsum(-1) - 1).clamp(min=0),
+                position_ids=positions_of(attention_mask),
                 use_cache=False,
                 return_type="logits",
             )
@@ -238,7 +243,7 @@ class NeuronModel:
         full, _ = self.step(
             ids,
             attention,
-            (attention.cumsum(-1) - 1).clamp(min=0),
+            positions_of(attention),
             use_cache=False,
             last_logits_only=False,
         )

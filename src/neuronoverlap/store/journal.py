@@ -20,16 +20,9 @@ import numpy as np
 
 from neuronoverlap.errors import InputError
 from neuronoverlap.store import space
+from neuronoverlap.store.undo import fsync_dir
 
 _BLOCK_NAME = re.compile(r"block-\d{9}\.npz")
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _atomic_write(path: Path, size: int, write) -> None:
@@ -46,7 +39,7 @@ def _atomic_write(path: Path, size: int, write) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise space.storage_error(exc, path, need, "writing") from None

@@ -31,7 +31,8 @@ def undo_path(store: Path) -> Path:
     return store.with_name(store.name + ".undo")
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename or unlink in folder `path` durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -93,7 +94,7 @@ def roll_back(store: Path) -> bool:
             fh.flush()
             os.fsync(fh.fileno())
     log.unlink()
-    _fsync_dir(store.parent)
+    fsync_dir(store.parent)
     return True
 
 
@@ -109,7 +110,7 @@ class UndoFile(io.RawIOBase):
         self.dead = False  # set after a failed commit is rolled back: nothing more is written
         self.log = open(log, "wb")
         self._log(MAGIC + _SIZE.pack(self.size))
-        _fsync_dir(log.parent)
+        fsync_dir(log.parent)
 
     def _log(self, data: bytes) -> None:
         try:

@@ -62,14 +62,6 @@ _STR = h5py.string_dtype("utf-8")
 READER_WAIT_S = 120.0
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _lock_out_readers(fh, path: Path) -> None:
     """Take the store file's flock exclusively: readers (shared) finish first, none starts."""
     deadline = time.monotonic() + READER_WAIT_S
@@ -292,7 +284,7 @@ class StoreWriter:
                 os.fsync(fh.fileno())
                 journal_log.close_log()
                 log.unlink()  # the commit point
-                _fsync_dir(self.path.parent)
+                undo.fsync_dir(self.path.parent)
             except BaseException as exc:
                 if journal_log is not None:
                     journal_log.close_log()
