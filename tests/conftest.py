@@ -37,7 +37,7 @@ def tiny_store_template(tmp_path_factory):
     import numpy as np
 
     from neuronoverlap.cli import main
-    from neuronoverlap.sets import NeuronSet, save_sets
+    from neuronoverlap.sets import NeuronSet
     from neuronoverlap.store import StoreWriter
 
     path = tmp_path_factory.mktemp("template") / "run.h5"
@@ -51,7 +51,7 @@ def tiny_store_template(tmp_path_factory):
     mask = np.zeros((4, 256), dtype=bool)
     mask[1, [3, 77, 200]] = True
     with StoreWriter.for_existing(path) as writer:
-        save_sets(writer, {"test-set": NeuronSet(mask, "three neurons")})
+        writer.put_sets({"test-set": NeuronSet(mask, "three neurons")})
     return path
 
 

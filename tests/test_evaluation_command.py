@@ -9,8 +9,9 @@ import json
 import pytest
 import torch
 
+from neuronoverlap.cli.evaluate import add_parsers as add_evaluate_parser
+from neuronoverlap.cli.evaluate import run_evaluate as cmd_evaluate
 from neuronoverlap.errors import InputError
-from neuronoverlap.evaluation.command import add_evaluate_parser, cmd_evaluate
 from neuronoverlap.evaluation.mrc import (
     MRCPrompts,
     letter_token_ids,
@@ -129,7 +130,7 @@ def test_out_must_be_a_folder(tmp_path):
 
 
 def test_bridges_all_excludes_the_pair_languages():
-    from neuronoverlap.evaluation.command import _bridges
+    from neuronoverlap.cli.evaluate import _bridges
 
     assert _bridges(parse("bli", "--pair", "en-de", "--bridges", "all"), {"en", "de"}) == [
         "fr", "it", "pt", "es"]
@@ -162,7 +163,7 @@ def test_help_lists_every_option(capsys):
 
 
 def test_ranking_from_a_selection_file(tmp_path):
-    from neuronoverlap.evaluation.command import _ranking, read_ranking_file
+    from neuronoverlap.cli.evaluate import _ranking, read_ranking_file
 
     path = tmp_path / "selection.json"
     path.write_text(json.dumps({"src": "zh", "tgt": "ja", "ranking": ["fr", "en", "de"]}))
@@ -180,7 +181,7 @@ def test_ranking_from_a_selection_file(tmp_path):
 
 
 def test_templates_typed_with_backslash_n():
-    from neuronoverlap.evaluation.command import _bli_prompts, _mrc_prompts
+    from neuronoverlap.cli.evaluate import _bli_prompts, _mrc_prompts
 
     args = parse("bli", "--pair", "en-de", "--template", r"{S}: {w}\n{T}:", "--shot-answer",
                  r" {a}", "--shots", "2")

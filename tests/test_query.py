@@ -18,7 +18,7 @@ from neuronoverlap.probes import (
     translation_probe_sets,
 )
 from neuronoverlap.query import parse_neuron, query_neurons
-from neuronoverlap.sets import NeuronSet, save_sets
+from neuronoverlap.sets import NeuronSet
 from neuronoverlap.store import Store
 
 
@@ -34,7 +34,7 @@ def store_path(tmp_path_factory, tiny_llama):
             record_corpus(tiny_llama, writer, lang, sentences, params, batch_size=4,
                           progress=False)
         shape = (tiny_llama.n_layers, tiny_llama.d_mlp)
-        save_sets(writer, {"one": NeuronSet.from_indices([(1, 7), (0, 3)], shape),
+        writer.put_sets({"one": NeuronSet.from_indices([(1, 7), (0, 3)], shape),
                            "none": NeuronSet.empty(shape)})
     return path
 

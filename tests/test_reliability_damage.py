@@ -15,7 +15,6 @@ import pytest
 
 from neuronoverlap.cli import main
 from neuronoverlap.errors import InputError
-from neuronoverlap.sets import load_set
 from neuronoverlap.store import Store, checksums
 from neuronoverlap.store.verify import verify_store
 
@@ -148,7 +147,7 @@ def test_a_damaged_neuron_set(store, tmp_path, capsys):
         offset = f[key].id.get_offset()
     damaged = flipped(store, offset + 4, tmp_path / "set.h5")
     with pytest.raises(InputError, match="test-set is damaged"):
-        load_set(Store(damaged), "test-set")
+        Store(damaged).neuron_set("test-set")
     assert_one_line_exit_2(capsys, "neuron", damaged, "1:3", expected="test-set is damaged")
 
 
@@ -200,7 +199,7 @@ def test_old_stores_without_checksums_stay_readable(store, tmp_path, capsys, tin
     strip_checksums(store)
     view = Store(store).probes("de", "fr")
     assert len(view.strings("source_words")) == 4 and Store(store).corpus("en").n_tokens > 0
-    assert load_set(Store(store), "test-set").n_layers == 4
+    assert Store(store).neuron_set("test-set").n_layers == 4
     code, out, err = cli(capsys, "verify", store)
     assert code == 0 and err == ""
     assert f"no checksum  /{MODEL}/probes/de-fr/source_words" in out.splitlines()

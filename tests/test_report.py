@@ -18,10 +18,11 @@ import numpy as np
 import pytest
 
 from neuronoverlap.cli import main
+from neuronoverlap.cli.report import add_parsers as add_report_parser
+from neuronoverlap.cli.report import run_report as cmd_report
 from neuronoverlap.errors import InputError
 from neuronoverlap.report import SPECTRUM_MEASURES, write_report
 from neuronoverlap.report.collect import fmt
-from neuronoverlap.report.command import add_report_parser, cmd_report
 from neuronoverlap.sets import ProbeSamples, overlap_from_probes
 from neuronoverlap.store import ModelInfo, Store, StoreWriter
 

@@ -9,7 +9,7 @@ import pytest
 from neuronoverlap.errors import InputError
 from neuronoverlap.models import StopRule
 from neuronoverlap.probes import open_writer, record_probe_set, translation_probe_sets
-from neuronoverlap.sets import NeuronSet, ProbeSamples, load_set, overlap_from_probes, save_sets
+from neuronoverlap.sets import NeuronSet, ProbeSamples, overlap_from_probes
 from neuronoverlap.store import Store
 
 
@@ -42,14 +42,14 @@ def test_sets_from_store_round_trip(tmp_path, tiny_llama):
         divmod(int(i), tiny_llama.d_mlp) for i in top[:5]
     }
     with open_writer(path, tiny_llama) as writer:
-        save_sets(writer, {"overlap-it-en": overlap, "complement": ~overlap})
+        writer.put_sets({"overlap-it-en": overlap, "complement": ~overlap})
         with pytest.raises(InputError, match="model shape"):
-            save_sets(writer, {"bad": NeuronSet.empty((2, 3))})
-    back = load_set(Store(path), "overlap-it-en")
+            writer.put_sets({"bad": NeuronSet.empty((2, 3))})
+    back = Store(path).neuron_set("overlap-it-en")
     assert back == overlap and back.metadata["kind"] == "overlap"
-    assert load_set(Store(path), "complement") == ~overlap
+    assert Store(path).neuron_set("complement") == ~overlap
     assert Store(path).probes("it", "en").n_samples == 8  # nothing lost by the rewrite
     with h5py.File(path, "r") as f:
         assert f["tiny-llama/sets/overlap-it-en"].attrs["size"] == len(overlap)
     with pytest.raises(InputError, match="no neuron set"):
-        load_set(Store(path), "missing")
+        Store(path).neuron_set("missing")

@@ -10,7 +10,6 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from neuronoverlap.errors import InputError
-from neuronoverlap.sets.stored import SETS_GROUP, load_set
 from neuronoverlap.store import Store
 
 _NEURON = re.compile(r"^\s*(\d+)\s*[:.]\s*(\d+)\s*$")
@@ -66,7 +65,7 @@ def _probe_firing(
     store: Store, name: str, layers: Sequence[int]
 ) -> dict[int, tuple[np.ndarray, np.ndarray, int]]:
     """Token-weighted probability and mean of every neuron of each layer over a probe set."""
-    view = store.probes(*name.split("-"))
+    view = store.probes(name)
     tokens = view.tokens().astype(np.float64)
     total = max(tokens.sum(), 1.0)
     return {
@@ -91,7 +90,7 @@ def query_neurons(store: Store, neurons: Sequence[tuple[int, int]]) -> list[Neur
     corpora = _corpus_firing(store)
     layers = sorted({layer for layer, _ in neurons})
     probes = {name: _probe_firing(store, name, layers) for name in store.probe_sets()}
-    stored_sets = {name: load_set(store, name) for name in store.group_names(SETS_GROUP)}
+    stored_sets = {name: store.neuron_set(name) for name in store.neuron_set_names()}
     reports = []
     for layer, neuron in neurons:
         reports.append(NeuronReport(

@@ -28,7 +28,7 @@ from neuronoverlap.sets import (
     overlap_from_probes,
 )
 from neuronoverlap.sets.builders import probe_active_set
-from neuronoverlap.store import Store
+from neuronoverlap.store import Store, schema
 from neuronoverlap.versions import library_versions
 
 #: The reference's window, layers 10-21 of LLaMA-3-8B's 32, as fractions of depth: [10/32, 22/32).
@@ -63,13 +63,20 @@ def _probe_samples(store: Store, src: str, tgt: str, statistic: str = "prob") ->
     )
 
 
+def probe_pairs(src: str, tgt: str, bridges: list[str]) -> list[tuple[str, str]]:
+    """The language pairs whose probe sets (both directions each) bridge selection needs for
+    (src, tgt) and its candidate bridges: the pair itself, and each bridge with both."""
+    return [(src, tgt)] + [(b, x) for b in bridges for x in (src, tgt)]
+
+
+def needed_probe_sets(src: str, tgt: str, bridges: list[str]) -> list[str]:
+    """The names of every probe set `probe_pairs` stands for, each direction."""
+    return [schema.probe_set_name(*d) for a, b in probe_pairs(src, tgt, bridges) for d in ((a, b), (b, a))]
+
+
 def _missing_probe_sets(store: Store, src: str, tgt: str, candidates: list[str]) -> list[str]:
-    needed = (
-        [(src, tgt), (tgt, src)]
-        + [(b, x) for b in candidates for x in (src, tgt)]
-        + [(x, b) for b in candidates for x in (src, tgt)]
-    )
-    return [f"{a}-{b}" for a, b in needed if not store.has_probes(a, b)]
+    have = set(store.probe_sets())
+    return [name for name in needed_probe_sets(src, tgt, candidates) if name not in have]
 
 
 def bridge_sets(

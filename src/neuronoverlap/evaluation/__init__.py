@@ -10,7 +10,6 @@ from neuronoverlap.evaluation.bli import (
     render_bridged,
     write_bli_results,
 )
-from neuronoverlap.evaluation.command import add_evaluate_parser, cmd_evaluate
 from neuronoverlap.evaluation.extraction import (
     extract_answer,
     extract_bridge_word,
@@ -49,9 +48,7 @@ __all__ = [
     "MRCRecord",
     "McNemarResult",
     "OracleComparison",
-    "add_evaluate_parser",
     "bootstrap_ci",
-    "cmd_evaluate",
     "Example",
     "choose_examples",
     "evaluate_bli",

@@ -112,6 +112,7 @@ def record_probe_set(
         unit="sample",
         disable=not progress,
         dynamic_ncols=True,
+        leave=None,  # under an overall bar: cleared when done
     )
     tokens_seen, started = 0, time.perf_counter()
     for start, stop_index in _batches(hi, batch_size, lo + done):
@@ -175,6 +176,7 @@ def record_corpus(
         unit="sent",
         disable=not progress,
         dynamic_ncols=True,
+        leave=None,  # under an overall bar: cleared when done
     )
     started, tokens_at_start = time.perf_counter(), stats.n_tokens
     for index, (start, end) in enumerate(_batches(len(sentences), batch_size, done)):

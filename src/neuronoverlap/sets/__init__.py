@@ -1,6 +1,7 @@
 """Neuron sets: the `NeuronSet` type, selection rules and the method's set builders.
 
-See docs/sets.md for the definitions, defaults and the HDF5 layout of a saved set.
+See docs/sets.md for the definitions, defaults and the HDF5 layout of a saved set
+(`neuronoverlap.store.neuron_sets`; sets are saved and loaded through the store).
 """
 
 from neuronoverlap.sets.builders import (
@@ -23,7 +24,6 @@ from neuronoverlap.sets.builders import (
     selection_params,
 )
 from neuronoverlap.sets.core import DEFAULT_HOOK, NeuronSet, check_same_shape
-from neuronoverlap.sets.h5 import read_neuron_set, write_neuron_set
 from neuronoverlap.sets.selection import (
     kth_smallest,
     lape_masks,
@@ -31,11 +31,8 @@ from neuronoverlap.sets.selection import (
     top_count,
     top_rate_mask,
 )
-from neuronoverlap.sets.stored import load_set, save_sets
 
 __all__ = [
-    "load_set",
-    "save_sets",
     "DEFAULT_HOOK",
     "NeuronSet",
     "ProbeSamples",
@@ -55,12 +52,10 @@ __all__ = [
     "overlap_set",
     "pooled_scores",
     "probe_active_set",
-    "read_neuron_set",
     "sample_votes",
     "select_neurons",
     "selection_params",
     "threshold_mask",
     "top_count",
     "top_rate_mask",
-    "write_neuron_set",
 ]

@@ -248,18 +248,3 @@ class NeuronSet:
     def __repr__(self) -> str:
         label = f" {self.label!r}" if self.label else ""
         return f"<NeuronSet{label}: {len(self)} of {self.n_layers}x{self.d_mlp} neurons>"
-
-    # ---- HDF5 ---------------------------------------------------------------------------
-    def to_h5(self, group: Any, name: str, attrs: Mapping[str, Any] | None = None,
-              layout: str = "auto") -> Any:
-        """Write this set as dataset `name` in an h5py group (layout in docs/sets.md)."""
-        from neuronoverlap.sets.h5 import write_neuron_set
-
-        return write_neuron_set(self, group, name, attrs=attrs, layout=layout)
-
-    @classmethod
-    def from_h5(cls, node: Any, name: str | None = None) -> NeuronSet:
-        """Read a set written by `to_h5`: pass its dataset, or its group and `name`."""
-        from neuronoverlap.sets.h5 import read_neuron_set
-
-        return read_neuron_set(node, name)

@@ -1,14 +1,17 @@
 """Reading a store: lazy slices, with damage reported as one-line errors.
 
     store = Store("store/run.h5")
-    store.probes("zh", "ja").layer(12)              # [n_samples, d_mlp] mean activations
+    store.probes("zh-ja").layer(12)                 # [n_samples, d_mlp] mean activations
     store.corpus("he").activation_probability()     # [n_layers, d_mlp]
+    with Store("store/run.h5") as store:            # one read handle for many reads
+        ...
 
 A store can also be read with plain h5py from the schema in docs/store.md.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import time
@@ -21,7 +24,9 @@ import numpy as np
 from jaxtyping import Float, Int
 
 from neuronoverlap.errors import InputError
+from neuronoverlap.sets.core import NeuronSet
 from neuronoverlap.store import checksums, counts, schema, undo
+from neuronoverlap.store.neuron_sets import read_neuron_set
 
 #: How long a reader waits for a commit in progress (a commit of a large probe set: seconds).
 COMMIT_WAIT_S = 600.0
@@ -147,6 +152,9 @@ class ProbeSetView:
         self.name = schema.probe_set_name(src, tgt)
         self.key = f"{store.group}/{schema.PROBES}/{self.name}"
 
+    def __repr__(self) -> str:
+        return f"<ProbeSetView {self.name} of {self.store.path}: {self.n_samples} samples>"
+
     @property
     def params(self) -> dict:
         with self.store._file() as f:
@@ -204,6 +212,9 @@ class CorpusView:
         self.store, self.lang = store, lang
         self.key = f"{store.group}/{schema.CORPORA}/{lang}"
 
+    def __repr__(self) -> str:
+        return f"<CorpusView {self.lang} of {self.store.path}: {self.n_tokens} tokens>"
+
     def _get(self, name: str) -> np.ndarray:
         with self.store._file() as f:
             return _read(f[self.key][name])
@@ -231,10 +242,14 @@ class CorpusView:
 
 
 class Store:
-    """Read access to a store file. Cheap to create; every read opens the file briefly."""
+    """Read access to a store file. Cheap to create; every read opens the file briefly, unless
+    the store is used as a context manager (`with Store(path) as store:`), which keeps one read
+    handle (and the shared lock: writers wait) until the block ends."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self._session: contextlib.ExitStack | None = None
+        self._handle: h5py.File | None = None
         with open_h5(self.path) as f:
             if "model_name" not in f.attrs or "schema_version" not in f.attrs:
                 raise InputError(f"{self.path} is an HDF5 file but not a neuronoverlap store")
@@ -255,8 +270,30 @@ class Store:
         self.d_mlp = int(self.attrs["d_mlp"])
         self.group = schema.model_group(self.model_name)
 
+    def __enter__(self) -> Store:
+        if self._session is None:
+            session = contextlib.ExitStack()
+            self._handle = session.enter_context(open_h5(self.path))
+            self._session = session
+        return self
+
+    def __exit__(self, *exc) -> None:
+        session, self._session, self._handle = self._session, None, None
+        if session is not None:
+            session.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"<Store {self.path}: {self.model_name}, {self.n_layers}x{self.d_mlp}, "
+            f"{len(self.probe_sets())} probe sets, {len(self.corpora())} corpora, "
+            f"{len(self.neuron_set_names())} neuron sets>"
+        )
+
     @contextmanager
     def _file(self) -> Iterator[h5py.File]:
+        if self._handle is not None:
+            yield self._handle
+            return
         with open_h5(self.path) as f:
             yield f
 
@@ -275,10 +312,13 @@ class Store:
     def corpora(self) -> list[str]:
         return self._names(schema.CORPORA)
 
-    def has_probes(self, src: str, tgt: str) -> bool:
-        return schema.probe_set_name(src, tgt) in self.probe_sets()
+    def has_probes(self, probe_set: str | tuple[str, str], tgt: str | None = None) -> bool:
+        """Whether the probe set is stored: `has_probes("zh-ja")`, `("zh", "ja")` or `("zh", "ja")` apart."""
+        return schema.probe_set_name(*schema.probe_set_key(probe_set, tgt)) in self.probe_sets()
 
-    def probes(self, src: str, tgt: str) -> ProbeSetView:
+    def probes(self, probe_set: str | tuple[str, str], tgt: str | None = None) -> ProbeSetView:
+        """One probe set: `probes("zh-ja")`, `probes(("zh", "ja"))` or `probes("zh", "ja")`."""
+        src, tgt = schema.probe_set_key(probe_set, tgt)
         name = schema.probe_set_name(src, tgt)
         if name not in self.probe_sets():
             have = ", ".join(self.probe_sets()) or "none"
@@ -300,6 +340,18 @@ class Store:
             have = ", ".join(self.corpora()) or "none"
             raise InputError(f"{self.path} has no corpus statistics for {lang!r} (it has: {have})")
         return CorpusView(self, lang)
+
+    def neuron_set_names(self) -> list[str]:
+        """Names of the neuron sets saved with `StoreWriter.put_sets`."""
+        return self._names(schema.SETS)
+
+    def neuron_set(self, name: str) -> NeuronSet:
+        """A neuron set saved with `StoreWriter.put_sets` (checked against its checksum)."""
+        names = self.neuron_set_names()
+        if name not in names:
+            raise InputError(f"{self.path} has no neuron set {name!r} (it has: {', '.join(names) or 'none'})")
+        with self.h5_group(schema.SETS, name) as node:
+            return read_neuron_set(node)
 
     def group_names(self, kind: str) -> list[str]:
         """Names under any kind of group (e.g. 'sets', 'results')."""

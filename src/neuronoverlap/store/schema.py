@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from neuronoverlap.errors import InputError
+
 SCHEMA_VERSION = 2
 
 #: Schema 1: `prob` float32; schema 2: `fires` (uint16 counts, prob = fires / tokens on read).
@@ -36,3 +38,47 @@ def model_group(model_name: str) -> str:
 def probe_set_name(src: str, tgt: str) -> str:
     """Direction-specific name: 'zh-ja' holds prompts translating zh -> ja."""
     return f"{src}-{tgt}"
+
+
+def parse_probe_set_name(name: str) -> tuple[str, str]:
+    """'zh-ja' -> ('zh', 'ja'); anything else is an `InputError`."""
+    parts = name.split("-")
+    if len(parts) != 2 or not all(parts):
+        raise InputError(f"a probe set is named SRC-TGT, e.g. zh-ja; got {name!r}")
+    return parts[0], parts[1]
+
+
+def probe_set_key(probe_set: str | tuple[str, str], tgt: str | None = None) -> tuple[str, str]:
+    """(src, tgt) from 'zh-ja', ('zh', 'ja') or the two codes given apart."""
+    if tgt is not None:
+        return str(probe_set), tgt
+    if isinstance(probe_set, str):
+        return parse_probe_set_name(probe_set)
+    src, tgt = probe_set
+    return src, tgt
+
+
+def overlap_set_name(src: str, tgt: str) -> str:
+    """The stored overlap set O(s,t)."""
+    return f"overlap-{src}-{tgt}"
+
+
+def bridge_set_name(bridge: str, src: str, tgt: str) -> str:
+    """The stored bridge-specific set B(b; s,t)."""
+    return f"bridge-{bridge}-{src}-{tgt}"
+
+
+def bridge_result_name(src: str, tgt: str) -> str:
+    """The stored bridge selection of the pair (s, t) (`BridgeSelection.to_dict()`)."""
+    return f"bridge-{src}-{tgt}"
+
+
+def evaluation_result_name(task: str, name: str) -> str:
+    """A stored evaluation: 'bli-zh-ja' (task bli, pair zh-ja), 'mrc-sw' (task mrc, language sw)."""
+    return f"{task}-{name}"
+
+
+def result_task(name: str) -> tuple[str, list[str]]:
+    """'bli-zh-ja' -> ('bli', ['zh', 'ja']); 'mrc-sw' -> ('mrc', ['sw'])."""
+    task, _, rest = name.partition("-")
+    return task, rest.split("-") if rest else []

@@ -14,7 +14,7 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +22,7 @@ import h5py
 import numpy as np
 
 from neuronoverlap.errors import InputError
+from neuronoverlap.sets.core import NeuronSet
 from neuronoverlap.store import checksums, counts, schema, space, undo
 from neuronoverlap.store.journal import (
     Journal,
@@ -30,6 +31,7 @@ from neuronoverlap.store.journal import (
     read_json,
     remove_empty_dirs,
 )
+from neuronoverlap.store.neuron_sets import write_neuron_set
 from neuronoverlap.store.reader import open_h5
 from neuronoverlap.versions import library_versions
 
@@ -102,7 +104,6 @@ class StoreWriter:
         made_parent = not self.path.parent.exists()
         make_dirs(self.path.parent)
         self._lock_path = self.path.with_name(self.path.name + ".lock")
-        self._made_lock = not self._lock_path.exists()
         try:
             self._lock_file = open(self._lock_path, "a+")
         except OSError as exc:
@@ -139,8 +140,9 @@ class StoreWriter:
 
     # --- life cycle --------------------------------------------------------------------------
     def close(self) -> None:
-        """Release the lock. A journal that holds no work is removed, and so is the lock file
-        when this writer created it, so a refused or empty run leaves nothing beside the store."""
+        """Release the lock. A journal that holds no work is removed, and then the lock file
+        too (this writer holds it: nobody else is writing), so a finished, refused or empty run
+        leaves nothing beside the store."""
         if self._lock_file.closed:
             return
         marker = self.journal_root / "model.json"
@@ -151,7 +153,7 @@ class StoreWriter:
             remove_empty_dirs(self.journal_root)
         # Unlinked while still held: a process that opened it before now fails its
         # non-blocking flock, one that opens it after creates a fresh lock file.
-        if self._made_lock and not self.journal_root.exists():
+        if not self.journal_root.exists():
             self._lock_path.unlink(missing_ok=True)
         fcntl.flock(self._lock_file, fcntl.LOCK_UN)
         self._lock_file.close()
@@ -490,18 +492,60 @@ class StoreWriter:
             new_bytes = self.model.n_layers * self.model.d_mlp
         self._rewrite(lambda model_group: fill(model_group.require_group(kind)), new_bytes)
 
+    def put_sets(self, sets: Mapping[str, NeuronSet]) -> None:
+        """Write (or replace) named neuron sets under `sets/`, in one commit (layout in
+        docs/sets.md); read them back with `Store.neuron_set(name)`."""
+        self.put(sets=sets)
+
     def put_json(self, kind: str, name: str, payload: dict) -> None:
         """Store a JSON document (an analysis result) as a UTF-8 string dataset `kind/name`."""
-        text = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=_plain)
+        self.put(documents={kind: {name: payload}})
 
-        def fill(group: h5py.Group) -> None:
-            if name in group:
-                del group[name]
-            group.create_dataset(name, data=text, dtype=_STR)
-            group[name].attrs["created"] = _now()
-            group[name].attrs["library_versions"] = json.dumps(library_versions(), sort_keys=True)
+    def put(
+        self,
+        sets: Mapping[str, NeuronSet] | None = None,
+        documents: Mapping[str, Mapping[str, dict]] | None = None,
+    ) -> None:
+        """Neuron sets and JSON documents (`documents[kind][name]`) added or replaced in ONE
+        commit: either all of them are stored, or (a failure, a kill) none."""
+        sets, documents = dict(sets or {}), {k: dict(v) for k, v in (documents or {}).items()}
+        shape = (self.model.n_layers, self.model.d_mlp)
+        for name, neurons in sets.items():
+            if "/" in name or not name:
+                raise InputError(f"a neuron-set name cannot be empty or contain '/': {name!r}")
+            if neurons.shape != shape:
+                raise InputError(
+                    f"set {name!r} has model shape {neurons.shape}, the store's model is {shape}"
+                )
+        texts = {
+            kind: {
+                name: json.dumps(doc, sort_keys=True, ensure_ascii=False, default=_plain)
+                for name, doc in docs.items()
+            }
+            for kind, docs in documents.items()
+        }
 
-        self.edit(kind, fill, new_bytes=len(text.encode()))
+        def fill(model_group: h5py.Group) -> None:
+            if sets:
+                group = model_group.require_group(schema.SETS)
+                for name, neurons in sets.items():
+                    if name in group:
+                        del group[name]
+                    write_neuron_set(neurons, group, name)
+            versions = json.dumps(library_versions(), sort_keys=True)
+            for kind, named in texts.items():
+                group = model_group.require_group(kind)
+                for name, text in named.items():
+                    if name in group:
+                        del group[name]
+                    group.create_dataset(name, data=text, dtype=_STR)
+                    group[name].attrs["created"] = _now()
+                    group[name].attrs["library_versions"] = versions
+
+        new_bytes = len(sets) * self.model.n_layers * self.model.d_mlp + sum(
+            len(t.encode()) for named in texts.values() for t in named.values()
+        )
+        self._rewrite(fill, max(new_bytes, 1))
 
 
 def unit_name(name: str, rows: tuple[int, int]) -> str:

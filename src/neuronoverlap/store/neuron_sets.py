@@ -1,5 +1,8 @@
 """A `NeuronSet` in an HDF5 file: one dataset plus attributes, readable with plain h5py.
 
+In a store the sets live under `/<model>/sets/<name>`: `StoreWriter.put_sets` and
+`Store.neuron_set` read and write them there; any h5py group works with the two functions below.
+
 Layout (docs/sets.md): dataset `name` is either
   - "indices": int32 [n, 2], the members' (layer, neuron) rows sorted by layer then neuron, or
   - "packed":  uint8 [n_layers, ceil(d_mlp / 8)], `np.packbits(mask, axis=1)` (big bit order);

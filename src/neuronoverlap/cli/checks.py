@@ -11,7 +11,7 @@ from pathlib import Path
 from neuronoverlap.errors import InputError
 
 #: Commands that may write into --store.
-WRITING_COMMANDS = ("probe", "corpus", "spectrum", "select-bridge", "demo")
+WRITING_COMMANDS = ("probe", "corpus", "spectrum", "select-bridge", "demo", "validate", "evaluate")
 
 #: option attribute -> (flag, smallest value allowed)
 _AT_LEAST = {
@@ -87,11 +87,12 @@ def _lock_held(store: Path) -> bool:
 def check_store(args) -> None:
     """For a command that writes --store: the store readable, of this schema version, of the
     --model asked for (by name), its journal of that model, and no other writer at work."""
-    if getattr(args, "command", None) not in WRITING_COMMANDS:
+    store = getattr(args, "store", None)
+    if store and Path(store).is_dir():
+        raise InputError(f"--store {store} is a folder; give a store file, e.g. {Path(store) / 'run.h5'}")
+    if getattr(args, "command", None) not in WRITING_COMMANDS or not store:
         return
-    path = Path(args.store)
-    if path.is_dir():
-        raise InputError(f"--store {path} is a folder; give a store file, e.g. {path / 'run.h5'}")
+    path = Path(store)
     asked = None
     if args.model:
         from neuronoverlap.models.spec import model_name_of
@@ -121,16 +122,3 @@ def check_store(args) -> None:
             )
     if _lock_held(path):
         raise InputError(f"{path} is being written by another process (lock held)")
-
-
-def check_flores_sizes(args, langs: list[str], n: int, flag: str) -> None:
-    """`n` FLORES sentences must exist for each language (files read, nothing recorded)."""
-    from neuronoverlap.data.flores import read_flores
-
-    for lang in langs:
-        available = len(read_flores(lang, split=args.split, data_dir=args.data_dir))
-        if n > available:
-            raise InputError(
-                f"{flag} {n} exceeds the {available} FLORES-200 {args.split} sentences of "
-                f"{lang}; use {flag} {available} or fewer"
-            )

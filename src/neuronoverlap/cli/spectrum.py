@@ -1,0 +1,169 @@
+"""`spectrum`: language similarity, layer-wise overlap and the spectrum against the taxonomy."""
+
+from __future__ import annotations
+
+from neuronoverlap.cli import options as opt
+from neuronoverlap.errors import InputError
+from neuronoverlap.languages import known_codes
+from neuronoverlap.options import CorpusOptions, SpectrumOptions
+
+
+def add_parsers(sub) -> None:
+    defaults = SpectrumOptions()
+    p = opt.add_command(
+        sub,
+        "spectrum",
+        run_spectrum,
+        help="language similarity, layer-wise overlap and spectrum vs taxonomy",
+        description="From FLORES-200 statistics per language (recorded first when --model is "
+        "given, for the languages the store lacks), build each language's active set (top "
+        "--top-rate of neurons by activation probability), compare languages "
+        "(overlap, Jaccard, cosine over shared neurons, CKA), cluster them and test "
+        "the neuron distances against the taxonomy (Mantel). Writes CSV/JSON "
+        "matrices, layer-wise tables, dendrogram.png and mantel.json to --out.",
+    )
+    opt.add_model_options(p)
+    opt.add_data_option(p)
+    p.add_argument(
+        "--langs",
+        default=",".join(known_codes()),
+        help=f"comma-separated languages (default: all {len(known_codes())})",
+    )
+    p.add_argument(
+        "-n",
+        "--n-sentences",
+        type=int,
+        default=CorpusOptions.n_sentences,
+        help=f"FLORES sentences per language to record when missing (default: {CorpusOptions.n_sentences})",
+    )
+    p.add_argument(
+        "--split", default="dev", choices=["dev", "devtest"], help="FLORES-200 split (default: dev)"
+    )
+    opt.add_store_option(p)
+    p.add_argument("--out", default="out/spectrum", help="output folder (default: out/spectrum)")
+    opt.add_top_rate(p)
+    p.add_argument(
+        "--measure",
+        default=defaults.measure,
+        choices=["jaccard", "cosine", "cka"],
+        help="similarity the spectrum clusters on (default: jaccard; cosine is the "
+        "reference's measure, but it saturates near 1, see docs/analyses.md)",
+    )
+    p.add_argument(
+        "--linkage", default=defaults.linkage, help="hierarchical clustering linkage (default: average)"
+    )
+    p.add_argument(
+        "--permutations",
+        type=int,
+        default=defaults.permutations,
+        help=f"Mantel permutations (default: {defaults.permutations})",
+    )
+    opt.add_seed(p, "Mantel permutations and the bootstrap")
+    p.add_argument(
+        "--agnostic-share",
+        type=float,
+        default=None,
+        help="leave out language-agnostic neurons: those firing on more than this share of "
+        "tokens in every language (default: keep all; docs/analyses.md)",
+    )
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=0,
+        help="bootstrap resamples of FLORES sentence blocks for intervals, cluster support and "
+        "partial Mantel tests (records per-sentence statistics first; default: 0, off)",
+    )
+    p.add_argument("--block-size", type=int, default=5, help="sentences per bootstrap block (default: 5)")
+    p.add_argument("--level", type=float, default=0.95, help="interval level (default: 0.95)")
+    opt.add_run_options(p)
+
+
+def _options(args) -> SpectrumOptions:
+    return SpectrumOptions(
+        top_rate=args.top_rate,
+        measure=args.measure,
+        linkage=args.linkage,
+        permutations=args.permutations,
+        seed=args.seed,
+        agnostic_share=args.agnostic_share,
+    )
+
+
+def run_spectrum(args) -> int:
+    from neuronoverlap.pipeline import spectrum
+
+    if args.bootstrap < 0:
+        raise InputError(f"--bootstrap must be >= 0, got {args.bootstrap}")
+    if args.bootstrap:
+        return _with_intervals(args)
+    result = spectrum(
+        args.store,
+        args.langs,
+        args.out,
+        opt.model_source(args),
+        _options(args),
+        opt.corpus_options(args),
+        args.data_dir,
+        progress=not args.quiet,
+    )
+    mantel = result.mantel
+    from neuronoverlap.store import Store
+
+    print(
+        f"spectrum of {len(result.languages)} languages on {Store(args.store).model_name} ({args.measure}):"
+    )
+    print(f"  cophenetic correlation with the taxonomy: {result.cophenetic_correlation:.3f}")
+    print(
+        f"  Mantel r = {mantel.statistic:.3f}, p = {mantel.pvalue:.4f} ({mantel.permutations} permutations)"
+    )
+    print(f"  outputs in {result.out_dir}")
+    return 0
+
+
+def _with_intervals(args) -> int:
+    from neuronoverlap.pipeline import spectrum_with_intervals
+
+    outputs, _, partial, summary, blocks = spectrum_with_intervals(
+        args.store,
+        args.langs,
+        args.out,
+        opt.model_source(args),
+        _options(args),
+        opt.corpus_options(args),
+        resamples=args.bootstrap,
+        block_size=args.block_size,
+        level=args.level,
+        data_dir=args.data_dir,
+        progress=not args.quiet,
+    )
+    print(
+        f"spectrum of {len(outputs.languages)} languages ({args.measure}), {args.bootstrap} resamples of "
+        f"{blocks.n_blocks} blocks of {args.block_size} sentences, {args.level:.0%} intervals:"
+    )
+    for name, label in (("mantel_r", "Mantel r"), ("cophenetic_vs_taxonomy", "cophenetic r")):
+        v = summary[name]
+        print(f"  {label} = {v['estimate']:.3f} [{v['low']:.3f}, {v['high']:.3f}]")
+    print(f"  Mantel p = {outputs.mantel.pvalue:.4f} ({outputs.mantel.permutations} permutations)")
+    for name, test in partial.items():
+        v = summary["partial_mantel_r"][name]
+        print(
+            f"  partial Mantel r given {name} = {test.statistic:.3f} [{v['low']:.3f}, {v['high']:.3f}], "
+            f"p = {test.pvalue:.4f}"
+        )
+    gaps = summary["taxonomy_level_gaps_jaccard"]
+    print(
+        "  mean Jaccard gaps: "
+        + "; ".join(
+            f"{name} {v['estimate']:.3f} [{v['low']:.3f}, {v['high']:.3f}]" for name, v in gaps.items()
+        )
+    )
+    print(
+        "  mean share of the pairwise overlaps per third: "
+        + "; ".join(
+            f"{name} {v['estimate']:.3f} [{v['low']:.3f}, {v['high']:.3f}]"
+            for name, v in summary["mean_third_shares"].items()
+        )
+    )
+    print(f"  language-agnostic neurons left out: {int(summary['n_agnostic']['estimate'])}")
+    print(f"  outputs (bootstrap_*.csv, dendrogram_support.csv, bootstrap.json) in {outputs.out_dir}")
+    return 0

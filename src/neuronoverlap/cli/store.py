@@ -1,0 +1,215 @@
+"""Commands on stores: `store-info`, `neuron`, `verify`, `merge`, `store-upgrade`."""
+
+from __future__ import annotations
+
+import json
+
+from neuronoverlap.cli import options as opt
+from neuronoverlap.errors import InputError
+
+
+def add_parsers(sub) -> None:
+    p = opt.add_command(
+        sub,
+        "store-info",
+        run_store_info,
+        help="list what a store holds",
+        description="Print the model, probe sets, corpora, neuron sets and library versions of a store.",
+    )
+    opt.add_store_argument(p)
+
+    p = opt.add_command(
+        sub,
+        "neuron",
+        run_neuron,
+        help="look up neurons: where they fire and which neuron sets hold them",
+        description="For each neuron LAYER:NEURON, print its activation probability (share of "
+        "tokens with act > 0) and mean activation in every stored FLORES-200 "
+        "corpus and probe set (token-weighted over the set's samples), and the "
+        "stored neuron sets that hold it. Reads only the layers asked for.",
+    )
+    p.add_argument("--store", required=False, default=None, help="path of the HDF5 store")
+    p.add_argument(
+        "items",
+        nargs="+",
+        metavar="[STORE] LAYER:NEURON",
+        help="the neurons, e.g. 3:1205 10:77 (the store may come first instead of --store)",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+
+    p = opt.add_command(
+        sub,
+        "verify",
+        run_verify,
+        help="check every dataset and checksum of a store",
+        description="Read every dataset of a store (fletcher32 on chunked arrays) and check the "
+        "sha256 checksum of every dataset's attributes and of strings, scalars, JSON results "
+        "and neuron sets. Lists each damaged object by name and exits with code 2 if any is; "
+        "objects of stores written before checksums are listed as having none.",
+    )
+    opt.add_store_argument(p)
+    p.add_argument(
+        "--shards",
+        nargs="+",
+        default=None,
+        metavar="SHARD",
+        help="verify these shard stores instead, and that together they hold every unit of one "
+        "work plan, each once (what `merge` needs)",
+    )
+
+    p = opt.add_command(
+        sub,
+        "merge",
+        run_merge,
+        help="join the shard stores of one work plan into one store",
+        description="Join the shards written by `probe --shard I/N` (same model, same command) "
+        "into a new store. The compressed chunks are copied as they are, so the result equals, "
+        "chunk for chunk, the store one process would have written. Shards of other models or "
+        "plans, and missing units, are refused.",
+    )
+    p.add_argument("out", help="the merged store to write (must not exist)")
+    p.add_argument("shards", nargs="+", help="the shard stores")
+    p.add_argument(
+        "--link",
+        action="store_true",
+        help="write a view instead: mean and fires as HDF5 virtual datasets reading the shards "
+        "(no copy; the shards must stay where they are, unchanged)",
+    )
+
+    p = opt.add_command(
+        sub,
+        "store-upgrade",
+        run_store_upgrade,
+        help="rewrite a schema-1 store as schema 2 (exact integer fire counts)",
+        description="Convert a store written by an older toolkit (schema 1: float32 activation "
+        "probabilities) to schema 2 (uint16 fire counts, read back as the same float32 values). "
+        "Lossless and checked; a store that cannot be converted exactly is left as it is.",
+    )
+    opt.add_store_argument(p)
+
+
+def store_of(args, required: bool = True) -> str | None:
+    """The store of a command that takes `--store STORE` or STORE alone (not two different ones)."""
+    given = [s for s in (getattr(args, "store_positional", None), args.store) if s]
+    if len(set(given)) > 1:
+        raise InputError(f"two stores given ({given[0]} and {given[1]}): give one, as --store STORE")
+    if not given and required:
+        raise InputError(f"`neuronoverlap {args.command}` needs a store: --store STORE")
+    return given[0] if given else None
+
+
+def run_store_info(args) -> int:
+    from neuronoverlap.store import Store
+
+    with Store(store_of(args)) as store:
+        print(f"store:       {store.path}")
+        print(f"model:       {store.model_name} ({store.fingerprint}), {store.n_layers} x {store.d_mlp}")
+        for name in store.probe_sets():
+            view = store.probes(name)
+            print(
+                f"probe set:   {name:8s} {view.n_samples} samples  template {view.params.get('template')!r}"
+            )
+        for lang in store.corpora():
+            print(f"corpus:      {lang:8s} {store.corpus(lang).n_tokens} tokens")
+        for name in store.neuron_set_names():
+            print(f"neuron set:  {name}")
+        for name in store.group_names("results"):
+            print(f"result:      {name}")
+        _print_store_versions(store)
+    return 0
+
+
+def _print_store_versions(store) -> None:
+    """The library versions the store was written with, and how this install differs."""
+    from neuronoverlap.versions import version_differences
+
+    written = store.attrs.get("library_versions")
+    if written is None:
+        print("libraries:   not recorded (a store written before the toolkit recorded them)")
+        return
+    stored = json.loads(written)
+    print("libraries:   " + ", ".join(f"{k} {v}" for k, v in sorted(stored.items())))
+    differences = version_differences(stored)
+    for name in store.probe_sets():
+        params = store.probes(name).params
+        if "library_versions" in params:
+            differences += [
+                f"{d} (probe set {name})" for d in version_differences(json.loads(params["library_versions"]))
+            ]
+    if differences:
+        print("differs:     this install vs the store: " + "; ".join(dict.fromkeys(differences)))
+
+
+def run_neuron(args) -> int:
+    from neuronoverlap.query import format_report, parse_neuron, query_neurons
+    from neuronoverlap.store import Store
+
+    items = list(args.items)
+    if args.store is None:
+        if len(items) < 2:
+            raise InputError(
+                "`neuronoverlap neuron` needs a store and neurons: --store STORE LAYER:NEURON ..."
+            )
+        args.store = items.pop(0)
+    neurons = [parse_neuron(text) for text in items]
+    with Store(args.store) as store:
+        reports = query_neurons(store, neurons)
+        if args.json:
+            document = {
+                "store": str(store.path),
+                "model": store.model_name,
+                "neurons": [r.to_dict() for r in reports],
+            }
+            print(json.dumps(document, indent=2))
+            return 0
+        print(f"store: {store.path}  model: {store.model_name}, {store.n_layers} x {store.d_mlp}")
+        for report in reports:
+            print(format_report(report))
+    return 0
+
+
+def run_verify(args) -> int:
+    from neuronoverlap.store.verify import verify_shards, verify_store
+
+    if args.shards:
+        if store_of(args, required=False):
+            raise InputError("verify takes a store or --shards, not both")
+        reports, summary = verify_shards(args.shards)
+        for report in reports:
+            print("\n".join(report.lines()), flush=True)
+        damaged = [name for report in reports for name in report.damaged]
+        if damaged:
+            raise InputError(f"{len(damaged)} damaged in the shards: {', '.join(damaged)}")
+        print(summary)
+        return 0
+    path = store_of(args)
+    report = verify_store(path)
+    print("\n".join(report.lines()), flush=True)
+    if not report.ok:
+        raise InputError(f"{path}: {len(report.damaged)} damaged: {', '.join(report.damaged)}")
+    return 0
+
+
+def run_merge(args) -> int:
+    from neuronoverlap.store.merge import merge_shards
+
+    summary = merge_shards(args.out, args.shards, link=args.link)
+    copied = f"{summary['chunk_bytes'] / 2**20:.1f} MiB of compressed chunks copied"
+    what = "linked (a view)" if args.link else copied
+    print(
+        f"merged {len(args.shards)} shards: {summary['units']} units of {summary['probe_sets']} probe sets, "
+        f"{what} -> {args.out}"
+    )
+    return 0
+
+
+def run_store_upgrade(args) -> int:
+    from neuronoverlap.store.upgrade import upgrade_store
+
+    path = store_of(args)
+    version, converted = upgrade_store(path)
+    if not converted and version == 2:
+        print(f"{path}: already schema 2")
+    else:
+        print(f"{path}: schema {version} -> 2 ({len(converted)} probe sets converted to fire counts)")
+    return 0

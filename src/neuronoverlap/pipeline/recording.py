@@ -1,0 +1,214 @@
+"""Recording what a step needs into a store: probe sets and FLORES statistics, resumable.
+
+Every input file is read and checked before the model is loaded or the store locked; what the
+store already holds is not recorded again. Long work shows one overall bar (items done, time
+left) above each item's own bar.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from neuronoverlap.bridge.loader import probe_pairs
+from neuronoverlap.errors import InputError
+from neuronoverlap.options import CorpusOptions, ProbeOptions
+from neuronoverlap.pipeline.model import ModelSource
+from neuronoverlap.store import schema
+
+Say = Callable[[str], None]
+
+
+def _say(progress: bool) -> Say:
+    """Status lines that do not break the progress bars."""
+    return tqdm.write if progress else print
+
+
+def build_probe_sets(pairs: Sequence[tuple[str, str]], options: ProbeOptions, data_dir=None) -> list:
+    """Both probe sets (a->b, b->a) of each language pair, every dictionary read and checked."""
+    from neuronoverlap.probes import DEFAULT_TEMPLATE, translation_probe_sets
+
+    return [
+        probe_set
+        for a, b in pairs
+        for probe_set in translation_probe_sets(
+            a,
+            b,
+            options.n_samples,
+            seed=options.seed,
+            template=options.template or DEFAULT_TEMPLATE,
+            names=options.names,
+            split=options.split,
+            data_dir=data_dir,
+        )
+    ]
+
+
+def record_probes(
+    store: str | Path,
+    pairs: Sequence[tuple[str, str]],
+    model=None,
+    options: ProbeOptions = ProbeOptions(),  # noqa: B008 (frozen)
+    data_dir=None,
+    progress: bool = True,
+) -> dict[str, str]:
+    """Record both probe sets of each language pair in `pairs` into `store` (created if
+    needed); resumable. Returns each probe set's status: 'recorded', 'resumed', 'already stored'."""
+    from neuronoverlap.probes import open_writer, record_probe_set
+
+    sets = build_probe_sets(pairs, options, data_dir)
+    source = ModelSource.of(model)
+    loaded = source.load(store)
+    say = _say(progress)
+    statuses = {}
+    with (
+        open_writer(Path(store), loaded) as writer,
+        _overall(len(sets), "probe sets", "set", progress) as bar,
+    ):
+        for probe_set in sets:
+            status = record_probe_set(
+                loaded,
+                writer,
+                probe_set,
+                batch_size=options.batch_size,
+                stop=options.stop(),
+                progress=progress,
+                count=options.count,
+                mean_dtype=options.mean_dtype,
+            )
+            statuses[probe_set.name] = status
+            bar.update(1)
+            say(f"{probe_set.name}: {status} ({len(probe_set)} samples) -> {store}")
+    return statuses
+
+
+def missing_probe_pairs(
+    store: str | Path, src: str, tgt: str, bridges: Sequence[str]
+) -> list[tuple[str, str]]:
+    """The language pairs of (src, tgt) and its bridges of which `store` lacks a direction."""
+    from neuronoverlap.store import Store
+
+    have = set(Store(store).probe_sets()) if Path(store).is_file() else set()
+    return [
+        (a, b)
+        for a, b in probe_pairs(src, tgt, list(bridges))
+        if schema.probe_set_name(a, b) not in have or schema.probe_set_name(b, a) not in have
+    ]
+
+
+def ensure_pair_probes(
+    store: str | Path,
+    src: str,
+    tgt: str,
+    bridges: Sequence[str],
+    model=None,
+    options: ProbeOptions = ProbeOptions(),  # noqa: B008 (frozen)
+    data_dir=None,
+    progress: bool = True,
+    record: bool | None = None,
+) -> dict[str, str]:
+    """Record the probe sets bridge selection needs for (src, tgt) and `bridges` that `store`
+    lacks (train split, endonyms). Recording is hours of work on a CPU: it starts only when
+    `record` is True, or (None) when the model was named explicitly; otherwise a store that
+    lacks data is an `InputError` saying what to do."""
+    todo = missing_probe_pairs(store, src, tgt, bridges)
+    if not todo:
+        _say(progress)(f"      all {2 * len(probe_pairs(src, tgt, list(bridges)))} probe sets are in {store}")
+        return {}
+    source = ModelSource.of(model)
+    if not (source.explicit if record is None else record):
+        names = ", ".join(f"{a}-{b}" for a, b in todo[:4]) + (" ..." if len(todo) > 4 else "")
+        where = f"{store} lacks" if Path(store).is_file() else f"there is no store at {store}, so it lacks"
+        raise InputError(
+            f"{where} {2 * len(todo)} probe sets ({names}) of {options.n_samples} samples each; "
+            "pass --model (e.g. --model embedded) to record them, or --store a store that holds them"
+        )
+    return record_probes(store, todo, source, options, data_dir, progress)
+
+
+def check_flores_sizes(langs: Sequence[str], n: int, split: str, data_dir=None, flag: str = "-n") -> None:
+    """`n` FLORES sentences must exist for each language (files read, nothing recorded)."""
+    from neuronoverlap.data.flores import read_flores
+
+    for lang in langs:
+        available = len(read_flores(lang, split=split, data_dir=data_dir))
+        if n > available:
+            raise InputError(
+                f"{flag} {n} exceeds the {available} FLORES-200 {split} sentences of "
+                f"{lang}; use {flag} {available} or fewer"
+            )
+
+
+def record_corpora(
+    store: str | Path,
+    langs: Sequence[str],
+    model=None,
+    options: CorpusOptions = CorpusOptions(),  # noqa: B008 (frozen)
+    data_dir=None,
+    progress: bool = True,
+) -> dict[str, str]:
+    """Record the FLORES statistics of `langs` into `store`; resumable. Returns each status."""
+    from neuronoverlap.probes import flores_sentences, open_writer, record_corpus
+
+    inputs = {lang: flores_sentences(lang, options.n_sentences, options.split, data_dir) for lang in langs}
+    loaded = ModelSource.of(model).load(store)
+    say = _say(progress)
+    statuses = {}
+    with (
+        open_writer(Path(store), loaded) as writer,
+        _overall(len(inputs), "corpora", "language", progress) as bar,
+    ):
+        for lang, (sentences, params) in inputs.items():
+            statuses[lang] = record_corpus(
+                loaded, writer, lang, sentences, params, batch_size=options.batch_size, progress=progress
+            )
+            bar.update(1)
+            say(f"corpus {lang}: {statuses[lang]} ({len(sentences)} sentences) -> {store}")
+    return statuses
+
+
+def ensure_corpora(
+    store: str | Path,
+    langs: Sequence[str],
+    model=None,
+    options: CorpusOptions = CorpusOptions(),  # noqa: B008 (frozen)
+    data_dir=None,
+    progress: bool = True,
+    record: bool | None = None,
+) -> dict[str, str]:
+    """Record FLORES statistics for the languages `store` lacks (the model is loaded only then;
+    `record` as in `ensure_pair_probes`)."""
+    from neuronoverlap.store import Store
+
+    have = set(Store(store).corpora()) if Path(store).is_file() else set()
+    missing = [lang for lang in langs if lang not in have]
+    if not missing:
+        _say(progress)(f"      FLORES statistics of {', '.join(langs)} are in {store}")
+        return {}
+    source = ModelSource.of(model)
+    if not (source.explicit if record is None else record):
+        raise InputError(
+            f"{store} lacks the FLORES statistics of {', '.join(missing)}; pass --model (e.g. "
+            "--model embedded) to record them, or --store a store that holds them"
+        )
+    return record_corpora(store, missing, source, options, data_dir, progress)
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+def _overall(total: int, what: str, unit: str, progress: bool):
+    """The overall bar above the per-item bars (only when there is more than one item)."""
+    if not progress or total < 2:
+        return _NoBar()
+    return tqdm(total=total, desc=f"all {what}", unit=unit, position=0, dynamic_ncols=True)

@@ -1,0 +1,57 @@
+"""The validation study over pairs: does the HSIC choice pick the best bridge? (docs/evaluation.md)"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from neuronoverlap.errors import InputError
+from neuronoverlap.languages import DEFAULT_BRIDGES
+from neuronoverlap.options import BridgeOptions, ProbeOptions
+from neuronoverlap.pipeline.bridge import selection_scores
+from neuronoverlap.pipeline.model import ModelSource
+
+
+def validate(
+    store: str | Path,
+    pairs: Sequence[tuple[str, str]],
+    config,
+    bridges: Sequence[str] = DEFAULT_BRIDGES,
+    out: str | Path = "out/validate",
+    model=None,
+    selection: BridgeOptions = BridgeOptions(n_bootstrap=0),  # noqa: B008 (frozen)
+    probes: ProbeOptions = ProbeOptions(),  # noqa: B008 (frozen)
+    progress: bool = True,
+):
+    """For each pair: the HSIC selection among `bridges` (from the store, recording missing probe
+    sets first), then BLI through every candidate under the study protocol `config`
+    (`evaluation.validation.StudyConfig`); resumable (generations cached under `out`).
+    Returns (summary, runs, paths written)."""
+    from neuronoverlap.evaluation.validation import pair_bridges, run_study, summarise_study, write_study
+
+    if not pairs:
+        raise InputError("--pairs names no pair")
+    if Path(out).exists() and not Path(out).is_dir():
+        raise InputError(f"--out {out} exists and is not a folder")
+    config.check()
+    for src, tgt in pairs:
+        if not pair_bridges(src, tgt, list(bridges)):
+            raise InputError(f"{src}-{tgt} has no candidate bridge besides its own languages")
+    source = ModelSource.of(model)
+    scores = {
+        f"{s}-{t}": selection_scores(
+            store,
+            (s, t),
+            pair_bridges(s, t, list(bridges)),
+            source,
+            selection,
+            probes,
+            config.data_dir,
+            progress,
+        )
+        for s, t in pairs
+    }
+    loaded = source.load(store)
+    runs = run_study(loaded, list(pairs), list(bridges), out, config, progress=progress)
+    result = summarise_study(runs, scores, config, loaded)
+    return result, runs, write_study(result, runs, out)
