@@ -44,14 +44,14 @@ def test_mantel_detects_an_obvious_relation():
     points = rng.normal(size=(12, 3))
     x = squareform(pdist(points))
     y = squareform(pdist(points + rng.normal(scale=0.1, size=points.shape)))
-    result = mantel_test(x, y, permutations=499, seed=1)
+    result = mantel_test(x, y, n_permutations=499, seed=1)
     assert result.statistic > 0.9
     assert result.pvalue == pytest.approx(1 / 500)
     assert len(result.null_distribution) == 499
-    spearman = mantel_test(x, y**3, permutations=499, seed=1, method="spearman")
+    spearman = mantel_test(x, y**3, n_permutations=499, seed=1, method="spearman")
     assert spearman.statistic == pytest.approx(
-        mantel_test(x, y, permutations=10, seed=1, method="spearman").statistic)
-    less = mantel_test(x, -y + 10, permutations=199, seed=1, alternative="less")
+        mantel_test(x, y, n_permutations=10, seed=1, method="spearman").statistic)
+    less = mantel_test(x, -y + 10, n_permutations=199, seed=1, alternative="less")
     assert less.pvalue == pytest.approx(1 / 200)
 
 
@@ -72,7 +72,7 @@ def test_mantel_null_draws_are_relabellings_of_the_languages():
     upper = np.triu_indices(4, 1)
     possible = {round(np.corrcoef(x[upper], y[np.ix_(order, order)][upper])[0, 1], 9)
                 for order in map(list, itertools.permutations(range(4)))}
-    null = mantel_test(x, y, permutations=300, seed=0).null_distribution
+    null = mantel_test(x, y, n_permutations=300, seed=0).null_distribution
     assert {round(float(v), 9) for v in null} <= possible
     assert len({round(float(v), 9) for v in null}) > 5
 
@@ -104,7 +104,7 @@ def test_spectrum_recovers_a_taxonomy_shaped_similarity():
     codes = ["en", "de", "fr", "es", "it", "ar", "he", "fi", "hu"]
     taxonomy = taxonomy_distances(codes)
     similarity = LanguageMatrix(codes, 1 - taxonomy / 10, "cosine")
-    result = language_spectrum(similarity, permutations=299, seed=0)
+    result = language_spectrum(similarity, n_permutations=299, seed=0)
     assert result.mantel.statistic == pytest.approx(1.0)
     assert result.mantel.pvalue < 0.01
     assert result.cophenetic_vs_taxonomy > 0.9

@@ -145,10 +145,12 @@ def write_spectrum_outputs(
     cosine_neurons: str = "intersection",
     cka_samples: str = "neurons",
     linkage: str = "average",
-    permutations: int = 999,
+    n_permutations: int = 999,
     seed: int = 0,
     mantel_method: str = "pearson",
     agnostic_share: float | None = None,
+    *,
+    permutations: int | None = None,
 ) -> SpectrumOutputs:
     """Similarity matrices, layer-wise overlap, dendrograms and the Mantel test, to `out_dir`.
 
@@ -156,8 +158,10 @@ def write_spectrum_outputs(
     default each language's top `top_rate` (`count_rule`, `ties`, see docs/sets.md), chosen
     among the neurons that are not language-agnostic when `agnostic_share` is given
     (docs/analyses.md; the agnostic neurons are listed in `agnostic_neurons.csv`).
-    `measure` picks the similarity the spectrum clusters on.
+    `measure` picks the similarity the spectrum clusters on. `permutations`: the older name
+    of n_permutations, taken while the command line and the report still pass it.
     """
+    n_permutations = n_permutations if permutations is None else permutations
     if measure not in SPECTRUM_MEASURES:
         raise InputError(f"unknown spectrum measure {measure!r}; use one of "
                          f"{', '.join(SPECTRUM_MEASURES)}")
@@ -211,7 +215,7 @@ def write_spectrum_outputs(
         [[pair, *thirds[p].tolist(), *shares[p].tolist()] for p, pair in
          enumerate(layerwise.pairs)])
 
-    spectrum = language_spectrum(whole[measure], linkage, permutations, seed, mantel_method)
+    spectrum = language_spectrum(whole[measure], linkage, n_permutations, seed, mantel_method)
     paths["dendrogram_png"] = _plot_dendrograms(out / "dendrogram.png", spectrum, measure)
     paths["mantel_json"] = _write_json(out / "mantel.json", {
         "languages": codes, "mantel": spectrum.mantel.to_dict(),

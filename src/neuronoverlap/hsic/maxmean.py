@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
 from neuronoverlap.errors import InputError
 from neuronoverlap.hsic.estimators import normaliser
-from neuronoverlap.hsic.independence import draw_permutations, permutation_pvalues
+from neuronoverlap.hsic.independence import draw_permutations
 from neuronoverlap.hsic.inputs import check_estimator
 from neuronoverlap.hsic.kernels import Bandwidth, Gaussian, make_kernel
 from neuronoverlap.hsic.pair_layout import layout_pairs, pair_positions
@@ -30,22 +29,19 @@ from neuronoverlap.hsic.pairwise import (
     neuron_pair,
 )
 from neuronoverlap.hsic.reference import reference_zscore, shared_bandwidth
+from neuronoverlap.stats.permutation import PermutationTestResult, permutation_pvalue
 
 MODES = ("reference", "hsic", "cka")
 
 
 @dataclass(frozen=True)
-class MaxMeanTestResult:
-    """Observed max-mean score, its permutation p-value and null distribution."""
+class MaxMeanTestResult(PermutationTestResult):
+    """Observed max-mean score, its permutation p-value and null distribution [n_permutations]."""
 
-    statistic: float
-    pvalue: float
-    null_distribution: np.ndarray  # [n_permutations]
     mode: str
     n: int
     n_a: int
     n_b: int
-    n_permutations: int
     seed: int | None
 
 
@@ -174,7 +170,7 @@ def max_mean_test(
     observed = permuted_max_mean(left, right, identity, memory_budget_bytes)
     orders = draw_permutations(n, int(n_permutations), seed)[0]
     null = permuted_max_mean(left, right, orders, memory_budget_bytes)
-    pvalue = permutation_pvalues(observed, null[None])
+    pvalue = permutation_pvalue(observed, null[None])
     return MaxMeanTestResult(
         statistic=float(observed[0]),
         pvalue=float(pvalue[0]),
