@@ -58,7 +58,7 @@ def test_writer_produces_all_files(tmp_path):
     assert mantel["mantel"]["permutations"] == 199 and mantel["mantel"]["seed"] == 7
     assert mantel["parameters"]["linkage"] == "average"
     assert mantel["mantel"]["pvalue"] == out.mantel.pvalue
-    assert out.spectrum.parameters["measure"] == "cosine"
+    assert out.spectrum.parameters["measure"] == "jaccard"  # the one default (was "cosine" here)
 
 
 def test_writer_spectrum_follows_planted_families(tmp_path):

@@ -22,8 +22,8 @@ from neuronoverlap.analyses.spectrum import (
     MantelResult,
     check_distance,
     check_mantel_options,
-    permutation_orders,
     mantel_pvalue,
+    permutation_orders,
     relabelled_upper,
 )
 from neuronoverlap.errors import InputError

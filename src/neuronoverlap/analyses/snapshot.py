@@ -30,9 +30,11 @@ from neuronoverlap.analyses.spectrum import (
     taxonomy_distances,
 )
 from neuronoverlap.errors import InputError
-from neuronoverlap.sets import NeuronSet, language_active_sets
+from neuronoverlap.sets import DEFAULT_TOP_RATE, NeuronSet, language_active_sets
 
 SPECTRUM_MEASURES = ("cosine", "jaccard", "cka")
+#: What the spectrum clusters on unless told otherwise (the command line's and the report's).
+DEFAULT_SPECTRUM_MEASURE = "jaccard"
 MATRICES = ("overlap", "jaccard", "cosine", "cka")
 TAXONOMY_LEVELS = {1: "same genus", 2: "same family, other genus", 3: "different families"}
 
@@ -41,10 +43,10 @@ TAXONOMY_LEVELS = {1: "same genus", 2: "same family, other genus", 3: "different
 class SpectrumSettings:
     """How active sets are chosen and languages compared (docs/analyses.md)."""
 
-    top_rate: float = 0.01
+    top_rate: float = DEFAULT_TOP_RATE
     count_rule: str = "ceil"
     ties: str = "include"
-    measure: str = "cosine"
+    measure: str = DEFAULT_SPECTRUM_MEASURE
     cosine_neurons: str = "intersection"
     cka_samples: str = "neurons"
     linkage: str = "average"

@@ -22,6 +22,7 @@ from neuronoverlap.analyses.agnostic import agnostic_record
 from neuronoverlap.analyses.layerwise import THIRDS, layerwise_overlap, pairwise_overlaps
 from neuronoverlap.analyses.similarity import LanguageMatrix
 from neuronoverlap.analyses.snapshot import (
+    DEFAULT_SPECTRUM_MEASURE,
     SPECTRUM_MEASURES,
     SpectrumSettings,
     active_sets_for,
@@ -29,7 +30,7 @@ from neuronoverlap.analyses.snapshot import (
 )
 from neuronoverlap.analyses.spectrum import MantelResult, SpectrumResult, language_spectrum
 from neuronoverlap.errors import InputError
-from neuronoverlap.sets import NeuronSet
+from neuronoverlap.sets import DEFAULT_TOP_RATE, NeuronSet
 
 
 @dataclass(frozen=True)
@@ -138,10 +139,10 @@ def write_spectrum_outputs(
     out_dir: str | Path,
     probabilities: Mapping[str, Float[np.ndarray, "layer neuron"]],
     sets: Mapping[str, NeuronSet] | None = None,
-    top_rate: float = 0.01,
+    top_rate: float = DEFAULT_TOP_RATE,
     count_rule: str = "ceil",
     ties: str = "include",
-    measure: str = "cosine",
+    measure: str = DEFAULT_SPECTRUM_MEASURE,
     cosine_neurons: str = "intersection",
     cka_samples: str = "neurons",
     linkage: str = "average",

@@ -25,6 +25,7 @@ from neuronoverlap.sets.builders import (
 from neuronoverlap.sets.core import DEFAULT_HOOK, NeuronSet, check_same_shape
 from neuronoverlap.sets.h5 import read_neuron_set, write_neuron_set
 from neuronoverlap.sets.selection import (
+    DEFAULT_TOP_RATE,
     kth_smallest,
     lape_masks,
     threshold_mask,
@@ -34,6 +35,7 @@ from neuronoverlap.sets.selection import (
 from neuronoverlap.sets.stored import load_set, save_sets
 
 __all__ = [
+    "DEFAULT_TOP_RATE",
     "load_set",
     "save_sets",
     "DEFAULT_HOOK",

@@ -21,6 +21,7 @@ from jaxtyping import Float, Int
 from neuronoverlap.errors import InputError
 from neuronoverlap.sets.core import NeuronSet, check_same_shape
 from neuronoverlap.sets.selection import (
+    DEFAULT_TOP_RATE,
     check_choice,
     check_rate,
     check_scores,
@@ -148,7 +149,7 @@ def sample_votes(
 # ---- selection with metadata ---------------------------------------------------------------
 def selection_params(
     rule: str = "top_rate",
-    top_rate: float = 0.01,
+    top_rate: float = DEFAULT_TOP_RATE,
     threshold: float | None = None,
     inclusive: bool = False,
     count_rule: str = "ceil",
@@ -188,7 +189,7 @@ def select_neurons(
 def language_active_sets(
     probabilities: Mapping[str, Float[np.ndarray, "layer neuron"]],
     rule: str = "top_rate",
-    top_rate: float = 0.01,
+    top_rate: float = DEFAULT_TOP_RATE,
     threshold: float | None = None,
     inclusive: bool = False,
     count_rule: str = "ceil",
