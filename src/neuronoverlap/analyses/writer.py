@@ -30,6 +30,7 @@ from neuronoverlap.analyses.snapshot import (
 )
 from neuronoverlap.analyses.spectrum import MantelResult, SpectrumResult, language_spectrum
 from neuronoverlap.errors import InputError
+from neuronoverlap.jsonable import json_default
 from neuronoverlap.sets import DEFAULT_TOP_RATE, NeuronSet
 
 
@@ -52,16 +53,8 @@ class SpectrumOutputs:
         return self.spectrum.cophenetic_vs_taxonomy
 
 
-def _json_ready(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
-
-
 def _write_json(path: Path, content: Mapping[str, Any]) -> Path:
-    path.write_text(json.dumps(content, indent=2, default=_json_ready, allow_nan=True) + "\n")
+    path.write_text(json.dumps(content, indent=2, default=json_default, allow_nan=True) + "\n")
     return path
 
 

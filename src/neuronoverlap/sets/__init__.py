@@ -24,6 +24,7 @@ from neuronoverlap.sets.builders import (
 )
 from neuronoverlap.sets.core import DEFAULT_HOOK, NeuronSet, check_same_shape
 from neuronoverlap.sets.h5 import read_neuron_set, write_neuron_set
+from neuronoverlap.sets.pooling import WEIGHTING, WeightedMean, pooled_mean
 from neuronoverlap.sets.selection import (
     DEFAULT_TOP_RATE,
     kth_smallest,
@@ -35,6 +36,9 @@ from neuronoverlap.sets.selection import (
 from neuronoverlap.sets.stored import load_set, save_sets
 
 __all__ = [
+    "WEIGHTING",
+    "WeightedMean",
+    "pooled_mean",
     "DEFAULT_TOP_RATE",
     "load_set",
     "save_sets",

@@ -20,6 +20,7 @@ from jaxtyping import Float, Int
 
 from neuronoverlap.errors import InputError
 from neuronoverlap.sets.core import NeuronSet, check_same_shape
+from neuronoverlap.sets.pooling import WEIGHTING, WeightedMean
 from neuronoverlap.sets.selection import (
     DEFAULT_TOP_RATE,
     check_choice,
@@ -33,7 +34,6 @@ from neuronoverlap.sets.selection import (
 
 RULES = ("top_rate", "threshold", "lape")
 POOLING = ("pooled", "vote")
-WEIGHTING = ("tokens", "samples")
 STATISTICS = ("probability", "value")
 
 
@@ -120,15 +120,11 @@ def pooled_scores(
     samples were one corpus); "samples": plain mean over samples.
     """
     check_choice("weighting", weighting, WEIGHTING)
-    listed = _as_list(probes)
-    total = np.zeros(listed[0].model_shape)
-    weight = 0.0
-    for probe in listed:
+    pool = WeightedMean(weighting)
+    for probe in _as_list(probes):
         for block, tokens in probe.chunks():
-            w = tokens if weighting == "tokens" else np.ones_like(tokens)
-            total += np.tensordot(w, block, axes=1)
-            weight += float(w.sum())
-    return total / weight
+            pool.add(block, tokens)
+    return pool.result()
 
 
 def sample_votes(
