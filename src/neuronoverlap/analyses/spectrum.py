@@ -51,13 +51,13 @@ def similarity_to_distance(similarity: np.ndarray) -> Float[np.ndarray, "lang la
     return matrix
 
 
-def cluster_languages(distance: np.ndarray, method: str = "average") -> np.ndarray:
+def cluster_languages(distance: np.ndarray, linkage: str = "average") -> np.ndarray:
     """The scipy linkage matrix of hierarchical clustering on a distance matrix."""
-    if method not in LINKAGES:
-        raise InputError(f"unknown linkage {method!r}; use one of {', '.join(LINKAGES)}")
+    if linkage not in LINKAGES:
+        raise InputError(f"unknown linkage {linkage!r}; use one of {', '.join(LINKAGES)}")
     matrix = check_distance(distance).copy()
     np.fill_diagonal(matrix, 0.0)
-    return hierarchy.linkage(squareform(matrix, checks=False), method=method)
+    return hierarchy.linkage(squareform(matrix, checks=False), method=linkage)
 
 
 def cophenetic_correlation(linkage: np.ndarray, reference: np.ndarray) -> float:
