@@ -10,6 +10,7 @@ from scipy.spatial.distance import pdist, squareform
 
 from neuronoverlap.analyses import (
     LanguageMatrix,
+    MantelResult,
     cluster_languages,
     cophenetic_correlation,
     language_spectrum,
@@ -126,3 +127,14 @@ def test_similarity_to_distance():
     np.testing.assert_allclose(distance, [[0, 0.2, 0.8], [0.2, 0, 0.6], [0.8, 0.6, 0]])
     with pytest.raises(InputError):
         language_spectrum(LanguageMatrix(["a", "b", "c"], np.ones((2, 3, 3)), "cosine"))
+
+
+def test_mantel_result_round_trips_and_reads_the_older_key():
+    rng = np.random.default_rng(2)
+    result = mantel_test(random_distance(rng, 6), random_distance(rng, 6), n_permutations=49, seed=4)
+    document = result.to_dict()
+    assert document["n_permutations"] == document["permutations"] == result.permutations == 49
+    again = MantelResult.from_dict(document)
+    assert (again.statistic, again.pvalue, again.n_permutations) == (result.statistic, result.pvalue, 49)
+    older = {k: v for k, v in document.items() if k != "n_permutations"}
+    assert MantelResult.from_dict(older).n_permutations == 49

@@ -90,6 +90,13 @@ class MantelResult(PermutationTestResult):
                 "n_permutations": self.n_permutations, "permutations": self.n_permutations,
                 "method": self.method, "alternative": self.alternative, "seed": self.seed}
 
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> MantelResult:
+        """Back from `to_dict` (no null draws), also from older JSON that has only "permutations"."""
+        count = document.get("n_permutations", document.get("permutations"))
+        return cls(document["statistic"], document["pvalue"], None, count, document["method"],
+                   document["alternative"], document["seed"])
+
 
 def _standardise(rows: np.ndarray) -> np.ndarray:
     centred = rows - rows.mean(axis=-1, keepdims=True)
