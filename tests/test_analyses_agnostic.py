@@ -66,7 +66,7 @@ def test_cka_leaves_the_agnostic_neurons_out():
 def test_writer_records_the_rule_and_lists_the_neurons(tmp_path):
     probabilities, always = planted()
     out = write_spectrum_outputs(
-        tmp_path, probabilities, top_rate=0.05, measure="jaccard", permutations=19, agnostic_share=0.9
+        tmp_path, probabilities, top_rate=0.05, measure="jaccard", n_permutations=19, agnostic_share=0.9
     )
     with (tmp_path / "agnostic_neurons.csv").open() as handle:
         rows = list(csv.DictReader(handle))
@@ -77,7 +77,7 @@ def test_writer_records_the_rule_and_lists_the_neurons(tmp_path):
         assert parameters["agnostic_share"] == 0.9 and parameters["n_agnostic"] == 7
         assert parameters["agnostic_per_layer"] == [2, 3, 2]
     assert out.matrices["overlap"].values[0, 0] == 15
-    plain = write_spectrum_outputs(tmp_path / "plain", probabilities, top_rate=0.05, permutations=19)
+    plain = write_spectrum_outputs(tmp_path / "plain", probabilities, top_rate=0.05, n_permutations=19)
     assert (
         json.loads((tmp_path / "plain" / "mantel.json").read_text())["parameters"]["agnostic_share"] is None
     )

@@ -36,7 +36,7 @@ def test_partial_mantel_statistic_matches_the_partial_correlation_formula():
     upper = np.triu_indices(12, k=1)
     r = np.corrcoef([x[upper], y[upper], z[upper]])
     expected = (r[0, 1] - r[0, 2] * r[1, 2]) / np.sqrt((1 - r[0, 2] ** 2) * (1 - r[1, 2] ** 2))
-    result = partial_mantel_test(x, y, {"z": z}, permutations=99, seed=3)
+    result = partial_mantel_test(x, y, {"z": z}, n_permutations=99, seed=3)
     assert result.statistic == pytest.approx(expected, abs=1e-10)
 
 
@@ -44,7 +44,7 @@ def test_partial_mantel_pvalue_matches_a_brute_force_loop():
     rng = np.random.default_rng(1)
     x, y, z = confounded(rng, effect=0.3)
     w = distance(rng.normal(size=(12, 1)))
-    result = partial_mantel_test(x, y, {"z": z, "w": w}, permutations=199, seed=5)
+    result = partial_mantel_test(x, y, {"z": z, "w": w}, n_permutations=199, seed=5)
     upper = np.triu_indices(12, k=1)
     design = np.column_stack([np.ones(len(upper[0])), z[upper], w[upper]])
 
@@ -69,8 +69,8 @@ def test_partial_mantel_is_calibrated_when_x_depends_only_on_the_control():
     partial, plain = [], []
     for seed in range(draws):
         x, y, z = confounded(rng)
-        partial.append(partial_mantel_test(x, y, {"z": z}, permutations=199, seed=seed).pvalue)
-        plain.append(mantel_test(x, y, permutations=199, seed=seed).pvalue)
+        partial.append(partial_mantel_test(x, y, {"z": z}, n_permutations=199, seed=seed).pvalue)
+        plain.append(mantel_test(x, y, n_permutations=199, seed=seed).pvalue)
     rate = np.mean(np.array(partial) <= alpha)
     tolerance = 3 * np.sqrt(alpha * (1 - alpha) / draws)  # 0.033
     assert rate <= alpha + tolerance
@@ -84,7 +84,7 @@ def test_partial_mantel_has_power_on_a_planted_effect():
     rejections = 0
     for seed in range(40):
         x, y, z = confounded(rng, effect=1.0)
-        rejections += partial_mantel_test(x, y, {"z": z}, permutations=199, seed=seed).pvalue <= 0.05
+        rejections += partial_mantel_test(x, y, {"z": z}, n_permutations=199, seed=seed).pvalue <= 0.05
     assert rejections >= 32
 
 

@@ -72,7 +72,7 @@ def test_uncertain_spectrum_writes_intervals_support_and_partial_mantel(store_pa
         out,
         blocks,
         resamples=20,
-        permutations=99,
+        n_permutations=99,
         seed=3,
         top_rate=0.05,
         measure="jaccard",

@@ -152,3 +152,27 @@ def test_similarity_input_errors():
         activation_cka({"a": np.ones((2, 3)), "b": np.ones((3, 2))})
     with pytest.raises(InputError, match="different model shapes"):
         jaccard({"a": NeuronSet.full((2, 3)), "b": NeuronSet.full((3, 2))})
+
+
+def test_language_cka_matrices_agree_with_the_brute_force_formula():
+    """activation_cka's closed forms and linear_cka (hsic.cka) against tr(KHLH) / sqrt(...)."""
+    rng = np.random.default_rng(9)
+
+    def brute(x, y):
+        x, y = x.reshape(len(x), -1), y.reshape(len(y), -1)
+        h = np.eye(len(x)) - 1 / len(x)
+        k, m = h @ x @ x.T @ h, h @ y @ y.T @ h
+        return np.trace(k @ m) / np.sqrt(np.trace(k @ k) * np.trace(m @ m))
+
+    x, y = rng.normal(size=(30, 4)), rng.normal(size=(30, 2))
+    assert linear_cka(x, y) == pytest.approx(brute(x, y), rel=1e-10)
+    probabilities = {c: rng.random((3, 8)) for c in ("x", "y", "z")}
+    neurons = activation_cka(probabilities).values
+    layers = activation_cka(probabilities, samples="layers").values
+    per_layer = activation_cka(probabilities, per_layer=True).values
+    for i, a in enumerate(probabilities):
+        for k, b in enumerate(probabilities):
+            pa, pb = probabilities[a], probabilities[b]
+            assert neurons[i, k] == pytest.approx(brute(pa.ravel(), pb.ravel()), rel=1e-10)
+            assert layers[i, k] == pytest.approx(brute(pa, pb), rel=1e-10)
+            assert per_layer[1, i, k] == pytest.approx(brute(pa[1], pb[1]), rel=1e-10)

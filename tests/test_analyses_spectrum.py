@@ -10,6 +10,7 @@ from scipy.spatial.distance import pdist, squareform
 
 from neuronoverlap.analyses import (
     LanguageMatrix,
+    MantelResult,
     cluster_languages,
     cophenetic_correlation,
     language_spectrum,
@@ -44,14 +45,14 @@ def test_mantel_detects_an_obvious_relation():
     points = rng.normal(size=(12, 3))
     x = squareform(pdist(points))
     y = squareform(pdist(points + rng.normal(scale=0.1, size=points.shape)))
-    result = mantel_test(x, y, permutations=499, seed=1)
+    result = mantel_test(x, y, n_permutations=499, seed=1)
     assert result.statistic > 0.9
     assert result.pvalue == pytest.approx(1 / 500)
     assert len(result.null_distribution) == 499
-    spearman = mantel_test(x, y**3, permutations=499, seed=1, method="spearman")
+    spearman = mantel_test(x, y**3, n_permutations=499, seed=1, method="spearman")
     assert spearman.statistic == pytest.approx(
-        mantel_test(x, y, permutations=10, seed=1, method="spearman").statistic)
-    less = mantel_test(x, -y + 10, permutations=199, seed=1, alternative="less")
+        mantel_test(x, y, n_permutations=10, seed=1, method="spearman").statistic)
+    less = mantel_test(x, -y + 10, n_permutations=199, seed=1, alternative="less")
     assert less.pvalue == pytest.approx(1 / 200)
 
 
@@ -72,7 +73,7 @@ def test_mantel_null_draws_are_relabellings_of_the_languages():
     upper = np.triu_indices(4, 1)
     possible = {round(np.corrcoef(x[upper], y[np.ix_(order, order)][upper])[0, 1], 9)
                 for order in map(list, itertools.permutations(range(4)))}
-    null = mantel_test(x, y, permutations=300, seed=0).null_distribution
+    null = mantel_test(x, y, n_permutations=300, seed=0).null_distribution
     assert {round(float(v), 9) for v in null} <= possible
     assert len({round(float(v), 9) for v in null}) > 5
 
@@ -104,7 +105,7 @@ def test_spectrum_recovers_a_taxonomy_shaped_similarity():
     codes = ["en", "de", "fr", "es", "it", "ar", "he", "fi", "hu"]
     taxonomy = taxonomy_distances(codes)
     similarity = LanguageMatrix(codes, 1 - taxonomy / 10, "cosine")
-    result = language_spectrum(similarity, permutations=299, seed=0)
+    result = language_spectrum(similarity, n_permutations=299, seed=0)
     assert result.mantel.statistic == pytest.approx(1.0)
     assert result.mantel.pvalue < 0.01
     assert result.cophenetic_vs_taxonomy > 0.9
@@ -126,3 +127,14 @@ def test_similarity_to_distance():
     np.testing.assert_allclose(distance, [[0, 0.2, 0.8], [0.2, 0, 0.6], [0.8, 0.6, 0]])
     with pytest.raises(InputError):
         language_spectrum(LanguageMatrix(["a", "b", "c"], np.ones((2, 3, 3)), "cosine"))
+
+
+def test_mantel_result_round_trips_and_reads_the_older_key():
+    rng = np.random.default_rng(2)
+    result = mantel_test(random_distance(rng, 6), random_distance(rng, 6), n_permutations=49, seed=4)
+    document = result.to_dict()
+    assert document["n_permutations"] == document["permutations"] == result.permutations == 49
+    again = MantelResult.from_dict(document)
+    assert (again.statistic, again.pvalue, again.n_permutations) == (result.statistic, result.pvalue, 49)
+    older = {k: v for k, v in document.items() if k != "n_permutations"}
+    assert MantelResult.from_dict(older).n_permutations == 49

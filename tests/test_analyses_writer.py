@@ -30,7 +30,7 @@ def test_writer_produces_all_files(tmp_path):
     codes = list(family)
     probabilities = family_probabilities(codes, family)
     out = write_spectrum_outputs(tmp_path / "spectrum", probabilities, top_rate=0.05,
-                                 permutations=199, seed=7)
+                                 n_permutations=199, seed=7)
     folder = tmp_path / "spectrum"
     expected = {"similarity_overlap.csv", "similarity_overlap.json", "similarity_jaccard.csv",
                 "similarity_jaccard.json", "similarity_cosine.csv", "similarity_cosine.json",
@@ -58,7 +58,7 @@ def test_writer_produces_all_files(tmp_path):
     assert mantel["mantel"]["permutations"] == 199 and mantel["mantel"]["seed"] == 7
     assert mantel["parameters"]["linkage"] == "average"
     assert mantel["mantel"]["pvalue"] == out.mantel.pvalue
-    assert out.spectrum.parameters["measure"] == "cosine"
+    assert out.spectrum.parameters["measure"] == "jaccard"  # the one default (was "cosine" here)
 
 
 def test_writer_spectrum_follows_planted_families(tmp_path):
@@ -69,7 +69,7 @@ def test_writer_spectrum_follows_planted_families(tmp_path):
     probabilities = family_probabilities(list(genus), genus, seed=1)
     for measure in ("jaccard", "cka"):
         out = write_spectrum_outputs(tmp_path / measure, probabilities, top_rate=0.05,
-                                     measure=measure, permutations=199, seed=0)
+                                     measure=measure, n_permutations=199, seed=0)
         assert out.mantel.statistic > 0.5 and out.mantel.pvalue < 0.05
         assert out.cophenetic_correlation > 0.5
         assert json.loads(out.paths["mantel_json"].read_text())["parameters"]["measure"] == measure

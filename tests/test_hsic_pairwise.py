@@ -116,8 +116,8 @@ def test_pairwise_on_cuda_matches_cpu(neuron_sets):
     A, B = neuron_sets
     np.testing.assert_allclose(pairwise_hsic(A, B, device="cuda"), pairwise_hsic(A, B),
                                rtol=1e-10, atol=1e-14)
-    on_gpu = max_mean_test(A, B, mode="hsic", n_permutations=50, device="cuda")
-    on_cpu = max_mean_test(A, B, mode="hsic", n_permutations=50)
+    on_gpu = max_mean_test(A, B, score="hsic", n_permutations=50, device="cuda")
+    on_cpu = max_mean_test(A, B, score="hsic", n_permutations=50)
     np.testing.assert_allclose(on_gpu.null_distribution, on_cpu.null_distribution, rtol=1e-10)
 
 
@@ -176,28 +176,28 @@ def brute_score(A, B, mode):
 @pytest.mark.parametrize("mode", ["reference", "hsic", "cka"])
 def test_max_mean_null_is_the_score_of_permuted_samples(neuron_sets, mode):
     A, B = neuron_sets
-    result = max_mean_test(A, B, mode=mode, n_permutations=60, seed=12)
+    result = max_mean_test(A, B, score=mode, n_permutations=60, seed=12)
     assert result.statistic == pytest.approx(brute_score(A, B, mode), rel=1e-10)
     orders = draw_permutations(40, 60, 12)[0].numpy()
     brute = [brute_score(A, B[:, order], mode) for order in orders[:8]]
     np.testing.assert_allclose(result.null_distribution[:8], brute, rtol=1e-10)
     exceed = int((result.null_distribution >= result.statistic).sum())
     assert result.pvalue == pytest.approx((1 + exceed) / 61)
-    chunked = max_mean_test(A, B, mode=mode, n_permutations=60, seed=12,
+    chunked = max_mean_test(A, B, score=mode, n_permutations=60, seed=12,
                             memory_budget_bytes=20_000)
     np.testing.assert_allclose(chunked.null_distribution, result.null_distribution, rtol=1e-12)
 
 
 def test_max_mean_test_finds_dependence_and_not_independence(neuron_sets):
     A, B = neuron_sets
-    assert max_mean_test(A, B, mode="hsic", n_permutations=199).pvalue == pytest.approx(0.005)
+    assert max_mean_test(A, B, score="hsic", n_permutations=199).pvalue == pytest.approx(0.005)
     independent = np.random.default_rng(8).standard_normal((6, 40))
-    assert max_mean_test(A, independent, mode="hsic", n_permutations=199).pvalue > 0.05
+    assert max_mean_test(A, independent, score="hsic", n_permutations=199).pvalue > 0.05
 
 
 def test_max_mean_test_errors(neuron_sets):
     A, B = neuron_sets
-    with pytest.raises(InputError, match="mode"):
-        max_mean_test(A, B, mode="mutual_information")
+    with pytest.raises(InputError, match="score"):
+        max_mean_test(A, B, score="mutual_information")
     with pytest.raises(InputError, match="n_permutations"):
         max_mean_test(A, B, n_permutations=-5)

@@ -13,6 +13,9 @@ DEFAULT_TOP_RATE = 0.01
 #: The similarity measures languages are compared with (docs/analyses.md).
 SPECTRUM_MEASURES = ("jaccard", "cosine", "cka")
 
+#: What the spectrum clusters on unless told otherwise (cosine, the reference's, saturates near 1).
+DEFAULT_SPECTRUM_MEASURE = "jaccard"
+
 #: The store a command reads and writes when --store is not given.
 DEFAULT_STORE = "store/run.h5"
 
@@ -76,9 +79,9 @@ class SpectrumOptions:
     """The options every spectrum writer takes (defaults of `neuronoverlap spectrum`)."""
 
     top_rate: float = DEFAULT_TOP_RATE
-    measure: str = SPECTRUM_MEASURES[0]
+    measure: str = DEFAULT_SPECTRUM_MEASURE
     linkage: str = "average"
-    permutations: int = 9999
+    n_permutations: int = 9999
     seed: int = 0
     agnostic_share: float | None = None
 

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from neuronoverlap.errors import InputError
+from neuronoverlap.sets.pooling import pooled_mean
 from neuronoverlap.store import Store
 
 _NEURON = re.compile(r"^\s*(\d+)\s*[:.]\s*(\d+)\s*$")
@@ -66,11 +67,10 @@ def _probe_firing(
 ) -> dict[int, tuple[np.ndarray, np.ndarray, int]]:
     """Token-weighted probability and mean of every neuron of each layer over a probe set."""
     view = store.probes(name)
-    tokens = view.tokens().astype(np.float64)
-    total = max(tokens.sum(), 1.0)
+    tokens = view.tokens()
     return {
-        layer: (tokens @ view.layer(layer, "prob").astype(np.float64) / total,
-                tokens @ view.layer(layer, "mean").astype(np.float64) / total,
+        layer: (pooled_mean(view.layer(layer, "prob"), tokens),
+                pooled_mean(view.layer(layer, "mean"), tokens),
                 int(tokens.sum()))
         for layer in layers
     }

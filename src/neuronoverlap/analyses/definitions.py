@@ -16,6 +16,7 @@ from neuronoverlap.analyses.agnostic import agnostic_neurons
 from neuronoverlap.analyses.layerwise import THIRDS, layer_thirds
 from neuronoverlap.errors import InputError
 from neuronoverlap.sets import (
+    DEFAULT_TOP_RATE,
     OVERLAP_DEFINITIONS,
     NeuronSet,
     ProbeSamples,
@@ -34,7 +35,7 @@ def compare_overlap_definitions(
     store: Store,
     pairs: Sequence[tuple[str, str]],
     probabilities: Mapping[str, np.ndarray],
-    top_rate: float = 0.01,
+    top_rate: float = DEFAULT_TOP_RATE,
     agnostic_share: float = 0.9,
 ) -> list[dict[str, Any]]:
     """One row per pair and definition. `probabilities`: corpus activation probabilities of

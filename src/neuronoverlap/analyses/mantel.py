@@ -22,8 +22,8 @@ from neuronoverlap.analyses.spectrum import (
     MantelResult,
     check_distance,
     check_mantel_options,
+    mantel_pvalue,
     permutation_orders,
-    permutation_pvalue,
     relabelled_upper,
 )
 from neuronoverlap.errors import InputError
@@ -93,21 +93,21 @@ def partial_mantel_test(
     x: Float[np.ndarray, "lang lang"],
     y: Float[np.ndarray, "lang lang"],
     controls: Mapping[str, Float[np.ndarray, "lang lang"]],
-    permutations: int = 999,
+    n_permutations: int = 999,
     seed: int = 0,
     method: str = "pearson",
     alternative: str = "greater",
 ) -> PartialMantelResult:
     """Association of distance matrices x and y with the `controls` partialled out of both."""
-    check_mantel_options(method, alternative, permutations)
+    check_mantel_options(method, alternative, n_permutations)
     rx, ry, residualise = _residuals(x, y, controls, method)
     statistic = float(_correlate(rx, ry))
-    orders = permutation_orders(len(x), permutations, seed)
+    orders = permutation_orders(len(x), n_permutations, seed)
     permuted = relabelled_upper(squareform(rx, checks=False), orders)
     null = _correlate(permuted @ residualise.T, ry)
-    pvalue = permutation_pvalue(null, statistic, alternative)
+    pvalue = mantel_pvalue(null, statistic, alternative)
     return PartialMantelResult(
-        statistic, pvalue, null, permutations, method, alternative, seed, list(controls)
+        statistic, pvalue, null, n_permutations, method, alternative, seed, list(controls)
     )
 
 

@@ -17,6 +17,7 @@ import numpy as np
 from jaxtyping import Bool, Float
 
 from neuronoverlap.errors import InputError
+from neuronoverlap.hsic.estimators import cka
 from neuronoverlap.sets import NeuronSet, check_same_shape
 
 COSINE_NEURONS = ("intersection", "union", "all")
@@ -170,22 +171,12 @@ def activation_cosine(
 def linear_cka(
     x: Float[np.ndarray, "sample feature_x"], y: Float[np.ndarray, "sample feature_y"]
 ) -> float:
-    """Linear CKA (Kornblith et al. 2019): ||Yc' Xc||_F^2 / (||Xc' Xc||_F ||Yc' Yc||_F).
+    """Linear CKA (Kornblith et al. 2019) of two representations of the same samples:
+    `neuronoverlap.hsic.cka` with the linear kernel (0 when either side is constant).
 
-    Rows are samples, centred over samples; 0 when either side is constant.
+    Builds two [sample, sample] Gram matrices; the language matrices below use closed forms.
     """
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    if x.ndim == 1:
-        x = x[:, None]
-    if y.ndim == 1:
-        y = y[:, None]
-    if x.shape[0] != y.shape[0]:
-        raise InputError("CKA compares two representations of the same samples")
-    xc, yc = x - x.mean(axis=0), y - y.mean(axis=0)
-    cross = np.linalg.norm(yc.T @ xc) ** 2
-    scale = np.linalg.norm(xc.T @ xc) * np.linalg.norm(yc.T @ yc)
-    return float(cross / scale) if scale > 0 else 0.0
+    return cka(x, y, kernel="linear")
 
 
 def _cka_neurons(profiles: np.ndarray) -> np.ndarray:

@@ -30,9 +30,9 @@ from neuronoverlap.analyses.spectrum import (
     taxonomy_distances,
 )
 from neuronoverlap.errors import InputError
-from neuronoverlap.sets import NeuronSet, language_active_sets
+from neuronoverlap.options import DEFAULT_SPECTRUM_MEASURE, SPECTRUM_MEASURES
+from neuronoverlap.sets import DEFAULT_TOP_RATE, NeuronSet, language_active_sets
 
-SPECTRUM_MEASURES = ("cosine", "jaccard", "cka")
 MATRICES = ("overlap", "jaccard", "cosine", "cka")
 TAXONOMY_LEVELS = {1: "same genus", 2: "same family, other genus", 3: "different families"}
 
@@ -41,10 +41,10 @@ TAXONOMY_LEVELS = {1: "same genus", 2: "same family, other genus", 3: "different
 class SpectrumSettings:
     """How active sets are chosen and languages compared (docs/analyses.md)."""
 
-    top_rate: float = 0.01
+    top_rate: float = DEFAULT_TOP_RATE
     count_rule: str = "ceil"
     ties: str = "include"
-    measure: str = "cosine"
+    measure: str = DEFAULT_SPECTRUM_MEASURE
     cosine_neurons: str = "intersection"
     cka_samples: str = "neurons"
     linkage: str = "average"

@@ -23,10 +23,10 @@ from scipy.stats import rankdata
 from neuronoverlap.analyses.similarity import LanguageMatrix
 from neuronoverlap.errors import InputError
 from neuronoverlap.languages import taxonomy_distance
+from neuronoverlap.stats.permutation import ALTERNATIVES, PermutationTestResult, permutation_pvalue
 
 LINKAGES = ("average", "single", "complete", "weighted")
 MANTEL_METHODS = ("pearson", "spearman")
-ALTERNATIVES = ("greater", "less", "two-sided")
 
 
 def taxonomy_distances(codes: Sequence[str]) -> Float[np.ndarray, "lang lang"]:
@@ -51,13 +51,13 @@ def similarity_to_distance(similarity: np.ndarray) -> Float[np.ndarray, "lang la
     return matrix
 
 
-def cluster_languages(distance: np.ndarray, method: str = "average") -> np.ndarray:
+def cluster_languages(distance: np.ndarray, linkage: str = "average") -> np.ndarray:
     """The scipy linkage matrix of hierarchical clustering on a distance matrix."""
-    if method not in LINKAGES:
-        raise InputError(f"unknown linkage {method!r}; use one of {', '.join(LINKAGES)}")
+    if linkage not in LINKAGES:
+        raise InputError(f"unknown linkage {linkage!r}; use one of {', '.join(LINKAGES)}")
     matrix = check_distance(distance).copy()
     np.fill_diagonal(matrix, 0.0)
-    return hierarchy.linkage(squareform(matrix, checks=False), method=method)
+    return hierarchy.linkage(squareform(matrix, checks=False), method=linkage)
 
 
 def cophenetic_correlation(linkage: np.ndarray, reference: np.ndarray) -> float:
@@ -72,21 +72,30 @@ def cophenetic_correlation(linkage: np.ndarray, reference: np.ndarray) -> float:
 
 
 @dataclass(frozen=True)
-class MantelResult:
+class MantelResult(PermutationTestResult):
     """A Mantel test: the observed correlation, its permutation p-value and null draws."""
 
-    statistic: float
-    pvalue: float
-    null_distribution: np.ndarray
-    permutations: int
     method: str
     alternative: str
     seed: int
 
+    @property
+    def permutations(self) -> int:
+        """The older name of n_permutations."""
+        return self.n_permutations
+
     def to_dict(self) -> dict[str, Any]:
+        """JSON fields; "permutations" repeats n_permutations for readers of the older key."""
         return {"statistic": self.statistic, "pvalue": self.pvalue,
-                "permutations": self.permutations, "method": self.method,
-                "alternative": self.alternative, "seed": self.seed}
+                "n_permutations": self.n_permutations, "permutations": self.n_permutations,
+                "method": self.method, "alternative": self.alternative, "seed": self.seed}
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> MantelResult:
+        """Back from `to_dict` (no null draws), also from older JSON that has only "permutations"."""
+        count = document.get("n_permutations", document.get("permutations"))
+        return cls(document["statistic"], document["pvalue"], None, count, document["method"],
+                   document["alternative"], document["seed"])
 
 
 def _standardise(rows: np.ndarray) -> np.ndarray:
@@ -95,20 +104,20 @@ def _standardise(rows: np.ndarray) -> np.ndarray:
     return centred / scale
 
 
-def check_mantel_options(method: str, alternative: str, permutations: int) -> None:
+def check_mantel_options(method: str, alternative: str, n_permutations: int) -> None:
     if method not in MANTEL_METHODS:
         raise InputError(f"unknown Mantel method {method!r}; use {' or '.join(MANTEL_METHODS)}")
     if alternative not in ALTERNATIVES:
         raise InputError(f"unknown alternative {alternative!r}; use one of "
                          f"{', '.join(ALTERNATIVES)}")
-    if permutations < 1:
+    if n_permutations < 1:
         raise InputError("a Mantel test needs at least one permutation")
 
 
-def permutation_orders(n: int, permutations: int, seed: int) -> Int[np.ndarray, "draw lang"]:
+def permutation_orders(n: int, n_permutations: int, seed: int) -> Int[np.ndarray, "draw lang"]:
     """B random relabellings of n languages, drawn with `numpy.random.default_rng(seed)`."""
     rng = np.random.default_rng(seed)
-    return rng.permuted(np.tile(np.arange(n), (permutations, 1)), axis=1)
+    return rng.permuted(np.tile(np.arange(n), (n_permutations, 1)), axis=1)
 
 
 def relabelled_upper(matrix: np.ndarray, orders: np.ndarray) -> Float[np.ndarray, "draw pair"]:
@@ -117,21 +126,18 @@ def relabelled_upper(matrix: np.ndarray, orders: np.ndarray) -> Float[np.ndarray
     return matrix[orders[:, :, None], orders[:, None, :]][:, upper[0], upper[1]]
 
 
-def permutation_pvalue(null: np.ndarray, statistic: float, alternative: str) -> float:
-    """p = (1 + #{null draws as extreme as the statistic}) / (1 + B), the one rule of all tests."""
-    if alternative == "greater":
-        extreme = null >= statistic - 1e-12
-    elif alternative == "less":
-        extreme = null <= statistic + 1e-12
-    else:
-        extreme = np.abs(null) >= abs(statistic) - 1e-12
-    return (1 + int(extreme.sum())) / (1 + len(null))
+def mantel_pvalue(null: np.ndarray, statistic: float, alternative: str) -> float:
+    """The permutation p-value of a correlation (neuronoverlap.stats.permutation's rule, on the
+    scale of a correlation, scale=1); "two-sided" compares sizes, #{|r_b| >= |r|}."""
+    if alternative == "two-sided":
+        return permutation_pvalue(np.abs(np.float64(statistic)), np.abs(null), "greater", scale=1.0)
+    return permutation_pvalue(np.float64(statistic), null, alternative, scale=1.0)
 
 
 def mantel_test(
     x: Float[np.ndarray, "lang lang"],
     y: Float[np.ndarray, "lang lang"],
-    permutations: int = 999,
+    n_permutations: int = 999,
     seed: int = 0,
     method: str = "pearson",
     alternative: str = "greater",
@@ -143,7 +149,7 @@ def mantel_test(
     p = (1 + #{r_b >= r}) / (1 + B) for "greater" (#{r_b <= r} for "less", #{|r_b| >= |r|}
     for "two-sided").
     """
-    check_mantel_options(method, alternative, permutations)
+    check_mantel_options(method, alternative, n_permutations)
     a, b = check_distance(x), check_distance(y)
     if a.shape != b.shape:
         raise InputError(f"Mantel test of matrices of different sizes: {a.shape}, {b.shape}")
@@ -157,10 +163,10 @@ def mantel_test(
         raise InputError("a Mantel test needs distance matrices that are not constant")
     standard_first = _standardise(first)
     statistic = float(standard_first @ _standardise(second))
-    permuted = relabelled_upper(b, permutation_orders(n, permutations, seed))
+    permuted = relabelled_upper(b, permutation_orders(n, n_permutations, seed))
     null = _standardise(permuted) @ standard_first
-    pvalue = permutation_pvalue(null, statistic, alternative)
-    return MantelResult(statistic, pvalue, null, permutations, method, alternative, seed)
+    pvalue = mantel_pvalue(null, statistic, alternative)
+    return MantelResult(statistic, pvalue, null, n_permutations, method, alternative, seed)
 
 
 @dataclass(frozen=True)
@@ -181,7 +187,7 @@ class SpectrumResult:
 def language_spectrum(
     similarity: LanguageMatrix,
     linkage: str = "average",
-    permutations: int = 999,
+    n_permutations: int = 999,
     seed: int = 0,
     mantel_method: str = "pearson",
 ) -> SpectrumResult:
@@ -201,8 +207,8 @@ def language_spectrum(
         taxonomy_linkage=taxonomy_linkage,
         cophenetic_vs_taxonomy=cophenetic_correlation(neuron_linkage, taxonomy),
         dendrogram_fit=cophenetic_correlation(neuron_linkage, neuron),
-        mantel=mantel_test(neuron, taxonomy, permutations, seed, mantel_method),
+        mantel=mantel_test(neuron, taxonomy, n_permutations, seed, mantel_method),
         parameters={"measure": similarity.measure, **similarity.parameters, "linkage": linkage,
-                    "permutations": permutations, "seed": seed,
+                    "n_permutations": n_permutations, "seed": seed,
                     "mantel_method": mantel_method},
     )

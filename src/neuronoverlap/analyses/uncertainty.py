@@ -154,17 +154,21 @@ def write_uncertain_spectrum(
     blocks: BlockCounts,
     resamples: int = 1000,
     level: float = 0.95,
-    permutations: int = 999,
+    n_permutations: int = 999,
     seed: int = 0,
+    *,
+    permutations: int | None = None,
     **options: Any,
 ) -> tuple[SpectrumOutputs, SpectrumBootstrap, dict[str, PartialMantelResult]]:
     """The spectrum outputs from block counts, plus bootstrap intervals and partial Mantel tests.
 
     `options`: the keywords of `write_spectrum_outputs` (top_rate, measure, agnostic_share...).
-    The partial Mantel tests partial out script, subword overlap, and both.
+    The partial Mantel tests partial out script, subword overlap, and both. `permutations`:
+    the older name of n_permutations, taken while the report still passes it.
     """
+    n_permutations = n_permutations if permutations is None else permutations
     outputs = write_spectrum_outputs(
-        out_dir, blocks.probabilities(), permutations=permutations, seed=seed, **options
+        out_dir, blocks.probabilities(), n_permutations=n_permutations, seed=seed, **options
     )
     settings = SpectrumSettings(
         **{k: v for k, v in options.items() if k in SpectrumSettings.__dataclass_fields__}
@@ -173,7 +177,7 @@ def write_uncertain_spectrum(
     taxonomy = outputs.spectrum.taxonomy_distance
     partial = {
         name: partial_mantel_test(
-            outputs.spectrum.neuron_distance, taxonomy, controls, permutations=permutations, seed=seed
+            outputs.spectrum.neuron_distance, taxonomy, controls, n_permutations=n_permutations, seed=seed
         )
         for name, controls in spectrum_controls(blocks).items()
     }

@@ -22,6 +22,7 @@ from neuronoverlap.analyses.agnostic import agnostic_record
 from neuronoverlap.analyses.layerwise import THIRDS, layerwise_overlap, pairwise_overlaps
 from neuronoverlap.analyses.similarity import LanguageMatrix
 from neuronoverlap.analyses.snapshot import (
+    DEFAULT_SPECTRUM_MEASURE,
     SPECTRUM_MEASURES,
     SpectrumSettings,
     active_sets_for,
@@ -29,7 +30,8 @@ from neuronoverlap.analyses.snapshot import (
 )
 from neuronoverlap.analyses.spectrum import MantelResult, SpectrumResult, language_spectrum
 from neuronoverlap.errors import InputError
-from neuronoverlap.sets import NeuronSet
+from neuronoverlap.jsonable import json_default
+from neuronoverlap.sets import DEFAULT_TOP_RATE, NeuronSet
 
 
 @dataclass(frozen=True)
@@ -51,16 +53,8 @@ class SpectrumOutputs:
         return self.spectrum.cophenetic_vs_taxonomy
 
 
-def _json_ready(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
-
-
 def _write_json(path: Path, content: Mapping[str, Any]) -> Path:
-    path.write_text(json.dumps(content, indent=2, default=_json_ready, allow_nan=True) + "\n")
+    path.write_text(json.dumps(content, indent=2, default=json_default, allow_nan=True) + "\n")
     return path
 
 
@@ -138,17 +132,19 @@ def write_spectrum_outputs(
     out_dir: str | Path,
     probabilities: Mapping[str, Float[np.ndarray, "layer neuron"]],
     sets: Mapping[str, NeuronSet] | None = None,
-    top_rate: float = 0.01,
+    top_rate: float = DEFAULT_TOP_RATE,
     count_rule: str = "ceil",
     ties: str = "include",
-    measure: str = "cosine",
+    measure: str = DEFAULT_SPECTRUM_MEASURE,
     cosine_neurons: str = "intersection",
     cka_samples: str = "neurons",
     linkage: str = "average",
-    permutations: int = 999,
+    n_permutations: int = 999,
     seed: int = 0,
     mantel_method: str = "pearson",
     agnostic_share: float | None = None,
+    *,
+    permutations: int | None = None,
 ) -> SpectrumOutputs:
     """Similarity matrices, layer-wise overlap, dendrograms and the Mantel test, to `out_dir`.
 
@@ -156,8 +152,10 @@ def write_spectrum_outputs(
     default each language's top `top_rate` (`count_rule`, `ties`, see docs/sets.md), chosen
     among the neurons that are not language-agnostic when `agnostic_share` is given
     (docs/analyses.md; the agnostic neurons are listed in `agnostic_neurons.csv`).
-    `measure` picks the similarity the spectrum clusters on.
+    `measure` picks the similarity the spectrum clusters on. `permutations`: the older name
+    of n_permutations, taken while the command line and the report still pass it.
     """
+    n_permutations = n_permutations if permutations is None else permutations
     if measure not in SPECTRUM_MEASURES:
         raise InputError(f"unknown spectrum measure {measure!r}; use one of "
                          f"{', '.join(SPECTRUM_MEASURES)}")
@@ -211,7 +209,7 @@ def write_spectrum_outputs(
         [[pair, *thirds[p].tolist(), *shares[p].tolist()] for p, pair in
          enumerate(layerwise.pairs)])
 
-    spectrum = language_spectrum(whole[measure], linkage, permutations, seed, mantel_method)
+    spectrum = language_spectrum(whole[measure], linkage, n_permutations, seed, mantel_method)
     paths["dendrogram_png"] = _plot_dendrograms(out / "dendrogram.png", spectrum, measure)
     paths["mantel_json"] = _write_json(out / "mantel.json", {
         "languages": codes, "mantel": spectrum.mantel.to_dict(),

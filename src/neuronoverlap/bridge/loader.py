@@ -21,6 +21,7 @@ from neuronoverlap.bridge.result import METHODS, BridgeSelection
 from neuronoverlap.bridge.scoring import select_from_activations
 from neuronoverlap.errors import InputError
 from neuronoverlap.languages import DEFAULT_BRIDGES, get_language
+from neuronoverlap.options import DEFAULT_TOP_RATE
 from neuronoverlap.sets import (
     NeuronSet,
     ProbeSamples,
@@ -80,7 +81,7 @@ def _missing_probe_sets(store: Store, src: str, tgt: str, candidates: list[str])
 
 
 def bridge_sets(
-    store: Store, src: str, tgt: str, candidates: list[str], top_rate: float = 0.01
+    store: Store, src: str, tgt: str, candidates: list[str], top_rate: float = DEFAULT_TOP_RATE
 ) -> tuple[NeuronSet, dict[str, NeuronSet]]:
     """O(s,t) and B(b; s,t) for each candidate, from the store's probe sets."""
     missing = _missing_probe_sets(store, src, tgt, candidates)
@@ -138,7 +139,7 @@ def select_bridge(
     score: str = "reference",
     window: list[int] | None = None,
     window_fractions: tuple[float, float] = DEFAULT_WINDOW_FRACTIONS,
-    top_rate: float = 0.01,
+    top_rate: float = DEFAULT_TOP_RATE,
     n_random: int = 200,
     n_bootstrap: int = 200,
     n_permutations: int = 0,

@@ -36,12 +36,13 @@ from tqdm.auto import tqdm
 from neuronoverlap.bridge.result import METHODS, BootstrapSummary, BridgeSelection, rank
 from neuronoverlap.errors import InputError
 from neuronoverlap.hsic.columns import SCORE_KINDS, overlap_bandwidth, overlap_scores, set_scores
-from neuronoverlap.hsic.independence import TIE_EPSILONS, stratified_permutations
+from neuronoverlap.hsic.independence import stratified_permutations
 from neuronoverlap.hsic.maxmean import permuted_max_mean, score_operands
 from neuronoverlap.hsic.pairwise import MEMORY_BUDGET_BYTES, feature_count
 from neuronoverlap.hsic.reference import reference_bridge_score, reference_zscore
 from neuronoverlap.hsic.reweighted import ReweightedScores
 from neuronoverlap.sets import NeuronSet
+from neuronoverlap.stats.permutation import permutation_pvalue
 
 #: Below this standard deviation (relative to the mean's size) the random-set scores are taken
 #: as constant and z_l = 0.
@@ -310,9 +311,8 @@ def select_from_activations(
     calibrated = {b: _window_mean({k: z_l[b][k] for k in scored}, 0.0) for b in candidates}
     pvalues = {}
     for b in candidates:
-        null = test_sum[b] / len(scored)
-        tolerance = TIE_EPSILONS * np.finfo(np.float64).eps * max(abs(calibrated[b]), 1.0)
-        pvalues[b] = float((1 + np.sum(null >= calibrated[b] - tolerance)) / (1 + n_random))
+        # a mean of unit-scale z-scores: ties are judged on the scale of its terms (scale=1)
+        pvalues[b] = permutation_pvalue(np.float64(calibrated[b]), test_sum[b] / len(scored), scale=1.0)
     raw_scores = {b: _window_mean(raw_l[b], None) for b in candidates}
     reference_scores = {b: _window_mean(ref_l[b], None) for b in candidates}
 
@@ -459,6 +459,5 @@ def _permutation_test(layers, candidates, directions, kind, n_permutations, seed
         if count == 0:
             pvalues[b] = 1.0
             continue
-        tolerance = TIE_EPSILONS * np.finfo(np.float64).eps * abs(observed)
-        pvalues[b] = float((1 + int((null >= observed - tolerance).sum())) / (1 + n_permutations))
+        pvalues[b] = permutation_pvalue(np.float64(observed), null.numpy())
     return pvalues

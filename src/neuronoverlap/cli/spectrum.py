@@ -55,8 +55,8 @@ def add_parsers(sub) -> None:
     p.add_argument(
         "--permutations",
         type=int,
-        default=defaults.permutations,
-        help=f"Mantel permutations (default: {defaults.permutations})",
+        default=defaults.n_permutations,
+        help=f"Mantel permutations (default: {defaults.n_permutations})",
     )
     opt.add_seed(p, "Mantel permutations and the bootstrap")
     p.add_argument(
@@ -83,7 +83,7 @@ def _options(args) -> SpectrumOptions:
         top_rate=args.top_rate,
         measure=args.measure,
         linkage=args.linkage,
-        permutations=args.permutations,
+        n_permutations=args.permutations,
         seed=args.seed,
         agnostic_share=args.agnostic_share,
     )

@@ -27,6 +27,7 @@ from neuronoverlap.evaluation.statistics import (
     mcnemar_test,
     paired_bootstrap_ci,
 )
+from neuronoverlap.jsonable import json_default
 
 ZERO_SHOT = "zero-shot"
 REFERENCE = "reference"
@@ -256,18 +257,6 @@ def model_description(model: Any) -> dict[str, Any]:
     }
 
 
-def _json_ready(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, (set, frozenset)):
-        return sorted(value)
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
-
-
 def write_results(result: EvaluationResult, out_dir: str | Path) -> dict[str, Path]:
     """Write `{task}-{name}.json` (parameters, model, data, accuracies, tests, oracle) and
     `{task}-{name}.jsonl` (every record, with its condition) into `out_dir`; returns the paths."""
@@ -279,7 +268,7 @@ def write_results(result: EvaluationResult, out_dir: str | Path) -> dict[str, Pa
     summary_path, records_path = out / f"{stem}.json", out / f"{stem}.jsonl"
     summary = {**result.summary(), "records_file": records_path.name}
     summary_path.write_text(
-        json.dumps(summary, ensure_ascii=False, indent=2, default=_json_ready) + "\n",
+        json.dumps(summary, ensure_ascii=False, indent=2, default=json_default) + "\n",
         encoding="utf-8",
     )
     with records_path.open("w", encoding="utf-8") as f:
@@ -287,7 +276,7 @@ def write_results(result: EvaluationResult, out_dir: str | Path) -> dict[str, Pa
             for record in condition.records:
                 row = asdict(record) if is_dataclass(record) else dict(record)
                 f.write(
-                    json.dumps({"condition": name, **row}, ensure_ascii=False, default=_json_ready) + "\n"
+                    json.dumps({"condition": name, **row}, ensure_ascii=False, default=json_default) + "\n"
                 )
     return {"summary": summary_path, "records": records_path}
 

@@ -34,6 +34,7 @@ from jaxtyping import Float
 
 from neuronoverlap.errors import InputError
 from neuronoverlap.languages import DEFAULT_BRIDGES, taxonomy_distance
+from neuronoverlap.stats.permutation import permutation_pvalue
 
 RULES = ("hsic", "english", "random", "step-1", "typology")
 
@@ -233,15 +234,15 @@ def pooled_kendall_tau(
         taus = [(_signs(p[0][perm]) @ p[1]) / p[2] for p, perm in zip(parts, perms, strict=True)]
         grids = np.meshgrid(*taus, indexing="ij")
         null = np.mean([g.ravel() for g in grids], axis=0)
-        tol = 1e-12
-        return TauTest(observed, per_pair, float(np.mean(null >= observed - tol)), total, True)
+        pvalue = permutation_pvalue(np.float64(observed), null, scale=1.0, exact=True)
+        return TauTest(observed, per_pair, pvalue, total, True)
     null = np.zeros(n_permutations)
     for values, sy, denominator in parts:
         perm = np.argsort(rng.random((n_permutations, values.size)), axis=1)
         null += (_signs(values[perm]) @ sy) / denominator
     null /= len(parts)
-    hits = int(np.sum(null >= observed - 1e-12))
-    return TauTest(observed, per_pair, (1 + hits) / (1 + n_permutations), n_permutations, False)
+    pvalue = permutation_pvalue(np.float64(observed), null, scale=1.0)
+    return TauTest(observed, per_pair, pvalue, n_permutations, False)
 
 
 @dataclass

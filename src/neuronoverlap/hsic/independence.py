@@ -5,8 +5,8 @@ Permutation test: T = <centred K, centred L>; the null statistic of a permutatio
 of permutations at once, with no Python loop over permutations: by gathering rows and columns
 of the centred L (exact), or, where the Gram matrices are numerically of low rank and enough
 permutations are asked for, through their truncated eigendecompositions (lowrank.py, exact to
-about 1e-12 relative). p = (1 + #{T_b >= T}) / (1 + B), with a relative tolerance of 100 machine
-epsilons on ">=" so that ties lost to rounding count as ties (as scipy.stats.permutation_test).
+about 1e-12 relative). p = (1 + #{T_b >= T}) / (1 + B) with the library's one tie rule
+(neuronoverlap.stats.permutation: 100 machine epsilons relative, as scipy.stats.permutation_test).
 Permutations are drawn on the CPU from numpy's PCG64 seeded by SeedSequence(seed) (one child
 sequence per batch element), so a seed gives the same p-values on any device and chunking.
 
@@ -30,20 +30,20 @@ from neuronoverlap.hsic.estimators import centre_gram, normaliser, samples_pair
 from neuronoverlap.hsic.inputs import as_sample_batch, check_estimator, check_seed, common_dtype
 from neuronoverlap.hsic.kernels import Bandwidth, describe, make_kernel
 from neuronoverlap.hsic.lowrank import low_rank_null
+from neuronoverlap.stats.permutation import PermutationTestResult, permutation_pvalue
 
 METHODS = ("permutation", "gamma")
 CHUNK_BYTES = 1 << 20  # permuted Gram matrices gathered per step: small enough to stay in cache
 BATCH_STEP_BYTES = 16 << 20  # Gram matrices of a batch built per step
-TIE_EPSILONS = 100
 
 
 @dataclass(frozen=True)
-class HSICTestResult:
-    """One HSIC test: statistic in the estimator's units, p-value, and the settings used."""
+class HSICTestResult(PermutationTestResult):
+    """One HSIC test: statistic in the estimator's units, p-value, and the settings used.
 
-    statistic: float
-    pvalue: float
-    null_distribution: np.ndarray | None  # [n_permutations] for the permutation test
+    null_distribution: [n_permutations] for the permutation test, None for the gamma test.
+    """
+
     method: str
     n: int
     estimator: str
@@ -51,19 +51,18 @@ class HSICTestResult:
     kernel_y: str
     bandwidth_x: float | None
     bandwidth_y: float | None
-    n_permutations: int | None
     seed: int | None
     gamma_shape: float | None = None
     gamma_scale: float | None = None
 
 
 @dataclass(frozen=True)
-class HSICBatchTestResult:
-    """Many independent HSIC tests run together; arrays have the batch as first axis."""
+class HSICBatchTestResult(PermutationTestResult):
+    """Many independent HSIC tests run together; arrays have the batch as first axis.
 
-    statistic: np.ndarray  # [batch]
-    pvalue: np.ndarray  # [batch]
-    null_distribution: np.ndarray | None  # [batch, n_permutations]
+    statistic, pvalue: [batch]; null_distribution: [batch, n_permutations] or None (gamma).
+    """
+
     method: str
     n: int
     estimator: str
@@ -71,7 +70,6 @@ class HSICBatchTestResult:
     kernel_y: str
     bandwidth_x: np.ndarray | None
     bandwidth_y: np.ndarray | None
-    n_permutations: int | None
     seed: int | None
     gamma_shape: np.ndarray | None = None
     gamma_scale: np.ndarray | None = None
@@ -149,15 +147,6 @@ def observed_inner_products(
     """<left_e, right_e>, summed the same way as the permuted ones."""
     batch, n, _ = left.shape
     return torch.bmm(right.reshape(batch, 1, n * n), left.reshape(batch, n * n, 1))[:, 0, 0]
-
-
-def permutation_pvalues(
-    observed: Float[Tensor, " batch"], null: Float[Tensor, "batch permutation"]
-) -> Float[Tensor, " batch"]:
-    """(1 + #{T_b >= T}) / (1 + B), ties within 100 machine epsilons counted."""
-    tolerance = TIE_EPSILONS * torch.finfo(observed.dtype).eps * observed.abs()
-    exceed = (null >= (observed - tolerance)[:, None]).sum(dim=-1)
-    return (1 + exceed).to(observed.dtype) / (1 + null.shape[-1])
 
 
 def gamma_pvalues(
@@ -238,7 +227,7 @@ def independence_test_grams(
             null = permuted_inner_products(centred_x, centred_y, orders, chunk_bytes)
         else:
             compared, null = fast
-        result["pvalue"] = permutation_pvalues(compared, null)
+        result["pvalue"] = permutation_pvalue(compared, null)
         result["null"] = null / divisor
     else:
         result["pvalue"], result["shape"], result["scale"] = gamma_pvalues(gram_x, gram_y)

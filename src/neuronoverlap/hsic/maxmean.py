@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
 from neuronoverlap.errors import InputError
 from neuronoverlap.hsic.estimators import normaliser
-from neuronoverlap.hsic.independence import draw_permutations, permutation_pvalues
+from neuronoverlap.hsic.independence import draw_permutations
 from neuronoverlap.hsic.inputs import check_estimator
 from neuronoverlap.hsic.kernels import Bandwidth, Gaussian, make_kernel
 from neuronoverlap.hsic.pair_layout import layout_pairs, pair_positions
@@ -30,23 +29,26 @@ from neuronoverlap.hsic.pairwise import (
     neuron_pair,
 )
 from neuronoverlap.hsic.reference import reference_zscore, shared_bandwidth
+from neuronoverlap.stats.permutation import PermutationTestResult, permutation_pvalue
 
-MODES = ("reference", "hsic", "cka")
+#: The pairwise scores a max-mean test can be taken over (the bridge scoring's `score`).
+SCORES = ("reference", "hsic", "cka")
 
 
 @dataclass(frozen=True)
-class MaxMeanTestResult:
-    """Observed max-mean score, its permutation p-value and null distribution."""
+class MaxMeanTestResult(PermutationTestResult):
+    """Observed max-mean score, its permutation p-value and null distribution [n_permutations]."""
 
-    statistic: float
-    pvalue: float
-    null_distribution: np.ndarray  # [n_permutations]
-    mode: str
+    score: str
     n: int
     n_a: int
     n_b: int
-    n_permutations: int
     seed: int | None
+
+    @property
+    def mode(self) -> str:
+        """The older name of score."""
+        return self.score
 
 
 def _inverse_norms(squared_norms: Tensor) -> Tensor:
@@ -58,21 +60,21 @@ def _inverse_norms(squared_norms: Tensor) -> Tensor:
 def score_operands(
     rows_a: Tensor,
     rows_b: Tensor,
-    mode: str,
+    score: str,
     kernel,
     bandwidth: Bandwidth,
     estimator: str,
     memory_budget_bytes: int = MEMORY_BUDGET_BYTES,
     reference_sigma: float | None = None,
 ) -> tuple[Float[Tensor, "neuron_a feature"], Float[Tensor, "neuron_b feature"]]:
-    """(left, right) with pairwise score matrix = left @ right.T for the chosen mode.
+    """(left, right) with pairwise score matrix = left @ right.T for the chosen pairwise score.
 
-    reference_sigma: the "reference" mode's Gaussian bandwidth (default: the reference's
+    reference_sigma: the "reference" score's Gaussian bandwidth (default: the reference's
     shared bandwidth of A and B)."""
     n = rows_a.shape[1]
-    row_mean_term = mode == "reference"
+    row_mean_term = score == "reference"
     weights = feature_weights(n, rows_a.dtype, rows_a.device, row_mean_term)
-    if mode == "reference":
+    if score == "reference":
         rows_a, rows_b = reference_zscore(rows_a), reference_zscore(rows_b)
         sigma = shared_bandwidth(rows_a, rows_b) if reference_sigma is None else reference_sigma
         kernel_a = kernel_b = Gaussian(float(sigma))
@@ -80,14 +82,14 @@ def score_operands(
     else:
         kernel_a = kernel_b = make_kernel(kernel, bandwidth)
     norms_a, norms_b = (rows_a.new_zeros(rows_a.shape[0]), rows_b.new_zeros(rows_b.shape[0])) \
-        if mode == "cka" else (None, None)
+        if score == "cka" else (None, None)
     left = features_in_chunks(rows_a, kernel_a, estimator, row_mean_term, memory_budget_bytes,
                               norms_a)
     right = features_in_chunks(rows_b, kernel_b, estimator, row_mean_term, memory_budget_bytes,
                                norms_b)
-    if mode == "hsic":
+    if score == "hsic":
         left = left / normaliser(n, estimator)
-    elif mode == "cka":  # the squared norms gram_features computed while building them
+    elif score == "cka":  # the squared norms gram_features computed while building them
         left = left * _inverse_norms(norms_a)[:, None]
         right = right * _inverse_norms(norms_b)[:, None]
     return left * weights, right
@@ -145,7 +147,7 @@ def permuted_max_mean(
 def max_mean_test(
     A,
     B,
-    mode: str = "reference",
+    score: str = "reference",
     n_permutations: int = 1000,
     seed: int | None = 0,
     *,
@@ -157,29 +159,29 @@ def max_mean_test(
 ) -> MaxMeanTestResult:
     """Permutation p-value of the max-mean score of A [n_a, n] and B [n_b, n].
 
-    mode: "reference" (reference_bridge_score), "hsic" (pairwise_hsic with kernel, bandwidth,
+    score: "reference" (reference_bridge_score), "hsic" (pairwise_hsic with kernel, bandwidth,
     estimator) or "cka" (pairwise_cka; estimator "unbiased" gives debiased CKA).
     p = (1 + #{null >= observed}) / (1 + n_permutations).
     """
-    if mode not in MODES:
-        raise InputError(f"unknown max-mean mode {mode!r}; choose one of {', '.join(MODES)}")
+    if score not in SCORES:
+        raise InputError(f"unknown max-mean score {score!r}; choose one of {', '.join(SCORES)}")
     if int(n_permutations) != n_permutations or n_permutations < 1:
         raise InputError(f"n_permutations must be a positive integer, got {n_permutations!r}")
     rows_a, rows_b = neuron_pair(A, B, device)
     n = rows_a.shape[1]
-    check_estimator("biased" if mode == "reference" else estimator, n)
-    left, right = score_operands(rows_a, rows_b, mode, kernel, bandwidth, estimator,
+    check_estimator("biased" if score == "reference" else estimator, n)
+    left, right = score_operands(rows_a, rows_b, score, kernel, bandwidth, estimator,
                                  memory_budget_bytes)
     identity = torch.arange(n)[None]
     observed = permuted_max_mean(left, right, identity, memory_budget_bytes)
     orders = draw_permutations(n, int(n_permutations), seed)[0]
     null = permuted_max_mean(left, right, orders, memory_budget_bytes)
-    pvalue = permutation_pvalues(observed, null[None])
+    pvalue = permutation_pvalue(observed, null[None])
     return MaxMeanTestResult(
         statistic=float(observed[0]),
         pvalue=float(pvalue[0]),
         null_distribution=null.cpu().numpy(),
-        mode=mode,
+        score=score,
         n=n,
         n_a=rows_a.shape[0],
         n_b=rows_b.shape[0],

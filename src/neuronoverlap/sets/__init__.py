@@ -24,7 +24,9 @@ from neuronoverlap.sets.builders import (
     selection_params,
 )
 from neuronoverlap.sets.core import DEFAULT_HOOK, NeuronSet, check_same_shape
+from neuronoverlap.sets.pooling import WEIGHTING, WeightedMean, pooled_mean
 from neuronoverlap.sets.selection import (
+    DEFAULT_TOP_RATE,
     kth_smallest,
     lape_masks,
     threshold_mask,
@@ -33,6 +35,10 @@ from neuronoverlap.sets.selection import (
 )
 
 __all__ = [
+    "WEIGHTING",
+    "WeightedMean",
+    "pooled_mean",
+    "DEFAULT_TOP_RATE",
     "DEFAULT_HOOK",
     "NeuronSet",
     "ProbeSamples",

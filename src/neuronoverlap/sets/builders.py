@@ -20,7 +20,9 @@ from jaxtyping import Float, Int
 
 from neuronoverlap.errors import InputError
 from neuronoverlap.sets.core import NeuronSet, check_same_shape
+from neuronoverlap.sets.pooling import WEIGHTING, WeightedMean
 from neuronoverlap.sets.selection import (
+    DEFAULT_TOP_RATE,
     check_choice,
     check_rate,
     check_scores,
@@ -32,7 +34,6 @@ from neuronoverlap.sets.selection import (
 
 RULES = ("top_rate", "threshold", "lape")
 POOLING = ("pooled", "vote")
-WEIGHTING = ("tokens", "samples")
 STATISTICS = ("probability", "value")
 
 
@@ -119,15 +120,11 @@ def pooled_scores(
     samples were one corpus); "samples": plain mean over samples.
     """
     check_choice("weighting", weighting, WEIGHTING)
-    listed = _as_list(probes)
-    total = np.zeros(listed[0].model_shape)
-    weight = 0.0
-    for probe in listed:
+    pool = WeightedMean(weighting)
+    for probe in _as_list(probes):
         for block, tokens in probe.chunks():
-            w = tokens if weighting == "tokens" else np.ones_like(tokens)
-            total += np.tensordot(w, block, axes=1)
-            weight += float(w.sum())
-    return total / weight
+            pool.add(block, tokens)
+    return pool.result()
 
 
 def sample_votes(
@@ -148,7 +145,7 @@ def sample_votes(
 # ---- selection with metadata ---------------------------------------------------------------
 def selection_params(
     rule: str = "top_rate",
-    top_rate: float = 0.01,
+    top_rate: float = DEFAULT_TOP_RATE,
     threshold: float | None = None,
     inclusive: bool = False,
     count_rule: str = "ceil",
@@ -188,7 +185,7 @@ def select_neurons(
 def language_active_sets(
     probabilities: Mapping[str, Float[np.ndarray, "layer neuron"]],
     rule: str = "top_rate",
-    top_rate: float = 0.01,
+    top_rate: float = DEFAULT_TOP_RATE,
     threshold: float | None = None,
     inclusive: bool = False,
     count_rule: str = "ceil",

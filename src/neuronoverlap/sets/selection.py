@@ -16,6 +16,7 @@ import numpy as np
 from jaxtyping import Bool, Float
 
 from neuronoverlap.errors import InputError
+from neuronoverlap.options import DEFAULT_TOP_RATE
 
 COUNT_RULES = ("ceil", "reference")
 TIES = ("include", "exact")
@@ -62,7 +63,7 @@ def top_count(n_neurons: int, top_rate: float, count_rule: str = "ceil") -> int:
 
 def top_rate_mask(
     scores: Float[np.ndarray, "layer neuron"],
-    top_rate: float = 0.01,
+    top_rate: float = DEFAULT_TOP_RATE,
     count_rule: str = "ceil",
     ties: str = "include",
     tiebreak: Float[np.ndarray, "layer neuron"] | None = None,
@@ -107,7 +108,7 @@ def kth_smallest(values: np.ndarray, share: float) -> float:
 def lape_masks(
     probabilities: Mapping[str, Float[np.ndarray, "layer neuron"]],
     filter_rate: float = 0.95,
-    top_rate: float = 0.01,
+    top_rate: float = DEFAULT_TOP_RATE,
     activation_bar_ratio: float = 0.95,
 ) -> tuple[dict[str, Bool[np.ndarray, "layer neuron"]], dict[str, Any]]:
     """LAPE language-specific neurons (Tang et al. 2024, identify.py), one mask per language.
