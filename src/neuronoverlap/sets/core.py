@@ -39,7 +39,26 @@ def check_same_shape(*sets: NeuronSet) -> tuple[int, int]:
 
 
 class NeuronSet:
-    """A set of neurons (layer, neuron) over a model shape (n_layers, d_mlp)."""
+    """A set of neurons (layer, neuron) over a model shape (n_layers, d_mlp).
+
+    Args:
+        mask: boolean (or 0/1) [n_layers, d_mlp]; True marks a member (copied).
+        label: a name for reports and files (not part of equality).
+        metadata: free-form provenance, likewise.
+
+    Also built by `from_indices`, `from_names`, `empty` and `full`.
+
+    >>> a = NeuronSet.from_indices([(0, 1), (1, 2)], shape=(2, 4), label="a")
+    >>> b = NeuronSet.from_indices([(1, 2), (1, 3)], shape=(2, 4))
+    >>> a
+    <NeuronSet 'a': 2 of 2x4 neurons>
+    >>> (a | b).to_list()                   # a.union(b)
+    [(0, 1), (1, 2), (1, 3)]
+    >>> (a & b).to_list(), (a - b).to_list()  # a.intersection(b), a.difference(b)
+    ([(1, 2)], [(0, 1)])
+    >>> (1, 2) in a, a & b <= a
+    (True, True)
+    """
 
     __slots__ = ("_mask", "_hash", "label", "metadata")
 
@@ -263,3 +282,9 @@ class NeuronSet:
         from neuronoverlap.sets.h5 import read_neuron_set
 
         return read_neuron_set(node, name)
+
+    def to_frame(self):
+        """Members as a pandas DataFrame (layer, neuron): `frames.neuron_set_frame`."""
+        from neuronoverlap.frames import neuron_set_frame
+
+        return neuron_set_frame(self)
