@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade 'pip==26.3'
 	$(BIN)/python -m pip install --quiet $(TORCH_SPEC)
-	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[dev,bench,ray]'
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[dev,bench,ray,frames]'
 	$(BIN)/python -m neuronoverlap.versions --check-lock $(LOCK)
 	touch $(STAMP)
 

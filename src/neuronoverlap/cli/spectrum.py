@@ -114,7 +114,7 @@ def run_spectrum(args) -> int:
     )
     print(f"  cophenetic correlation with the taxonomy: {result.cophenetic_correlation:.3f}")
     print(
-        f"  Mantel r = {mantel.statistic:.3f}, p = {mantel.pvalue:.4f} ({mantel.permutations} permutations)"
+        f"  Mantel r = {mantel.statistic:.3f}, p = {mantel.pvalue:.4f} ({mantel.n_permutations} permutations)"
     )
     print(f"  outputs in {result.out_dir}")
     return 0
@@ -143,7 +143,7 @@ def _with_intervals(args) -> int:
     for name, label in (("mantel_r", "Mantel r"), ("cophenetic_vs_taxonomy", "cophenetic r")):
         v = summary[name]
         print(f"  {label} = {v['estimate']:.3f} [{v['low']:.3f}, {v['high']:.3f}]")
-    print(f"  Mantel p = {outputs.mantel.pvalue:.4f} ({outputs.mantel.permutations} permutations)")
+    print(f"  Mantel p = {outputs.mantel.pvalue:.4f} ({outputs.mantel.n_permutations} permutations)")
     for name, test in partial.items():
         v = summary["partial_mantel_r"][name]
         print(

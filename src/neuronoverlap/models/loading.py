@@ -49,6 +49,22 @@ def load_model(
       TransformerLens supports).
     - `"tiny-llama"` / `"tiny-mistral"`: seeded random-weight test models (`n_layers` layers).
     - a `TransformerBridge` or a TransformerLens 3.x `HookedTransformer` object.
+
+    Args:
+        spec: one of the above (a `NeuronModel` is returned as it is).
+        device: "cpu", "cuda", "cuda:N" or "mps".
+        dtype: "float32", "bfloat16" or "float16".
+        n_layers: layers of a tiny test model (ignored otherwise).
+
+    Returns:
+        A `NeuronModel` (n_layers, d_mlp, tokenizer, the hooked backend). An unknown spec, device
+        or dtype is an `InputError`.
+
+    >>> model = load_model("tiny-llama")
+    >>> model.name, model.n_layers, model.d_mlp
+    ('tiny-llama', 4, 256)
+    >>> model.hook_name(2)
+    'blocks.2.mlp.hook_pre'
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if isinstance(spec, NeuronModel):

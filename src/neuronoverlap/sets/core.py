@@ -39,7 +39,26 @@ def check_same_shape(*sets: NeuronSet) -> tuple[int, int]:
 
 
 class NeuronSet:
-    """A set of neurons (layer, neuron) over a model shape (n_layers, d_mlp)."""
+    """A set of neurons (layer, neuron) over a model shape (n_layers, d_mlp).
+
+    Args:
+        mask: boolean (or 0/1) [n_layers, d_mlp]; True marks a member (copied).
+        label: a name for reports and files (not part of equality).
+        metadata: free-form provenance, likewise.
+
+    Also built by `from_indices`, `from_names`, `empty` and `full`.
+
+    >>> a = NeuronSet.from_indices([(0, 1), (1, 2)], shape=(2, 4), label="a")
+    >>> b = NeuronSet.from_indices([(1, 2), (1, 3)], shape=(2, 4))
+    >>> a
+    <NeuronSet 'a': 2 of 2x4 neurons>
+    >>> (a | b).to_list()                   # a.union(b)
+    [(0, 1), (1, 2), (1, 3)]
+    >>> (a & b).to_list(), (a - b).to_list()  # a.intersection(b), a.difference(b)
+    ([(1, 2)], [(0, 1)])
+    >>> (1, 2) in a, a & b <= a
+    (True, True)
+    """
 
     __slots__ = ("_mask", "_hash", "label", "metadata")
 
@@ -248,3 +267,9 @@ class NeuronSet:
     def __repr__(self) -> str:
         label = f" {self.label!r}" if self.label else ""
         return f"<NeuronSet{label}: {len(self)} of {self.n_layers}x{self.d_mlp} neurons>"
+
+    def to_frame(self):
+        """Members as a pandas DataFrame (layer, neuron): `frames.neuron_set_frame`."""
+        from neuronoverlap.frames import neuron_set_frame
+
+        return neuron_set_frame(self)

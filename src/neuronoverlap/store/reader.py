@@ -204,6 +204,12 @@ class ProbeSetView:
                     fires += np.einsum("sln,s->ln", rows, tokens[start : start + schema.CHUNK_ROWS])
         return fires / max(tokens.sum(), 1.0)
 
+    def to_xarray(self, layers=None, statistics=("mean", "prob")):
+        """An xarray Dataset over (sample, layer, neuron), read lazily: `frames.probe_set_to_xarray`."""
+        from neuronoverlap.frames import probe_set_to_xarray
+
+        return probe_set_to_xarray(self, layers, statistics)
+
 
 class CorpusView:
     """Language-level statistics over a monolingual corpus."""
@@ -240,11 +246,49 @@ class CorpusView:
     def mean_activation(self) -> Float[np.ndarray, "layer neuron"]:
         return self.value_sum() / max(self.n_tokens, 1)
 
+    def to_xarray(self):
+        """An xarray Dataset over (layer, neuron): `frames.corpus_to_xarray`."""
+        from neuronoverlap.frames import corpus_to_xarray
+
+        return corpus_to_xarray(self)
+
 
 class Store:
     """Read access to a store file. Cheap to create; every read opens the file briefly, unless
     the store is used as a context manager (`with Store(path) as store:`), which keeps one read
-    handle (and the shared lock: writers wait) until the block ends."""
+    handle (and the shared lock: writers wait) until the block ends.
+
+    Args:
+        path: the store file (written by `probes.open_writer` or the `neuronoverlap` commands).
+
+    A missing, damaged or non-store file, or one of a newer schema, is an `InputError`.
+
+    Example: record a probe set and a corpus with the tiny test model, then read them.
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from neuronoverlap.models import StopRule, load_model
+    >>> from neuronoverlap.probes import flores_sentences, open_writer, record_corpus
+    >>> from neuronoverlap.probes import record_probe_set, translation_probe_sets
+    >>> model = load_model("tiny-llama")
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> path = Path(folder.name) / "run.h5"
+    >>> de_en, en_de = translation_probe_sets("de", "en", 3, seed=0)
+    >>> sentences, params = flores_sentences("de", 3)
+    >>> with open_writer(path, model) as writer:
+    ...     record_probe_set(model, writer, de_en, stop=StopRule(max_new_tokens=3), progress=False)
+    ...     record_corpus(model, writer, "de", sentences, params, progress=False)
+    'recorded'
+    'recorded'
+    >>> with Store(path) as store:
+    ...     store.model_name, store.n_layers, store.d_mlp
+    ...     store.probe_sets(), store.corpora()
+    ...     store.probes("de-en").n_samples == store.probes("de", "en").n_samples == 3
+    ('tiny-llama', 4, 256)
+    (['de-en'], ['de'])
+    True
+    >>> folder.cleanup()
+    """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -317,7 +361,22 @@ class Store:
         return schema.probe_set_name(*schema.probe_set_key(probe_set, tgt)) in self.probe_sets()
 
     def probes(self, probe_set: str | tuple[str, str], tgt: str | None = None) -> ProbeSetView:
-        """One probe set: `probes("zh-ja")`, `probes(("zh", "ja"))` or `probes("zh", "ja")`."""
+        """The probe set translating src -> tgt: `probes("zh-ja")`, `probes(("zh", "ja"))` or
+        `probes("zh", "ja")`.
+
+        Args:
+            probe_set, tgt: the probe set's name, a (src, tgt) pair, or src with `tgt`.
+
+        Returns:
+            A lazy `ProbeSetView`; a missing probe set, or one only part of which is in this
+            shard, is an `InputError`.
+
+        >>> view = Store(tiny_store).probes("de", "en")   # tiny_store: recorded as in `Store`
+        >>> view.layer(2).shape                 # [sample, neuron] mean activations
+        (3, 256)
+        >>> view.strings("source_words")
+        ['anteil', 'tragen', 'thai']
+        """
         src, tgt = schema.probe_set_key(probe_set, tgt)
         name = schema.probe_set_name(src, tgt)
         if name not in self.probe_sets():
@@ -336,6 +395,20 @@ class Store:
         return view
 
     def corpus(self, lang: str) -> CorpusView:
+        """The corpus statistics of `lang`.
+
+        Args:
+            lang: a language code, e.g. "de".
+
+        Returns:
+            A `CorpusView`; a language without corpus statistics is an `InputError`.
+
+        >>> view = Store(tiny_store).corpus("de")   # tiny_store: recorded as in `Store`
+        >>> view.activation_probability().shape     # [layer, neuron]
+        (4, 256)
+        >>> view.n_tokens > 0
+        True
+        """
         if lang not in self.corpora():
             have = ", ".join(self.corpora()) or "none"
             raise InputError(f"{self.path} has no corpus statistics for {lang!r} (it has: {have})")
