@@ -441,6 +441,31 @@ def collect(
     return to_plain(data)
 
 
+NO_ANSWER = ("No bridge selection in this store, so no answer yet: run `neuronoverlap select-bridge "
+             "--pair s-t`.")
+
+
+def verdicts(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The verdict (`report.verdict.bridge_verdict`) of each stored bridge selection, with the
+    BLI result of the same pair (`bli-S-T`) when the store has one."""
+    from neuronoverlap.errors import InputError
+    from neuronoverlap.report.verdict import bridge_verdict
+
+    bli = {e["name"]: e["document"] for e in data["evaluations"]}
+    out = []
+    for bridge in data["bridges"]:
+        document = bridge["document"]
+        try:
+            verdict = bridge_verdict(document, bli.get(f"bli-{bridge['src']}-{bridge['tgt']}"))
+        except InputError as exc:
+            out.append({"src": bridge["src"], "tgt": bridge["tgt"], "chosen": bridge["chosen"],
+                        "choice": "unreadable", "effect": "not evaluated",
+                        "headline": f"{bridge['name']}: no verdict ({exc}).", "lines": []})
+            continue
+        out.append(verdict.to_dict())
+    return out
+
+
 def headline(data: dict[str, Any]) -> list[str]:
     """The report's headline findings, one sentence each (for the HTML and summary.md)."""
     lines = []

@@ -14,8 +14,8 @@ The rule, in one place (`CLEAR_PROBABILITY`, `choice_rule`):
   resamples) lies above 0. The first says the argmax is stable under resampling the probe word
   pairs; the second that the margin is not resampling noise. Overlapping per-bridge intervals are
   reported but do not decide: two overlapping 95% intervals can still differ by a paired test.
-* **No clear choice** otherwise; the sentence names the bridges whose interval overlaps the
-  chosen one's and how often the chosen one ranked first.
+* **No clear choice** otherwise; the sentence says which condition failed and names the bridges
+  whose interval overlaps the chosen one's.
 * **No interval** when the selection was run without a bootstrap: nothing says how sure it is.
 * **One candidate**: nothing to choose between.
 
@@ -178,8 +178,8 @@ def _selection_lines(selection: dict[str, Any], choice: str) -> tuple[str, list[
     if probability.get(chosen, 0.0) < CLEAR_PROBABILITY:
         why.append(f"{chosen} ranked first in only {probability.get(chosen, 0.0):.0%} of bootstrap resamples")
     if top_two is not None and not top_two["interval"][0] > 0:
-        why.append(f"the {level} interval of its lead over {top_two['second']} includes 0")
-    tied = f"; {_names(close)} are within {chosen}'s {level} interval" if close else ""
+        why.append(f"the {level} interval of its lead over the runner-up ({top_two['second']}) includes 0")
+    tied = f"; the {level} intervals of {_names(close)} overlap {chosen}'s" if close else ""
     lines.append(
         f"A clear choice needs first place in at least {CLEAR_PROBABILITY:.0%} of resamples "
         "and a lead over the runner-up whose interval excludes 0."
