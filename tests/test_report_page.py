@@ -147,3 +147,13 @@ def test_the_page_fits_a_laptop_screen_in_chromium(report, tmp_path):
     subprocess.run([*common, f"--screenshot={shot}", report.html.as_uri()], capture_output=True,
                    timeout=120, check=True)
     assert shot.read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_ranking_table_shows_each_bridge_interval(report):
+    import csv
+
+    data = json.loads(report.json.read_text(encoding="utf-8"))
+    stored = data["bridges"][0]["document"]["bootstrap"]["intervals"]
+    with report.tables["bridge_de_fr"].open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {r["bridge"]: [float(r["interval low"]), float(r["interval high"])] for r in rows} == stored

@@ -263,10 +263,12 @@ def bridge_result(name: str, document: dict[str, Any]) -> dict[str, Any]:
     """A stored bridge selection with its table rows (ranking order) and per-layer series."""
     ranking = document.get("ranking") or sorted(
         document.get("candidates", []), key=lambda b: -(document.get("scores", {}).get(b) or 0))
+    intervals = (document.get("bootstrap") or {}).get("intervals") or {}
     rows = [
         {"rank": rank, "bridge": b, "score": document.get("scores", {}).get(b),
          "pvalue": document.get("pvalues", {}).get(b),
          "probability": (document.get("selection_probability") or {}).get(b),
+         "interval": intervals.get(b, [None, None]),
          "chosen": b == document.get("chosen")}
         for rank, b in enumerate(ranking, start=1)
     ]
