@@ -91,7 +91,7 @@ def test_a_planted_clear_winner_is_a_clear_choice(clear_selection):
     low, high = clear_selection["bootstrap"]["intervals"]["strong"]
     assert f"{probability:.0%} of 100 bootstrap resamples" in verdict.text()
     assert f"95% interval {low:.4g} to {high:.4g}" in verdict.text()
-    assert "Margin over the runner-up weak" in verdict.text()
+    assert "Margin over the runner-up (weak)" in verdict.text()
     assert verdict.effect == "not evaluated" and "No BLI evaluation" in verdict.headline
 
 

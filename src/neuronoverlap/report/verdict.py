@@ -134,7 +134,7 @@ def _selection_lines(selection: dict[str, Any], choice: str) -> tuple[str, list[
     if choice == "no interval":
         if runner is not None:
             lines.append(
-                f"Runner-up {runner}: {statistic} {_num(scores.get(runner))}, a margin of "
+                f"Runner-up ({runner}): {statistic} {_num(scores.get(runner))}, a margin of "
                 f"{_num(_diff(scores.get(chosen), scores.get(runner)))} with no interval."
             )
         lines.append(
@@ -162,7 +162,7 @@ def _selection_lines(selection: dict[str, Any], choice: str) -> tuple[str, list[
         second = top_two["second"]
         overlap = _overlaps(own, intervals.get(second))
         lines.append(
-            f"Margin over the runner-up {second}: {_num(top_two['difference'])} "
+            f"Margin over the runner-up ({second}): {_num(top_two['difference'])} "
             f"({level} paired interval {_span(top_two['interval'], signed=True)}; "
             f"{chosen} ahead in {top_two['share_first_ahead']:.0%} of resamples); their "
             f"{level} intervals "
