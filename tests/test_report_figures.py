@@ -28,8 +28,11 @@ def _overlap(n_pairs: int, n_layers: int = 6) -> dict:
     rng = np.random.default_rng(n_pairs)
     counts = rng.integers(0, 40, size=(n_pairs, n_layers))
     shares = np.full((n_pairs, 3), 1 / 3)
-    return {"pairs": [f"p{i}-q{i}" for i in range(n_pairs)], "counts": counts.tolist(),
-            "third_shares": shares.tolist()}
+    return {
+        "pairs": [f"p{i}-q{i}" for i in range(n_pairs)],
+        "counts": counts.tolist(),
+        "third_shares": shares.tolist(),
+    }
 
 
 @pytest.mark.parametrize("n_pairs", [3, 13, 20, 31])
@@ -53,13 +56,33 @@ def _bridge(n_candidates: int, chosen_index: int, probabilities: bool = True) ->
     names = [f"b{i}" for i in range(n_candidates)]
     chosen = names[chosen_index]
     layers = [3, 4, 5]
-    rows = [{"rank": i + 1, "bridge": b, "score": 1 - i / 10, "pvalue": 0.01,
-             "probability": (1 / n_candidates if probabilities else None), "chosen": b == chosen}
-            for i, b in enumerate(names)]
-    layer_rows = [{"layer": layer, "bridge": b, "score": float(i + layer), "overlap_neurons": 4,
-                   "bridge_neurons": 2} for layer in layers for i, b in enumerate(names)]
-    return {"name": "bridge-s-t", "src": "s", "tgt": "t", "method": "calibrated", "chosen": chosen,
-            "window": layers, "layers": layers, "rows": rows, "layer_rows": layer_rows}
+    rows = [
+        {
+            "rank": i + 1,
+            "bridge": b,
+            "score": 1 - i / 10,
+            "pvalue": 0.01,
+            "probability": (1 / n_candidates if probabilities else None),
+            "chosen": b == chosen,
+        }
+        for i, b in enumerate(names)
+    ]
+    layer_rows = [
+        {"layer": layer, "bridge": b, "score": float(i + layer), "overlap_neurons": 4, "bridge_neurons": 2}
+        for layer in layers
+        for i, b in enumerate(names)
+    ]
+    return {
+        "name": "bridge-s-t",
+        "src": "s",
+        "tgt": "t",
+        "method": "calibrated",
+        "chosen": chosen,
+        "window": layers,
+        "layers": layers,
+        "rows": rows,
+        "layer_rows": layer_rows,
+    }
 
 
 @pytest.mark.parametrize(("n_candidates", "chosen_index"), [(2, 1), (6, 0), (12, 3), (25, 24)])
@@ -84,19 +107,31 @@ def test_a_selection_without_bootstrap_has_no_empty_probability_panel():
 
 def _evaluation(accuracies: list[float | None]) -> dict:
     names = ["zero-shot"] + [f"bridge:b{i}" for i in range(len(accuracies) - 1)]
-    return {"name": "bli-s-t", "conditions": [
-        {"condition": c, "accuracy": a, "ci_low": a, "ci_high": a, "n": 100} for c, a in
-        zip(names, accuracies, strict=True)]}
+    return {
+        "name": "bli-s-t",
+        "conditions": [
+            {"condition": c, "accuracy": a, "ci_low": a, "ci_high": a, "n": 100}
+            for c, a in zip(names, accuracies, strict=True)
+        ],
+    }
 
 
 def test_an_all_zero_evaluation_is_a_sentence_not_a_figure():
     assert evaluation_figure_note(_evaluation([0.0, 0.0])) == (
         "No figure for bli-s-t: every condition (zero-shot, bridge:b0) scored 0 of 100 items, so "
-        "there are no bars to draw.")
+        "there are no bars to draw."
+    )
     assert evaluation_figure_note(_evaluation([0.0, 0.01])) is None
     assert "no condition has an accuracy" in evaluation_figure_note(_evaluation([None, None]))
-    data = {"layer_thirds": {}, "provenance": {"d_mlp": 8}, "probe_overlap": None, "similarity": None,
-            "spectrum": None, "bridges": [], "evaluations": [_evaluation([0.0, 0.0]), _evaluation([0.1, 0.2])]}
+    data = {
+        "layer_thirds": {},
+        "provenance": {"d_mlp": 8},
+        "probe_overlap": None,
+        "similarity": None,
+        "spectrum": None,
+        "bridges": [],
+        "evaluations": [_evaluation([0.0, 0.0]), _evaluation([0.1, 0.2])],
+    }
     data["evaluations"][1]["name"] = "bli-s-u"
     assert list(make_figures(data)) == ["eval_bli-s-u"]
     assert list(figure_notes(data)) == ["eval_bli-s-t"]

@@ -9,7 +9,6 @@ import json
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -37,8 +36,9 @@ def _tied_selection() -> dict:
     shape = (1, d)
     overlap = NeuronSet.from_indices([(0, j) for j in range(n_o)], shape)
     sets = {b: NeuronSet.from_indices([(0, int(j)) for j in cols], shape) for b, cols in bridges.items()}
-    result = select_from_activations({0: acts}, overlap, sets, src="de", tgt="fr", n_random=99,
-                                     n_bootstrap=100, seed=1)
+    result = select_from_activations(
+        {0: acts}, overlap, sets, src="de", tgt="fr", n_random=99, n_bootstrap=100, seed=1
+    )
     return json.loads(json.dumps(result.to_dict()))
 
 
@@ -52,8 +52,9 @@ def report(tiny_store_template, tmp_path_factory):
     zeros = np.zeros(40, dtype=bool)
     with StoreWriter.for_existing(store) as writer:
         writer.put_json("results", "bridge-de-fr", selection)
-        writer.put_json("results", "bli-de-fr", bli_summary(zeros, zeros, bridge=selection["chosen"],
-                                                             src="de", tgt="fr"))
+        writer.put_json(
+            "results", "bli-de-fr", bli_summary(zeros, zeros, bridge=selection["chosen"], src="de", tgt="fr")
+        )
     return write_report(store, folder / "report", permutations=19)
 
 
@@ -71,7 +72,7 @@ def test_the_answer_leads_the_page(report, page):
     assert where < page.index("<table") and where < page.index('<section id="summary"')
     for line in verdict["lines"]:
         assert page.index(html.escape(line).replace("`", "")[:40]) < page.index("<table")
-    assert "No clear choice of bridge for de-&gt;fr" in page[:where + 200]
+    assert "No clear choice of bridge for de-&gt;fr" in page[: where + 200]
     assert "BLI cannot tell: 0.000 zero-shot and 0.000 through" in verdict["headline"]
 
 
@@ -94,8 +95,10 @@ def test_every_table_sits_in_a_scrolling_wrapper(page):
     assert re.search(r"\.table-wrap \{[^}]*overflow-x: auto", page)
     tables = page.count("<table>")
     assert tables > 5 and page.count('<div class="table-wrap') == tables
-    assert all(chunk.endswith('<div class="table-wrap">') or chunk.endswith('<div class="table-wrap wide">')
-               for chunk in page.split("<table>")[:-1])
+    assert all(
+        chunk.endswith('<div class="table-wrap">') or chunk.endswith('<div class="table-wrap wide">')
+        for chunk in page.split("<table>")[:-1]
+    )
     for head in re.findall(r'<div class="table-wrap( wide)?"><table><thead><tr>(.*?)</tr>', page):
         assert (head[0] == " wide") == (head[1].count("<th>") > WIDE_COLUMNS)
 
@@ -134,18 +137,27 @@ def test_the_page_fits_a_laptop_screen_in_chromium(report, tmp_path):
     """Headless chromium at 1366 px, every folded table opened: the page does not scroll
     sideways and nothing but the tables' own scrolling content runs past the window."""
     probe = tmp_path / "probe.html"
-    probe.write_text(report.html.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"),
-                     encoding="utf-8")
-    common = [_chromium(), "--headless", "--disable-gpu", "--no-sandbox", f"--user-data-dir={tmp_path / 'profile'}",
-              f"--window-size={LAPTOP[0]},{LAPTOP[1]}"]
-    dom = subprocess.run([*common, "--dump-dom", probe.as_uri()], capture_output=True, text=True,
-                         timeout=120, check=True).stdout
+    probe.write_text(
+        report.html.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8"
+    )
+    common = [
+        _chromium(),
+        "--headless",
+        "--disable-gpu",
+        "--no-sandbox",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        f"--window-size={LAPTOP[0]},{LAPTOP[1]}",
+    ]
+    dom = subprocess.run(
+        [*common, "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
     found = json.loads(html.unescape(re.search(r'<pre id="probe">(.*?)</pre>', dom).group(1)))
     assert found["width"] == LAPTOP[0]
     assert found["scrollWidth"] <= found["width"] and found["off"] == []
     shot = tmp_path / "page.png"
-    subprocess.run([*common, f"--screenshot={shot}", report.html.as_uri()], capture_output=True,
-                   timeout=120, check=True)
+    subprocess.run(
+        [*common, f"--screenshot={shot}", report.html.as_uri()], capture_output=True, timeout=120, check=True
+    )
     assert shot.read_bytes().startswith(b"\x89PNG")
 
 

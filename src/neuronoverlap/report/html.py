@@ -143,7 +143,8 @@ class _Page:
         self.add("</section>")
 
 
-SECTIONS = (("answer", "Answer"), ("summary", "Summary"), ("provenance", "Provenance"), ("probes", "Probe sets"),
+SECTIONS = (("answer", "Answer"), ("summary", "Summary"), ("provenance", "Provenance"),
+            ("probes", "Probe sets"),
             ("overlap", "Layer-wise overlap"), ("languages", "Language similarity"),
             ("bridges", "Bridge selection"), ("evaluation", "Evaluation"))
 
