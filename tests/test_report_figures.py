@@ -1,5 +1,6 @@
 """The report's figures read through matplotlib's own objects: every overlap line its own
-(colour, style), the chosen bridge the only red line, and no empty figure."""
+(colour, style), the chosen bridge the only red line, and no empty figure; the summary's
+overlap line beside the overlap figure."""
 
 from __future__ import annotations
 
@@ -135,3 +136,22 @@ def test_an_all_zero_evaluation_is_a_sentence_not_a_figure():
     data["evaluations"][1]["name"] = "bli-s-u"
     assert list(make_figures(data)) == ["eval_bli-s-u"]
     assert list(figure_notes(data)) == ["eval_bli-s-t"]
+
+
+def test_many_pairs_make_one_summary_line_of_ranges():
+    from neuronoverlap.report.collect import overlap_lines
+
+    overlap = {
+        "pairs": ["a-b", "a-c", "b-c", "c-d"],
+        "sizes": [10, 12, 9, 11],
+        "third_shares": [[0.5, 0.4, 0.1], [0.52, 0.35, 0.13], [0.49, 0.37, 0.14], [0.5, 0.38, 0.12]],
+    }
+    assert overlap_lines(overlap) == [
+        "O(s,t) of 4 pairs: 9-12 neurons each; share per third (lowest-highest over the pairs): "
+        "early 49%-52%, middle 35%-40%, final 10%-14%."
+    ]
+    few = {key: value[:2] for key, value in overlap.items()}
+    assert overlap_lines(few) == [
+        "O(a-b) has 10 neurons: early 50%, middle 40%, final 10%.",
+        "O(a-c) has 12 neurons: early 52%, middle 35%, final 13%.",
+    ]

@@ -480,11 +480,7 @@ def headline(data: dict[str, Any]) -> list[str]:
                  f"x {prov['d_mlp']} MLP neurons; {counts}.")
     overlap = data.get("probe_overlap")
     if overlap:
-        for pair, size, shares in zip(overlap["pairs"], overlap["sizes"],
-                                      overlap["third_shares"], strict=True):
-            parts = ", ".join(f"{name} {share:.0%}" for name, share in
-                              zip(THIRDS, shares, strict=True))
-            lines.append(f"O({pair}) has {size} neurons: {parts}.")
+        lines += overlap_lines(overlap)
     similarity = data.get("similarity")
     if similarity:
         codes, values = similarity["languages"], np.array(similarity["jaccard"])
@@ -523,6 +519,24 @@ def headline(data: dict[str, Any]) -> list[str]:
                               for c in evaluation["conditions"])
             lines.append(f"{evaluation['name']}: accuracy {parts}.")
     return lines
+
+
+#: Up to this many pairs, the summary gives each pair's O(s,t) its own line; beyond, one line of
+#: ranges (the per-pair numbers are in the table "Where O(s,t) sits").
+OVERLAP_LINES = 3
+
+
+def overlap_lines(overlap: dict[str, Any]) -> list[str]:
+    """|O(s,t)| and its share per third: a line per pair, or one line of ranges for many pairs."""
+    pairs, sizes, shares = overlap["pairs"], overlap["sizes"], np.array(overlap["third_shares"])
+    if len(pairs) <= OVERLAP_LINES:
+        return [f"O({pair}) has {size} neurons: " + ", ".join(
+            f"{name} {share:.0%}" for name, share in zip(THIRDS, row, strict=True)) + "."
+                for pair, size, row in zip(pairs, sizes, shares, strict=True)]
+    parts = ", ".join(f"{name} {shares[:, k].min():.0%}-{shares[:, k].max():.0%}"
+                      for k, name in enumerate(THIRDS))
+    return [f"O(s,t) of {len(pairs)} pairs: {min(sizes)}-{max(sizes)} neurons each; share per "
+            f"third (lowest-highest over the pairs): {parts}."]
 
 
 def _count(n: int, singular: str, plural: str) -> str:
