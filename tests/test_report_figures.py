@@ -64,6 +64,7 @@ def _bridge(n_candidates: int, chosen_index: int, probabilities: bool = True) ->
             "score": 1 - i / 10,
             "pvalue": 0.01,
             "probability": (1 / n_candidates if probabilities else None),
+            "interval": [0.5 - i / 10, 1.5 - i / 10] if probabilities else [None, None],
             "chosen": b == chosen,
         }
         for i, b in enumerate(names)
@@ -83,6 +84,7 @@ def _bridge(n_candidates: int, chosen_index: int, probabilities: bool = True) ->
         "layers": layers,
         "rows": rows,
         "layer_rows": layer_rows,
+        "document": {"bootstrap": {"level": 0.95} if probabilities else None},
     }
 
 
@@ -96,9 +98,17 @@ def test_the_chosen_bridge_is_the_only_red_line(n_candidates, chosen_index):
     others = [style for label, style in styles.items() if label != chosen]
     assert not {colour for colour, _ in others} & REDS
     assert len(set(others)) == len(others) == n_candidates - 1
-    bars = figure.axes[1].patches
+    bars = figure.axes[2].patches
     red = [i for i, bar in enumerate(bars) if matplotlib.colors.to_hex(bar.get_facecolor()) == CHOSEN_COLOUR]
     assert red == [chosen_index]
+    middle = figure.axes[1]  # intervals: one bar and one dot per bridge, only the chosen red
+    assert middle.get_title() == "Score and 95% interval"
+    red_marks = {
+        line.get_ydata()[0]
+        for line in middle.get_lines()
+        if matplotlib.colors.to_hex(line.get_color()) == CHOSEN_COLOUR
+    }
+    assert len(middle.get_lines()) == 2 * n_candidates and red_marks == {chosen_index}
 
 
 def test_a_selection_without_bootstrap_has_no_empty_probability_panel():

@@ -224,15 +224,18 @@ def _has_probabilities(bridge: dict[str, Any]) -> bool:
 
 
 def bridge_figure(bridge: dict[str, Any]) -> plt.Figure:
-    """Left: score per real layer id for each candidate, the chosen bridge alone in red; right
-    (when the selection has a bootstrap): the selection probabilities."""
+    """Left: score per real layer id for each candidate, the chosen bridge alone in red; when the
+    selection has a bootstrap, middle: each bridge's window score with its interval, right: the
+    selection probabilities."""
     rows = bridge["rows"]
     ranking = [r["bridge"] for r in rows]
     by_key = {(r["layer"], r["bridge"]): r["score"] for r in bridge["layer_rows"]}
     layers = bridge["layers"]
     with_probabilities = _has_probabilities(bridge)
     if with_probabilities:
-        figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [2, 1]})
+        figure, (left, middle, right) = plt.subplots(
+            1, 3, figsize=(14, 4.2), gridspec_kw={"width_ratios": [2, 1.1, 1]})
+        _interval_panel(middle, bridge)
     else:
         figure, left = plt.subplots(figsize=(8.5, 4.2))
     others = iter(distinct_styles(len(ranking), avoid=tuple(_REDS)))
@@ -265,10 +268,28 @@ def bridge_figure(bridge: dict[str, Any]) -> plt.Figure:
         pvalue = "n/a" if r["pvalue"] is None else f"{r['pvalue']:.3g}"
         right.text(probabilities[i] + 0.01, i, f"{probabilities[i]:.2f} (p={pvalue})",
                    va="center", fontsize=8)
-    right.set_xlabel("selection probability (share of bootstrap resamples ranked first)")
+    right.set_xlabel("share of bootstrap resamples ranked first")
     right.set_title("Selection probability (rank order)")
     figure.tight_layout()
     return figure
+
+
+def _interval_panel(axis: plt.Axes, bridge: dict[str, Any]) -> None:
+    """Each bridge's window score (dot) and bootstrap interval (bar), in rank order."""
+    rows = bridge["rows"]
+    y = np.arange(len(rows))
+    level = ((bridge.get("document") or {}).get("bootstrap") or {}).get("level")
+    for i, r in enumerate(rows):
+        colour = CHOSEN_COLOUR if r["chosen"] else "#4c78a8"
+        low, high = r.get("interval") or (None, None)
+        if low is not None and high is not None:
+            axis.plot([low, high], [i, i], color=colour, linewidth=2.2 if r["chosen"] else 1.4)
+        if r["score"] is not None:
+            axis.plot([r["score"]], [i], "o", color=colour, markersize=6 if r["chosen"] else 4)
+    axis.set_yticks(y, [r["bridge"] for r in rows])
+    axis.invert_yaxis()
+    axis.set_xlabel(f"window score ({bridge['method']})")
+    axis.set_title(f"Score and {level:.0%} interval" if level else "Score and interval")
 
 
 def bridge_figure_note(bridge: dict[str, Any]) -> str | None:
@@ -377,9 +398,10 @@ def make_figures(data: dict[str, Any]) -> dict[str, ReportFigure]:
         figures.append(ReportFigure(
             bridge_figure_name(bridge), f"Bridge selection {bridge['src']}->{bridge['tgt']}",
             "Score of each candidate per layer of the window (x: the model's layer ids; the "
-            "chosen bridge alone in red)" + (" and the bootstrap selection probabilities with the "
-            "calibrated empirical p-values." if _has_probabilities(bridge) else "; the selection "
-            "has no bootstrap, so no selection probabilities."),
+            "chosen bridge alone in red)" + ("; each bridge's window score with its bootstrap "
+            "interval; the bootstrap selection probabilities with the calibrated empirical "
+            "p-values." if _has_probabilities(bridge) else "; the selection has no bootstrap, so "
+            "no intervals and no selection probabilities."),
             _png(bridge_figure(bridge))))
     for evaluation in data["evaluations"]:
         if evaluation["conditions"] and evaluation_figure_note(evaluation) is None:
