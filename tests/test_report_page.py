@@ -169,3 +169,15 @@ def test_the_ranking_table_shows_each_bridge_interval(report):
     with report.tables["bridge_de_fr"].open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert {r["bridge"]: [float(r["interval low"]), float(r["interval high"])] for r in rows} == stored
+
+
+def test_a_wide_table_is_marked_and_a_narrow_one_is_not():
+    from neuronoverlap.report.html import render_table
+    from neuronoverlap.report.tables import Table
+
+    wide = render_table(
+        Table("w", "Wide", [f"c{i}" for i in range(WIDE_COLUMNS + 1)], [list(range(WIDE_COLUMNS + 1))])
+    )
+    narrow = render_table(Table("n", "Narrow", ["a", "b"], [[1, 2]]))
+    assert '<div class="table-wrap wide">' in wide and f"A wide table ({WIDE_COLUMNS + 1} columns)" in wide
+    assert '<div class="table-wrap">' in narrow and "A wide table" not in narrow

@@ -56,8 +56,9 @@ summary { cursor: pointer; color: #4c78a8; font-weight: 600; }
          background: #eef2f7; }
 """
 
-#: Tables with more columns than this are marked wide (first column kept in place when scrolled).
-WIDE_COLUMNS = 10
+#: Tables with more columns than this are marked wide: a note above them, their first column kept
+#: in place when they scroll sideways (every table scrolls within the page when it must).
+WIDE_COLUMNS = 16
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -93,8 +94,8 @@ def render_table(table: Table, csv_link: str | None = None) -> str:
     link = f' <span class="note">(<a href="{html.escape(csv_link)}">CSV</a>)</span>' \
         if csv_link else ""
     wide = " wide" if len(table.columns) > WIDE_COLUMNS else ""
-    hint = (f'<p class="note">{len(table.columns)} columns: the table scrolls sideways, its first '
-            "column stays in place.</p>") if wide else ""
+    hint = (f'<p class="note">A wide table ({len(table.columns)} columns): it scrolls sideways '
+            "within the page, its first column stays in place.</p>") if wide else ""
     content = (f'{hint}<div class="table-wrap{wide}"><table><thead><tr>{head}</tr></thead>'
                f"<tbody>\n{body}\n</tbody></table></div>")
     if table.note:
