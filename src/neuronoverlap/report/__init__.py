@@ -5,8 +5,9 @@ PNG per figure, from whatever a store holds. See docs/report.md.
     outputs = write_report("store/run.h5", "out/report")
     outputs.html                                      # out/report/report.html
 
-Modules: `collect` (store -> plain dict), `tables`, `figures`, `html`, `markdown`, `command`
-(the `neuronoverlap report` subcommand).
+Modules: `collect` (store -> plain dict), `verdict` (the answer in sentences: which bridge, how
+sure, did it help), `tables`, `figures`, `html`, `markdown`, `command` (the `neuronoverlap
+report` subcommand).
 """
 
 from __future__ import annotations
@@ -85,8 +86,8 @@ def write_report(
     """
     # Imported here: matplotlib and scipy take a second or two, and `neuronoverlap --help`
     # imports this package.
-    from neuronoverlap.report.collect import collect, headline
-    from neuronoverlap.report.figures import make_figures
+    from neuronoverlap.report.collect import collect, headline, verdicts
+    from neuronoverlap.report.figures import figure_notes, make_figures
     from neuronoverlap.report.html import render_html
     from neuronoverlap.report.markdown import render_markdown
     from neuronoverlap.report.tables import build_tables
@@ -105,6 +106,8 @@ def write_report(
     (out / "tables").mkdir(parents=True, exist_ok=True)
     if log:
         log("figures and tables")
+    data["verdicts"] = verdicts(data)
+    data["figure_notes"] = figure_notes(data)
     figures = make_figures(data)
     tables = build_tables(data)
     figure_paths = {name: figure.save(out / "figures") for name, figure in figures.items()}

@@ -263,10 +263,12 @@ def bridge_result(name: str, document: dict[str, Any]) -> dict[str, Any]:
     """A stored bridge selection with its table rows (ranking order) and per-layer series."""
     ranking = document.get("ranking") or sorted(
         document.get("candidates", []), key=lambda b: -(document.get("scores", {}).get(b) or 0))
+    intervals = (document.get("bootstrap") or {}).get("intervals") or {}
     rows = [
         {"rank": rank, "bridge": b, "score": document.get("scores", {}).get(b),
          "pvalue": document.get("pvalues", {}).get(b),
          "probability": (document.get("selection_probability") or {}).get(b),
+         "interval": intervals.get(b, [None, None]),
          "chosen": b == document.get("chosen")}
         for rank, b in enumerate(ranking, start=1)
     ]
@@ -441,6 +443,31 @@ def collect(
     return to_plain(data)
 
 
+NO_ANSWER = ("No bridge selection in this store, so no answer yet: run `neuronoverlap select-bridge "
+             "--pair s-t`.")
+
+
+def verdicts(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The verdict (`report.verdict.bridge_verdict`) of each stored bridge selection, with the
+    BLI result of the same pair (`bli-S-T`) when the store has one."""
+    from neuronoverlap.errors import InputError
+    from neuronoverlap.report.verdict import bridge_verdict
+
+    bli = {e["name"]: e["document"] for e in data["evaluations"]}
+    out = []
+    for bridge in data["bridges"]:
+        document = bridge["document"]
+        try:
+            verdict = bridge_verdict(document, bli.get(f"bli-{bridge['src']}-{bridge['tgt']}"))
+        except InputError as exc:
+            out.append({"src": bridge["src"], "tgt": bridge["tgt"], "chosen": bridge["chosen"],
+                        "choice": "unreadable", "effect": "not evaluated",
+                        "headline": f"{bridge['name']}: no verdict ({exc}).", "lines": []})
+            continue
+        out.append(verdict.to_dict())
+    return out
+
+
 def headline(data: dict[str, Any]) -> list[str]:
     """The report's headline findings, one sentence each (for the HTML and summary.md)."""
     lines = []
@@ -453,11 +480,7 @@ def headline(data: dict[str, Any]) -> list[str]:
                  f"x {prov['d_mlp']} MLP neurons; {counts}.")
     overlap = data.get("probe_overlap")
     if overlap:
-        for pair, size, shares in zip(overlap["pairs"], overlap["sizes"],
-                                      overlap["third_shares"], strict=True):
-            parts = ", ".join(f"{name} {share:.0%}" for name, share in
-                              zip(THIRDS, shares, strict=True))
-            lines.append(f"O({pair}) has {size} neurons: {parts}.")
+        lines += overlap_lines(overlap)
     similarity = data.get("similarity")
     if similarity:
         codes, values = similarity["languages"], np.array(similarity["jaccard"])
@@ -496,6 +519,24 @@ def headline(data: dict[str, Any]) -> list[str]:
                               for c in evaluation["conditions"])
             lines.append(f"{evaluation['name']}: accuracy {parts}.")
     return lines
+
+
+#: Up to this many pairs, the summary gives each pair's O(s,t) its own line; beyond, one line of
+#: ranges (the per-pair numbers are in the table "Where O(s,t) sits").
+OVERLAP_LINES = 3
+
+
+def overlap_lines(overlap: dict[str, Any]) -> list[str]:
+    """|O(s,t)| and its share per third: a line per pair, or one line of ranges for many pairs."""
+    pairs, sizes, shares = overlap["pairs"], overlap["sizes"], np.array(overlap["third_shares"])
+    if len(pairs) <= OVERLAP_LINES:
+        return [f"O({pair}) has {size} neurons: " + ", ".join(
+            f"{name} {share:.0%}" for name, share in zip(THIRDS, row, strict=True)) + "."
+                for pair, size, row in zip(pairs, sizes, shares, strict=True)]
+    parts = ", ".join(f"{name} {shares[:, k].min():.0%}-{shares[:, k].max():.0%}"
+                      for k, name in enumerate(THIRDS))
+    return [f"O(s,t) of {len(pairs)} pairs: {min(sizes)}-{max(sizes)} neurons each; share per "
+            f"third (lowest-highest over the pairs): {parts}."]
 
 
 def _count(n: int, singular: str, plural: str) -> str:

@@ -19,7 +19,29 @@ from neuronoverlap.report.collect import slug  # noqa: E402
 
 DPI = 110
 THIRD_SHADES = {"early": "#f2f2f2", "middle": "#e3edf7", "final": "#f7ece3"}
-CHOSEN_COLOUR = "#d62728"
+CHOSEN_COLOUR = "#d62728"  # the chosen bridge, and only it
+LINE_STYLES = ("-", "--", ":", "-.")
+_REDS = {"#d62728", "#ff9896"}  # tab20's red pair: kept for the chosen bridge
+
+
+def _hex(colour: Any) -> str:
+    return matplotlib.colors.to_hex(colour).lower()
+
+
+def distinct_styles(n: int, avoid: tuple[str, ...] = ()) -> list[dict[str, str]]:
+    """`n` distinct (colour, line style) pairs for line plots: tab10's colours while they suffice,
+    else tab20's, repeated with dashed, dotted and dash-dotted lines past 20 (distinct up to 4 x
+    the colours left: 80 lines, 72 without the reds). Colours in `avoid` are never used."""
+    avoid_hex = {_hex(c) for c in avoid}
+    colours: list[str] = []
+    for palette in ("tab10", "tab20"):
+        colours = [c for c in (_hex(c) for c in matplotlib.colormaps[palette].colors) if c not in avoid_hex]
+        if n <= len(colours):
+            break
+    return [
+        {"color": colours[i % len(colours)], "linestyle": LINE_STYLES[i // len(colours) % len(LINE_STYLES)]}
+        for i in range(n)
+    ]
 
 
 @dataclass(frozen=True)
@@ -76,14 +98,17 @@ def probe_overlap_figure(overlap: dict[str, Any], thirds: dict[str, list[int]], 
     figure, (left, right) = plt.subplots(
         1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [2.2, 1]})
     _shade_thirds(left, thirds)
-    for pair, row in zip(pairs, counts, strict=True):
-        left.plot(layers, row, marker="o", markersize=4, label=f"O({pair})", zorder=2)
+    for pair, row, style in zip(pairs, counts, distinct_styles(len(pairs)), strict=True):
+        left.plot(layers, row, marker="o", markersize=4, label=f"O({pair})", zorder=2, **style)
     _layer_ticks(left, layers)
     left.set_xlabel("layer")
     left.set_ylabel("overlap neurons")
     left.set_ylim(bottom=0)
     _share_axis(left, d_mlp)
-    left.legend(fontsize=8, loc="upper left")
+    if len(pairs) <= 6:
+        left.legend(fontsize=8, loc="upper left")
+    else:  # below the axes, where it covers no line
+        left.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=min(5, len(pairs)))
     left.set_title("Overlap neurons O(s,t) per layer", pad=16)
 
     shares = np.array(overlap["third_shares"])
@@ -194,28 +219,43 @@ def cosine_figure(similarity: dict[str, Any]) -> tuple[plt.Figure, int]:
     return figure, exponent
 
 
+def _has_probabilities(bridge: dict[str, Any]) -> bool:
+    return any(r["probability"] is not None for r in bridge["rows"])
+
+
 def bridge_figure(bridge: dict[str, Any]) -> plt.Figure:
-    """Left: score per real layer id for each candidate; right: selection probabilities."""
+    """Left: score per real layer id for each candidate, the chosen bridge alone in red; when the
+    selection has a bootstrap, middle: each bridge's window score with its interval, right: the
+    selection probabilities."""
     rows = bridge["rows"]
     ranking = [r["bridge"] for r in rows]
     by_key = {(r["layer"], r["bridge"]): r["score"] for r in bridge["layer_rows"]}
     layers = bridge["layers"]
-    figure, (left, right) = plt.subplots(
-        1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [2, 1]})
+    with_probabilities = _has_probabilities(bridge)
+    if with_probabilities:
+        figure, (left, middle, right) = plt.subplots(
+            1, 3, figsize=(14, 4.2), gridspec_kw={"width_ratios": [2, 1.1, 1]})
+        _interval_panel(middle, bridge)
+    else:
+        figure, left = plt.subplots(figsize=(8.5, 4.2))
+    others = iter(distinct_styles(len(ranking), avoid=tuple(_REDS)))
     for b in ranking:
         scores = [by_key.get((layer, b)) for layer in layers]
         values = np.array([np.nan if s is None else s for s in scores], dtype=float)
         chosen = b == bridge["chosen"]
+        style = {"color": CHOSEN_COLOUR, "linestyle": "-"} if chosen else next(others)
         left.plot(layers, values, marker="o", markersize=5 if chosen else 4,
                   linewidth=2.6 if chosen else 1.3, zorder=3 if chosen else 2,
-                  color=CHOSEN_COLOUR if chosen else None,
-                  label=f"{b} (chosen)" if chosen else b)
+                  label=f"{b} (chosen)" if chosen else b, **style)
     if layers:
         _layer_ticks(left, layers)
     left.set_xlabel("layer (model's layer id)")
     left.set_ylabel(f"score ({bridge['method']})")
     left.legend(fontsize=8, ncol=2, loc="best")
     left.set_title(f"Bridge scores per layer, {bridge['src']}->{bridge['tgt']}")
+    if not with_probabilities:
+        figure.tight_layout()
+        return figure
 
     probabilities = [r["probability"] or 0.0 for r in rows]
     y = np.arange(len(rows))
@@ -228,10 +268,54 @@ def bridge_figure(bridge: dict[str, Any]) -> plt.Figure:
         pvalue = "n/a" if r["pvalue"] is None else f"{r['pvalue']:.3g}"
         right.text(probabilities[i] + 0.01, i, f"{probabilities[i]:.2f} (p={pvalue})",
                    va="center", fontsize=8)
-    right.set_xlabel("selection probability (share of bootstrap resamples ranked first)")
+    right.set_xlabel("share of bootstrap resamples ranked first")
     right.set_title("Selection probability (rank order)")
     figure.tight_layout()
     return figure
+
+
+def _interval_panel(axis: plt.Axes, bridge: dict[str, Any]) -> None:
+    """Each bridge's window score (dot) and bootstrap interval (bar), in rank order."""
+    rows = bridge["rows"]
+    y = np.arange(len(rows))
+    level = ((bridge.get("document") or {}).get("bootstrap") or {}).get("level")
+    for i, r in enumerate(rows):
+        colour = CHOSEN_COLOUR if r["chosen"] else "#4c78a8"
+        low, high = r.get("interval") or (None, None)
+        if low is not None and high is not None:
+            axis.plot([low, high], [i, i], color=colour, linewidth=2.2 if r["chosen"] else 1.4)
+        if r["score"] is not None:
+            axis.plot([r["score"]], [i], "o", color=colour, markersize=6 if r["chosen"] else 4)
+    axis.set_yticks(y, [r["bridge"] for r in rows])
+    axis.invert_yaxis()
+    axis.set_xlabel(f"window score ({bridge['method']})")
+    axis.set_title(f"Score and {level:.0%} interval" if level else "Score and interval")
+
+
+def bridge_figure_note(bridge: dict[str, Any]) -> str | None:
+    """Why the bridge figure is not drawn (no per-layer score and no selection probability),
+    else None."""
+    if any(r["score"] is not None for r in bridge["layer_rows"]) or _has_probabilities(bridge):
+        return None
+    return (f"No figure for the bridge selection {bridge['src']}->{bridge['tgt']}: no candidate has "
+            "neurons in any layer of the window, so there is no score to draw.")
+
+
+def evaluation_figure_note(evaluation: dict[str, Any]) -> str | None:
+    """Why the evaluation figure is not drawn (no accuracies, or every one is 0), else None."""
+    conditions = evaluation["conditions"]
+    accuracies = [c["accuracy"] for c in conditions if c["accuracy"] is not None]
+    if not conditions:
+        return None  # a free-form document: shown as a table, no figure expected
+    if not accuracies:
+        return f"No figure for {evaluation['name']}: no condition has an accuracy."
+    if all(a == 0 for a in accuracies):
+        sizes = sorted({c["n"] for c in conditions if c.get("n") is not None})
+        words = f" of {'/'.join(str(n) for n in sizes)} items" if sizes else ""
+        names = ", ".join(c["condition"] for c in conditions)
+        return (f"No figure for {evaluation['name']}: every condition ({names}) scored 0{words}, "
+                "so there are no bars to draw.")
+    return None
 
 
 def evaluation_figure(evaluation: dict[str, Any]) -> plt.Figure:
@@ -309,16 +393,27 @@ def make_figures(data: dict[str, Any]) -> dict[str, ReportFigure]:
             "dendrogram (written by the spectrum analysis).",
             Path(spectrum["files"]["dendrogram_png"]).read_bytes()))
     for bridge in data["bridges"]:
+        if bridge_figure_note(bridge) is not None:
+            continue
         figures.append(ReportFigure(
             bridge_figure_name(bridge), f"Bridge selection {bridge['src']}->{bridge['tgt']}",
             "Score of each candidate per layer of the window (x: the model's layer ids; the "
-            "chosen bridge in red) and the bootstrap selection probabilities with the calibrated "
-            "empirical p-values.",
+            "chosen bridge alone in red)" + ("; each bridge's window score with its bootstrap "
+            "interval; the bootstrap selection probabilities with the calibrated empirical "
+            "p-values." if _has_probabilities(bridge) else "; the selection has no bootstrap, so "
+            "no intervals and no selection probabilities."),
             _png(bridge_figure(bridge))))
     for evaluation in data["evaluations"]:
-        if evaluation["conditions"]:
+        if evaluation["conditions"] and evaluation_figure_note(evaluation) is None:
             figures.append(ReportFigure(
                 evaluation_figure_name(evaluation), f"Evaluation {evaluation['name']}",
                 "Accuracy per condition; error bars: bootstrap interval.",
                 _png(evaluation_figure(evaluation))))
     return {figure.name: figure for figure in figures}
+
+
+def figure_notes(data: dict[str, Any]) -> dict[str, str]:
+    """The sentence shown in place of each figure that has nothing to draw, by figure name."""
+    notes = {bridge_figure_name(b): bridge_figure_note(b) for b in data["bridges"]}
+    notes |= {evaluation_figure_name(e): evaluation_figure_note(e) for e in data["evaluations"]}
+    return {name: note for name, note in notes.items() if note is not None}

@@ -9,7 +9,7 @@ import json
 import re
 from typing import Any
 
-from neuronoverlap.report.collect import fmt, headline
+from neuronoverlap.report.collect import NO_ANSWER, fmt, headline
 from neuronoverlap.report.figures import ReportFigure, bridge_figure_name, evaluation_figure_name
 from neuronoverlap.report.tables import Table, bridge_table_base, evaluation_table_base
 
@@ -47,7 +47,18 @@ details { margin: 6px 0 18px; }
 summary { cursor: pointer; color: #4c78a8; font-weight: 600; }
 .note { color: #555; font-size: 0.9em; }
 .chosen { color: #d62728; font-weight: 700; }
+.answer { border-left: 5px solid #4c78a8; background: #f3f7fb; padding: 10px 16px; margin: 14px 0; }
+.answer.unsure { border-left-color: #f0a020; background: #fff7e6; }
+.answer p { margin: 0 0 6px; font-size: 1.08em; }
+.answer li { margin: 2px 0; }
+.table-wrap { max-width: 100%; }
+.table-wrap.wide td:first-child, .table-wrap.wide th:first-child { position: sticky; left: 0;
+         background: #eef2f7; }
 """
+
+#: Tables with more columns than this are marked wide: a note above them, their first column kept
+#: in place when they scroll sideways (every table scrolls within the page when it must).
+WIDE_COLUMNS = 16
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -82,7 +93,10 @@ def render_table(table: Table, csv_link: str | None = None) -> str:
         for i, row in enumerate(table.rows))
     link = f' <span class="note">(<a href="{html.escape(csv_link)}">CSV</a>)</span>' \
         if csv_link else ""
-    content = (f'<div class="table-wrap"><table><thead><tr>{head}</tr></thead>'
+    wide = " wide" if len(table.columns) > WIDE_COLUMNS else ""
+    hint = (f'<p class="note">A wide table ({len(table.columns)} columns): it scrolls sideways '
+            "within the page, its first column stays in place.</p>") if wide else ""
+    content = (f'{hint}<div class="table-wrap{wide}"><table><thead><tr>{head}</tr></thead>'
                f"<tbody>\n{body}\n</tbody></table></div>")
     if table.note:
         content = f'<p class="note">{html.escape(table.note)}</p>' + content
@@ -104,8 +118,9 @@ def render_figure(figure: ReportFigure) -> str:
 class _Page:
     """Collects the page's parts; `table(name)` and `figure(name)` skip what is absent."""
 
-    def __init__(self, tables: dict[str, Table], figures: dict[str, ReportFigure]):
-        self.tables, self.figures, self.parts = tables, figures, []
+    def __init__(self, tables: dict[str, Table], figures: dict[str, ReportFigure],
+                 notes: dict[str, str]):
+        self.tables, self.figures, self.notes, self.parts = tables, figures, notes, []
 
     def add(self, text: str) -> None:
         self.parts.append(text)
@@ -117,6 +132,8 @@ class _Page:
     def figure(self, name: str) -> None:
         if name in self.figures:
             self.add(render_figure(self.figures[name]))
+        elif name in self.notes:
+            self.add(f'<p class="note empty-figure">{html.escape(self.notes[name])}</p>')
 
     def section(self, anchor: str, title: str, empty: str | None = None) -> None:
         self.add(f'<section id="{anchor}"><h2>{html.escape(title)}</h2>')
@@ -127,7 +144,8 @@ class _Page:
         self.add("</section>")
 
 
-SECTIONS = (("summary", "Summary"), ("provenance", "Provenance"), ("probes", "Probe sets"),
+SECTIONS = (("answer", "Answer"), ("summary", "Summary"), ("provenance", "Provenance"),
+            ("probes", "Probe sets"),
             ("overlap", "Layer-wise overlap"), ("languages", "Language similarity"),
             ("bridges", "Bridge selection"), ("evaluation", "Evaluation"))
 
@@ -136,7 +154,7 @@ def render_html(data: dict[str, Any], tables: dict[str, Table],
                 figures: dict[str, ReportFigure]) -> str:
     """The whole page as one string."""
     prov = data["provenance"]
-    page = _Page(tables, figures)
+    page = _Page(tables, figures, data.get("figure_notes") or {})
     title = f"neuronoverlap report: {prov['model_name']}"
     nav = "".join(f'<a href="#{a}">{html.escape(t)}</a>' for a, t in SECTIONS)
     page.add(f"<header><h1>{html.escape(title)}</h1><div class=meta>model fingerprint "
@@ -144,6 +162,10 @@ def render_html(data: dict[str, Any], tables: dict[str, Table],
              f"<code>{html.escape(prov['store'])}</code> · generated "
              f"{html.escape(data['report']['generated'])} by neuronoverlap "
              f"{html.escape(data['report']['toolkit_version'])}</div><nav>{nav}</nav></header>")
+
+    page.section("answer", "Answer")
+    page.add(render_answer(data))
+    page.end()
 
     page.section("summary", "Summary")
     page.add("<ul class=headline>" + "".join(f"<li>{visible(line)}</li>"
@@ -225,6 +247,20 @@ def render_html(data: dict[str, Any], tables: dict[str, Table],
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{html.escape(title)}</title><style>{CSS}</style></head>"
             f"<body><main>\n{body}\n</main></body></html>\n")
+
+
+def render_answer(data: dict[str, Any]) -> str:
+    """The verdict of each bridge selection (`report.verdict`): headline, then its evidence."""
+    verdicts = data.get("verdicts") or []
+    if not verdicts:
+        return (f'<div class="answer unsure"><p>{_with_code(NO_ANSWER)}</p></div>')
+    parts = []
+    for verdict in verdicts:
+        sure = verdict["choice"] in ("clear", "one candidate")
+        lines = "".join(f"<li>{_with_code(line)}</li>" for line in verdict["lines"])
+        parts.append(f'<div class="answer{"" if sure else " unsure"}"><p><strong>'
+                     f"{html.escape(verdict['headline'])}</strong></p><ul>{lines}</ul></div>")
+    return "".join(parts)
 
 
 def _with_code(note: str) -> str:

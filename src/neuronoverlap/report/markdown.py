@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from neuronoverlap.report.collect import fmt, headline
-from neuronoverlap.report.figures import ReportFigure
+from neuronoverlap.report.collect import NO_ANSWER, fmt, headline
+from neuronoverlap.report.figures import ReportFigure, evaluation_figure_name
 from neuronoverlap.report.tables import Table, bridge_table_base, evaluation_table_base
 
 
@@ -36,7 +36,12 @@ def render_markdown(data: dict[str, Any], tables: dict[str, Table],
              f"{data['report']['toolkit_version']})",
              "- parameters: " + ", ".join(f"{k} = {v}" for k, v in
                                           data["report"]["parameters"].items()),
-             "", "## Headline", ""]
+             "", "## Answer", ""]
+    for verdict in data.get("verdicts") or []:
+        lines += [f"**{verdict['headline']}**", ""] + [f"- {line}" for line in verdict["lines"]] + [""]
+    if not data.get("verdicts"):
+        lines += [NO_ANSWER, ""]
+    lines += ["## Headline", ""]
     lines += [f"- {line}" for line in headline(data)]
 
     overlap = data["probe_overlap"]
@@ -53,11 +58,15 @@ def render_markdown(data: dict[str, Any], tables: dict[str, Table],
         name = bridge_table_base(bridge)
         lines += ["", f"## Bridge for {bridge['src']}->{bridge['tgt']}: {bridge['chosen']}", ""]
         lines += markdown_table(tables[name])
+    notes = data.get("figure_notes") or {}
     for evaluation in data["evaluations"]:
         name = f"{evaluation_table_base(evaluation)}_conditions"
         if name in tables:
             lines += ["", f"## Evaluation {evaluation['name']}", ""]
             lines += markdown_table(tables[name])
+            note = notes.get(evaluation_figure_name(evaluation))
+            if note:
+                lines += ["", note]
     if data["missing"]:
         lines += ["", "## Not in this store", ""] + [f"- {note}" for note in data["missing"]]
 

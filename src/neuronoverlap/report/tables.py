@@ -232,10 +232,13 @@ def bridge_tables(bridge: dict[str, Any]) -> list[Table]:
     base = bridge_table_base(bridge)
     rows = bridge["rows"]
     ranking = [r["bridge"] for r in rows]
+    level = (bridge["document"].get("bootstrap") or {}).get("level")
+    interval = f"; interval: {level:.0%} bootstrap" if level else "; no bootstrap, no interval"
     summary = Table(base, f"Bridge selection {bridge['src']}->{bridge['tgt']} "
-                          f"({bridge['method']}, window layers {_span(bridge['window'])})",
-                    ["rank", "bridge", "score", "p-value", "selection probability", "chosen"],
-                    [[r["rank"], r["bridge"], r["score"], r["pvalue"], r["probability"],
+                          f"({bridge['method']}, window layers {_span(bridge['window'])}{interval})",
+                    ["rank", "bridge", "score", "interval low", "interval high", "p-value",
+                     "selection probability", "chosen"],
+                    [[r["rank"], r["bridge"], r["score"], *r["interval"], r["pvalue"], r["probability"],
                       "chosen" if r["chosen"] else ""] for r in rows],
                     highlight=[i for i, r in enumerate(rows) if r["chosen"]])
     by_key = {(r["layer"], r["bridge"]): r for r in bridge["layer_rows"]}

@@ -1,0 +1,278 @@
+"""The answer in plain sentences: which bridge, how sure, and whether it helped.
+
+`bridge_verdict(selection, evaluation)` reads a stored bridge selection (the dict
+`BridgeSelection.to_dict()` writes, result `bridge-S-T`) and, optionally, the BLI summary of the
+same pair (`EvaluationResult.summary()`, result `bli-S-T`). It is a pure function of those two
+dicts (no store, no model, nothing heavy imported), so `neuronoverlap demo` and the report print
+the same words.
+
+The rule, in one place (`CLEAR_PROBABILITY`, `choice_rule`):
+
+* **A clear choice** needs the selection's bootstrap and two things from it: the chosen bridge
+  ranks first in at least `CLEAR_PROBABILITY` (80%) of the resamples, and the paired interval of
+  its lead over the runner-up (`bootstrap.top_two.interval`, first minus second in the same
+  resamples) lies above 0. The first says the argmax is stable under resampling the probe word
+  pairs; the second that the margin is not resampling noise. Overlapping per-bridge intervals are
+  reported but do not decide: two overlapping 95% intervals can still differ by a paired test.
+* **No clear choice** otherwise; the sentence says which condition failed and names the bridges
+  whose interval overlaps the chosen one's.
+* **No interval** when the selection was run without a bootstrap: nothing says how sure it is.
+* **One candidate**: nothing to choose between.
+
+Whether the bridge helped (`effect_rule`): BLI accuracy through the chosen bridge minus zero-shot
+on the same words, with its paired bootstrap interval. It **helped** when the interval lies
+above 0, **hurt** when below, and otherwise **BLI cannot tell** (this includes every accuracy
+being 0 and no word differing between the two conditions, whose interval is [0, 0]).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from neuronoverlap.errors import InputError
+
+#: Share of bootstrap resamples in which the chosen bridge must rank first for a clear choice.
+CLEAR_PROBABILITY = 0.8
+
+#: Outcomes of `choice_rule` and `effect_rule`.
+CHOICES = ("clear", "unclear", "no interval", "one candidate")
+EFFECTS = ("helped", "hurt", "cannot tell", "not evaluated")
+
+ZERO_SHOT = "zero-shot"  # the condition name of `neuronoverlap.evaluation.results`
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The answer for one pair: `headline` (one sentence or two) and `lines` (the evidence).
+
+    `choice` is one of `CHOICES`, `effect` one of `EFFECTS`; `chosen` the selected bridge."""
+
+    src: str
+    tgt: str
+    chosen: str
+    choice: str
+    effect: str
+    headline: str
+    lines: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        """The headline, then the lines indented: what a terminal prints."""
+        return "\n".join([self.headline, *(f"  {line}" for line in self.lines)])
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _names(codes: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return codes[0] if len(codes) == 1 else ", ".join(codes[:-1]) + f" and {codes[-1]}"
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
+
+
+def _span(interval: list[float | None] | None, signed: bool = False, digits: str = ".4g") -> str:
+    if not interval or interval[0] is None or interval[1] is None:
+        return "no interval"
+    sign = "+" if signed else ""
+    return f"{interval[0]:{sign}{digits}} to {interval[1]:{sign}{digits}}"
+
+
+def _overlaps(a: list[float | None] | None, b: list[float | None] | None) -> bool | None:
+    """Whether two intervals share a point (None when either is missing)."""
+    if not a or not b or None in a or None in b:
+        return None
+    return a[0] <= b[1] and b[0] <= a[1]
+
+
+def choice_rule(selection: dict[str, Any]) -> str:
+    """One of `CHOICES` for a stored selection (the rule of the module docstring)."""
+    candidates = list(selection.get("candidates") or selection.get("ranking") or [])
+    if len(candidates) < 2:
+        return "one candidate"
+    boot = selection.get("bootstrap")
+    if not boot or not boot.get("selection_probability"):
+        return "no interval"
+    probability = boot["selection_probability"].get(selection["chosen"], 0.0)
+    top_two = boot.get("top_two")
+    margin_clear = top_two is None or (top_two["interval"][0] is not None and top_two["interval"][0] > 0)
+    return "clear" if probability >= CLEAR_PROBABILITY and margin_clear else "unclear"
+
+
+def effect_rule(difference_ci: list[float] | None) -> str:
+    """One of `EFFECTS` from the paired interval of (bridge - zero-shot) accuracy."""
+    if difference_ci is None:
+        return "not evaluated"
+    low, high = difference_ci
+    if low > 0:
+        return "helped"
+    if high < 0:
+        return "hurt"
+    return "cannot tell"
+
+
+def _selection_lines(selection: dict[str, Any], choice: str) -> tuple[str, list[str]]:
+    src, tgt, chosen = selection["src"], selection["tgt"], selection["chosen"]
+    scores, pvalues = selection.get("scores") or {}, selection.get("pvalues") or {}
+    ranking = list(selection.get("ranking") or [chosen])
+    pair = f"{src}->{tgt}"
+    boot = selection.get("bootstrap")
+    statistic = "calibrated z" if selection.get("method") == "calibrated" else "score"
+    lines = [
+        f"Chosen bridge for {pair}: {chosen}, {statistic} {_num(scores.get(chosen))}"
+        + (
+            f" (p = {pvalues[chosen]:.3g} against random neuron sets of the same size)."
+            if pvalues.get(chosen) is not None
+            else "."
+        )
+    ]
+    if choice == "one candidate":
+        return f"Bridge for {pair}: {chosen}, the only candidate (nothing to choose between).", lines
+    runner = ranking[1] if len(ranking) > 1 else None
+    if choice == "no interval":
+        if runner is not None:
+            lines.append(
+                f"Runner-up ({runner}): {statistic} {_num(scores.get(runner))}, a margin of "
+                f"{_num(_diff(scores.get(chosen), scores.get(runner)))} with no interval."
+            )
+        lines.append(
+            "The selection has no interval: it was run without a bootstrap "
+            "(`select-bridge --bootstrap N` gives intervals and selection probabilities)."
+        )
+        return (
+            f"Bridge for {pair}: {chosen}, with no interval (the selection was run without a "
+            "bootstrap, so nothing says how sure it is)."
+        ), lines
+
+    level = f"{boot['level']:.0%}"
+    intervals = boot.get("intervals") or {}
+    probability = boot["selection_probability"]
+    n = boot.get("n_resamples")
+    own = intervals.get(chosen)
+    lines[0] = lines[0][:-1] + f"; {level} interval {_span(own)}."
+    others = ", ".join(f"{b} {probability[b]:.0%}" for b in ranking if b != chosen and probability.get(b))
+    lines.append(
+        f"{chosen} ranked first in {probability.get(chosen, 0.0):.0%} of {n} bootstrap resamples"
+        + (f"; {others}." if others else ".")
+    )
+    top_two = boot.get("top_two")
+    if top_two is not None:
+        second = top_two["second"]
+        overlap = _overlaps(own, intervals.get(second))
+        lines.append(
+            f"Margin over the runner-up ({second}): {_num(top_two['difference'])} "
+            f"({level} paired interval {_span(top_two['interval'], signed=True)}; "
+            f"{chosen} ahead in {top_two['share_first_ahead']:.0%} of resamples); their "
+            f"{level} intervals "
+            + ("overlap." if overlap else "do not overlap." if overlap is False else "are not all known.")
+        )
+    close = [b for b in ranking if b != chosen and _overlaps(own, intervals.get(b))]
+    if choice == "clear":
+        return (
+            f"Bridge for {pair}: {chosen}, a clear choice (first in "
+            f"{probability[chosen]:.0%} of resamples, ahead of {runner} beyond the noise)."
+        ), lines
+    why = []
+    if probability.get(chosen, 0.0) < CLEAR_PROBABILITY:
+        why.append(f"{chosen} ranked first in only {probability.get(chosen, 0.0):.0%} of bootstrap resamples")
+    if top_two is not None and not top_two["interval"][0] > 0:
+        why.append(f"the {level} interval of its lead over the runner-up ({top_two['second']}) includes 0")
+    tied = f"; the {level} intervals of {_names(close)} overlap {chosen}'s" if close else ""
+    lines.append(
+        f"A clear choice needs first place in at least {CLEAR_PROBABILITY:.0%} of resamples "
+        "and a lead over the runner-up whose interval excludes 0."
+    )
+    return f"No clear choice of bridge for {pair}: {' and '.join(why)}{tied}.", lines
+
+
+def _diff(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a - b
+
+
+def _effect_lines(selection: dict[str, Any], evaluation: dict[str, Any] | None) -> tuple[str, str, list[str]]:
+    chosen = selection["chosen"]
+    if evaluation is None:
+        return "not evaluated", "No BLI evaluation of this pair: whether it helps is not known.", []
+    params = evaluation.get("params") or {}
+    pair = (params.get("src"), params.get("tgt"))
+    if None not in pair and pair != (selection["src"], selection["tgt"]):
+        raise InputError(
+            f"the BLI result is for {pair[0]}-{pair[1]}, the bridge selection for "
+            f"{selection['src']}-{selection['tgt']}"
+        )
+    conditions = evaluation.get("conditions") or {}
+    comparison = (evaluation.get("comparisons") or {}).get(chosen)
+    zero, bridged = conditions.get(ZERO_SHOT), conditions.get(f"bridge:{chosen}")
+    if comparison is None or zero is None or bridged is None:
+        evaluated = sorted(evaluation.get("comparisons") or {})
+        also = f" (evaluated: {', '.join(evaluated)})" if evaluated else ""
+        return ("not evaluated", f"BLI did not evaluate the chosen bridge {chosen}{also}.", [])
+    ci = list(comparison["difference_ci"])
+    effect = effect_rule(ci)
+    level = f"{zero.get('confidence', 0.95):.0%}"
+    n = zero.get("n")
+    accuracies = (
+        f"{zero['accuracy']:.3f} zero-shot and {bridged['accuracy']:.3f} through {chosen} on {n} words"
+    )
+    mcnemar = comparison.get("mcnemar") or {}
+    detail = (
+        f"BLI precision@1 through {chosen} minus zero-shot: {comparison['difference']:+.3f} "
+        f"({level} paired interval {_span(ci, signed=True, digits='.3f')})"
+    )
+    if mcnemar.get("pvalue") is not None:
+        detail += (
+            f"; McNemar p = {mcnemar['pvalue']:.3g} ({mcnemar.get('only_a')} words right only "
+            f"zero-shot, {mcnemar.get('only_b')} only through {chosen})"
+        )
+    lines = [detail + "."]
+    if effect == "helped":
+        sentence = f"BLI: {chosen} helped, {accuracies}."
+    elif effect == "hurt":
+        sentence = f"BLI: {chosen} hurt, {accuracies}."
+    else:
+        none_right = zero["accuracy"] == 0 and bridged["accuracy"] == 0
+        if none_right:
+            why = "no word translated right either way"
+        elif not (mcnemar.get("only_a") or mcnemar.get("only_b")):
+            why = "no word differs between the two"
+        else:
+            why = "the interval of the difference includes 0"
+        sentence = f"BLI cannot tell: {accuracies} ({why})."
+    return effect, sentence, lines
+
+
+def bridge_verdict(selection: dict[str, Any], evaluation: dict[str, Any] | None = None) -> Verdict:
+    """The verdict on a stored bridge selection and, when given, the BLI summary of the same pair.
+
+    `selection`: the dict `BridgeSelection.to_dict()` writes (needs src, tgt, chosen; uses
+    candidates, ranking, scores, pvalues, method, bootstrap); `evaluation`: the dict
+    `EvaluationResult.summary()` writes for BLI, or None. A BLI result of another pair is an
+    `InputError`. The rule is in the module docstring."""
+    for key in ("src", "tgt", "chosen"):
+        if selection.get(key) is None:
+            raise InputError(f"the bridge selection has no {key!r}: not a stored selection")
+    choice = choice_rule(selection)
+    headline, lines = _selection_lines(selection, choice)
+    effect, sentence, more = _effect_lines(selection, evaluation)
+    return Verdict(
+        selection["src"],
+        selection["tgt"],
+        selection["chosen"],
+        choice,
+        effect,
+        f"{headline} {sentence}",
+        lines + more,
+    )
+
+
+__all__ = [
+    "CHOICES",
+    "CLEAR_PROBABILITY",
+    "EFFECTS",
+    "Verdict",
+    "bridge_verdict",
+    "choice_rule",
+    "effect_rule",
+]

@@ -1,0 +1,245 @@
+"""The verdict: real selections (`select_from_activations` on planted data) and real BLI
+summaries (the evaluation module's own classes) turned into sentences; the rule's edges and
+its properties."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from neuronoverlap.bridge import select_from_activations
+from neuronoverlap.errors import InputError
+from neuronoverlap.report.verdict import CLEAR_PROBABILITY, bridge_verdict, choice_rule
+from neuronoverlap.sets import NeuronSet
+
+N_O = 6
+
+
+@dataclass
+class Record:
+    hit: bool
+
+
+def bli_summary(zero_hits, bridge_hits, bridge="strong", src="s", tgt="t", n_resamples=400):
+    """A BLI summary built with the evaluation module's classes, as `evaluate bli` stores it."""
+    from neuronoverlap.evaluation.results import EvaluationResult, compare, condition_result
+
+    zero = condition_result("zero-shot", None, [Record(bool(h)) for h in zero_hits], 0.95, n_resamples, 0)
+    bridged = condition_result(
+        f"bridge:{bridge}", bridge, [Record(bool(h)) for h in bridge_hits], 0.95, n_resamples, 0
+    )
+    result = EvaluationResult(
+        "bli",
+        f"{src}-{tgt}",
+        {"zero-shot": zero, f"bridge:{bridge}": bridged},
+        {bridge: compare(zero, bridged, 0.95, n_resamples, 0)},
+        None,
+        params={"src": src, "tgt": tgt, "n": len(zero_hits)},
+        model={"name": "test"},
+    )
+    return json.loads(json.dumps(result.summary()))
+
+
+def _selection(acts, bridges, n_bootstrap=100, seed=0):
+    shape = (1, acts.shape[1])
+    overlap = NeuronSet.from_indices([(0, j) for j in range(N_O)], shape)
+    sets = {b: NeuronSet.from_indices([(0, int(j)) for j in cols], shape) for b, cols in bridges.items()}
+    result = select_from_activations(
+        {0: acts}, overlap, sets, n_random=99, n_bootstrap=n_bootstrap, seed=seed
+    )
+    return json.loads(json.dumps(result.to_dict()))  # as the store holds it
+
+
+def _planted(rng, n=48, d=80):
+    acts = rng.normal(size=(n, d))
+    latent = rng.normal(size=n)
+    acts[:, :N_O] = latent[:, None] + 0.3 * rng.normal(size=(n, N_O))
+    return acts, latent
+
+
+@pytest.fixture(scope="module")
+def clear_selection():
+    """One bridge carries the overlap's latent variable, the other is independent noise."""
+    rng = np.random.default_rng(5)
+    acts, latent = _planted(rng)
+    strong, weak = np.arange(10, 13), np.arange(20, 44)
+    acts[:, strong] = latent[:, None] ** 2 + 0.5 * rng.normal(size=(len(latent), 3))
+    return _selection(acts, {"weak": weak, "strong": strong})
+
+
+@pytest.fixture(scope="module")
+def tied_selection():
+    """Two bridges carry the same dependence on different neurons, a third none."""
+    rng = np.random.default_rng(101)
+    acts, latent = _planted(rng)
+    for cols in (np.arange(10, 14), np.arange(20, 24)):
+        acts[:, cols] = latent[:, None] ** 2 + 0.4 * rng.normal(size=(len(latent), 4))
+    return _selection(acts, {"a": np.arange(10, 14), "b": np.arange(20, 24), "c": np.arange(30, 34)}, seed=1)
+
+
+def test_a_planted_clear_winner_is_a_clear_choice(clear_selection):
+    verdict = bridge_verdict(clear_selection)
+    assert verdict.chosen == "strong" and verdict.choice == "clear"
+    assert verdict.headline.startswith("Bridge for s->t: strong, a clear choice")
+    probability = clear_selection["bootstrap"]["selection_probability"]["strong"]
+    low, high = clear_selection["bootstrap"]["intervals"]["strong"]
+    assert f"{probability:.0%} of 100 bootstrap resamples" in verdict.text()
+    assert f"95% interval {low:.4g} to {high:.4g}" in verdict.text()
+    assert "Margin over the runner-up (weak)" in verdict.text()
+    assert verdict.effect == "not evaluated" and "No BLI evaluation" in verdict.headline
+
+
+def test_a_planted_tie_is_no_clear_choice(tied_selection):
+    verdict = bridge_verdict(tied_selection)
+    boot = tied_selection["bootstrap"]
+    assert verdict.choice == "unclear"
+    assert boot["selection_probability"][verdict.chosen] < CLEAR_PROBABILITY
+    assert verdict.headline.startswith("No clear choice of bridge for s->t")
+    other = "b" if verdict.chosen == "a" else "a"
+    assert other in verdict.headline.split(";")[1]  # named among the overlapping intervals
+    share = boot["selection_probability"][verdict.chosen]
+    assert f"{verdict.chosen} ranked first in only {share:.0%} of bootstrap resamples" in verdict.headline
+    assert "A clear choice needs first place in at least 80%" in verdict.text()
+
+
+def test_bli_all_zeros_cannot_tell(clear_selection):
+    zeros = np.zeros(100, dtype=bool)
+    verdict = bridge_verdict(clear_selection, bli_summary(zeros, zeros))
+    assert verdict.effect == "cannot tell"
+    assert (
+        "BLI cannot tell: 0.000 zero-shot and 0.000 through strong on 100 words "
+        "(no word translated right either way)."
+    ) in verdict.headline
+
+
+def test_a_planted_bli_gain_helped_and_a_loss_hurt(clear_selection):
+    rng = np.random.default_rng(0)
+    zero = rng.random(200) < 0.2
+    better = zero | (rng.random(200) < 0.3)
+    helped = bridge_verdict(clear_selection, bli_summary(zero, better))
+    assert helped.effect == "helped" and "BLI: strong helped" in helped.headline
+    assert "paired interval +0." in helped.text()
+    hurt = bridge_verdict(clear_selection, bli_summary(better, zero))
+    assert hurt.effect == "hurt" and "BLI: strong hurt" in hurt.headline
+
+
+def test_the_same_words_right_either_way_cannot_tell(clear_selection):
+    hits = np.arange(50) % 3 == 0
+    verdict = bridge_verdict(clear_selection, bli_summary(hits, hits))
+    assert verdict.effect == "cannot tell" and "no word differs between the two" in verdict.headline
+
+
+def test_missing_bootstrap_says_there_is_no_interval(clear_selection):
+    selection = copy.deepcopy(clear_selection)
+    selection["bootstrap"] = None
+    selection["selection_probability"] = None
+    verdict = bridge_verdict(selection)
+    assert verdict.choice == "no interval"
+    assert "with no interval" in verdict.headline
+    assert any("The selection has no interval" in line for line in verdict.lines)
+    assert "interval" not in verdict.lines[0]  # no made-up interval for the chosen bridge
+
+
+def test_a_real_selection_without_bootstrap():
+    rng = np.random.default_rng(3)
+    acts, _ = _planted(rng)
+    selection = _selection(acts, {"x": np.arange(10, 14), "y": np.arange(20, 24)}, n_bootstrap=0)
+    assert bridge_verdict(selection).choice == "no interval"
+
+
+def test_one_candidate_has_nothing_to_choose_between():
+    rng = np.random.default_rng(4)
+    acts, _ = _planted(rng)
+    verdict = bridge_verdict(_selection(acts, {"only": np.arange(10, 14)}, n_bootstrap=20))
+    assert verdict.choice == "one candidate" and "the only candidate" in verdict.headline
+
+
+def test_a_bli_result_of_another_pair_is_refused(clear_selection):
+    with pytest.raises(InputError, match="the BLI result is for s-u"):
+        bridge_verdict(clear_selection, bli_summary([1, 0], [1, 1], src="s", tgt="u"))
+
+
+def test_a_bli_result_without_the_chosen_bridge_says_so(clear_selection):
+    verdict = bridge_verdict(clear_selection, bli_summary([1, 0], [1, 1], bridge="weak"))
+    assert verdict.effect == "not evaluated"
+    assert "BLI did not evaluate the chosen bridge strong (evaluated: weak)" in verdict.headline
+
+
+def test_text_is_the_headline_then_the_lines(tied_selection):
+    verdict = bridge_verdict(tied_selection)
+    lines = verdict.text().splitlines()
+    assert lines[0] == verdict.headline and lines[1:] == [f"  {line}" for line in verdict.lines]
+    assert json.loads(json.dumps(verdict.to_dict()))["choice"] == "unclear"
+
+
+def _synthetic(probabilities: list[float], low: float, order: list[int]) -> dict:
+    """A selection dict with given selection probabilities (first is chosen) and lead interval."""
+    names = [f"b{i}" for i in range(len(probabilities))]
+    candidates = [names[i] for i in order]
+    return {
+        "src": "s",
+        "tgt": "t",
+        "chosen": names[0],
+        "method": "calibrated",
+        "candidates": candidates,
+        "ranking": names,
+        "scores": {b: 1.0 - i / 10 for i, b in enumerate(names)},
+        "pvalues": dict.fromkeys(names, 0.01),
+        "bootstrap": {
+            "n_resamples": 100,
+            "level": 0.95,
+            "intervals": {b: [0.5 - i / 10, 1.5 - i / 10] for i, b in enumerate(names)},
+            "selection_probability": dict(zip(names, probabilities, strict=True)),
+            "top_two": {
+                "first": names[0],
+                "second": names[1],
+                "difference": 0.1,
+                "interval": [low, low + 0.3],
+                "share_first_ahead": 0.9,
+            },
+        },
+    }
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(0, 1), min_size=2, max_size=6),
+    st.floats(-0.5, 0.5),
+    st.floats(0, 0.2),
+    st.randoms(use_true_random=False),
+)
+def test_the_rule_is_monotone_and_ignores_candidate_order(weights, low, more, random):
+    total = sum(weights) or 1.0
+    probabilities = [w / total for w in weights]
+    order = list(range(len(weights)))
+    random.shuffle(order)
+    selection = _synthetic(probabilities, low, order)
+    choice = choice_rule(selection)
+    assert choice == ("clear" if probabilities[0] >= CLEAR_PROBABILITY and low > 0 else "unclear")
+    assert choice == choice_rule(_synthetic(probabilities, low, list(range(len(weights)))))
+    surer = _synthetic([min(1.0, probabilities[0] + more), *probabilities[1:]], low + more, order)
+    if choice == "clear":
+        assert choice_rule(surer) == "clear"  # more certainty never makes a clear choice unclear
+    verdict = bridge_verdict(selection)
+    assert verdict.chosen in verdict.headline
+    assert verdict.headline.startswith("No clear choice") == (choice == "unclear")
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.booleans()), min_size=5, max_size=60))
+def test_helped_and_hurt_swap_with_the_conditions(pairs):
+    zero = [a for a, _ in pairs]
+    bridged = [b for _, b in pairs]
+    selection = _synthetic([0.9, 0.1], 0.1, [0, 1])
+    forward = bridge_verdict(selection, bli_summary(zero, bridged, bridge="b0", n_resamples=200))
+    backward = bridge_verdict(selection, bli_summary(bridged, zero, bridge="b0", n_resamples=200))
+    swap = {"helped": "hurt", "hurt": "helped", "cannot tell": "cannot tell"}
+    assert backward.effect == swap[forward.effect]
+    if zero == bridged:
+        assert forward.effect == "cannot tell"
