@@ -133,7 +133,7 @@ def test_mantel_result_round_trips_and_reads_the_older_key():
     rng = np.random.default_rng(2)
     result = mantel_test(random_distance(rng, 6), random_distance(rng, 6), n_permutations=49, seed=4)
     document = result.to_dict()
-    assert document["n_permutations"] == document["permutations"] == result.permutations == 49
+    assert document["n_permutations"] == result.n_permutations == 49 and "permutations" not in document
     again = MantelResult.from_dict(document)
     assert (again.statistic, again.pvalue, again.n_permutations) == (result.statistic, result.pvalue, 49)
     older = {k: v for k, v in document.items() if k != "n_permutations"}

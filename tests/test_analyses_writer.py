@@ -55,7 +55,7 @@ def test_writer_produces_all_files(tmp_path):
     assert len(read_csv(folder / "layerwise_thirds.csv")) == 1 + 15
     assert (folder / "dendrogram.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     mantel = json.loads((folder / "mantel.json").read_text())
-    assert mantel["mantel"]["permutations"] == 199 and mantel["mantel"]["seed"] == 7
+    assert mantel["mantel"]["n_permutations"] == 199 and mantel["mantel"]["seed"] == 7
     assert mantel["parameters"]["linkage"] == "average"
     assert mantel["mantel"]["pvalue"] == out.mantel.pvalue
     assert out.spectrum.parameters["measure"] == "jaccard"  # the one default (was "cosine" here)

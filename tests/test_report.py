@@ -173,7 +173,7 @@ def test_report_json_is_consistent_with_the_store(store_path, report):
     assert [c["n_tokens"] for c in data["corpora"]] == [store.corpus(c).n_tokens
                                                         for c in store.corpora()]
     assert data["bridges"][0]["document"] == store.get_json("results", "bridge-de-fr")
-    assert data["spectrum"]["mantel"]["permutations"] == 99
+    assert data["spectrum"]["mantel"]["n_permutations"] == 99
     assert data["similarity"]["languages"] == store.corpora()
     jaccard = np.array(data["similarity"]["jaccard"])
     assert np.allclose(jaccard, jaccard.T) and np.allclose(np.diag(jaccard), 1)

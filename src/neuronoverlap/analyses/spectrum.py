@@ -85,9 +85,8 @@ class MantelResult(PermutationTestResult):
         return self.n_permutations
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON fields; "permutations" repeats n_permutations for readers of the older key."""
-        return {"statistic": self.statistic, "pvalue": self.pvalue,
-                "n_permutations": self.n_permutations, "permutations": self.n_permutations,
+        """JSON fields (`from_dict` also reads the older key "permutations")."""
+        return {"statistic": self.statistic, "pvalue": self.pvalue, "n_permutations": self.n_permutations,
                 "method": self.method, "alternative": self.alternative, "seed": self.seed}
 
     @classmethod

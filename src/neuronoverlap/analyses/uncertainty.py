@@ -157,16 +157,13 @@ def write_uncertain_spectrum(
     n_permutations: int = 999,
     seed: int = 0,
     *,
-    permutations: int | None = None,
     **options: Any,
 ) -> tuple[SpectrumOutputs, SpectrumBootstrap, dict[str, PartialMantelResult]]:
     """The spectrum outputs from block counts, plus bootstrap intervals and partial Mantel tests.
 
     `options`: the keywords of `write_spectrum_outputs` (top_rate, measure, agnostic_share...).
-    The partial Mantel tests partial out script, subword overlap, and both. `permutations`:
-    the older name of n_permutations, taken while the report still passes it.
+    The partial Mantel tests partial out script, subword overlap, and both.
     """
-    n_permutations = n_permutations if permutations is None else permutations
     outputs = write_spectrum_outputs(
         out_dir, blocks.probabilities(), n_permutations=n_permutations, seed=seed, **options
     )

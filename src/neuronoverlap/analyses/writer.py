@@ -144,7 +144,6 @@ def write_spectrum_outputs(
     mantel_method: str = "pearson",
     agnostic_share: float | None = None,
     *,
-    permutations: int | None = None,
 ) -> SpectrumOutputs:
     """Similarity matrices, layer-wise overlap, dendrograms and the Mantel test, to `out_dir`.
 
@@ -152,10 +151,8 @@ def write_spectrum_outputs(
     default each language's top `top_rate` (`count_rule`, `ties`, see docs/sets.md), chosen
     among the neurons that are not language-agnostic when `agnostic_share` is given
     (docs/analyses.md; the agnostic neurons are listed in `agnostic_neurons.csv`).
-    `measure` picks the similarity the spectrum clusters on. `permutations`: the older name
-    of n_permutations, taken while the command line and the report still pass it.
+    `measure` picks the similarity the spectrum clusters on.
     """
-    n_permutations = n_permutations if permutations is None else permutations
     if measure not in SPECTRUM_MEASURES:
         raise InputError(f"unknown spectrum measure {measure!r}; use one of "
                          f"{', '.join(SPECTRUM_MEASURES)}")

@@ -64,5 +64,7 @@ def run_demo(args) -> int:
         progress=not args.quiet,
     )
     print("done in " + ", ".join(f"{k} {v:.0f} s" for k, v in result.timings.items()))
+    print()
+    print(result.verdict.text())
     print(f"report: {result.report.html}")
     return 0

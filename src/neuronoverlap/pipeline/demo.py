@@ -37,6 +37,7 @@ class DemoResult:
     selection: Any
     bli: Any
     report: Any
+    verdict: Any  # report.verdict.Verdict: the answer in plain sentences, with its uncertainty
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -142,4 +143,7 @@ def run_demo(
     timings["total"] = time.perf_counter() - started
     out.mkdir(parents=True, exist_ok=True)
     (out / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
-    return DemoResult(result, bli, report, timings)
+    from neuronoverlap.report.verdict import bridge_verdict
+
+    verdict = bridge_verdict(result.to_dict(), None if bli is None else bli.summary())
+    return DemoResult(result, bli, report, verdict, timings)

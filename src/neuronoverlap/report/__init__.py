@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from neuronoverlap.errors import InputError
+from neuronoverlap.options import DEFAULT_TOP_RATE, SPECTRUM_MEASURES
 
 #: What the spectrum may cluster on (`neuronoverlap.analyses.write_spectrum_outputs`).
-SPECTRUM_MEASURES = ("jaccard", "cosine", "cka")
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def _remove_previous_outputs(out: Path) -> None:
 def write_report(
     store_path: str | Path,
     out_dir: str | Path,
-    top_rate: float = 0.01,
+    top_rate: float = DEFAULT_TOP_RATE,
     spectrum_measure: str = "jaccard",
     permutations: int = 999,
     seed: int = 0,

@@ -30,7 +30,8 @@ from neuronoverlap.analyses import (
     write_spectrum_outputs,
 )
 from neuronoverlap.sets import ProbeSamples, language_active_sets, overlap_from_probes
-from neuronoverlap.store import Store
+from neuronoverlap.options import DEFAULT_TOP_RATE
+from neuronoverlap.store import Store, schema
 from neuronoverlap.store.reader import ProbeSetView
 
 EVALUATION_PREFIXES = ("bli-", "mrc-")
@@ -89,8 +90,7 @@ def provenance(store: Store) -> dict[str, Any]:
 
 
 def _view(store: Store, name: str) -> ProbeSetView:
-    src, tgt = name.split("-", 1)
-    return store.probes(src, tgt)
+    return store.probes(name)
 
 
 def probe_set_summary(store: Store, name: str, n_examples: int) -> dict[str, Any]:
@@ -146,8 +146,8 @@ def both_way_pairs(names: list[str]) -> list[tuple[str, str]]:
     have = set(names)
     pairs = []
     for name in names:
-        src, tgt = name.split("-", 1)
-        if f"{tgt}-{src}" in have and (tgt, src) not in pairs:
+        src, tgt = schema.parse_probe_set_name(name)
+        if schema.probe_set_name(tgt, src) in have and (tgt, src) not in pairs:
             pairs.append((src, tgt))
     return pairs
 
@@ -230,7 +230,7 @@ def spectrum(probabilities: Mapping[str, np.ndarray], out_dir: Path, top_rate: f
         from neuronoverlap.analyses.uncertainty import bootstrap_summary, write_uncertain_spectrum
 
         outputs, result, partial = write_uncertain_spectrum(
-            out_dir, blocks, resamples=bootstrap, permutations=permutations, seed=seed,
+            out_dir, blocks, resamples=bootstrap, n_permutations=permutations, seed=seed,
             top_rate=top_rate, measure=measure)
         summary = bootstrap_summary(result)
         intervals = {"parameters": {k: summary["parameters"][k] for k in
@@ -245,7 +245,7 @@ def spectrum(probabilities: Mapping[str, np.ndarray], out_dir: Path, top_rate: f
                      "pairs": pair_intervals(result)}
     else:
         outputs = write_spectrum_outputs(out_dir, probabilities, top_rate=top_rate,
-                                         measure=measure, permutations=permutations, seed=seed)
+                                         measure=measure, n_permutations=permutations, seed=seed)
     mantel = outputs.mantel
     return {
         "intervals": intervals,
@@ -325,8 +325,8 @@ def evaluation_result(name: str, document: dict[str, Any]) -> dict[str, Any]:
 
 def neuron_sets(store: Store) -> list[dict[str, Any]]:
     rows = []
-    for name in store.group_names("sets"):
-        with store.h5_group("sets", name) as node:
+    for name in store.neuron_set_names():
+        with store.h5_group(schema.SETS, name) as node:
             attrs = {k: to_plain(v) for k, v in node.attrs.items()}
         rows.append({"name": name, "size": attrs.get("size"), "label": attrs.get("label"),
                      "metadata": _parse_json(attrs.get("metadata"))})
@@ -356,14 +356,14 @@ def missing_notes(data: dict[str, Any]) -> list[str]:
                      "--pair s-t`")
     if not data["evaluations"]:
         notes.append("no evaluation results (bli-*, mrc-*) in this store: run `neuronoverlap "
-                     "evaluate bli|mrc`")
+                     "evaluate bli --pair s-t --bridge b --store STORE` (or mrc) to keep one here")
     return notes
 
 
 def collect(
     store_path: str | Path,
     spectrum_dir: str | Path,
-    top_rate: float = 0.01,
+    top_rate: float = DEFAULT_TOP_RATE,
     spectrum_measure: str = "jaccard",
     permutations: int = 999,
     seed: int = 0,
@@ -497,7 +497,7 @@ def headline(data: dict[str, Any]) -> list[str]:
         mantel = spectrum_data["mantel"]
         lines.append(f"Spectrum ({spectrum_data['measure']}) vs taxonomy: Mantel r = "
                      f"{fmt(mantel['statistic'])}, p = {fmt(mantel['pvalue'])} "
-                     f"({mantel['permutations']} permutations); cophenetic r = "
+                     f"({mantel['n_permutations']} permutations); cophenetic r = "
                      f"{fmt(spectrum_data['cophenetic_vs_taxonomy'])}.")
         intervals = spectrum_data.get("intervals")
         if intervals:

@@ -173,7 +173,7 @@ def corpus_tables(data: dict[str, Any]) -> list[Table]:
                                 ["linkage", spectrum["linkage"]],
                                 ["Mantel r", mantel["statistic"]],
                                 ["Mantel p-value", mantel["pvalue"]],
-                                ["Mantel permutations", mantel["permutations"]],
+                                ["Mantel permutations", mantel["n_permutations"]],
                                 ["Mantel method", mantel["method"]],
                                 ["Mantel alternative", mantel["alternative"]],
                                 ["Mantel seed", mantel["seed"]],
