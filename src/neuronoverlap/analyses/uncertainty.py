@@ -156,7 +156,6 @@ def write_uncertain_spectrum(
     level: float = 0.95,
     n_permutations: int = 999,
     seed: int = 0,
-    *,
     **options: Any,
 ) -> tuple[SpectrumOutputs, SpectrumBootstrap, dict[str, PartialMantelResult]]:
     """The spectrum outputs from block counts, plus bootstrap intervals and partial Mantel tests.

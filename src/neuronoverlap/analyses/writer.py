@@ -143,7 +143,6 @@ def write_spectrum_outputs(
     seed: int = 0,
     mantel_method: str = "pearson",
     agnostic_share: float | None = None,
-    *,
 ) -> SpectrumOutputs:
     """Similarity matrices, layer-wise overlap, dendrograms and the Mantel test, to `out_dir`.
 
