@@ -8,7 +8,7 @@ runs in its own process, one after the other (the in-process one first), so peak
 one's own. The Ray run's store is checked to hold the in-process store's chunks, byte for byte.
 
     flock /work/notes/heavy.lock env OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 \\
-        PYTHONPATH=src .venv/bin/python bench/bench_ray.py --samples 400
+        PYTHONPATH=src .venv/bin/python bench/bench_ray.py --samples 720
 """
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ def _row(name: str, local: str, ray: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=400, help="samples per probe set (two sets)")
+    parser.add_argument("--samples", type=int, default=720, help="samples per probe set (two sets)")
     parser.add_argument("--dir", default=None, help="folder for the stores (default: a temporary one)")
     parser.add_argument("--part", choices=["local", "ray"], default=None, help=argparse.SUPPRESS)
     parser.add_argument("--store", default=None, help=argparse.SUPPRESS)
