@@ -50,14 +50,18 @@ def test_the_plan_is_a_pure_function_of_its_inputs():
     assert sorted(u for s in shards for u in s) == sorted(plan.units)
 
 
-def chunks(path: Path) -> dict[str, object]:
-    """Every dataset's values, and the raw (compressed) bytes of every chunk of chunked ones."""
+def chunks(path: Path, under: str = "/") -> dict[str, object]:
+    """Every dataset's values (of group `under`), and the raw (compressed) bytes of every chunk
+    of chunked ones."""
     out = {}
 
     def add(name, obj):
         if not isinstance(obj, h5py.Dataset) or name == schema.PLAN:
             return
         data = obj[()]
+        if isinstance(data, bytes):  # a scalar string (a JSON result)
+            out[name] = data
+            return
         out[name] = repr(data.tolist()) if data.dtype.kind == "O" else data.tobytes()
         if obj.chunks is not None:
             for i in range(obj.id.get_num_chunks()):
@@ -65,7 +69,7 @@ def chunks(path: Path) -> dict[str, object]:
                 out[f"{name}@{info.chunk_offset}"] = obj.id.read_direct_chunk(info.chunk_offset)
 
     with h5py.File(path, "r") as f:
-        f.visititems(add)
+        f[under].visititems(add)
     return out
 
 
