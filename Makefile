@@ -56,8 +56,10 @@ $(TL3_STAMP): pyproject.toml $(TL3_LOCK)
 test-tl3: $(TL3_STAMP)
 	$(TL3_VENV)/bin/python -m pytest -q -m "not slow" -p no:cacheprovider $(TL3_TESTS)
 
+# One texture: ruff's linter and formatter (line length 110, pyproject.toml); CI runs this.
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 
 bench: $(STAMP)
 	for f in bench/bench_*.py; do $(BIN)/python $$f || exit 1; done

@@ -180,7 +180,10 @@ class StoreWriter:
                 stored = {k: _plain(f.attrs.get(k)) for k in asked}
             diff = _first_difference(stored, asked)
             if diff:
-                raise InputError(f"{self.path} was written with another model or definition ({diff})")
+                raise InputError(
+                    f"{self.path} was written with another model or definition ({diff}); use that model "
+                    "(or leave --model out) or another --store"
+                )
         if self.path.exists() and self.shard is not None:
             with open_h5(self.path) as f:
                 stored = {k: _plain(f.attrs.get(k)) for k in ("plan_id", "shard_index", "shard_count")}
@@ -321,7 +324,11 @@ class StoreWriter:
         if stored is not None:
             diff = _first_difference(stored, params)
             if diff:
-                raise InputError(f"probe set {name} in {self.path} was recorded differently ({diff})")
+                raise InputError(
+                    f"probe set {name} in {self.path} was recorded differently ({diff}); nothing was "
+                    "changed: rerun with the stored value, or record into another --store (a stored "
+                    "probe set is never replaced)"
+                )
             return "done", int(params["n_samples"])
         journal = Journal(self.journal_root, schema.PROBES, name)
         if not journal.exists():
@@ -331,7 +338,10 @@ class StoreWriter:
             journal.discard()  # started, nothing committed: a rejected run, nothing to lose
             return "new", 0
         if diff:
-            raise InputError(f"unfinished probe set {name} in {self.journal_root} differs ({diff})")
+            raise InputError(
+                f"unfinished probe set {name} in {self.journal_root} differs ({diff}); rerun with the "
+                "unfinished run's value to finish it, or use another --store"
+            )
         return "partial", journal.n_committed()
 
     def probe_journal(self, src: str, tgt: str, params: dict) -> Journal:
@@ -384,7 +394,11 @@ class StoreWriter:
         if stored is not None:
             diff = _first_difference(stored, params)
             if diff:
-                raise InputError(f"probe set {name} in {self.path} was recorded differently ({diff})")
+                raise InputError(
+                    f"probe set {name} in {self.path} was recorded differently ({diff}); nothing was "
+                    "changed: rerun with the stored value, or record into another --store (a stored "
+                    "probe set is never replaced)"
+                )
             if list(rows) in self._stored_units(name):
                 return "done", rows[1] - rows[0]
         journal = Journal(self.journal_root, schema.PROBES, unit_name(name, rows))
@@ -462,7 +476,10 @@ class StoreWriter:
         if stored is not None:
             diff = _first_difference(stored, params)
             if diff:
-                raise InputError(f"corpus {lang} in {self.path} was recorded differently ({diff})")
+                raise InputError(
+                    f"corpus {lang} in {self.path} was recorded differently ({diff}); rerun with the "
+                    "stored value, or record into another --store"
+                )
             return "done", None
         journal = Journal(self.journal_root, schema.CORPORA, lang)
         if not journal.exists():
@@ -473,7 +490,10 @@ class StoreWriter:
             journal.discard()  # started, nothing committed: a rejected run, nothing to lose
             return "new", None
         if diff:
-            raise InputError(f"unfinished corpus {lang} in {self.journal_root} differs ({diff})")
+            raise InputError(
+                f"unfinished corpus {lang} in {self.journal_root} differs ({diff}); rerun with the "
+                "unfinished run's value to finish it, or use another --store"
+            )
         return "partial", state
 
     def corpus_journal(self, lang: str, params: dict) -> Journal:
