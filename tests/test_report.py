@@ -140,7 +140,7 @@ def test_probe_overlap_per_layer_matches_the_sets(store_path, report):
 
     def samples(src, tgt):
         view = store.probes(src, tgt)
-        return ProbeSamples(view.name, view.array("prob"), view.tokens())
+        return ProbeSamples(view.name, view.array("probability"), view.tokens())
 
     rows = _read_csv(report.tables["probe_overlap_layers"])
     assert [int(r["layer"]) for r in rows] == list(range(store.n_layers))

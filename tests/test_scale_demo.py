@@ -96,7 +96,7 @@ def test_select_bridge_report_and_demo_on_merged_shards_equal_single(stores, kin
         assert chunks(path, "tiny-llama/probes") == chunks(single, "tiny-llama/probes")
     for name in probes:
         a, b = Store(single).probes(*name.split("-")), Store(path).probes(*name.split("-"))
-        assert np.array_equal(a.array("prob"), b.array("prob")) and np.array_equal(
+        assert np.array_equal(a.array("probability"), b.array("probability")) and np.array_equal(
             a.array("mean"), b.array("mean")
         )
 

@@ -104,7 +104,7 @@ def test_sharded_and_merged_equals_single(recorded, capsys):
         assert got[key] == expected[key], key
     assert verify_store(folder / "merged.h5").ok
     view = Store(folder / "merged.h5").probes("es", "de")
-    assert np.array_equal(view.array("prob"), Store(single).probes("es", "de").array("prob"))
+    assert np.array_equal(view.array("probability"), Store(single).probes("es", "de").array("probability"))
 
 
 def test_merge_refusals(recorded, tmp_path, tiny_mistral, monkeypatch, capsys):
@@ -165,7 +165,7 @@ def test_a_linked_view_reads_the_shards_and_refuses_missing_or_changed_ones(reco
     with h5py.File(view, "r") as f:
         assert f[f"{MODEL}/probes/de-es/mean"].is_virtual
     for src, tgt in (("de", "es"), ("es", "de")):
-        for stat in ("mean", "prob"):
+        for stat in ("mean", "probability"):
             expected = Store(single).probes(src, tgt).array(stat)
             assert np.array_equal(Store(view).probes(src, tgt).array(stat), expected), (src, tgt, stat)
     assert verify_store(view).ok
