@@ -239,7 +239,13 @@ def test_helped_and_hurt_swap_with_the_conditions(pairs):
     selection = _synthetic([0.9, 0.1], 0.1, [0, 1])
     forward = bridge_verdict(selection, bli_summary(zero, bridged, bridge="b0", n_resamples=200))
     backward = bridge_verdict(selection, bli_summary(bridged, zero, bridge="b0", n_resamples=200))
-    swap = {"helped": "hurt", "hurt": "helped", "cannot tell": "cannot tell"}
-    assert backward.effect == swap[forward.effect]
+    # Swapping the conditions negates the difference; the bootstrap's draws are not mirrored
+    # exactly (the multinomial sees the discordant kinds in the other order), so an interval
+    # that touches 0 may say "cannot tell" one way round: the direction may vanish, never flip.
+    swap = {"helped": "hurt", "hurt": "helped"}
+    if forward.effect in swap:
+        assert backward.effect in (swap[forward.effect], "cannot tell")
+    if backward.effect in swap:
+        assert forward.effect in (swap[backward.effect], "cannot tell")
     if zero == bridged:
         assert forward.effect == "cannot tell"
