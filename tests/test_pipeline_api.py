@@ -182,3 +182,21 @@ def test_evaluate_keeps_its_result_in_the_store_for_the_report(tiny_store_templa
     before = folder_snapshot(tmp_path)
     assert main([*argv[:-1], str(tmp_path / "none.h5")]) == 2  # no store there: refused first
     assert "no store there" in capsys.readouterr().err and folder_snapshot(tmp_path) == before
+
+
+def test_a_bridge_selection_reads_the_store_through_one_handle(tiny_store_template, monkeypatch):
+    """select_bridge opened the HDF5 file 111 times on a tiny store; a read session keeps one."""
+    from neuronoverlap.bridge import select_bridge
+    from neuronoverlap.store import reader
+
+    opened = []
+    original = reader.open_h5
+
+    def counting(path):
+        opened.append(path)
+        return original(path)
+
+    monkeypatch.setattr(reader, "open_h5", counting)
+    result = select_bridge(tiny_store_template, "de", "fr", ["en"], n_random=10, n_bootstrap=0, progress=False)
+    assert result.chosen == "en"
+    assert len(opened) <= 2, f"{len(opened)} opens"
