@@ -164,6 +164,13 @@ def _with_intervals(args) -> int:
             for name, v in summary["mean_third_shares"].items()
         )
     )
+    print(
+        "  paired differences of those shares: "
+        + "; ".join(
+            f"{name} {v['estimate']:.3f} [{v['low']:.3f}, {v['high']:.3f}]"
+            for name, v in summary["mean_third_share_differences"].items()
+        )
+    )
     print(f"  language-agnostic neurons left out: {int(summary['n_agnostic']['estimate'])}")
     print(f"  outputs (bootstrap_*.csv, dendrogram_support.csv, bootstrap.json) in {outputs.out_dir}")
     return 0

@@ -29,8 +29,8 @@ from neuronoverlap.analyses import (
     pairwise_overlaps,
     write_spectrum_outputs,
 )
-from neuronoverlap.sets import ProbeSamples, language_active_sets, overlap_from_probes
 from neuronoverlap.options import DEFAULT_TOP_RATE
+from neuronoverlap.sets import ProbeSamples, language_active_sets, overlap_from_probes
 from neuronoverlap.store import Store, schema
 from neuronoverlap.store.reader import ProbeSetView
 
@@ -241,6 +241,7 @@ def spectrum(probabilities: Mapping[str, np.ndarray], out_dir: Path, top_rate: f
                                                "pvalue": test.pvalue}
                                         for name, test in partial.items()},
                      "mean_third_shares": summary["mean_third_shares"],
+                     "mean_third_share_differences": summary["mean_third_share_differences"],
                      "dendrogram_support": summary["dendrogram_support"],
                      "pairs": pair_intervals(result)}
     else:
