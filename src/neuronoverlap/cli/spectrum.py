@@ -59,13 +59,7 @@ def add_parsers(sub) -> None:
         help=f"Mantel permutations (default: {defaults.n_permutations})",
     )
     opt.add_seed(p, "Mantel permutations and the bootstrap")
-    p.add_argument(
-        "--agnostic-share",
-        type=float,
-        default=None,
-        help="leave out language-agnostic neurons: those firing on more than this share of "
-        "tokens in every language (default: keep all; docs/analyses.md)",
-    )
+    opt.add_agnostic_share(p)
     p.add_argument(
         "--bootstrap",
         type=int,
