@@ -16,9 +16,12 @@ LOCK := requirements/lock.txt
 $(STAMP): pyproject.toml $(LOCK)
 	@echo "neuronoverlap set-up: .venv with $(TORCH_SPEC) and the locked libraries ($(LOCK)); about 2 minutes, 2.1 GB"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "[1/3] pip and $(TORCH_SPEC)"
 	$(BIN)/python -m pip install --quiet --upgrade 'pip==26.3'
 	$(BIN)/python -m pip install --quiet $(TORCH_SPEC)
+	@echo "[2/3] the toolkit and the locked libraries (transformers, transformer-lens, h5py, ray, ...)"
 	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[dev,bench,ray,frames]'
+	@echo "[3/3] checking the installed versions against $(LOCK)"
 	$(BIN)/python -m neuronoverlap.versions --check-lock $(LOCK)
 	touch $(STAMP)
 
@@ -53,8 +56,10 @@ $(TL3_STAMP): pyproject.toml $(TL3_LOCK)
 test-tl3: $(TL3_STAMP)
 	$(TL3_VENV)/bin/python -m pytest -q -m "not slow" -p no:cacheprovider $(TL3_TESTS)
 
+# One texture: ruff's linter and formatter (line length 110, pyproject.toml); CI runs this.
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 
 bench: $(STAMP)
 	for f in bench/bench_*.py; do $(BIN)/python $$f || exit 1; done

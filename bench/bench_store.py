@@ -113,7 +113,7 @@ def recorded(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     views = [store.probes(*name.split("-")) for name in store.probe_sets()]
     mean = np.concatenate([v.array("mean") for v in views])
     tokens = np.concatenate([v.tokens() for v in views])
-    prob = np.concatenate([v.array("prob") for v in views])
+    prob = np.concatenate([v.array("probability") for v in views])
     fires = np.rint(prob.astype(np.float64) * np.maximum(tokens, 1)[:, None, None]).astype(np.uint16)
     return mean, fires, tokens
 

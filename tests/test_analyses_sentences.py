@@ -197,7 +197,7 @@ def test_overlap_definitions_compared_on_a_real_store(store_path, tiny_llama):
     from neuronoverlap.sets import ProbeSamples, overlap_set
 
     both = [
-        ProbeSamples(f"{a}-{b}", store.probes(a, b).array("prob"), store.probes(a, b).tokens())
+        ProbeSamples(f"{a}-{b}", store.probes(a, b).array("probability"), store.probes(a, b).tokens())
         for a, b in (("de", "fr"), ("fr", "de"))
     ]
     brute = overlap_set("directions", *both, top_rate=0.05).mask & agnostic_neurons(probabilities, 0.5)

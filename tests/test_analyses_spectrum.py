@@ -136,5 +136,5 @@ def test_mantel_result_round_trips_and_reads_the_older_key():
     assert document["n_permutations"] == result.n_permutations == 49 and "permutations" not in document
     again = MantelResult.from_dict(document)
     assert (again.statistic, again.pvalue, again.n_permutations) == (result.statistic, result.pvalue, 49)
-    older = {k: v for k, v in document.items() if k != "n_permutations"}
+    older = {**{k: v for k, v in document.items() if k != "n_permutations"}, "permutations": 49}
     assert MantelResult.from_dict(older).n_permutations == 49

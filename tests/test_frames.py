@@ -50,8 +50,8 @@ def test_probe_set_dataset_holds_what_the_store_holds(store):
     ds = view.to_xarray()
     assert dict(ds.sizes) == {"sample": 7, "layer": 4, "neuron": 256}
     np.testing.assert_array_equal(ds["mean"].values, view.array("mean"))
-    np.testing.assert_array_equal(ds["prob"].values, view.array("prob"))
-    assert ds["mean"].dtype == np.float32 and ds["prob"].dtype == np.float32
+    np.testing.assert_array_equal(ds["probability"].values, view.array("probability"))
+    assert ds["mean"].dtype == np.float32 and ds["probability"].dtype == np.float32
     np.testing.assert_array_equal(ds["tokens"].values, view.tokens())
     for field, name in [
         ("prompts", "prompt"),
@@ -65,21 +65,21 @@ def test_probe_set_dataset_holds_what_the_store_holds(store):
     # the words index the samples
     word = view.strings("source_words")[4]
     np.testing.assert_array_equal(
-        ds["prob"].swap_dims(sample="source_word").sel(source_word=word, layer=2).values,
-        view.layer(2, "prob")[4],
+        ds["probability"].swap_dims(sample="source_word").sel(source_word=word, layer=2).values,
+        view.layer(2, "probability")[4],
     )
 
 
 def test_probe_set_selections_match_numpy(store):
     view = store.probes("en", "de")
-    mean, prob = view.array("mean"), view.array("prob")
+    mean, prob = view.array("mean"), view.array("probability")
     ds = view.to_xarray(layers=[3, 0])
     assert ds.layer.values.tolist() == [3, 0]
     np.testing.assert_array_equal(ds["mean"].values, mean[:, [3, 0]])
-    picked = ds["prob"].isel(sample=[5, 0, 5], neuron=[200, 7, 9]).sel(layer=0)
+    picked = ds["probability"].isel(sample=[5, 0, 5], neuron=[200, 7, 9]).sel(layer=0)
     np.testing.assert_array_equal(picked.values, prob[[5, 0, 5]][:, 0][:, [200, 7, 9]])
     np.testing.assert_array_equal(ds["mean"].isel(sample=slice(None, None, -2)).values, mean[::-2][:, [3, 0]])
-    pooled = (ds["prob"] * ds["tokens"]).sum("sample") / ds["tokens"].sum()
+    pooled = (ds["probability"] * ds["tokens"]).sum("sample") / ds["tokens"].sum()
     np.testing.assert_allclose(pooled.values, view.pooled_probability()[[3, 0]], rtol=1e-6)
 
 
@@ -96,10 +96,10 @@ def test_probe_set_is_read_lazily(store, monkeypatch):
     monkeypatch.setattr(LazyDataset, "__getitem__", counting)
     ds = store.probes("de", "en").to_xarray()
     assert reads == []
-    assert ds["prob"].sel(layer=1).values.shape == (7, 256)
-    assert reads == [("prob", 7 * 256)]
+    assert ds["probability"].sel(layer=1).values.shape == (7, 256)
+    assert reads == [("probability", 7 * 256)]
     only_mean = store.probes("de", "en").to_xarray(statistics=["mean"])
-    assert "prob" not in only_mean and reads == [("prob", 7 * 256)]
+    assert "probability" not in only_mean and reads == [("probability", 7 * 256)]
 
 
 def test_probe_set_refusals(store, monkeypatch):

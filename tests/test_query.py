@@ -49,7 +49,7 @@ def test_reports_match_the_stored_arrays(store_path):
     assert report.corpora["he"].tokens == corpus.n_tokens
     view = store.probes("it", "en")
     tokens = view.tokens().astype(float)
-    prob, mean = view.array("prob")[:, 1, 7], view.array("mean")[:, 1, 7]
+    prob, mean = view.array("probability")[:, 1, 7], view.array("mean")[:, 1, 7]
     assert report.probes["it-en"].probability == pytest.approx(tokens @ prob / tokens.sum())
     assert report.probes["it-en"].mean == pytest.approx(tokens @ mean / tokens.sum())
     assert report.probes["it-en"].probability == pytest.approx(view.pooled_probability()[1, 7])

@@ -140,7 +140,7 @@ def test_probe_overlap_per_layer_matches_the_sets(store_path, report):
 
     def samples(src, tgt):
         view = store.probes(src, tgt)
-        return ProbeSamples(view.name, view.array("prob"), view.tokens())
+        return ProbeSamples(view.name, view.array("probability"), view.tokens())
 
     rows = _read_csv(report.tables["probe_overlap_layers"])
     assert [int(r["layer"]) for r in rows] == list(range(store.n_layers))
@@ -362,7 +362,7 @@ def test_the_agnostic_rule_applies_to_the_probe_overlaps_and_the_corpus_sets(sto
     for name in names:
         view = store.probes(name)
         tokens[name] = view.tokens().astype(np.float64)
-        fires[name] = np.einsum("s,sln->ln", tokens[name], view.array("prob").astype(np.float64))
+        fires[name] = np.einsum("s,sln->ln", tokens[name], view.array("probability").astype(np.float64))
     lowest = np.min([fires[n] / tokens[n].sum() for n in names], axis=0)
     share = float(np.quantile(lowest, 0.995))
     agnostic = lowest > share

@@ -379,8 +379,8 @@ def test_probe_input_errors():
         probe_active_set(ProbeSamples("x", np.full((1, 2, 2), 2.0), np.array([3])))
     with pytest.raises(InputError, match="statistic"):
         ProbeSamples("x", np.zeros((1, 2, 2)), np.array([3]), statistic="logit")
-    value = ProbeSamples("x", np.full((1, 2, 2), 2.0), np.array([3]), statistic="value")
-    assert probe_active_set(value, top_rate=0.25).metadata["selection"]["statistic"] == "value"
+    value = ProbeSamples("x", np.full((1, 2, 2), 2.0), np.array([3]), statistic="mean")
+    assert probe_active_set(value, top_rate=0.25).metadata["selection"]["statistic"] == "mean"
 
 
 @settings(max_examples=30, deadline=None)

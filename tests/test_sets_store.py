@@ -28,7 +28,7 @@ def test_sets_from_store_round_trip(tmp_path, tiny_llama):
             )
     store = Store(path)
     samples = [
-        ProbeSamples(v.name, v.lazy("prob"), v.tokens())
+        ProbeSamples(v.name, v.lazy("probability"), v.tokens())
         for v in (store.probes("it", "en"), store.probes("en", "it"))
     ]
     overlap = overlap_from_probes(*samples, top_rate=0.02)

@@ -52,7 +52,7 @@ def test_reader_slices_and_schema(small_store, tiny_llama):
     assert store.probe_sets() == ["de-en", "en-de"] and store.corpora() == ["he"]
     view = store.probes("de", "en")
     assert view.layer(2).shape == (12, tiny_llama.d_mlp)
-    assert view.layer(2, "prob").max() <= 1.0 and view.layer(2, "prob").min() >= 0.0
+    assert view.layer(2, "probability").max() <= 1.0 and view.layer(2, "probability").min() >= 0.0
     assert view.strings("prompts") == fwd.prompts
     assert view.strings("source_words") == fwd.source_words
     probability = store.corpus("he").activation_probability()
@@ -71,7 +71,7 @@ def test_probe_statistics_equal_brute_force(small_store, tiny_llama):
     """Per-sample mean/prob equal a full capture of every counted position, one prompt at a time."""
     path, fwd, _ = small_store
     view = Store(path).probes("de", "en")
-    mean, prob, tokens = view.array("mean"), view.array("prob"), view.tokens()
+    mean, prob, tokens = view.array("mean"), view.array("probability"), view.tokens()
 
     class Capture:
         def __init__(self):
@@ -202,7 +202,7 @@ def test_kill_9_then_rerun_equals_uninterrupted(tmp_path):
     rerun = _run(killed)
     assert rerun.wait(timeout=300) == 0, rerun.stderr.read().decode()[-2000:]
     a, b = Store(whole).probes("fr", "en"), Store(killed).probes("fr", "en")
-    for stat in ("mean", "prob"):
+    for stat in ("mean", "probability"):
         assert np.array_equal(a.array(stat), b.array(stat))
     assert np.array_equal(a.tokens(), b.tokens())
     assert a.strings("generations") == b.strings("generations")
@@ -215,7 +215,7 @@ def test_same_inputs_same_numbers(tiny_llama, tmp_path):
     for name in ("a.h5", "b.h5"):
         with open_writer(tmp_path / name, tiny_llama) as writer:
             record_probe_set(tiny_llama, writer, fwd, batch_size=3, stop=STOP, progress=False)
-        arrays.append(Store(tmp_path / name).probes("es", "en").array("prob"))
+        arrays.append(Store(tmp_path / name).probes("es", "en").array("probability"))
     assert np.array_equal(*arrays)
 
 

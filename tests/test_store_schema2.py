@@ -52,12 +52,12 @@ def test_a_new_store_keeps_fire_counts(tiny_store_template):
         assert g["mean"].dtype == np.float32
         fires, tokens = g["fires"][()], g["tokens"][()]
     view = Store(tiny_store_template).probes("de", "fr")
-    prob = view.array("prob")
+    prob = view.array("probability")
     assert prob.dtype == np.float32 and (fires <= tokens[:, None, None]).all()
     assert np.array_equal(prob, (fires / tokens[:, None, None]).astype(np.float32))
-    assert np.array_equal(view.layer(1, "prob"), prob[:, 1])
-    assert np.array_equal(view.lazy("prob")[1:3, 2], prob[1:3, 2])
-    assert np.array_equal(view.lazy("prob")[2], prob[2])
+    assert np.array_equal(view.layer(1, "probability"), prob[:, 1])
+    assert np.array_equal(view.lazy("probability")[1:3, 2], prob[1:3, 2])
+    assert np.array_equal(view.lazy("probability")[2], prob[2])
     np.testing.assert_allclose(view.pooled_probability(), fires.sum(0) / tokens.sum())
 
 
@@ -95,7 +95,7 @@ def test_store_upgrade_from_schema_1(tiny_store_template, tmp_path, capsys):
     as_schema_1(path)
     old = Store(path)  # schema 1 stays readable, with the same values
     assert np.array_equal(
-        old.probes("de", "fr").array("prob"), Store(tiny_store_template).probes("de", "fr").array("prob")
+        old.probes("de", "fr").array("probability"), Store(tiny_store_template).probes("de", "fr").array("probability")
     )
     before = path.read_bytes()
     assert main(["corpus", "--langs", "it", "-n", "2", "--store", str(path), "--quiet"]) == 2
@@ -144,4 +144,4 @@ def test_float16_means_on_request(tmp_path, capsys):
         assert f[f"{MODEL}/probes/de-it/mean"].dtype == np.float16
     err = np.abs(m16.astype(np.float64) - m32)
     assert (err <= 2**-11 * np.abs(m32) + 2**-25).all() and err.max() > 0
-    assert np.array_equal(half.array("prob"), full.array("prob"))
+    assert np.array_equal(half.array("probability"), full.array("probability"))

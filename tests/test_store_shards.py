@@ -50,14 +50,18 @@ def test_the_plan_is_a_pure_function_of_its_inputs():
     assert sorted(u for s in shards for u in s) == sorted(plan.units)
 
 
-def chunks(path: Path) -> dict[str, object]:
-    """Every dataset's values, and the raw (compressed) bytes of every chunk of chunked ones."""
+def chunks(path: Path, under: str = "/") -> dict[str, object]:
+    """Every dataset's values (of group `under`), and the raw (compressed) bytes of every chunk
+    of chunked ones."""
     out = {}
 
     def add(name, obj):
         if not isinstance(obj, h5py.Dataset) or name == schema.PLAN:
             return
         data = obj[()]
+        if isinstance(data, bytes):  # a scalar string (a JSON result)
+            out[name] = data
+            return
         out[name] = repr(data.tolist()) if data.dtype.kind == "O" else data.tobytes()
         if obj.chunks is not None:
             for i in range(obj.id.get_num_chunks()):
@@ -65,7 +69,7 @@ def chunks(path: Path) -> dict[str, object]:
                 out[f"{name}@{info.chunk_offset}"] = obj.id.read_direct_chunk(info.chunk_offset)
 
     with h5py.File(path, "r") as f:
-        f.visititems(add)
+        f[under].visititems(add)
     return out
 
 
@@ -100,7 +104,7 @@ def test_sharded_and_merged_equals_single(recorded, capsys):
         assert got[key] == expected[key], key
     assert verify_store(folder / "merged.h5").ok
     view = Store(folder / "merged.h5").probes("es", "de")
-    assert np.array_equal(view.array("prob"), Store(single).probes("es", "de").array("prob"))
+    assert np.array_equal(view.array("probability"), Store(single).probes("es", "de").array("probability"))
 
 
 def test_merge_refusals(recorded, tmp_path, tiny_mistral, monkeypatch, capsys):
@@ -161,7 +165,7 @@ def test_a_linked_view_reads_the_shards_and_refuses_missing_or_changed_ones(reco
     with h5py.File(view, "r") as f:
         assert f[f"{MODEL}/probes/de-es/mean"].is_virtual
     for src, tgt in (("de", "es"), ("es", "de")):
-        for stat in ("mean", "prob"):
+        for stat in ("mean", "probability"):
             expected = Store(single).probes(src, tgt).array(stat)
             assert np.array_equal(Store(view).probes(src, tgt).array(stat), expected), (src, tgt, stat)
     assert verify_store(view).ok

@@ -76,7 +76,7 @@ def _lazy_variable(xr, view: ProbeSetView, statistic: str):
 def probe_set_to_xarray(
     view: ProbeSetView,
     layers: Sequence[int] | None = None,
-    statistics: Sequence[str] = ("mean", "prob"),
+    statistics: Sequence[str] = ("mean", "probability"),
 ) -> xarray.Dataset:
     """A probe set as an `xarray.Dataset` over dims (sample, layer, neuron).
 
@@ -84,7 +84,7 @@ def probe_set_to_xarray(
         view: the probe set (`store.probes(src, tgt)`).
         layers: the layers to keep (default all); a selection, still lazy.
         statistics: which [sample, layer, neuron] variables: "mean" (each sample's mean
-            activation over its counted tokens) and/or "prob" (its share of tokens with
+            activation over its counted tokens) and/or "probability" (its share of tokens with
             activation > 0), both float32.
 
     Returns:
@@ -92,7 +92,7 @@ def probe_set_to_xarray(
         coordinates sample, layer, neuron plus prompt, generation, source_word, target_word on
         `sample`; attrs: model_name, probe_set, src, tgt and params (JSON text).
 
-    What is loaded: the per-sample tokens and strings at once (small); "mean" and "prob" lazily:
+    What is loaded: the per-sample tokens and strings at once (small); "mean" and "probability" lazily:
     nothing of them is read until indexed, `.load()`ed or computed, and then only the slices
     asked for (a LLaMA-3-8B probe set of 200 samples is 367 MB per statistic; one layer of it
     11 MB). Each read opens the store briefly, like every read of a `Store`.
@@ -103,16 +103,16 @@ def probe_set_to_xarray(
     >>> ds = Store(tiny_store).probes("de", "en").to_xarray(layers=[1, 3])
     >>> dict(ds.sizes)
     {'sample': 3, 'layer': 2, 'neuron': 256}
-    >>> ds["prob"].sel(layer=3).shape          # reads layer 3 only
+    >>> ds["probability"].sel(layer=3).shape          # reads layer 3 only
     (3, 256)
     >>> ds.source_word.values.tolist()
     ['anteil', 'tragen', 'thai']
     """
     xr = optional("xarray", "to_xarray")
     statistics = tuple(statistics)
-    unknown = sorted(set(statistics) - {"mean", "prob"})
+    unknown = sorted(set(statistics) - {"mean", "probability"})
     if unknown or not statistics:
-        raise InputError(f"unknown statistic {', '.join(unknown) or '(none)'}; use 'mean' and/or 'prob'")
+        raise InputError(f"unknown statistic {', '.join(unknown) or '(none)'}; use 'mean' and/or 'probability'")
     store = view.store
     coords: dict[str, Any] = {
         "sample": np.arange(view.n_samples),

@@ -89,3 +89,12 @@ class SpectrumOptions:
     def check(self) -> None:
         if self.agnostic_share is not None and not 0 <= self.agnostic_share < 1:
             raise InputError(f"--agnostic-share must be in [0, 1), got {self.agnostic_share}")
+
+
+#: The demo's defaults: small enough for a 2-core CPU with the embedded Gemma-3-270M (about 5 min).
+DEMO_PAIR = "zh-ja"
+DEMO_PROBES = ProbeOptions(n_samples=32, max_new_tokens=16)
+DEMO_CORPORA = CorpusOptions(n_sentences=48)
+DEMO_EVAL_N = 100
+DEMO_STORE = "store/demo.h5"
+DEMO_OUT = "out/demo"

@@ -69,7 +69,7 @@ def _probe_firing(
     view = store.probes(name)
     tokens = view.tokens()
     return {
-        layer: (pooled_mean(view.layer(layer, "prob"), tokens),
+        layer: (pooled_mean(view.layer(layer, "probability"), tokens),
                 pooled_mean(view.layer(layer, "mean"), tokens),
                 int(tokens.sum()))
         for layer in layers

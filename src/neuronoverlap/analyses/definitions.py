@@ -48,7 +48,7 @@ def compare_overlap_definitions(
         if s not in active or t not in active:
             raise InputError(f"no corpus probabilities for the pair {s}-{t}")
         forward, backward = (
-            ProbeSamples(f"{a}-{b}", store.probes(a, b).lazy("prob"), store.probes(a, b).tokens())
+            ProbeSamples(f"{a}-{b}", store.probes(a, b).lazy("probability"), store.probes(a, b).tokens())
             for a, b in ((s, t), (t, s))
         )
         sets = {

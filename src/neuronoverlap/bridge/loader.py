@@ -60,14 +60,9 @@ def layer_window(
     return list(range(first, max(last, first + 1)))
 
 
-def _probe_samples(store: Store, src: str, tgt: str, statistic: str = "prob") -> ProbeSamples:
+def _probe_samples(store: Store, src: str, tgt: str, statistic: str = "probability") -> ProbeSamples:
     view = store.probes(src, tgt)
-    return ProbeSamples(
-        view.name,
-        view.lazy(statistic),
-        view.tokens(),
-        statistic="probability" if statistic == "prob" else "value",
-    )
+    return ProbeSamples(view.name, view.lazy(statistic), view.tokens(), statistic=statistic)
 
 
 def probe_pairs(src: str, tgt: str, bridges: list[str]) -> list[tuple[str, str]]:

@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from neuronoverlap.cli import options as opt
 from neuronoverlap.languages import DEFAULT_BRIDGES
+from neuronoverlap.options import (
+    DEMO_CORPORA,
+    DEMO_EVAL_N,
+    DEMO_OUT,
+    DEMO_PAIR,
+    DEMO_PROBES,
+    DEMO_STORE,
+    CorpusOptions,
+)
 
 
 def add_parsers(sub) -> None:
@@ -22,11 +31,16 @@ def add_parsers(sub) -> None:
     )
     opt.add_model_options(p)
     opt.add_data_option(p)
-    opt.add_pair(p, default="zh-ja", what="low-resource source-target pair")
+    opt.add_pair(p, default=DEMO_PAIR, what="low-resource source-target pair")
     opt.add_bridges(p)
-    p.add_argument("-n", "--n-samples", type=int, default=32, help="probe pairs per probe set (default: 32)")
-    p.add_argument("--corpus-n", type=int, default=48, help="FLORES sentences per language (default: 48)")
-    p.add_argument("--eval-n", type=int, default=100, help="BLI source words (default: 100)")
+    n, corpus_n = DEMO_PROBES.n_samples, DEMO_CORPORA.n_sentences
+    p.add_argument("-n", "--n-samples", type=int, default=n, help=f"probe pairs per probe set (default: {n})")
+    p.add_argument(
+        "--corpus-n", type=int, default=corpus_n, help=f"FLORES sentences per language (default: {corpus_n})"
+    )
+    p.add_argument(
+        "--eval-n", type=int, default=DEMO_EVAL_N, help=f"BLI source words (default: {DEMO_EVAL_N})"
+    )
     p.add_argument(
         "--eval-bridges",
         default="chosen",
@@ -39,14 +53,13 @@ def add_parsers(sub) -> None:
     opt.add_bridge_scoring_options(p)
     opt.add_agnostic_share(p)
     opt.add_seed(p, "probe sample, random sets, bootstrap and BLI words")
-    opt.add_recording_options(p, max_new_tokens=16)
-    opt.add_store_option(p, "store/demo.h5")
-    p.add_argument("--out", default="out/demo", help="output folder (default: out/demo)")
+    opt.add_recording_options(p, max_new_tokens=DEMO_PROBES.max_new_tokens)
+    opt.add_store_option(p, DEMO_STORE)
+    p.add_argument("--out", default=DEMO_OUT, help=f"output folder (default: {DEMO_OUT})")
     opt.add_run_options(p)
 
 
 def run_demo(args) -> int:
-    from neuronoverlap.options import CorpusOptions
     from neuronoverlap.pipeline import run_demo as demo
 
     result = demo(

@@ -82,7 +82,7 @@ def add_parsers(subparsers) -> argparse.ArgumentParser:
         "(accuracy), zero-shot versus through each bridge, with bootstrap intervals "
         "and McNemar's test. See docs/evaluation.md.",
     )
-    tasks = evaluate.add_subparsers(dest="evaluate_task", metavar="TASK", required=True)
+    tasks = evaluate.add_subparsers(dest="evaluate_task", metavar="TASK", required=True, help="bli or mrc")
 
     p = tasks.add_parser(
         "bli",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 from neuronoverlap.cli import options as opt
@@ -31,8 +32,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--store", required=False, default=None, help="path of the HDF5 store")
     p.add_argument(
         "items",
-        nargs="+",
-        metavar="[STORE] LAYER:NEURON",
+        nargs=argparse.REMAINDER,
+        metavar="[STORE] LAYER:NEURON ...",
         help="the neurons, e.g. 3:1205 10:77 (the store may come first instead of --store)",
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
@@ -144,13 +145,24 @@ def run_neuron(args) -> int:
     from neuronoverlap.query import format_report, parse_neuron, query_neurons
     from neuronoverlap.store import Store
 
-    items = list(args.items)
+    items = list(args.items)  # everything after the first positional, options included
+    if "--json" in items:
+        items.remove("--json")
+        args.json = True
+    if "--store" in items:
+        at = items.index("--store")
+        if at + 1 >= len(items):
+            raise InputError("--store needs a path")
+        args.store = items.pop(at + 1)
+        items.pop(at)
     if args.store is None:
         if len(items) < 2:
             raise InputError(
                 "`neuronoverlap neuron` needs a store and neurons: --store STORE LAYER:NEURON ..."
             )
         args.store = items.pop(0)
+    if not items:
+        raise InputError("`neuronoverlap neuron` needs neurons: LAYER:NEURON, e.g. 3:1205")
     neurons = [parse_neuron(text) for text in items]
     with Store(args.store) as store:
         reports = query_neurons(store, neurons)

@@ -12,7 +12,17 @@ from typing import Any
 
 from neuronoverlap.errors import InputError
 from neuronoverlap.languages import DEFAULT_BRIDGES
-from neuronoverlap.options import BridgeOptions, CorpusOptions, ProbeOptions
+from neuronoverlap.options import (
+    DEMO_CORPORA,
+    DEMO_EVAL_N,
+    DEMO_OUT,
+    DEMO_PAIR,
+    DEMO_PROBES,
+    DEMO_STORE,
+    BridgeOptions,
+    CorpusOptions,
+    ProbeOptions,
+)
 from neuronoverlap.pipeline.bridge import choose_bridge, pair_codes
 from neuronoverlap.pipeline.evaluation import bli_through
 from neuronoverlap.pipeline.model import ModelSource
@@ -22,9 +32,6 @@ from neuronoverlap.pipeline.recording import (
     ensure_pair_probes,
 )
 
-#: The demo's defaults: small enough for a 2-core CPU with the embedded Gemma-3-270M.
-DEMO_PROBES = ProbeOptions(n_samples=32, max_new_tokens=16)
-DEMO_CORPORA = CorpusOptions(n_sentences=48)
 EVAL_BRIDGES = ("chosen", "all", "none")
 STAGES = 5
 
@@ -42,15 +49,15 @@ class DemoResult:
 
 
 def run_demo(
-    pair: str | tuple[str, str] = "zh-ja",
+    pair: str | tuple[str, str] = DEMO_PAIR,
     bridges: str | Sequence[str] = DEFAULT_BRIDGES,
-    store: str | Path = "store/demo.h5",
-    out: str | Path = "out/demo",
+    store: str | Path = DEMO_STORE,
+    out: str | Path = DEMO_OUT,
     model=None,
     probes: ProbeOptions = DEMO_PROBES,
     corpora: CorpusOptions = DEMO_CORPORA,
     selection: BridgeOptions = BridgeOptions(),  # noqa: B008 (frozen)
-    eval_n: int = 100,
+    eval_n: int = DEMO_EVAL_N,
     eval_bridges: str = "chosen",
     shots: int = 0,
     data_dir=None,

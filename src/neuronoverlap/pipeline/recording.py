@@ -55,33 +55,25 @@ def record_probes(
     progress: bool = True,
 ) -> dict[str, str]:
     """Record both probe sets of each language pair in `pairs` into `store` (created if
-    needed); resumable. Returns each probe set's status: 'recorded', 'resumed', 'already stored'."""
-    from neuronoverlap.probes import open_writer, record_probe_set
+    needed): the units of the work plan in order (`scale.units.run_in_process`, the oracle of
+    `--shard` and Ray); resumable. Returns each probe set's status: 'recorded', 'resumed',
+    'already stored'."""
+    from neuronoverlap.pipeline.scale import probe_job
+    from neuronoverlap.scale.units import run_in_process
 
-    sets = build_probe_sets(pairs, options, data_dir)
     source = ModelSource.of(model)
+    job = probe_job(store, pairs, source, options, data_dir)
     loaded = source.load(store)
     say = _say(progress)
-    statuses = {}
-    with (
-        open_writer(Path(store), loaded) as writer,
-        _overall(len(sets), "probe sets", "set", progress) as bar,
-    ):
-        for probe_set in sets:
-            status = record_probe_set(
-                loaded,
-                writer,
-                probe_set,
-                batch_size=options.batch_size,
-                stop=options.stop(),
-                progress=progress,
-                count=options.count,
-                mean_dtype=options.mean_dtype,
-            )
-            statuses[probe_set.name] = status
+    sizes = {ps.name: len(ps) for ps in job.probe_sets}
+    with _overall(len(job.plan.units), "units", "unit", progress) as bar:
+
+        def report(unit, status) -> None:
             bar.update(1)
-            say(f"{probe_set.name}: {status} ({len(probe_set)} samples) -> {store}")
-    return statuses
+            if unit.stop == sizes[unit.name]:
+                say(f"{unit.name}: {status} ({sizes[unit.name]} samples) -> {store}")
+
+        return run_in_process(loaded, job, progress, report)
 
 
 def missing_probe_pairs(

@@ -91,8 +91,9 @@ def record_probe_set(
     """Generate greedily on every prompt, then record each sample's statistics in one
     teacher-forced pass (`count`: "all" real tokens, or "answer": the word's and the answer's
     tokens only); store them (`mean_dtype` float16 is opt-in). `rows`: only the samples of one
-    unit of a work plan (`store/plan.py`), into a shard store. Returns 'recorded', 'resumed'
-    or 'already stored'."""
+    unit of a work plan (`store/plan.py`): a shard store commits the unit, any other store the
+    probe set after its last unit (units in plan order). Returns 'recorded', 'resumed' or
+    'already stored' (for a unit: also when journaled, awaiting its probe set's last unit)."""
     params = probe_params(probe_set, batch_size, stop, count, mean_dtype)
     src, tgt = probe_set.src, probe_set.tgt
     if rows is None:
@@ -122,7 +123,7 @@ def record_probe_set(
         generations = generate_greedy(model, prompts, stop, stats, count=count, word_spans=spans)
         mean, prob, tokens = stats.result()
         journal.add_block(
-            start - lo,  # blocks are numbered from the unit's first sample
+            start,
             mean=mean,
             prob=prob,
             tokens=tokens,

@@ -140,7 +140,7 @@ def shared_parameters(params: Mapping[str, Mapping[str, Any]], skip: tuple[str, 
 
 
 def _probe_samples(view: ProbeSetView) -> ProbeSamples:
-    return ProbeSamples(view.name, view.lazy("prob"), view.tokens(), statistic="probability")
+    return ProbeSamples(view.name, view.lazy("probability"), view.tokens(), statistic="probability")
 
 
 def both_way_pairs(names: list[str]) -> list[tuple[str, str]]:

@@ -87,20 +87,31 @@ def record_shard(
     return units
 
 
-def run_in_process(model: NeuronModel, job: Job, progress: bool = True) -> list[str]:
-    """The in-process executor (the default, and the oracle of the others): every probe set of
-    the plan recorded whole, in order, into `job.store`; the batches are the plan's units' batches."""
+def set_status(unit_statuses: list[str]) -> str:
+    """A probe set's status from its units': 'already stored', 'recorded', or 'resumed'."""
+    for status in ("already stored", "recorded"):
+        if all(s == status for s in unit_statuses):
+            return status
+    return "resumed"
+
+
+def run_in_process(
+    model: NeuronModel,
+    job: Job,
+    progress: bool = True,
+    report: Callable[[Unit, str], None] | None = None,
+) -> dict[str, str]:
+    """The in-process executor (the default, and the oracle of the others): every unit of the
+    plan, in plan order, recorded into `job.store` with the plan's batches; each probe set is
+    committed once, after its last unit. Resumable from the journal at any unit or batch.
+
+    `report(unit, status)` after each unit, with its probe set's status so far (final at the
+    set's last unit). Returns each probe set's status ('recorded', 'resumed', 'already stored').
+    """
+    done: dict[str, list[str]] = {}
     with StoreWriter(job.store, model_info(model), toolkit_version=__version__) as writer:
-        return [
-            record_probe_set(
-                model,
-                writer,
-                ps,
-                batch_size=job.batch_size,
-                stop=job.stop,
-                progress=progress,
-                count=job.count,
-                mean_dtype=job.mean_dtype,
-            )
-            for ps in job.probe_sets
-        ]
+        for unit in job.plan.units:
+            done.setdefault(unit.name, []).append(record_unit(model, writer, job, unit, progress))
+            if report is not None:
+                report(unit, set_status(done[unit.name]))
+    return {name: set_status(statuses) for name, statuses in done.items()}

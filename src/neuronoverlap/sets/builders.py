@@ -34,7 +34,7 @@ from neuronoverlap.sets.selection import (
 
 RULES = ("top_rate", "threshold", "lape")
 POOLING = ("pooled", "vote")
-STATISTICS = ("probability", "value")
+STATISTICS = ("probability", "mean")
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class ProbeSamples:
 
     `values` [sample, layer, neuron] is a numpy array or anything sliced like one (an h5py
     dataset is read a chunk of samples at a time); `statistic` says what it holds:
-    "probability" (share of the sample's tokens where the neuron fires) or "value" (mean
+    "probability" (share of the sample's tokens where the neuron fires) or "mean" (mean
     activation value, what the reference's probe_activation.py records).
     """
 

@@ -94,10 +94,12 @@ def remove_empty_dirs(root: Path) -> None:
 
 
 class Journal:
-    """One unit of work (a probe set or a corpus) in progress: its parameters and blocks."""
+    """One unit of work (a probe set, a unit of a work plan, a corpus) in progress: its
+    parameters and blocks. `first`: the sample its first block starts at (blocks are numbered
+    from 0 within the journal)."""
 
-    def __init__(self, root: Path, kind: str, name: str):
-        self.dir = root / kind / name
+    def __init__(self, root: Path, kind: str, name: str, first: int = 0):
+        self.dir, self.first = root / kind / name, first
 
     def exists(self) -> bool:
         return (self.dir / "params.json").is_file()
@@ -130,7 +132,8 @@ class Journal:
         return paths, total
 
     def add_block(self, start: int, **arrays: np.ndarray) -> None:
-        atomic_save_npz(self.dir / f"block-{start:09d}.npz", **arrays)
+        """Commit the block of samples from `start` on (a sample number, not journal-relative)."""
+        atomic_save_npz(self.dir / f"block-{start - self.first:09d}.npz", **arrays)
 
     def load_block(self, path: Path, required: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
         """The arrays of one block; a block that lacks one of `required` is damaged."""

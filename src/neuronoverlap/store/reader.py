@@ -113,15 +113,15 @@ def _first_index(selection):
 
 
 def _stat_dataset(group: h5py.Group, statistic: str) -> h5py.Dataset:
-    if statistic not in ("mean", "prob"):
-        raise InputError(f"unknown statistic {statistic!r}; use 'mean' or 'prob'")
-    if statistic == "prob" and "prob" not in group:
-        return group["fires"]  # schema 2: integer counts
-    return group[statistic]
+    if statistic not in schema.STATISTICS:
+        raise InputError(f"unknown statistic {statistic!r}; use {' or '.join(map(repr, schema.STATISTICS))}")
+    if statistic == "mean":
+        return group["mean"]
+    return group["prob"] if "prob" in group else group["fires"]  # schema 1 / schema 2 (counts)
 
 
 def read_statistic(group: h5py.Group, statistic: str, selection=()) -> np.ndarray:
-    """`statistic` ('mean' or 'prob') of a probe set's group, float32 whatever is stored: a
+    """`statistic` ('mean' or 'probability') of a probe set's group, float32 whatever is stored: a
     float16 `mean` is widened, schema 2's `fires` become float32(fires / tokens)."""
     ds = _stat_dataset(group, statistic)
     data = _read(ds, selection)
@@ -166,7 +166,7 @@ class ProbeSetView:
             return int(f[self.key]["tokens"].shape[0])
 
     def layer(self, layer: int, statistic: str = "mean") -> Float[np.ndarray, "sample neuron"]:
-        """All samples of one layer: `statistic` is 'mean' (activation value) or 'prob'."""
+        """All samples of one layer: `statistic` is 'mean' (activation value) or 'probability'."""
         self.store._check_layer(layer)
         with self.store._file() as f:
             return read_statistic(f[self.key], statistic, (slice(None), layer, slice(None)))
@@ -175,7 +175,7 @@ class ProbeSetView:
         with self.store._file() as f:
             return read_statistic(f[self.key], statistic)
 
-    def lazy(self, statistic: str = "prob") -> LazyDataset:
+    def lazy(self, statistic: str = "probability") -> LazyDataset:
         """An array-like over the whole dataset that reads only the slices asked for."""
         with self.store._file() as f:
             shape = _stat_dataset(f[self.key], statistic).shape
@@ -194,7 +194,7 @@ class ProbeSetView:
         """Token-weighted activation probability over all samples (fires / tokens)."""
         tokens = self.tokens().astype(np.float64)
         with self.store._file() as f:
-            ds = _stat_dataset(f[self.key], "prob")
+            ds = _stat_dataset(f[self.key], "probability")
             fires = np.zeros(ds.shape[1:], dtype=np.float64)
             for start in range(0, ds.shape[0], schema.CHUNK_ROWS):
                 rows = _read(ds, slice(start, start + schema.CHUNK_ROWS)).astype(np.float64)
@@ -204,7 +204,7 @@ class ProbeSetView:
                     fires += np.einsum("sln,s->ln", rows, tokens[start : start + schema.CHUNK_ROWS])
         return fires / max(tokens.sum(), 1.0)
 
-    def to_xarray(self, layers=None, statistics=("mean", "prob")):
+    def to_xarray(self, layers=None, statistics=schema.STATISTICS):
         """An xarray Dataset over (sample, layer, neuron), read lazily: `frames.probe_set_to_xarray`."""
         from neuronoverlap.frames import probe_set_to_xarray
 

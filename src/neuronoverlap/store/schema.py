@@ -9,6 +9,11 @@ SCHEMA_VERSION = 2
 #: Schema 1: `prob` float32; schema 2: `fires` (uint16 counts, prob = fires / tokens on read).
 READABLE_VERSIONS = (1, 2)
 
+#: The per-sample statistics a probe set holds, by the one name each has in the library: "mean"
+#: (mean activation over the counted tokens) and "probability" (share of those tokens where the
+#: neuron fires; stored as dataset `prob` in schema 1, `fires` counts in schema 2).
+STATISTICS = ("mean", "probability")
+
 #: dtypes of a probe set's `mean` (float16 is opt-in: `--mean-dtype float16`, docs/store.md).
 MEAN_DTYPES = ("float32", "float16")
 

@@ -180,7 +180,10 @@ class StoreWriter:
                 stored = {k: _plain(f.attrs.get(k)) for k in asked}
             diff = _first_difference(stored, asked)
             if diff:
-                raise InputError(f"{self.path} was written with another model or definition ({diff})")
+                raise InputError(
+                    f"{self.path} was written with another model or definition ({diff}); use that model "
+                    "(or leave --model out) or another --store"
+                )
         if self.path.exists() and self.shard is not None:
             with open_h5(self.path) as f:
                 stored = {k: _plain(f.attrs.get(k)) for k in ("plan_id", "shard_index", "shard_count")}
@@ -201,13 +204,13 @@ class StoreWriter:
             "shard_count": self.shard["count"],
         }
 
-    def _start_journal(self, kind: str, name: str, params: dict) -> Journal:
+    def _start_journal(self, kind: str, name: str, params: dict, first: int = 0) -> Journal:
         """The journal of `kind/name`, started (with the model marker) if it is not yet."""
         marker = self.journal_root / "model.json"
         if not marker.is_file():
             make_dirs(self.journal_root)
             atomic_write_bytes(marker, json.dumps(self._model_attrs(), sort_keys=True).encode())
-        journal = Journal(self.journal_root, kind, name)
+        journal = Journal(self.journal_root, kind, name, first)
         if not journal.exists():
             journal.start(params)
         return journal
@@ -321,7 +324,11 @@ class StoreWriter:
         if stored is not None:
             diff = _first_difference(stored, params)
             if diff:
-                raise InputError(f"probe set {name} in {self.path} was recorded differently ({diff})")
+                raise InputError(
+                    f"probe set {name} in {self.path} was recorded differently ({diff}); nothing was "
+                    "changed: rerun with the stored value, or record into another --store (a stored "
+                    "probe set is never replaced)"
+                )
             return "done", int(params["n_samples"])
         journal = Journal(self.journal_root, schema.PROBES, name)
         if not journal.exists():
@@ -331,7 +338,10 @@ class StoreWriter:
             journal.discard()  # started, nothing committed: a rejected run, nothing to lose
             return "new", 0
         if diff:
-            raise InputError(f"unfinished probe set {name} in {self.journal_root} differs ({diff})")
+            raise InputError(
+                f"unfinished probe set {name} in {self.journal_root} differs ({diff}); rerun with the "
+                "unfinished run's value to finish it, or use another --store"
+            )
         return "partial", journal.n_committed()
 
     def probe_journal(self, src: str, tgt: str, params: dict) -> Journal:
@@ -370,15 +380,25 @@ class StoreWriter:
             g.create_dataset(stat, **kwargs)
         return g
 
-    # --- units of a work plan (shards) -------------------------------------------------------
+    # --- units of a work plan ----------------------------------------------------------------
+    # In a shard store each unit has its own journal and commit (`finish_unit`). In any other
+    # store the units of a probe set are recorded in plan order into the probe set's journal
+    # (the very blocks a whole-set recording writes), committed once, after its last unit.
     def unit_progress(self, src: str, tgt: str, params: dict, rows: tuple[int, int]) -> tuple[str, int]:
-        """Like `probe_progress`, for the samples `rows` of a probe set in a shard store."""
+        """Like `probe_progress`, for the samples `rows` of a probe set (`n` samples in the unit
+        already recorded: 'done' when stored, or journaled and not the probe set's last unit)."""
+        if self.shard is None:
+            return self._set_unit_progress(src, tgt, params, rows)
         name = schema.probe_set_name(src, tgt)
         stored = self._stored_attrs(schema.PROBES, name)
         if stored is not None:
             diff = _first_difference(stored, params)
             if diff:
-                raise InputError(f"probe set {name} in {self.path} was recorded differently ({diff})")
+                raise InputError(
+                    f"probe set {name} in {self.path} was recorded differently ({diff}); nothing was "
+                    "changed: rerun with the stored value, or record into another --store (a stored "
+                    "probe set is never replaced)"
+                )
             if list(rows) in self._stored_units(name):
                 return "done", rows[1] - rows[0]
         journal = Journal(self.journal_root, schema.PROBES, unit_name(name, rows))
@@ -395,7 +415,26 @@ class StoreWriter:
         return "partial", journal.n_committed()
 
     def unit_journal(self, src: str, tgt: str, params: dict, rows: tuple[int, int]) -> Journal:
-        return self._start_journal(schema.PROBES, unit_name(schema.probe_set_name(src, tgt), rows), params)
+        if self.shard is None:
+            return self.probe_journal(src, tgt, params)
+        name = unit_name(schema.probe_set_name(src, tgt), rows)
+        return self._start_journal(schema.PROBES, name, params, first=rows[0])
+
+    def _set_unit_progress(self, src: str, tgt: str, params: dict, rows: tuple[int, int]) -> tuple[str, int]:
+        status, done = self.probe_progress(src, tgt, params)
+        size = rows[1] - rows[0]
+        if status == "done":
+            return "done", size
+        if done < rows[0]:
+            name = unit_name(schema.probe_set_name(src, tgt), rows)
+            raise InputError(
+                f"unit {name} of {self.path}: the journal holds samples 0-{done} only; "
+                "a probe set's units are recorded in plan order"
+            )
+        done = min(done - rows[0], size)
+        if done == size and rows[1] < int(params["n_samples"]):
+            return "done", size  # journaled; committed with the probe set's last unit
+        return ("new" if done == 0 else "partial"), done
 
     def _stored_units(self, name: str) -> list[list[int]]:
         with open_h5(self.path) as f:
@@ -403,11 +442,17 @@ class StoreWriter:
             return json.loads(g.attrs.get("units", "[]"))
 
     def finish_unit(self, src: str, tgt: str, rows: tuple[int, int]) -> None:
-        """Write the journaled samples `rows` of a probe set into this shard store: the probe
-        set's group holds full-size datasets, of which only the units recorded here are
-        written (the chunks of other rows stay unallocated); `units` lists them."""
+        """The journaled samples `rows` of a probe set recorded. A shard store commits them: the
+        probe set's group holds full-size datasets, of which only the units recorded here are
+        written (the chunks of other rows stay unallocated); `units` lists them. Any other
+        store commits the whole probe set after its last unit (`finish_probe_set`)."""
         name = schema.probe_set_name(src, tgt)
-        journal = Journal(self.journal_root, schema.PROBES, unit_name(name, rows))
+        if self.shard is None:
+            n = int(Journal(self.journal_root, schema.PROBES, name).params()["n_samples"])
+            if rows[1] == n:
+                self.finish_probe_set(src, tgt)
+            return
+        journal = Journal(self.journal_root, schema.PROBES, unit_name(name, rows), first=rows[0])
         params, blocks = journal.params(), journal.block_paths()
 
         def edit(model_group: h5py.Group) -> None:
@@ -431,7 +476,10 @@ class StoreWriter:
         if stored is not None:
             diff = _first_difference(stored, params)
             if diff:
-                raise InputError(f"corpus {lang} in {self.path} was recorded differently ({diff})")
+                raise InputError(
+                    f"corpus {lang} in {self.path} was recorded differently ({diff}); rerun with the "
+                    "stored value, or record into another --store"
+                )
             return "done", None
         journal = Journal(self.journal_root, schema.CORPORA, lang)
         if not journal.exists():
@@ -442,7 +490,10 @@ class StoreWriter:
             journal.discard()  # started, nothing committed: a rejected run, nothing to lose
             return "new", None
         if diff:
-            raise InputError(f"unfinished corpus {lang} in {self.journal_root} differs ({diff})")
+            raise InputError(
+                f"unfinished corpus {lang} in {self.journal_root} differs ({diff}); rerun with the "
+                "unfinished run's value to finish it, or use another --store"
+            )
         return "partial", state
 
     def corpus_journal(self, lang: str, params: dict) -> Journal:
