@@ -13,6 +13,7 @@ from neuronoverlap.analyses.bootstrap import (
     interval_method,
     percentile_interval,
     resample_weights,
+    third_share_differences,
 )
 from neuronoverlap.analyses.snapshot import SpectrumSettings, spectrum_statistics
 from neuronoverlap.errors import InputError
@@ -116,6 +117,37 @@ def test_spectrum_intervals_cover_the_population_values():
     assert hits["cka"] / reps >= level - tolerance
     assert hits["cka"] / reps <= min(1.0, level + tolerance)
     assert hits["cka_percentile"] / reps < level - tolerance
+
+
+@pytest.mark.slow
+def test_middle_minus_final_interval_covers_the_population_difference():
+    """The paired interval of the mean-share differences (middle - final, middle - early) covers
+    their population values at least at the nominal rate (percentile, conservative like the other
+    top-k measures), and misses a value 4 standard deviations away."""
+    rng = np.random.default_rng(0)
+    base = rng.beta(0.5, 3, (6, 150))
+    base[2:4] *= 1.3  # the middle third fires more
+    probabilities = {c: np.clip(base + 0.15 * rng.random(base.shape), 0, 1) for c in CODES}
+    settings = SpectrumSettings(top_rate=0.05, measure="jaccard")
+    truth = third_share_differences(spectrum_statistics(probabilities, settings).third_shares.mean(axis=0))
+    assert truth[0] > 0.2 and truth[1] > 0.2
+    reps, level = 60, 0.9
+    covered, shifted, estimates = np.zeros(2), np.zeros(2), []
+    for rep in range(reps):
+        blocks = block_counts(*sample_corpus(rng, probabilities), block_size=5)
+        result = bootstrap_spectrum(blocks, settings, resamples=150, seed=rep, level=level)
+        draws = result.draws["mean_third_share_differences"]
+        shares = result.draws["mean_third_shares"]
+        assert draws == pytest.approx(shares[:, [1, 1]] - shares[:, [2, 0]])  # paired: same resample
+        low, high = result.interval("mean_third_share_differences")
+        covered += (low <= truth) & (truth <= high)
+        estimates.append(result.estimate_of("mean_third_share_differences"))
+        far = truth + 4 * 0.012
+        shifted += (low <= far) & (far <= high)
+    tolerance = 3 * np.sqrt(level * (1 - level) / reps)
+    assert np.std(estimates, axis=0).max() < 0.02  # the 4-sd shift above is at least 2.4 sd
+    assert (covered / reps >= level - tolerance).all(), covered / reps
+    assert (shifted / reps < 0.2).all(), shifted / reps
 
 
 def test_bootstrap_spectrum_records_support_and_parameters():

@@ -103,6 +103,12 @@ def test_uncertain_spectrum_writes_intervals_support_and_partial_mantel(store_pa
     assert summary["mantel_r"]["estimate"] == pytest.approx(outputs.mantel.statistic)
     assert set(summary["partial_mantel_r"]) == {"script", "subword", "script_and_subword"}
     assert set(partial) == set(summary["partial_mantel_tests"])
+    shares, differences = summary["mean_third_shares"], summary["mean_third_share_differences"]
+    assert list(differences) == ["middle - final", "middle - early"]
+    pairs = {"middle - final": ("middle", "final"), "middle - early": ("middle", "early")}
+    for name, (a, b) in pairs.items():
+        assert differences[name]["estimate"] == pytest.approx(shares[a]["estimate"] - shares[b]["estimate"])
+        assert differences[name]["low"] <= differences[name]["high"]
     mantel = json.loads((out / "mantel.json").read_text())
     expected = int(agnostic_neurons(blocks.probabilities(), 0.8).sum())
     assert mantel["parameters"]["n_agnostic"] == expected
@@ -142,6 +148,7 @@ def test_spectrum_command_with_bootstrap_records_and_prints_intervals(tmp_path, 
     assert "20 resamples of 4 blocks of 2 sentences, 95% intervals" in printed
     assert "partial Mantel r given script_and_subword" in printed
     assert "mean Jaccard gaps: genus - family" in printed and "per third: early" in printed
+    assert "paired differences of those shares: middle - final" in printed and "; middle - early" in printed
     assert json.loads((out / "bootstrap.json").read_text())["parameters"]["block_size"] == 2
     assert main(args) == 0
     assert "per-sentence statistics" not in capsys.readouterr().out  # already stored
@@ -158,6 +165,8 @@ def test_report_shows_the_spectrum_intervals(store_path, tmp_path):
     assert "Mantel r (95% interval)" in table and "partial Mantel r given script_and_subword" in table
     assert "Bootstrap 95% interval of Mantel r" in (tmp_path / "report" / "summary.md").read_text()
     assert (tmp_path / "report" / "spectrum" / "bootstrap.json").exists()
+    thirds = (tmp_path / "report" / "tables" / "spectrum_third_intervals.csv").read_text()
+    assert "middle - final" in thirds and "middle - early" in thirds
     pairs = (tmp_path / "report" / "tables" / "spectrum_pair_intervals.csv").read_text()
     assert pairs.splitlines()[0].startswith("pair,shared,shared low,shared high,Jaccard")
     assert len(pairs.splitlines()) == 1 + 6

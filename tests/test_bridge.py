@@ -251,3 +251,107 @@ def test_select_bridge_command_on_tiny_model(tmp_path, capsys):
         )
         == 2
     )
+
+
+# ---- the language-agnostic rule --------------------------------------------------------------
+ALWAYS_TOP = [(0, 40), (3, 41), (3, 42)]  # fire on every token of every probe set
+ALWAYS_HIGH = [(1, 43), (2, 44), (2, 45), (3, 46)]  # on 96% of them: under O's cut, above B's
+
+
+def _write_ruled_probe_set(writer, src, tgt, hot, rate, mean):
+    """Probabilities in hundredths (100 tokens a sample): base 0-0.3, `hot` at `rate`, and the
+    planted always-firing neurons in every probe set."""
+    rng = np.random.default_rng(hash((src, tgt, "ruled")) % 2**32)
+    prob = (rng.integers(0, 31, size=(N, N_LAYERS, D_MLP)) / 100).astype(np.float32)
+    for layer, neuron in hot:
+        prob[:, layer, neuron] = rate
+    for (layer, neuron), value in [(n, 1.0) for n in ALWAYS_TOP] + [(n, 0.96) for n in ALWAYS_HIGH]:
+        prob[:, layer, neuron] = value
+    journal = writer.probe_journal(src, tgt, {"src": src, "tgt": tgt, "n_samples": N, "template": "t"})
+    strings = np.array([f"{src}->{tgt} {i}" for i in range(N)])
+    journal.add_block(
+        0,
+        mean=mean.astype(np.float32),
+        prob=prob,
+        tokens=np.full(N, 100, np.int32),
+        prompts=strings,
+        generations=strings,
+        source_words=np.array([f"{src}-word-{i}" for i in range(N)]),
+        target_words=np.array([f"{tgt}-word-{i}" for i in range(N)]),
+    )
+    writer.finish_probe_set(src, tgt)
+
+
+@pytest.fixture(scope="module")
+def agnostic_store(tmp_path_factory):
+    """The planted dependence of `planted_store` plus 7 neurons firing in every probe set: 3 at
+    1.0 (inside O without the rule) and 4 at 0.96 (outside O, inside every B without the rule)."""
+    path = tmp_path_factory.mktemp("agnostic") / "agnostic.h5"
+    rng = np.random.default_rng(1)
+    overlap = [(layer, j) for layer in (1, 2) for j in range(5)]
+    hot = {"en": [(layer, 10 + j) for layer in (1, 2) for j in range(5)],
+           "de": [(layer, 20 + j) for layer in (1, 2) for j in range(5)]}
+    with StoreWriter(path, ModelInfo("synthetic", "synthetic@1", N_LAYERS, D_MLP)) as writer:
+        for src, tgt in (("zh", "ja"), ("ja", "zh")):
+            mean = rng.normal(size=(N, N_LAYERS, D_MLP))
+            latent = rng.normal(size=N)
+            for layer, j in overlap:
+                mean[:, layer, j] = latent + 0.1 * rng.normal(size=N)
+            for layer, j in hot["en"]:
+                mean[:, layer, j] = latent**2 + 0.1 * rng.normal(size=N)
+            _write_ruled_probe_set(writer, src, tgt, overlap, 0.99, mean)
+        for bridge in ("en", "de"):
+            for other in ("zh", "ja"):
+                for a, b in ((bridge, other), (other, bridge)):
+                    mean = rng.normal(size=(N, N_LAYERS, D_MLP))
+                    _write_ruled_probe_set(writer, a, b, hot[bridge], 0.9, mean)
+    return path
+
+
+def _mask(neurons):
+    mask = np.zeros((N_LAYERS, D_MLP), dtype=bool)
+    for layer, j in neurons:
+        mask[layer, j] = True
+    return mask
+
+
+def test_the_agnostic_rule_removes_exactly_the_planted_neurons_from_o_and_b(agnostic_store):
+    from neuronoverlap.bridge.loader import bridge_agnostic
+
+    store = Store(agnostic_store)
+    planted = _mask(ALWAYS_TOP + ALWAYS_HIGH)
+    agnostic, read = bridge_agnostic(store, "zh", "ja", ["en", "de"], 0.95)
+    assert (agnostic == planted).all() and len(read) == 10
+    plain_o, plain_b = bridge_sets(store, "zh", "ja", ["en", "de"], top_rate=0.05)
+    ruled_o, ruled_b = bridge_sets(store, "zh", "ja", ["en", "de"], top_rate=0.05, agnostic=agnostic)
+    assert (plain_o.mask & planted).sum() == 3
+    assert all((plain_b[b].mask & planted).sum() == 4 for b in plain_b)
+    assert (ruled_o.mask == (plain_o.mask & ~planted)).all()
+    for b in ("en", "de"):
+        assert (ruled_b[b].mask == (plain_b[b].mask & ~planted)).all()
+    kwargs = {"window": [1, 2], "top_rate": 0.05, "n_random": 99, "n_bootstrap": 0, "progress": False}
+    result = select_bridge(store, "zh", "ja", ["en", "de"], agnostic_share=0.95, **kwargs)
+    assert result.overlap == ruled_o and result.bridges == ruled_b
+    assert result.parameters["agnostic_share"] == 0.95 and result.parameters["n_agnostic"] == 7
+    assert result.parameters["agnostic_per_layer"] == [1, 1, 2, 3]
+    assert sorted(result.parameters["agnostic_over"]) == sorted(read)
+    assert "not language-agnostic" in result.parameters["calibration_pool"]
+    assert result.chosen == "en" and result.pvalues["en"] == pytest.approx(1 / 100)
+    assert BridgeSelection.from_dict(json.loads(json.dumps(result.to_dict()))).parameters["n_agnostic"] == 7
+    plain = select_bridge(store, "zh", "ja", ["en", "de"], **kwargs)
+    assert plain.parameters["agnostic_share"] is None and plain.overlap == plain_o
+
+
+def test_an_agnostic_rule_that_finds_none_changes_nothing(planted_store):
+    """No neuron of planted_store fires on over 95% of tokens everywhere: the rule's path gives
+    the result of the plain path bit for bit (random sets, calibration, bootstrap)."""
+    kwargs = {"window": [1, 2], "top_rate": 0.05, "n_random": 49, "n_bootstrap": 20, "seed": 2,
+              "progress": False}
+    plain = select_bridge(planted_store, "zh", "ja", ["en", "de"], **kwargs)
+    ruled = select_bridge(planted_store, "zh", "ja", ["en", "de"], agnostic_share=0.95, **kwargs)
+    assert ruled.parameters["n_agnostic"] == 0
+    assert ruled.overlap == plain.overlap and ruled.bridges == plain.bridges
+    assert ruled.calibrated == plain.calibrated and ruled.pvalues == plain.pvalues
+    assert ruled.calibration == plain.calibration and ruled.bootstrap == plain.bootstrap
+    with pytest.raises(InputError, match="agnostic share is in"):
+        select_bridge(planted_store, "zh", "ja", ["en", "de"], agnostic_share=1.5, **kwargs)

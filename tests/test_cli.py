@@ -200,3 +200,28 @@ def test_demo_end_to_end_on_tiny_model_and_resume(tmp_path, capsys):
     assert main(args) == 0  # rerun: resumes from the store
     second = capsys.readouterr().out
     assert "all 10 probe sets are in" in second and "recorded" not in second
+
+
+def test_agnostic_share_is_one_option_on_every_analysis_command():
+    from neuronoverlap.cli import options as opt
+    from neuronoverlap.cli.main import build_parser
+
+    parser = build_parser()
+    commands = {
+        "select-bridge": ["--pair", "zh-ja"],
+        "demo": [],
+        "report": [],
+        "spectrum": [],
+    }
+    helps = set()
+    for command, extra in commands.items():
+        args = parser.parse_args([command, *extra, "--agnostic-share", "0.9"])
+        assert args.agnostic_share == 0.9
+        assert parser.parse_args([command, *extra]).agnostic_share is None
+        sub = next(a for a in parser._subparsers._group_actions[0].choices[command]._actions
+                   if "--agnostic-share" in a.option_strings)
+        helps.add(sub.help)
+        if command in ("select-bridge", "demo"):
+            assert opt.bridge_options(args).agnostic_share == 0.9
+            assert opt.bridge_options(args).select_kwargs()["agnostic_share"] == 0.9
+    assert len(helps) == 1

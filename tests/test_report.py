@@ -349,3 +349,52 @@ def test_measures_and_number_format():
     assert set(SPECTRUM_MEASURES) == set(ANALYSES_MEASURES)
     assert fmt(0.999996) != "1" and fmt(1.0) == "1" and fmt(0.123456) == "0.1235"
     assert fmt(None) == "n/a" and fmt(7) == "7"
+
+
+
+def test_the_agnostic_rule_applies_to_the_probe_overlaps_and_the_corpus_sets(store_path, report, tmp_path):
+    """With `agnostic_share`, O(s,t) per layer is the top 1% among the neurons that are not above
+    the share in every probe set (brute force from the stored arrays), the corpus sets leave out
+    those above it in every corpus, and the report's parameters and outputs record the rule."""
+    store = Store(store_path)
+    names = store.probe_sets()
+    fires, tokens = {}, {}
+    for name in names:
+        view = store.probes(name)
+        tokens[name] = view.tokens().astype(np.float64)
+        fires[name] = np.einsum("s,sln->ln", tokens[name], view.array("probability").astype(np.float64))
+    lowest = np.min([fires[n] / tokens[n].sum() for n in names], axis=0)
+    share = float(np.quantile(lowest, 0.995))
+    agnostic = lowest > share
+    assert share < 1 and 0 < agnostic.sum() < 0.01 * agnostic.size
+    ruled = write_report(store_path, tmp_path / "ruled", permutations=99, agnostic_share=share)
+    data = json.loads(ruled.json.read_text(encoding="utf-8"))
+    assert data["report"]["parameters"]["agnostic_share"] == share
+    assert any(r["field"] == "report parameter agnostic_share" and float(r["value"]) == share
+               for r in _read_csv(ruled.tables["provenance"]))
+    overlap = data["probe_overlap"]
+    assert overlap["agnostic_share"] == share and overlap["n_agnostic"] == int(agnostic.sum())
+    assert sorted(overlap["agnostic_over"]) == sorted(names)
+    rows = _read_csv(ruled.tables["probe_overlap_layers"])
+    plain_rows = _read_csv(report.tables["probe_overlap_layers"])
+    for src, tgt in (("de", "fr"), ("de", "en"), ("en", "fr")):
+        both = (f"{src}-{tgt}", f"{tgt}-{src}")
+        pooled = sum(fires[n] for n in both) / sum(tokens[n].sum() for n in both)
+        scores = np.where(agnostic, -1.0, pooled)
+        kept = scores >= np.sort(scores.ravel())[-int(np.ceil(0.01 * scores.size))]  # top 1%, ties in
+        assert [int(r[f"count {src}-{tgt}"]) for r in rows] == kept.sum(axis=1).tolist()
+        plain = (pooled >= np.sort(pooled.ravel())[-int(np.ceil(0.01 * pooled.size))])
+        assert [int(r[f"count {src}-{tgt}"]) for r in plain_rows] == plain.sum(axis=1).tolist()
+        assert (plain & agnostic).any() and not (kept & agnostic).any()
+    corpus_low = np.min([store.corpus(c).activation_probability() for c in store.corpora()], axis=0)
+    similarity = data["similarity"]
+    assert similarity["agnostic_share"] == share
+    assert similarity["n_agnostic"] == int((corpus_low > share).sum())
+    assert "not language-agnostic" in similarity["active_sets"]
+    mantel = json.loads((tmp_path / "ruled" / "spectrum" / "mantel.json").read_text())
+    assert mantel["parameters"]["agnostic_share"] == share
+    unruled = json.loads(report.json.read_text(encoding="utf-8"))
+    assert unruled["report"]["parameters"]["agnostic_share"] is None
+    assert unruled["probe_overlap"]["n_agnostic"] == 0 and unruled["similarity"]["n_agnostic"] == 0
+    with pytest.raises(InputError, match="agnostic share"):
+        write_report(store_path, tmp_path / "bad", agnostic_share=1.0)

@@ -66,6 +66,7 @@ class BridgeOptions:
     window: tuple[int, ...] | None = None
     top_rate: float = DEFAULT_TOP_RATE
     seed: int = 0
+    agnostic_share: float | None = None  # the language-agnostic rule (docs/analyses.md); None: off
 
     def select_kwargs(self) -> dict:
         """Keyword arguments of `bridge.select_bridge`."""

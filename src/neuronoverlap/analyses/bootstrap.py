@@ -170,6 +170,17 @@ class SpectrumBootstrap:
         return percentile_interval(self.draws[name], level)
 
 
+#: The differences of the mean third shares that carry "the overlap concentrates in the middle
+#: layers", indices into `layerwise.THIRDS` (early, middle, final): each resample's difference,
+#: so the interval is the paired one (the same blocks for both shares).
+THIRD_DIFFERENCES = {"middle - final": (1, 2), "middle - early": (1, 0)}
+
+
+def third_share_differences(shares: Float[np.ndarray, " third"]) -> Float[np.ndarray, " difference"]:
+    """The `THIRD_DIFFERENCES` of one set of mean third shares."""
+    return np.array([shares[a] - shares[b] for a, b in THIRD_DIFFERENCES.values()])
+
+
 def _values(snapshot: SpectrumSnapshot) -> dict[str, np.ndarray]:
     values = {f"matrix_{name}": m for name, m in snapshot.matrices.items()}
     values.update(
@@ -178,6 +189,7 @@ def _values(snapshot: SpectrumSnapshot) -> dict[str, np.ndarray]:
             "third_counts": snapshot.third_counts,
             "third_shares": snapshot.third_shares,
             "mean_third_shares": snapshot.third_shares.mean(axis=0),
+            "mean_third_share_differences": third_share_differences(snapshot.third_shares.mean(axis=0)),
             "mantel_r": np.array(snapshot.mantel_r),
             "cophenetic": np.array(snapshot.cophenetic),
             "n_agnostic": np.array(snapshot.n_agnostic),

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from neuronoverlap.analyses.bootstrap import (
+    THIRD_DIFFERENCES,
     BlockCounts,
     SpectrumBootstrap,
     bootstrap_spectrum,
@@ -61,6 +62,7 @@ def bootstrap_summary(result: SpectrumBootstrap) -> dict[str, Any]:
             name: _scalar(result, f"partial_r_{name}") for name in result.estimate.partial_r
         },
         "mean_third_shares": _vector(result, "mean_third_shares", THIRDS),
+        "mean_third_share_differences": _vector(result, "mean_third_share_differences", THIRD_DIFFERENCES),
     }
     for name in ("jaccard", "overlap"):
         summary[f"taxonomy_level_means_{name}"] = _vector(

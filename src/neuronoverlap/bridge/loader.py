@@ -32,6 +32,12 @@ from neuronoverlap.sets.builders import probe_active_set
 from neuronoverlap.store import Store, schema
 from neuronoverlap.versions import library_versions
 
+#: What `agnostic_share` leaves out, as recorded with the selection.
+AGNOSTIC_RULE = (
+    "neurons whose token-weighted activation probability exceeds agnostic_share in every probe set "
+    "read (agnostic_over) are left out of O(s,t), B(b; s,t) and the calibration pool"
+)
+
 #: The reference's window, layers 10-21 of LLaMA-3-8B's 32, as fractions of depth: [10/32, 22/32).
 DEFAULT_WINDOW_FRACTIONS = (10 / 32, 22 / 32)
 
@@ -75,17 +81,42 @@ def _missing_probe_sets(store: Store, src: str, tgt: str, candidates: list[str])
     return [name for name in needed_probe_sets(src, tgt, candidates) if name not in have]
 
 
-def bridge_sets(
-    store: Store, src: str, tgt: str, candidates: list[str], top_rate: float = DEFAULT_TOP_RATE
-) -> tuple[NeuronSet, dict[str, NeuronSet]]:
-    """O(s,t) and B(b; s,t) for each candidate, from the store's probe sets."""
+def _require_probe_sets(store: Store, src: str, tgt: str, candidates: list[str]) -> None:
     missing = _missing_probe_sets(store, src, tgt, candidates)
     if missing:
         raise InputError(
             f"{store.path} lacks probe sets {', '.join(missing)}: record them with "
             "`neuronoverlap probe` (or pass --model to select-bridge)"
         )
+
+
+def bridge_agnostic(
+    store: Store, src: str, tgt: str, candidates: list[str], share: float
+) -> tuple[np.ndarray, list[str]]:
+    """The language-agnostic neurons of a selection (analyses/agnostic.py): above `share` in the
+    token-weighted activation probability of every probe set it reads; and those probe sets."""
+    from neuronoverlap.analyses.agnostic import probe_agnostic_neurons  # scipy: imported when used
+
+    _require_probe_sets(store, src, tgt, candidates)
+    names = needed_probe_sets(src, tgt, candidates)
+    probes = [_probe_samples(store, *schema.parse_probe_set_name(name)) for name in names]
+    return probe_agnostic_neurons(probes, share), names
+
+
+def bridge_sets(
+    store: Store,
+    src: str,
+    tgt: str,
+    candidates: list[str],
+    top_rate: float = DEFAULT_TOP_RATE,
+    agnostic: np.ndarray | None = None,
+) -> tuple[NeuronSet, dict[str, NeuronSet]]:
+    """O(s,t) and B(b; s,t) for each candidate, from the store's probe sets; `agnostic`: neurons
+    left out of every set (chosen among the others, so each active set keeps its size)."""
+    _require_probe_sets(store, src, tgt, candidates)
     selection = {"top_rate": top_rate}
+    if agnostic is not None:
+        selection["exclude"] = agnostic
     overlap = overlap_from_probes(
         _probe_samples(store, src, tgt), _probe_samples(store, tgt, src), **selection
     )
@@ -141,9 +172,14 @@ def select_bridge(
     level: float = 0.95,
     seed: int = 0,
     progress: bool = True,
+    agnostic_share: float | None = None,
 ) -> BridgeSelection:
     """Score every candidate bridge for (src, tgt) from the probe sets in `store`: the sets and
-    activations are read here, the scoring is `select_from_activations`."""
+    activations are read here, the scoring is `select_from_activations`.
+
+    `agnostic_share`: the pre-set language-agnostic rule (`bridge_agnostic`): neurons above this
+    activation probability in every probe set read are left out of O(s,t), every B(b; s,t) and
+    the calibration pool; None (default) keeps every neuron."""
     store = store if isinstance(store, Store) else Store(store)
     src, tgt = get_language(src).code, get_language(tgt).code
     candidates = [get_language(b).code for b in candidates]
@@ -154,8 +190,14 @@ def select_bridge(
         raise InputError(f"a bridge cannot be the source or target: {', '.join(sorted(clash))}")
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+    from neuronoverlap.analyses.agnostic import agnostic_record, check_share
+
+    share = check_share(agnostic_share)
     layers = layer_window(store.n_layers, window_fractions, window)
-    overlap, specific = bridge_sets(store, src, tgt, candidates, top_rate)
+    agnostic, read = (None, None)
+    if share is not None:
+        agnostic, read = bridge_agnostic(store, src, tgt, candidates, share)
+    overlap, specific = bridge_sets(store, src, tgt, candidates, top_rate, agnostic)
     if not any(len(overlap.layer(layer)) for layer in layers):
         raise InputError(
             f"O({src},{tgt}) has no neurons in the window layers {layers}; widen the "
@@ -175,6 +217,9 @@ def select_bridge(
         "overlap_size": len(overlap),
         "library_versions": library_versions(),
     }
+    parameters.update(agnostic_record(agnostic, share, read))
+    if share is not None:
+        parameters["agnostic_rule"] = AGNOSTIC_RULE
     return select_from_activations(
         activations,
         overlap,
@@ -192,4 +237,5 @@ def select_bridge(
         seed=seed,
         progress=progress,
         parameters=parameters,
+        exclude=agnostic,
     )

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import torch
-from jaxtyping import Float, Int
+from jaxtyping import Bool, Float, Int
 from torch import Tensor
 from tqdm.auto import tqdm
 
@@ -84,9 +84,11 @@ class _Layer:
         bridge_columns: dict[str, np.ndarray],
         n_random: int,
         rng: np.random.Generator,
+        excluded: Int[np.ndarray, " m"] | None = None,
     ):
         self.layer, self.rows, self.overlap, self.bridge_columns = layer, rows, overlap, bridge_columns
-        self.pool = np.setdiff1d(np.arange(rows.shape[0]), overlap)
+        outside = overlap if excluded is None else np.union1d(overlap, excluded)
+        self.pool = np.setdiff1d(np.arange(rows.shape[0]), outside)
         sizes = sorted({len(c) for c in bridge_columns.values() if len(c)})
         self.calibration = {k: draw_sets(self.pool, k, n_random, rng) for k in sizes}
         self.tests = {k: draw_sets(self.pool, k, n_random, rng) for k in sizes}
@@ -243,6 +245,7 @@ def select_from_activations(
     progress: bool = False,
     parameters: Mapping | None = None,
     with_reference: bool = True,
+    exclude: Bool[np.ndarray, "layer neuron"] | None = None,
 ) -> BridgeSelection:
     """Score the candidate bridges (module docstring) and rank them by `method`.
 
@@ -251,6 +254,8 @@ def select_from_activations(
     Default for both: the first half s->t, the second half t->s of the same pairs in order.
     with_reference=False skips the reference code's score (its bandwidth changes with every
     bridge, so it cannot reuse the layer matrix; the dearest part at large shapes).
+    exclude: neurons left out of the calibration pool too (the language-agnostic ones, which
+    O and B leave out), so that the random sets are drawn where B could lie.
     """
     if method == "reference" and not with_reference:
         raise InputError("method 'reference' ranks by the reference score: with_reference=True")
@@ -267,6 +272,8 @@ def select_from_activations(
         n_permutations,
         level,
     )
+    if exclude is not None and np.shape(exclude) != overlap.shape:
+        raise InputError(f"the excluded neurons are {np.shape(exclude)}, the sets {overlap.shape}")
     candidates = list(bridges)
     window = sorted(activations)
     streams = np.random.SeedSequence(seed).spawn(3)
@@ -277,9 +284,9 @@ def select_from_activations(
         if len(o_idx) == 0:
             continue
         rows = torch.from_numpy(np.ascontiguousarray(np.asarray(activations[layer], np.float64).T))
-        layers.append(
-            _Layer(layer, rows, o_idx, {b: bridges[b].layer(layer) for b in candidates}, n_random, rng_sets)
-        )
+        excluded = None if exclude is None else np.flatnonzero(exclude[layer])
+        columns = {b: bridges[b].layer(layer) for b in candidates}
+        layers.append(_Layer(layer, rows, o_idx, columns, n_random, rng_sets, excluded))
     if not layers:
         raise InputError(f"O({src},{tgt}) has no neurons in the window layers {window}")
     scored = [lay.layer for lay in layers]
@@ -365,7 +372,8 @@ def select_from_activations(
             "n_samples": int(len(units)),
             "n_units": int(len(np.unique(units))),
             "layers_without_overlap": [layer for layer in window if layer not in scored],
-            "calibration_pool": "neurons of the same layer outside O(s,t)",
+            "calibration_pool": "neurons of the same layer outside O(s,t)"
+            + ("" if exclude is None else " and not language-agnostic"),
             "empty_bridge_layer": "z_l = 0 in the calibrated mean; dropped from raw and reference",
             "bandwidth": "from O_l alone" if score == "reference" else "each neuron's median",
             "tie_break": "candidate order",

@@ -36,6 +36,7 @@ def add_parsers(sub) -> None:
         "10/32..22/32 of depth, i.e. 10-21 of 32 on LLaMA-3-8B)",
     )
     opt.add_top_rate(p)
+    opt.add_agnostic_share(p)
     p.add_argument(
         "-n",
         "--n-samples",

@@ -51,6 +51,7 @@ def add_parsers(sub) -> None:
         "--shots", type=int, default=0, help="few-shot examples in BLI prompts (default: 0, the paper's)"
     )
     opt.add_bridge_scoring_options(p)
+    opt.add_agnostic_share(p)
     opt.add_seed(p, "probe sample, random sets, bootstrap and BLI words")
     opt.add_recording_options(p, max_new_tokens=DEMO_PROBES.max_new_tokens)
     opt.add_store_option(p, DEMO_STORE)

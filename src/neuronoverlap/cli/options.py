@@ -90,6 +90,18 @@ def add_top_rate(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_agnostic_share(p: argparse.ArgumentParser) -> None:
+    """--agnostic-share: the pre-set language-agnostic rule (analyses/agnostic.py)."""
+    p.add_argument(
+        "--agnostic-share",
+        type=float,
+        default=None,
+        help="leave out language-agnostic neurons: those firing on more than this share of "
+        "tokens in every language (FLORES corpora for corpus sets, every probe set read for "
+        "probe sets; default: keep all; docs/analyses.md)",
+    )
+
+
 def add_recording_options(
     p: argparse.ArgumentParser, max_new_tokens: int = ProbeOptions.max_new_tokens
 ) -> None:
@@ -177,6 +189,7 @@ def bridge_options(args, **changes) -> BridgeOptions:
         "n_permutations": getattr(args, "permutations", BridgeOptions.n_permutations),
         "top_rate": getattr(args, "top_rate", DEFAULT_TOP_RATE),
         "seed": args.seed,
+        "agnostic_share": getattr(args, "agnostic_share", None),
     }
     values.update(changes)
     return BridgeOptions(**values)

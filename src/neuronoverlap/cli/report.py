@@ -61,6 +61,7 @@ def add_parsers(subparsers) -> argparse.ArgumentParser:
         help="bootstrap resamples for the spectrum's intervals, from the store's "
         "per-sentence statistics (`spectrum --bootstrap`; default: 0, off)",
     )
+    opt.add_agnostic_share(p)
     p.add_argument(
         "--examples",
         type=int,
@@ -103,6 +104,7 @@ def run_report(args) -> int:
         n_examples=args.examples,
         log=None if args.quiet else log,
         bootstrap=args.bootstrap,
+        agnostic_share=args.agnostic_share,
     )
     if args.quiet:
         print(outputs.html)

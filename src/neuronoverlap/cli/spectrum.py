@@ -59,13 +59,7 @@ def add_parsers(sub) -> None:
         help=f"Mantel permutations (default: {defaults.n_permutations})",
     )
     opt.add_seed(p, "Mantel permutations and the bootstrap")
-    p.add_argument(
-        "--agnostic-share",
-        type=float,
-        default=None,
-        help="leave out language-agnostic neurons: those firing on more than this share of "
-        "tokens in every language (default: keep all; docs/analyses.md)",
-    )
+    opt.add_agnostic_share(p)
     p.add_argument(
         "--bootstrap",
         type=int,
@@ -162,6 +156,13 @@ def _with_intervals(args) -> int:
         + "; ".join(
             f"{name} {v['estimate']:.3f} [{v['low']:.3f}, {v['high']:.3f}]"
             for name, v in summary["mean_third_shares"].items()
+        )
+    )
+    print(
+        "  paired differences of those shares: "
+        + "; ".join(
+            f"{name} {v['estimate']:.3f} [{v['low']:.3f}, {v['high']:.3f}]"
+            for name, v in summary["mean_third_share_differences"].items()
         )
     )
     print(f"  language-agnostic neurons left out: {int(summary['n_agnostic']['estimate'])}")

@@ -96,7 +96,8 @@ def selection_scores(
     if Path(store).is_file() and name in Store(store).group_names(schema.RESULTS):
         stored = Store(store).get_json(schema.RESULTS, name)
         same = sorted(stored.get("candidates", [])) == sorted(bridges)
-        if same and stored.get("method") == options.method and stored.get("score") == options.score:
+        ruled = (stored.get("parameters") or {}).get("agnostic_share") == options.agnostic_share
+        if same and ruled and stored.get("method") == options.method and stored.get("score") == options.score:
             return {b: float(stored["scores"][b]) for b in bridges}
     result = choose_bridge(
         store, pair, list(bridges), model, options, probes, data_dir, progress, record=True

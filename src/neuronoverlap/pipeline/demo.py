@@ -145,7 +145,7 @@ def run_demo(
     t = stage(5, f"report -> {out / 'report'}")
     from neuronoverlap.report import write_report
 
-    report = write_report(store, out / "report")
+    report = write_report(store, out / "report", agnostic_share=selection.agnostic_share)
     timings["report"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - started
     out.mkdir(parents=True, exist_ok=True)

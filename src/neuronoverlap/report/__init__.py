@@ -74,6 +74,7 @@ def write_report(
     n_examples: int = 3,
     log: Callable[[str], None] | None = None,
     bootstrap: int = 0,
+    agnostic_share: float | None = None,
 ) -> ReportOutputs:
     """Write the report of the store at `store_path` into `out_dir`.
 
@@ -81,8 +82,10 @@ def write_report(
     `spectrum_measure`: the similarity the spectrum clusters on ("jaccard", "cosine", "cka");
     `permutations`, `seed`: the Mantel test; `n_examples`: prompts shown per probe set;
     `log`: called with a line per step; `bootstrap`: resamples for the spectrum's intervals
-    (needs per-sentence statistics, docs/analyses.md). A missing or damaged store is an
-    `InputError`.
+    (needs per-sentence statistics, docs/analyses.md); `agnostic_share`: the language-agnostic
+    rule (analyses/agnostic.py) for the probe overlaps O(s,t), the corpus active sets and the
+    spectrum, recorded with the report's parameters (None: every neuron). A missing or damaged
+    store is an `InputError`.
     """
     # Imported here: matplotlib and scipy take a second or two, and `neuronoverlap --help`
     # imports this package.
@@ -95,13 +98,17 @@ def write_report(
     _check(top_rate, spectrum_measure, permutations, n_examples)
     if bootstrap < 0:
         raise InputError(f"bootstrap resamples must be >= 0, got {bootstrap}")
+    from neuronoverlap.analyses.agnostic import check_share
+
+    agnostic_share = check_share(agnostic_share)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} exists and is not a folder")
     _remove_previous_outputs(out)
     data = collect(store_path, out / "spectrum", top_rate=top_rate,
                    spectrum_measure=spectrum_measure, permutations=permutations, seed=seed,
-                   n_examples=n_examples, log=log, bootstrap=bootstrap)
+                   n_examples=n_examples, log=log, bootstrap=bootstrap,
+                   agnostic_share=agnostic_share)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     (out / "tables").mkdir(parents=True, exist_ok=True)
     if log:

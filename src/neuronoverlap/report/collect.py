@@ -29,8 +29,10 @@ from neuronoverlap.analyses import (
     pairwise_overlaps,
     write_spectrum_outputs,
 )
-from neuronoverlap.sets import ProbeSamples, language_active_sets, overlap_from_probes
+from neuronoverlap.analyses.agnostic import agnostic_record, probe_agnostic_neurons
+from neuronoverlap.analyses.snapshot import SpectrumSettings, active_sets_for
 from neuronoverlap.options import DEFAULT_TOP_RATE
+from neuronoverlap.sets import ProbeSamples, language_active_sets, overlap_from_probes
 from neuronoverlap.store import Store, schema
 from neuronoverlap.store.reader import ProbeSetView
 
@@ -152,18 +154,30 @@ def both_way_pairs(names: list[str]) -> list[tuple[str, str]]:
     return pairs
 
 
-def probe_overlap(store: Store, pairs: list[tuple[str, str]], top_rate: float) -> dict[str, Any]:
-    """O(s,t) per layer (active set of the s<->t probe sets pooled), and its thirds."""
+def probe_overlap(store: Store, pairs: list[tuple[str, str]], top_rate: float,
+                  agnostic_share: float | None = None) -> dict[str, Any]:
+    """O(s,t) per layer (active set of the s<->t probe sets pooled), and its thirds; with
+    `agnostic_share`, chosen among the neurons that are not language-agnostic by every probe
+    set of these pairs (analyses/agnostic.py)."""
+    selection: dict[str, Any] = {"top_rate": top_rate}
+    agnostic = names = None
+    if agnostic_share is not None:
+        names = [schema.probe_set_name(*d) for s, t in pairs for d in ((s, t), (t, s))]
+        agnostic = probe_agnostic_neurons([_probe_samples(store.probes(n)) for n in names],
+                                          agnostic_share)
+        selection["exclude"] = agnostic
     overlaps = {
         f"{s}-{t}": overlap_from_probes(_probe_samples(store.probes(s, t)),
-                                        _probe_samples(store.probes(t, s)), top_rate=top_rate)
+                                        _probe_samples(store.probes(t, s)), **selection)
         for s, t in pairs
     }
     layered = layerwise_overlap(overlaps)
     first = next(iter(overlaps.values()))
     return {
+        **agnostic_record(agnostic, agnostic_share, names),
         "definition": "O(s,t): top top_rate of all neurons by the token-weighted activation "
-                      "probability of the s->t and t->s probe samples pooled",
+                      "probability of the s->t and t->s probe samples pooled"
+                      + ("" if agnostic is None else ", among the neurons not language-agnostic"),
         "pairs": layered.pairs,
         "sizes": [len(s) for s in overlaps.values()],
         "counts": layered.counts,
@@ -181,11 +195,17 @@ def corpus_summary(store: Store, lang: str) -> dict[str, Any]:
             "split": params.get("split"), "params": to_plain(params)}
 
 
-def language_similarity(probabilities: Mapping[str, np.ndarray], top_rate: float
-                        ) -> dict[str, Any]:
+def language_similarity(probabilities: Mapping[str, np.ndarray], top_rate: float,
+                        agnostic_share: float | None = None) -> dict[str, Any]:
     """Jaccard, overlap counts and cosine (over shared neurons) of the corpus active sets, and
-    where the pairwise overlaps A_a & A_b sit over the layers."""
-    sets = language_active_sets(probabilities, top_rate=top_rate)
+    where the pairwise overlaps A_a & A_b sit over the layers; with `agnostic_share`, the sets
+    are chosen among the neurons that are not language-agnostic by these corpora."""
+    agnostic = None
+    if agnostic_share is None:
+        sets = language_active_sets(probabilities, top_rate=top_rate)
+    else:
+        sets, agnostic = active_sets_for(
+            probabilities, SpectrumSettings(top_rate=top_rate, agnostic_share=agnostic_share))
     layered = layerwise_overlap(pairwise_overlaps(sets))
     counts = layered.counts
     return {
@@ -194,7 +214,9 @@ def language_similarity(probabilities: Mapping[str, np.ndarray], top_rate: float
         "jaccard": jaccard(sets).values,
         "overlap": overlap_counts(sets).values,
         "cosine": activation_cosine(probabilities, sets).values,
-        "active_sets": f"top {top_rate} of all neurons by FLORES activation probability",
+        "active_sets": f"top {top_rate} of all neurons by FLORES activation probability"
+                       + ("" if agnostic is None else ", among the neurons not language-agnostic"),
+        **agnostic_record(agnostic, agnostic_share),
         "pair_layers": {
             "pairs": layered.pairs,
             "counts": counts,
@@ -222,7 +244,7 @@ def pair_intervals(result: Any) -> list[dict[str, Any]]:
 
 def spectrum(probabilities: Mapping[str, np.ndarray], out_dir: Path, top_rate: float,
              measure: str, permutations: int, seed: int, blocks: Any = None,
-             bootstrap: int = 0) -> dict[str, Any]:
+             bootstrap: int = 0, agnostic_share: float | None = None) -> dict[str, Any]:
     """The spectrum against the taxonomy, written by `write_spectrum_outputs`; with `blocks`
     (per-sentence statistics) and `bootstrap` resamples, also its intervals."""
     intervals = None
@@ -231,7 +253,7 @@ def spectrum(probabilities: Mapping[str, np.ndarray], out_dir: Path, top_rate: f
 
         outputs, result, partial = write_uncertain_spectrum(
             out_dir, blocks, resamples=bootstrap, n_permutations=permutations, seed=seed,
-            top_rate=top_rate, measure=measure)
+            top_rate=top_rate, measure=measure, agnostic_share=agnostic_share)
         summary = bootstrap_summary(result)
         intervals = {"parameters": {k: summary["parameters"][k] for k in
                                     ("resamples", "level", "block_size", "n_blocks")},
@@ -241,11 +263,13 @@ def spectrum(probabilities: Mapping[str, np.ndarray], out_dir: Path, top_rate: f
                                                "pvalue": test.pvalue}
                                         for name, test in partial.items()},
                      "mean_third_shares": summary["mean_third_shares"],
+                     "mean_third_share_differences": summary["mean_third_share_differences"],
                      "dendrogram_support": summary["dendrogram_support"],
                      "pairs": pair_intervals(result)}
     else:
         outputs = write_spectrum_outputs(out_dir, probabilities, top_rate=top_rate,
-                                         measure=measure, n_permutations=permutations, seed=seed)
+                                         measure=measure, n_permutations=permutations, seed=seed,
+                                         agnostic_share=agnostic_share)
     mantel = outputs.mantel
     return {
         "intervals": intervals,
@@ -370,9 +394,11 @@ def collect(
     n_examples: int = 3,
     log: Callable[[str], None] | None = None,
     bootstrap: int = 0,
+    agnostic_share: float | None = None,
 ) -> dict[str, Any]:
     """Everything the report shows, as plain data. The spectrum files go to `spectrum_dir`;
-    `bootstrap` > 0 adds its intervals when the store has per-sentence statistics."""
+    `bootstrap` > 0 adds its intervals when the store has per-sentence statistics;
+    `agnostic_share`: the language-agnostic rule for the probe overlaps and the corpus sets."""
     say = log or (lambda message: None)
     store = Store(store_path)
     data: dict[str, Any] = {
@@ -381,7 +407,8 @@ def collect(
             "toolkit_version": __version__,
             "parameters": {"top_rate": top_rate, "spectrum_measure": spectrum_measure,
                            "mantel_permutations": permutations, "seed": seed,
-                           "examples_per_probe_set": n_examples},
+                           "examples_per_probe_set": n_examples,
+                           "agnostic_share": agnostic_share},
         },
         "provenance": provenance(store),
         "layer_thirds": {name: list(layers) for name, layers in
@@ -394,7 +421,7 @@ def collect(
     params = {p["name"]: p["params"] for p in data["probe_sets"]}
     data["probe_parameters"] = shared_parameters(params, skip=PER_SET_KEYS)
     pairs = both_way_pairs(names)
-    data["probe_overlap"] = probe_overlap(store, pairs, top_rate) if pairs else None
+    data["probe_overlap"] = probe_overlap(store, pairs, top_rate, agnostic_share) if pairs else None
 
     langs = store.corpora()
     say(f"corpora: {len(langs)}")
@@ -403,7 +430,8 @@ def collect(
         {c["lang"]: c["params"] for c in data["corpora"]},
         skip=("lang", "data_source", "data_sha256", "n_sentences"))
     probabilities = {lang: store.corpus(lang).activation_probability() for lang in langs}
-    data["similarity"] = language_similarity(probabilities, top_rate) if len(langs) >= 2 else None
+    data["similarity"] = (language_similarity(probabilities, top_rate, agnostic_share)
+                          if len(langs) >= 2 else None)
     if len(langs) >= 3:
         say(f"language spectrum of {len(langs)} languages ({permutations} Mantel permutations)")
         blocks = None
@@ -414,7 +442,8 @@ def collect(
                 say(f"spectrum intervals: {bootstrap} bootstrap resamples")
                 blocks = load_blocks(store_path, langs)
         data["spectrum"] = spectrum(probabilities, Path(spectrum_dir), top_rate,
-                                    spectrum_measure, permutations, seed, blocks, bootstrap)
+                                    spectrum_measure, permutations, seed, blocks, bootstrap,
+                                    agnostic_share)
     else:
         data["spectrum"] = None
 

@@ -218,10 +218,12 @@ def _interval_tables(intervals: dict[str, Any] | None) -> list[Table]:
               columns, [[r["pair"], *r["overlap"], *r["jaccard"], *r["cka"]]
                         for r in intervals["pairs"]]),
         Table("spectrum_third_intervals",
-              f"Mean share of the corpus overlaps per third, {level} bootstrap intervals",
+              f"Mean share of the corpus overlaps per third, and their paired differences, "
+              f"{level} bootstrap intervals",
               ["third", "share", "low", "high"],
               [[t, v["estimate"], v["low"], v["high"]]
-               for t, v in intervals["mean_third_shares"].items()]),
+               for t, v in {**intervals["mean_third_shares"],
+                            **intervals.get("mean_third_share_differences", {})}.items()]),
         Table("dendrogram_support", "Dendrogram clusters: share of bootstrap resamples with the "
               "cluster", ["cluster", "support"],
               [[c, v] for c, v in intervals["dendrogram_support"].items()]),

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from jaxtyping import Float, Int
+from jaxtyping import Bool, Float, Int
 
 from neuronoverlap.errors import InputError
 from neuronoverlap.sets.core import NeuronSet, check_same_shape
@@ -229,6 +229,7 @@ def probe_active_set(
     weighting: str = "tokens",
     vote_share: float = 0.5,
     label: str | None = None,
+    exclude: Bool[np.ndarray, "layer neuron"] | None = None,
     **params: Any,
 ) -> NeuronSet:
     """The active set of one probe set, or of several pooled (e.g. both directions).
@@ -236,21 +237,34 @@ def probe_active_set(
     pooling "pooled" (default, the reference's per-input percentile with the probe set as the
     input): pool the samples into one score per neuron (`weighting`), then select (`params`:
     rule, top_rate, threshold, count_rule, ties). "vote": select within every sample, keep the
-    neurons chosen by at least `vote_share` of the samples.
+    neurons chosen by at least `vote_share` of the samples. `exclude` (e.g. the language-agnostic
+    neurons): left out of the candidates before selecting, so a top-rate set keeps its size.
     """
     check_choice("pooling", pooling, POOLING)
     listed = _as_list(probes)
     chosen = selection_params(**params)
     chosen["statistic"] = listed[0].statistic
     chosen["pooling"] = pooling
+    if exclude is not None:
+        exclude = np.asarray(exclude, dtype=bool)
+        if exclude.shape != listed[0].model_shape:
+            raise InputError(f"the excluded neurons are {exclude.shape}, the probe sets "
+                             f"{listed[0].model_shape}")
     if pooling == "pooled":
         chosen["weighting"] = check_choice("weighting", weighting, WEIGHTING)
-        mask, result = _select(pooled_scores(listed, weighting), chosen)
+        scores = pooled_scores(listed, weighting)
+        if exclude is not None:  # below every other score: never selected, ties unaffected
+            scores = np.where(exclude, scores.min() - 1.0, scores)
+        mask, result = _select(scores, chosen)
     else:
         chosen["vote_share"] = check_rate("vote_share", vote_share)
         votes, n_samples = sample_votes(listed, chosen)
         mask = votes >= vote_share * n_samples - 1e-9
+        if exclude is not None:
+            mask &= ~exclude
         result = {"n_selected": int(mask.sum()), "n_samples": n_samples}
+    if exclude is not None:
+        result["n_excluded"] = int(exclude.sum())
     names = [p.name for p in listed]
     label = label if label is not None else "+".join(names)
     metadata = {"kind": "active", "mode": "probe", "inputs": names, "selection": chosen,
