@@ -194,17 +194,18 @@ def select_bridge(
 
     share = check_share(agnostic_share)
     layers = layer_window(store.n_layers, window_fractions, window)
-    agnostic, read = (None, None)
-    if share is not None:
-        agnostic, read = bridge_agnostic(store, src, tgt, candidates, share)
-    overlap, specific = bridge_sets(store, src, tgt, candidates, top_rate, agnostic)
-    if not any(len(overlap.layer(layer)) for layer in layers):
-        raise InputError(
-            f"O({src},{tgt}) has no neurons in the window layers {layers}; widen the "
-            "window or raise --top-rate"
-        )
-    activations = {layer: pair_activations(store, src, tgt, layer) for layer in layers}
-    directions, units = pair_units(store, src, tgt)
+    with store:  # one read handle for every read below
+        agnostic, read = (None, None)
+        if share is not None:
+            agnostic, read = bridge_agnostic(store, src, tgt, candidates, share)
+        overlap, specific = bridge_sets(store, src, tgt, candidates, top_rate, agnostic)
+        if not any(len(overlap.layer(layer)) for layer in layers):
+            raise InputError(
+                f"O({src},{tgt}) has no neurons in the window layers {layers}; widen the "
+                "window or raise --top-rate"
+            )
+        activations = {layer: pair_activations(store, src, tgt, layer) for layer in layers}
+        directions, units = pair_units(store, src, tgt)
     parameters = {
         "top_rate": top_rate,
         "overlap": "active set of the s<->t probe set (both directions pooled)",

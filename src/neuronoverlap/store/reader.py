@@ -294,6 +294,7 @@ class Store:
         self.path = Path(path)
         self._session: contextlib.ExitStack | None = None
         self._handle: h5py.File | None = None
+        self._depth = 0
         with open_h5(self.path) as f:
             if "model_name" not in f.attrs or "schema_version" not in f.attrs:
                 raise InputError(f"{self.path} is an HDF5 file but not a neuronoverlap store")
@@ -315,13 +316,18 @@ class Store:
         self.group = schema.model_group(self.model_name)
 
     def __enter__(self) -> Store:
+        """Open one read handle for the block (nested blocks share it; the outermost closes it)."""
         if self._session is None:
             session = contextlib.ExitStack()
             self._handle = session.enter_context(open_h5(self.path))
-            self._session = session
+            self._session, self._depth = session, 0
+        self._depth += 1
         return self
 
     def __exit__(self, *exc) -> None:
+        self._depth -= 1
+        if self._depth > 0:
+            return
         session, self._session, self._handle = self._session, None, None
         if session is not None:
             session.close()
