@@ -27,8 +27,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=32, help="source words (default: 32)")
     parser.add_argument("--batch-size", type=int, default=16, help="batched mode (default: 16)")
     parser.add_argument("--repeats", type=int, default=2, help="alternating rounds (default: 2)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads (default: torch's)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
 
@@ -51,36 +50,52 @@ def main() -> None:
         for name, batch_size in modes.items():
             start = time.perf_counter()
             results[name] = evaluate_bli(
-                model, "en", "de", ["fr"], n=args.n, seed=0, batch_size=batch_size,
-                progress=False, n_resamples=10,
+                model,
+                "en",
+                "de",
+                ["fr"],
+                n=args.n,
+                seed=0,
+                batch_size=batch_size,
+                progress=False,
+                n_resamples=10,
             )
             best[name] = min(best[name], time.perf_counter() - start)
 
-    print(f"model {model.fingerprint()} on {args.device}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}; "
-          f"model load {load_seconds:.1f} s; load average at the end "
-          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    print(f"en-de MUSE test, n = {args.n} words, zero-shot + bridged via fr (3 generations per "
-          f"word), best of {args.repeats}")
+    print(
+        f"model {model.fingerprint()} on {args.device}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, {platform.processor() or platform.machine()}; "
+        f"model load {load_seconds:.1f} s; load average at the end "
+        f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}"
+    )
+    print(
+        f"en-de MUSE test, n = {args.n} words, zero-shot + bridged via fr (3 generations per "
+        f"word), best of {args.repeats}"
+    )
     print()
     print("| mode | seconds | words/s | prompts/s | p@1 zero-shot | p@1 via fr |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for name in modes:
         seconds = best[name]
         result = results[name]
-        print(f"| {name} | {seconds:.1f} | {args.n / seconds:.2f} | {3 * args.n / seconds:.1f} | "
-              f"{result.accuracy_of('zero-shot'):.3f} | {result.accuracy_of('bridge:fr'):.3f} |")
+        print(
+            f"| {name} | {seconds:.1f} | {args.n / seconds:.2f} | {3 * args.n / seconds:.1f} | "
+            f"{result.accuracy_of('zero-shot'):.3f} | {result.accuracy_of('bridge:fr'):.3f} |"
+        )
     batched, single = (results[name] for name in modes)
     same = sum(
         a.answer == b.answer
         for condition in ("zero-shot", "bridge:fr")
-        for a, b in zip(batched.conditions[condition].records,
-                        single.conditions[condition].records, strict=True)
+        for a, b in zip(
+            batched.conditions[condition].records, single.conditions[condition].records, strict=True
+        )
     )
     names = list(modes)
     print()
-    print(f"speed-up of batching: {best[names[1]] / best[names[0]]:.2f}x; answers identical in "
-          f"both modes: {same} of {2 * args.n}")
+    print(
+        f"speed-up of batching: {best[names[1]] / best[names[0]]:.2f}x; answers identical in "
+        f"both modes: {same} of {2 * args.n}"
+    )
 
 
 if __name__ == "__main__":

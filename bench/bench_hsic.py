@@ -108,8 +108,9 @@ def peak_memory(neurons: int, samples: int, threads: int) -> tuple[float, int, i
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
     parser.add_argument("--repeats", type=int, default=3)
@@ -117,11 +118,16 @@ def main() -> None:
     parser.add_argument("--neurons", type=int, default=256)
     parser.add_argument("--loop-pairs", type=int, default=32)
     parser.add_argument("--full-loop", action="store_true")
-    parser.add_argument("--large-neurons", type=int, default=1024,
-                        help="also time this many x this many neurons (0: skip)")
-    parser.add_argument("--memory-neurons", type=int, default=4096,
-                        help="peak memory of pairwise HSIC at this many x this many neurons, "
-                             "in a fresh process, CPU only (0: skip)")
+    parser.add_argument(
+        "--large-neurons", type=int, default=1024, help="also time this many x this many neurons (0: skip)"
+    )
+    parser.add_argument(
+        "--memory-neurons",
+        type=int,
+        default=4096,
+        help="peak memory of pairwise HSIC at this many x this many neurons, "
+        "in a fresh process, CPU only (0: skip)",
+    )
     parser.add_argument("--test-samples", type=int, default=500)
     parser.add_argument("--permutations", type=int, default=1000)
     args = parser.parse_args()
@@ -164,34 +170,54 @@ def main() -> None:
     how = "all pairs" if k == m else f"run on {k}x{k}, extrapolated"
     rows += [
         (f"pairwise HSIC {m}x{m} neurons, n={n}, float64: batched", f"{batched_s:.3f} s", ""),
-        (f"  per-pair loop tr(K H L H) ({how})", f"{loop_all_s:.1f} s",
-         f"{loop_all_s / batched_s:.1f}x slower"),
-        ("  max |batched - loop| on the looped pairs", f"{difference:.1e}",
-         "ok (<= 1e-9)" if difference <= 1e-9 else "MISMATCH"),
-        ("  loop: seconds per neuron's Gram / per pair", f"{neuron_s * 1e3:.2f} / "
-         f"{pair_s * 1e3:.3f} ms", "per-neuron work (exact median bandwidth) bounds the ratio"),
+        (
+            f"  per-pair loop tr(K H L H) ({how})",
+            f"{loop_all_s:.1f} s",
+            f"{loop_all_s / batched_s:.1f}x slower",
+        ),
+        (
+            "  max |batched - loop| on the looped pairs",
+            f"{difference:.1e}",
+            "ok (<= 1e-9)" if difference <= 1e-9 else "MISMATCH",
+        ),
+        (
+            "  loop: seconds per neuron's Gram / per pair",
+            f"{neuron_s * 1e3:.2f} / {pair_s * 1e3:.3f} ms",
+            "per-neuron work (exact median bandwidth) bounds the ratio",
+        ),
     ]
-    fixed_s, _ = best_time(lambda: pairwise_hsic(A_t, B_t, bandwidth=1.0), args.repeats,
-                           synchronise)
-    rows.append(("  batched, fixed bandwidth (no median selection)", f"{fixed_s:.3f} s",
-                 f"{(2 * m * neuron_s + m * m * pair_s) / fixed_s:.1f}x vs the loop"))
+    fixed_s, _ = best_time(lambda: pairwise_hsic(A_t, B_t, bandwidth=1.0), args.repeats, synchronise)
+    rows.append(
+        (
+            "  batched, fixed bandwidth (no median selection)",
+            f"{fixed_s:.3f} s",
+            f"{(2 * m * neuron_s + m * m * pair_s) / fixed_s:.1f}x vs the loop",
+        )
+    )
     if args.large_neurons:
         big = args.large_neurons
         A_big = torch.from_numpy(np.random.default_rng(3).standard_normal((big, n))).to(device)
         B_big = torch.from_numpy(np.random.default_rng(4).standard_normal((big, n))).to(device)
         big_s, _ = best_time(lambda: pairwise_hsic(A_big, B_big), 1, synchronise)
         big_loop_s = 2 * big * neuron_s + big * big * pair_s
-        rows.append((f"pairwise HSIC {big}x{big} neurons, n={n}: batched", f"{big_s:.2f} s",
-                     f"loop (extrapolated from the costs above) {big_loop_s:.0f} s: "
-                     f"{big_loop_s / big_s:.0f}x"))
+        rows.append(
+            (
+                f"pairwise HSIC {big}x{big} neurons, n={n}: batched",
+                f"{big_s:.2f} s",
+                f"loop (extrapolated from the costs above) {big_loop_s:.0f} s: {big_loop_s / big_s:.0f}x",
+            )
+        )
 
     if args.memory_neurons and device.type == "cpu":
         big = args.memory_neurons
         seconds, growth, output = peak_memory(big, n, args.threads)
-        rows.append((f"pairwise HSIC {big}x{big} neurons, n={n}: peak memory growth",
-                     f"{growth / 2**20:.0f} MiB",
-                     f"{seconds:.1f} s; default budget 1024 MiB + the {output / 2**20:.0f} MiB "
-                     "result"))
+        rows.append(
+            (
+                f"pairwise HSIC {big}x{big} neurons, n={n}: peak memory growth",
+                f"{growth / 2**20:.0f} MiB",
+                f"{seconds:.1f} s; default budget 1024 MiB + the {output / 2**20:.0f} MiB result",
+            )
+        )
 
     # 2. permutation test against hyppo ----------------------------------------------------
     n_test, reps = args.test_samples, args.permutations
@@ -214,56 +240,85 @@ def main() -> None:
         y_t = torch.from_numpy(y).to(device)
         hsic_test(x_t, y_t, n_permutations=10, estimator="unbiased")  # warm-up
         ours_s, ours = best_time(
-            lambda y_t=y_t: hsic_test(x_t, y_t, hyppo_kernel, n_permutations=reps, seed=0,
-                                      estimator="unbiased"), args.repeats, synchronise)
-        rows.append((f"permutation test n={n_test}, B={reps}, {label}: ours (unbiased)",
-                     f"{ours_s:.3f} s", f"p = {ours.pvalue:.4f}"))
+            lambda y_t=y_t: hsic_test(
+                x_t, y_t, hyppo_kernel, n_permutations=reps, seed=0, estimator="unbiased"
+            ),
+            args.repeats,
+            synchronise,
+        )
+        rows.append(
+            (
+                f"permutation test n={n_test}, B={reps}, {label}: ours (unbiased)",
+                f"{ours_s:.3f} s",
+                f"p = {ours.pvalue:.4f}",
+            )
+        )
         if Hsic is None:
             rows.append(("  hyppo Hsic().test(reps=1000, auto=False)", "skipped", hyppo_message))
             continue
         hyppo_s, (statistic, pvalue) = best_time(
-            lambda y=y: Hsic().test(x, y, reps=reps, auto=False), max(1, args.repeats - 1))
+            lambda y=y: Hsic().test(x, y, reps=reps, auto=False), max(1, args.repeats - 1)
+        )
         our_statistic = cka(x, y, kernel=hyppo_kernel, debiased=True)
         hyppo_statistic = Hsic().statistic(x, y)
         pooled = (ours.pvalue + pvalue) / 2
         bound = 3 * math.sqrt(2 * pooled * (1 - pooled) / reps) + 1 / (reps + 1)
         agree = abs(ours.pvalue - pvalue) <= bound
         rows += [
-            ("  hyppo Hsic().test(reps=1000, auto=False)", f"{hyppo_s:.2f} s",
-             f"p = {float(pvalue):.4f}; {hyppo_s / ours_s:.1f}x slower"),
-            ("  statistic: our debiased CKA vs hyppo Hsic().statistic",
-             f"{abs(our_statistic - hyppo_statistic):.1e}",
-             f"{our_statistic:.6f} vs {float(hyppo_statistic):.6f} (test's own: "
-             f"{float(statistic):.6f}, see docs/hsic.md)"),
-            ("  |p ours - p hyppo| vs 3 MC standard errors", f"{abs(ours.pvalue - pvalue):.4f}",
-             f"bound {bound:.4f}: {'agree' if agree else 'DISAGREE'}"),
+            (
+                "  hyppo Hsic().test(reps=1000, auto=False)",
+                f"{hyppo_s:.2f} s",
+                f"p = {float(pvalue):.4f}; {hyppo_s / ours_s:.1f}x slower",
+            ),
+            (
+                "  statistic: our debiased CKA vs hyppo Hsic().statistic",
+                f"{abs(our_statistic - hyppo_statistic):.1e}",
+                f"{our_statistic:.6f} vs {float(hyppo_statistic):.6f} (test's own: "
+                f"{float(statistic):.6f}, see docs/hsic.md)",
+            ),
+            (
+                "  |p ours - p hyppo| vs 3 MC standard errors",
+                f"{abs(ours.pvalue - pvalue):.4f}",
+                f"bound {bound:.4f}: {'agree' if agree else 'DISAGREE'}",
+            ),
         ]
 
     # 3. other figures -----------------------------------------------------------------------
     y_t = torch.from_numpy(scenarios["weak dependence"]).to(device)
     for label, options in [("biased", {}), ("gamma", {"method": "gamma"})]:
-        seconds, result = best_time(lambda options=options: hsic_test(
-            x_t, y_t, n_permutations=reps, **options), args.repeats, synchronise)
-        rows.append((f"hsic_test n={n_test} ({label}{'' if options else f', B={reps}'})",
-                     f"{seconds:.3f} s", f"p = {result.pvalue:.4f}"))
+        seconds, result = best_time(
+            lambda options=options: hsic_test(x_t, y_t, n_permutations=reps, **options),
+            args.repeats,
+            synchronise,
+        )
+        rows.append(
+            (
+                f"hsic_test n={n_test} ({label}{'' if options else f', B={reps}'})",
+                f"{seconds:.3f} s",
+                f"p = {result.pvalue:.4f}",
+            )
+        )
     rng = np.random.default_rng(2)
     overlap = torch.from_numpy(rng.standard_normal((64, n))).to(device)
     bridge = torch.from_numpy(rng.standard_normal((64, n))).to(device)
-    seconds, score = best_time(lambda: reference_bridge_score(overlap, bridge), args.repeats,
-                               synchronise)
-    rows.append((f"reference_bridge_score 64x64 neurons, n={n}", f"{seconds:.3f} s",
-                 f"score {score:.4f}"))
-    seconds, result = best_time(lambda: max_mean_test(overlap, bridge, n_permutations=200), 1,
-                                synchronise)
-    rows.append((f"max_mean_test reference mode 64x64, n={n}, B=200", f"{seconds:.2f} s",
-                 f"p = {result.pvalue:.3f}"))
+    seconds, score = best_time(lambda: reference_bridge_score(overlap, bridge), args.repeats, synchronise)
+    rows.append((f"reference_bridge_score 64x64 neurons, n={n}", f"{seconds:.3f} s", f"score {score:.4f}"))
+    seconds, result = best_time(lambda: max_mean_test(overlap, bridge, n_permutations=200), 1, synchronise)
+    rows.append(
+        (f"max_mean_test reference mode 64x64, n={n}, B=200", f"{seconds:.2f} s", f"p = {result.pvalue:.3f}")
+    )
 
-    where = (torch.cuda.get_device_name(device) if device.type == "cuda"
-             else f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")
+    where = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs"
+    )
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    print(f"# HSIC benchmark: torch {torch.__version__}, device {device} ({where}), "
-          f"torch threads {torch.get_num_threads()}, best of {args.repeats}, "
-          f"load average at the end {load}")
+    print(
+        f"# HSIC benchmark: torch {torch.__version__}, device {device} ({where}), "
+        f"torch threads {torch.get_num_threads()}, best of {args.repeats}, "
+        f"load average at the end {load}"
+    )
     width = max(len(row[0]) for row in rows)
     print(f"| {'what'.ljust(width)} | time / value | note |")
     print(f"|{'-' * (width + 2)}|--------------|------|")

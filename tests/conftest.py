@@ -43,11 +43,42 @@ def tiny_store_template(tmp_path_factory):
     path = tmp_path_factory.mktemp("template") / "run.h5"
     common = ["--store", str(path), "--quiet"]
     model = ["--model", "tiny-llama"]
-    assert main(["probe", *model, "--pair", "de-fr", "--bridges", "en", "-n", "4",
-                 "--max-new-tokens", "3", *common]) == 0
+    assert (
+        main(
+            [
+                "probe",
+                *model,
+                "--pair",
+                "de-fr",
+                "--bridges",
+                "en",
+                "-n",
+                "4",
+                "--max-new-tokens",
+                "3",
+                *common,
+            ]
+        )
+        == 0
+    )
     assert main(["corpus", *model, "--langs", "de,fr,en", "-n", "4", *common]) == 0
-    assert main(["select-bridge", "--pair", "de-fr", "--bridges", "en", "--permutations", "5",
-                 "--window", "1-2", *common]) == 0
+    assert (
+        main(
+            [
+                "select-bridge",
+                "--pair",
+                "de-fr",
+                "--bridges",
+                "en",
+                "--permutations",
+                "5",
+                "--window",
+                "1-2",
+                *common,
+            ]
+        )
+        == 0
+    )
     mask = np.zeros((4, 256), dtype=bool)
     mask[1, [3, 77, 200]] = True
     with StoreWriter.for_existing(path) as writer:

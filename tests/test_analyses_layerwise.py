@@ -14,10 +14,8 @@ from neuronoverlap.sets import NeuronSet
 
 
 def test_thirds_of_18_and_32_layers():
-    assert layer_thirds(18) == {"early": range(0, 6), "middle": range(6, 12),
-                                "final": range(12, 18)}
-    assert layer_thirds(32) == {"early": range(0, 11), "middle": range(11, 21),
-                                "final": range(21, 32)}
+    assert layer_thirds(18) == {"early": range(0, 6), "middle": range(6, 12), "final": range(12, 18)}
+    assert layer_thirds(32) == {"early": range(0, 11), "middle": range(11, 21), "final": range(21, 32)}
     assert third_of_each_layer(3) == ["early", "middle", "final"]
     with pytest.raises(InputError):
         layer_thirds(0)
@@ -48,7 +46,6 @@ def test_layerwise_overlap_table():
     assert table.third_shares()[1].tolist() == [0, 0, 0]
     rows = table.rows()
     assert len(rows) == 3 * 6
-    assert rows[5] == {"pair": "a-b", "layer": 5, "third": "final", "count": 1,
-                       "share_of_d_mlp": 0.2}
+    assert rows[5] == {"pair": "a-b", "layer": 5, "third": "final", "count": 1, "share_of_d_mlp": 0.2}
     with pytest.raises(InputError):
         pairwise_overlaps({"a": a})

@@ -49,8 +49,9 @@ def test_set_measures_and_cosine_against_brute_force(seed, density):
     codes = list(sets)
     counts = overlap_counts(sets).values
     jac = jaccard(sets).values
-    cosines = {m: activation_cosine(probabilities, sets, neurons=m).values
-               for m in ("intersection", "union", "all")}
+    cosines = {
+        m: activation_cosine(probabilities, sets, neurons=m).values for m in ("intersection", "union", "all")
+    }
     every = [(layer, j) for layer in range(3) for j in range(8)]
     for i, a in enumerate(codes):
         for k, b in enumerate(codes):
@@ -60,18 +61,24 @@ def test_set_measures_and_cosine_against_brute_force(seed, density):
                 continue
             assert jac[i, k] == pytest.approx(brute_jaccard(sets[a], sets[b]))
             p, q = probabilities[a], probabilities[b]
-            for measure, neurons in (("intersection", shared),
-                                     ("union", set(sets[a]) | set(sets[b])), ("all", every)):
-                assert cosines[measure][i, k] == pytest.approx(
-                    brute_cosine(p, q, sorted(neurons)), abs=1e-9)
+            for measure, neurons in (
+                ("intersection", shared),
+                ("union", set(sets[a]) | set(sets[b])),
+                ("all", every),
+            ):
+                assert cosines[measure][i, k] == pytest.approx(brute_cosine(p, q, sorted(neurons)), abs=1e-9)
 
 
 @settings(max_examples=30, deadline=None)
 @given(st.integers(0, 2**32 - 1))
 def test_matrices_are_symmetric_with_unit_diagonal(seed):
     probabilities, sets = random_languages(seed, n_languages=5, density=0.5)
-    for matrix in (jaccard(sets), activation_cosine(probabilities, sets),
-                   activation_cka(probabilities), activation_cka(probabilities, "layers")):
+    for matrix in (
+        jaccard(sets),
+        activation_cosine(probabilities, sets),
+        activation_cka(probabilities),
+        activation_cka(probabilities, "layers"),
+    ):
         values = matrix.values
         np.testing.assert_allclose(values, values.T, atol=1e-12)
         assert matrix.languages == list(probabilities)
@@ -85,11 +92,9 @@ def test_matrices_are_symmetric_with_unit_diagonal(seed):
 
 def test_empty_sets_give_zero_similarity():
     probabilities = {c: np.ones((2, 3)) / 2 for c in ("a", "b", "c")}
-    sets = {"a": NeuronSet.empty((2, 3)), "b": NeuronSet.empty((2, 3)),
-            "c": NeuronSet.full((2, 3))}
+    sets = {"a": NeuronSet.empty((2, 3)), "b": NeuronSet.empty((2, 3)), "c": NeuronSet.full((2, 3))}
     assert jaccard(sets).values.tolist() == [[0, 0, 0], [0, 0, 0], [0, 0, 1]]
-    assert activation_cosine(probabilities, sets).values.tolist() == [[0, 0, 0], [0, 0, 0],
-                                                                     [0, 0, 1]]
+    assert activation_cosine(probabilities, sets).values.tolist() == [[0, 0, 0], [0, 0, 0], [0, 0, 1]]
 
 
 @settings(max_examples=20, deadline=None)
@@ -112,11 +117,14 @@ def test_per_layer_versions_match_layer_restricted_sets(seed):
         i, k = 0, 1
         shared = sorted(set(restricted[codes[i]]) & set(restricted[codes[k]]))
         assert per_layer["jaccard"][layer, i, k] == pytest.approx(
-            brute_jaccard(restricted[codes[i]], restricted[codes[k]]))
+            brute_jaccard(restricted[codes[i]], restricted[codes[k]])
+        )
         assert per_layer["cosine"][layer, i, k] == pytest.approx(
-            brute_cosine(probabilities[codes[i]], probabilities[codes[k]], shared))
+            brute_cosine(probabilities[codes[i]], probabilities[codes[k]], shared)
+        )
         assert per_layer["cka"][layer, i, k] == pytest.approx(
-            linear_cka(probabilities[codes[i]][layer], probabilities[codes[k]][layer]))
+            linear_cka(probabilities[codes[i]][layer], probabilities[codes[k]][layer])
+        )
 
 
 def test_cka_helper_and_both_sample_choices():
@@ -133,8 +141,7 @@ def test_cka_helper_and_both_sample_choices():
     probabilities = {c: rng.random((3, 8)) for c in ("x", "y", "z")}
     neurons = activation_cka(probabilities).values
     layers = activation_cka(probabilities, samples="layers").values
-    assert neurons[0, 1] == pytest.approx(
-        linear_cka(probabilities["x"].ravel(), probabilities["y"].ravel()))
+    assert neurons[0, 1] == pytest.approx(linear_cka(probabilities["x"].ravel(), probabilities["y"].ravel()))
     assert layers[1, 2] == pytest.approx(linear_cka(probabilities["y"], probabilities["z"]))
 
 

@@ -28,11 +28,14 @@ def random_distance(rng, n):
 def test_mantel_pvalues_are_calibrated_under_the_null():
     rng = np.random.default_rng(2024)
     repeats, permutations = 400, 99
-    pvalues = np.array([
-        mantel_test(random_distance(rng, 8), random_distance(rng, 8), permutations,
-                    seed=int(rng.integers(2**31))).pvalue
-        for _ in range(repeats)
-    ])
+    pvalues = np.array(
+        [
+            mantel_test(
+                random_distance(rng, 8), random_distance(rng, 8), permutations, seed=int(rng.integers(2**31))
+            ).pvalue
+            for _ in range(repeats)
+        ]
+    )
     assert set(np.round(pvalues * (permutations + 1)).astype(int)) <= set(range(1, 101))
     rejection = (pvalues <= 0.05).mean()
     assert abs(rejection - 0.05) < 0.035  # 3 binomial sd at n = 400
@@ -51,7 +54,8 @@ def test_mantel_detects_an_obvious_relation():
     assert len(result.null_distribution) == 499
     spearman = mantel_test(x, y**3, n_permutations=499, seed=1, method="spearman")
     assert spearman.statistic == pytest.approx(
-        mantel_test(x, y, n_permutations=10, seed=1, method="spearman").statistic)
+        mantel_test(x, y, n_permutations=10, seed=1, method="spearman").statistic
+    )
     less = mantel_test(x, -y + 10, n_permutations=199, seed=1, alternative="less")
     assert less.pvalue == pytest.approx(1 / 200)
 
@@ -71,8 +75,10 @@ def test_mantel_null_draws_are_relabellings_of_the_languages():
     rng = np.random.default_rng(6)
     x, y = random_distance(rng, 4), random_distance(rng, 4)
     upper = np.triu_indices(4, 1)
-    possible = {round(np.corrcoef(x[upper], y[np.ix_(order, order)][upper])[0, 1], 9)
-                for order in map(list, itertools.permutations(range(4)))}
+    possible = {
+        round(np.corrcoef(x[upper], y[np.ix_(order, order)][upper])[0, 1], 9)
+        for order in map(list, itertools.permutations(range(4)))
+    }
     null = mantel_test(x, y, n_permutations=300, seed=0).null_distribution
     assert {round(float(v), 9) for v in null} <= possible
     assert len({round(float(v), 9) for v in null}) > 5

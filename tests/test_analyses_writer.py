@@ -16,8 +16,9 @@ def family_probabilities(codes, family, shape=(6, 200), seed=0):
     rng = np.random.default_rng(seed)
     shared = rng.random(shape)
     by_family = {f: rng.random(shape) for f in set(family.values())}
-    return {c: np.clip(0.3 * shared + 0.6 * by_family[family[c]] + 0.1 * rng.random(shape), 0, 1)
-            for c in codes}
+    return {
+        c: np.clip(0.3 * shared + 0.6 * by_family[family[c]] + 0.1 * rng.random(shape), 0, 1) for c in codes
+    }
 
 
 def read_csv(path):
@@ -29,14 +30,25 @@ def test_writer_produces_all_files(tmp_path):
     family = {"en": 0, "de": 0, "fr": 1, "es": 1, "ar": 2, "he": 2}
     codes = list(family)
     probabilities = family_probabilities(codes, family)
-    out = write_spectrum_outputs(tmp_path / "spectrum", probabilities, top_rate=0.05,
-                                 n_permutations=199, seed=7)
+    out = write_spectrum_outputs(
+        tmp_path / "spectrum", probabilities, top_rate=0.05, n_permutations=199, seed=7
+    )
     folder = tmp_path / "spectrum"
-    expected = {"similarity_overlap.csv", "similarity_overlap.json", "similarity_jaccard.csv",
-                "similarity_jaccard.json", "similarity_cosine.csv", "similarity_cosine.json",
-                "similarity_cka.csv", "similarity_cka.json", "similarity_per_layer.csv",
-                "layerwise_overlap.csv", "layerwise_thirds.csv", "dendrogram.png",
-                "mantel.json"}
+    expected = {
+        "similarity_overlap.csv",
+        "similarity_overlap.json",
+        "similarity_jaccard.csv",
+        "similarity_jaccard.json",
+        "similarity_cosine.csv",
+        "similarity_cosine.json",
+        "similarity_cka.csv",
+        "similarity_cka.json",
+        "similarity_per_layer.csv",
+        "layerwise_overlap.csv",
+        "layerwise_thirds.csv",
+        "dendrogram.png",
+        "mantel.json",
+    }
     assert {p.name for p in folder.iterdir()} == expected
     assert all(path.exists() for path in out.paths.values())
     for measure in ("overlap", "jaccard", "cosine", "cka"):
@@ -64,12 +76,12 @@ def test_writer_produces_all_files(tmp_path):
 def test_writer_spectrum_follows_planted_families(tmp_path):
     # planted groups = the registry's genera (Germanic, Romance, Semitic, Finnic/Ugric); with
     # ten languages few relabellings keep the groups, so the Mantel test has power
-    genus = {"en": 0, "de": 0, "fr": 1, "es": 1, "it": 1, "pt": 1, "ar": 2, "he": 2,
-             "fi": 3, "hu": 4}
+    genus = {"en": 0, "de": 0, "fr": 1, "es": 1, "it": 1, "pt": 1, "ar": 2, "he": 2, "fi": 3, "hu": 4}
     probabilities = family_probabilities(list(genus), genus, seed=1)
     for measure in ("jaccard", "cka"):
-        out = write_spectrum_outputs(tmp_path / measure, probabilities, top_rate=0.05,
-                                     measure=measure, n_permutations=199, seed=0)
+        out = write_spectrum_outputs(
+            tmp_path / measure, probabilities, top_rate=0.05, measure=measure, n_permutations=199, seed=0
+        )
         assert out.mantel.statistic > 0.5 and out.mantel.pvalue < 0.05
         assert out.cophenetic_correlation > 0.5
         assert json.loads(out.paths["mantel_json"].read_text())["parameters"]["measure"] == measure

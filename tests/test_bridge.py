@@ -289,8 +289,10 @@ def agnostic_store(tmp_path_factory):
     path = tmp_path_factory.mktemp("agnostic") / "agnostic.h5"
     rng = np.random.default_rng(1)
     overlap = [(layer, j) for layer in (1, 2) for j in range(5)]
-    hot = {"en": [(layer, 10 + j) for layer in (1, 2) for j in range(5)],
-           "de": [(layer, 20 + j) for layer in (1, 2) for j in range(5)]}
+    hot = {
+        "en": [(layer, 10 + j) for layer in (1, 2) for j in range(5)],
+        "de": [(layer, 20 + j) for layer in (1, 2) for j in range(5)],
+    }
     with StoreWriter(path, ModelInfo("synthetic", "synthetic@1", N_LAYERS, D_MLP)) as writer:
         for src, tgt in (("zh", "ja"), ("ja", "zh")):
             mean = rng.normal(size=(N, N_LAYERS, D_MLP))
@@ -345,8 +347,14 @@ def test_the_agnostic_rule_removes_exactly_the_planted_neurons_from_o_and_b(agno
 def test_an_agnostic_rule_that_finds_none_changes_nothing(planted_store):
     """No neuron of planted_store fires on over 95% of tokens everywhere: the rule's path gives
     the result of the plain path bit for bit (random sets, calibration, bootstrap)."""
-    kwargs = {"window": [1, 2], "top_rate": 0.05, "n_random": 49, "n_bootstrap": 20, "seed": 2,
-              "progress": False}
+    kwargs = {
+        "window": [1, 2],
+        "top_rate": 0.05,
+        "n_random": 49,
+        "n_bootstrap": 20,
+        "seed": 2,
+        "progress": False,
+    }
     plain = select_bridge(planted_store, "zh", "ja", ["en", "de"], **kwargs)
     ruled = select_bridge(planted_store, "zh", "ja", ["en", "de"], agnostic_share=0.95, **kwargs)
     assert ruled.parameters["n_agnostic"] == 0

@@ -132,9 +132,7 @@ def test_probe_corpus_spectrum_on_tiny_model(tmp_path, capsys):
     )
     assert Store(store).corpora() == ["de", "en", "fr", "he"]
     mantel = json.loads((out_dir / "mantel.json").read_text())
-    assert (
-        0 < mantel["mantel"]["pvalue"] <= 1 and (out_dir / "dendrogram.png").stat().st_size > 1000
-    )
+    assert 0 < mantel["mantel"]["pvalue"] <= 1 and (out_dir / "dendrogram.png").stat().st_size > 1000
     # a store written by one model refuses another
     assert (
         main(
@@ -218,8 +216,11 @@ def test_agnostic_share_is_one_option_on_every_analysis_command():
         args = parser.parse_args([command, *extra, "--agnostic-share", "0.9"])
         assert args.agnostic_share == 0.9
         assert parser.parse_args([command, *extra]).agnostic_share is None
-        sub = next(a for a in parser._subparsers._group_actions[0].choices[command]._actions
-                   if "--agnostic-share" in a.option_strings)
+        sub = next(
+            a
+            for a in parser._subparsers._group_actions[0].choices[command]._actions
+            if "--agnostic-share" in a.option_strings
+        )
         helps.add(sub.help)
         if command in ("select-bridge", "demo"):
             assert opt.bridge_options(args).agnostic_share == 0.9

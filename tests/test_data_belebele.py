@@ -45,7 +45,8 @@ def test_bundled_items_parse_with_four_answers_and_one_correct(english):
         assert {item.language for item in items} == {lang}
     # the questions are the same, in the same order, in both languages
     assert [(i.url, i.question_number, i.correct) for i in english] == [
-        (i.url, i.question_number, i.correct) for i in german]
+        (i.url, i.question_number, i.correct) for i in german
+    ]
     raw = [json.loads(line) for line in (BELEBELE / "eng_Latn.jsonl").open(encoding="utf-8")]
     expected = [sum(a["correct"] for a in q["answers"]) for row in raw for q in row["items"]]
     assert expected == [1] * 900
@@ -56,8 +57,7 @@ def test_the_first_item(english):
     assert item.passage.startswith("Make sure your hand is as relaxed as possible")
     assert item.url == "https://en.wikibooks.org/wiki/Accordion/Right_hand"
     assert item.question_number == 1 and item.correct_letter == "A"
-    assert item.correct_answer == (
-        "For additional volume, increase the force with which you hit the keys")
+    assert item.correct_answer == ("For additional volume, increase the force with which you hit the keys")
     assert english[1].question_number == 2 and english[1].passage == item.passage
 
 
@@ -91,7 +91,10 @@ def test_passages_in_swahili(english):
     for before, after in zip(english[:50], swahili, strict=True):
         assert after.passage == passages[before.url] != before.passage
         assert (after.question, after.answers, after.correct) == (
-            before.question, before.answers, before.correct)
+            before.question,
+            before.answers,
+            before.correct,
+        )
         assert after.passage_language == "swh_Latn" and after.language == "eng_Latn"
 
 
@@ -128,12 +131,16 @@ def test_unquote_csv_leaves_plain_text_alone():
 
 # ---- the Hugging Face layout -----------------------------------------------------------------
 
+
 def flat_row(item: BelebeleItem) -> dict:
     return {
-        "link": item.url, "question_number": item.question_number,
-        "flores_passage": item.passage, "question": item.question,
+        "link": item.url,
+        "question_number": item.question_number,
+        "flores_passage": item.passage,
+        "question": item.question,
         **{f"mc_answer{i + 1}": answer for i, answer in enumerate(item.answers)},
-        "correct_answer_num": str(item.correct + 1), "dialect": item.language,
+        "correct_answer_num": str(item.correct + 1),
+        "dialect": item.language,
         "ds": "2023-05-03",
     }
 
@@ -165,11 +172,18 @@ def test_hugging_face_rows_are_checked(tmp_path, english):
 
 # ---- malformed files -------------------------------------------------------------------------
 
+
 def passage_row(answers_correct=(True, False, False, False)) -> dict:
     return {
         "text": "A passage.",
-        "items": [{"question": "Why?", "answers": [
-            {"text": f"answer {i}", "correct": flag} for i, flag in enumerate(answers_correct)]}],
+        "items": [
+            {
+                "question": "Why?",
+                "answers": [
+                    {"text": f"answer {i}", "correct": flag} for i, flag in enumerate(answers_correct)
+                ],
+            }
+        ],
         "metadata": {"extra": {"url": "http://x", "language": "eng_Latn"}},
     }
 
@@ -184,9 +198,11 @@ def test_a_truncated_line_is_an_error_with_its_number(tmp_path):
 
 @pytest.mark.parametrize(
     ("flags", "message"),
-    [((True, True, False, False), "expected exactly one correct answer, got 2"),
-     ((False,) * 4, "expected exactly one correct answer, got 0"),
-     ((True, False, False), "expected 4 answers")],
+    [
+        ((True, True, False, False), "expected exactly one correct answer, got 2"),
+        ((False,) * 4, "expected exactly one correct answer, got 0"),
+        ((True, False, False), "expected 4 answers"),
+    ],
 )
 def test_answers_are_checked(tmp_path, flags, message):
     path = tmp_path / "x.jsonl"
@@ -197,9 +213,13 @@ def test_answers_are_checked(tmp_path, flags, message):
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [("", "no Belebele items"), ("\n \n", "no Belebele items"),
-     ("[1, 2]\n", "1: expected a JSON object"), ('{"a": 1}\n', "1: neither a Belebele row"),
-     ('{"text": "t", "items": []}\n', "1: 'items' must be a non-empty list")],
+    [
+        ("", "no Belebele items"),
+        ("\n \n", "no Belebele items"),
+        ("[1, 2]\n", "1: expected a JSON object"),
+        ('{"a": 1}\n', "1: neither a Belebele row"),
+        ('{"text": "t", "items": []}\n', "1: 'items' must be a non-empty list"),
+    ],
 )
 def test_other_bad_files(tmp_path, content, message):
     path = tmp_path / "x.jsonl"

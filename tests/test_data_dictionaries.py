@@ -49,6 +49,7 @@ def gold(pairs: list[tuple[str, str]]) -> dict[str, set[str]]:
 
 # ---- the real bundled data ------------------------------------------------------------------
 
+
 def test_en_de_test_split_has_1500_source_words_with_all_gold_translations_in_file_order():
     d = load_dictionary("en", "de", "test")
     assert (d.src, d.tgt, d.direction, d.split) == ("en", "de", "en-de", "test")
@@ -99,7 +100,10 @@ def test_composed_zh_ja_pairs_share_an_english_translation_in_both_files():
     d = load_dictionary("zh", "ja", "test")
     assert d.composed and d.pivot == "en" and d.direction == "zh-ja"
     assert [s.path.name for s in d.sources] == [
-        "zh-en.5000-6500.txt", "en-ja.0-5000.txt", "en-ja.5000-6500.txt"]
+        "zh-en.5000-6500.txt",
+        "en-ja.0-5000.txt",
+        "en-ja.5000-6500.txt",
+    ]
     zh_en = gold(plain_pairs(MUSE / "zh-en.5000-6500.txt"))
     en_ja = gold(plain_pairs(MUSE / "en-ja.0-5000.txt", MUSE / "en-ja.5000-6500.txt"))
     assert d.n_pairs > 1000
@@ -137,8 +141,7 @@ def test_swahili_comes_from_the_wiktionary_files():
 def test_swahili_to_german_is_composed_from_wiktionary_and_muse():
     d = load_dictionary("sw", "de")
     assert d.composed and d.pivot == "en"
-    assert [s.path.name for s in d.sources] == [
-        "sw-en.test.txt", "en-de.0-5000.txt", "en-de.5000-6500.txt"]
+    assert [s.path.name for s in d.sources] == ["sw-en.test.txt", "en-de.0-5000.txt", "en-de.5000-6500.txt"]
     assert d.n_source_words > 500
 
 
@@ -150,6 +153,7 @@ def test_inverse_twice_gives_the_same_pairs():
 
 
 # ---- other folders: MUSE's own layout, missing pairs -----------------------------------------
+
 
 @pytest.mark.parametrize("subdir", ["dictionaries", "crosslingual/dictionaries", "."])
 def test_musess_own_folder_layouts_are_found(tmp_path, subdir):
@@ -225,6 +229,7 @@ def test_compose_checks_the_legs_meet():
 
 # ---- malformed files -------------------------------------------------------------------------
 
+
 def write(path: Path, text: str | bytes) -> Path:
     path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
     return path
@@ -246,12 +251,10 @@ def test_lines_without_exactly_two_fields_are_errors(tmp_path, line):
 
 
 def test_bom_crlf_blank_lines_tabs_and_spaces(tmp_path):
-    lines = ["\ufeffkazi\twork", "", "   ", "ice cream\taiskrimu", "sana  much", "ule\t",
-             "sana\tlot"]
+    lines = ["\ufeffkazi\twork", "", "   ", "ice cream\taiskrimu", "sana  much", "ule\t", "sana\tlot"]
     path = write(tmp_path / "sw-en.test.txt", "\r\n".join(lines) + "\r\n")
     pairs, source = read_word_pairs(path)
-    assert pairs == [("kazi", "work"), ("ice cream", "aiskrimu"), ("sana", "much"),
-                     ("sana", "lot")]
+    assert pairs == [("kazi", "work"), ("ice cream", "aiskrimu"), ("sana", "much"), ("sana", "lot")]
     assert source.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -279,13 +282,10 @@ def test_a_missing_file_is_an_error(tmp_path):
         read_word_pairs(tmp_path / "nope.txt")
 
 
-words = st.text(
-    alphabet=st.characters(blacklist_categories=("Z", "C")), min_size=1, max_size=8
-)
+words = st.text(alphabet=st.characters(blacklist_categories=("Z", "C")), min_size=1, max_size=8)
 
 
-@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture],
-          deadline=None)
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
 @given(
     pairs=st.lists(st.tuples(words, words), min_size=1, max_size=30),
     separator=st.sampled_from(["\t", " ", "  ", " \t "]),
@@ -303,12 +303,17 @@ def test_a_written_dictionary_reads_back(tmp_path, pairs, separator, bom, line_e
 
 # ---- sampling --------------------------------------------------------------------------------
 
+
 def test_sampling_is_pinned_for_seed_0():
     """Same seed, same sample, on any machine: the values are fixed here."""
     d = load_dictionary("en", "de")
     assert d.sample_pairs(5, 0) == [
-        ("expanding", "ausweitung"), ("genres", "genre"), ("inspiration", "inspirieren"),
-        ("migration", "wanderungen"), ("excellence", "excellence")]
+        ("expanding", "ausweitung"),
+        ("genres", "genre"),
+        ("inspiration", "inspirieren"),
+        ("migration", "wanderungen"),
+        ("excellence", "excellence"),
+    ]
     words = d.sample_source_words(3, 42)
     assert dict(words.translations) == {
         "angry": ("wütend", "böse", "zornig", "verärgert", "sauer"),
@@ -338,13 +343,13 @@ def test_a_numpy_generator_is_accepted_as_seed():
 
 
 small_dictionaries = st.lists(
-    st.tuples(st.sampled_from("abcdefghij"), st.sampled_from("klmnopq")), min_size=1,
+    st.tuples(st.sampled_from("abcdefghij"), st.sampled_from("klmnopq")),
+    min_size=1,
     max_size=40,
 ).map(lambda pairs: BilingualDictionary.from_pairs("en", "de", pairs))
 
 
-@given(d=small_dictionaries, seed=st.integers(0, 2**32), n=st.integers(0, 50),
-       m=st.integers(0, 50))
+@given(d=small_dictionaries, seed=st.integers(0, 2**32), n=st.integers(0, 50), m=st.integers(0, 50))
 def test_sampling_properties(d, seed, n, m):
     small, large = sorted((n, m))
     a = d.sample_pairs(small, seed, allow_fewer=True)

@@ -48,7 +48,11 @@ def test_metadata_rows():
     assert rows[0].url.startswith("https://en.wikinews.org/wiki/Scientists_say")
     assert rows[0].url == rows[1].url
     assert (rows[0].domain, rows[0].topic, rows[0].has_image, rows[0].has_hyperlink) == (
-        "wikinews", "health", True, True)
+        "wikinews",
+        "health",
+        True,
+        True,
+    )
     assert {r.domain for r in rows} == {"wikibooks", "wikinews", "wikivoyage"}
     assert all(r.url.startswith("http") for r in rows)
 

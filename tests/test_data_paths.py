@@ -24,7 +24,11 @@ def test_the_default_is_the_checkouts_probes_data(monkeypatch):
     assert bundled_data_dir() == BUNDLED
     assert resolve_data_dir(None) == BUNDLED
     assert {p.name for p in BUNDLED.iterdir() if p.is_dir()} == {
-        "muse", "wiktionary", "flores200", "belebele"}
+        "muse",
+        "wiktionary",
+        "flores200",
+        "belebele",
+    }
 
 
 def test_the_environment_variable_wins(monkeypatch, tmp_path):
@@ -63,16 +67,11 @@ def test_the_library_never_reads_the_shared_folder():
 @pytest.mark.parametrize(
     ("relative", "sha256"),
     [
-        ("muse/zh-en.5000-6500.txt",
-         "b0f9156009d77f3922bee923d8a8fd8f8aeebb2b33d415e0e148e9411e1632f7"),
-        ("wiktionary/sw-en.test.txt",
-         "5284ed781cafc5549a741c2ac5a856d4e19714a8580e5cad4952a33e2e5c0a27"),
-        ("flores200/dev/en.dev",
-         "51a25f527fd81f428b6933d85a2f5e5544af92aa82042c7fbf0c4120327fba0a"),
-        ("flores200/metadata_dev.tsv",
-         "26e7b00913809be16aa2590e5e252f0a54832eef2de96b3948876878995ec771"),
-        ("belebele/eng_Latn.jsonl",
-         "37dfb8e7c02dba4ab5315d238acacfd2cba484f96bdbfd53981848374be0a464"),
+        ("muse/zh-en.5000-6500.txt", "b0f9156009d77f3922bee923d8a8fd8f8aeebb2b33d415e0e148e9411e1632f7"),
+        ("wiktionary/sw-en.test.txt", "5284ed781cafc5549a741c2ac5a856d4e19714a8580e5cad4952a33e2e5c0a27"),
+        ("flores200/dev/en.dev", "51a25f527fd81f428b6933d85a2f5e5544af92aa82042c7fbf0c4120327fba0a"),
+        ("flores200/metadata_dev.tsv", "26e7b00913809be16aa2590e5e252f0a54832eef2de96b3948876878995ec771"),
+        ("belebele/eng_Latn.jsonl", "37dfb8e7c02dba4ab5315d238acacfd2cba484f96bdbfd53981848374be0a464"),
     ],
 )
 def test_bundled_files_are_unchanged(relative, sha256):

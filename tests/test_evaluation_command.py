@@ -37,9 +37,26 @@ def test_bli_end_to_end_with_tiny_model(tmp_path, capsys):
     from neuronoverlap.models import load_model
 
     out = tmp_path / "results"
-    args = parse("bli", "--pair", "zh-ja", "--bridge", "en", "--model", "tiny-llama", "-n", "3",
-                 "--max-new-tokens", "3", "--batch-size", "2", "--out", str(out), "--quiet",
-                 "--bootstrap", "200")
+    args = parse(
+        "bli",
+        "--pair",
+        "zh-ja",
+        "--bridge",
+        "en",
+        "--model",
+        "tiny-llama",
+        "-n",
+        "3",
+        "--max-new-tokens",
+        "3",
+        "--batch-size",
+        "2",
+        "--out",
+        str(out),
+        "--quiet",
+        "--bootstrap",
+        "200",
+    )
     assert cmd_evaluate(args) == 0
     summary, rows = read_outputs(out, "bli-zh-ja")
     assert summary["model"]["fingerprint"] == load_model("tiny-llama").fingerprint()
@@ -60,10 +77,29 @@ def test_bli_end_to_end_with_tiny_model(tmp_path, capsys):
 
 def test_mrc_end_to_end_with_tiny_model(tmp_path):
     out = tmp_path / "results"
-    args = parse("mrc", "--lang", "sw", "--bridge", "en", "--model", "tiny-llama", "-n", "2",
-                 "--max-new-tokens", "2", "--translation-max-new-tokens", "3",
-                 "--translation-shots", "1", "--reference", "--out", str(out), "--quiet",
-                 "--bootstrap", "200")
+    args = parse(
+        "mrc",
+        "--lang",
+        "sw",
+        "--bridge",
+        "en",
+        "--model",
+        "tiny-llama",
+        "-n",
+        "2",
+        "--max-new-tokens",
+        "2",
+        "--translation-max-new-tokens",
+        "3",
+        "--translation-shots",
+        "1",
+        "--reference",
+        "--out",
+        str(out),
+        "--quiet",
+        "--bootstrap",
+        "200",
+    )
     assert cmd_evaluate(args) == 0
     summary, rows = read_outputs(out, "mrc-sw")
     assert set(summary["conditions"]) == {"zero-shot", "bridge:en", "reference"}
@@ -77,8 +113,24 @@ def test_mrc_likelihood_scoring_with_tiny_model(tmp_path):
     """Each letter's log-probability equals a single unpadded forward of its prompt, and the
     answer is the most probable letter."""
     out = tmp_path / "results"
-    args = parse("mrc", "--lang", "sw", "--model", "tiny-llama", "-n", "3", "--batch-size", "2",
-                 "--scoring", "likelihood", "--out", str(out), "--quiet", "--bootstrap", "200")
+    args = parse(
+        "mrc",
+        "--lang",
+        "sw",
+        "--model",
+        "tiny-llama",
+        "-n",
+        "3",
+        "--batch-size",
+        "2",
+        "--scoring",
+        "likelihood",
+        "--out",
+        str(out),
+        "--quiet",
+        "--bootstrap",
+        "200",
+    )
     assert cmd_evaluate(args) == 0
     summary, rows = read_outputs(out, "mrc-sw")
     assert summary["params"]["scoring"] == "likelihood" and len(rows) == 3
@@ -89,8 +141,9 @@ def test_mrc_likelihood_scoring_with_tiny_model(tmp_path):
         assert row["answer"] == max(scores, key=scores.get) and row["generated"] == ""
         assert row["hit"] == (row["answer"] == row["correct"])
         item = next(i for i in sample_items("en", 3, 0) if i.question == row["question"])
-        encoded = model.tokenizer(question_prompt(MRCPrompts().question, item, row["passage"]),
-                                  return_tensors="pt")
+        encoded = model.tokenizer(
+            question_prompt(MRCPrompts().question, item, row["passage"]), return_tensors="pt"
+        )
         with torch.inference_mode():
             logits = model.backend(encoded["input_ids"], return_type="logits")[0, -1]
         log_probs = torch.log_softmax(logits.float(), dim=-1)
@@ -99,23 +152,26 @@ def test_mrc_likelihood_scoring_with_tiny_model(tmp_path):
             assert scores[letter] == pytest.approx(expected, abs=2e-4)
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["bli", "--pair", "xx-ja"], "unknown language"),
-    (["bli", "--pair", "zh"], "src-tgt"),
-    (["bli", "--pair", "zh-ja", "--bridge", "zh"], "source or target"),
-    (["bli", "--pair", "zh-ja", "--bridges", "en,en"], "twice"),
-    (["bli", "--pair", "zh-ja", "--bridges", "en", "--ranking", "de,en"], "not evaluated"),
-    (["bli", "--pair", "zh-ja", "-n", "0"], "-n must be"),
-    (["bli", "--pair", "en-de", "-n", "100000"], "exceeds"),
-    (["bli", "--pair", "en-de", "--batch-size", "0"], "--batch-size"),
-    (["bli", "--pair", "en-de", "--template", "{S}→{T}"], "lacks"),
-    (["bli", "--pair", "en-de", "--shots", "-2"], "few-shot"),
-    (["bli", "--pair", "en-de", "--confidence", "95"], "--confidence"),
-    (["mrc", "--lang", "sw", "--bridge", "sw"], "passage language"),
-    (["mrc", "--lang", "qq"], "unknown language"),
-    (["mrc", "--lang", "sw", "--translation-template", "{S}: {T}"], "lacks"),
-    (["mrc", "--lang", "sw", "--translation-max-new-tokens", "0"], "translation-max-new-tokens"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["bli", "--pair", "xx-ja"], "unknown language"),
+        (["bli", "--pair", "zh"], "src-tgt"),
+        (["bli", "--pair", "zh-ja", "--bridge", "zh"], "source or target"),
+        (["bli", "--pair", "zh-ja", "--bridges", "en,en"], "twice"),
+        (["bli", "--pair", "zh-ja", "--bridges", "en", "--ranking", "de,en"], "not evaluated"),
+        (["bli", "--pair", "zh-ja", "-n", "0"], "-n must be"),
+        (["bli", "--pair", "en-de", "-n", "100000"], "exceeds"),
+        (["bli", "--pair", "en-de", "--batch-size", "0"], "--batch-size"),
+        (["bli", "--pair", "en-de", "--template", "{S}→{T}"], "lacks"),
+        (["bli", "--pair", "en-de", "--shots", "-2"], "few-shot"),
+        (["bli", "--pair", "en-de", "--confidence", "95"], "--confidence"),
+        (["mrc", "--lang", "sw", "--bridge", "sw"], "passage language"),
+        (["mrc", "--lang", "qq"], "unknown language"),
+        (["mrc", "--lang", "sw", "--translation-template", "{S}: {T}"], "lacks"),
+        (["mrc", "--lang", "sw", "--translation-max-new-tokens", "0"], "translation-max-new-tokens"),
+    ],
+)
 def test_bad_input_raises_input_error(argv, message):
     args = parse(*argv, "--model", "no-such-model")  # never loaded: checks come first
     with pytest.raises(InputError, match=message):
@@ -133,9 +189,19 @@ def test_bridges_all_excludes_the_pair_languages():
     from neuronoverlap.cli.evaluate import _bridges
 
     assert _bridges(parse("bli", "--pair", "en-de", "--bridges", "all"), {"en", "de"}) == [
-        "fr", "it", "pt", "es"]
+        "fr",
+        "it",
+        "pt",
+        "es",
+    ]
     assert _bridges(parse("mrc", "--lang", "sw", "--bridges", "ALL"), {"sw"}) == [
-        "en", "de", "fr", "it", "pt", "es"]
+        "en",
+        "de",
+        "fr",
+        "it",
+        "pt",
+        "es",
+    ]
     assert _bridges(parse("mrc", "--lang", "sw"), {"sw"}) == []
 
 
@@ -149,11 +215,42 @@ def test_argparse_rejects_bridge_and_bridges_together_and_missing_task():
 
 def test_help_lists_every_option(capsys):
     for task, options in (
-        ("bli", ["--pair", "--bridge", "--bridges", "--ranking", "--model", "--device", "--dtype",
-                 "--data-dir", "-n", "--seed", "--batch-size", "--out", "--quiet", "--shots",
-                 "--prompts", "--template", "--bridge-template", "--names"]),
-        ("mrc", ["--lang", "--question-lang", "--reference", "--translation-template",
-                 "--translation-shots", "--question-template", "--bridges", "--out"]),
+        (
+            "bli",
+            [
+                "--pair",
+                "--bridge",
+                "--bridges",
+                "--ranking",
+                "--model",
+                "--device",
+                "--dtype",
+                "--data-dir",
+                "-n",
+                "--seed",
+                "--batch-size",
+                "--out",
+                "--quiet",
+                "--shots",
+                "--prompts",
+                "--template",
+                "--bridge-template",
+                "--names",
+            ],
+        ),
+        (
+            "mrc",
+            [
+                "--lang",
+                "--question-lang",
+                "--reference",
+                "--translation-template",
+                "--translation-shots",
+                "--question-template",
+                "--bridges",
+                "--out",
+            ],
+        ),
     ):
         with pytest.raises(SystemExit):
             parse(task, "--help")
@@ -183,8 +280,9 @@ def test_ranking_from_a_selection_file(tmp_path):
 def test_templates_typed_with_backslash_n():
     from neuronoverlap.cli.evaluate import _bli_prompts, _mrc_prompts
 
-    args = parse("bli", "--pair", "en-de", "--template", r"{S}: {w}\n{T}:", "--shot-answer",
-                 r" {a}", "--shots", "2")
+    args = parse(
+        "bli", "--pair", "en-de", "--template", r"{S}: {w}\n{T}:", "--shot-answer", r" {a}", "--shots", "2"
+    )
     prompts = _bli_prompts(args)
     assert prompts.direct == "{S}: {w}\n{T}:" and prompts.answer == " {a}" and prompts.shots == 2
     assert prompts.bridged == '{S}:"{w}"→{B}:"{b}"→{T}:'  # the style's, not overridden

@@ -87,8 +87,7 @@ def test_extract_answer(lang, generated, expected):
 
 def test_every_language_has_extraction_cases():
     langs = {lang for lang, _, _ in EXTRACTIONS}
-    assert langs == {"en", "de", "fr", "it", "pt", "es", "zh", "ja", "ar", "he", "id", "tl",
-                     "fi", "hu", "sw"}
+    assert langs == {"en", "de", "fr", "it", "pt", "es", "zh", "ja", "ar", "he", "id", "tl", "fi", "hu", "sw"}
 
 
 # (language, answer, gold translations, hit?)
@@ -128,13 +127,16 @@ def test_is_hit(lang, answer, golds, hit):
     assert is_hit(answer, golds) is hit
 
 
-@pytest.mark.parametrize(("lang", "generated", "golds"), [
-    ("de", " „Hund“, der", ["hund"]),
-    ("ja", " 「犬」です。", ["犬"]),
-    ("he", ' "כֶּלֶב".', ["כלב"]),
-    ("ar", " «كَلْب»،", ["كلب"]),
-    ("fr", " « Chien » (m.)", ["chien"]),
-])
+@pytest.mark.parametrize(
+    ("lang", "generated", "golds"),
+    [
+        ("de", " „Hund“, der", ["hund"]),
+        ("ja", " 「犬」です。", ["犬"]),
+        ("he", ' "כֶּלֶב".', ["כלב"]),
+        ("ar", " «كَلْب»،", ["كلب"]),
+        ("fr", " « Chien » (m.)", ["chien"]),
+    ],
+)
 def test_extraction_then_match(lang, generated, golds):
     assert is_hit(extract_answer(generated), golds)
 
@@ -147,17 +149,20 @@ def test_normalize_and_strip_edges():
     assert normalize_word("مُحَمَّد") == "محمد"
 
 
-@pytest.mark.parametrize(("reply", "letter"), [
-    (" B\n", "B"),
-    (" B: Paris", "B"),
-    ("(c)", "C"),
-    (" [D]", "D"),
-    ("\n A", "A"),
-    ("The answer is D.", "D"),
-    (" Answer", None),
-    (" a dog", None),
-    (" E", None),
-    ("", None),
-])
+@pytest.mark.parametrize(
+    ("reply", "letter"),
+    [
+        (" B\n", "B"),
+        (" B: Paris", "B"),
+        ("(c)", "C"),
+        (" [D]", "D"),
+        ("\n A", "A"),
+        ("The answer is D.", "D"),
+        (" Answer", None),
+        (" a dog", None),
+        (" E", None),
+        ("", None),
+    ],
+)
 def test_extract_choice(reply, letter):
     assert extract_choice(reply) == letter

@@ -9,8 +9,17 @@ from neuronoverlap.evaluation.bli import BLIPrompts, evaluate_bli
 
 @pytest.mark.slow
 def test_few_shot_bli_en_de_translates_some_words(gemma):
-    result = evaluate_bli(gemma, "en", "de", n=24, seed=0, batch_size=12,
-                          prompts=BLIPrompts(shots=3), progress=False, n_resamples=1000)
+    result = evaluate_bli(
+        gemma,
+        "en",
+        "de",
+        n=24,
+        seed=0,
+        batch_size=12,
+        prompts=BLIPrompts(shots=3),
+        progress=False,
+        n_resamples=1000,
+    )
     zero = result.conditions["zero-shot"]
     records = zero.records
     assert len(records) == 24 and len({r.source for r in records}) == 24
@@ -21,4 +30,4 @@ def test_few_shot_bli_en_de_translates_some_words(gemma):
     assert zero.accuracy.n_hits >= 2
     assert zero.accuracy.ci_low <= zero.accuracy.accuracy <= zero.accuracy.ci_high
     assert result.model["fingerprint"] == gemma.fingerprint()
-    assert "Deutsch:\"" in result.params["few_shot_prefixes"]["zero-shot"]
+    assert 'Deutsch:"' in result.params["few_shot_prefixes"]["zero-shot"]

@@ -113,8 +113,9 @@ def test_translation_prefix_uses_other_passages():
 
 
 def test_zero_shot_bridged_and_reference(scripted):
-    result = evaluate_mrc(FakeModel(), "sw", ["en"], n=6, seed=2, reference=True,
-                          progress=False, n_resamples=100)
+    result = evaluate_mrc(
+        FakeModel(), "sw", ["en"], n=6, seed=2, reference=True, progress=False, n_resamples=100
+    )
     items = sample_items("en", 6, 2)
     expected = sum(item.correct_letter == "A" for item in items) / 6
     for name in ("zero-shot", "bridge:en", "reference"):
@@ -141,8 +142,7 @@ def test_zero_shot_bridged_and_reference(scripted):
 
 
 def test_german_questions(scripted):
-    result = evaluate_mrc(FakeModel(), "ja", question_lang="de", n=2, progress=False,
-                          n_resamples=10)
+    result = evaluate_mrc(FakeModel(), "ja", question_lang="de", n=2, progress=False, n_resamples=10)
     record = result.conditions["zero-shot"].records[0]
     assert record.question == sample_items("de", 2, 0)[0].question
     assert re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", record.passage)
@@ -181,8 +181,7 @@ def test_likelihood_scoring_picks_the_most_probable_letter(monkeypatch):
     monkeypatch.setattr(generate_module, "next_token_log_probs", fake_log_probs)
     model = FakeModel()
     model.tokenizer = LetterTokenizer()
-    result = evaluate_mrc(model, "sw", n=4, seed=0, progress=False, n_resamples=10,
-                          scoring="likelihood")
+    result = evaluate_mrc(model, "sw", n=4, seed=0, progress=False, n_resamples=10, scoring="likelihood")
     records = result.conditions["zero-shot"].records
     assert records[0].answer == items[0].correct_letter and records[0].hit
     assert [r.answer for r in records[1:]] == ["C"] * 3
@@ -191,8 +190,7 @@ def test_likelihood_scoring_picks_the_most_probable_letter(monkeypatch):
 
 
 def test_letter_tokens_and_bad_scoring():
-    assert letter_token_ids(LetterTokenizer()) == {"A": [1, 5], "B": [2, 6], "C": [3, 7],
-                                                   "D": [4, 8]}
+    assert letter_token_ids(LetterTokenizer()) == {"A": [1, 5], "B": [2, 6], "C": [3, 7], "D": [4, 8]}
 
     class NoLetters:
         def encode(self, text, add_special_tokens=False):

@@ -62,8 +62,14 @@ def song_unbiased_hsic(K: np.ndarray, L: np.ndarray) -> float:
     n = len(K)
     Kt, Lt = K - np.diag(np.diag(K)), L - np.diag(np.diag(L))
     one = np.ones(n)
-    return float((np.trace(Kt @ Lt) + (one @ Kt @ one) * (one @ Lt @ one) / ((n - 1) * (n - 2))
-                  - 2 / (n - 2) * (one @ Kt @ Lt @ one)) / (n * (n - 3)))
+    return float(
+        (
+            np.trace(Kt @ Lt)
+            + (one @ Kt @ one) * (one @ Lt @ one) / ((n - 1) * (n - 2))
+            - 2 / (n - 2) * (one @ Kt @ Lt @ one)
+        )
+        / (n * (n - 3))
+    )
 
 
 def u_statistic_hsic(K: np.ndarray, L: np.ndarray) -> float:
@@ -86,17 +92,15 @@ def sample():
 # ---------------------------------------------------------------- agreement with brute force
 
 
-@pytest.mark.parametrize("kind", ["gaussian", "laplacian", "inverse_multiquadric", "linear",
-                                  "polynomial"])
-@pytest.mark.parametrize("estimator,divisor", [("biased", lambda n: (n - 1) ** 2),
-                                               ("biased_n2", lambda n: n**2)])
+@pytest.mark.parametrize("kind", ["gaussian", "laplacian", "inverse_multiquadric", "linear", "polynomial"])
+@pytest.mark.parametrize(
+    "estimator,divisor", [("biased", lambda n: (n - 1) ** 2), ("biased_n2", lambda n: n**2)]
+)
 def test_biased_estimators_match_the_trace_formula(sample, kind, estimator, divisor):
     x, y = sample
     sigma_x, sigma_y = median_sigma(x), median_sigma(y)
-    expected = trace_hsic(numpy_gram(x, kind, sigma_x), numpy_gram(y, kind, sigma_y),
-                          divisor(len(x)))
-    assert hsic(x, y, kernel=kind, estimator=estimator) == pytest.approx(expected, abs=1e-10,
-                                                                         rel=1e-10)
+    expected = trace_hsic(numpy_gram(x, kind, sigma_x), numpy_gram(y, kind, sigma_y), divisor(len(x)))
+    assert hsic(x, y, kernel=kind, estimator=estimator) == pytest.approx(expected, abs=1e-10, rel=1e-10)
 
 
 @pytest.mark.parametrize("kind", ["gaussian", "laplacian", "linear"])
@@ -115,12 +119,12 @@ def test_unbiased_estimator_works_at_its_minimum_of_four_samples():
     x, y = np.array([0.0, 1.0, 3.0, 2.0]), np.array([1.0, 0.0, 2.0, 5.0])
     K, L = numpy_gram(x, "linear"), numpy_gram(y, "linear")
     assert hsic(x, y, kernel="linear", estimator="unbiased") == pytest.approx(
-        u_statistic_hsic(K, L), abs=1e-10)
+        u_statistic_hsic(K, L), abs=1e-10
+    )
 
 
 def test_u_centred_matrix_has_zero_diagonal_and_zero_row_sums():
-    gram = torch.from_numpy(numpy_gram(np.random.default_rng(0).standard_normal((12, 2)),
-                                       "gaussian", 1.0))
+    gram = torch.from_numpy(numpy_gram(np.random.default_rng(0).standard_normal((12, 2)), "gaussian", 1.0))
     centred = u_centre(gram)
     assert torch.allclose(centred.diagonal(), torch.zeros(12, dtype=torch.float64))
     assert torch.allclose(centred.sum(dim=1), torch.zeros(12, dtype=torch.float64), atol=1e-12)
@@ -130,19 +134,23 @@ def test_normalisations_differ_by_their_factor(sample):
     x, y = sample
     n = len(x)
     assert hsic(x, y, estimator="biased_n2") == pytest.approx(
-        hsic(x, y, estimator="biased") * (n - 1) ** 2 / n**2, rel=1e-12)
+        hsic(x, y, estimator="biased") * (n - 1) ** 2 / n**2, rel=1e-12
+    )
 
 
 def test_hsic_from_grams_is_batched():
     rng = np.random.default_rng(1)
-    grams_x = torch.from_numpy(np.stack([numpy_gram(rng.standard_normal((15, 2)), "linear")
-                                         for _ in range(3)]))
-    grams_y = torch.from_numpy(np.stack([numpy_gram(rng.standard_normal((15, 1)), "linear")
-                                         for _ in range(3)]))
+    grams_x = torch.from_numpy(
+        np.stack([numpy_gram(rng.standard_normal((15, 2)), "linear") for _ in range(3)])
+    )
+    grams_y = torch.from_numpy(
+        np.stack([numpy_gram(rng.standard_normal((15, 1)), "linear") for _ in range(3)])
+    )
     batched = hsic_from_grams(grams_x, grams_y)
     for element in range(3):
         assert float(batched[element]) == pytest.approx(
-            trace_hsic(grams_x[element].numpy(), grams_y[element].numpy(), 14**2), abs=1e-10)
+            trace_hsic(grams_x[element].numpy(), grams_y[element].numpy(), 14**2), abs=1e-10
+        )
 
 
 # ---------------------------------------------------------------- kernels and bandwidths
@@ -165,8 +173,11 @@ def test_gretton_rule_is_square_root_of_half_the_median_squared_distance():
     x[3] = x[4]  # a zero distance, which Gretton's rule ignores
     squared = squared_distances(torch.from_numpy(x))
     assert float(median_bandwidth(squared, "gretton")) == pytest.approx(gretton_sigma(x), rel=1e-12)
-    expected = trace_hsic(numpy_gram(x, "gaussian", gretton_sigma(x)),
-                          numpy_gram(x[:, :1], "gaussian", gretton_sigma(x[:, :1])), 24**2)
+    expected = trace_hsic(
+        numpy_gram(x, "gaussian", gretton_sigma(x)),
+        numpy_gram(x[:, :1], "gaussian", gretton_sigma(x[:, :1])),
+        24**2,
+    )
     assert hsic(x, x[:, :1], bandwidth="gretton") == pytest.approx(expected, abs=1e-10)
 
 
@@ -174,26 +185,26 @@ def test_median_rule_falls_back_to_positive_distances_when_most_pairs_tie():
     x = np.array([0.0] * 8 + [1.0, 3.0])  # 28 of 45 pairs are ties at distance 0
     squared = squared_distances(torch.from_numpy(x)[:, None])
     positive = pdist(x[:, None])
-    assert float(median_bandwidth(squared, "median")) == pytest.approx(
-        np.median(positive[positive > 0]))
+    assert float(median_bandwidth(squared, "median")) == pytest.approx(np.median(positive[positive > 0]))
 
 
 @pytest.mark.parametrize("kernel", [Gaussian(0.7), Laplacian(1.3), InverseMultiquadric(0.9)])
 def test_fixed_bandwidths(sample, kernel):
     x, y = sample
-    expected = trace_hsic(numpy_gram(x, kernel.name, kernel.bandwidth),
-                          numpy_gram(y, kernel.name, kernel.bandwidth), 39**2)
+    expected = trace_hsic(
+        numpy_gram(x, kernel.name, kernel.bandwidth), numpy_gram(y, kernel.name, kernel.bandwidth), 39**2
+    )
     assert hsic(x, y, kernel=kernel) == pytest.approx(expected, abs=1e-10)
-    assert hsic(x, y, kernel=kernel.name, bandwidth=kernel.bandwidth) == pytest.approx(
-        expected, abs=1e-10)
+    assert hsic(x, y, kernel=kernel.name, bandwidth=kernel.bandwidth) == pytest.approx(expected, abs=1e-10)
 
 
 def test_polynomial_parameters_and_separate_kernel_for_y(sample):
     x, y = sample
     K = (0.5 * x @ x.T + 2.0) ** 2
     L = y @ y.T
-    assert hsic(x, y, kernel=Polynomial(degree=2, scale=0.5, offset=2.0),
-                kernel_y=Linear()) == pytest.approx(trace_hsic(K, L, 39**2), abs=1e-10)
+    assert hsic(x, y, kernel=Polynomial(degree=2, scale=0.5, offset=2.0), kernel_y=Linear()) == pytest.approx(
+        trace_hsic(K, L, 39**2), abs=1e-10
+    )
 
 
 def test_user_callable_kernel(sample):
@@ -237,16 +248,16 @@ def test_cka_reproduces_kornblith_demo_values():
         squared = squareform(pdist(values)) ** 2
         return 0.5 * np.sqrt(np.median(squared))
 
-    assert cka(X, Y, kernel=Gaussian(demo_bandwidth(X)),
-               kernel_y=Gaussian(demo_bandwidth(Y))) == pytest.approx(0.65483, abs=5e-6)
+    assert cka(
+        X, Y, kernel=Gaussian(demo_bandwidth(X)), kernel_y=Gaussian(demo_bandwidth(Y))
+    ) == pytest.approx(0.65483, abs=5e-6)
 
 
 def test_linear_cka_equals_its_feature_space_closed_form(sample):
     # ||Y^T X||_F^2 / (||X^T X||_F ||Y^T Y||_F) on centred features (Kornblith et al., eq. 5).
     x, y = sample
     xc, yc = x - x.mean(0), y - y.mean(0)
-    expected = np.linalg.norm(yc.T @ xc) ** 2 / (np.linalg.norm(xc.T @ xc)
-                                                 * np.linalg.norm(yc.T @ yc))
+    expected = np.linalg.norm(yc.T @ xc) ** 2 / (np.linalg.norm(xc.T @ xc) * np.linalg.norm(yc.T @ yc))
     assert cka(x, y) == pytest.approx(expected, abs=1e-12)
 
 
@@ -265,8 +276,7 @@ def test_constant_input_gives_zero_not_nan(sample):
     constant = np.full(40, 3.5)
     for kernel in ["gaussian", "laplacian", "inverse_multiquadric", "linear"]:
         assert hsic(x, constant, kernel=kernel) == pytest.approx(0.0, abs=1e-12)
-        assert hsic(constant, constant, kernel=kernel, estimator="unbiased") == pytest.approx(
-            0.0, abs=1e-12)
+        assert hsic(constant, constant, kernel=kernel, estimator="unbiased") == pytest.approx(0.0, abs=1e-12)
         assert cka(x, constant, kernel=kernel) == 0.0
         assert cka(constant, constant, kernel=kernel, debiased=True) == 0.0
 
@@ -277,7 +287,7 @@ def test_extreme_scales_and_tiny_median_distances_stay_finite():
     y = np.array([1.0, 0.0, 3.0, 2.0, 5.0])
     sigma = median_sigma(x)
     with np.errstate(over="ignore"):  # (1 / 6e-157)^2 overflows to inf: the kernel value is 0
-        K = np.exp(-((x[:, None] - x[None, :]) / sigma) ** 2 / 2)
+        K = np.exp(-(((x[:, None] - x[None, :]) / sigma) ** 2) / 2)
     expected = trace_hsic(K, numpy_gram(y, "gaussian", median_sigma(y)), 16)
     for kernel in ["gaussian", "laplacian", "inverse_multiquadric"]:
         assert np.isfinite(hsic(x, y, kernel=kernel))
@@ -288,15 +298,15 @@ def test_extreme_scales_and_tiny_median_distances_stay_finite():
     for factor in [1e-300, 1e-160, 1e160, 1e300]:  # distances would under- or overflow
         assert hsic(z * factor, w) == pytest.approx(hsic(z, w), rel=1e-9)
         assert hsic(z * factor, w, kernel=Gaussian(factor), kernel_y=Gaussian(1.0)) == (
-            pytest.approx(hsic(z, w, kernel=Gaussian(1.0)), rel=1e-9))
+            pytest.approx(hsic(z, w, kernel=Gaussian(1.0)), rel=1e-9)
+        )
 
 
 def test_one_dimensional_inputs_and_tensors_and_lists(sample):
     x, y = sample
     reference = hsic(x[:, 0], y[:, 0])
     assert hsic(x[:, :1], y[:, :1]) == pytest.approx(reference, abs=1e-14)
-    assert hsic(torch.from_numpy(x[:, 0]), torch.from_numpy(y[:, 0])) == pytest.approx(
-        reference, abs=1e-14)
+    assert hsic(torch.from_numpy(x[:, 0]), torch.from_numpy(y[:, 0])) == pytest.approx(reference, abs=1e-14)
     assert hsic(list(x[:, 0]), list(y[:, 0])) == pytest.approx(reference, abs=1e-14)
     assert hsic(np.arange(10), np.arange(10) ** 2) > 0  # integers become float64
 
@@ -314,13 +324,16 @@ def test_cuda_tensors_give_the_cpu_values(sample):
     assert on_gpu == pytest.approx(hsic(x, y, estimator="unbiased"), abs=1e-12)
 
 
-@pytest.mark.parametrize("bad,message", [
-    (np.array([1.0, np.nan, 2.0, 3.0]), "NaN or infinite"),
-    (np.array([1.0, np.inf, 2.0, 3.0]), "NaN or infinite"),
-    (np.zeros((4, 2, 2)), "shape"),
-    (np.zeros((0,)), "empty"),
-    (np.array(["a", "b", "c", "d"]), "numeric"),
-])
+@pytest.mark.parametrize(
+    "bad,message",
+    [
+        (np.array([1.0, np.nan, 2.0, 3.0]), "NaN or infinite"),
+        (np.array([1.0, np.inf, 2.0, 3.0]), "NaN or infinite"),
+        (np.zeros((4, 2, 2)), "shape"),
+        (np.zeros((0,)), "empty"),
+        (np.array(["a", "b", "c", "d"]), "numeric"),
+    ],
+)
 def test_bad_inputs_raise_input_error(bad, message):
     with pytest.raises(InputError, match=message):
         hsic(bad, np.arange(4.0))

@@ -75,8 +75,7 @@ def test_eigendecomposition_path_equals_the_exact_gather_path(estimator, kind):
     assert abs(float(observed[0]) - float((centred_x * centred_y).sum())) <= 1e-10 * scale
     np.testing.assert_allclose(null.numpy(), exact_null.numpy(), rtol=0, atol=1e-10 * scale)
     fast_result = independence_test_grams(gram_x, gram_y, "permutation", estimator, 100, 6)
-    exact_result = independence_test_grams(gram_x, gram_y, "permutation", estimator, 100, 6,
-                                           fast_path=False)
+    exact_result = independence_test_grams(gram_x, gram_y, "permutation", estimator, 100, 6, fast_path=False)
     assert float(fast_result["pvalue"][0]) == float(exact_result["pvalue"][0])
 
 
@@ -175,7 +174,8 @@ def test_gamma_pvalue_matches_grettons_formula(dependent_pair):
     rng = np.random.default_rng(4)
     independent = rng.standard_normal((50, 2)), rng.standard_normal(50)
     assert hsic_test(*independent, method="gamma").pvalue == pytest.approx(
-        gretton_gamma_pvalue(*independent), rel=1e-8)
+        gretton_gamma_pvalue(*independent), rel=1e-8
+    )
 
 
 def test_test_argument_errors():

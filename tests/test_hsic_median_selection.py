@@ -37,8 +37,9 @@ def test_both_back_ends_select_the_brute_force_middle_values(values, data):
     tensor, skip_tensor = torch.from_numpy(values), torch.from_numpy(skip)
     for backend in (_middle_values_numpy, _middle_values_torch):
         low, high, largest = backend(tensor, skip_tensor)
-        for row, skipped, got_low, got_high, got_largest in zip(values, skip, low, high,
-                                                                 largest, strict=True):
+        for row, skipped, got_low, got_high, got_largest in zip(
+            values, skip, low, high, largest, strict=True
+        ):
             assert (float(got_low), float(got_high)) == brute_middles(row, skipped)
             assert float(got_largest) == row.max()
 
@@ -58,11 +59,10 @@ def test_pairwise_equals_the_per_pair_loop_on_tied_activations(rule):
     # Quantised and mostly-zero rows: the median is 0 for some (positive distances are used)
     # and Gretton's rule drops zero distances, so rows take different selection paths.
     rng = np.random.default_rng(8)
-    A = np.vstack([rng.integers(0, 3, (3, 30)), np.where(rng.random((3, 30)) < 0.7, 0,
-                                                         rng.standard_normal((3, 30)))])
+    A = np.vstack(
+        [rng.integers(0, 3, (3, 30)), np.where(rng.random((3, 30)) < 0.7, 0, rng.standard_normal((3, 30)))]
+    )
     B = np.vstack([rng.standard_normal((2, 30)), rng.integers(0, 2, (2, 30)), np.ones((1, 30))])
     expected = np.array([[hsic(a, b, bandwidth=rule) for b in B] for a in A])
-    np.testing.assert_allclose(pairwise_hsic(A, B, bandwidth=rule), expected, rtol=1e-10,
-                               atol=1e-15)
+    np.testing.assert_allclose(pairwise_hsic(A, B, bandwidth=rule), expected, rtol=1e-10, atol=1e-15)
     assert np.isfinite(pairwise_cka(A, B, bandwidth=rule)).all()
-

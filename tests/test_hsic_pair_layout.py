@@ -21,8 +21,7 @@ sample_counts = st.integers(1, 40)
 def test_every_unordered_pair_once_and_positions_invert_the_layout(n):
     first, second = layout_pairs(n, torch.device("cpu"))
     assert first.shape[0] == n * (n - 1) // 2
-    unordered = {(min(a, b), max(a, b)) for a, b in zip(first.tolist(), second.tolist(),
-                                                       strict=True)}
+    unordered = {(min(a, b), max(a, b)) for a, b in zip(first.tolist(), second.tolist(), strict=True)}
     assert unordered == {(a, b) for a in range(n) for b in range(a + 1, n)}
     expected = torch.arange(first.shape[0])
     assert torch.equal(pair_positions(first, second, n), expected)
@@ -51,5 +50,4 @@ def test_fill_row_sums_and_centring_match_the_full_matrix(n, seed):
     shift = torch.from_numpy(rng.standard_normal((3, n)))
     subtract_pair_sums(pairs, shift)
     shifted = full - shift[:, :, None] - shift[:, None, :]
-    np.testing.assert_allclose(pairs.numpy(), shifted[:, first, second].numpy(), rtol=1e-12,
-                               atol=1e-12)
+    np.testing.assert_allclose(pairs.numpy(), shifted[:, first, second].numpy(), rtol=1e-12, atol=1e-12)

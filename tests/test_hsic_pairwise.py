@@ -27,9 +27,13 @@ def neuron_sets():
     """A [9, n] and B [7, n] over n = 40 samples, some of B's rows depending on A's."""
     rng = np.random.default_rng(21)
     A = rng.standard_normal((9, 40))
-    B = np.vstack([A[:3] ** 2 + 0.5 * rng.standard_normal((3, 40)),
-                   np.tanh(A[3:5]) + 0.2 * rng.standard_normal((2, 40)),
-                   rng.exponential(size=(2, 40))])
+    B = np.vstack(
+        [
+            A[:3] ** 2 + 0.5 * rng.standard_normal((3, 40)),
+            np.tanh(A[3:5]) + 0.2 * rng.standard_normal((2, 40)),
+            rng.exponential(size=(2, 40)),
+        ]
+    )
     return A, B
 
 
@@ -37,14 +41,14 @@ def loop_matrix(function, A, B, **options):
     return np.array([[function(a, b, **options) for b in B] for a in A])
 
 
-@pytest.mark.parametrize("kernel", ["gaussian", "laplacian", "inverse_multiquadric", "linear",
-                                    Gaussian(0.8)])
+@pytest.mark.parametrize("kernel", ["gaussian", "laplacian", "inverse_multiquadric", "linear", Gaussian(0.8)])
 @pytest.mark.parametrize("estimator", ["biased", "biased_n2", "unbiased"])
 def test_pairwise_hsic_equals_the_per_pair_loop(neuron_sets, kernel, estimator):
     A, B = neuron_sets
     expected = loop_matrix(hsic, A, B, kernel=kernel, estimator=estimator)
-    np.testing.assert_allclose(pairwise_hsic(A, B, kernel=kernel, estimator=estimator),
-                               expected, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(
+        pairwise_hsic(A, B, kernel=kernel, estimator=estimator), expected, rtol=1e-10, atol=1e-14
+    )
 
 
 def test_chunking_does_not_change_the_values(neuron_sets):
@@ -52,8 +56,9 @@ def test_chunking_does_not_change_the_values(neuron_sets):
     whole = pairwise_hsic(A, B)
     bytes_per_neuron = pairwise_module.building_bytes(40, 8)
     for budget in [2 * bytes_per_neuron, 6 * bytes_per_neuron, 1]:
-        np.testing.assert_allclose(pairwise_hsic(A, B, memory_budget_bytes=budget), whole,
-                                   rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(
+            pairwise_hsic(A, B, memory_budget_bytes=budget), whole, rtol=1e-12, atol=1e-15
+        )
 
 
 def test_chunks_respect_the_memory_budget(monkeypatch):
@@ -82,10 +87,10 @@ def test_chunks_respect_the_memory_budget(monkeypatch):
 def test_pairwise_cka_equals_the_per_pair_loop(neuron_sets, debiased):
     A, B = neuron_sets
     expected = loop_matrix(cka, A, B, kernel="gaussian", debiased=debiased)
-    np.testing.assert_allclose(pairwise_cka(A, B, debiased=debiased), expected,
-                               rtol=1e-10, atol=1e-14)
-    np.testing.assert_allclose(pairwise_cka(A, B, debiased=debiased, memory_budget_bytes=1),
-                               expected, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(pairwise_cka(A, B, debiased=debiased), expected, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(
+        pairwise_cka(A, B, debiased=debiased, memory_budget_bytes=1), expected, rtol=1e-10, atol=1e-14
+    )
 
 
 def test_constant_neurons_give_zeros_not_nans(neuron_sets):
@@ -97,9 +102,13 @@ def test_constant_neurons_give_zeros_not_nans(neuron_sets):
             values = pairwise_hsic(A, B, kernel=kernel, estimator=estimator)
             assert (values[4] == 0).all()
     B[2] = 0.25
-    for values in [pairwise_hsic(A, B), pairwise_hsic(A, B, estimator="unbiased"),
-                   pairwise_cka(A, B), pairwise_cka(A, B, debiased=True),
-                   reference_pairwise_hsic(A, B)]:
+    for values in [
+        pairwise_hsic(A, B),
+        pairwise_hsic(A, B, estimator="unbiased"),
+        pairwise_cka(A, B),
+        pairwise_cka(A, B, debiased=True),
+        reference_pairwise_hsic(A, B),
+    ]:
         assert np.isfinite(values).all()
         np.testing.assert_allclose(values[:, 2], 0.0, atol=1e-12)
 
@@ -114,8 +123,9 @@ def test_float32_and_tensor_inputs(neuron_sets):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_pairwise_on_cuda_matches_cpu(neuron_sets):
     A, B = neuron_sets
-    np.testing.assert_allclose(pairwise_hsic(A, B, device="cuda"), pairwise_hsic(A, B),
-                               rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(
+        pairwise_hsic(A, B, device="cuda"), pairwise_hsic(A, B), rtol=1e-10, atol=1e-14
+    )
     on_gpu = max_mean_test(A, B, score="hsic", n_permutations=50, device="cuda")
     on_cpu = max_mean_test(A, B, score="hsic", n_permutations=50)
     np.testing.assert_allclose(on_gpu.null_distribution, on_cpu.null_distribution, rtol=1e-10)
@@ -144,7 +154,8 @@ def test_set_hsic_is_multivariate_hsic_of_the_sample_vectors(neuron_sets):
     A, B = neuron_sets
     assert set_hsic(A, B) == pytest.approx(hsic(zscore(A).T, zscore(B).T), rel=1e-12)
     assert set_hsic(A, B, standardise=False, estimator="unbiased") == pytest.approx(
-        hsic(A.T, B.T, estimator="unbiased"), rel=1e-12)
+        hsic(A.T, B.T, estimator="unbiased"), rel=1e-12
+    )
     result = set_hsic_test(A, B, n_permutations=200, seed=4)
     direct = hsic_test(zscore(A).T, zscore(B).T, n_permutations=200, seed=4)
     assert result.pvalue == direct.pvalue and result.pvalue < 0.05
@@ -183,8 +194,7 @@ def test_max_mean_null_is_the_score_of_permuted_samples(neuron_sets, mode):
     np.testing.assert_allclose(result.null_distribution[:8], brute, rtol=1e-10)
     exceed = int((result.null_distribution >= result.statistic).sum())
     assert result.pvalue == pytest.approx((1 + exceed) / 61)
-    chunked = max_mean_test(A, B, score=mode, n_permutations=60, seed=12,
-                            memory_budget_bytes=20_000)
+    chunked = max_mean_test(A, B, score=mode, n_permutations=60, seed=12, memory_budget_bytes=20_000)
     np.testing.assert_allclose(chunked.null_distribution, result.null_distribution, rtol=1e-12)
 
 

@@ -15,8 +15,7 @@ FEW = settings(max_examples=40, deadline=None)
 def paired_samples(draw, min_samples=4, max_samples=24):
     """x [n, d_x] and y [n, d_y] with moderate finite values (ties and constants allowed)."""
     n = draw(st.integers(min_samples, max_samples))
-    values = st.floats(-50, 50, allow_nan=False, allow_infinity=False, allow_subnormal=False,
-                       width=64)
+    values = st.floats(-50, 50, allow_nan=False, allow_infinity=False, allow_subnormal=False, width=64)
     x = draw(hnp.arrays(np.float64, (n, draw(st.integers(1, 3))), elements=values))
     y = draw(hnp.arrays(np.float64, (n, draw(st.integers(1, 3))), elements=values))
     return x, y
@@ -28,8 +27,7 @@ def scale_of(x, y, kernel):
 
 
 @FEW
-@given(paired_samples(), st.sampled_from(PSD_KERNELS),
-       st.sampled_from(["biased", "biased_n2", "unbiased"]))
+@given(paired_samples(), st.sampled_from(PSD_KERNELS), st.sampled_from(["biased", "biased_n2", "unbiased"]))
 def test_symmetric_in_x_and_y(pair, kernel, estimator):
     x, y = pair
     forward = hsic(x, y, kernel=kernel, estimator=estimator)
@@ -46,8 +44,12 @@ def test_biased_hsic_is_non_negative_with_psd_kernels(pair, kernel):
 
 
 @FEW
-@given(paired_samples(), st.sampled_from(PSD_KERNELS),
-       st.sampled_from(["biased", "unbiased"]), st.randoms(use_true_random=False))
+@given(
+    paired_samples(),
+    st.sampled_from(PSD_KERNELS),
+    st.sampled_from(["biased", "unbiased"]),
+    st.randoms(use_true_random=False),
+)
 def test_invariant_to_permuting_samples_of_both(pair, kernel, estimator, random):
     x, y = pair
     order = list(range(len(x)))
@@ -73,8 +75,9 @@ def test_median_gaussian_hsic_is_invariant_to_any_rescaling(seed, factor, n):
     x, y = rng.standard_normal((n, 2)), rng.standard_normal(n)
     y = y + np.sin(x[:, 0])
     assert np.isclose(hsic(x * factor, y), hsic(x, y), rtol=1e-9, atol=1e-15)
-    assert np.isclose(hsic(x, y * factor, estimator="unbiased"), hsic(x, y, estimator="unbiased"),
-                      rtol=1e-9, atol=1e-15)
+    assert np.isclose(
+        hsic(x, y * factor, estimator="unbiased"), hsic(x, y, estimator="unbiased"), rtol=1e-9, atol=1e-15
+    )
 
 
 @FEW
@@ -92,8 +95,12 @@ def test_cka_lies_in_the_unit_interval_and_is_one_on_identical_inputs(pair, kern
 
 
 @FEW
-@given(paired_samples(min_samples=6), st.sampled_from(["permutation", "gamma"]),
-       st.integers(1, 60), st.integers(0, 1000))
+@given(
+    paired_samples(min_samples=6),
+    st.sampled_from(["permutation", "gamma"]),
+    st.integers(1, 60),
+    st.integers(0, 1000),
+)
 def test_pvalues_lie_in_zero_one(pair, method, n_permutations, seed):
     x, y = pair
     result = hsic_test(x, y, method=method, n_permutations=n_permutations, seed=seed)
@@ -104,12 +111,16 @@ def test_pvalues_lie_in_zero_one(pair, method, n_permutations, seed):
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.integers(0, 2**32 - 1), st.integers(1, 6), st.integers(1, 6), st.integers(4, 20),
-       st.sampled_from(["biased", "unbiased"]))
+@given(
+    st.integers(0, 2**32 - 1),
+    st.integers(1, 6),
+    st.integers(1, 6),
+    st.integers(4, 20),
+    st.sampled_from(["biased", "unbiased"]),
+)
 def test_pairwise_equals_per_pair_hsic(seed, n_a, n_b, n, estimator):
     rng = np.random.default_rng(seed)
     A = rng.standard_normal((n_a, n)).round(1)  # rounding makes ties and repeated values
     B = rng.standard_normal((n_b, n)).round(1)
     expected = np.array([[hsic(a, b, estimator=estimator) for b in B] for a in A])
-    np.testing.assert_allclose(pairwise_hsic(A, B, estimator=estimator), expected,
-                               rtol=1e-9, atol=1e-13)
+    np.testing.assert_allclose(pairwise_hsic(A, B, estimator=estimator), expected, rtol=1e-9, atol=1e-13)

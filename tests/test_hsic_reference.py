@@ -19,8 +19,7 @@ def reference_steps(set_one: np.ndarray, set_two: np.ndarray):
     one, two = torch.from_numpy(set_one), torch.from_numpy(set_two)
     one = (one - one.mean(dim=1, keepdim=True)) / (one.std(dim=1, keepdim=True) + 1e-6)
     two = (two - two.mean(dim=1, keepdim=True)) / (two.std(dim=1, keepdim=True) + 1e-6)
-    all_distances = torch.cat([torch.cdist(one, one).reshape(-1),
-                               torch.cdist(two, two).reshape(-1)])
+    all_distances = torch.cat([torch.cdist(one, one).reshape(-1), torch.cdist(two, two).reshape(-1)])
     sigma = torch.median(all_distances).item() + 1e-6
     n = one.shape[1]
     centring = torch.eye(n, dtype=torch.float64) - torch.ones(n, n, dtype=torch.float64) / n
@@ -65,8 +64,7 @@ def test_reference_score_to_first_order():
     rng = np.random.default_rng(0)
     n = 200
     A = rng.standard_normal((20, n))
-    B = np.vstack([0.6 * A[:5] + rng.standard_normal((5, n)),
-                   A[5:10] ** 2 + rng.standard_normal((5, n))])
+    B = np.vstack([0.6 * A[:5] + rng.standard_normal((5, n)), A[5:10] ** 2 + rng.standard_normal((5, n))])
     scores = reference_pairwise_hsic(A, B)
     sigma = reference_bandwidth(A, B)
     assert sigma == pytest.approx(np.sqrt(2 * (n - 1)), rel=0.05)

@@ -19,8 +19,7 @@ from neuronoverlap.languages import (
     taxonomy_distance,
 )
 
-PAPER_LANGUAGES = ["en", "de", "fr", "it", "pt", "es", "zh", "ja", "ar", "he", "id", "tl", "fi",
-                   "hu", "sw"]
+PAPER_LANGUAGES = ["en", "de", "fr", "it", "pt", "es", "zh", "ja", "ar", "he", "id", "tl", "fi", "hu", "sw"]
 
 
 def test_the_fifteen_languages_of_the_paper_are_built_in():
@@ -31,7 +30,11 @@ def test_the_fifteen_languages_of_the_paper_are_built_in():
 def test_lookup_is_case_and_space_insensitive():
     german = get_language(" DE ")
     assert (german.code, german.name, german.endonym, german.flores) == (
-        "de", "German", "Deutsch", "deu_Latn")
+        "de",
+        "German",
+        "Deutsch",
+        "deu_Latn",
+    )
     assert german.family == "Indo-European" and german.genus == "Germanic"
 
 

@@ -197,6 +197,8 @@ def test_a_bridge_selection_reads_the_store_through_one_handle(tiny_store_templa
         return original(path)
 
     monkeypatch.setattr(reader, "open_h5", counting)
-    result = select_bridge(tiny_store_template, "de", "fr", ["en"], n_random=10, n_bootstrap=0, progress=False)
+    result = select_bridge(
+        tiny_store_template, "de", "fr", ["en"], n_random=10, n_bootstrap=0, progress=False
+    )
     assert result.chosen == "en"
     assert len(opened) <= 2, f"{len(opened)} opens"

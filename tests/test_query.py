@@ -27,15 +27,16 @@ def store_path(tmp_path_factory, tiny_llama):
     path = tmp_path_factory.mktemp("query") / "run.h5"
     with open_writer(path, tiny_llama) as writer:
         for probe_set in translation_probe_sets("it", "en", 6, seed=0):
-            record_probe_set(tiny_llama, writer, probe_set, batch_size=4,
-                             stop=StopRule(max_new_tokens=3), progress=False)
+            record_probe_set(
+                tiny_llama, writer, probe_set, batch_size=4, stop=StopRule(max_new_tokens=3), progress=False
+            )
         for lang in ("en", "he"):
             sentences, params = flores_sentences(lang, 5)
-            record_corpus(tiny_llama, writer, lang, sentences, params, batch_size=4,
-                          progress=False)
+            record_corpus(tiny_llama, writer, lang, sentences, params, batch_size=4, progress=False)
         shape = (tiny_llama.n_layers, tiny_llama.d_mlp)
-        writer.put_sets({"one": NeuronSet.from_indices([(1, 7), (0, 3)], shape),
-                           "none": NeuronSet.empty(shape)})
+        writer.put_sets(
+            {"one": NeuronSet.from_indices([(1, 7), (0, 3)], shape), "none": NeuronSet.empty(shape)}
+        )
     return path
 
 
@@ -44,8 +45,7 @@ def test_reports_match_the_stored_arrays(store_path):
     report, other = query_neurons(store, [(1, 7), (0, 2)])
     assert report.sets == ["one"] and other.sets == []
     corpus = store.corpus("he")
-    assert report.corpora["he"].probability == pytest.approx(
-        corpus.fire_count()[1, 7] / corpus.n_tokens)
+    assert report.corpora["he"].probability == pytest.approx(corpus.fire_count()[1, 7] / corpus.n_tokens)
     assert report.corpora["he"].tokens == corpus.n_tokens
     view = store.probes("it", "en")
     tokens = view.tokens().astype(float)
@@ -66,11 +66,14 @@ def test_neuron_command_prints_tables_and_json(store_path, capsys):
     assert 0 <= data["neurons"][0]["corpora"]["en"]["probability"] <= 1
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["1-7"], "LAYER:NEURON"),
-    (["99:0"], "layer 99 out of range"),
-    (["0:100000"], "neuron 100000 out of range"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["1-7"], "LAYER:NEURON"),
+        (["99:0"], "layer 99 out of range"),
+        (["0:100000"], "neuron 100000 out of range"),
+    ],
+)
 def test_bad_neurons_are_one_line_errors(store_path, argv, message, capsys):
     assert main(["neuron", str(store_path), *argv]) == 2
     err = capsys.readouterr().err.strip()

@@ -43,16 +43,18 @@ def _evaluation_summary() -> dict:
         oracle_comparison,
     )
 
-    zero = condition_result("zero-shot", None, [Record(h) for h in (1, 0, 0, 1, 0, 0, 1, 0)],
-                            0.95, 200, 0)
-    bridged = condition_result("bridge:en", "en", [Record(h) for h in (1, 1, 0, 1, 0, 1, 1, 0)],
-                               0.95, 200, 0)
+    zero = condition_result("zero-shot", None, [Record(h) for h in (1, 0, 0, 1, 0, 0, 1, 0)], 0.95, 200, 0)
+    bridged = condition_result("bridge:en", "en", [Record(h) for h in (1, 1, 0, 1, 0, 1, 1, 0)], 0.95, 200, 0)
     result = EvaluationResult(
-        "bli", "de-fr", {"zero-shot": zero, "bridge:en": bridged},
+        "bli",
+        "de-fr",
+        {"zero-shot": zero, "bridge:en": bridged},
         {"en": compare(zero, bridged, 0.95, 200, 0)},
         oracle_comparison(["en"], {"en": bridged.accuracy.accuracy}),
-        params={"src": "de", "tgt": "fr", "n": 8}, model={"name": "tiny-llama"},
-        diagnostics={"zero-shot": {"copied": 2}, "bridge:en": {"copied": 1}})
+        params={"src": "de", "tgt": "fr", "n": 8},
+        model={"name": "tiny-llama"},
+        diagnostics={"zero-shot": {"copied": 2}, "bridge:en": {"copied": 1}},
+    )
     return result.summary()
 
 
@@ -60,11 +62,12 @@ def _evaluation_summary() -> dict:
 def store_path(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("report") / "run.h5"
     common = ["--model", "tiny-llama", "--store", str(path), "--quiet"]
-    assert main(["probe", "--pair", "de-fr", "--bridges", "en", "-n", "6",
-                 "--max-new-tokens", "3", *common]) == 0
+    assert (
+        main(["probe", "--pair", "de-fr", "--bridges", "en", "-n", "6", "--max-new-tokens", "3", *common])
+        == 0
+    )
     assert main(["corpus", "--langs", "en,de,fr,he", "-n", "6", *common]) == 0
-    assert main(["select-bridge", "--pair", "de-fr", "--bridges", "en", "--permutations", "19",
-                 *common]) == 0
+    assert main(["select-bridge", "--pair", "de-fr", "--bridges", "en", "--permutations", "19", *common]) == 0
     with StoreWriter.for_existing(path) as writer:
         writer.put_json("results", "bli-de-fr", _evaluation_summary())
         writer.put_json("results", "mrc-sw", {"note": "free-form", "scores": {"first": 0.25}})
@@ -115,8 +118,9 @@ def test_bridge_table_highlights_the_chosen_bridge(store_path, report, page):
     assert len(highlighted) == 1 and f"<td>{stored['chosen']}</td>" in highlighted[0]
     rows = _read_csv(report.tables["bridge_de_fr"])
     assert [r["bridge"] for r in rows] == stored["ranking"]
-    assert [r["chosen"] for r in rows] == ["chosen" if b == stored["chosen"] else ""
-                                           for b in stored["ranking"]]
+    assert [r["chosen"] for r in rows] == [
+        "chosen" if b == stored["chosen"] else "" for b in stored["ranking"]
+    ]
     assert float(rows[0]["score"]) == pytest.approx(stored["scores"][rows[0]["bridge"]])
 
 
@@ -128,8 +132,7 @@ def test_per_layer_bridge_table_uses_real_layer_ids(store_path, report, page):
     for row in rows:
         layer = row["layer"]
         score = stored["per_layer"]["en"][layer]
-        assert (row["score en"] == "") if score is None else \
-            float(row["score en"]) == pytest.approx(score)
+        assert (row["score en"] == "") if score is None else float(row["score en"]) == pytest.approx(score)
         assert int(row["|O_l|"]) == stored["set_sizes"]["en"][layer][0]
         assert int(row["|B_l| en"]) == stored["set_sizes"]["en"][layer][1]
     assert "Per-layer scores de-&gt;fr" in page
@@ -170,8 +173,7 @@ def test_report_json_is_consistent_with_the_store(store_path, report):
         assert entry["params"] == view.params
         assert entry["examples"][0]["generation"] == view.strings("generations")[0]
     assert [c["lang"] for c in data["corpora"]] == store.corpora()
-    assert [c["n_tokens"] for c in data["corpora"]] == [store.corpus(c).n_tokens
-                                                        for c in store.corpora()]
+    assert [c["n_tokens"] for c in data["corpora"]] == [store.corpus(c).n_tokens for c in store.corpora()]
     assert data["bridges"][0]["document"] == store.get_json("results", "bridge-de-fr")
     assert data["spectrum"]["mantel"]["n_permutations"] == 99
     assert data["similarity"]["languages"] == store.corpora()
@@ -190,8 +192,15 @@ def test_every_table_has_a_csv_and_every_figure_a_png(report):
         assert header and path.suffix == ".csv"
     for path in report.figures.values():
         assert path.read_bytes().startswith(PNG_SIGNATURE)
-    assert {"probe_overlap", "jaccard", "cosine", "dendrogram", "corpus_overlap",
-            "bridge-de-fr", "eval_bli-de-fr"} <= set(report.figures)
+    assert {
+        "probe_overlap",
+        "jaccard",
+        "cosine",
+        "dendrogram",
+        "corpus_overlap",
+        "bridge-de-fr",
+        "eval_bli-de-fr",
+    } <= set(report.figures)
     assert all(path.is_file() for path in report.paths())
 
 
@@ -220,8 +229,7 @@ def test_evaluation_results_are_shown(report, page):
     comparison = _read_csv(report.tables["eval_bli-de-fr_comparisons"])[0]
     assert float(comparison["difference"]) == pytest.approx(2 / 8)
     diagnostics = _read_csv(report.tables["eval_bli-de-fr_diagnostics"])
-    assert [(d["condition"], d["copied"]) for d in diagnostics] == [("zero-shot", "2"),
-                                                                     ("bridge:en", "1")]
+    assert [(d["condition"], d["copied"]) for d in diagnostics] == [("zero-shot", "2"), ("bridge:en", "1")]
     # a document of unknown shape is shown as a flat key/value table
     generic = {r["field"]: r["value"] for r in _read_csv(report.tables["eval_mrc-sw"])}
     assert generic == {"note": "free-form", "scores.first": "0.25"}
@@ -255,16 +263,28 @@ def test_a_bridge_selection_with_empty_layers(tmp_path):
     sizes = {"en": {5: [3, 2], 6: [0, 4], 7: [2, 2]}, "it": {5: [3, 1], 6: [0, 2], 7: [2, 5]}}
     per_layer = {"en": {5: 0.2, 6: None, 7: 0.4}, "it": {5: 0.1, 6: None, 7: 0.9}}
     selection = BridgeSelection(
-        "de", "fr", "calibrated", "cka", ["en", "it"], [5, 6, 7],
+        "de",
+        "fr",
+        "calibrated",
+        "cka",
+        ["en", "it"],
+        [5, 6, 7],
         overlap=NeuronSet.from_indices([(5, 0), (5, 1), (5, 2), (7, 0), (7, 1)], shape),
-        bridges={b: NeuronSet.empty(shape) for b in ("en", "it")}, set_sizes=sizes,
-        per_layer_raw=per_layer, per_layer_calibrated=per_layer, per_layer_reference=per_layer,
+        bridges={b: NeuronSet.empty(shape) for b in ("en", "it")},
+        set_sizes=sizes,
+        per_layer_raw=per_layer,
+        per_layer_calibrated=per_layer,
+        per_layer_reference=per_layer,
         calibration={b: {5: [0.1, 0.2], 6: None, 7: [0.1, 0.2]} for b in ("en", "it")},
-        raw_scores={"en": 0.3, "it": 0.5}, calibrated={"en": 0.3, "it": 0.5},
-        pvalues={"en": 0.2, "it": 0.01}, reference_scores={"en": 0.3, "it": 0.5},
-        bootstrap=BootstrapSummary(10, "calibrated", 0.95, {"en": [0.1, 0.4], "it": [0.3, 0.7]},
-                                   None, {"en": 0.1, "it": 0.9}),
-        parameters={"top_rate": 0.01})
+        raw_scores={"en": 0.3, "it": 0.5},
+        calibrated={"en": 0.3, "it": 0.5},
+        pvalues={"en": 0.2, "it": 0.01},
+        reference_scores={"en": 0.3, "it": 0.5},
+        bootstrap=BootstrapSummary(
+            10, "calibrated", 0.95, {"en": [0.1, 0.4], "it": [0.3, 0.7]}, None, {"en": 0.1, "it": 0.9}
+        ),
+        parameters={"top_rate": 0.01},
+    )
     path = _root_only_store(tmp_path / "bridge.h5")
     with StoreWriter.for_existing(path) as writer:
         writer.put_json("results", "bridge-de-fr", selection.to_dict())
@@ -274,8 +294,10 @@ def test_a_bridge_selection_with_empty_layers(tmp_path):
     assert rows[1]["score en"] == rows[1]["score it"] == "" and rows[1]["|O_l|"] == "0"
     assert float(rows[2]["score it"]) == 0.9
     ranking = _read_csv(outputs.tables["bridge_de_fr"])
-    assert [(r["rank"], r["bridge"], r["chosen"]) for r in ranking] == \
-        [("1", "it", "chosen"), ("2", "en", "")]
+    assert [(r["rank"], r["bridge"], r["chosen"]) for r in ranking] == [
+        ("1", "it", "chosen"),
+        ("2", "en", ""),
+    ]
     assert "bridge-de-fr" in outputs.figures
     assert float(ranking[0]["selection probability"]) == 0.9
     assert "Bridge for de-&gt;fr (calibrated): it" in outputs.html.read_text(encoding="utf-8")
@@ -305,8 +327,9 @@ def test_rerun_into_the_same_folder_leaves_nothing_stale(report, tmp_path):
     outputs = write_report(_root_only_store(tmp_path / "empty.h5"), out)
     assert not list((out / "figures").glob("*.png"))
     assert not list((out / "spectrum").glob("*"))
-    assert sorted(p.name for p in (out / "tables").glob("*.csv")) == \
-        sorted(p.name for p in outputs.tables.values())
+    assert sorted(p.name for p in (out / "tables").glob("*.csv")) == sorted(
+        p.name for p in outputs.tables.values()
+    )
 
 
 def test_bad_inputs_are_input_errors(tmp_path, store_path):
@@ -331,14 +354,16 @@ def test_command_prints_the_paths(store_path, tmp_path, capsys):
     help_text = parser._subparsers._group_actions[0].choices["report"].format_help()
     for option in ("--store", "--out", "--top-rate", "--measure", "--quiet"):
         assert option in help_text
-    args = parser.parse_args(["report", "--store", str(store_path), "--out",
-                              str(tmp_path / "r"), "--permutations", "9"])
+    args = parser.parse_args(
+        ["report", "--store", str(store_path), "--out", str(tmp_path / "r"), "--permutations", "9"]
+    )
     assert cmd_report(args) == 0
     printed = capsys.readouterr().out
     assert str(tmp_path / "r" / "report.html") in printed
     assert str(tmp_path / "r" / "summary.md") in printed
-    args = parser.parse_args(["report", "--store", str(store_path), "--out",
-                              str(tmp_path / "q"), "--permutations", "9", "--quiet"])
+    args = parser.parse_args(
+        ["report", "--store", str(store_path), "--out", str(tmp_path / "q"), "--permutations", "9", "--quiet"]
+    )
     assert cmd_report(args) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "q" / "report.html")
 
@@ -349,7 +374,6 @@ def test_measures_and_number_format():
     assert set(SPECTRUM_MEASURES) == set(ANALYSES_MEASURES)
     assert fmt(0.999996) != "1" and fmt(1.0) == "1" and fmt(0.123456) == "0.1235"
     assert fmt(None) == "n/a" and fmt(7) == "7"
-
 
 
 def test_the_agnostic_rule_applies_to_the_probe_overlaps_and_the_corpus_sets(store_path, report, tmp_path):
@@ -370,8 +394,10 @@ def test_the_agnostic_rule_applies_to_the_probe_overlaps_and_the_corpus_sets(sto
     ruled = write_report(store_path, tmp_path / "ruled", permutations=99, agnostic_share=share)
     data = json.loads(ruled.json.read_text(encoding="utf-8"))
     assert data["report"]["parameters"]["agnostic_share"] == share
-    assert any(r["field"] == "report parameter agnostic_share" and float(r["value"]) == share
-               for r in _read_csv(ruled.tables["provenance"]))
+    assert any(
+        r["field"] == "report parameter agnostic_share" and float(r["value"]) == share
+        for r in _read_csv(ruled.tables["provenance"])
+    )
     overlap = data["probe_overlap"]
     assert overlap["agnostic_share"] == share and overlap["n_agnostic"] == int(agnostic.sum())
     assert sorted(overlap["agnostic_over"]) == sorted(names)
@@ -383,7 +409,7 @@ def test_the_agnostic_rule_applies_to_the_probe_overlaps_and_the_corpus_sets(sto
         scores = np.where(agnostic, -1.0, pooled)
         kept = scores >= np.sort(scores.ravel())[-int(np.ceil(0.01 * scores.size))]  # top 1%, ties in
         assert [int(r[f"count {src}-{tgt}"]) for r in rows] == kept.sum(axis=1).tolist()
-        plain = (pooled >= np.sort(pooled.ravel())[-int(np.ceil(0.01 * pooled.size))])
+        plain = pooled >= np.sort(pooled.ravel())[-int(np.ceil(0.01 * pooled.size))]
         assert [int(r[f"count {src}-{tgt}"]) for r in plain_rows] == plain.sum(axis=1).tolist()
         assert (plain & agnostic).any() and not (kept & agnostic).any()
     corpus_low = np.min([store.corpus(c).activation_probability() for c in store.corpora()], axis=0)

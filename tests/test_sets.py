@@ -91,8 +91,15 @@ def test_equality_and_hash_ignore_label(triple):
 
 def test_sets_of_different_shapes_do_not_mix():
     a, b = NeuronSet.full((2, 3)), NeuronSet.full((3, 2))
-    for operation in (lambda: a | b, lambda: a & b, lambda: a - b, lambda: a ^ b,
-                      lambda: a <= b, lambda: a > b, lambda: a.isdisjoint(b)):
+    for operation in (
+        lambda: a | b,
+        lambda: a & b,
+        lambda: a - b,
+        lambda: a ^ b,
+        lambda: a <= b,
+        lambda: a > b,
+        lambda: a.isdisjoint(b),
+    ):
         with pytest.raises(InputError, match="different model shapes"):
             operation()
     assert a != b
@@ -135,8 +142,11 @@ def test_layer_access_and_counts():
     assert neurons.per_layer_counts().tolist() == [2, 0, 1]
     assert list(neurons) == [(0, 1), (0, 4), (2, 3)]
     assert (2, 3) in neurons and (1, 3) not in neurons and (9, 9) not in neurons
-    assert neurons.to_names() == ["blocks.0.mlp.hook_pre[1]", "blocks.0.mlp.hook_pre[4]",
-                                  "blocks.2.mlp.hook_pre[3]"]
+    assert neurons.to_names() == [
+        "blocks.0.mlp.hook_pre[1]",
+        "blocks.0.mlp.hook_pre[4]",
+        "blocks.2.mlp.hook_pre[3]",
+    ]
     assert "'x'" in repr(neurons) and "3 of 3x5" in repr(neurons)
 
 
@@ -156,9 +166,16 @@ def test_round_trips_through_mask_list_and_names(data):
 @settings(max_examples=30, deadline=None)
 @given(st.data(), st.sampled_from(["auto", "indices", "packed"]))
 def test_h5_round_trip(data, layout):
-    neurons = NeuronSet(data.draw(hnp.arrays(bool, data.draw(shapes))), label="zh-ja",
-                        metadata={"kind": "overlap", "top_rate": np.float64(0.01),
-                                  "inputs": ["zh-ja", "ja-zh"], "selection": {"rule": "top_rate"}})
+    neurons = NeuronSet(
+        data.draw(hnp.arrays(bool, data.draw(shapes))),
+        label="zh-ja",
+        metadata={
+            "kind": "overlap",
+            "top_rate": np.float64(0.01),
+            "inputs": ["zh-ja", "ja-zh"],
+            "selection": {"rule": "top_rate"},
+        },
+    )
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "sets.h5"
         with h5py.File(path, "w") as handle:
@@ -227,8 +244,12 @@ def test_top_rate_against_brute_force(scores, rate, count_rule):
     assert exact.sum() == k <= included.sum()
 
 
-@given(hnp.arrays(np.float64, st.tuples(st.integers(1, 4), st.integers(1, 9)),
-                  elements=st.floats(0, 1), unique=True), st.floats(0.01, 1.0))
+@given(
+    hnp.arrays(
+        np.float64, st.tuples(st.integers(1, 4), st.integers(1, 9)), elements=st.floats(0, 1), unique=True
+    ),
+    st.floats(0.01, 1.0),
+)
 def test_top_rate_size_on_distinct_scores(scores, rate):
     mask, _ = top_rate_mask(scores, rate)
     assert mask.sum() == top_count(scores.size, rate) == math.ceil(round(rate * scores.size, 9))
@@ -270,8 +291,9 @@ def lape_brute_force(probabilities, filter_rate, top_rate, bar_ratio):
     """LAPE written neuron by neuron, after Tang et al.'s identify.py."""
     codes = list(probabilities)
     n_layers, d_mlp = probabilities[codes[0]].shape
-    every = sorted(float(p[layer, j]) for p in probabilities.values()
-                   for layer in range(n_layers) for j in range(d_mlp))
+    every = sorted(
+        float(p[layer, j]) for p in probabilities.values() for layer in range(n_layers) for j in range(d_mlp)
+    )
 
     def kth(share):
         return every[min(max(round(len(every) * share), 1), len(every)) - 1]
@@ -287,7 +309,7 @@ def lape_brute_force(probabilities, filter_rate, top_rate, bar_ratio):
             shares = [v / total for v in column]
             entropy = -sum(s * math.log(s) for s in shares if s > 0)
             entropies.append((entropy, layer * d_mlp + j))
-    chosen = [index for _, index in sorted(entropies)[:round(n_layers * d_mlp * top_rate)]]
+    chosen = [index for _, index in sorted(entropies)[: round(n_layers * d_mlp * top_rate)]]
     result = {}
     for c in codes:
         flat = probabilities[c].ravel()
@@ -301,8 +323,9 @@ def test_lape_against_brute_force(data):
     shape = data.draw(shapes)
     n_languages = data.draw(st.integers(2, 4))
     grid = st.integers(0, 8).map(lambda v: v / 8)
-    probabilities = {f"l{i}": data.draw(hnp.arrays(np.float64, shape, elements=grid))
-                     for i in range(n_languages)}
+    probabilities = {
+        f"l{i}": data.draw(hnp.arrays(np.float64, shape, elements=grid)) for i in range(n_languages)
+    }
     rates = [data.draw(st.sampled_from([0.5, 0.8, 0.95])) for _ in range(2)]
     top_rate = data.draw(st.sampled_from([0.1, 0.3, 0.6]))
     masks, _ = lape_masks(probabilities, rates[0], top_rate, rates[1])
@@ -337,10 +360,8 @@ def test_pooled_probe_sets_are_the_concatenated_corpus(seed):
     values = np.concatenate([forward.values, backward.values]).astype(np.float64)
     tokens = np.concatenate([forward.tokens, backward.tokens])
     fires = np.rint(values * tokens[:, None, None]).sum(axis=0)
-    np.testing.assert_allclose(pooled_scores([forward, backward]), fires / tokens.sum(),
-                               rtol=1e-6)
-    np.testing.assert_allclose(pooled_scores([forward, backward], "samples"), values.mean(0),
-                               rtol=1e-6)
+    np.testing.assert_allclose(pooled_scores([forward, backward]), fires / tokens.sum(), rtol=1e-6)
+    np.testing.assert_allclose(pooled_scores([forward, backward], "samples"), values.mean(0), rtol=1e-6)
     both = ProbeSamples("both", values, tokens)
     overlap = overlap_from_probes(forward, backward, top_rate=0.1, ties="exact")
     assert overlap == probe_active_set(both, top_rate=0.1, ties="exact")
@@ -402,8 +423,7 @@ def test_builder_invariants(seed, rule):
         others = [active[c] for c in active if c != code]
         assert neurons <= active[code]
         assert all(neurons.isdisjoint(o) for o in others)
-    forward, backward = random_probe(rng, "zh-ja", 3, (3, 30)), random_probe(rng, "ja-zh", 3,
-                                                                            (3, 30))
+    forward, backward = random_probe(rng, "zh-ja", 3, (3, 30)), random_probe(rng, "ja-zh", 3, (3, 30))
     overlap = overlap_from_probes(forward, backward, top_rate=0.2)
     bridge_source = probe_active_set([random_probe(rng, "en-zh", 3, (3, 30))], top_rate=0.2)
     bridge_target = probe_active_set([random_probe(rng, "en-ja", 3, (3, 30))], top_rate=0.2)
@@ -420,8 +440,12 @@ def test_active_set_metadata_and_size():
     active = language_active_sets(probabilities)
     assert [len(a) for a in active.values()] == [4, 4]
     assert active["fi"].label == "fi"
-    assert active["fi"].metadata["selection"] == {"rule": "top_rate", "top_rate": 0.01,
-                                                  "count_rule": "ceil", "ties": "include"}
+    assert active["fi"].metadata["selection"] == {
+        "rule": "top_rate",
+        "top_rate": 0.01,
+        "count_rule": "ceil",
+        "ties": "include",
+    }
     assert active["fi"].metadata["result"]["n_target"] == 4
     with pytest.raises(InputError, match=r"\[0, 1\]"):
         language_active_sets({"fi": probabilities["fi"] + 1})

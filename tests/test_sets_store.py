@@ -38,9 +38,7 @@ def test_sets_from_store_round_trip(tmp_path, tiny_llama):
         + store.probes("en", "it").pooled_probability() * store.probes("en", "it").tokens().sum()
     )
     top = np.argsort(pooled.ravel())[::-1][: len(overlap)]
-    assert set(map(tuple, np.argwhere(overlap.mask))) >= {
-        divmod(int(i), tiny_llama.d_mlp) for i in top[:5]
-    }
+    assert set(map(tuple, np.argwhere(overlap.mask))) >= {divmod(int(i), tiny_llama.d_mlp) for i in top[:5]}
     with open_writer(path, tiny_llama) as writer:
         writer.put_sets({"overlap-it-en": overlap, "complement": ~overlap})
         with pytest.raises(InputError, match="model shape"):

@@ -34,9 +34,7 @@ def small_store(tmp_path_factory, tiny_llama):
     with open_writer(path, tiny_llama) as writer:
         for probe_set in (fwd, bwd):
             assert (
-                record_probe_set(
-                    tiny_llama, writer, probe_set, batch_size=5, stop=STOP, progress=False
-                )
+                record_probe_set(tiny_llama, writer, probe_set, batch_size=5, stop=STOP, progress=False)
                 == "recorded"
             )
         assert (

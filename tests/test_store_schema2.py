@@ -95,7 +95,8 @@ def test_store_upgrade_from_schema_1(tiny_store_template, tmp_path, capsys):
     as_schema_1(path)
     old = Store(path)  # schema 1 stays readable, with the same values
     assert np.array_equal(
-        old.probes("de", "fr").array("probability"), Store(tiny_store_template).probes("de", "fr").array("probability")
+        old.probes("de", "fr").array("probability"),
+        Store(tiny_store_template).probes("de", "fr").array("probability"),
     )
     before = path.read_bytes()
     assert main(["corpus", "--langs", "it", "-n", "2", "--store", str(path), "--quiet"]) == 2

@@ -30,9 +30,7 @@ def test_a_changed_version_is_reported(tmp_path):
     assert set(library_versions()) == set(TRACKED)
 
 
-def test_store_and_probe_sets_record_versions_and_store_info_shows_differences(
-    tmp_path, capsys, monkeypatch
-):
+def test_store_and_probe_sets_record_versions_and_store_info_shows_differences(tmp_path, capsys, monkeypatch):
     args = ["probe", "--model", "tiny-llama", "--pair", "en-de", "--bridges", "fr", "-n", "2"]
     store = tmp_path / "v.h5"
     assert main([*args, "--store", str(store), "--quiet"]) == 0

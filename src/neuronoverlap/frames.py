@@ -112,7 +112,9 @@ def probe_set_to_xarray(
     statistics = tuple(statistics)
     unknown = sorted(set(statistics) - {"mean", "probability"})
     if unknown or not statistics:
-        raise InputError(f"unknown statistic {', '.join(unknown) or '(none)'}; use 'mean' and/or 'probability'")
+        raise InputError(
+            f"unknown statistic {', '.join(unknown) or '(none)'}; use 'mean' and/or 'probability'"
+        )
     store = view.store
     coords: dict[str, Any] = {
         "sample": np.arange(view.n_samples),

@@ -44,11 +44,19 @@ _BUILTIN = [
     Language("ar", "Arabic", "العربية", "arb_Arab", "Arab", ("Afro-Asiatic", "Semitic")),
     Language("he", "Hebrew", "עברית", "heb_Hebr", "Hebr", ("Afro-Asiatic", "Semitic")),
     Language(
-        "id", "Indonesian", "Bahasa Indonesia", "ind_Latn", "Latn",
+        "id",
+        "Indonesian",
+        "Bahasa Indonesia",
+        "ind_Latn",
+        "Latn",
         ("Austronesian", "Malayo-Polynesian", "Malayo-Sumbawan"),
     ),
     Language(
-        "tl", "Tagalog", "Tagalog", "tgl_Latn", "Latn",
+        "tl",
+        "Tagalog",
+        "Tagalog",
+        "tgl_Latn",
+        "Latn",
         ("Austronesian", "Malayo-Polynesian", "Philippine"),
     ),
     Language("fi", "Finnish", "Suomi", "fin_Latn", "Latn", ("Uralic", "Finnic")),
@@ -71,9 +79,7 @@ def get_language(code: str) -> Language:
     """The registered language for `code` (case-insensitive); `InputError` if unknown."""
     key = code.strip().lower()
     if key not in _REGISTRY:
-        raise InputError(
-            f"unknown language {code!r}; known languages: {', '.join(known_codes())}"
-        )
+        raise InputError(f"unknown language {code!r}; known languages: {', '.join(known_codes())}")
     return _REGISTRY[key]
 
 

@@ -47,11 +47,9 @@ def parse_neuron(text: str) -> tuple[int, int]:
 
 def _check(store: Store, layer: int, neuron: int) -> None:
     if not 0 <= layer < store.n_layers:
-        raise InputError(f"layer {layer} out of range 0..{store.n_layers - 1} for "
-                         f"{store.model_name}")
+        raise InputError(f"layer {layer} out of range 0..{store.n_layers - 1} for {store.model_name}")
     if not 0 <= neuron < store.d_mlp:
-        raise InputError(f"neuron {neuron} out of range 0..{store.d_mlp - 1} for "
-                         f"{store.model_name}")
+        raise InputError(f"neuron {neuron} out of range 0..{store.d_mlp - 1} for {store.model_name}")
 
 
 def _corpus_firing(store: Store) -> dict[str, tuple[np.ndarray, np.ndarray, int]]:
@@ -69,9 +67,11 @@ def _probe_firing(
     view = store.probes(name)
     tokens = view.tokens()
     return {
-        layer: (pooled_mean(view.layer(layer, "probability"), tokens),
-                pooled_mean(view.layer(layer, "mean"), tokens),
-                int(tokens.sum()))
+        layer: (
+            pooled_mean(view.layer(layer, "probability"), tokens),
+            pooled_mean(view.layer(layer, "mean"), tokens),
+            int(tokens.sum()),
+        )
         for layer in layers
     }
 
@@ -93,13 +93,15 @@ def query_neurons(store: Store, neurons: Sequence[tuple[int, int]]) -> list[Neur
     stored_sets = {name: store.neuron_set(name) for name in store.neuron_set_names()}
     reports = []
     for layer, neuron in neurons:
-        reports.append(NeuronReport(
-            layer=layer,
-            neuron=neuron,
-            corpora={lang: _firing_at(values, (layer, neuron)) for lang, values in corpora.items()},
-            probes={name: _firing_at(by_layer[layer], neuron) for name, by_layer in probes.items()},
-            sets=[name for name, members in stored_sets.items() if (layer, neuron) in members],
-        ))
+        reports.append(
+            NeuronReport(
+                layer=layer,
+                neuron=neuron,
+                corpora={lang: _firing_at(values, (layer, neuron)) for lang, values in corpora.items()},
+                probes={name: _firing_at(by_layer[layer], neuron) for name, by_layer in probes.items()},
+                sets=[name for name, members in stored_sets.items() if (layer, neuron) in members],
+            )
+        )
     return reports
 
 
@@ -111,7 +113,6 @@ def format_report(report: NeuronReport) -> str:
             continue
         lines.append(f"  {title:10s} P(active)  mean act   tokens")
         ordered = sorted(rows.items(), key=lambda item: -item[1].probability)
-        lines += [f"  {name:10s} {f.probability:9.3f}  {f.mean:+8.4f}  {f.tokens:7d}"
-                  for name, f in ordered]
+        lines += [f"  {name:10s} {f.probability:9.3f}  {f.mean:+8.4f}  {f.tokens:7d}" for name, f in ordered]
     lines.append(f"  in sets: {', '.join(report.sets) if report.sets else 'none'}")
     return "\n".join(lines)

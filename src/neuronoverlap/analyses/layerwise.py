@@ -25,8 +25,11 @@ def layer_thirds(n_layers: int) -> dict[str, range]:
     if n_layers < 1:
         raise InputError(f"a model has at least one layer; got {n_layers}")
     edge = (n_layers + 1) // 3
-    return {"early": range(0, edge), "middle": range(edge, n_layers - edge),
-            "final": range(n_layers - edge, n_layers)}
+    return {
+        "early": range(0, edge),
+        "middle": range(edge, n_layers - edge),
+        "final": range(n_layers - edge, n_layers),
+    }
 
 
 def third_of_each_layer(n_layers: int) -> list[str]:
@@ -67,8 +70,7 @@ class LayerwiseOverlap:
     def third_counts(self) -> Int[np.ndarray, "pair third"]:
         """Overlap neurons in the early, middle and final thirds (columns in THIRDS order)."""
         thirds = layer_thirds(self.n_layers)
-        return np.stack([self.counts[:, list(thirds[name])].sum(axis=1) for name in THIRDS],
-                        axis=1)
+        return np.stack([self.counts[:, list(thirds[name])].sum(axis=1) for name in THIRDS], axis=1)
 
     def third_shares(self) -> Float[np.ndarray, "pair third"]:
         """Share of each pair's overlap neurons in each third (0 for an empty overlap)."""
@@ -80,9 +82,15 @@ class LayerwiseOverlap:
         """Long-format rows: pair, layer, third, count, share_of_d_mlp."""
         third = third_of_each_layer(self.n_layers)
         return [
-            {"pair": pair, "layer": layer, "third": third[layer],
-             "count": int(self.counts[p, layer]), "share_of_d_mlp": float(self.shares[p, layer])}
-            for p, pair in enumerate(self.pairs) for layer in range(self.n_layers)
+            {
+                "pair": pair,
+                "layer": layer,
+                "third": third[layer],
+                "count": int(self.counts[p, layer]),
+                "share_of_d_mlp": float(self.shares[p, layer]),
+            }
+            for p, pair in enumerate(self.pairs)
+            for layer in range(self.n_layers)
         ]
 
 

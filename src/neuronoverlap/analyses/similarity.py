@@ -40,8 +40,9 @@ class LanguageMatrix:
     def layer(self, layer: int) -> LanguageMatrix:
         if not self.per_layer:
             raise InputError(f"the {self.measure} matrix is not per layer")
-        return LanguageMatrix(self.languages, self.values[layer], self.measure,
-                              {**self.parameters, "layer": layer})
+        return LanguageMatrix(
+            self.languages, self.values[layer], self.measure, {**self.parameters, "layer": layer}
+        )
 
 
 def _masks(sets: Mapping[str, NeuronSet]) -> tuple[list[str], np.ndarray]:
@@ -70,8 +71,7 @@ def _profiles(
 
 def _per_layer(func, *arrays: np.ndarray) -> np.ndarray:
     """Apply `func` to [lang, features] slices: whole model, or one call per layer."""
-    return np.stack([func(*(a[:, layer, :] for a in arrays)) for layer in
-                     range(arrays[0].shape[1])])
+    return np.stack([func(*(a[:, layer, :] for a in arrays)) for layer in range(arrays[0].shape[1])])
 
 
 def _whole(func, *arrays: np.ndarray) -> np.ndarray:
@@ -79,8 +79,9 @@ def _whole(func, *arrays: np.ndarray) -> np.ndarray:
 
 
 def _safe_ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    return np.divide(numerator, denominator, out=np.zeros_like(numerator, dtype=np.float64),
-                     where=denominator > 0)
+    return np.divide(
+        numerator, denominator, out=np.zeros_like(numerator, dtype=np.float64), where=denominator > 0
+    )
 
 
 # ---- set-based --------------------------------------------------------------------------
@@ -145,8 +146,7 @@ def activation_cosine(
     "union": A_i | A_j; "all": every neuron (then `sets` is not needed).
     """
     if neurons not in COSINE_NEURONS:
-        raise InputError(f"unknown neuron choice {neurons!r}; use one of "
-                         f"{', '.join(COSINE_NEURONS)}")
+        raise InputError(f"unknown neuron choice {neurons!r}; use one of {', '.join(COSINE_NEURONS)}")
     codes, profiles = _profiles(probabilities)
     masks = None
     if neurons != "all":
@@ -168,9 +168,7 @@ def activation_cosine(
 
 
 # ---- CKA ----------------------------------------------------------------------------------
-def linear_cka(
-    x: Float[np.ndarray, "sample feature_x"], y: Float[np.ndarray, "sample feature_y"]
-) -> float:
+def linear_cka(x: Float[np.ndarray, "sample feature_x"], y: Float[np.ndarray, "sample feature_y"]) -> float:
     """Linear CKA (Kornblith et al. 2019) of two representations of the same samples:
     `neuronoverlap.hsic.cka` with the linear kernel (0 when either side is constant).
 
@@ -225,17 +223,16 @@ def activation_cka(
         if keep.shape != profiles.shape[1:]:
             raise InputError("the excluded neurons and the probabilities have different shapes")
         if per_layer:
-            values = np.stack([_cka_neurons(profiles[:, layer, keep[layer]])
-                               for layer in range(keep.shape[0])])
+            values = np.stack(
+                [_cka_neurons(profiles[:, layer, keep[layer]]) for layer in range(keep.shape[0])]
+            )
         else:
             values = _cka_neurons(profiles[:, keep])
-        return LanguageMatrix(codes, values, "cka", {"samples": samples,
-                                                      "excluded": int((~keep).sum())})
+        return LanguageMatrix(codes, values, "cka", {"samples": samples, "excluded": int((~keep).sum())})
     if samples == "layers":
         if per_layer:
             raise InputError("CKA with layers as samples has no per-layer version")
         values = _cka_layers(profiles)
     else:
-        values = _per_layer(_cka_neurons, profiles) if per_layer else _whole(
-            _cka_neurons, profiles)
+        values = _per_layer(_cka_neurons, profiles) if per_layer else _whole(_cka_neurons, profiles)
     return LanguageMatrix(codes, values, "cka", {"samples": samples})

@@ -86,15 +86,28 @@ class MantelResult(PermutationTestResult):
 
     def to_dict(self) -> dict[str, Any]:
         """JSON fields (`from_dict` also reads the older key "permutations")."""
-        return {"statistic": self.statistic, "pvalue": self.pvalue, "n_permutations": self.n_permutations,
-                "method": self.method, "alternative": self.alternative, "seed": self.seed}
+        return {
+            "statistic": self.statistic,
+            "pvalue": self.pvalue,
+            "n_permutations": self.n_permutations,
+            "method": self.method,
+            "alternative": self.alternative,
+            "seed": self.seed,
+        }
 
     @classmethod
     def from_dict(cls, document: dict[str, Any]) -> MantelResult:
         """Back from `to_dict` (no null draws), also from older JSON that has only "permutations"."""
         count = document.get("n_permutations", document.get("permutations"))
-        return cls(document["statistic"], document["pvalue"], None, count, document["method"],
-                   document["alternative"], document["seed"])
+        return cls(
+            document["statistic"],
+            document["pvalue"],
+            None,
+            count,
+            document["method"],
+            document["alternative"],
+            document["seed"],
+        )
 
 
 def _standardise(rows: np.ndarray) -> np.ndarray:
@@ -107,8 +120,7 @@ def check_mantel_options(method: str, alternative: str, n_permutations: int) -> 
     if method not in MANTEL_METHODS:
         raise InputError(f"unknown Mantel method {method!r}; use {' or '.join(MANTEL_METHODS)}")
     if alternative not in ALTERNATIVES:
-        raise InputError(f"unknown alternative {alternative!r}; use one of "
-                         f"{', '.join(ALTERNATIVES)}")
+        raise InputError(f"unknown alternative {alternative!r}; use one of {', '.join(ALTERNATIVES)}")
     if n_permutations < 1:
         raise InputError("a Mantel test needs at least one permutation")
 
@@ -207,7 +219,12 @@ def language_spectrum(
         cophenetic_vs_taxonomy=cophenetic_correlation(neuron_linkage, taxonomy),
         dendrogram_fit=cophenetic_correlation(neuron_linkage, neuron),
         mantel=mantel_test(neuron, taxonomy, n_permutations, seed, mantel_method),
-        parameters={"measure": similarity.measure, **similarity.parameters, "linkage": linkage,
-                    "n_permutations": n_permutations, "seed": seed,
-                    "mantel_method": mantel_method},
+        parameters={
+            "measure": similarity.measure,
+            **similarity.parameters,
+            "linkage": linkage,
+            "n_permutations": n_permutations,
+            "seed": seed,
+            "mantel_method": mantel_method,
+        },
     )

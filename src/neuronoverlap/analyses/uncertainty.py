@@ -180,6 +180,5 @@ def write_uncertain_spectrum(
         for name, controls in spectrum_controls(blocks).items()
     }
     outputs.paths.update(write_bootstrap_outputs(out_dir, result, partial))
-    _plot_dendrograms(outputs.paths["dendrogram_png"], outputs.spectrum, settings.measure,
-                      result.support)
+    _plot_dendrograms(outputs.paths["dendrogram_png"], outputs.spectrum, settings.measure, result.support)
     return outputs, result, partial

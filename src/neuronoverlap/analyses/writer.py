@@ -66,19 +66,25 @@ def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> Path:
     return path
 
 
-def _write_matrix(out_dir: Path, matrix: LanguageMatrix, parameters: dict[str, Any]
-                  ) -> list[Path]:
+def _write_matrix(out_dir: Path, matrix: LanguageMatrix, parameters: dict[str, Any]) -> list[Path]:
     stem = out_dir / f"similarity_{matrix.measure}"
     rows = [[code, *matrix.values[i].tolist()] for i, code in enumerate(matrix.languages)]
     csv_path = _write_csv(stem.with_suffix(".csv"), ["language", *matrix.languages], rows)
-    json_path = _write_json(stem.with_suffix(".json"), {
-        "measure": matrix.measure, "languages": matrix.languages, "values": matrix.values,
-        "parameters": {**parameters, **matrix.parameters}})
+    json_path = _write_json(
+        stem.with_suffix(".json"),
+        {
+            "measure": matrix.measure,
+            "languages": matrix.languages,
+            "values": matrix.values,
+            "parameters": {**parameters, **matrix.parameters},
+        },
+    )
     return [csv_path, json_path]
 
 
-def _label_support(axis, drawn: dict, linkage: np.ndarray, codes: list[str],
-                   support: Mapping[frozenset, float]) -> None:
+def _label_support(
+    axis, drawn: dict, linkage: np.ndarray, codes: list[str], support: Mapping[frozenset, float]
+) -> None:
     """Write each cluster's bootstrap support beside its node (left-oriented dendrogram)."""
     members: list[frozenset] = [frozenset([c]) for c in codes]
     for left, right, *_ in linkage:
@@ -87,13 +93,21 @@ def _label_support(axis, drawn: dict, linkage: np.ndarray, codes: list[str],
     for ys, xs in zip(drawn["icoord"], drawn["dcoord"], strict=True):
         cluster = by_height.get(round(float(xs[1]), 12))
         if cluster is not None and cluster in support:
-            axis.annotate(f"{support[cluster]:.2f}", (xs[1], (ys[1] + ys[2]) / 2), fontsize=7,
-                          color="tab:red", ha="left", va="center", xytext=(3, 0),
-                          textcoords="offset points")
+            axis.annotate(
+                f"{support[cluster]:.2f}",
+                (xs[1], (ys[1] + ys[2]) / 2),
+                fontsize=7,
+                color="tab:red",
+                ha="left",
+                va="center",
+                xytext=(3, 0),
+                textcoords="offset points",
+            )
 
 
-def _plot_dendrograms(path: Path, spectrum: SpectrumResult, measure: str,
-                      support: Mapping[frozenset, float] | None = None) -> Path:
+def _plot_dendrograms(
+    path: Path, spectrum: SpectrumResult, measure: str, support: Mapping[frozenset, float] | None = None
+) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -105,27 +119,29 @@ def _plot_dendrograms(path: Path, spectrum: SpectrumResult, measure: str,
         (axes[0], spectrum.neuron_linkage, f"neuron distance (1 - {measure})"),
         (axes[1], spectrum.taxonomy_linkage, "taxonomy distance"),
     ):
-        drawn = dendrogram(linkage, labels=spectrum.languages, orientation="left", ax=axis,
-                           color_threshold=0)
+        drawn = dendrogram(linkage, labels=spectrum.languages, orientation="left", ax=axis, color_threshold=0)
         axis.set_title(title)
         if support and linkage is spectrum.neuron_linkage:
             _label_support(axis, drawn, linkage, spectrum.languages, support)
             axis.set_title(f"{title}; red: bootstrap support")
-    figure.suptitle(f"{spectrum.parameters['linkage']} linkage; cophenetic r vs taxonomy = "
-                    f"{spectrum.cophenetic_vs_taxonomy:.3f}, Mantel r = "
-                    f"{spectrum.mantel.statistic:.3f} (p = {spectrum.mantel.pvalue:.3g})")
+    figure.suptitle(
+        f"{spectrum.parameters['linkage']} linkage; cophenetic r vs taxonomy = "
+        f"{spectrum.cophenetic_vs_taxonomy:.3f}, Mantel r = "
+        f"{spectrum.mantel.statistic:.3f} (p = {spectrum.mantel.pvalue:.3g})"
+    )
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
     return path
 
 
-def _write_agnostic(path: Path, agnostic: np.ndarray, probabilities: Mapping[str, np.ndarray]
-                    ) -> Path:
+def _write_agnostic(path: Path, agnostic: np.ndarray, probabilities: Mapping[str, np.ndarray]) -> Path:
     lowest = np.min(np.stack([np.asarray(p) for p in probabilities.values()]), axis=0)
-    return _write_csv(path, ["layer", "neuron", "min_probability"],
-                      [[int(layer), int(j), float(lowest[layer, j])]
-                       for layer, j in np.argwhere(agnostic)])
+    return _write_csv(
+        path,
+        ["layer", "neuron", "min_probability"],
+        [[int(layer), int(j), float(lowest[layer, j])] for layer, j in np.argwhere(agnostic)],
+    )
 
 
 def write_spectrum_outputs(
@@ -153,26 +169,34 @@ def write_spectrum_outputs(
     `measure` picks the similarity the spectrum clusters on.
     """
     if measure not in SPECTRUM_MEASURES:
-        raise InputError(f"unknown spectrum measure {measure!r}; use one of "
-                         f"{', '.join(SPECTRUM_MEASURES)}")
+        raise InputError(f"unknown spectrum measure {measure!r}; use one of {', '.join(SPECTRUM_MEASURES)}")
     if len(probabilities) < 3:
         raise InputError("a language spectrum needs at least three languages")
-    settings = SpectrumSettings(top_rate=top_rate, count_rule=count_rule, ties=ties,
-                                measure=measure, cosine_neurons=cosine_neurons,
-                                cka_samples=cka_samples, linkage=linkage,
-                                agnostic_share=agnostic_share)
+    settings = SpectrumSettings(
+        top_rate=top_rate,
+        count_rule=count_rule,
+        ties=ties,
+        measure=measure,
+        cosine_neurons=cosine_neurons,
+        cka_samples=cka_samples,
+        linkage=linkage,
+        agnostic_share=agnostic_share,
+    )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
     agnostic = None
     if sets is None:
         sets, agnostic = active_sets_for(probabilities, settings)
-        set_parameters: dict[str, Any] = {"active_sets": "top_rate", "top_rate": top_rate,
-                                          "count_rule": count_rule, "ties": ties,
-                                          **agnostic_record(agnostic, agnostic_share)}
+        set_parameters: dict[str, Any] = {
+            "active_sets": "top_rate",
+            "top_rate": top_rate,
+            "count_rule": count_rule,
+            "ties": ties,
+            **agnostic_record(agnostic, agnostic_share),
+        }
         if agnostic is not None:
-            paths["agnostic_csv"] = _write_agnostic(out / "agnostic_neurons.csv", agnostic,
-                                                    probabilities)
+            paths["agnostic_csv"] = _write_agnostic(out / "agnostic_neurons.csv", agnostic, probabilities)
     else:
         set_parameters = {"active_sets": "given"}
     codes = list(probabilities)
@@ -182,34 +206,46 @@ def write_spectrum_outputs(
     for name, matrix in whole.items():
         paths[f"{name}_csv"], paths[f"{name}_json"] = _write_matrix(out, matrix, parameters)
 
-    per_layer = {name: m.values for name, m in
-                 similarity_matrices(probabilities, sets, settings, agnostic,
-                                     per_layer=True).items()}
+    per_layer = {
+        name: m.values
+        for name, m in similarity_matrices(probabilities, sets, settings, agnostic, per_layer=True).items()
+    }
     pairs = list(combinations(range(len(codes)), 2))
     n_layers = per_layer["overlap"].shape[0]
-    rows = [[layer, codes[i], codes[j], *(per_layer[m][layer, i, j].item() for m in per_layer)]
-            for layer in range(n_layers) for i, j in pairs]
+    rows = [
+        [layer, codes[i], codes[j], *(per_layer[m][layer, i, j].item() for m in per_layer)]
+        for layer in range(n_layers)
+        for i, j in pairs
+    ]
     paths["per_layer_csv"] = _write_csv(
         out / "similarity_per_layer.csv",
         ["layer", "language_a", "language_b", "overlap", "jaccard", "cosine", "cka_neurons"],
-        rows)
+        rows,
+    )
 
     layerwise = layerwise_overlap(pairwise_overlaps(sets))
     paths["layerwise_csv"] = _write_csv(
-        out / "layerwise_overlap.csv", ["pair", "layer", "third", "count", "share_of_d_mlp"],
-        [list(row.values()) for row in layerwise.rows()])
+        out / "layerwise_overlap.csv",
+        ["pair", "layer", "third", "count", "share_of_d_mlp"],
+        [list(row.values()) for row in layerwise.rows()],
+    )
     thirds, shares = layerwise.third_counts(), layerwise.third_shares()
     paths["thirds_csv"] = _write_csv(
         out / "layerwise_thirds.csv",
         ["pair", *THIRDS, *(f"share_{name}" for name in THIRDS)],
-        [[pair, *thirds[p].tolist(), *shares[p].tolist()] for p, pair in
-         enumerate(layerwise.pairs)])
+        [[pair, *thirds[p].tolist(), *shares[p].tolist()] for p, pair in enumerate(layerwise.pairs)],
+    )
 
     spectrum = language_spectrum(whole[measure], linkage, n_permutations, seed, mantel_method)
     paths["dendrogram_png"] = _plot_dendrograms(out / "dendrogram.png", spectrum, measure)
-    paths["mantel_json"] = _write_json(out / "mantel.json", {
-        "languages": codes, "mantel": spectrum.mantel.to_dict(),
-        "cophenetic_vs_taxonomy": spectrum.cophenetic_vs_taxonomy,
-        "dendrogram_fit": spectrum.dendrogram_fit,
-        "parameters": {**parameters, **spectrum.parameters}})
+    paths["mantel_json"] = _write_json(
+        out / "mantel.json",
+        {
+            "languages": codes,
+            "mantel": spectrum.mantel.to_dict(),
+            "cophenetic_vs_taxonomy": spectrum.cophenetic_vs_taxonomy,
+            "dendrogram_fit": spectrum.dendrogram_fit,
+            "parameters": {**parameters, **spectrum.parameters},
+        },
+    )
     return SpectrumOutputs(out, paths, codes, whole, spectrum)

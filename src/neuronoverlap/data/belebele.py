@@ -104,9 +104,7 @@ def _from_flat_row(row: Mapping[str, object], where: str, default_lang: str) -> 
     )
 
 
-def _from_passage_row(
-    row: Mapping[str, object], where: str, default_lang: str
-) -> list[BelebeleItem]:
+def _from_passage_row(row: Mapping[str, object], where: str, default_lang: str) -> list[BelebeleItem]:
     passage = unquote_csv(_text(row, "text", where))
     questions = _field(row, "items", where)
     if not isinstance(questions, list) or not questions:
@@ -197,9 +195,7 @@ def _words(text: str) -> set[str]:
     return set(text.lower().split())
 
 
-def match_passage_url(
-    text: str, passages: Mapping[str, str], *, min_similarity: float = 0.9
-) -> str | None:
+def match_passage_url(text: str, passages: Mapping[str, str], *, min_similarity: float = 0.9) -> str | None:
     """The URL whose passage is `text` (whitespace-insensitive, CSV quoting undone), else the
     URL whose passage shares the most words with it if their Jaccard similarity reaches
     `min_similarity`, else None."""

@@ -114,9 +114,14 @@ class BilingualDictionary:
     def inverse(self) -> BilingualDictionary:
         """The same pairs read tgt -> src."""
         return BilingualDictionary.from_pairs(
-            self.tgt, self.src, ((t, s) for s, t in self.pairs),
-            split=self.split, sources=self.sources, composed=self.composed,
-            pivot=self.pivot, inverted=not self.inverted,
+            self.tgt,
+            self.src,
+            ((t, s) for s, t in self.pairs),
+            split=self.split,
+            sources=self.sources,
+            composed=self.composed,
+            pivot=self.pivot,
+            inverted=not self.inverted,
         )
 
     def sample_pairs(
@@ -197,9 +202,7 @@ def read_word_pairs(path: str | os.PathLike[str]) -> tuple[list[WordPair], Sourc
         else:
             fields = line.split()
         if len(fields) != 2 or not all(fields):
-            raise InputError(
-                f"{path.name}:{number}: expected 'source target', got {line.strip()!r}"
-            )
+            raise InputError(f"{path.name}:{number}: expected 'source target', got {line.strip()!r}")
         pairs.append((fields[0], fields[1]))
     if not pairs:
         raise InputError(f"{path.name}: no word pairs in the file")
@@ -267,8 +270,13 @@ def compose(first: BilingualDictionary, second: BilingualDictionary) -> Bilingua
         for target in second.translations.get(pivot_word, ())
     )
     return BilingualDictionary.from_pairs(
-        first.src, second.tgt, pairs, split=first.split,
-        sources=first.sources + second.sources, composed=True, pivot=first.tgt,
+        first.src,
+        second.tgt,
+        pairs,
+        split=first.split,
+        sources=first.sources + second.sources,
+        composed=True,
+        pivot=first.tgt,
     )
 
 
@@ -305,9 +313,9 @@ def load_dictionary(
             return composed
     how = (
         f", and no {s}-{p} ({split}) and {p}-{t} ({pivot_target_split}) files to compose through"
-        if p not in (s, t) else ""
+        if p not in (s, t)
+        else ""
     )
     raise InputError(
-        f"no {s}-{t} dictionary ({split} split) in {root}: no {s}-{t} or {t}-{s} "
-        f"MUSE/Wiktionary file{how}"
+        f"no {s}-{t} dictionary ({split} split) in {root}: no {s}-{t} or {t}-{s} MUSE/Wiktionary file{how}"
     )

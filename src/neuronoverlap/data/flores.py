@@ -41,9 +41,7 @@ def _check_split(split: str) -> None:
         raise InputError(f"unknown FLORES split {split!r}; use 'dev' or 'devtest'")
 
 
-def flores_file(
-    lang: str, split: str = "dev", data_dir: str | os.PathLike[str] | None = None
-) -> Path:
+def flores_file(lang: str, split: str = "dev", data_dir: str | os.PathLike[str] | None = None) -> Path:
     """The FLORES file of `lang` (ISO 639-1 or FLORES-200 code) for `split`."""
     _check_split(split)
     language = resolve_language(lang)
@@ -62,9 +60,7 @@ def flores_file(
     return found
 
 
-def metadata_file(
-    split: str = "dev", data_dir: str | os.PathLike[str] | None = None
-) -> Path | None:
+def metadata_file(split: str = "dev", data_dir: str | os.PathLike[str] | None = None) -> Path | None:
     """`metadata_{split}.tsv` under the data folder, or None if it is not there."""
     _check_split(split)
     return find_file(resolve_data_dir(data_dir), FLORES_SUBDIRS, [f"metadata_{split}.tsv"])
@@ -92,9 +88,7 @@ def read_flores_metadata(
     return rows
 
 
-def read_flores(
-    lang: str, split: str = "dev", data_dir: str | os.PathLike[str] | None = None
-) -> list[str]:
+def read_flores(lang: str, split: str = "dev", data_dir: str | os.PathLike[str] | None = None) -> list[str]:
     """The FLORES-200 sentences of `lang`, one per line, with surrounding whitespace removed
     (some files end sentences with stray spaces); the count is checked against the metadata."""
     path = flores_file(lang, split, data_dir)
@@ -108,9 +102,7 @@ def read_flores(
     if meta is not None:
         n_meta = len(read_flores_metadata(split, data_dir))
         if n_meta != len(lines):
-            raise InputError(
-                f"{path.name} has {len(lines)} lines but {meta.name} has {n_meta} rows"
-            )
+            raise InputError(f"{path.name} has {len(lines)} lines but {meta.name} has {n_meta} rows")
     return lines
 
 
@@ -134,9 +126,7 @@ def flores_passages(lang: str, data_dir: str | os.PathLike[str] | None = None) -
         lines = read_flores(lang, split, data_dir)
         meta = read_flores_metadata(split, data_dir)
         if len(meta) != len(lines):
-            raise InputError(
-                f"FLORES {split}: {len(lines)} sentences but {len(meta)} metadata rows"
-            )
+            raise InputError(f"FLORES {split}: {len(lines)} sentences but {len(meta)} metadata rows")
         for info, sentence in zip(meta, lines, strict=True):
             grouped.setdefault(info.url, []).append(sentence)
     return {url: " ".join(sentences) for url, sentences in grouped.items()}

@@ -83,9 +83,7 @@ class MRCPrompts:
             if missing:
                 raise InputError(f"template {template!r} lacks {', '.join(missing)}")
             try:
-                template.format(
-                    passage="", question="", A="", B="", C="", D="", S="", T="", x="", y=""
-                )
+                template.format(passage="", question="", A="", B="", C="", D="", S="", T="", x="", y="")
             except (KeyError, IndexError, ValueError) as exc:
                 raise InputError(f"template {template!r} uses an unknown slot ({exc})") from None
         if self.translation_shots < 0:
@@ -97,8 +95,12 @@ def question_prompt(template: str, item: BelebeleItem, passage: str | None = Non
     """The multiple-choice prompt of `item` (with `passage` in place of its own, if given)."""
     a, b, c, d = item.answers
     return template.format(
-        passage=item.passage if passage is None else passage, question=item.question,
-        A=a, B=b, C=c, D=d,
+        passage=item.passage if passage is None else passage,
+        question=item.question,
+        A=a,
+        B=b,
+        C=c,
+        D=d,
     )
 
 
@@ -151,8 +153,7 @@ def mrc_diagnostics(records: Sequence[MRCRecord]) -> dict[str, object]:
     return {
         "answers": {letter: counts.get(letter, 0) for letter in ("A", "B", "C", "D", "none")},
         "correct": dict(sorted(Counter(r.correct for r in records).items())),
-        "mean_passage_chars": (sum(len(r.passage) for r in records) / len(records)
-                               if records else None),
+        "mean_passage_chars": (sum(len(r.passage) for r in records) / len(records) if records else None),
     }
 
 
@@ -167,17 +168,17 @@ def letter_token_ids(tokenizer) -> dict[str, list[int]]:
             if len(encoded) == 1 and encoded[0] not in variants:
                 variants.append(int(encoded[0]))
         if not variants:
-            raise InputError(f"the tokenizer has no single token for the answer letter {letter}; "
-                             "score by generation instead")
+            raise InputError(
+                f"the tokenizer has no single token for the answer letter {letter}; "
+                "score by generation instead"
+            )
         ids[letter] = variants
     if len({i for v in ids.values() for i in v}) != sum(map(len, ids.values())):
         raise InputError("the answer letters share a token; score by generation instead")
     return ids
 
 
-def sample_items(
-    question_lang: str, n: int | None, seed: int, data_dir=None
-) -> list[BelebeleItem]:
+def sample_items(question_lang: str, n: int | None, seed: int, data_dir=None) -> list[BelebeleItem]:
     """Belebele items in `question_lang`: all, or `n` drawn without replacement with `seed`
     (NumPy PCG64 permutation, in draw order)."""
     items = read_belebele(question_lang, data_dir)
@@ -201,7 +202,8 @@ def translation_prefix(
     source, target = read_flores(src, "dev", data_dir), read_flores(tgt, "dev", data_dir)
     metadata = read_flores_metadata("dev", data_dir)
     usable = [
-        i for i, info in enumerate(metadata)
+        i
+        for i, info in enumerate(metadata)
         if info.url not in exclude_urls and len(source[i]) <= MAX_EXAMPLE_CHARS
     ]
     if len(usable) < k:
@@ -210,7 +212,8 @@ def translation_prefix(
     s_name, t_name = language_label(src, prompts.names), language_label(tgt, prompts.names)
     return "".join(
         prompts.translation.format(S=s_name, T=t_name, x=source[i])
-        + prompts.translation_answer.format(y=target[i]) + "\n\n"
+        + prompts.translation_answer.format(y=target[i])
+        + "\n\n"
         for i in picked
     )
 
@@ -231,10 +234,7 @@ def translate_passages(
     passages in one batched pass, each prompt after `prefix`); returns {url: passage}."""
     s_name, t_name = language_label(src, prompts.names), language_label(tgt, prompts.names)
     keys = [(url, i) for url in urls for i in range(len(sentences[url]))]
-    texts = [
-        prefix + prompts.translation.format(S=s_name, T=t_name, x=sentences[url][i])
-        for url, i in keys
-    ]
+    texts = [prefix + prompts.translation.format(S=s_name, T=t_name, x=sentences[url][i]) for url, i in keys]
     outputs = generate_texts(model, texts, stop, batch_size, progress, f"translate {src}→{tgt}")
     translated: dict[str, list[str]] = {url: [] for url in urls}
     for (url, _), output in zip(keys, outputs, strict=True):
@@ -278,8 +278,10 @@ def evaluate_mrc(
     if scoring not in SCORINGS:
         raise InputError(f"unknown scoring {scoring!r}; choose one of {', '.join(SCORINGS)}")
     letter_ids = letter_token_ids(model.tokenizer) if scoring == "likelihood" else None
-    for name, value in (("max_new_tokens", max_new_tokens),
-                        ("translation_max_new_tokens", translation_max_new_tokens)):
+    for name, value in (
+        ("max_new_tokens", max_new_tokens),
+        ("translation_max_new_tokens", translation_max_new_tokens),
+    ):
         if value < 1:
             raise InputError(f"{name} must be at least 1, got {value}")
     if ranking is not None:
@@ -295,16 +297,13 @@ def evaluate_mrc(
     missing = [u for u in urls if u not in sentences]
     if missing:
         raise InputError(f"no FLORES-200 sentences in {lang} for passage {missing[0]}")
-    answer_stop = StopRule(max_new_tokens=max_new_tokens, stop_at_newline=True,
-                           stop_at_closing_quote=False)
-    translation_stop = StopRule(max_new_tokens=translation_max_new_tokens, stop_at_newline=True,
-                                stop_at_closing_quote=False)
+    answer_stop = StopRule(max_new_tokens=max_new_tokens, stop_at_newline=True, stop_at_closing_quote=False)
+    translation_stop = StopRule(
+        max_new_tokens=translation_max_new_tokens, stop_at_newline=True, stop_at_closing_quote=False
+    )
 
     def answer(condition: str, bridge: str | None, passages: list[str], passage_lang: str):
-        texts = [
-            question_prompt(prompts.question, item, p)
-            for item, p in zip(local, passages, strict=True)
-        ]
+        texts = [question_prompt(prompts.question, item, p) for item, p in zip(local, passages, strict=True)]
         desc = f"mrc {lang} {condition}"
         if letter_ids is not None:
             scores = score_choices(model, texts, letter_ids, batch_size, progress, desc)
@@ -316,34 +315,62 @@ def evaluate_mrc(
             answers = [extract_choice(o) for o in outputs]
         return [
             MRCRecord(
-                item.url, item.question_number, item.question, item.correct_letter,
-                passage_lang, p, o, a, a == item.correct_letter, bridge, score,
+                item.url,
+                item.question_number,
+                item.question,
+                item.correct_letter,
+                passage_lang,
+                p,
+                o,
+                a,
+                a == item.correct_letter,
+                bridge,
+                score,
             )
-            for item, p, o, a, score in zip(local, passages, outputs, answers, scores,
-                                            strict=True)
+            for item, p, o, a, score in zip(local, passages, outputs, answers, scores, strict=True)
         ]
 
     records = {ZERO_SHOT: answer(ZERO_SHOT, None, [it.passage for it in local], lang)}
     prefixes = {}
     for bridge in codes:
         prefixes[bridge] = translation_prefix(prompts, lang, bridge, set(urls), seed, data_dir)
-        translated = translate_passages(model, urls, sentences, lang, bridge, prompts,
-                                        translation_stop, batch_size, progress, prefixes[bridge])
+        translated = translate_passages(
+            model,
+            urls,
+            sentences,
+            lang,
+            bridge,
+            prompts,
+            translation_stop,
+            batch_size,
+            progress,
+            prefixes[bridge],
+        )
         passages = [translated[str(item.url)] for item in local]
-        records[bridge_condition(bridge)] = answer(bridge_condition(bridge), bridge, passages,
-                                                   bridge)
+        records[bridge_condition(bridge)] = answer(bridge_condition(bridge), bridge, passages, bridge)
     if reference:
         records[REFERENCE] = answer(REFERENCE, None, [it.passage for it in items], question_lang)
 
-    conditions, comparisons, oracle = summarise_conditions(records, codes, ranking, confidence,
-                                                           n_resamples, seed)
+    conditions, comparisons, oracle = summarise_conditions(
+        records, codes, ranking, confidence, n_resamples, seed
+    )
     params = {
-        "lang": lang, "question_lang": question_lang, "bridges": codes, "ranking": ranking,
-        "n": n, "n_evaluated": len(local), "n_passages": len(urls), "seed": seed,
-        "batch_size": batch_size, "max_new_tokens": max_new_tokens,
-        "translation_max_new_tokens": translation_max_new_tokens, "reference": reference,
+        "lang": lang,
+        "question_lang": question_lang,
+        "bridges": codes,
+        "ranking": ranking,
+        "n": n,
+        "n_evaluated": len(local),
+        "n_passages": len(urls),
+        "seed": seed,
+        "batch_size": batch_size,
+        "max_new_tokens": max_new_tokens,
+        "translation_max_new_tokens": translation_max_new_tokens,
+        "reference": reference,
         "scoring": scoring,
-        "confidence": confidence, "n_resamples": n_resamples, "prompts": asdict(prompts),
+        "confidence": confidence,
+        "n_resamples": n_resamples,
+        "prompts": asdict(prompts),
         "translation_prefixes": prefixes,
         "data_dir": str(data_dir) if data_dir is not None else None,
         "toolkit_version": __version__,
@@ -355,8 +382,14 @@ def evaluate_mrc(
         "n_sentences_translated_per_bridge": sum(len(sentences[u]) for u in urls),
     }
     return EvaluationResult(
-        task="mrc", name=lang, conditions=conditions, comparisons=comparisons, oracle=oracle,
-        params=params, model=model_description(model), data=data,
+        task="mrc",
+        name=lang,
+        conditions=conditions,
+        comparisons=comparisons,
+        oracle=oracle,
+        params=params,
+        model=model_description(model),
+        data=data,
         diagnostics={name: mrc_diagnostics(recs) for name, recs in records.items()},
         seconds=time.perf_counter() - started,
     )

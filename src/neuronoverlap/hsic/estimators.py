@@ -46,8 +46,7 @@ def u_centre(
     row_sums = off_diagonal.sum(dim=-1, keepdim=True)
     column_sums = off_diagonal.sum(dim=-2, keepdim=True)
     total = row_sums.sum(dim=-2, keepdim=True)
-    centred = (off_diagonal - row_sums / (n - 2) - column_sums / (n - 2)
-               + total / ((n - 1) * (n - 2)))
+    centred = off_diagonal - row_sums / (n - 2) - column_sums / (n - 2) + total / ((n - 1) * (n - 2))
     return centred.masked_fill(eye, 0)
 
 
@@ -178,4 +177,3 @@ def cka(
     check_estimator("unbiased" if debiased else "biased", x_tensor.shape[0])
     gram_x, gram_y, *_ = gram_pair(x_tensor, y_tensor, kernel, bandwidth, kernel_y)
     return float(cka_from_grams(gram_x, gram_y, debiased))
-

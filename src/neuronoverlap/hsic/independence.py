@@ -135,9 +135,7 @@ def permuted_inner_products(
             rows = right_rows.index_select(0, (order + row_offsets).reshape(-1))
             rows = rows.reshape(size, count, n, n)
             permuted = rows.gather(3, order[:, :, None, :].expand(size, count, n, n))
-            out[first:last, start:stop] = torch.bmm(
-                permuted.reshape(size, count, n * n), left_flat
-            )[..., 0]
+            out[first:last, start:stop] = torch.bmm(permuted.reshape(size, count, n * n), left_flat)[..., 0]
     return out
 
 
@@ -159,8 +157,9 @@ def gamma_pvalues(
     test_statistic = product.sum(dim=(-1, -2)) / n  # n * HSIC_b with the 1/n^2 normalisation
     eye = torch.eye(n, dtype=torch.bool, device=gram_x.device)
     off_diagonal_square = (product / 6).square().masked_fill(eye, 0).sum(dim=(-1, -2))
-    variance = (72 * (n - 4) * (n - 5) / (n * (n - 1) * (n - 2) * (n - 3))
-                * off_diagonal_square / (n * (n - 1)))
+    variance = (
+        72 * (n - 4) * (n - 5) / (n * (n - 1) * (n - 2) * (n - 3)) * off_diagonal_square / (n * (n - 1))
+    )
 
     def trace_of_covariance(gram: Tensor) -> Tensor:
         diagonal_sum = gram.diagonal(dim1=-2, dim2=-1).sum(dim=-1)
@@ -185,8 +184,10 @@ def _check_test_arguments(method: str, estimator: str, n: int, n_permutations: i
     check_estimator(estimator, n)
     if method == "gamma":
         if estimator == "unbiased":
-            raise InputError("the gamma approximation is for the biased HSIC estimator; "
-                             "use method='permutation' with estimator='unbiased'")
+            raise InputError(
+                "the gamma approximation is for the biased HSIC estimator; "
+                "use method='permutation' with estimator='unbiased'"
+            )
         if n < 6:
             raise InputError(f"the gamma approximation needs at least 6 samples, got {n}")
     elif int(n_permutations) != n_permutations or n_permutations < 1:
@@ -215,7 +216,11 @@ def independence_test_grams(
     observed = observed_inner_products(centred_x, centred_y)
     divisor = normaliser(n, estimator)
     result: dict[str, Tensor | None] = {
-        "statistic": observed / divisor, "null": None, "shape": None, "scale": None}
+        "statistic": observed / divisor,
+        "null": None,
+        "shape": None,
+        "scale": None,
+    }
     if method == "permutation":
         elements = range(gram_x.shape[0]) if elements is None else elements
         orders = draw_permutations(n, int(n_permutations), seed, elements)
@@ -257,8 +262,9 @@ def hsic_test(
     al. 2008). The statistic is HSIC under `estimator` ("biased", "biased_n2", "unbiased").
     """
     x_tensor, y_tensor = samples_pair(x, y, device)
-    batch = _run_batch(x_tensor[None], y_tensor[None], kernel, method, n_permutations, seed,
-                       bandwidth, estimator, kernel_y)
+    batch = _run_batch(
+        x_tensor[None], y_tensor[None], kernel, method, n_permutations, seed, bandwidth, estimator, kernel_y
+    )
 
     def first(values):
         return None if values is None else float(values[0])
@@ -304,13 +310,16 @@ def hsic_test_batch(
     y_tensor = as_sample_batch(ys, "ys", device=x_tensor.device)
     x_tensor, y_tensor = common_dtype(x_tensor, y_tensor)
     if x_tensor.shape[0] != y_tensor.shape[0]:
-        raise InputError(f"xs and ys must have the same batch size, got {x_tensor.shape[0]} "
-                         f"and {y_tensor.shape[0]}")
+        raise InputError(
+            f"xs and ys must have the same batch size, got {x_tensor.shape[0]} and {y_tensor.shape[0]}"
+        )
     if x_tensor.shape[1] != y_tensor.shape[1]:
-        raise InputError(f"xs and ys must have the same number of samples, got "
-                         f"{x_tensor.shape[1]} and {y_tensor.shape[1]}")
-    return _run_batch(x_tensor, y_tensor, kernel, method, n_permutations, seed, bandwidth,
-                      estimator, kernel_y)
+        raise InputError(
+            f"xs and ys must have the same number of samples, got {x_tensor.shape[1]} and {y_tensor.shape[1]}"
+        )
+    return _run_batch(
+        x_tensor, y_tensor, kernel, method, n_permutations, seed, bandwidth, estimator, kernel_y
+    )
 
 
 def _run_batch(
@@ -331,14 +340,14 @@ def _run_batch(
     check_seed(seed)
     root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     step = max(1, BATCH_STEP_BYTES // (4 * n * n * x.element_size()))
-    parts: dict[str, list] = {key: [] for key in ("statistic", "pvalue", "null", "shape",
-                                                   "scale", "sigma_x", "sigma_y")}
+    parts: dict[str, list] = {
+        key: [] for key in ("statistic", "pvalue", "null", "shape", "scale", "sigma_x", "sigma_y")
+    }
     for first in range(0, batch, step):
         elements = range(first, min(batch, first + step))
-        gram_x, sigma_x = kernel_x.gram(x[elements.start:elements.stop])
-        gram_y, sigma_y = kernel_other.gram(y[elements.start:elements.stop])
-        step_out = independence_test_grams(gram_x, gram_y, method, estimator, n_permutations,
-                                           root, elements)
+        gram_x, sigma_x = kernel_x.gram(x[elements.start : elements.stop])
+        gram_y, sigma_y = kernel_other.gram(y[elements.start : elements.stop])
+        step_out = independence_test_grams(gram_x, gram_y, method, estimator, n_permutations, root, elements)
         step_out.update(sigma_x=sigma_x, sigma_y=sigma_y)
         for key, values in parts.items():
             values.append(step_out[key])

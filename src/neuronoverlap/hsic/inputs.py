@@ -61,25 +61,29 @@ def as_samples(
     values, name: str, device: str | torch.device | None = None
 ) -> Float[Tensor, "sample feature"]:
     """[n_samples, n_features] (or [n_samples], read as one feature)."""
-    return _with_dimensions(values, name, device, 2, lambda tensor: tensor[:, None],
-                            "[n_samples, n_features] or [n_samples]")
+    return _with_dimensions(
+        values, name, device, 2, lambda tensor: tensor[:, None], "[n_samples, n_features] or [n_samples]"
+    )
 
 
 def as_sample_batch(
     values, name: str, device: str | torch.device | None = None
 ) -> Float[Tensor, "batch sample feature"]:
     """[batch, n_samples, n_features] (or [batch, n_samples], read as one feature)."""
-    return _with_dimensions(values, name, device, 3, lambda tensor: tensor[:, :, None],
-                            "[batch, n_samples, n_features] or [batch, n_samples]")
+    return _with_dimensions(
+        values,
+        name,
+        device,
+        3,
+        lambda tensor: tensor[:, :, None],
+        "[batch, n_samples, n_features] or [batch, n_samples]",
+    )
 
 
-def as_rows(
-    values, name: str, device: str | torch.device | None = None
-) -> Float[Tensor, "neuron sample"]:
+def as_rows(values, name: str, device: str | torch.device | None = None) -> Float[Tensor, "neuron sample"]:
     """[n_neurons, n_samples]: each row one neuron's activations over the samples (or one
     neuron's [n_samples])."""
-    return _with_dimensions(values, name, device, 2, lambda tensor: tensor[None, :],
-                            "[n_neurons, n_samples]")
+    return _with_dimensions(values, name, device, 2, lambda tensor: tensor[None, :], "[n_neurons, n_samples]")
 
 
 def common_dtype(*tensors: Tensor) -> tuple[Tensor, ...]:
@@ -102,9 +106,7 @@ def check_estimator(estimator: str, n_samples: int) -> None:
         raise InputError(f"unknown estimator {estimator!r}; choose one of {', '.join(ESTIMATORS)}")
     needed = MINIMUM_SAMPLES[estimator]
     if n_samples < needed:
-        raise InputError(
-            f"the {estimator} HSIC estimator needs at least {needed} samples, got {n_samples}"
-        )
+        raise InputError(f"the {estimator} HSIC estimator needs at least {needed} samples, got {n_samples}")
 
 
 def check_seed(seed) -> None:

@@ -74,7 +74,7 @@ def _middle_values_numpy(
         block.partition(rank, axis=-1)
         low[rows] = block[:, rank]
         odd = (count - skip[rows]) % 2 == 1
-        following = block[:, rank + 1:].min(axis=-1) if rank + 1 < count else block[:, rank]
+        following = block[:, rank + 1 :].min(axis=-1) if rank + 1 < count else block[:, rank]
         high[rows] = np.where(odd, low[rows], following)
         largest[rows] = block[:, rank:].max(axis=-1)
     return torch.from_numpy(low), torch.from_numpy(high), torch.from_numpy(largest)
@@ -97,8 +97,11 @@ def _middle_values_torch(
     kept = count - skip
     lower = (skip + (kept - 1).clamp(min=0) // 2).clamp(max=count - 1)
     upper = (skip + kept // 2).clamp(max=count - 1)
-    return (ordered.gather(-1, lower[..., None])[..., 0],
-            ordered.gather(-1, upper[..., None])[..., 0], largest)
+    return (
+        ordered.gather(-1, lower[..., None])[..., 0],
+        ordered.gather(-1, upper[..., None])[..., 0],
+        largest,
+    )
 
 
 def pair_median_bandwidth(
@@ -108,8 +111,10 @@ def pair_median_bandwidth(
     (see the module docstring for the rules, ties and constants). overwrite: each row's
     values may be reordered (on a CPU they are then selected in place, without a copy)."""
     if rule not in BANDWIDTH_RULES:
-        raise InputError(f"unknown bandwidth rule {rule!r}; choose a positive number or "
-                         f"one of {', '.join(BANDWIDTH_RULES)}")
+        raise InputError(
+            f"unknown bandwidth rule {rule!r}; choose a positive number or "
+            f"one of {', '.join(BANDWIDTH_RULES)}"
+        )
     if pair_squared.shape[-1] == 0:
         return pair_squared.new_ones(pair_squared.shape[:-1])
     low, high, largest = _middle_values(pair_squared, overwrite=overwrite)
@@ -146,7 +151,9 @@ def median_bandwidth(
 
 
 def pair_bandwidth(
-    bandwidth: Bandwidth, pair_squared: Float[Tensor, "row pair"], scale: Tensor | None = None,
+    bandwidth: Bandwidth,
+    pair_squared: Float[Tensor, "row pair"],
+    scale: Tensor | None = None,
     overwrite: bool = False,
 ) -> Tensor:
     """The bandwidth of each row: a rule applied to its pairs, or the fixed value (divided by
@@ -168,14 +175,15 @@ def power_of_two_scale(values: Float[Tensor, "*batch sample feature"]) -> Float[
 def _check_bandwidth(bandwidth: Bandwidth) -> None:
     if isinstance(bandwidth, str):
         if bandwidth not in BANDWIDTH_RULES:
-            raise InputError(f"unknown bandwidth rule {bandwidth!r}; choose a positive number or "
-                             f"one of {', '.join(BANDWIDTH_RULES)}")
+            raise InputError(
+                f"unknown bandwidth rule {bandwidth!r}; choose a positive number or "
+                f"one of {', '.join(BANDWIDTH_RULES)}"
+            )
         return
     try:
         value = float(bandwidth)
     except (TypeError, ValueError):
-        raise InputError(f"bandwidth must be a positive number or a rule name, got {bandwidth!r}") \
-            from None
+        raise InputError(f"bandwidth must be a positive number or a rule name, got {bandwidth!r}") from None
     if not np.isfinite(value) or value <= 0:
         raise InputError(f"bandwidth must be a positive number or a rule name, got {bandwidth!r}")
 
@@ -300,8 +308,9 @@ class CallableKernel:
             gram = torch.as_tensor(np.asarray(returned))
         gram = gram.to(device=x.device, dtype=x.dtype)
         if gram.shape != (n, n):
-            raise InputError(f"kernel callable must return a [{n}, {n}] Gram matrix, "
-                             f"got shape {tuple(gram.shape)}")
+            raise InputError(
+                f"kernel callable must return a [{n}, {n}] Gram matrix, got shape {tuple(gram.shape)}"
+            )
         if not bool(torch.isfinite(gram).all()):
             raise InputError("kernel callable returned NaN or infinite values")
         scale = gram.abs().max().clamp(min=1.0)
@@ -332,8 +341,10 @@ def make_kernel(kernel, bandwidth: Bandwidth = "median") -> Kernel:
     if isinstance(kernel, str):
         key = kernel.lower()
         if key not in KERNEL_NAMES:
-            raise InputError(f"unknown kernel {kernel!r}; choose one of {', '.join(KERNEL_NAMES)} "
-                             "or pass a callable returning a Gram matrix")
+            raise InputError(
+                f"unknown kernel {kernel!r}; choose one of {', '.join(KERNEL_NAMES)} "
+                "or pass a callable returning a Gram matrix"
+            )
         kind = KERNEL_NAMES[key]
         if kind in (Gaussian, Laplacian, InverseMultiquadric):
             return kind(bandwidth)

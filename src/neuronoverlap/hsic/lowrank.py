@@ -60,8 +60,7 @@ def truncated_eigen(
 
 
 def worth_it(rank_x: int, rank_y: int, n: int, n_permutations: int) -> bool:
-    return (rank_x * rank_y <= RANK_PRODUCT_PER_SAMPLE * n
-            and n_permutations >= PERMUTATIONS_PER_SAMPLE * n)
+    return rank_x * rank_y <= RANK_PRODUCT_PER_SAMPLE * n and n_permutations >= PERMUTATIONS_PER_SAMPLE * n
 
 
 def low_rank_inner_products(
@@ -84,14 +83,14 @@ def low_rank_inner_products(
     out = torch.empty(batch, n_permutations, dtype=torch.float64, device=vectors_y.device)
     for element in range(batch):
         for start in range(0, n_permutations, per_chunk):
-            order = permutations[element, start:start + per_chunk]
+            order = permutations[element, start : start + per_chunk]
             moved = vectors_y[element][order]  # [count, n, rank_y]: rows of U reordered
             products = torch.matmul(transposed_x[element], moved)  # [count, rank_x, rank_y]
             statistic = (products.square() * weights[element]).sum(dim=(-1, -2))
             if diagonals is not None:
                 diagonal_x, diagonal_y = diagonals
                 statistic -= diagonal_y[element][order] @ diagonal_x[element]
-            out[element, start:start + per_chunk] = statistic
+            out[element, start : start + per_chunk] = statistic
     return out
 
 

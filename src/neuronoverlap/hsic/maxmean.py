@@ -81,12 +81,13 @@ def score_operands(
         estimator = "biased"
     else:
         kernel_a = kernel_b = make_kernel(kernel, bandwidth)
-    norms_a, norms_b = (rows_a.new_zeros(rows_a.shape[0]), rows_b.new_zeros(rows_b.shape[0])) \
-        if score == "cka" else (None, None)
-    left = features_in_chunks(rows_a, kernel_a, estimator, row_mean_term, memory_budget_bytes,
-                              norms_a)
-    right = features_in_chunks(rows_b, kernel_b, estimator, row_mean_term, memory_budget_bytes,
-                               norms_b)
+    norms_a, norms_b = (
+        (rows_a.new_zeros(rows_a.shape[0]), rows_b.new_zeros(rows_b.shape[0]))
+        if score == "cka"
+        else (None, None)
+    )
+    left = features_in_chunks(rows_a, kernel_a, estimator, row_mean_term, memory_budget_bytes, norms_a)
+    right = features_in_chunks(rows_b, kernel_b, estimator, row_mean_term, memory_budget_bytes, norms_b)
     if score == "hsic":
         left = left / normaliser(n, estimator)
     elif score == "cka":  # the squared norms gram_features computed while building them
@@ -129,18 +130,18 @@ def permuted_max_mean(
     p_chunk = int(min(orders.shape[0], max(1, half // per_permutation)))
     out = torch.empty(orders.shape[0], dtype=right.dtype, device=right.device)
     for start in range(0, orders.shape[0], p_chunk):
-        order = orders[start:start + p_chunk]
+        order = orders[start : start + p_chunk]
         count = order.shape[0]
         index = permuted_feature_index(order, n_features).reshape(-1)
         row_max = torch.full((count, n_a), -torch.inf, dtype=right.dtype, device=right.device)
         column_max_sum = torch.zeros(count, dtype=right.dtype, device=right.device)
         for b_start in range(0, n_b, b_chunk):
-            block = right[b_start:b_start + b_chunk]
+            block = right[b_start : b_start + b_chunk]
             gathered = block.index_select(1, index).reshape(block.shape[0] * count, n_features)
             scores = (left @ gathered.T).reshape(n_a, block.shape[0], count)
             row_max = torch.maximum(row_max, scores.amax(dim=1).T)
             column_max_sum += scores.amax(dim=0).sum(dim=0)
-        out[start:start + count] = 0.5 * (row_max.mean(dim=1) + column_max_sum / n_b)
+        out[start : start + count] = 0.5 * (row_max.mean(dim=1) + column_max_sum / n_b)
     return out
 
 
@@ -170,8 +171,7 @@ def max_mean_test(
     rows_a, rows_b = neuron_pair(A, B, device)
     n = rows_a.shape[1]
     check_estimator("biased" if score == "reference" else estimator, n)
-    left, right = score_operands(rows_a, rows_b, score, kernel, bandwidth, estimator,
-                                 memory_budget_bytes)
+    left, right = score_operands(rows_a, rows_b, score, kernel, bandwidth, estimator, memory_budget_bytes)
     identity = torch.arange(n)[None]
     observed = permuted_max_mean(left, right, identity, memory_budget_bytes)
     orders = draw_permutations(n, int(n_permutations), seed)[0]

@@ -30,7 +30,7 @@ def wrapped_partners(values: Float[Tensor, "row sample"], steps: int) -> Tensor:
 def split_pairs(pairs: Float[Tensor, "row pair"], n: int) -> tuple[Tensor, Tensor]:
     """Views of the block [row, s, n] and the half row [row, h] of each row's pair values."""
     steps, _ = pair_steps(n)
-    return pairs[:, :steps * n].view(pairs.shape[0], steps, n), pairs[:, steps * n:]
+    return pairs[:, : steps * n].view(pairs.shape[0], steps, n), pairs[:, steps * n :]
 
 
 def fill_pairs(rows: Float[Tensor, "row sample"], pairs: Tensor, combine) -> None:
@@ -51,8 +51,8 @@ def add_pair_row_sums(pairs: Float[Tensor, "row pair"], sums: Float[Tensor, "row
     block, half_row = split_pairs(pairs, n)
     sums.add_(block.sum(dim=1))  # each pair (a, a+k) to a
     for k in range(1, steps + 1):  # and to (a + k) mod n
-        sums[:, k:].add_(block[:, k - 1, :n - k])
-        sums[:, :k].add_(block[:, k - 1, n - k:])
+        sums[:, k:].add_(block[:, k - 1, : n - k])
+        sums[:, :k].add_(block[:, k - 1, n - k :])
     if half:
         sums[:, :half].add_(half_row)
         sums[:, half:].add_(half_row)
@@ -74,8 +74,7 @@ def layout_pairs(n: int, device: torch.device) -> tuple[Int[Tensor, " pair"], In
     first = torch.arange(n, device=device).repeat(steps)
     distance = torch.arange(1, steps + 1, device=device).repeat_interleave(n)
     lower = torch.arange(half, device=device)
-    return (torch.cat([first, lower]),
-            torch.cat([(first + distance) % n, lower + half]))
+    return (torch.cat([first, lower]), torch.cat([(first + distance) % n, lower + half]))
 
 
 def pair_positions(
@@ -88,5 +87,5 @@ def pair_positions(
     start = torch.where(forward, first, second)
     step = torch.where(forward, distance, n - distance)
     position = (step - 1) * n + start
-    opposite = (2 * distance == n)  # only for an even n: the half row, keyed by the smaller
+    opposite = 2 * distance == n  # only for an even n: the half row, keyed by the smaller
     return torch.where(opposite, steps * n + torch.minimum(first, second), position)

@@ -118,8 +118,12 @@ def _kernel_values(rows: Tensor, kernel: Kernel, diagonal: Tensor, pairs: Tensor
 
 
 def gram_features(
-    rows: Float[Tensor, "neuron sample"], kernel: Kernel, estimator: str,
-    row_mean_term: bool = False, out: Tensor | None = None, norms: Tensor | None = None,
+    rows: Float[Tensor, "neuron sample"],
+    kernel: Kernel,
+    estimator: str,
+    row_mean_term: bool = False,
+    out: Tensor | None = None,
+    norms: Tensor | None = None,
     centre: bool = True,
 ) -> Float[Tensor, "neuron feature"]:
     """Each neuron's centred Gram matrix as [diagonal (n), pair values (n(n-1)/2)].
@@ -134,7 +138,7 @@ def gram_features(
     """
     count, n = rows.shape
     features = new_buffer(rows, count, feature_count(n, row_mean_term)) if out is None else out
-    diagonal, pairs = features[:, :n], features[:, n:n + n * (n - 1) // 2]
+    diagonal, pairs = features[:, :n], features[:, n : n + n * (n - 1) // 2]
     _kernel_values(rows, kernel, diagonal, pairs)
     if not centre:
         if row_mean_term or norms is not None:
@@ -148,8 +152,9 @@ def gram_features(
     if isinstance(kernel, Gaussian | Laplacian | InverseMultiquadric):
         scale = torch.ones_like(diagonal[:, 0])  # k(x, x) = 1 >= |k(x, x')|
     else:
-        scale = torch.stack([diagonal.amax(dim=1), -diagonal.amin(dim=1), pairs.amax(dim=1),
-                             -pairs.amin(dim=1)]).amax(dim=0)
+        scale = torch.stack(
+            [diagonal.amax(dim=1), -diagonal.amin(dim=1), pairs.amax(dim=1), -pairs.amin(dim=1)]
+        ).amax(dim=0)
     row_sums = diagonal.clone()
     add_pair_row_sums(pairs, row_sums)
     if row_mean_term:
@@ -164,11 +169,13 @@ def gram_features(
         constant = means.mean(dim=1)
         diagonal.sub_(2 * means).add_(constant[:, None])
     subtract_pair_sums(pairs, means - 0.5 * constant[:, None])  # Kc_ab = K_ab - m_a - m_b + c
-    squared_norms = (torch.linalg.vector_norm(diagonal, dim=1).square()
-                     + 2 * torch.linalg.vector_norm(pairs, dim=1).square())
+    squared_norms = (
+        torch.linalg.vector_norm(diagonal, dim=1).square()
+        + 2 * torch.linalg.vector_norm(pairs, dim=1).square()
+    )
     flat = squared_norms.sqrt() <= NO_VARIATION_EPSILONS * n * torch.finfo(rows.dtype).eps * scale
     if bool(flat.any()):
-        features[flat, :n + n * (n - 1) // 2] = 0
+        features[flat, : n + n * (n - 1) // 2] = 0
         squared_norms[flat] = 0
     if norms is not None:
         norms.copy_(squared_norms)
@@ -187,24 +194,36 @@ def build_chunk_size(n_samples: int, itemsize: int, memory_budget_bytes: int) ->
 
 
 def features_in_chunks(
-    rows: Tensor, kernel: Kernel, estimator: str, row_mean_term: bool, memory_budget_bytes: int,
-    norms: Tensor | None = None, centre: bool = True,
+    rows: Tensor,
+    kernel: Kernel,
+    estimator: str,
+    row_mean_term: bool,
+    memory_budget_bytes: int,
+    norms: Tensor | None = None,
+    centre: bool = True,
 ) -> Tensor:
     """gram_features of all rows, built a chunk of neurons at a time (norms, centre as there)."""
     chunk = build_chunk_size(rows.shape[1], rows.element_size(), memory_budget_bytes)
     out = new_buffer(rows, rows.shape[0], feature_count(rows.shape[1], row_mean_term))
     for start in range(0, rows.shape[0], chunk):
-        gram_features(rows[start:start + chunk], kernel, estimator, row_mean_term,
-                      out=out[start:start + chunk],
-                      norms=None if norms is None else norms[start:start + chunk], centre=centre)
+        gram_features(
+            rows[start : start + chunk],
+            kernel,
+            estimator,
+            row_mean_term,
+            out=out[start : start + chunk],
+            norms=None if norms is None else norms[start : start + chunk],
+            centre=centre,
+        )
     return out
 
 
 def _weighted_products(left: Tensor, right: Tensor, n: int, row_mean_term: bool) -> Tensor:
     """left @ diag(feature_weights) @ right.T without forming the weighted copy."""
     triangle = n * (n - 1) // 2
-    product = torch.addmm(left[:, :n] @ right[:, :n].T, left[:, n:n + triangle],
-                          right[:, n:n + triangle].T, alpha=2.0)
+    product = torch.addmm(
+        left[:, :n] @ right[:, :n].T, left[:, n : n + triangle], right[:, n : n + triangle].T, alpha=2.0
+    )
     if row_mean_term:
         product.addmm_(left[:, -n:], right[:, -n:].T, alpha=float(n))
     return product
@@ -235,11 +254,11 @@ def pairwise_inner_products(
     norms_b = torch.zeros(rows_b.shape[0], dtype=rows_b.dtype, device=rows_b.device)
 
     def features(rows: Tensor, kernel: Kernel, norms: Tensor, centre: bool = True) -> Tensor:
-        return features_in_chunks(rows, kernel, estimator, row_mean_term, memory_budget_bytes,
-                                  norms if with_norms else None, centre)
+        return features_in_chunks(
+            rows, kernel, estimator, row_mean_term, memory_budget_bytes, norms if with_norms else None, centre
+        )
 
-    b_blocks = [(start, min(rows_b.shape[0], start + block))
-                for start in range(0, rows_b.shape[0], block)]
+    b_blocks = [(start, min(rows_b.shape[0], start + block)) for start in range(0, rows_b.shape[0], block)]
     cached_b = None
     if rows_b.shape[0] * features_per_neuron * item <= memory_budget_bytes // 2:
         cached_b = features(rows_b, kernel_b, norms_b)
@@ -251,8 +270,7 @@ def pairwise_inner_products(
             right = cached_b
             if right is None:
                 right = features(rows_b[b_start:b_stop], kernel_b, norms_b[b_start:b_stop])
-            out[a_start:a_stop, b_start:b_stop] = _weighted_products(left, right, n,
-                                                                     row_mean_term)
+            out[a_start:a_stop, b_start:b_stop] = _weighted_products(left, right, n, row_mean_term)
     if with_norms:
         return out, norms_a, norms_b
     return out
@@ -304,8 +322,9 @@ def pairwise_hsic(
     check_estimator(estimator, n)
     kernel_a, kernel_other = _kernels(kernel, bandwidth, kernel_b)
     bounded = isinstance(kernel_a, Gaussian | Laplacian | InverseMultiquadric)
-    inner = pairwise_inner_products(rows_a, rows_b, kernel_a, kernel_other, estimator,
-                                    memory_budget_bytes, centre_a=not bounded)
+    inner = pairwise_inner_products(
+        rows_a, rows_b, kernel_a, kernel_other, estimator, memory_budget_bytes, centre_a=not bounded
+    )
     return (inner / normaliser(n, estimator)).cpu().numpy()
 
 
@@ -333,7 +352,8 @@ def pairwise_cka(
     check_estimator(estimator, rows_a.shape[1])
     kernel_a, kernel_other = _kernels(kernel, bandwidth, kernel_b)
     inner, norms_a, norms_b = pairwise_inner_products(
-        rows_a, rows_b, kernel_a, kernel_other, estimator, memory_budget_bytes, with_norms=True)
+        rows_a, rows_b, kernel_a, kernel_other, estimator, memory_budget_bytes, with_norms=True
+    )
     return cka_from_inner_products(inner, norms_a, norms_b).cpu().numpy()
 
 
@@ -389,5 +409,14 @@ def set_hsic_test(
 ) -> HSICTestResult:
     """Independence test of two neuron sets (set-level HSIC, permutation or gamma p-value)."""
     samples_a, samples_b = _set_samples(A, B, standardise, device)
-    return hsic_test(samples_a, samples_b, kernel, method, n_permutations, seed,
-                     bandwidth=bandwidth, estimator=estimator, kernel_y=kernel_b)
+    return hsic_test(
+        samples_a,
+        samples_b,
+        kernel,
+        method,
+        n_permutations,
+        seed,
+        bandwidth=bandwidth,
+        estimator=estimator,
+        kernel_y=kernel_b,
+    )

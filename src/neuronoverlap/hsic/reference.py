@@ -98,8 +98,9 @@ def reference_inner_products(
     """S_ij = tr(K_i H L_j) = <H K_i H, H L_j H> + n <c_i, c_j>, reference z-scores and sigma."""
     zscored_a, zscored_b = reference_zscore(rows_a), reference_zscore(rows_b)
     kernel = Gaussian(float(shared_bandwidth(zscored_a, zscored_b)))
-    return pairwise_inner_products(zscored_a, zscored_b, kernel, kernel, "biased",
-                                   memory_budget_bytes, row_mean_term=True)
+    return pairwise_inner_products(
+        zscored_a, zscored_b, kernel, kernel, "biased", memory_budget_bytes, row_mean_term=True
+    )
 
 
 def reference_pairwise_hsic(
@@ -122,5 +123,6 @@ def reference_bridge_score(
     device: str | torch.device | None = None,
 ) -> float:
     """The reference code's bridge score: max_mean_score of reference_pairwise_hsic(A, B)."""
-    return max_mean_score(reference_pairwise_hsic(A, B, memory_budget_bytes=memory_budget_bytes,
-                                                  device=device))
+    return max_mean_score(
+        reference_pairwise_hsic(A, B, memory_budget_bytes=memory_budget_bytes, device=device)
+    )

@@ -38,16 +38,23 @@ class ReportOutputs:
 
     def paths(self) -> list[Path]:
         """Every file written, the page first."""
-        return [self.html, self.markdown, self.json, *self.figures.values(),
-                *self.tables.values(), *self.spectrum.values()]
+        return [
+            self.html,
+            self.markdown,
+            self.json,
+            *self.figures.values(),
+            *self.tables.values(),
+            *self.spectrum.values(),
+        ]
 
 
 def _check(top_rate: float, spectrum_measure: str, permutations: int, n_examples: int) -> None:
     if not 0 < top_rate < 1:
         raise InputError(f"top rate must be in (0, 1), got {top_rate}")
     if spectrum_measure not in SPECTRUM_MEASURES:
-        raise InputError(f"unknown spectrum measure {spectrum_measure!r}; use one of "
-                         f"{', '.join(SPECTRUM_MEASURES)}")
+        raise InputError(
+            f"unknown spectrum measure {spectrum_measure!r}; use one of {', '.join(SPECTRUM_MEASURES)}"
+        )
     if permutations < 1:
         raise InputError(f"Mantel permutations must be at least 1, got {permutations}")
     if n_examples < 0:
@@ -57,8 +64,11 @@ def _check(top_rate: float, spectrum_measure: str, permutations: int, n_examples
 def _remove_previous_outputs(out: Path) -> None:
     """Delete the files an earlier report wrote into `out` (figures, tables, spectrum), so that
     nothing stale is left beside the new report."""
-    for folder, patterns in (("figures", ("*.png",)), ("tables", ("*.csv",)),
-                             ("spectrum", ("*.png", "*.csv", "*.json"))):
+    for folder, patterns in (
+        ("figures", ("*.png",)),
+        ("tables", ("*.csv",)),
+        ("spectrum", ("*.png", "*.csv", "*.json")),
+    ):
         for pattern in patterns:
             for path in (out / folder).glob(pattern):
                 path.unlink()
@@ -105,10 +115,18 @@ def write_report(
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} exists and is not a folder")
     _remove_previous_outputs(out)
-    data = collect(store_path, out / "spectrum", top_rate=top_rate,
-                   spectrum_measure=spectrum_measure, permutations=permutations, seed=seed,
-                   n_examples=n_examples, log=log, bootstrap=bootstrap,
-                   agnostic_share=agnostic_share)
+    data = collect(
+        store_path,
+        out / "spectrum",
+        top_rate=top_rate,
+        spectrum_measure=spectrum_measure,
+        permutations=permutations,
+        seed=seed,
+        n_examples=n_examples,
+        log=log,
+        bootstrap=bootstrap,
+        agnostic_share=agnostic_share,
+    )
     (out / "figures").mkdir(parents=True, exist_ok=True)
     (out / "tables").mkdir(parents=True, exist_ok=True)
     if log:
@@ -118,13 +136,13 @@ def write_report(
     figures = make_figures(data)
     tables = build_tables(data)
     figure_paths = {name: figure.save(out / "figures") for name, figure in figures.items()}
-    table_paths = {name: table.write_csv(out / "tables" / f"{name}.csv")
-                   for name, table in tables.items()}
+    table_paths = {name: table.write_csv(out / "tables" / f"{name}.csv") for name, table in tables.items()}
     spectrum = {k: Path(v) for k, v in (data["spectrum"] or {}).get("files", {}).items()}
 
     data["headline"] = headline(data)
     data["files"] = {
-        "html": "report.html", "markdown": "summary.md",
+        "html": "report.html",
+        "markdown": "summary.md",
         "figures": {name: f"figures/{path.name}" for name, path in figure_paths.items()},
         "tables": {name: f"tables/{path.name}" for name, path in table_paths.items()},
         "spectrum": {k: str(p.relative_to(out)) for k, p in spectrum.items()},
@@ -135,8 +153,9 @@ def write_report(
     markdown_path.write_text(render_markdown(data, tables, figures), encoding="utf-8")
     json_path = out / "report.json"
     json_path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return ReportOutputs(out, html_path, markdown_path, json_path, figure_paths, table_paths,
-                         spectrum, list(data["missing"]))
+    return ReportOutputs(
+        out, html_path, markdown_path, json_path, figure_paths, table_paths, spectrum, list(data["missing"])
+    )
 
 
 __all__ = ["SPECTRUM_MEASURES", "ReportOutputs", "write_report"]

@@ -120,8 +120,9 @@ def probe_set_summary(store: Store, name: str, n_examples: int) -> dict[str, Any
     }
 
 
-def shared_parameters(params: Mapping[str, Mapping[str, Any]], skip: tuple[str, ...] = ()
-                      ) -> list[dict[str, Any]]:
+def shared_parameters(
+    params: Mapping[str, Mapping[str, Any]], skip: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
     """One row per parameter key: its value when every input shares it, else the inputs
     grouped by value (`{"key", "shared": bool, "value" | "by_value": {value: [names]}}`)."""
     keys = sorted({key for p in params.values() for key in p} - set(skip))
@@ -129,8 +130,7 @@ def shared_parameters(params: Mapping[str, Mapping[str, Any]], skip: tuple[str, 
     for key in keys:
         groups: dict[str, list[str]] = {}
         for name, p in params.items():
-            value = json.dumps(p.get(key), ensure_ascii=False, sort_keys=True) if key in p \
-                else "(absent)"
+            value = json.dumps(p.get(key), ensure_ascii=False, sort_keys=True) if key in p else "(absent)"
             groups.setdefault(value, []).append(name)
         if len(groups) == 1:
             rows.append({"key": key, "shared": True, "value": _parse_json(next(iter(groups)))})
@@ -154,8 +154,9 @@ def both_way_pairs(names: list[str]) -> list[tuple[str, str]]:
     return pairs
 
 
-def probe_overlap(store: Store, pairs: list[tuple[str, str]], top_rate: float,
-                  agnostic_share: float | None = None) -> dict[str, Any]:
+def probe_overlap(
+    store: Store, pairs: list[tuple[str, str]], top_rate: float, agnostic_share: float | None = None
+) -> dict[str, Any]:
     """O(s,t) per layer (active set of the s<->t probe sets pooled), and its thirds; with
     `agnostic_share`, chosen among the neurons that are not language-agnostic by every probe
     set of these pairs (analyses/agnostic.py)."""
@@ -163,12 +164,12 @@ def probe_overlap(store: Store, pairs: list[tuple[str, str]], top_rate: float,
     agnostic = names = None
     if agnostic_share is not None:
         names = [schema.probe_set_name(*d) for s, t in pairs for d in ((s, t), (t, s))]
-        agnostic = probe_agnostic_neurons([_probe_samples(store.probes(n)) for n in names],
-                                          agnostic_share)
+        agnostic = probe_agnostic_neurons([_probe_samples(store.probes(n)) for n in names], agnostic_share)
         selection["exclude"] = agnostic
     overlaps = {
-        f"{s}-{t}": overlap_from_probes(_probe_samples(store.probes(s, t)),
-                                        _probe_samples(store.probes(t, s)), **selection)
+        f"{s}-{t}": overlap_from_probes(
+            _probe_samples(store.probes(s, t)), _probe_samples(store.probes(t, s)), **selection
+        )
         for s, t in pairs
     }
     layered = layerwise_overlap(overlaps)
@@ -176,8 +177,8 @@ def probe_overlap(store: Store, pairs: list[tuple[str, str]], top_rate: float,
     return {
         **agnostic_record(agnostic, agnostic_share, names),
         "definition": "O(s,t): top top_rate of all neurons by the token-weighted activation "
-                      "probability of the s->t and t->s probe samples pooled"
-                      + ("" if agnostic is None else ", among the neurons not language-agnostic"),
+        "probability of the s->t and t->s probe samples pooled"
+        + ("" if agnostic is None else ", among the neurons not language-agnostic"),
         "pairs": layered.pairs,
         "sizes": [len(s) for s in overlaps.values()],
         "counts": layered.counts,
@@ -191,12 +192,18 @@ def probe_overlap(store: Store, pairs: list[tuple[str, str]], top_rate: float,
 def corpus_summary(store: Store, lang: str) -> dict[str, Any]:
     view = store.corpus(lang)
     params = view.params
-    return {"lang": lang, "n_tokens": view.n_tokens, "n_sentences": params.get("n_sentences"),
-            "split": params.get("split"), "params": to_plain(params)}
+    return {
+        "lang": lang,
+        "n_tokens": view.n_tokens,
+        "n_sentences": params.get("n_sentences"),
+        "split": params.get("split"),
+        "params": to_plain(params),
+    }
 
 
-def language_similarity(probabilities: Mapping[str, np.ndarray], top_rate: float,
-                        agnostic_share: float | None = None) -> dict[str, Any]:
+def language_similarity(
+    probabilities: Mapping[str, np.ndarray], top_rate: float, agnostic_share: float | None = None
+) -> dict[str, Any]:
     """Jaccard, overlap counts and cosine (over shared neurons) of the corpus active sets, and
     where the pairwise overlaps A_a & A_b sit over the layers; with `agnostic_share`, the sets
     are chosen among the neurons that are not language-agnostic by these corpora."""
@@ -205,7 +212,8 @@ def language_similarity(probabilities: Mapping[str, np.ndarray], top_rate: float
         sets = language_active_sets(probabilities, top_rate=top_rate)
     else:
         sets, agnostic = active_sets_for(
-            probabilities, SpectrumSettings(top_rate=top_rate, agnostic_share=agnostic_share))
+            probabilities, SpectrumSettings(top_rate=top_rate, agnostic_share=agnostic_share)
+        )
     layered = layerwise_overlap(pairwise_overlaps(sets))
     counts = layered.counts
     return {
@@ -215,7 +223,7 @@ def language_similarity(probabilities: Mapping[str, np.ndarray], top_rate: float
         "overlap": overlap_counts(sets).values,
         "cosine": activation_cosine(probabilities, sets).values,
         "active_sets": f"top {top_rate} of all neurons by FLORES activation probability"
-                       + ("" if agnostic is None else ", among the neurons not language-agnostic"),
+        + ("" if agnostic is None else ", among the neurons not language-agnostic"),
         **agnostic_record(agnostic, agnostic_share),
         "pair_layers": {
             "pairs": layered.pairs,
@@ -236,15 +244,22 @@ def pair_intervals(result: Any) -> list[dict[str, Any]]:
     for i, j in combinations(range(len(codes)), 2):
         row: dict[str, Any] = {"pair": f"{codes[i]}-{codes[j]}"}
         for m, (low, high) in bounds.items():
-            row[m] = [float(result.estimate.matrices[m][i, j]), float(low[i, j]),
-                      float(high[i, j])]
+            row[m] = [float(result.estimate.matrices[m][i, j]), float(low[i, j]), float(high[i, j])]
         rows.append(row)
     return rows
 
 
-def spectrum(probabilities: Mapping[str, np.ndarray], out_dir: Path, top_rate: float,
-             measure: str, permutations: int, seed: int, blocks: Any = None,
-             bootstrap: int = 0, agnostic_share: float | None = None) -> dict[str, Any]:
+def spectrum(
+    probabilities: Mapping[str, np.ndarray],
+    out_dir: Path,
+    top_rate: float,
+    measure: str,
+    permutations: int,
+    seed: int,
+    blocks: Any = None,
+    bootstrap: int = 0,
+    agnostic_share: float | None = None,
+) -> dict[str, Any]:
     """The spectrum against the taxonomy, written by `write_spectrum_outputs`; with `blocks`
     (per-sentence statistics) and `bootstrap` resamples, also its intervals."""
     intervals = None
@@ -252,24 +267,41 @@ def spectrum(probabilities: Mapping[str, np.ndarray], out_dir: Path, top_rate: f
         from neuronoverlap.analyses.uncertainty import bootstrap_summary, write_uncertain_spectrum
 
         outputs, result, partial = write_uncertain_spectrum(
-            out_dir, blocks, resamples=bootstrap, n_permutations=permutations, seed=seed,
-            top_rate=top_rate, measure=measure, agnostic_share=agnostic_share)
+            out_dir,
+            blocks,
+            resamples=bootstrap,
+            n_permutations=permutations,
+            seed=seed,
+            top_rate=top_rate,
+            measure=measure,
+            agnostic_share=agnostic_share,
+        )
         summary = bootstrap_summary(result)
-        intervals = {"parameters": {k: summary["parameters"][k] for k in
-                                    ("resamples", "level", "block_size", "n_blocks")},
-                     "mantel_r": summary["mantel_r"],
-                     "cophenetic_vs_taxonomy": summary["cophenetic_vs_taxonomy"],
-                     "partial_mantel": {name: {**summary["partial_mantel_r"][name],
-                                               "pvalue": test.pvalue}
-                                        for name, test in partial.items()},
-                     "mean_third_shares": summary["mean_third_shares"],
-                     "mean_third_share_differences": summary["mean_third_share_differences"],
-                     "dendrogram_support": summary["dendrogram_support"],
-                     "pairs": pair_intervals(result)}
+        intervals = {
+            "parameters": {
+                k: summary["parameters"][k] for k in ("resamples", "level", "block_size", "n_blocks")
+            },
+            "mantel_r": summary["mantel_r"],
+            "cophenetic_vs_taxonomy": summary["cophenetic_vs_taxonomy"],
+            "partial_mantel": {
+                name: {**summary["partial_mantel_r"][name], "pvalue": test.pvalue}
+                for name, test in partial.items()
+            },
+            "mean_third_shares": summary["mean_third_shares"],
+            "mean_third_share_differences": summary["mean_third_share_differences"],
+            "dendrogram_support": summary["dendrogram_support"],
+            "pairs": pair_intervals(result),
+        }
     else:
-        outputs = write_spectrum_outputs(out_dir, probabilities, top_rate=top_rate,
-                                         measure=measure, n_permutations=permutations, seed=seed,
-                                         agnostic_share=agnostic_share)
+        outputs = write_spectrum_outputs(
+            out_dir,
+            probabilities,
+            top_rate=top_rate,
+            measure=measure,
+            n_permutations=permutations,
+            seed=seed,
+            agnostic_share=agnostic_share,
+        )
     mantel = outputs.mantel
     return {
         "intervals": intervals,
@@ -286,29 +318,47 @@ def spectrum(probabilities: Mapping[str, np.ndarray], out_dir: Path, top_rate: f
 def bridge_result(name: str, document: dict[str, Any]) -> dict[str, Any]:
     """A stored bridge selection with its table rows (ranking order) and per-layer series."""
     ranking = document.get("ranking") or sorted(
-        document.get("candidates", []), key=lambda b: -(document.get("scores", {}).get(b) or 0))
+        document.get("candidates", []), key=lambda b: -(document.get("scores", {}).get(b) or 0)
+    )
     intervals = (document.get("bootstrap") or {}).get("intervals") or {}
     rows = [
-        {"rank": rank, "bridge": b, "score": document.get("scores", {}).get(b),
-         "pvalue": document.get("pvalues", {}).get(b),
-         "probability": (document.get("selection_probability") or {}).get(b),
-         "interval": intervals.get(b, [None, None]),
-         "chosen": b == document.get("chosen")}
+        {
+            "rank": rank,
+            "bridge": b,
+            "score": document.get("scores", {}).get(b),
+            "pvalue": document.get("pvalues", {}).get(b),
+            "probability": (document.get("selection_probability") or {}).get(b),
+            "interval": intervals.get(b, [None, None]),
+            "chosen": b == document.get("chosen"),
+        }
         for rank, b in enumerate(ranking, start=1)
     ]
     per_layer = document.get("per_layer", {})
     sizes = document.get("set_sizes", {})
     layers = sorted({int(k) for series in per_layer.values() for k in series})
     layer_rows = [
-        {"layer": layer, "bridge": b, "score": per_layer.get(b, {}).get(str(layer)),
-         "overlap_neurons": (sizes.get(b, {}).get(str(layer)) or [None, None])[0],
-         "bridge_neurons": (sizes.get(b, {}).get(str(layer)) or [None, None])[1]}
-        for layer in layers for b in ranking
+        {
+            "layer": layer,
+            "bridge": b,
+            "score": per_layer.get(b, {}).get(str(layer)),
+            "overlap_neurons": (sizes.get(b, {}).get(str(layer)) or [None, None])[0],
+            "bridge_neurons": (sizes.get(b, {}).get(str(layer)) or [None, None])[1],
+        }
+        for layer in layers
+        for b in ranking
     ]
-    return {"name": name, "src": document.get("src"), "tgt": document.get("tgt"),
-            "method": document.get("method"), "chosen": document.get("chosen"),
-            "window": document.get("window", layers), "layers": layers, "rows": rows,
-            "layer_rows": layer_rows, "document": to_plain(document)}
+    return {
+        "name": name,
+        "src": document.get("src"),
+        "tgt": document.get("tgt"),
+        "method": document.get("method"),
+        "chosen": document.get("chosen"),
+        "window": document.get("window", layers),
+        "layers": layers,
+        "rows": rows,
+        "layer_rows": layer_rows,
+        "document": to_plain(document),
+    }
 
 
 def evaluation_result(name: str, document: dict[str, Any]) -> dict[str, Any]:
@@ -317,23 +367,49 @@ def evaluation_result(name: str, document: dict[str, Any]) -> dict[str, Any]:
     conditions = []
     for condition, values in (document.get("conditions") or {}).items():
         if isinstance(values, Mapping) and "accuracy" in values:
-            conditions.append({"condition": condition, **{k: values.get(k) for k in (
-                "bridge", "accuracy", "ci_low", "ci_high", "wilson_low", "wilson_high", "n",
-                "n_hits", "confidence")}})
+            conditions.append(
+                {
+                    "condition": condition,
+                    **{
+                        k: values.get(k)
+                        for k in (
+                            "bridge",
+                            "accuracy",
+                            "ci_low",
+                            "ci_high",
+                            "wilson_low",
+                            "wilson_high",
+                            "n",
+                            "n_hits",
+                            "confidence",
+                        )
+                    },
+                }
+            )
     comparisons = []
     for bridge, values in (document.get("comparisons") or {}).items():
         if isinstance(values, Mapping):
             mcnemar = values.get("mcnemar") or {}
             ci = values.get("difference_ci") or [None, None]
-            comparisons.append({"bridge": bridge, "difference": values.get("difference"),
-                                "ci_low": ci[0], "ci_high": ci[1],
-                                "mcnemar_pvalue": mcnemar.get("pvalue"),
-                                "only_zero_shot": mcnemar.get("only_a"),
-                                "only_bridge": mcnemar.get("only_b"),
-                                "method": mcnemar.get("method")})
+            comparisons.append(
+                {
+                    "bridge": bridge,
+                    "difference": values.get("difference"),
+                    "ci_low": ci[0],
+                    "ci_high": ci[1],
+                    "mcnemar_pvalue": mcnemar.get("pvalue"),
+                    "only_zero_shot": mcnemar.get("only_a"),
+                    "only_bridge": mcnemar.get("only_b"),
+                    "method": mcnemar.get("method"),
+                }
+            )
     # Zero-shot first, then the reference, then the bridges (the store sorts JSON keys).
-    order = {c["condition"]: i for i, c in enumerate(sorted(
-        conditions, key=lambda c: {"zero-shot": 0, "reference": 1}.get(c["condition"], 2)))}
+    order = {
+        c["condition"]: i
+        for i, c in enumerate(
+            sorted(conditions, key=lambda c: {"zero-shot": 0, "reference": 1}.get(c["condition"], 2))
+        )
+    }
     conditions.sort(key=lambda c: order[c["condition"]])
     diagnostics = [
         {"condition": condition, **values}
@@ -342,9 +418,15 @@ def evaluation_result(name: str, document: dict[str, Any]) -> dict[str, Any]:
     ]
     diagnostics.sort(key=lambda d: order.get(d["condition"], len(order)))
     task = document.get("task") or name.split("-", 1)[0]
-    return {"name": name, "task": task, "conditions": conditions, "comparisons": comparisons,
-            "diagnostics": to_plain(diagnostics), "oracle": to_plain(document.get("oracle")),
-            "document": to_plain(document)}
+    return {
+        "name": name,
+        "task": task,
+        "conditions": conditions,
+        "comparisons": comparisons,
+        "diagnostics": to_plain(diagnostics),
+        "oracle": to_plain(document.get("oracle")),
+        "document": to_plain(document),
+    }
 
 
 def neuron_sets(store: Store) -> list[dict[str, Any]]:
@@ -352,8 +434,14 @@ def neuron_sets(store: Store) -> list[dict[str, Any]]:
     for name in store.neuron_set_names():
         with store.h5_group(schema.SETS, name) as node:
             attrs = {k: to_plain(v) for k, v in node.attrs.items()}
-        rows.append({"name": name, "size": attrs.get("size"), "label": attrs.get("label"),
-                     "metadata": _parse_json(attrs.get("metadata"))})
+        rows.append(
+            {
+                "name": name,
+                "size": attrs.get("size"),
+                "label": attrs.get("label"),
+                "metadata": _parse_json(attrs.get("metadata")),
+            }
+        )
     return rows
 
 
@@ -361,26 +449,31 @@ def missing_notes(data: dict[str, Any]) -> list[str]:
     """What the store lacks for each section, with the command that records it."""
     notes = []
     if not data["probe_sets"]:
-        notes.append("no probe sets in this store: run `neuronoverlap probe --pair s-t "
-                     "--bridges en,...`")
+        notes.append("no probe sets in this store: run `neuronoverlap probe --pair s-t --bridges en,...`")
     elif data["probe_overlap"] is None:
-        notes.append("no pair with both directions among the probe sets: the layer-wise "
-                     "overlap O(s,t) needs s-t and t-s (`neuronoverlap probe --pair s-t`)")
+        notes.append(
+            "no pair with both directions among the probe sets: the layer-wise "
+            "overlap O(s,t) needs s-t and t-s (`neuronoverlap probe --pair s-t`)"
+        )
     n_corpora = len(data["corpora"])
     if n_corpora == 0:
         notes.append("no corpora in this store: run `neuronoverlap corpus --langs en,de,...`")
     elif n_corpora < 2:
-        notes.append("one corpus only: language similarity needs at least two "
-                     "(`neuronoverlap corpus --langs ...`)")
+        notes.append(
+            "one corpus only: language similarity needs at least two (`neuronoverlap corpus --langs ...`)"
+        )
     if 0 < n_corpora < 3:
-        notes.append("fewer than three corpora: no dendrogram or Mantel test (the spectrum "
-                     "needs at least three languages)")
+        notes.append(
+            "fewer than three corpora: no dendrogram or Mantel test (the spectrum "
+            "needs at least three languages)"
+        )
     if not data["bridges"]:
-        notes.append("no bridge selection in this store: run `neuronoverlap select-bridge "
-                     "--pair s-t`")
+        notes.append("no bridge selection in this store: run `neuronoverlap select-bridge --pair s-t`")
     if not data["evaluations"]:
-        notes.append("no evaluation results (bli-*, mrc-*) in this store: run `neuronoverlap "
-                     "evaluate bli --pair s-t --bridge b --store STORE` (or mrc) to keep one here")
+        notes.append(
+            "no evaluation results (bli-*, mrc-*) in this store: run `neuronoverlap "
+            "evaluate bli --pair s-t --bridge b --store STORE` (or mrc) to keep one here"
+        )
     return notes
 
 
@@ -405,14 +498,17 @@ def collect(
         "report": {
             "generated": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "toolkit_version": __version__,
-            "parameters": {"top_rate": top_rate, "spectrum_measure": spectrum_measure,
-                           "mantel_permutations": permutations, "seed": seed,
-                           "examples_per_probe_set": n_examples,
-                           "agnostic_share": agnostic_share},
+            "parameters": {
+                "top_rate": top_rate,
+                "spectrum_measure": spectrum_measure,
+                "mantel_permutations": permutations,
+                "seed": seed,
+                "examples_per_probe_set": n_examples,
+                "agnostic_share": agnostic_share,
+            },
         },
         "provenance": provenance(store),
-        "layer_thirds": {name: list(layers) for name, layers in
-                         layer_thirds(store.n_layers).items()},
+        "layer_thirds": {name: list(layers) for name, layers in layer_thirds(store.n_layers).items()},
     }
 
     names = store.probe_sets()
@@ -428,10 +524,12 @@ def collect(
     data["corpora"] = [corpus_summary(store, lang) for lang in langs]
     data["corpus_parameters"] = shared_parameters(
         {c["lang"]: c["params"] for c in data["corpora"]},
-        skip=("lang", "data_source", "data_sha256", "n_sentences"))
+        skip=("lang", "data_source", "data_sha256", "n_sentences"),
+    )
     probabilities = {lang: store.corpus(lang).activation_probability() for lang in langs}
-    data["similarity"] = (language_similarity(probabilities, top_rate, agnostic_share)
-                          if len(langs) >= 2 else None)
+    data["similarity"] = (
+        language_similarity(probabilities, top_rate, agnostic_share) if len(langs) >= 2 else None
+    )
     if len(langs) >= 3:
         say(f"language spectrum of {len(langs)} languages ({permutations} Mantel permutations)")
         blocks = None
@@ -441,20 +539,41 @@ def collect(
             if set(langs) <= set(sentence_languages(store_path)):
                 say(f"spectrum intervals: {bootstrap} bootstrap resamples")
                 blocks = load_blocks(store_path, langs)
-        data["spectrum"] = spectrum(probabilities, Path(spectrum_dir), top_rate,
-                                    spectrum_measure, permutations, seed, blocks, bootstrap,
-                                    agnostic_share)
+        data["spectrum"] = spectrum(
+            probabilities,
+            Path(spectrum_dir),
+            top_rate,
+            spectrum_measure,
+            permutations,
+            seed,
+            blocks,
+            bootstrap,
+            agnostic_share,
+        )
     else:
         data["spectrum"] = None
 
-    data["data_sources"] = (
-        [{"kind": "probe set", "name": p["name"], "data_source": p["params"].get("data_source"),
-          "data_sha256": p["params"].get("data_sha256"), "n": p["n_samples"],
-          "seed": p["params"].get("seed")} for p in data["probe_sets"]]
-        + [{"kind": "corpus", "name": c["lang"], "data_source": c["params"].get("data_source"),
-            "data_sha256": c["params"].get("data_sha256"), "n": c["n_sentences"],
-            "seed": c["params"].get("seed")} for c in data["corpora"]]
-    )
+    data["data_sources"] = [
+        {
+            "kind": "probe set",
+            "name": p["name"],
+            "data_source": p["params"].get("data_source"),
+            "data_sha256": p["params"].get("data_sha256"),
+            "n": p["n_samples"],
+            "seed": p["params"].get("seed"),
+        }
+        for p in data["probe_sets"]
+    ] + [
+        {
+            "kind": "corpus",
+            "name": c["lang"],
+            "data_source": c["params"].get("data_source"),
+            "data_sha256": c["params"].get("data_sha256"),
+            "n": c["n_sentences"],
+            "seed": c["params"].get("seed"),
+        }
+        for c in data["corpora"]
+    ]
 
     results = store.group_names("results")
     say(f"results: {len(results)}")
@@ -472,8 +591,9 @@ def collect(
     return to_plain(data)
 
 
-NO_ANSWER = ("No bridge selection in this store, so no answer yet: run `neuronoverlap select-bridge "
-             "--pair s-t`.")
+NO_ANSWER = (
+    "No bridge selection in this store, so no answer yet: run `neuronoverlap select-bridge --pair s-t`."
+)
 
 
 def verdicts(data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -489,9 +609,17 @@ def verdicts(data: dict[str, Any]) -> list[dict[str, Any]]:
         try:
             verdict = bridge_verdict(document, bli.get(f"bli-{bridge['src']}-{bridge['tgt']}"))
         except InputError as exc:
-            out.append({"src": bridge["src"], "tgt": bridge["tgt"], "chosen": bridge["chosen"],
-                        "choice": "unreadable", "effect": "not evaluated",
-                        "headline": f"{bridge['name']}: no verdict ({exc}).", "lines": []})
+            out.append(
+                {
+                    "src": bridge["src"],
+                    "tgt": bridge["tgt"],
+                    "chosen": bridge["chosen"],
+                    "choice": "unreadable",
+                    "effect": "not evaluated",
+                    "headline": f"{bridge['name']}: no verdict ({exc}).",
+                    "lines": [],
+                }
+            )
             continue
         out.append(verdict.to_dict())
     return out
@@ -501,12 +629,19 @@ def headline(data: dict[str, Any]) -> list[str]:
     """The report's headline findings, one sentence each (for the HTML and summary.md)."""
     lines = []
     prov = data["provenance"]
-    counts = ", ".join(_count(len(data[key]), singular, plural) for key, singular, plural in (
-        ("probe_sets", "probe set", "probe sets"), ("corpora", "corpus", "corpora"),
-        ("bridges", "bridge selection", "bridge selections"),
-        ("evaluations", "evaluation result", "evaluation results")))
-    lines.append(f"{prov['model_name']} ({prov['model_fingerprint']}): {prov['n_layers']} layers "
-                 f"x {prov['d_mlp']} MLP neurons; {counts}.")
+    counts = ", ".join(
+        _count(len(data[key]), singular, plural)
+        for key, singular, plural in (
+            ("probe_sets", "probe set", "probe sets"),
+            ("corpora", "corpus", "corpora"),
+            ("bridges", "bridge selection", "bridge selections"),
+            ("evaluations", "evaluation result", "evaluation results"),
+        )
+    )
+    lines.append(
+        f"{prov['model_name']} ({prov['model_fingerprint']}): {prov['n_layers']} layers "
+        f"x {prov['d_mlp']} MLP neurons; {counts}."
+    )
     overlap = data.get("probe_overlap")
     if overlap:
         lines += overlap_lines(overlap)
@@ -515,37 +650,47 @@ def headline(data: dict[str, Any]) -> list[str]:
         codes, values = similarity["languages"], np.array(similarity["jaccard"])
         pairs = sorted(combinations(range(len(codes)), 2), key=lambda ij: -values[ij])
         best, worst = pairs[0], pairs[-1]
-        lines.append(f"Most similar languages by Jaccard of active sets: {codes[best[0]]}-"
-                     f"{codes[best[1]]} ({values[best]:.3f}); least: {codes[worst[0]]}-"
-                     f"{codes[worst[1]]} ({values[worst]:.3f}).")
+        lines.append(
+            f"Most similar languages by Jaccard of active sets: {codes[best[0]]}-"
+            f"{codes[best[1]]} ({values[best]:.3f}); least: {codes[worst[0]]}-"
+            f"{codes[worst[1]]} ({values[worst]:.3f})."
+        )
         shares = similarity["pair_layers"]["mean_third_shares"]
-        lines.append("Corpus overlaps A_a & A_b, mean share per third: " + ", ".join(
-            f"{name} {share:.0%}" for name, share in zip(THIRDS, shares, strict=True)) + ".")
+        lines.append(
+            "Corpus overlaps A_a & A_b, mean share per third: "
+            + ", ".join(f"{name} {share:.0%}" for name, share in zip(THIRDS, shares, strict=True))
+            + "."
+        )
     spectrum_data = data.get("spectrum")
     if spectrum_data:
         mantel = spectrum_data["mantel"]
-        lines.append(f"Spectrum ({spectrum_data['measure']}) vs taxonomy: Mantel r = "
-                     f"{fmt(mantel['statistic'])}, p = {fmt(mantel['pvalue'])} "
-                     f"({mantel['n_permutations']} permutations); cophenetic r = "
-                     f"{fmt(spectrum_data['cophenetic_vs_taxonomy'])}.")
+        lines.append(
+            f"Spectrum ({spectrum_data['measure']}) vs taxonomy: Mantel r = "
+            f"{fmt(mantel['statistic'])}, p = {fmt(mantel['pvalue'])} "
+            f"({mantel['n_permutations']} permutations); cophenetic r = "
+            f"{fmt(spectrum_data['cophenetic_vs_taxonomy'])}."
+        )
         intervals = spectrum_data.get("intervals")
         if intervals:
             r, level = intervals["mantel_r"], intervals["parameters"]["level"]
-            lines.append(f"Bootstrap {level:.0%} interval of Mantel r: [{fmt(r['low'])}, "
-                         f"{fmt(r['high'])}]; partial Mantel r given script and subword "
-                         f"overlap: {fmt(intervals['partial_mantel']['script_and_subword']['estimate'])}"
-                         f" (p = {fmt(intervals['partial_mantel']['script_and_subword']['pvalue'])}).")
+            lines.append(
+                f"Bootstrap {level:.0%} interval of Mantel r: [{fmt(r['low'])}, "
+                f"{fmt(r['high'])}]; partial Mantel r given script and subword "
+                f"overlap: {fmt(intervals['partial_mantel']['script_and_subword']['estimate'])}"
+                f" (p = {fmt(intervals['partial_mantel']['script_and_subword']['pvalue'])})."
+            )
     for bridge in data["bridges"]:
         chosen = next((r for r in bridge["rows"] if r["chosen"]), None)
         if chosen:
-            lines.append(f"Bridge for {bridge['src']}->{bridge['tgt']} ({bridge['method']}): "
-                         f"{chosen['bridge']} (score {fmt(chosen['score'])}, p = "
-                         f"{fmt(chosen['pvalue'])}, selection probability "
-                         f"{fmt(chosen['probability'])}).")
+            lines.append(
+                f"Bridge for {bridge['src']}->{bridge['tgt']} ({bridge['method']}): "
+                f"{chosen['bridge']} (score {fmt(chosen['score'])}, p = "
+                f"{fmt(chosen['pvalue'])}, selection probability "
+                f"{fmt(chosen['probability'])})."
+            )
     for evaluation in data["evaluations"]:
         if evaluation["conditions"]:
-            parts = ", ".join(f"{c['condition']} {fmt(c['accuracy'])}"
-                              for c in evaluation["conditions"])
+            parts = ", ".join(f"{c['condition']} {fmt(c['accuracy'])}" for c in evaluation["conditions"])
             lines.append(f"{evaluation['name']}: accuracy {parts}.")
     return lines
 
@@ -559,13 +704,19 @@ def overlap_lines(overlap: dict[str, Any]) -> list[str]:
     """|O(s,t)| and its share per third: a line per pair, or one line of ranges for many pairs."""
     pairs, sizes, shares = overlap["pairs"], overlap["sizes"], np.array(overlap["third_shares"])
     if len(pairs) <= OVERLAP_LINES:
-        return [f"O({pair}) has {size} neurons: " + ", ".join(
-            f"{name} {share:.0%}" for name, share in zip(THIRDS, row, strict=True)) + "."
-                for pair, size, row in zip(pairs, sizes, shares, strict=True)]
-    parts = ", ".join(f"{name} {shares[:, k].min():.0%}-{shares[:, k].max():.0%}"
-                      for k, name in enumerate(THIRDS))
-    return [f"O(s,t) of {len(pairs)} pairs: {min(sizes)}-{max(sizes)} neurons each; share per "
-            f"third (lowest-highest over the pairs): {parts}."]
+        return [
+            f"O({pair}) has {size} neurons: "
+            + ", ".join(f"{name} {share:.0%}" for name, share in zip(THIRDS, row, strict=True))
+            + "."
+            for pair, size, row in zip(pairs, sizes, shares, strict=True)
+        ]
+    parts = ", ".join(
+        f"{name} {shares[:, k].min():.0%}-{shares[:, k].max():.0%}" for k, name in enumerate(THIRDS)
+    )
+    return [
+        f"O(s,t) of {len(pairs)} pairs: {min(sizes)}-{max(sizes)} neurons each; share per "
+        f"third (lowest-highest over the pairs): {parts}."
+    ]
 
 
 def _count(n: int, singular: str, plural: str) -> str:

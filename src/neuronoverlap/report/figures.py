@@ -73,8 +73,16 @@ def _shade_thirds(axis: plt.Axes, thirds: dict[str, list[int]]) -> None:
         if not layers:
             continue
         axis.axvspan(layers[0] - 0.5, layers[-1] + 0.5, color=THIRD_SHADES[name], zorder=0)
-        axis.text((layers[0] + layers[-1]) / 2, 1.0, name, transform=axis.get_xaxis_transform(),
-                  ha="center", va="bottom", fontsize=9, color="#555555")
+        axis.text(
+            (layers[0] + layers[-1]) / 2,
+            1.0,
+            name,
+            transform=axis.get_xaxis_transform(),
+            ha="center",
+            va="bottom",
+            fontsize=9,
+            color="#555555",
+        )
 
 
 def _layer_ticks(axis: plt.Axes, layers: list[int]) -> None:
@@ -85,18 +93,15 @@ def _layer_ticks(axis: plt.Axes, layers: list[int]) -> None:
 
 def _share_axis(axis: plt.Axes, d_mlp: int) -> None:
     """A right-hand axis reading the counts as a percentage of the layer's d_mlp neurons."""
-    right = axis.secondary_yaxis("right", functions=(lambda c: 100 * c / d_mlp,
-                                                     lambda s: s * d_mlp / 100))
+    right = axis.secondary_yaxis("right", functions=(lambda c: 100 * c / d_mlp, lambda s: s * d_mlp / 100))
     right.set_ylabel("% of d_mlp")
 
 
-def probe_overlap_figure(overlap: dict[str, Any], thirds: dict[str, list[int]], d_mlp: int
-                         ) -> plt.Figure:
+def probe_overlap_figure(overlap: dict[str, Any], thirds: dict[str, list[int]], d_mlp: int) -> plt.Figure:
     """Left: O(s,t) neurons per layer for every pair; right: their shares per third."""
     pairs, counts = overlap["pairs"], np.array(overlap["counts"])
     layers = list(range(counts.shape[1]))
-    figure, (left, right) = plt.subplots(
-        1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [2.2, 1]})
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [2.2, 1]})
     _shade_thirds(left, thirds)
     for pair, row, style in zip(pairs, counts, distinct_styles(len(pairs)), strict=True):
         left.plot(layers, row, marker="o", markersize=4, label=f"O({pair})", zorder=2, **style)
@@ -119,8 +124,15 @@ def probe_overlap_figure(overlap: dict[str, Any], thirds: dict[str, list[int]], 
         right.barh(y, shares[:, k], left=start, color=colours[k], label=name)
         for i, value in enumerate(shares[:, k]):
             if value >= 0.08:
-                right.text(start[i] + value / 2, i, f"{value:.0%}", ha="center", va="center",
-                           fontsize=8, color="white")
+                right.text(
+                    start[i] + value / 2,
+                    i,
+                    f"{value:.0%}",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white",
+                )
         start += shares[:, k]
     right.set_yticks(y, [f"O({p})" for p in pairs])
     right.invert_yaxis()
@@ -132,18 +144,25 @@ def probe_overlap_figure(overlap: dict[str, Any], thirds: dict[str, list[int]], 
     return figure
 
 
-def corpus_overlap_figure(pair_layers: dict[str, Any], thirds: dict[str, list[int]],
-                          d_mlp: int) -> plt.Figure:
+def corpus_overlap_figure(
+    pair_layers: dict[str, Any], thirds: dict[str, list[int]], d_mlp: int
+) -> plt.Figure:
     """Mean (and range) over language pairs of |A_a & A_b| per layer."""
     mean = np.array(pair_layers["mean_counts"])
     low, high = np.array(pair_layers["min_counts"]), np.array(pair_layers["max_counts"])
     layers = list(range(mean.size))
     figure, axis = plt.subplots(figsize=(9, 3.8))
     _shade_thirds(axis, thirds)
-    axis.fill_between(layers, low, high, color="#4c78a8", alpha=0.25, zorder=1,
-                      label="min-max over pairs")
-    axis.plot(layers, mean, marker="o", markersize=4, color="#4c78a8", zorder=2,
-              label=f"mean over {len(pair_layers['pairs'])} pairs")
+    axis.fill_between(layers, low, high, color="#4c78a8", alpha=0.25, zorder=1, label="min-max over pairs")
+    axis.plot(
+        layers,
+        mean,
+        marker="o",
+        markersize=4,
+        color="#4c78a8",
+        zorder=2,
+        label=f"mean over {len(pair_layers['pairs'])} pairs",
+    )
     _layer_ticks(axis, layers)
     axis.set_ylim(bottom=0)
     axis.set_xlabel("layer")
@@ -155,8 +174,15 @@ def corpus_overlap_figure(pair_layers: dict[str, Any], thirds: dict[str, list[in
     return figure
 
 
-def _heatmap(codes: list[str], values: np.ndarray, title: str, label: str, vmin: float,
-             vmax: float, cmap: str = "viridis") -> plt.Figure:
+def _heatmap(
+    codes: list[str],
+    values: np.ndarray,
+    title: str,
+    label: str,
+    vmin: float,
+    vmax: float,
+    cmap: str = "viridis",
+) -> plt.Figure:
     """Off-diagonal values coloured on [vmin, vmax] and written in the cells with as many
     decimals as their spread needs; the diagonal is left grey."""
     n = len(codes)
@@ -176,8 +202,15 @@ def _heatmap(codes: list[str], values: np.ndarray, title: str, label: str, vmin:
         for i, j in zip(*np.nonzero(off), strict=True):
             red, green, blue, _ = colours(image.norm(values[i, j]))
             light = 0.299 * red + 0.587 * green + 0.114 * blue > 0.5
-            axis.text(j, i, f"{values[i, j]:.{digits}f}", ha="center", va="center",
-                      fontsize=size, color="black" if light else "white")
+            axis.text(
+                j,
+                i,
+                f"{values[i, j]:.{digits}f}",
+                ha="center",
+                va="center",
+                fontsize=size,
+                color="black" if light else "white",
+            )
     bar = figure.colorbar(image, ax=axis, fraction=0.046, pad=0.04)
     bar.formatter.set_useOffset(False)
     bar.set_label(label)
@@ -200,8 +233,13 @@ def _value_range(values: np.ndarray, low: float | None = None) -> tuple[float, f
 def jaccard_figure(similarity: dict[str, Any]) -> plt.Figure:
     """Jaccard of the corpus active sets, coloured from its smallest to its largest value."""
     values = np.array(similarity["jaccard"])
-    return _heatmap(similarity["languages"], values, "Jaccard of the active sets",
-                    "Jaccard |A_a & A_b| / |A_a | A_b|", *_value_range(values))
+    return _heatmap(
+        similarity["languages"],
+        values,
+        "Jaccard of the active sets",
+        "Jaccard |A_a & A_b| / |A_a | A_b|",
+        *_value_range(values),
+    )
 
 
 def cosine_figure(similarity: dict[str, Any]) -> tuple[plt.Figure, int]:
@@ -213,9 +251,14 @@ def cosine_figure(similarity: dict[str, Any]) -> tuple[plt.Figure, int]:
     exponent = int(np.floor(np.log10(largest))) if largest > 0 else 0
     scaled = values / 10.0**exponent
     unit = f" (x 1e{exponent})" if exponent else ""
-    figure = _heatmap(similarity["languages"], scaled,
-                      f"1 - cosine of activation probabilities over shared neurons{unit}",
-                      f"1 - cosine{unit}", *_value_range(scaled, low=0.0), cmap="viridis_r")
+    figure = _heatmap(
+        similarity["languages"],
+        scaled,
+        f"1 - cosine of activation probabilities over shared neurons{unit}",
+        f"1 - cosine{unit}",
+        *_value_range(scaled, low=0.0),
+        cmap="viridis_r",
+    )
     return figure, exponent
 
 
@@ -234,7 +277,8 @@ def bridge_figure(bridge: dict[str, Any]) -> plt.Figure:
     with_probabilities = _has_probabilities(bridge)
     if with_probabilities:
         figure, (left, middle, right) = plt.subplots(
-            1, 3, figsize=(14, 4.2), gridspec_kw={"width_ratios": [2, 1.1, 1]})
+            1, 3, figsize=(14, 4.2), gridspec_kw={"width_ratios": [2, 1.1, 1]}
+        )
         _interval_panel(middle, bridge)
     else:
         figure, left = plt.subplots(figsize=(8.5, 4.2))
@@ -244,9 +288,16 @@ def bridge_figure(bridge: dict[str, Any]) -> plt.Figure:
         values = np.array([np.nan if s is None else s for s in scores], dtype=float)
         chosen = b == bridge["chosen"]
         style = {"color": CHOSEN_COLOUR, "linestyle": "-"} if chosen else next(others)
-        left.plot(layers, values, marker="o", markersize=5 if chosen else 4,
-                  linewidth=2.6 if chosen else 1.3, zorder=3 if chosen else 2,
-                  label=f"{b} (chosen)" if chosen else b, **style)
+        left.plot(
+            layers,
+            values,
+            marker="o",
+            markersize=5 if chosen else 4,
+            linewidth=2.6 if chosen else 1.3,
+            zorder=3 if chosen else 2,
+            label=f"{b} (chosen)" if chosen else b,
+            **style,
+        )
     if layers:
         _layer_ticks(left, layers)
     left.set_xlabel("layer (model's layer id)")
@@ -266,8 +317,9 @@ def bridge_figure(bridge: dict[str, Any]) -> plt.Figure:
     right.set_xlim(0, max(1.0, max(probabilities, default=0) * 1.35))
     for i, r in enumerate(rows):
         pvalue = "n/a" if r["pvalue"] is None else f"{r['pvalue']:.3g}"
-        right.text(probabilities[i] + 0.01, i, f"{probabilities[i]:.2f} (p={pvalue})",
-                   va="center", fontsize=8)
+        right.text(
+            probabilities[i] + 0.01, i, f"{probabilities[i]:.2f} (p={pvalue})", va="center", fontsize=8
+        )
     right.set_xlabel("share of bootstrap resamples ranked first")
     right.set_title("Selection probability (rank order)")
     figure.tight_layout()
@@ -297,8 +349,10 @@ def bridge_figure_note(bridge: dict[str, Any]) -> str | None:
     else None."""
     if any(r["score"] is not None for r in bridge["layer_rows"]) or _has_probabilities(bridge):
         return None
-    return (f"No figure for the bridge selection {bridge['src']}->{bridge['tgt']}: no candidate has "
-            "neurons in any layer of the window, so there is no score to draw.")
+    return (
+        f"No figure for the bridge selection {bridge['src']}->{bridge['tgt']}: no candidate has "
+        "neurons in any layer of the window, so there is no score to draw."
+    )
 
 
 def evaluation_figure_note(evaluation: dict[str, Any]) -> str | None:
@@ -313,8 +367,10 @@ def evaluation_figure_note(evaluation: dict[str, Any]) -> str | None:
         sizes = sorted({c["n"] for c in conditions if c.get("n") is not None})
         words = f" of {'/'.join(str(n) for n in sizes)} items" if sizes else ""
         names = ", ".join(c["condition"] for c in conditions)
-        return (f"No figure for {evaluation['name']}: every condition ({names}) scored 0{words}, "
-                "so there are no bars to draw.")
+        return (
+            f"No figure for {evaluation['name']}: every condition ({names}) scored 0{words}, "
+            "so there are no bars to draw."
+        )
     return None
 
 
@@ -322,19 +378,27 @@ def evaluation_figure(evaluation: dict[str, Any]) -> plt.Figure:
     """Accuracy per condition with its bootstrap interval."""
     conditions = evaluation["conditions"]
     names = [c["condition"] for c in conditions]
-    accuracy = np.array([np.nan if c["accuracy"] is None else c["accuracy"]
-                         for c in conditions], dtype=float)
-    low = np.array([a if c["ci_low"] is None else c["ci_low"]
-                    for a, c in zip(accuracy, conditions, strict=True)], dtype=float)
-    high = np.array([a if c["ci_high"] is None else c["ci_high"]
-                     for a, c in zip(accuracy, conditions, strict=True)], dtype=float)
+    accuracy = np.array([np.nan if c["accuracy"] is None else c["accuracy"] for c in conditions], dtype=float)
+    low = np.array(
+        [a if c["ci_low"] is None else c["ci_low"] for a, c in zip(accuracy, conditions, strict=True)],
+        dtype=float,
+    )
+    high = np.array(
+        [a if c["ci_high"] is None else c["ci_high"] for a, c in zip(accuracy, conditions, strict=True)],
+        dtype=float,
+    )
     figure, axis = plt.subplots(figsize=(max(5, 1.1 * len(names) + 2), 3.6))
     x = np.arange(len(names))
     colours = ["#9e9e9e" if n == "zero-shot" else "#4c78a8" for n in names]
     axis.bar(x, accuracy, color=colours)
-    axis.errorbar(x, accuracy, yerr=[np.clip(accuracy - low, 0, None),
-                                     np.clip(high - accuracy, 0, None)],
-                  fmt="none", ecolor="black", capsize=4)
+    axis.errorbar(
+        x,
+        accuracy,
+        yerr=[np.clip(accuracy - low, 0, None), np.clip(high - accuracy, 0, None)],
+        fmt="none",
+        ecolor="black",
+        capsize=4,
+    )
     for i, value in enumerate(accuracy):
         if np.isfinite(value):
             axis.text(i + 0.06, value, f"{value:.3f}", ha="left", va="bottom", fontsize=9)
@@ -361,54 +425,87 @@ def make_figures(data: dict[str, Any]) -> dict[str, ReportFigure]:
     figures: list[ReportFigure] = []
     overlap = data["probe_overlap"]
     if overlap:
-        figures.append(ReportFigure(
-            "probe_overlap", "O(s,t) per layer and by third of depth",
-            "Overlap neurons per layer (left axis: count, right axis: % of the layer's d_mlp "
-            "neurons), shaded by third of depth; right: each pair's share per third.",
-            _png(probe_overlap_figure(overlap, thirds, d_mlp))))
+        figures.append(
+            ReportFigure(
+                "probe_overlap",
+                "O(s,t) per layer and by third of depth",
+                "Overlap neurons per layer (left axis: count, right axis: % of the layer's d_mlp "
+                "neurons), shaded by third of depth; right: each pair's share per third.",
+                _png(probe_overlap_figure(overlap, thirds, d_mlp)),
+            )
+        )
     similarity = data["similarity"]
     if similarity:
-        figures.append(ReportFigure(
-            "jaccard", "Jaccard similarity of the languages' active sets",
-            "Jaccard of the top-rate active sets of two languages (FLORES); the diagonal is "
-            "left out and the colour runs from the smallest to the largest value.",
-            _png(jaccard_figure(similarity))))
+        figures.append(
+            ReportFigure(
+                "jaccard",
+                "Jaccard similarity of the languages' active sets",
+                "Jaccard of the top-rate active sets of two languages (FLORES); the diagonal is "
+                "left out and the colour runs from the smallest to the largest value.",
+                _png(jaccard_figure(similarity)),
+            )
+        )
         cosine, exponent = cosine_figure(similarity)
-        figures.append(ReportFigure(
-            "cosine", "Cosine over shared neurons (the reference's measure)",
-            "The cosine of two languages' activation probabilities over the neurons both "
-            "active sets hold sits close to 1 for every pair, so the figure shows 1 - cosine"
-            + (f" in units of 1e{exponent}" if exponent else "") + " (brighter: more similar, as "
-            "in the Jaccard map).",
-            _png(cosine)))
-        figures.append(ReportFigure(
-            "corpus_overlap", "Corpus overlaps per layer",
-            "Shared active neurons A_a & A_b per layer: mean over every language pair, and "
-            "the range.", _png(corpus_overlap_figure(similarity["pair_layers"], thirds, d_mlp))))
+        figures.append(
+            ReportFigure(
+                "cosine",
+                "Cosine over shared neurons (the reference's measure)",
+                "The cosine of two languages' activation probabilities over the neurons both "
+                "active sets hold sits close to 1 for every pair, so the figure shows 1 - cosine"
+                + (f" in units of 1e{exponent}" if exponent else "")
+                + " (brighter: more similar, as "
+                "in the Jaccard map).",
+                _png(cosine),
+            )
+        )
+        figures.append(
+            ReportFigure(
+                "corpus_overlap",
+                "Corpus overlaps per layer",
+                "Shared active neurons A_a & A_b per layer: mean over every language pair, and the range.",
+                _png(corpus_overlap_figure(similarity["pair_layers"], thirds, d_mlp)),
+            )
+        )
     spectrum = data["spectrum"]
     if spectrum and spectrum["files"].get("dendrogram_png"):
-        figures.append(ReportFigure(
-            "dendrogram", "Spectrum beside the taxonomy",
-            f"Neuron-distance dendrogram (1 - {spectrum['measure']}) beside the taxonomy "
-            "dendrogram (written by the spectrum analysis).",
-            Path(spectrum["files"]["dendrogram_png"]).read_bytes()))
+        figures.append(
+            ReportFigure(
+                "dendrogram",
+                "Spectrum beside the taxonomy",
+                f"Neuron-distance dendrogram (1 - {spectrum['measure']}) beside the taxonomy "
+                "dendrogram (written by the spectrum analysis).",
+                Path(spectrum["files"]["dendrogram_png"]).read_bytes(),
+            )
+        )
     for bridge in data["bridges"]:
         if bridge_figure_note(bridge) is not None:
             continue
-        figures.append(ReportFigure(
-            bridge_figure_name(bridge), f"Bridge selection {bridge['src']}->{bridge['tgt']}",
-            "Score of each candidate per layer of the window (x: the model's layer ids; the "
-            "chosen bridge alone in red)" + ("; each bridge's window score with its bootstrap "
-            "interval; the bootstrap selection probabilities with the calibrated empirical "
-            "p-values." if _has_probabilities(bridge) else "; the selection has no bootstrap, so "
-            "no intervals and no selection probabilities."),
-            _png(bridge_figure(bridge))))
+        figures.append(
+            ReportFigure(
+                bridge_figure_name(bridge),
+                f"Bridge selection {bridge['src']}->{bridge['tgt']}",
+                "Score of each candidate per layer of the window (x: the model's layer ids; the "
+                "chosen bridge alone in red)"
+                + (
+                    "; each bridge's window score with its bootstrap "
+                    "interval; the bootstrap selection probabilities with the calibrated empirical "
+                    "p-values."
+                    if _has_probabilities(bridge)
+                    else "; the selection has no bootstrap, so no intervals and no selection probabilities."
+                ),
+                _png(bridge_figure(bridge)),
+            )
+        )
     for evaluation in data["evaluations"]:
         if evaluation["conditions"] and evaluation_figure_note(evaluation) is None:
-            figures.append(ReportFigure(
-                evaluation_figure_name(evaluation), f"Evaluation {evaluation['name']}",
-                "Accuracy per condition; error bars: bootstrap interval.",
-                _png(evaluation_figure(evaluation))))
+            figures.append(
+                ReportFigure(
+                    evaluation_figure_name(evaluation),
+                    f"Evaluation {evaluation['name']}",
+                    "Accuracy per condition; error bars: bootstrap interval.",
+                    _png(evaluation_figure(evaluation)),
+                )
+            )
     return {figure.name: figure for figure in figures}
 
 

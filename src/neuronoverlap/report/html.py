@@ -88,38 +88,50 @@ def _cell(value: Any, column: str) -> str:
 def render_table(table: Table, csv_link: str | None = None) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
     body = "\n".join(
-        f'<tr{" class=highlight" if i in table.highlight else ""}>' +
-        "".join(_cell(v, c) for v, c in zip(row, table.columns, strict=True)) + "</tr>"
-        for i, row in enumerate(table.rows))
-    link = f' <span class="note">(<a href="{html.escape(csv_link)}">CSV</a>)</span>' \
-        if csv_link else ""
+        f"<tr{' class=highlight' if i in table.highlight else ''}>"
+        + "".join(_cell(v, c) for v, c in zip(row, table.columns, strict=True))
+        + "</tr>"
+        for i, row in enumerate(table.rows)
+    )
+    link = f' <span class="note">(<a href="{html.escape(csv_link)}">CSV</a>)</span>' if csv_link else ""
     wide = " wide" if len(table.columns) > WIDE_COLUMNS else ""
-    hint = (f'<p class="note">A wide table ({len(table.columns)} columns): it scrolls sideways '
-            "within the page, its first column stays in place.</p>") if wide else ""
-    content = (f'{hint}<div class="table-wrap{wide}"><table><thead><tr>{head}</tr></thead>'
-               f"<tbody>\n{body}\n</tbody></table></div>")
+    hint = (
+        (
+            f'<p class="note">A wide table ({len(table.columns)} columns): it scrolls sideways '
+            "within the page, its first column stays in place.</p>"
+        )
+        if wide
+        else ""
+    )
+    content = (
+        f'{hint}<div class="table-wrap{wide}"><table><thead><tr>{head}</tr></thead>'
+        f"<tbody>\n{body}\n</tbody></table></div>"
+    )
     if table.note:
         content = f'<p class="note">{html.escape(table.note)}</p>' + content
     fold = len(table.rows) > FOLD_ROWS if table.fold is None else table.fold
     if fold:
-        return (f"<details><summary>{html.escape(table.title)} ({len(table.rows)} rows)"
-                f"</summary>{link}{content}</details>")
+        return (
+            f"<details><summary>{html.escape(table.title)} ({len(table.rows)} rows)"
+            f"</summary>{link}{content}</details>"
+        )
     return f"<h3>{html.escape(table.title)}{link}</h3>{content}"
 
 
 def render_figure(figure: ReportFigure) -> str:
     encoded = base64.b64encode(figure.png).decode("ascii")
-    return (f'<figure id="fig-{html.escape(figure.name)}"><h3>{html.escape(figure.title)}</h3>'
-            f'<img alt="{html.escape(figure.title)}" src="data:image/png;base64,{encoded}">'
-            f"<figcaption>{html.escape(figure.caption)} "
-            f"(<a href=\"figures/{html.escape(figure.name)}.png\">PNG</a>)</figcaption></figure>")
+    return (
+        f'<figure id="fig-{html.escape(figure.name)}"><h3>{html.escape(figure.title)}</h3>'
+        f'<img alt="{html.escape(figure.title)}" src="data:image/png;base64,{encoded}">'
+        f"<figcaption>{html.escape(figure.caption)} "
+        f'(<a href="figures/{html.escape(figure.name)}.png">PNG</a>)</figcaption></figure>'
+    )
 
 
 class _Page:
     """Collects the page's parts; `table(name)` and `figure(name)` skip what is absent."""
 
-    def __init__(self, tables: dict[str, Table], figures: dict[str, ReportFigure],
-                 notes: dict[str, str]):
+    def __init__(self, tables: dict[str, Table], figures: dict[str, ReportFigure], notes: dict[str, str]):
         self.tables, self.figures, self.notes, self.parts = tables, figures, notes, []
 
     def add(self, text: str) -> None:
@@ -144,36 +156,46 @@ class _Page:
         self.add("</section>")
 
 
-SECTIONS = (("answer", "Answer"), ("summary", "Summary"), ("provenance", "Provenance"),
-            ("probes", "Probe sets"),
-            ("overlap", "Layer-wise overlap"), ("languages", "Language similarity"),
-            ("bridges", "Bridge selection"), ("evaluation", "Evaluation"))
+SECTIONS = (
+    ("answer", "Answer"),
+    ("summary", "Summary"),
+    ("provenance", "Provenance"),
+    ("probes", "Probe sets"),
+    ("overlap", "Layer-wise overlap"),
+    ("languages", "Language similarity"),
+    ("bridges", "Bridge selection"),
+    ("evaluation", "Evaluation"),
+)
 
 
-def render_html(data: dict[str, Any], tables: dict[str, Table],
-                figures: dict[str, ReportFigure]) -> str:
+def render_html(data: dict[str, Any], tables: dict[str, Table], figures: dict[str, ReportFigure]) -> str:
     """The whole page as one string."""
     prov = data["provenance"]
     page = _Page(tables, figures, data.get("figure_notes") or {})
     title = f"neuronoverlap report: {prov['model_name']}"
     nav = "".join(f'<a href="#{a}">{html.escape(t)}</a>' for a, t in SECTIONS)
-    page.add(f"<header><h1>{html.escape(title)}</h1><div class=meta>model fingerprint "
-             f"<code>{html.escape(prov['model_fingerprint'])}</code> · store "
-             f"<code>{html.escape(prov['store'])}</code> · generated "
-             f"{html.escape(data['report']['generated'])} by neuronoverlap "
-             f"{html.escape(data['report']['toolkit_version'])}</div><nav>{nav}</nav></header>")
+    page.add(
+        f"<header><h1>{html.escape(title)}</h1><div class=meta>model fingerprint "
+        f"<code>{html.escape(prov['model_fingerprint'])}</code> · store "
+        f"<code>{html.escape(prov['store'])}</code> · generated "
+        f"{html.escape(data['report']['generated'])} by neuronoverlap "
+        f"{html.escape(data['report']['toolkit_version'])}</div><nav>{nav}</nav></header>"
+    )
 
     page.section("answer", "Answer")
     page.add(render_answer(data))
     page.end()
 
     page.section("summary", "Summary")
-    page.add("<ul class=headline>" + "".join(f"<li>{visible(line)}</li>"
-                                              for line in headline(data)) + "</ul>")
+    page.add(
+        "<ul class=headline>" + "".join(f"<li>{visible(line)}</li>" for line in headline(data)) + "</ul>"
+    )
     if data["missing"]:
-        page.add('<div class="missing"><strong>Not in this store</strong><ul>' +
-                 "".join(f"<li>{_with_code(note)}</li>" for note in data["missing"]) +
-                 "</ul></div>")
+        page.add(
+            '<div class="missing"><strong>Not in this store</strong><ul>'
+            + "".join(f"<li>{_with_code(note)}</li>" for note in data["missing"])
+            + "</ul></div>"
+        )
     page.end()
 
     page.section("provenance", "Provenance")
@@ -181,25 +203,31 @@ def render_html(data: dict[str, Any], tables: dict[str, Table],
         page.table(name)
     page.end()
 
-    page.section("probes", "Probe sets",
-                 None if data["probe_sets"] else "No probe sets in this store.")
+    page.section("probes", "Probe sets", None if data["probe_sets"] else "No probe sets in this store.")
     for name in ("probe_sets", "probe_examples", "probe_parameters"):
         page.table(name)
     page.end()
 
-    page.section("overlap", "Layer-wise overlap O(s,t)",
-                 None if data["probe_overlap"] else
-                 "No pair with both directions among the probe sets.")
+    page.section(
+        "overlap",
+        "Layer-wise overlap O(s,t)",
+        None if data["probe_overlap"] else "No pair with both directions among the probe sets.",
+    )
     if data["probe_overlap"]:
-        page.add(f'<p class="note">{html.escape(data["probe_overlap"]["definition"])}; top rate '
-                 f'{fmt(data["report"]["parameters"]["top_rate"])}.</p>')
+        page.add(
+            f'<p class="note">{html.escape(data["probe_overlap"]["definition"])}; top rate '
+            f"{fmt(data['report']['parameters']['top_rate'])}.</p>"
+        )
     page.figure("probe_overlap")
     for name in ("probe_overlap_thirds", "probe_overlap_layers"):
         page.table(name)
     page.end()
 
-    page.section("languages", "Language similarity and the spectrum",
-                 None if data["similarity"] else "Fewer than two corpora in this store.")
+    page.section(
+        "languages",
+        "Language similarity and the spectrum",
+        None if data["similarity"] else "Fewer than two corpora in this store.",
+    )
     page.table("corpora")
     page.figure("jaccard")
     page.figure("cosine")
@@ -208,30 +236,44 @@ def render_html(data: dict[str, Any], tables: dict[str, Table],
     for name in ("spectrum_third_intervals", "dendrogram_support", "spectrum_pair_intervals"):
         page.table(name)
     page.figure("corpus_overlap")
-    for name in ("corpus_overlap_layers", "similarity_jaccard", "similarity_cosine",
-                 "similarity_overlap", "corpus_parameters"):
+    for name in (
+        "corpus_overlap_layers",
+        "similarity_jaccard",
+        "similarity_cosine",
+        "similarity_overlap",
+        "corpus_parameters",
+    ):
         page.table(name)
     page.end()
 
-    page.section("bridges", "Bridge selection",
-                 None if data["bridges"] else "No bridge selection in this store.")
+    page.section(
+        "bridges", "Bridge selection", None if data["bridges"] else "No bridge selection in this store."
+    )
     for bridge in data["bridges"]:
         base = bridge_table_base(bridge)
-        page.add(f"<p>Chosen bridge for {html.escape(str(bridge['src']))}&rarr;"
-                 f"{html.escape(str(bridge['tgt']))}: <span class=chosen>"
-                 f"{html.escape(str(bridge['chosen']))}</span></p>")
+        page.add(
+            f"<p>Chosen bridge for {html.escape(str(bridge['src']))}&rarr;"
+            f"{html.escape(str(bridge['tgt']))}: <span class=chosen>"
+            f"{html.escape(str(bridge['chosen']))}</span></p>"
+        )
         page.figure(bridge_figure_name(bridge))
         for name in (base, f"{base}_layers", f"{base}_parameters"):
             page.table(name)
     page.end()
 
-    page.section("evaluation", "Evaluation",
-                 None if data["evaluations"] else "No evaluation results in this store.")
+    page.section(
+        "evaluation", "Evaluation", None if data["evaluations"] else "No evaluation results in this store."
+    )
     for evaluation in data["evaluations"]:
         base = evaluation_table_base(evaluation)
         page.figure(evaluation_figure_name(evaluation))
-        for name in (f"{base}_conditions", f"{base}_comparisons", f"{base}_oracle",
-                     f"{base}_diagnostics", base):
+        for name in (
+            f"{base}_conditions",
+            f"{base}_comparisons",
+            f"{base}_oracle",
+            f"{base}_diagnostics",
+            base,
+        ):
             page.table(name)
     page.end()
 
@@ -243,23 +285,27 @@ def render_html(data: dict[str, Any], tables: dict[str, Table],
         page.end()
 
     body = "\n".join(page.parts)
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{html.escape(title)}</title><style>{CSS}</style></head>"
-            f"<body><main>\n{body}\n</main></body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)}</title><style>{CSS}</style></head>"
+        f"<body><main>\n{body}\n</main></body></html>\n"
+    )
 
 
 def render_answer(data: dict[str, Any]) -> str:
     """The verdict of each bridge selection (`report.verdict`): headline, then its evidence."""
     verdicts = data.get("verdicts") or []
     if not verdicts:
-        return (f'<div class="answer unsure"><p>{_with_code(NO_ANSWER)}</p></div>')
+        return f'<div class="answer unsure"><p>{_with_code(NO_ANSWER)}</p></div>'
     parts = []
     for verdict in verdicts:
         sure = verdict["choice"] in ("clear", "one candidate")
         lines = "".join(f"<li>{_with_code(line)}</li>" for line in verdict["lines"])
-        parts.append(f'<div class="answer{"" if sure else " unsure"}"><p><strong>'
-                     f"{html.escape(verdict['headline'])}</strong></p><ul>{lines}</ul></div>")
+        parts.append(
+            f'<div class="answer{"" if sure else " unsure"}"><p><strong>'
+            f"{html.escape(verdict['headline'])}</strong></p><ul>{lines}</ul></div>"
+        )
     return "".join(parts)
 
 

@@ -16,8 +16,10 @@ def _cell(value: Any) -> str:
 
 
 def markdown_table(table: Table) -> list[str]:
-    lines = ["| " + " | ".join(_cell(c) for c in table.columns) + " |",
-             "|" + "|".join("---" for _ in table.columns) + "|"]
+    lines = [
+        "| " + " | ".join(_cell(c) for c in table.columns) + " |",
+        "|" + "|".join("---" for _ in table.columns) + "|",
+    ]
     for i, row in enumerate(table.rows):
         cells = [_cell(v) for v in row]
         if i in table.highlight:
@@ -26,17 +28,19 @@ def markdown_table(table: Table) -> list[str]:
     return lines
 
 
-def render_markdown(data: dict[str, Any], tables: dict[str, Table],
-                    figures: dict[str, ReportFigure]) -> str:
+def render_markdown(data: dict[str, Any], tables: dict[str, Table], figures: dict[str, ReportFigure]) -> str:
     prov = data["provenance"]
-    lines = [f"# neuronoverlap report: {prov['model_name']}", "",
-             f"- model fingerprint: `{prov['model_fingerprint']}`",
-             f"- store: `{prov['store']}`",
-             f"- generated: {data['report']['generated']} (neuronoverlap "
-             f"{data['report']['toolkit_version']})",
-             "- parameters: " + ", ".join(f"{k} = {v}" for k, v in
-                                          data["report"]["parameters"].items()),
-             "", "## Answer", ""]
+    lines = [
+        f"# neuronoverlap report: {prov['model_name']}",
+        "",
+        f"- model fingerprint: `{prov['model_fingerprint']}`",
+        f"- store: `{prov['store']}`",
+        f"- generated: {data['report']['generated']} (neuronoverlap {data['report']['toolkit_version']})",
+        "- parameters: " + ", ".join(f"{k} = {v}" for k, v in data["report"]["parameters"].items()),
+        "",
+        "## Answer",
+        "",
+    ]
     for verdict in data.get("verdicts") or []:
         lines += [f"**{verdict['headline']}**", ""] + [f"- {line}" for line in verdict["lines"]] + [""]
     if not data.get("verdicts"):
@@ -70,13 +74,20 @@ def render_markdown(data: dict[str, Any], tables: dict[str, Table],
     if data["missing"]:
         lines += ["", "## Not in this store", ""] + [f"- {note}" for note in data["missing"]]
 
-    lines += ["", "## Files", "", "- [report.html](report.html): the full report (figures "
-              "embedded)", "- [report.json](report.json): everything collected"]
-    lines += [f"- [figures/{name}.png](figures/{name}.png): {figure.title}"
-              for name, figure in figures.items()]
-    lines += [f"- [tables/{name}.csv](tables/{name}.csv): {table.title}"
-              for name, table in tables.items()]
+    lines += [
+        "",
+        "## Files",
+        "",
+        "- [report.html](report.html): the full report (figures embedded)",
+        "- [report.json](report.json): everything collected",
+    ]
+    lines += [
+        f"- [figures/{name}.png](figures/{name}.png): {figure.title}" for name, figure in figures.items()
+    ]
+    lines += [f"- [tables/{name}.csv](tables/{name}.csv): {table.title}" for name, table in tables.items()]
     if data["spectrum"]:
-        lines.append("- [spectrum/](spectrum/): the spectrum analysis' own files (similarity "
-                     "matrices, layer-wise tables, dendrogram.png, mantel.json)")
+        lines.append(
+            "- [spectrum/](spectrum/): the spectrum analysis' own files (similarity "
+            "matrices, layer-wise tables, dendrogram.png, mantel.json)"
+        )
     return "\n".join(lines) + "\n"

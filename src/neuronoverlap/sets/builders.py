@@ -59,8 +59,7 @@ class ProbeSamples:
         if len(shape) != 3 or 0 in shape:
             raise InputError(f"probe set {self.name}: values must be [sample, layer, neuron]")
         if tokens.shape != (shape[0],):
-            raise InputError(f"probe set {self.name}: {shape[0]} samples but {tokens.size} "
-                             "token counts")
+            raise InputError(f"probe set {self.name}: {shape[0]} samples but {tokens.size} token counts")
         if (tokens < 0).any() or tokens.sum() <= 0:
             raise InputError(f"probe set {self.name}: token counts must be >= 0, not all 0")
 
@@ -72,12 +71,12 @@ class ProbeSamples:
         """(values [c, layer, neuron] float64, tokens [c]) blocks of samples."""
         tokens = np.asarray(self.tokens, dtype=np.float64)
         for start in range(0, len(tokens), size):
-            block = np.asarray(self.values[start:start + size], dtype=np.float64)
+            block = np.asarray(self.values[start : start + size], dtype=np.float64)
             if not np.isfinite(block).all():
                 raise InputError(f"probe set {self.name}: values contain NaN or infinities")
             if self.statistic == "probability" and (block.min() < 0 or block.max() > 1):
                 raise InputError(f"probe set {self.name}: probabilities outside [0, 1]")
-            yield block, tokens[start:start + size]
+            yield block, tokens[start : start + size]
 
 
 # ---- statistics ----------------------------------------------------------------------------
@@ -159,8 +158,12 @@ def selection_params(
         return {"rule": rule, "threshold": float(threshold), "inclusive": bool(inclusive)}
     check_choice("count rule", count_rule, ("ceil", "reference"))
     check_choice("tie rule", ties, ("include", "exact"))
-    return {"rule": rule, "top_rate": check_rate("top_rate", top_rate),
-            "count_rule": count_rule, "ties": ties}
+    return {
+        "rule": rule,
+        "top_rate": check_rate("top_rate", top_rate),
+        "count_rule": count_rule,
+        "ties": ties,
+    }
 
 
 def _select(scores: np.ndarray, params: Mapping[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
@@ -205,11 +208,24 @@ def language_active_sets(
     base = {"kind": "active", "mode": "corpus"}
     if rule == "lape":
         masks, info = lape_masks(probabilities, filter_rate, top_rate, activation_bar_ratio)
-        chosen = {"rule": "lape", "filter_rate": filter_rate, "top_rate": top_rate,
-                  "activation_bar_ratio": activation_bar_ratio, "languages": list(masks)}
+        chosen = {
+            "rule": "lape",
+            "filter_rate": filter_rate,
+            "top_rate": top_rate,
+            "activation_bar_ratio": activation_bar_ratio,
+            "languages": list(masks),
+        }
         return {
-            code: NeuronSet(mask, code, {**base, "inputs": [code], "selection": chosen,
-                                         "result": {**info, "n_selected": int(mask.sum())}})
+            code: NeuronSet(
+                mask,
+                code,
+                {
+                    **base,
+                    "inputs": [code],
+                    "selection": chosen,
+                    "result": {**info, "n_selected": int(mask.sum())},
+                },
+            )
             for code, mask in masks.items()
         }
     params = selection_params(rule, top_rate, threshold, inclusive, count_rule, ties)
@@ -248,8 +264,9 @@ def probe_active_set(
     if exclude is not None:
         exclude = np.asarray(exclude, dtype=bool)
         if exclude.shape != listed[0].model_shape:
-            raise InputError(f"the excluded neurons are {exclude.shape}, the probe sets "
-                             f"{listed[0].model_shape}")
+            raise InputError(
+                f"the excluded neurons are {exclude.shape}, the probe sets {listed[0].model_shape}"
+            )
     if pooling == "pooled":
         chosen["weighting"] = check_choice("weighting", weighting, WEIGHTING)
         scores = pooled_scores(listed, weighting)
@@ -267,16 +284,15 @@ def probe_active_set(
         result["n_excluded"] = int(exclude.sum())
     names = [p.name for p in listed]
     label = label if label is not None else "+".join(names)
-    metadata = {"kind": "active", "mode": "probe", "inputs": names, "selection": chosen,
-                "result": result}
+    metadata = {"kind": "active", "mode": "probe", "inputs": names, "selection": chosen, "result": result}
     return NeuronSet(mask, label, metadata)
 
 
 # ---- derived sets --------------------------------------------------------------------------
-def _derived(kind: str, mode: str, label: str, mask: np.ndarray, *inputs: NeuronSet,
-             **extra: Any) -> NeuronSet:
-    selections = {s.label or f"input{i}": s.metadata.get("selection") for i, s in
-                  enumerate(inputs)}
+def _derived(
+    kind: str, mode: str, label: str, mask: np.ndarray, *inputs: NeuronSet, **extra: Any
+) -> NeuronSet:
+    selections = {s.label or f"input{i}": s.metadata.get("selection") for i, s in enumerate(inputs)}
     metadata: dict[str, Any] = {"kind": kind, "mode": mode, "inputs": list(selections), **extra}
     distinct = {repr(v) for v in selections.values()}
     if len(distinct) == 1:
@@ -300,9 +316,7 @@ def overlap_from_probes(
     return NeuronSet(active.mask, f"overlap {pair}", metadata)
 
 
-def overlap_from_directions(
-    forward: ProbeSamples, backward: ProbeSamples, **selection: Any
-) -> NeuronSet:
+def overlap_from_directions(forward: ProbeSamples, backward: ProbeSamples, **selection: Any) -> NeuronSet:
     """O(s,t) = A(s->t) & A(t->s): each direction's own active set, then their intersection.
 
     `selection`: the keywords of `probe_active_set`, applied to each direction alone.
@@ -310,9 +324,15 @@ def overlap_from_directions(
     source = probe_active_set(forward, **selection)
     both = source & probe_active_set(backward, **selection)
     chosen = source.metadata["selection"]
-    metadata = {"kind": "overlap", "mode": "probe", "inputs": [forward.name, backward.name],
-                "selection": chosen, "result": {"n_selected": len(both)}, "pair": forward.name,
-                "definition": "directions"}
+    metadata = {
+        "kind": "overlap",
+        "mode": "probe",
+        "inputs": [forward.name, backward.name],
+        "selection": chosen,
+        "result": {"n_selected": len(both)},
+        "pair": forward.name,
+        "definition": "directions",
+    }
     return NeuronSet(both.mask, f"overlap {forward.name}", metadata)
 
 
@@ -320,8 +340,16 @@ def overlap_from_corpus(active_source: NeuronSet, active_target: NeuronSet) -> N
     """O(s,t), corpus alternative: A_s & A_t."""
     pair = f"{active_source.label}-{active_target.label}"
     both = active_source & active_target
-    return _derived("overlap", "corpus", f"overlap {pair}", both.mask, active_source,
-                    active_target, pair=pair, definition="corpus")
+    return _derived(
+        "overlap",
+        "corpus",
+        f"overlap {pair}",
+        both.mask,
+        active_source,
+        active_target,
+        pair=pair,
+        definition="corpus",
+    )
 
 
 #: The definitions of O(s,t) (docs/sets.md): the pooled s<->t probe set (default), the
@@ -358,22 +386,37 @@ def language_specific(active: Mapping[str, NeuronSet]) -> dict[str, NeuronSet]:
     check_same_shape(*active.values())
     counts = np.sum([active[c].mask for c in codes], axis=0, dtype=np.int64)
     return {
-        code: _derived("language_specific", active[code].metadata.get("mode", "corpus"),
-                       f"specific {code}", active[code].mask & (counts == 1),
-                       *(active[c] for c in codes), language=code)
+        code: _derived(
+            "language_specific",
+            active[code].metadata.get("mode", "corpus"),
+            f"specific {code}",
+            active[code].mask & (counts == 1),
+            *(active[c] for c in codes),
+            language=code,
+        )
         for code in codes
     }
 
 
 def bridge_specific_from_probes(
-    bridge_source: NeuronSet, bridge_target: NeuronSet, overlap: NeuronSet,
+    bridge_source: NeuronSet,
+    bridge_target: NeuronSet,
+    overlap: NeuronSet,
     bridge: str | None = None,
 ) -> NeuronSet:
     """B(b; s,t), default: (active(b<->s) | active(b<->t)) - O(s,t), all from probe sets."""
     found = (bridge_source | bridge_target) - overlap
     name = bridge or bridge_source.label or "bridge"
-    return _derived("bridge_specific", "probe", f"bridge {name} for {overlap.label}", found.mask,
-                    bridge_source, bridge_target, overlap, bridge=name)
+    return _derived(
+        "bridge_specific",
+        "probe",
+        f"bridge {name} for {overlap.label}",
+        found.mask,
+        bridge_source,
+        bridge_target,
+        overlap,
+        bridge=name,
+    )
 
 
 def bridge_specific_from_corpus(
@@ -382,6 +425,14 @@ def bridge_specific_from_corpus(
     """B(b; s,t), corpus alternative: A_b - (A_s | A_t)."""
     found = active_bridge - (active_source | active_target)
     pair = f"{active_source.label}-{active_target.label}"
-    return _derived("bridge_specific", "corpus", f"bridge {active_bridge.label} for {pair}",
-                    found.mask, active_bridge, active_source, active_target,
-                    bridge=active_bridge.label, pair=pair)
+    return _derived(
+        "bridge_specific",
+        "corpus",
+        f"bridge {active_bridge.label} for {pair}",
+        found.mask,
+        active_bridge,
+        active_source,
+        active_target,
+        bridge=active_bridge.label,
+        pair=pair,
+    )

@@ -120,9 +120,7 @@ class NeuronSet:
         bad |= index[:, 1] >= d_mlp
         if bad.any():
             layer, neuron = index[np.argmax(bad)]
-            raise InputError(
-                f"neuron ({layer}, {neuron}) is outside the model shape ({n_layers}, {d_mlp})"
-            )
+            raise InputError(f"neuron ({layer}, {neuron}) is outside the model shape ({n_layers}, {d_mlp})")
         mask = np.zeros((n_layers, d_mlp), dtype=bool)
         mask[index[:, 0], index[:, 1]] = True
         return cls(mask, label, metadata)
@@ -140,9 +138,7 @@ class NeuronSet:
         for name in names:
             match = _NAME.match(name.strip())
             if match is None or match.group(2) != hook:
-                raise InputError(
-                    f"a neuron name reads 'blocks.<layer>.mlp.{hook}[<neuron>]'; got {name!r}"
-                )
+                raise InputError(f"a neuron name reads 'blocks.<layer>.mlp.{hook}[<neuron>]'; got {name!r}")
             pairs.append((int(match.group(1)), int(match.group(3))))
         return cls.from_indices(pairs, shape, label)
 
@@ -207,9 +203,7 @@ class NeuronSet:
         if not isinstance(other, NeuronSet):
             raise TypeError(f"expected a NeuronSet, got {type(other).__name__}")
         if other.shape != self.shape:
-            raise InputError(
-                f"neuron sets of different model shapes: {self.shape} and {other.shape}"
-            )
+            raise InputError(f"neuron sets of different model shapes: {self.shape} and {other.shape}")
         return other._mask
 
     def __or__(self, other: NeuronSet) -> NeuronSet:

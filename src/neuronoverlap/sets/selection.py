@@ -125,12 +125,14 @@ def lape_masks(
     """
     if len(probabilities) < 2:
         raise InputError("LAPE compares languages: it needs at least two")
-    for name, rate in (("filter_rate", filter_rate), ("top_rate", top_rate),
-                       ("activation_bar_ratio", activation_bar_ratio)):
+    for name, rate in (
+        ("filter_rate", filter_rate),
+        ("top_rate", top_rate),
+        ("activation_bar_ratio", activation_bar_ratio),
+    ):
         check_rate(name, rate)
     codes = list(probabilities)
-    stacked = np.stack([check_scores(probabilities[c], f"probabilities of {c}") for c in codes],
-                       axis=-1)
+    stacked = np.stack([check_scores(probabilities[c], f"probabilities of {c}") for c in codes], axis=-1)
     if stacked.min() < 0 or stacked.max() > 1:
         raise InputError("activation probabilities must lie in [0, 1]")
     total = stacked.sum(axis=-1, keepdims=True)
