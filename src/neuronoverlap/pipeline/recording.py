@@ -21,6 +21,18 @@ from neuronoverlap.store import schema
 Say = Callable[[str], None]
 
 
+def check_consent(source: ModelSource, record: bool | None, store: str | Path, lacks: str) -> None:
+    """Recording into a store that lacks data can be hours of work: it starts only when `record`
+    is True, or (None) when the model was named; otherwise an `InputError` says what to do."""
+    if source.explicit if record is None else record:
+        return
+    where = f"{store} lacks" if Path(store).is_file() else f"there is no store at {store}, so it lacks"
+    raise InputError(
+        f"{where} {lacks}; pass --model (e.g. --model embedded) to record them, or --store a store "
+        "that holds them"
+    )
+
+
 def _say(progress: bool) -> Say:
     """Status lines that do not break the progress bars."""
     return tqdm.write if progress else print
@@ -110,13 +122,10 @@ def ensure_pair_probes(
         _say(progress)(f"      all {2 * len(probe_pairs(src, tgt, list(bridges)))} probe sets are in {store}")
         return {}
     source = ModelSource.of(model)
-    if not (source.explicit if record is None else record):
-        names = ", ".join(f"{a}-{b}" for a, b in todo[:4]) + (" ..." if len(todo) > 4 else "")
-        where = f"{store} lacks" if Path(store).is_file() else f"there is no store at {store}, so it lacks"
-        raise InputError(
-            f"{where} {2 * len(todo)} probe sets ({names}) of {options.n_samples} samples each; "
-            "pass --model (e.g. --model embedded) to record them, or --store a store that holds them"
-        )
+    names = ", ".join(f"{a}-{b}" for a, b in todo[:4]) + (" ..." if len(todo) > 4 else "")
+    check_consent(
+        source, record, store, f"{2 * len(todo)} probe sets ({names}) of {options.n_samples} samples each"
+    )
     return record_probes(store, todo, source, options, data_dir, progress)
 
 
@@ -180,11 +189,7 @@ def ensure_corpora(
         _say(progress)(f"      FLORES statistics of {', '.join(langs)} are in {store}")
         return {}
     source = ModelSource.of(model)
-    if not (source.explicit if record is None else record):
-        raise InputError(
-            f"{store} lacks the FLORES statistics of {', '.join(missing)}; pass --model (e.g. "
-            "--model embedded) to record them, or --store a store that holds them"
-        )
+    check_consent(source, record, store, f"the FLORES statistics of {', '.join(missing)}")
     return record_corpora(store, missing, source, options, data_dir, progress)
 
 

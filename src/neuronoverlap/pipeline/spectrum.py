@@ -10,7 +10,7 @@ from pathlib import Path
 from neuronoverlap.errors import InputError
 from neuronoverlap.options import CorpusOptions, SpectrumOptions
 from neuronoverlap.pipeline.model import ModelSource
-from neuronoverlap.pipeline.recording import _say, ensure_corpora
+from neuronoverlap.pipeline.recording import _say, check_consent, ensure_corpora
 
 
 def _languages(langs: Sequence[str]) -> list[str]:
@@ -77,11 +77,7 @@ def spectrum_with_intervals(
     missing = [lang for lang in codes if lang not in have]
     if missing:
         source = ModelSource.of(model)
-        if not (source.explicit if record is None else record):
-            raise InputError(
-                f"{store} lacks the per-sentence statistics of {', '.join(missing)}; pass --model "
-                "(e.g. --model embedded) to record them, or --store a store that holds them"
-            )
+        check_consent(source, record, store, f"the per-sentence statistics of {', '.join(missing)}")
         inputs = {
             lang: flores_sentences(lang, corpora.n_sentences, corpora.split, data_dir) for lang in missing
         }
