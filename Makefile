@@ -14,7 +14,7 @@ export TRANSFORMERS_OFFLINE := 1
 LOCK := requirements/lock.txt
 
 $(STAMP): pyproject.toml $(LOCK)
-	@echo "neuronoverlap set-up: .venv with $(TORCH_SPEC) and the locked libraries ($(LOCK)); about 2 minutes, 2.1 GB"
+	@echo "neuronoverlap set-up: .venv with $(TORCH_SPEC) and the locked libraries ($(LOCK)); about 2 minutes, 2.7 GB"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "[1/3] pip and $(TORCH_SPEC)"
 	$(BIN)/python -m pip install --quiet --upgrade 'pip==26.3'

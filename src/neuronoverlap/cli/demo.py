@@ -26,8 +26,8 @@ def add_parsers(sub) -> None:
         "statistics it needs, build the neuron sets, select the bridge among the "
         "candidates by HSIC, evaluate BLI zero-shot against the chosen bridge, and "
         "write the report (out/demo/report/report.html). Resumes from the store when rerun. "
-        "Defaults fit a 2-core CPU with the embedded Gemma-3-270M: about 5 minutes, 150 MB of "
-        "store, 2-3.5 GB of memory.",
+        "Defaults fit a 2-core CPU with the embedded Gemma-3-270M: about 5 minutes, a 130 MB "
+        "store, 3.6 GB of memory.",
     )
     opt.add_model_options(p)
     opt.add_data_option(p)

@@ -98,7 +98,7 @@ def _convert(out_dir: Path, progress: bool) -> None:
 
     if progress:
         print(
-            "neuronoverlap: converting the embedded Gemma-3-270M once (about 1.5 minutes on 2 cores, "
+            "neuronoverlap: converting the embedded Gemma-3-270M once (about a minute on 2 cores, "
             f"1.1 GB under {out_dir.parent}); later runs load the cached copy in seconds",
             flush=True,
         )
