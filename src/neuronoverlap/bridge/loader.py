@@ -76,13 +76,13 @@ def needed_probe_sets(src: str, tgt: str, bridges: list[str]) -> list[str]:
     return [schema.probe_set_name(*d) for a, b in probe_pairs(src, tgt, bridges) for d in ((a, b), (b, a))]
 
 
-def _missing_probe_sets(store: Store, src: str, tgt: str, candidates: list[str]) -> list[str]:
+def _missing_probe_sets(store: Store, src: str, tgt: str, bridges: list[str]) -> list[str]:
     have = set(store.probe_sets())
-    return [name for name in needed_probe_sets(src, tgt, candidates) if name not in have]
+    return [name for name in needed_probe_sets(src, tgt, bridges) if name not in have]
 
 
-def _require_probe_sets(store: Store, src: str, tgt: str, candidates: list[str]) -> None:
-    missing = _missing_probe_sets(store, src, tgt, candidates)
+def _require_probe_sets(store: Store, src: str, tgt: str, bridges: list[str]) -> None:
+    missing = _missing_probe_sets(store, src, tgt, bridges)
     if missing:
         raise InputError(
             f"{store.path} lacks probe sets {', '.join(missing)}: record them with "
@@ -91,14 +91,14 @@ def _require_probe_sets(store: Store, src: str, tgt: str, candidates: list[str])
 
 
 def bridge_agnostic(
-    store: Store, src: str, tgt: str, candidates: list[str], share: float
+    store: Store, src: str, tgt: str, bridges: list[str], share: float
 ) -> tuple[np.ndarray, list[str]]:
     """The language-agnostic neurons of a selection (analyses/agnostic.py): above `share` in the
     token-weighted activation probability of every probe set it reads; and those probe sets."""
     from neuronoverlap.analyses.agnostic import probe_agnostic_neurons  # scipy: imported when used
 
-    _require_probe_sets(store, src, tgt, candidates)
-    names = needed_probe_sets(src, tgt, candidates)
+    _require_probe_sets(store, src, tgt, bridges)
+    names = needed_probe_sets(src, tgt, bridges)
     probes = [_probe_samples(store, *schema.parse_probe_set_name(name)) for name in names]
     return probe_agnostic_neurons(probes, share), names
 
@@ -107,13 +107,13 @@ def bridge_sets(
     store: Store,
     src: str,
     tgt: str,
-    candidates: list[str],
+    bridges: list[str],
     top_rate: float = DEFAULT_TOP_RATE,
     agnostic: np.ndarray | None = None,
 ) -> tuple[NeuronSet, dict[str, NeuronSet]]:
     """O(s,t) and B(b; s,t) for each candidate, from the store's probe sets; `agnostic`: neurons
     left out of every set (chosen among the others, so each active set keeps its size)."""
-    _require_probe_sets(store, src, tgt, candidates)
+    _require_probe_sets(store, src, tgt, bridges)
     selection = {"top_rate": top_rate}
     if agnostic is not None:
         selection["exclude"] = agnostic
@@ -121,7 +121,7 @@ def bridge_sets(
         _probe_samples(store, src, tgt), _probe_samples(store, tgt, src), **selection
     )
     specific = {}
-    for b in candidates:
+    for b in bridges:
         with_src = probe_active_set(
             [_probe_samples(store, b, src), _probe_samples(store, src, b)],
             label=f"{b}<->{src}",
@@ -160,7 +160,7 @@ def select_bridge(
     store: Store | str | Path,
     src: str,
     tgt: str,
-    candidates: list[str] | tuple[str, ...] = DEFAULT_BRIDGES,
+    bridges: list[str] | tuple[str, ...] = DEFAULT_BRIDGES,
     method: str = "calibrated",
     score: str = "reference",
     window: list[int] | None = None,
@@ -182,10 +182,10 @@ def select_bridge(
     the calibration pool; None (default) keeps every neuron."""
     store = store if isinstance(store, Store) else Store(store)
     src, tgt = get_language(src).code, get_language(tgt).code
-    candidates = [get_language(b).code for b in candidates]
-    if not candidates:
+    bridges = [get_language(b).code for b in bridges]
+    if not bridges:
         raise InputError("no candidate bridges")
-    clash = {src, tgt} & set(candidates)
+    clash = {src, tgt} & set(bridges)
     if clash:
         raise InputError(f"a bridge cannot be the source or target: {', '.join(sorted(clash))}")
     if method not in METHODS:
@@ -197,8 +197,8 @@ def select_bridge(
     with store:  # one read handle for every read below
         agnostic, read = (None, None)
         if share is not None:
-            agnostic, read = bridge_agnostic(store, src, tgt, candidates, share)
-        overlap, specific = bridge_sets(store, src, tgt, candidates, top_rate, agnostic)
+            agnostic, read = bridge_agnostic(store, src, tgt, bridges, share)
+        overlap, specific = bridge_sets(store, src, tgt, bridges, top_rate, agnostic)
         if not any(len(overlap.layer(layer)) for layer in layers):
             raise InputError(
                 f"O({src},{tgt}) has no neurons in the window layers {layers}; widen the "
