@@ -18,6 +18,8 @@ EXAMPLES = {
     "neuronoverlap.store.reader": ["Store", "Store.probes", "Store.corpus"],
     "neuronoverlap.sets.core": ["NeuronSet"],
     "neuronoverlap.hsic.estimators": ["hsic"],
+    "neuronoverlap.pipeline.recording": ["record_probes"],
+    "neuronoverlap.pipeline.bridge": ["choose_bridge"],
     "neuronoverlap.frames": [
         "probe_set_to_xarray",
         "corpus_to_xarray",

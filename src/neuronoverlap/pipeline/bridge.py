@@ -65,6 +65,21 @@ def choose_bridge(
     Returns:
         The `BridgeSelection` (ranking, intervals, selection probability), also stored as
         results/bridge-SRC-TGT with the sets overlap-SRC-TGT and bridge-B-SRC-TGT.
+
+    >>> import tempfile, pathlib
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> path = pathlib.Path(folder.name) / "run.h5"
+    >>> quick = BridgeOptions(n_random=10, n_bootstrap=10, window=(1, 2))
+    >>> probes = ProbeOptions(n_samples=4, max_new_tokens=3)
+    >>> selection = choose_bridge(path, "de-fr", ["en", "es"], "tiny-llama", quick, probes, progress=False)
+    de-fr: recorded (4 samples) -> .../run.h5
+    ...
+    >>> sorted(selection.ranking()), sorted(selection.selection_probability)
+    (['en', 'es'], ['en', 'es'])
+    >>> from neuronoverlap.store import Store
+    >>> "bridge-de-fr" in Store(path).group_names("results")
+    True
+    >>> folder.cleanup()
     """
     from neuronoverlap.bridge import select_bridge
 

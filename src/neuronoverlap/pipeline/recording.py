@@ -68,8 +68,30 @@ def record_probes(
 ) -> dict[str, str]:
     """Record both probe sets of each language pair in `pairs` into `store` (created if
     needed): the units of the work plan in order (`scale.units.run_in_process`, the oracle of
-    `--shard` and Ray); resumable. Returns each probe set's status: 'recorded', 'resumed',
-    'already stored'."""
+    `--shard` and Ray); resumable.
+
+    Args:
+        store: the HDF5 store; pairs: (a, b) language pairs, each recorded a->b and b->a.
+        model: a loaded model, a spec ('embedded', 'tiny-llama', a checkpoint) or None (the
+            store's model, else 'embedded'); options: how probes are built and recorded.
+
+    Returns:
+        Each probe set's status: 'recorded', 'resumed' or 'already stored'.
+
+    >>> import tempfile, pathlib
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> path = pathlib.Path(folder.name) / "run.h5"
+    >>> options = ProbeOptions(n_samples=3, max_new_tokens=3)
+    >>> record_probes(path, [("de", "fr")], "tiny-llama", options, progress=False)
+    de-fr: recorded (3 samples) -> .../run.h5
+    fr-de: recorded (3 samples) -> .../run.h5
+    {'de-fr': 'recorded', 'fr-de': 'recorded'}
+    >>> record_probes(path, [("de", "fr")], "tiny-llama", options, progress=False)["de-fr"]
+    de-fr: already stored (3 samples) -> .../run.h5
+    fr-de: already stored (3 samples) -> .../run.h5
+    'already stored'
+    >>> folder.cleanup()
+    """
     from neuronoverlap.pipeline.scale import probe_job
     from neuronoverlap.scale.units import run_in_process
 
