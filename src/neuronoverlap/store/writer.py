@@ -312,6 +312,38 @@ class StoreWriter:
                 return None
             return json.loads(f[key].attrs["params"])
 
+    # --- what is stored or journaled already ---------------------------------------------------
+    def _is_stored(self, kind: str, name: str, what: str, params: dict) -> bool:
+        """Whether `kind/name` is stored; stored with other parameters is an error naming the
+        first difference (a stored entry is never replaced)."""
+        stored = self._stored_attrs(kind, name)
+        if stored is None:
+            return False
+        diff = _first_difference(stored, params)
+        if diff:
+            raise InputError(
+                f"{what} in {self.path} was recorded differently ({diff}); nothing was changed: rerun "
+                "with the stored value, or record into another --store"
+            )
+        return True
+
+    def _journal_status(self, journal: Journal, params: dict, what: str, has_work: Callable[[], bool]) -> str:
+        """'new' (no journal, or one of other parameters with no work in it: discarded) or
+        'partial'; a journal of other parameters that holds work is an error. `has_work` is
+        asked only when the parameters differ."""
+        if not journal.exists():
+            return "new"
+        diff = _first_difference(journal.params(), params)
+        if diff and not has_work():
+            journal.discard()  # started, nothing committed: a rejected run, nothing to lose
+            return "new"
+        if diff:
+            raise InputError(
+                f"unfinished {what} in {self.journal_root} differs ({diff}); rerun with the "
+                "unfinished run's value to finish it, or use another --store"
+            )
+        return "partial"
+
     # --- probe sets --------------------------------------------------------------------------
     def probe_progress(self, src: str, tgt: str, params: dict) -> tuple[str, int]:
         """('done', n) if stored, ('partial', n_committed) if journaled, else ('new', 0).
@@ -320,29 +352,13 @@ class StoreWriter:
         naming the first difference: nothing is overwritten.
         """
         name = schema.probe_set_name(src, tgt)
-        stored = self._stored_attrs(schema.PROBES, name)
-        if stored is not None:
-            diff = _first_difference(stored, params)
-            if diff:
-                raise InputError(
-                    f"probe set {name} in {self.path} was recorded differently ({diff}); nothing was "
-                    "changed: rerun with the stored value, or record into another --store (a stored "
-                    "probe set is never replaced)"
-                )
+        if self._is_stored(schema.PROBES, name, f"probe set {name}", params):
             return "done", int(params["n_samples"])
         journal = Journal(self.journal_root, schema.PROBES, name)
-        if not journal.exists():
-            return "new", 0
-        diff = _first_difference(journal.params(), params)
-        if diff and not journal.block_paths():
-            journal.discard()  # started, nothing committed: a rejected run, nothing to lose
-            return "new", 0
-        if diff:
-            raise InputError(
-                f"unfinished probe set {name} in {self.journal_root} differs ({diff}); rerun with the "
-                "unfinished run's value to finish it, or use another --store"
-            )
-        return "partial", journal.n_committed()
+        status = self._journal_status(
+            journal, params, f"probe set {name}", lambda: bool(journal.block_paths())
+        )
+        return status, journal.n_committed() if status == "partial" else 0
 
     def probe_journal(self, src: str, tgt: str, params: dict) -> Journal:
         return self._start_journal(schema.PROBES, schema.probe_set_name(src, tgt), params)
@@ -390,29 +406,13 @@ class StoreWriter:
         if self.shard is None:
             return self._set_unit_progress(src, tgt, params, rows)
         name = schema.probe_set_name(src, tgt)
-        stored = self._stored_attrs(schema.PROBES, name)
-        if stored is not None:
-            diff = _first_difference(stored, params)
-            if diff:
-                raise InputError(
-                    f"probe set {name} in {self.path} was recorded differently ({diff}); nothing was "
-                    "changed: rerun with the stored value, or record into another --store (a stored "
-                    "probe set is never replaced)"
-                )
+        if self._is_stored(schema.PROBES, name, f"probe set {name}", params):
             if list(rows) in self._stored_units(name):
                 return "done", rows[1] - rows[0]
         journal = Journal(self.journal_root, schema.PROBES, unit_name(name, rows))
-        if not journal.exists():
-            return "new", 0
-        diff = _first_difference(journal.params(), params)
-        if diff and not journal.block_paths():
-            journal.discard()
-            return "new", 0
-        if diff:
-            raise InputError(
-                f"unfinished unit {unit_name(name, rows)} in {self.journal_root} differs ({diff})"
-            )
-        return "partial", journal.n_committed()
+        what = f"unit {unit_name(name, rows)}"
+        status = self._journal_status(journal, params, what, lambda: bool(journal.block_paths()))
+        return status, journal.n_committed() if status == "partial" else 0
 
     def unit_journal(self, src: str, tgt: str, params: dict, rows: tuple[int, int]) -> Journal:
         if self.shard is None:
@@ -472,29 +472,12 @@ class StoreWriter:
 
     # --- corpora -----------------------------------------------------------------------------
     def corpus_progress(self, lang: str, params: dict) -> tuple[str, dict | None]:
-        stored = self._stored_attrs(schema.CORPORA, lang)
-        if stored is not None:
-            diff = _first_difference(stored, params)
-            if diff:
-                raise InputError(
-                    f"corpus {lang} in {self.path} was recorded differently ({diff}); rerun with the "
-                    "stored value, or record into another --store"
-                )
+        if self._is_stored(schema.CORPORA, lang, f"corpus {lang}", params):
             return "done", None
         journal = Journal(self.journal_root, schema.CORPORA, lang)
-        if not journal.exists():
-            return "new", None
-        diff = _first_difference(journal.params(), params)
-        state = journal.load_state()
-        if diff and state is None:
-            journal.discard()  # started, nothing committed: a rejected run, nothing to lose
-            return "new", None
-        if diff:
-            raise InputError(
-                f"unfinished corpus {lang} in {self.journal_root} differs ({diff}); rerun with the "
-                "unfinished run's value to finish it, or use another --store"
-            )
-        return "partial", state
+        state = journal.load_state() if journal.exists() else None
+        status = self._journal_status(journal, params, f"corpus {lang}", lambda: state is not None)
+        return status, state if status == "partial" else None
 
     def corpus_journal(self, lang: str, params: dict) -> Journal:
         return self._start_journal(schema.CORPORA, lang, params)
