@@ -3,7 +3,7 @@ these objects, and the command line reads its defaults from them. Light to impor
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 from neuronoverlap.errors import InputError
 
@@ -40,9 +40,6 @@ class ProbeOptions:
         from neuronoverlap.models import StopRule
 
         return StopRule.named(self.stop_rule, max_new_tokens=self.max_new_tokens)
-
-    def with_(self, **changes) -> ProbeOptions:
-        return replace(self, **changes)
 
 
 @dataclass(frozen=True)

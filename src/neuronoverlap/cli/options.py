@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 from neuronoverlap.languages import DEFAULT_BRIDGES, known_codes
 from neuronoverlap.options import (
@@ -61,7 +62,7 @@ def add_data_option(p: argparse.ArgumentParser) -> None:
 
 
 def add_store_option(p: argparse.ArgumentParser, default: str | None = DEFAULT_STORE, what: str = "") -> None:
-    """--store (a positional STORE may stand in for it where `positional`)."""
+    """--store, the HDF5 store of a command that may create it (`what` says its role)."""
     shown = f" (default: {default})" if default else ""
     p.add_argument("--store", default=default, help=f"HDF5 store{what}{shown}")
 
@@ -197,7 +198,6 @@ def bridge_options(args, **changes) -> BridgeOptions:
 
 def probe_options(args, **changes) -> ProbeOptions:
     """The `ProbeOptions` of parsed recording options (what a command has; defaults for the rest)."""
-    defaults = ProbeOptions()
     values = {
         name: getattr(args, name)
         for name in (
@@ -214,7 +214,7 @@ def probe_options(args, **changes) -> ProbeOptions:
         if getattr(args, name, None) is not None
     }
     values.update(changes)
-    return defaults.with_(**values)
+    return replace(ProbeOptions(), **values)
 
 
 def corpus_options(args, n_sentences: int | None = None, split: str | None = None) -> CorpusOptions:

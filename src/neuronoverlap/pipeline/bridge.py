@@ -108,8 +108,9 @@ def selection_scores(
 
     src, tgt = pair
     name = schema.bridge_result_name(src, tgt)
-    if Path(store).is_file() and name in Store(store).group_names(schema.RESULTS):
-        stored = Store(store).get_json(schema.RESULTS, name)
+    opened = Store(store) if Path(store).is_file() else None
+    if opened is not None and name in opened.group_names(schema.RESULTS):
+        stored = opened.get_json(schema.RESULTS, name)
         same = sorted(stored.get("candidates", [])) == sorted(bridges)
         ruled = (stored.get("parameters") or {}).get("agnostic_share") == options.agnostic_share
         if same and ruled and stored.get("method") == options.method and stored.get("score") == options.score:

@@ -12,20 +12,28 @@ from neuronoverlap.errors import InputError
 NAMED_MODELS = ("embedded", "tiny-llama", "tiny-mistral")
 
 
+def spec_of_name(name: str) -> str | None:
+    """The spec that loads a model by its name ('gemma-3-270m' -> 'embedded'); None for a model
+    only its checkpoint directory loads."""
+    from neuronoverlap.models.embedded import EMBEDDED_NAME
+
+    if name == EMBEDDED_NAME:
+        return "embedded"
+    return name if name in NAMED_MODELS else None
+
+
 def model_of_store(store: str | Path) -> str | None:
     """The spec that loads the model which wrote `store` (None when there is no store yet)."""
     path = Path(store)
     if not path.is_file():
         return None
-    from neuronoverlap.models.embedded import EMBEDDED_NAME
     from neuronoverlap.store import Store
 
     name = Store(path).model_name
-    if name == EMBEDDED_NAME:
-        return "embedded"
-    if name in NAMED_MODELS:
-        return name
-    raise InputError(f"{path} was written by {name!r}: pass --model with its checkpoint directory")
+    spec = spec_of_name(name)
+    if spec is None:
+        raise InputError(f"{path} was written by {name!r}: pass --model with its checkpoint directory")
+    return spec
 
 
 @dataclass
@@ -48,7 +56,8 @@ class ModelSource:
             return model
         if model is None or isinstance(model, (str, Path)):
             return cls(None if model is None else str(model))
-        source = cls(getattr(model, "name", None))
+        name = getattr(model, "name", None)
+        source = cls(None if name is None else spec_of_name(name) or name)  # a spec Ray workers load
         source._model = model
         return source
 

@@ -215,19 +215,7 @@ def ensure_corpora(
     return record_corpora(store, missing, source, options, data_dir, progress)
 
 
-class _NoBar:
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        pass
-
-
 def _overall(total: int, what: str, unit: str, progress: bool):
-    """The overall bar above the per-item bars (only when there is more than one item)."""
-    if not progress or total < 2:
-        return _NoBar()
-    return tqdm(total=total, desc=f"all {what}", unit=unit, position=0, dynamic_ncols=True)
+    """The overall bar above the per-item bars (shown only when there is more than one item)."""
+    disable = not progress or total < 2
+    return tqdm(total=total, desc=f"all {what}", unit=unit, position=0, dynamic_ncols=True, disable=disable)

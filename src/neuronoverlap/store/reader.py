@@ -320,7 +320,7 @@ class Store:
         if self._session is None:
             session = contextlib.ExitStack()
             self._handle = session.enter_context(open_h5(self.path))
-            self._session, self._depth = session, 0
+            self._session = session
         self._depth += 1
         return self
 
