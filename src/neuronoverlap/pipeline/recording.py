@@ -171,10 +171,18 @@ def record_corpora(
     options: CorpusOptions = CorpusOptions(),  # noqa: B008 (frozen)
     data_dir=None,
     progress: bool = True,
+    per_sentence: bool = False,
 ) -> dict[str, str]:
-    """Record the FLORES statistics of `langs` into `store`; resumable. Returns each status."""
+    """Record the FLORES statistics of `langs` into `store` (with `per_sentence`, each
+    sentence's counts, `analyses.sentences`, for the spectrum's bootstrap); resumable. Every
+    FLORES file is read before the model loads. Returns each language's status."""
     from neuronoverlap.probes import flores_sentences, open_writer, record_corpus
 
+    if per_sentence:
+        from neuronoverlap.analyses.sentences import record_sentence_counts as recorder
+    else:
+        recorder = record_corpus
+    what = "per-sentence statistics" if per_sentence else "corpus"
     inputs = {lang: flores_sentences(lang, options.n_sentences, options.split, data_dir) for lang in langs}
     loaded = ModelSource.of(model).load(store)
     say = _say(progress)
@@ -184,11 +192,11 @@ def record_corpora(
         _overall(len(inputs), "corpora", "language", progress) as bar,
     ):
         for lang, (sentences, params) in inputs.items():
-            statuses[lang] = record_corpus(
+            statuses[lang] = recorder(
                 loaded, writer, lang, sentences, params, batch_size=options.batch_size, progress=progress
             )
             bar.update(1)
-            say(f"corpus {lang}: {statuses[lang]} ({len(sentences)} sentences) -> {store}")
+            say(f"{what} {lang}: {statuses[lang]} ({len(sentences)} sentences) -> {store}")
     return statuses
 
 

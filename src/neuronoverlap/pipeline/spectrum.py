@@ -10,7 +10,7 @@ from pathlib import Path
 from neuronoverlap.errors import InputError
 from neuronoverlap.options import CorpusOptions, SpectrumOptions
 from neuronoverlap.pipeline.model import ModelSource
-from neuronoverlap.pipeline.recording import _say, check_consent, ensure_corpora
+from neuronoverlap.pipeline.recording import check_consent, ensure_corpora, record_corpora
 
 
 def _languages(langs: Sequence[str]) -> list[str]:
@@ -63,9 +63,8 @@ def spectrum_with_intervals(
     """The spectrum with a bootstrap over blocks of FLORES sentences: per-sentence statistics
     recorded first where missing, then intervals, cluster support and partial Mantel tests.
     Returns (outputs, bootstrap result, partial Mantel tests, summary dict, blocks)."""
-    from neuronoverlap.analyses.sentences import load_blocks, record_sentence_counts, sentence_languages
+    from neuronoverlap.analyses.sentences import load_blocks, sentence_languages
     from neuronoverlap.analyses.uncertainty import bootstrap_summary, write_uncertain_spectrum
-    from neuronoverlap.probes import flores_sentences, open_writer
 
     codes = _languages(langs)
     options.check()
@@ -78,17 +77,7 @@ def spectrum_with_intervals(
     if missing:
         source = ModelSource.of(model)
         check_consent(source, record, store, f"the per-sentence statistics of {', '.join(missing)}")
-        inputs = {
-            lang: flores_sentences(lang, corpora.n_sentences, corpora.split, data_dir) for lang in missing
-        }
-        loaded = source.load(store)
-        say = _say(progress)
-        with open_writer(Path(store), loaded) as writer:
-            for lang, (sentences, params) in inputs.items():
-                status = record_sentence_counts(
-                    loaded, writer, lang, sentences, params, batch_size=corpora.batch_size, progress=progress
-                )
-                say(f"per-sentence statistics {lang}: {status} ({len(sentences)} sentences) -> {store}")
+        record_corpora(store, missing, source, corpora, data_dir, progress, per_sentence=True)
     blocks = load_blocks(store, codes, block_size=block_size)
     outputs, result, partial = write_uncertain_spectrum(
         out, blocks, resamples=resamples, level=level, **asdict(options)
