@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from neuronoverlap.cli import options as opt
-from neuronoverlap.errors import InputError
 from neuronoverlap.languages import known_codes
 from neuronoverlap.options import CorpusOptions, SpectrumOptions
 
@@ -86,9 +85,7 @@ def _options(args) -> SpectrumOptions:
 def run_spectrum(args) -> int:
     from neuronoverlap.pipeline import spectrum
 
-    if args.bootstrap < 0:
-        raise InputError(f"--bootstrap must be >= 0, got {args.bootstrap}")
-    if args.bootstrap:
+    if args.bootstrap:  # >= 0: cli/checks.py
         return _with_intervals(args)
     result = spectrum(
         args.store,
