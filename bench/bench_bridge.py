@@ -6,9 +6,8 @@ Rows (each optional):
 2. --synthetic-demo: the same on synthetic activations of the demo's shape (Gemma-3-270M:
    18 layers x 2048 neurons, window 6-11, 32 + 32 samples, |O_l| 30, |B_l| 4-9).
 3. --llama: LLaMA-3-8B shape (window of 12 layers x 14336 neurons, n = 1000 samples,
-   |O_l| = |B_l| = 150, six bridges), synthetic: O_l against --llama-columns of a layer's
-   neurons, one bridge's reference score, the random sets' scores and one bootstrap resample
-   of those columns are measured and extrapolated to the whole selection (printed as such).
+   |O_l| = 150, |B_l| 140-165, six bridges), synthetic: the whole calibrated selection is run;
+   its bootstrap is timed on --llama-resamples resamples and scaled to --bootstrap.
 4. --demo: the whole `neuronoverlap demo` in a fresh store, wall time by stage.
 
 Usage (2 threads; run under `flock /work/notes/heavy.lock` on a shared machine):
@@ -95,66 +94,41 @@ def synthetic_demo_rows(n_random: int, n_bootstrap: int) -> list[tuple[str, str,
     ]
 
 
-def llama_rows(n_random: int, n_bootstrap: int, columns_measured: int) -> list[tuple[str, str, str]]:
-    """LLaMA-3-8B shape, measured on part of one layer and extrapolated (the costs are linear in
-    the columns and the layers)."""
-    import torch
+def llama_rows(n_random: int, n_bootstrap: int, measured_resamples: int) -> list[tuple[str, str, str]]:
+    """LLaMA-3-8B shape, synthetic: the whole calibrated selection of six bridges over a window
+    of 12 layers is run (not extrapolated); the bootstrap is timed on `measured_resamples`
+    resamples (the difference of two runs) and scaled to `n_bootstrap`."""
+    from neuronoverlap.bridge import select_from_activations
 
-    from neuronoverlap.bridge.scoring import draw_sets, resample_units
-    from neuronoverlap.hsic.columns import overlap_scores, set_scores
-    from neuronoverlap.hsic.reference import reference_bridge_score
-    from neuronoverlap.hsic.reweighted import ReweightedScores
+    sizes = [140, 145, 150, 155, 160, 165]
+    acts, overlap, bridges = synthetic(32, 14336, range(10, 22), 1000, 150, sizes)
 
-    d, n, size, layers = 14336, 1000, 150, 12
-    rng = np.random.default_rng(0)
-    rows = torch.from_numpy(rng.standard_normal((columns_measured + 2 * size, n)))
-    overlap, bridge = rows[:size], rows[size : 2 * size]
-    part = rows[2 * size :]
-    # O_l against c columns costs a + b c: measured at c/4 and c, extrapolated to 14336
-    _, quarter = _timed(lambda: overlap_scores(overlap, part[: columns_measured // 4], "reference"))
-    matrix, s_seconds = _timed(lambda: overlap_scores(overlap, part, "reference"))
-    slope = (s_seconds - quarter) / (columns_measured - columns_measured // 4)
-    _, ref_seconds = _timed(lambda: reference_bridge_score(overlap, bridge, memory_budget_bytes=4 << 30))
-    sets = torch.from_numpy(draw_sets(np.arange(columns_measured), size, 2 * n_random, rng))
-    _, set_seconds = _timed(lambda: set_scores(matrix, sets))
-    per_layer = s_seconds + slope * (d - columns_measured) + 6 * set_seconds
+    def run(resamples: int):
+        return _timed(
+            lambda: select_from_activations(
+                acts, overlap, bridges, n_random=n_random, n_bootstrap=resamples, with_reference=True
+            )
+        )
+
+    result, plain = run(0)
     rows_out = [
         (
-            f"LLaMA-3-8B shape: O_l (150) against {columns_measured} of a layer's 14336 neurons, n 1000",
-            f"{s_seconds:.1f} s",
-            "measured",
-        ),
-        (
-            "LLaMA-3-8B shape: reference score of one bridge (150 x 150) in one layer",
-            f"{ref_seconds:.1f} s",
-            "measured",
-        ),
-        (
-            "LLaMA-3-8B shape: calibrated selection of six bridges, 12 layers, no bootstrap",
-            f"{layers * per_layer / 60:.1f} min",
-            f"extrapolated: {per_layer:.0f} s per layer (linear in the columns from "
-            f"{columns_measured // 4} and {columns_measured}; {2 * n_random} random sets per bridge)",
-        ),
-        (
-            "  the same with the reference scores (with_reference, the default)",
-            f"{layers * (per_layer + 6 * ref_seconds) / 60:.1f} min",
-            "extrapolated: + 6 reference scores per layer",
-        ),
-    ]
-    if n_bootstrap:
-        weights = ReweightedScores(overlap, part, "reference")  # its set-up is once per layer
-        counts = torch.from_numpy(
-            np.bincount(resample_units(np.tile(np.arange(n // 2), 2), rng), minlength=n)
+            f"LLaMA-3-8B shape (12 layers x 14336 neurons, n 1000, |O_l| 150, |B_l| 140-165): "
+            f"calibrated selection of six bridges, {n_random} random sets, reference scores, "
+            "no bootstrap",
+            f"{plain / 60:.1f} min",
+            f"measured, whole; chosen {result.chosen}",
         )
-        _, resample = _timed(lambda: weights.score(counts))
-        covered = d * (1 - np.exp(-n_random * size / d))  # distinct columns the random sets hit
-        per_resample = resample * covered / columns_measured
+    ]
+    if n_bootstrap and measured_resamples:
+        _, with_bootstrap = run(measured_resamples)
+        per_resample = (with_bootstrap - plain) / measured_resamples
         rows_out.append(
             (
-                f"LLaMA-3-8B shape: {n_bootstrap} bootstrap resamples x 12 layers",
-                f"{n_bootstrap * layers * per_resample / 3600:.1f} h",
-                f"extrapolated: one resample of {columns_measured} columns {resample:.1f} s, "
-                f"x {covered:.0f} columns / {columns_measured}",
+                f"  {n_bootstrap} bootstrap resamples (12 layers each)",
+                f"{n_bootstrap * per_resample / 3600:.1f} h",
+                f"{per_resample:.0f} s a resample, from a run with {measured_resamples} "
+                f"({with_bootstrap / 60:.1f} min), scaled",
             )
         )
     return rows_out
@@ -196,10 +170,10 @@ def main() -> None:
     parser.add_argument("--synthetic-demo", action="store_true")
     parser.add_argument("--llama", action="store_true")
     parser.add_argument(
-        "--llama-columns",
+        "--llama-resamples",
         type=int,
-        default=1000,
-        help="layer neurons measured at LLaMA shape (extrapolated to 14336)",
+        default=2,
+        help="bootstrap resamples run at LLaMA shape (scaled to --bootstrap)",
     )
     parser.add_argument("--demo", action="store_true", help="also time a full demo run from scratch")
     args = parser.parse_args()
@@ -212,7 +186,7 @@ def main() -> None:
     if args.synthetic_demo:
         rows += synthetic_demo_rows(args.random_sets, args.bootstrap)
     if args.llama:
-        rows += llama_rows(args.random_sets, args.bootstrap, args.llama_columns)
+        rows += llama_rows(args.random_sets, args.bootstrap, args.llama_resamples)
     if args.demo:
         rows += demo_rows()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, numpy {np.__version__}")

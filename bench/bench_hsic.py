@@ -74,6 +74,103 @@ def loop_pairwise_hsic(A, B, torch, synchronise):
     return values, neuron_seconds, pair_seconds
 
 
+def reference_code_loop(A, B, torch, synchronise, dtype):
+    """The reference code's compute_hsic as it runs (bridge_hsic.py; torch's default float32):
+    z-scores, one sigma from the median of both sets' row distances, every neuron's Gram K,
+    K H and H L batched, then trace((K_i H) (H L_j)) by one n x n x n product per pair.
+    Returns the values and the seconds per neuron (z-score, sigma, Gram, K H) and per pair."""
+    A, B = A.to(dtype), B.to(dtype)
+    n = A.shape[1]
+    synchronise()
+    start = time.perf_counter()
+    za = (A - A.mean(dim=1, keepdim=True)) / (A.std(dim=1, keepdim=True) + 1e-6)
+    zb = (B - B.mean(dim=1, keepdim=True)) / (B.std(dim=1, keepdim=True) + 1e-6)
+    distances = torch.cat([torch.cdist(za, za).view(-1), torch.cdist(zb, zb).view(-1)])
+    sigma = torch.median(distances).item() + 1e-6
+    centring = torch.eye(n, dtype=dtype, device=A.device) - 1.0 / n
+    kh = torch.exp(-((za[:, :, None] - za[:, None, :]) ** 2) / (2 * sigma**2)) @ centring
+    hl = centring @ torch.exp(-((zb[:, :, None] - zb[:, None, :]) ** 2) / (2 * sigma**2))
+    synchronise()
+    neuron_seconds = (time.perf_counter() - start) / (len(A) + len(B))
+    values = torch.empty(len(A), len(B), dtype=dtype, device=A.device)
+    start = time.perf_counter()
+    for i in range(len(A)):
+        for j in range(len(B)):
+            values[i, j] = torch.trace(kh[i] @ hl[j])
+    synchronise()
+    pair_seconds = (time.perf_counter() - start) / (len(A) * len(B))
+    return values, neuron_seconds, pair_seconds
+
+
+def reference_section(args, torch, device, synchronise) -> list[tuple[str, str, str]]:
+    """The reference estimator (z-scores, shared sigma, tr(K H L)) at --reference-samples:
+    reference_pairwise_hsic (the kernel's finite expansion) against the reference code's loop,
+    and both against the float64 Gram-triangle path."""
+    import neuronoverlap.hsic.reference as reference_module
+    from neuronoverlap.hsic.expansion import reference_degrees
+
+    n, m, k = args.reference_samples, args.reference_neurons, args.reference_loop_pairs
+    rng = np.random.default_rng(5)
+    A = rng.standard_normal((m, n))
+    B = np.tanh(A[rng.permutation(m)]) + 0.5 * rng.standard_normal((m, n))
+    A_t, B_t = torch.from_numpy(A).to(device), torch.from_numpy(B).to(device)
+    reference_module.reference_pairwise_hsic(A_t[:4], B_t[:4])  # warm-up
+    dtype = getattr(torch, args.reference_dtype)
+    ours_s, loop_neuron_s, loop_pair_s = float("inf"), float("inf"), float("inf")
+    for _ in range(args.repeats):  # alternate, as in section 1
+        seconds, ours = best_time(lambda: reference_module.reference_pairwise_hsic(A_t, B_t), 1, synchronise)
+        ours_s = min(ours_s, seconds)
+        looped, per_neuron, per_pair = reference_code_loop(A_t[:k], B_t[:k], torch, synchronise, dtype)
+        loop_neuron_s, loop_pair_s = min(loop_neuron_s, per_neuron), min(loop_pair_s, per_pair)
+    loop_s = 2 * m * loop_neuron_s + m * m * loop_pair_s
+    za, zb = reference_module.reference_zscore(A_t), reference_module.reference_zscore(B_t)
+    sigma = float(reference_module.shared_bandwidth(za, zb))
+    degrees = reference_degrees(za, zb, sigma)
+    original = reference_module.reference_degrees
+    reference_module.reference_degrees = lambda *arguments: None  # the Gram triangles, float64
+    try:
+        triangle_s, exact = best_time(
+            lambda: reference_module.zscored_products(za, zb, sigma), 1, synchronise
+        )
+    finally:
+        reference_module.reference_degrees = original
+    exact = exact.cpu().numpy()
+    ours_error = float(np.max(np.abs(ours - exact) / np.abs(exact)))
+    scale = float(np.abs(exact).max())
+    loop_difference = np.abs(looped.double().cpu().numpy() - exact[:k, :k])
+    loop_error = float(np.max(loop_difference / np.abs(exact[:k, :k])))
+    features = "none (Gram triangles)" if degrees is None else f"{degrees[0] + 1} + {degrees[1] + 1}"
+    return [
+        (
+            f"reference pairwise HSIC {m}x{m} neurons, n={n}: reference_pairwise_hsic",
+            f"{ours_s:.3f} s",
+            f"float64; features per neuron {features}",
+        ),
+        (
+            f"  the reference code's per-pair loop, {args.reference_dtype} (run on {k}x{k}, extrapolated)",
+            f"{loop_s:.0f} s",
+            f"{loop_s / ours_s:.0f}x slower; {loop_neuron_s * 1e3:.1f} ms a neuron, "
+            f"{loop_pair_s * 1e3:.1f} ms a pair",
+        ),
+        (
+            "  the same estimator from float64 Gram triangles (the exact path)",
+            f"{triangle_s:.2f} s",
+            f"{triangle_s / ours_s:.0f}x slower than the expansion",
+        ),
+        (
+            "  max relative |ours - exact| over all pairs",
+            f"{ours_error:.1e}",
+            ("ok (<= 1e-6)" if ours_error <= 1e-6 else "MISMATCH")
+            + f"; {float(np.abs(ours - exact).max()) / scale:.1e} of the largest |S|",
+        ),
+        (
+            f"  max relative |loop - exact| on the looped pairs ({args.reference_dtype})",
+            f"{loop_error:.1e}",
+            f"{float(loop_difference.max()) / scale:.1e} of the largest |S|: the loop's own rounding",
+        ),
+    ]
+
+
 def peak_memory_child(neurons: int, samples: int, threads: int, queue) -> None:
     """In a fresh process: pairwise_hsic on neurons x neurons rows; (seconds, peak RSS growth)."""
     import resource
@@ -128,6 +225,16 @@ def main() -> None:
         help="peak memory of pairwise HSIC at this many x this many neurons, "
         "in a fresh process, CPU only (0: skip)",
     )
+    parser.add_argument("--reference-samples", type=int, default=1000, help="n of the reference section")
+    parser.add_argument("--reference-neurons", type=int, default=256)
+    parser.add_argument("--reference-loop-pairs", type=int, default=4)
+    parser.add_argument(
+        "--reference-dtype",
+        default="float32",
+        choices=["float32", "float64"],
+        help="dtype of the reference code's loop (float32: torch's default, as it runs)",
+    )
+    parser.add_argument("--only-reference", action="store_true", help="run the reference section alone")
     parser.add_argument("--test-samples", type=int, default=500)
     parser.add_argument("--permutations", type=int, default=1000)
     args = parser.parse_args()
@@ -148,7 +255,10 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     synchronise = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    rows: list[tuple[str, str, str]] = []
+    rows: list[tuple[str, str, str]] = reference_section(args, torch, device, synchronise)
+    if args.only_reference:
+        print_table(rows, args, torch, device)
+        return
 
     # 1. pairwise neuron HSIC ---------------------------------------------------------------
     rng = np.random.default_rng(0)
@@ -308,6 +418,10 @@ def main() -> None:
         (f"max_mean_test reference mode 64x64, n={n}, B=200", f"{seconds:.2f} s", f"p = {result.pvalue:.3f}")
     )
 
+    print_table(rows, args, torch, device)
+
+
+def print_table(rows, args, torch, device) -> None:
     where = (
         torch.cuda.get_device_name(device)
         if device.type == "cuda"

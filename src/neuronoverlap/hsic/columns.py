@@ -35,7 +35,12 @@ from neuronoverlap.hsic.pairwise import (
     feature_count,
     pairwise_inner_products,
 )
-from neuronoverlap.hsic.reference import BANDWIDTH_EPSILON, _upper_distances, reference_zscore
+from neuronoverlap.hsic.reference import (
+    BANDWIDTH_EPSILON,
+    _upper_distances,
+    reference_zscore,
+    zscored_products,
+)
 
 SCORE_KINDS = ("reference", "cka")
 
@@ -64,12 +69,8 @@ def overlap_scores(
     memory_budget_bytes = max(memory_budget_bytes, 4 * overlap_bytes)
     if kind == "reference":
         zscored_o, zscored_layer = reference_zscore(overlap_rows), reference_zscore(layer_rows)
-        kernel = Gaussian(overlap_bandwidth(zscored_o))
         # The layer is the big side: its features are built in blocks, O's are kept whole.
-        inner = pairwise_inner_products(
-            zscored_layer, zscored_o, kernel, kernel, "biased", memory_budget_bytes, row_mean_term=True
-        )
-        return inner.T
+        return zscored_products(zscored_layer, zscored_o, overlap_bandwidth(zscored_o), memory_budget_bytes).T
     kernel = Gaussian("median")
     inner, norms_layer, norms_o = pairwise_inner_products(
         layer_rows, overlap_rows, kernel, kernel, "biased", memory_budget_bytes, with_norms=True

@@ -34,6 +34,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from neuronoverlap.hsic.expansion import expanded_reference_scores, reference_degrees
 from neuronoverlap.hsic.inputs import check_min_samples
 from neuronoverlap.hsic.kernels import Gaussian
 from neuronoverlap.hsic.pairwise import (
@@ -92,15 +93,30 @@ def reference_bandwidth(A, B, *, device: str | torch.device | None = None) -> fl
     return float(shared_bandwidth(reference_zscore(rows_a), reference_zscore(rows_b)))
 
 
+def zscored_products(
+    zscored_a: Float[Tensor, "neuron_a sample"],
+    zscored_b: Float[Tensor, "neuron_b sample"],
+    sigma: float,
+    memory_budget_bytes: int = MEMORY_BUDGET_BYTES,
+) -> Float[Tensor, "neuron_a neuron_b"]:
+    """S_ij = tr(K_i H L_j) of z-scored rows under one Gaussian bandwidth: through the kernel's
+    exact finite expansion where it is cheaper (expansion.py), else from Gram triangles."""
+    degrees = reference_degrees(zscored_a, zscored_b, sigma)
+    if degrees is not None:
+        return expanded_reference_scores(zscored_a, zscored_b, sigma, degrees)
+    kernel = Gaussian(sigma)
+    return pairwise_inner_products(
+        zscored_a, zscored_b, kernel, kernel, "biased", memory_budget_bytes, row_mean_term=True
+    )
+
+
 def reference_inner_products(
     rows_a: Tensor, rows_b: Tensor, memory_budget_bytes: int = MEMORY_BUDGET_BYTES
 ) -> Tensor:
     """S_ij = tr(K_i H L_j) = <H K_i H, H L_j H> + n <c_i, c_j>, reference z-scores and sigma."""
     zscored_a, zscored_b = reference_zscore(rows_a), reference_zscore(rows_b)
-    kernel = Gaussian(float(shared_bandwidth(zscored_a, zscored_b)))
-    return pairwise_inner_products(
-        zscored_a, zscored_b, kernel, kernel, "biased", memory_budget_bytes, row_mean_term=True
-    )
+    sigma = float(shared_bandwidth(zscored_a, zscored_b))
+    return zscored_products(zscored_a, zscored_b, sigma, memory_budget_bytes)
 
 
 def reference_pairwise_hsic(

@@ -12,6 +12,10 @@ reweighting of the full-sample Gram matrices by the counts c (sum c = n):
 W is one matrix product of the weighted O Gram matrices with the columns' Gram matrices, which
 are built once (or, past `memory_budget_bytes`, once per block and resample) from the
 full-sample bandwidths. The kernels are those of `hsic/columns.py` on the full sample.
+
+The "reference" kind's kernels have a finite expansion (expansion.py) wherever their bandwidth
+is large against the z-scores, as it is for every ordinary layer: there a resample weights the
+full-sample features instead, a product of [n, |O| r] by [n, columns r] with r about 6-15.
 """
 
 from __future__ import annotations
@@ -21,6 +25,12 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from neuronoverlap.hsic.columns import overlap_bandwidth
+from neuronoverlap.hsic.expansion import (
+    column_block,
+    gaussian_features,
+    reference_degrees,
+    scores_from_features,
+)
 from neuronoverlap.hsic.kernels import Gaussian, pair_median_bandwidth, power_of_two_scale
 from neuronoverlap.hsic.pairwise import cka_from_inner_products
 from neuronoverlap.hsic.reference import reference_zscore
@@ -43,6 +53,34 @@ def _median_sigma(rows: Float[Tensor, "neuron sample"]) -> Tensor:
     return pair_median_bandwidth(pairs, "median") * scale
 
 
+class _ExpandedColumns:
+    """The "reference" kind through the kernel's finite expansion (expansion.py): a resample
+    weights the full-sample features by its counts. The columns' features are kept while they
+    fit the budget, else rebuilt a block at a time for each resample."""
+
+    def __init__(self, zscored_o: Tensor, zscored_c: Tensor, sigma: float, degrees, budget: int):
+        self.sigma, self.degrees, self.zscored_c = sigma, degrees, zscored_c
+        self.features_o = gaussian_features(zscored_o, sigma, degrees[0])
+        n_o, n = zscored_o.shape
+        r_o, r_c = degrees[0] + 1, degrees[1] + 1
+        self.block = column_block(n_o, n, r_o, r_c, zscored_o.element_size())
+        keeps = zscored_c.shape[0] * n * r_c * zscored_c.element_size() <= budget // 4
+        self.features_c = gaussian_features(zscored_c, sigma, degrees[1]) if keeps else None
+
+    def score(self, counts: Tensor) -> Tensor:
+        weights = counts.to(self.features_o.dtype)
+        n_c = self.zscored_c.shape[0]
+        out = self.features_o.new_empty(self.features_o.shape[0], n_c)
+        for start in range(0, n_c, self.block):
+            stop = min(n_c, start + self.block)
+            if self.features_c is not None:
+                features = self.features_c[start:stop]
+            else:
+                features = gaussian_features(self.zscored_c[start:stop], self.sigma, self.degrees[1])
+            out[:, start:stop] = scores_from_features(self.features_o, features, weights)
+        return out
+
+
 class ReweightedScores:
     """score(counts) -> [n_o, n_columns] pairwise scores of the resample with those counts."""
 
@@ -54,9 +92,16 @@ class ReweightedScores:
         memory_budget_bytes: int = DENSE_BUDGET_BYTES,
     ):
         self.kind = kind
+        self.expanded = None
         if kind == "reference":
             overlap_rows, column_rows = reference_zscore(overlap_rows), reference_zscore(column_rows)
             sigma = overlap_bandwidth(overlap_rows)
+            degrees = reference_degrees(overlap_rows, column_rows, sigma)
+            if degrees is not None:
+                self.expanded = _ExpandedColumns(
+                    overlap_rows, column_rows, sigma, degrees, memory_budget_bytes
+                )
+                return
             self.sigma_o = overlap_rows.new_full((overlap_rows.shape[0],), sigma)
             self.sigma_c = column_rows.new_full((column_rows.shape[0],), sigma)
         else:
@@ -86,6 +131,8 @@ class ReweightedScores:
 
     def score(self, counts: Int[Tensor, " sample"]) -> Float[Tensor, "overlap column"]:
         """The scores of the resample that draws sample u counts[u] times."""
+        if self.expanded is not None:
+            return self.expanded.score(counts)
         c = counts.to(self.parts_o[0].dtype)
         n = float(c.sum())
         weights = torch.cat([c.square(), 2 * c[self.first] * c[self.second]])
