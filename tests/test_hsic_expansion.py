@@ -53,9 +53,9 @@ def test_features_reproduce_the_gram_matrix_within_the_bound(seed, n, sigma):
     degree = degree_for(t)
     if degree is None:
         return
-    features = gaussian_features(z, sigma, degree)[0]
+    features = gaussian_features(z, sigma, degree)[0]  # [feature, sample]
     exact = torch.exp(-((z[0, :, None] - z[0, None, :]) ** 2) / (2 * sigma**2))
-    assert float((features @ features.T - exact).abs().max()) <= ENTRY_TOLERANCE + 1e-14
+    assert float((features.T @ features - exact).abs().max()) <= ENTRY_TOLERANCE + 1e-14
 
 
 def _triangle(zscored_a, zscored_b, sigma, monkeypatch):

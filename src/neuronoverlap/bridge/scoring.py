@@ -393,21 +393,31 @@ def resample_units(units: Int[np.ndarray, " sample"], rng: np.random.Generator) 
 def _bootstrap(
     layers, candidates, units, method, score, n_resamples, level, statistic, rng, progress
 ) -> BootstrapSummary:
-    values = np.full((n_resamples, len(candidates)), np.nan)
-    firsts = np.zeros(len(candidates))
-    for r in tqdm(range(n_resamples), desc="bootstrap", unit="resample", disable=not progress):
-        samples = resample_units(units, rng)
-        counts = torch.from_numpy(np.bincount(samples, minlength=len(units)))
-        per_bridge = {b: {} for b in candidates}
-        for lay in layers:
+    # All resamples are drawn first; then layer by layer, so that only one layer's reweighting
+    # (its columns' kernel features or Gram matrices) is held at a time and built once.
+    drawn = [resample_units(units, rng) for _ in range(n_resamples)]
+    per_layer = np.full((n_resamples, len(layers), len(candidates)), np.nan)  # nan: no statistic
+    bar = tqdm(total=n_resamples * len(layers), desc="bootstrap", unit="layer", disable=not progress)
+    for position, lay in enumerate(layers):
+        for r, samples in enumerate(drawn):
             if method == "calibrated":
+                counts = torch.from_numpy(np.bincount(samples, minlength=len(units)))
                 _, _, z, _ = lay.score(score, counts, with_tests=False)
             else:
                 z = lay.reference(torch.from_numpy(samples))
-            for b in candidates:
-                per_bridge[b][lay.layer] = z[b]
-        empty_as = 0.0 if method == "calibrated" else None
-        stat = {b: _window_mean(per_bridge[b], empty_as) for b in candidates}
+            per_layer[r, position] = [np.nan if z[b] is None else z[b] for b in candidates]
+            bar.update()
+        lay.reweighted = None
+    bar.close()
+    # a resample's statistic: the window mean of its layers' values (calibrated: an empty B_l
+    # is z = 0, already in per_layer; reference: empty layers are nan and dropped)
+    values = np.full((n_resamples, len(candidates)), np.nan)
+    firsts = np.zeros(len(candidates))
+    for r in range(n_resamples):
+        stat = {}
+        for i, b in enumerate(candidates):
+            kept = per_layer[r, :, i][~np.isnan(per_layer[r, :, i])]
+            stat[b] = float(np.mean(kept)) if len(kept) else None
         values[r] = [np.nan if stat[b] is None else stat[b] for b in candidates]
         firsts[candidates.index(rank(stat, candidates)[0])] += 1
     tail = (1 - level) / 2

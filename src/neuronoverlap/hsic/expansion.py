@@ -20,7 +20,8 @@ centred features Phi~_i = Phi_i - 1 phi_i^T,
     S_ij = tr(K_i H L_j) = ||M_ij||_F^2 + m phi_i^T M_ij psi_j
 
 (reference.py: <H K H, H L H> + m <c_K, c_L>), the resample's own Gram matrices and centring,
-with no cancellation between large terms. All M_ij of two neuron sets are one matrix product.
+with no cancellation between large terms; samples a resample does not draw (c = 0, about 37%)
+are left out of the product. All M_ij of two neuron sets are one matrix product.
 A's and B's rows may have different degrees (M_ij is then [r_a, r_b]). When r_a r_b would exceed
 the triangle's n/2 numbers per pair, the triangle is cheaper and `reference_degrees` says so.
 """
@@ -69,36 +70,39 @@ def reference_degrees(
 
 def gaussian_features(
     rows: Float[Tensor, "neuron sample"], sigma: float, degree: int
-) -> Float[Tensor, "neuron sample feature"]:
-    """phi_0..phi_D of every sample of every row (module docstring)."""
+) -> Float[Tensor, "neuron feature sample"]:
+    """phi_0..phi_D of every sample of every row (module docstring); samples last, so that a
+    neuron's features are contiguous rows of the matrix product."""
     scaled = rows / sigma
-    features = torch.empty(*rows.shape, degree + 1, dtype=rows.dtype, device=rows.device)
-    features[..., 0] = torch.exp(-0.5 * scaled.square())
+    features = torch.empty(rows.shape[0], degree + 1, rows.shape[1], dtype=rows.dtype, device=rows.device)
+    torch.exp(-0.5 * scaled.square(), out=features[:, 0])
     for k in range(1, degree + 1):
-        features[..., k] = features[..., k - 1] * scaled / math.sqrt(k)
+        torch.mul(features[:, k - 1], scaled, out=features[:, k]).div_(math.sqrt(k))
     return features
 
 
 def _centred(features: Tensor, weights: Tensor) -> tuple[Tensor, Tensor]:
-    means = torch.einsum("u,aur->ar", weights, features) / weights.sum()
-    return features - means[:, None, :], means
+    means = features @ weights / weights.sum()  # [neuron, feature]
+    return features - means[..., None], means
 
 
 def scores_from_features(
-    features_a: Float[Tensor, "neuron_a sample feature"],
-    features_b: Float[Tensor, "neuron_b sample feature"],
+    features_a: Float[Tensor, "neuron_a feature sample"],
+    features_b: Float[Tensor, "neuron_b feature sample"],
     weights: Float[Tensor, " sample"] | None = None,
 ) -> Float[Tensor, "neuron_a neuron_b"]:
     """S_ij = tr(K_i H L_j) of every pair, under sample weights (module docstring)."""
-    (n_a, n, r_a), (n_b, _, r_b) = features_a.shape, features_b.shape
+    if weights is not None and bool((weights == 0).any()):  # a resample: only drawn samples count
+        drawn = torch.nonzero(weights).squeeze(1)
+        features_a, features_b, weights = features_a[..., drawn], features_b[..., drawn], weights[drawn]
+    (n_a, r_a, n), (n_b, r_b, _) = features_a.shape, features_b.shape
     if weights is None:
         weights = features_a.new_ones(n)
     m = float(weights.sum())
     centred_a, means_a = _centred(features_a, weights)
     centred_b, means_b = _centred(features_b, weights)
-    left = (centred_a * weights[None, :, None]).permute(1, 0, 2).reshape(n, n_a * r_a)
-    right = centred_b.permute(1, 0, 2).reshape(n, n_b * r_b)
-    products = (left.T @ right).view(n_a, r_a, n_b, r_b)
+    left = (centred_a * weights).reshape(n_a * r_a, n)
+    products = (left @ centred_b.reshape(n_b * r_b, n).T).view(n_a, r_a, n_b, r_b)
     scores = products.square().sum(dim=(1, 3))
     scores += m * torch.einsum("ap,apbq,bq->ab", means_a, products, means_b)
     return scores

@@ -64,7 +64,7 @@ class _ExpandedColumns:
         n_o, n = zscored_o.shape
         r_o, r_c = degrees[0] + 1, degrees[1] + 1
         self.block = column_block(n_o, n, r_o, r_c, zscored_o.element_size())
-        keeps = zscored_c.shape[0] * n * r_c * zscored_c.element_size() <= budget // 4
+        keeps = zscored_c.shape[0] * n * r_c * zscored_c.element_size() <= budget
         self.features_c = gaussian_features(zscored_c, sigma, degrees[1]) if keeps else None
 
     def score(self, counts: Tensor) -> Tensor:
