@@ -8,7 +8,7 @@ Truncated after degree D, a Gram entry is off by at most t^(D+1) / (D+1)! with t
 over the neuron's samples (Lagrange's remainder of e^(xy/s^2); the two Gaussian factors cancel
 its e^t because 2|xy| <= x^2 + y^2). The reference kind z-scores every row and takes a bandwidth
 that is a distance between n-dimensional rows, about sqrt(2 (n - 1)); so t <= (n - 1)/s^2 is
-about 1/2 at worst and about 0.01 for ordinary rows, and 6-15 features per neuron reproduce its
+about 1/2 at worst and about 0.01 for ordinary rows, and 7-16 features per neuron reproduce its
 Gram matrices to below float64 rounding (ENTRY_TOLERANCE). A neuron is then [n, D + 1] numbers
 instead of the n(n+1)/2 of its Gram triangle.
 

@@ -15,7 +15,7 @@ full-sample bandwidths. The kernels are those of `hsic/columns.py` on the full s
 
 The "reference" kind's kernels have a finite expansion (expansion.py) wherever their bandwidth
 is large against the z-scores, as it is for every ordinary layer: there a resample weights the
-full-sample features instead, a product of [n, |O| r] by [n, columns r] with r about 6-15.
+full-sample features instead, a product of [n, |O| r] by [n, columns r] with r about 7-16.
 """
 
 from __future__ import annotations
