@@ -10,7 +10,6 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import neuronoverlap.hsic.reference as reference_module
 from neuronoverlap.hsic.columns import overlap_bandwidth, overlap_scores
 from neuronoverlap.hsic.expansion import (
     ENTRY_TOLERANCE,
@@ -19,7 +18,12 @@ from neuronoverlap.hsic.expansion import (
     gaussian_features,
     reference_degrees,
 )
-from neuronoverlap.hsic.reference import reference_zscore, shared_bandwidth, zscored_products
+from neuronoverlap.hsic.reference import (
+    reference_zscore,
+    shared_bandwidth,
+    triangle_products,
+    zscored_products,
+)
 from neuronoverlap.hsic.reweighted import ReweightedScores
 
 
@@ -58,13 +62,6 @@ def test_features_reproduce_the_gram_matrix_within_the_bound(seed, n, sigma):
     assert float((features.T @ features - exact).abs().max()) <= ENTRY_TOLERANCE + 1e-14
 
 
-def _triangle(zscored_a, zscored_b, sigma, monkeypatch):
-    """zscored_products with the expansion switched off: the Gram triangle path."""
-    with monkeypatch.context() as patch:
-        patch.setattr(reference_module, "reference_degrees", lambda *args: None)
-        return reference_module.zscored_products(zscored_a, zscored_b, sigma)
-
-
 def _rows(seed: int, n: int, n_a: int, n_b: int) -> tuple[torch.Tensor, torch.Tensor]:
     rng = np.random.default_rng(seed)
     a = rng.standard_normal((n_a, n))
@@ -75,13 +72,13 @@ def _rows(seed: int, n: int, n_a: int, n_b: int) -> tuple[torch.Tensor, torch.Te
 
 
 @pytest.mark.parametrize("n", [400, 1000])
-def test_expansion_equals_the_gram_path(n, monkeypatch):
+def test_expansion_equals_the_gram_path(n):
     a, b = _rows(n, n, 5, 7)
     za, zb = reference_zscore(a), reference_zscore(b)
     sigma = float(shared_bandwidth(za, zb))
     assert reference_degrees(za, zb, sigma) is not None  # the expansion is taken at these sizes
     expanded = zscored_products(za, zb, sigma)
-    exact = _triangle(za, zb, sigma, monkeypatch)
+    exact = triangle_products(za, zb, sigma)
     scale = float(exact.abs().max())
     np.testing.assert_allclose(expanded.numpy(), exact.numpy(), rtol=1e-7, atol=1e-10 * scale)
     assert float(expanded[0, 0]) > 10 * float(expanded[1:, 2:].abs().max())  # the planted pair
@@ -117,7 +114,7 @@ def test_a_small_bandwidth_falls_back_to_the_gram_path():
 
 
 @pytest.mark.parametrize("budget", [1 << 30, 1])  # features kept / rebuilt a block at a time
-def test_a_weighted_resample_equals_the_resampled_rows(budget, monkeypatch):
+def test_a_weighted_resample_equals_the_resampled_rows(budget):
     """Bootstrap counts on the full-sample features equal the Gram path on the resampled rows
     (same z-scores and bandwidth), and the expansion is the path taken."""
     a, b = _rows(7, 600, 6, 40)
@@ -128,7 +125,7 @@ def test_a_weighted_resample_equals_the_resampled_rows(budget, monkeypatch):
     assert scores.expanded is not None
     za, zb = reference_zscore(a), reference_zscore(b)
     sigma = overlap_bandwidth(za)
-    exact = _triangle(za[:, idx], zb[:, idx], sigma, monkeypatch)
+    exact = triangle_products(za[:, idx], zb[:, idx], sigma)
     got = scores.score(counts)
     np.testing.assert_allclose(got.numpy(), exact.numpy(), rtol=1e-7, atol=1e-10 * float(exact.abs().max()))
     full = overlap_scores(a, b, "reference")

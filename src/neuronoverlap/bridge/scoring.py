@@ -396,13 +396,13 @@ def _bootstrap(
     # All resamples are drawn first; then layer by layer, so that only one layer's reweighting
     # (its columns' kernel features or Gram matrices) is held at a time and built once.
     drawn = [resample_units(units, rng) for _ in range(n_resamples)]
+    counts = [torch.from_numpy(np.bincount(samples, minlength=len(units))) for samples in drawn]
     per_layer = np.full((n_resamples, len(layers), len(candidates)), np.nan)  # nan: no statistic
     bar = tqdm(total=n_resamples * len(layers), desc="bootstrap", unit="layer", disable=not progress)
     for position, lay in enumerate(layers):
         for r, samples in enumerate(drawn):
             if method == "calibrated":
-                counts = torch.from_numpy(np.bincount(samples, minlength=len(units)))
-                _, _, z, _ = lay.score(score, counts, with_tests=False)
+                _, _, z, _ = lay.score(score, counts[r], with_tests=False)
             else:
                 z = lay.reference(torch.from_numpy(samples))
             per_layer[r, position] = [np.nan if z[b] is None else z[b] for b in candidates]

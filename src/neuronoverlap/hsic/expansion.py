@@ -29,6 +29,7 @@ the triangle's n/2 numbers per pair, the triangle is cheaper and `reference_degr
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from jaxtyping import Float
@@ -113,6 +114,22 @@ def column_block(n_a: int, n: int, r_a: int, r_b: int, itemsize: int, block_byte
     return max(1, block_bytes // ((n * r_b + 2 * n_a * r_a * r_b) * itemsize))
 
 
+def blockwise_scores(
+    features_a: Float[Tensor, "neuron_a feature sample"],
+    n_b: int,
+    features_b: Callable[[int, int], Tensor],
+    block: int,
+    weights: Float[Tensor, " sample"] | None = None,
+) -> Float[Tensor, "neuron_a neuron_b"]:
+    """scores_from_features against B's columns a block at a time; features_b(start, stop)
+    gives the features of columns start:stop (built, or sliced from kept ones)."""
+    out = features_a.new_empty(features_a.shape[0], n_b)
+    for start in range(0, n_b, block):
+        stop = min(n_b, start + block)
+        out[:, start:stop] = scores_from_features(features_a, features_b(start, stop), weights)
+    return out
+
+
 def expanded_reference_scores(
     zscored_a: Float[Tensor, "neuron_a sample"],
     zscored_b: Float[Tensor, "neuron_b sample"],
@@ -125,11 +142,12 @@ def expanded_reference_scores(
     block at a time (S is symmetric in the two sides: tr(K H L) = tr(L H K))."""
     if zscored_a.shape[0] > zscored_b.shape[0]:
         return expanded_reference_scores(zscored_b, zscored_a, sigma, degrees[::-1], weights, block_bytes).T
-    features_a = gaussian_features(zscored_a, sigma, degrees[0])
     n_a, n = zscored_a.shape
     block = column_block(n_a, n, degrees[0] + 1, degrees[1] + 1, zscored_a.element_size(), block_bytes)
-    out = zscored_a.new_empty(n_a, zscored_b.shape[0])
-    for start in range(0, zscored_b.shape[0], block):
-        features_b = gaussian_features(zscored_b[start : start + block], sigma, degrees[1])
-        out[:, start : start + block] = scores_from_features(features_a, features_b, weights)
-    return out
+    return blockwise_scores(
+        gaussian_features(zscored_a, sigma, degrees[0]),
+        zscored_b.shape[0],
+        lambda start, stop: gaussian_features(zscored_b[start:stop], sigma, degrees[1]),
+        block,
+        weights,
+    )

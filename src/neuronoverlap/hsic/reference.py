@@ -104,6 +104,16 @@ def zscored_products(
     degrees = reference_degrees(zscored_a, zscored_b, sigma)
     if degrees is not None:
         return expanded_reference_scores(zscored_a, zscored_b, sigma, degrees)
+    return triangle_products(zscored_a, zscored_b, sigma, memory_budget_bytes)
+
+
+def triangle_products(
+    zscored_a: Float[Tensor, "neuron_a sample"],
+    zscored_b: Float[Tensor, "neuron_b sample"],
+    sigma: float,
+    memory_budget_bytes: int = MEMORY_BUDGET_BYTES,
+) -> Float[Tensor, "neuron_a neuron_b"]:
+    """The same S_ij from Gram triangles: the exact path, at any bandwidth."""
     kernel = Gaussian(sigma)
     return pairwise_inner_products(
         zscored_a, zscored_b, kernel, kernel, "biased", memory_budget_bytes, row_mean_term=True

@@ -26,10 +26,10 @@ from torch import Tensor
 
 from neuronoverlap.hsic.columns import overlap_bandwidth
 from neuronoverlap.hsic.expansion import (
+    blockwise_scores,
     column_block,
     gaussian_features,
     reference_degrees,
-    scores_from_features,
 )
 from neuronoverlap.hsic.kernels import Gaussian, pair_median_bandwidth, power_of_two_scale
 from neuronoverlap.hsic.pairwise import cka_from_inner_products
@@ -68,17 +68,13 @@ class _ExpandedColumns:
         self.features_c = gaussian_features(zscored_c, sigma, degrees[1]) if keeps else None
 
     def score(self, counts: Tensor) -> Tensor:
-        weights = counts.to(self.features_o.dtype)
-        n_c = self.zscored_c.shape[0]
-        out = self.features_o.new_empty(self.features_o.shape[0], n_c)
-        for start in range(0, n_c, self.block):
-            stop = min(n_c, start + self.block)
+        def columns(start: int, stop: int) -> Tensor:
             if self.features_c is not None:
-                features = self.features_c[start:stop]
-            else:
-                features = gaussian_features(self.zscored_c[start:stop], self.sigma, self.degrees[1])
-            out[:, start:stop] = scores_from_features(self.features_o, features, weights)
-        return out
+                return self.features_c[start:stop]
+            return gaussian_features(self.zscored_c[start:stop], self.sigma, self.degrees[1])
+
+        weights = counts.to(self.features_o.dtype)
+        return blockwise_scores(self.features_o, self.zscored_c.shape[0], columns, self.block, weights)
 
 
 class ReweightedScores:
