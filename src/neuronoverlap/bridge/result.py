@@ -11,10 +11,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from neuronoverlap.options import BRIDGE_METHODS, BridgeOptions
 from neuronoverlap.sets import NeuronSet
 
 #: Ranking statistics: the calibrated z (default) or the reference code's raw score.
-METHODS = ("calibrated", "reference")
+METHODS = BRIDGE_METHODS
 
 
 def rank(statistic: dict[str, float | None], candidates: list[str]) -> list[str]:
@@ -87,7 +88,9 @@ class BridgeSelection:
     sets of size |B_l| from layer l outside O(s,t); an empty B_l counts as z_l = 0. pvalues:
     share of random size-matched "bridges" whose calibrated score is at least as high,
     (1 + #) / (1 + R). reference_scores: the reference code's formula (bandwidth from O and B,
-    empty layers dropped). `method` picks the ranking statistic.
+    empty layers dropped). `method` picks the ranking statistic. `options`: the `BridgeOptions`
+    it ran with, whole (None for a selection stored before they were recorded, or one made from
+    arrays by `select_from_activations`).
     """
 
     src: str
@@ -110,6 +113,12 @@ class BridgeSelection:
     bootstrap: BootstrapSummary | None = None
     permutation_pvalues: dict[str, float] | None = None
     parameters: dict = field(default_factory=dict)
+    options: BridgeOptions | None = None
+
+    def ran_with(self, candidates: list[str], options: BridgeOptions) -> bool:
+        """Whether this selection is what `options` would compute for `candidates` (the same
+        bridges, every option equal); one recorded without options never is."""
+        return self.options == options and sorted(self.candidates) == sorted(candidates)
 
     @property
     def scores(self) -> dict[str, float | None]:
@@ -137,6 +146,7 @@ class BridgeSelection:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
+        out["options"] = None if self.options is None else self.options.to_dict()
         out["overlap"] = set_to_dict(self.overlap)
         out["bridges"] = {b: set_to_dict(s) for b, s in self.bridges.items()}
         for name in (
@@ -171,6 +181,8 @@ class BridgeSelection:
             fields[name] = _int_keys(document[name])
         if document.get("bootstrap") is not None:
             fields["bootstrap"] = BootstrapSummary.from_dict(document["bootstrap"])
+        if document.get("options") is not None:
+            fields["options"] = BridgeOptions.from_dict(document["options"])
         return cls(**fields)
 
     def write_json(self, path: str | Path) -> Path:

@@ -87,7 +87,7 @@ def choose_bridge(
     if not candidates:
         raise InputError("no candidate bridges")
     ensure_pair_probes(store, src, tgt, candidates, model, probes, data_dir, progress, record)
-    result = select_bridge(store, src, tgt, candidates, progress=progress, **options.select_kwargs())
+    result = select_bridge(store, src, tgt, candidates, options, progress=progress)
     save_selection(store, result)
     return result
 
@@ -103,18 +103,17 @@ def selection_scores(
     progress: bool = True,
 ) -> dict[str, float]:
     """The selection's score per candidate bridge of `pair`, higher preferred: the stored result
-    when it scored exactly these bridges with this method and score, else a new selection."""
+    when it ran with exactly these bridges and these `options` (every field), else a new one."""
+    from neuronoverlap.bridge import BridgeSelection
     from neuronoverlap.store import Store
 
     src, tgt = pair
     name = schema.bridge_result_name(src, tgt)
     opened = Store(store) if Path(store).is_file() else None
     if opened is not None and name in opened.group_names(schema.RESULTS):
-        stored = opened.get_json(schema.RESULTS, name)
-        same = sorted(stored.get("candidates", [])) == sorted(bridges)
-        ruled = (stored.get("parameters") or {}).get("agnostic_share") == options.agnostic_share
-        if same and ruled and stored.get("method") == options.method and stored.get("score") == options.score:
-            return {b: float(stored["scores"][b]) for b in bridges}
+        stored = BridgeSelection.from_dict(opened.get_json(schema.RESULTS, name))
+        if stored.ran_with(list(bridges), options):
+            return {b: float(stored.scores[b]) for b in bridges}
     result = choose_bridge(
         store, pair, list(bridges), model, options, probes, data_dir, progress, record=True
     )
