@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from neuronoverlap.options import BRIDGE_METHODS, BridgeOptions
+from neuronoverlap.results import header
 from neuronoverlap.sets import NeuronSet
+from neuronoverlap.store import schema
 
 #: Ranking statistics: the calibrated z (default) or the reference code's raw score.
 METHODS = BRIDGE_METHODS
@@ -93,6 +96,9 @@ class BridgeSelection:
     arrays by `select_from_activations`).
     """
 
+    kind: ClassVar[str] = "bridge-selection"
+    FORMAT: ClassVar[int] = 1
+
     src: str
     tgt: str
     method: str
@@ -114,6 +120,11 @@ class BridgeSelection:
     permutation_pvalues: dict[str, float] | None = None
     parameters: dict = field(default_factory=dict)
     options: BridgeOptions | None = None
+
+    @property
+    def key(self) -> str:
+        """Its document's name in the store's results group: bridge-SRC-TGT."""
+        return schema.bridge_result_name(self.src, self.tgt)
 
     def ran_with(self, candidates: list[str], options: BridgeOptions) -> bool:
         """Whether this selection is what `options` would compute for `candidates` (the same
@@ -145,7 +156,7 @@ class BridgeSelection:
         return self.ranking()[0]
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = {**header(self), **asdict(self)}
         out["options"] = None if self.options is None else self.options.to_dict()
         out["overlap"] = set_to_dict(self.overlap)
         out["bridges"] = {b: set_to_dict(s) for b, s in self.bridges.items()}
@@ -167,7 +178,7 @@ class BridgeSelection:
 
     @classmethod
     def from_dict(cls, document: dict[str, Any]) -> BridgeSelection:
-        names = set(cls.__dataclass_fields__)
+        names = {f.name for f in dataclass_fields(cls)}
         fields = {k: v for k, v in document.items() if k in names}
         fields["overlap"] = set_from_dict(document["overlap"])
         fields["bridges"] = {b: set_from_dict(s) for b, s in document["bridges"].items()}

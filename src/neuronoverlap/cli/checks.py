@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from neuronoverlap.errors import InputError
+from neuronoverlap.options import BridgeOptions, OptionError, SpectrumOptions, check_top_rate
 
 #: Commands that may write into --store.
 WRITING_COMMANDS = ("probe", "corpus", "spectrum", "select-bridge", "demo", "validate", "evaluate")
@@ -21,12 +22,12 @@ _AT_LEAST = {
     "n_sentences": ("-n", 1),
     "corpus_n": ("--corpus-n", 1),
     "eval_n": ("--eval-n", 1),
-    "permutations": ("--permutations", 1),
+    "permutations": ("--permutations", SpectrumOptions.AT_LEAST["n_permutations"]),
     "seed": ("--seed", 0),
     "shots": ("--shots", 0),
     "examples": ("--examples", 0),
-    "random_sets": ("--random-sets", 1),
-    "bootstrap": ("--bootstrap", 0),
+    "random_sets": ("--random-sets", BridgeOptions.AT_LEAST["n_random"]),
+    "bootstrap": ("--bootstrap", BridgeOptions.AT_LEAST["n_bootstrap"]),
 }
 
 #: commands where --permutations 0 means "no permutation test" (bridge selection)
@@ -37,13 +38,16 @@ def check_options(args) -> None:
     """The option values of any command (only those it has), and its --model spec."""
     for attr, (flag, least) in _AT_LEAST.items():
         if attr == "permutations" and getattr(args, "command", None) in _PERMUTATIONS_OPTIONAL:
-            least = 0
+            least = BridgeOptions.AT_LEAST["n_permutations"]
         value = getattr(args, attr, None)
         if isinstance(value, int) and value < least:
             raise InputError(f"{flag} must be at least {least}, got {value}")
     top_rate = getattr(args, "top_rate", None)
-    if top_rate is not None and not 0 < top_rate < 1:
-        raise InputError(f"--top-rate must be in (0, 1), got {top_rate}")
+    if top_rate is not None:
+        try:
+            check_top_rate("command line", top_rate)
+        except OptionError as error:
+            raise error.named("--top-rate") from None
     if getattr(args, "window", None):
         parse_window(args.window)
     if getattr(args, "model", None):

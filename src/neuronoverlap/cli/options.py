@@ -8,12 +8,57 @@ from dataclasses import replace
 
 from neuronoverlap.languages import DEFAULT_BRIDGES, known_codes
 from neuronoverlap.options import (
+    BRIDGE_METHODS,
     DEFAULT_STORE,
     DEFAULT_TOP_RATE,
+    SCORE_KINDS,
     BridgeOptions,
     CorpusOptions,
+    OptionError,
     ProbeOptions,
 )
+
+#: Each options field and the flag that sets it: the one map from fields to flags (a flag's
+#: parsed attribute is its name without dashes, e.g. --random-sets -> args.random_sets).
+BRIDGE_FLAGS = {
+    "method": "--method",
+    "score": "--score",
+    "n_random": "--random-sets",
+    "n_bootstrap": "--bootstrap",
+    "n_permutations": "--permutations",
+    "top_rate": "--top-rate",
+    "seed": "--seed",
+    "agnostic_share": "--agnostic-share",
+}
+SPECTRUM_FLAGS = {
+    "top_rate": "--top-rate",
+    "measure": "--measure",
+    "linkage": "--linkage",
+    "n_permutations": "--permutations",
+    "seed": "--seed",
+    "agnostic_share": "--agnostic-share",
+}
+
+
+def flag_attribute(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
+
+
+def options_from_flags(cls, args, flags: dict[str, str], **given):
+    """An options object of the flags the command has (defaults for the rest), `given` fields
+    set directly; a bad value is an `InputError` naming its flag."""
+    values = {
+        name: getattr(args, flag_attribute(flag))
+        for name, flag in flags.items()
+        if hasattr(args, flag_attribute(flag)) and name not in given
+    }
+    try:
+        return cls(**values, **given)
+    except OptionError as error:
+        if error.field in values:
+            raise error.named(flags[error.field]) from None
+        raise
+
 
 LANGUAGES_HELP = "languages (ISO 639-1): " + ", ".join(known_codes())
 
@@ -142,7 +187,7 @@ def add_bridge_ranking_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--method",
         default=defaults.method,
-        choices=["calibrated", "reference"],
+        choices=list(BRIDGE_METHODS),
         help="ranking statistic: calibrated (default): window mean of z against size-matched "
         "random sets; reference: the reference code's raw max-mean of tr(K H L) (size-biased, "
         "not calibrated)",
@@ -150,7 +195,7 @@ def add_bridge_ranking_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--score",
         default=defaults.score,
-        choices=["reference", "cka"],
+        choices=list(SCORE_KINDS),
         help="pairwise score the calibration uses: reference: tr(K H L) on z-scored rows with a "
         "bandwidth from O alone (default); cka: pairwise CKA, each neuron's median bandwidth",
     )
@@ -181,19 +226,8 @@ def add_bridge_scoring_options(p: argparse.ArgumentParser) -> None:
 
 
 def bridge_options(args, **changes) -> BridgeOptions:
-    """The `BridgeOptions` of parsed ranking/scoring options."""
-    values = {
-        "method": args.method,
-        "score": args.score,
-        "n_random": args.random_sets,
-        "n_bootstrap": getattr(args, "bootstrap", BridgeOptions.n_bootstrap),
-        "n_permutations": getattr(args, "permutations", BridgeOptions.n_permutations),
-        "top_rate": getattr(args, "top_rate", DEFAULT_TOP_RATE),
-        "seed": args.seed,
-        "agnostic_share": getattr(args, "agnostic_share", None),
-    }
-    values.update(changes)
-    return BridgeOptions(**values)
+    """The `BridgeOptions` of parsed ranking/scoring options (`changes`: fields set directly)."""
+    return options_from_flags(BridgeOptions, args, BRIDGE_FLAGS, **changes)
 
 
 def probe_options(args, **changes) -> ProbeOptions:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from neuronoverlap.cli import options as opt
 from neuronoverlap.languages import known_codes
-from neuronoverlap.options import CorpusOptions, SpectrumOptions
+from neuronoverlap.options import SPECTRUM_MEASURES, CorpusOptions, SpectrumOptions
 
 
 def add_parsers(sub) -> None:
@@ -44,7 +44,7 @@ def add_parsers(sub) -> None:
     p.add_argument(
         "--measure",
         default=defaults.measure,
-        choices=["jaccard", "cosine", "cka"],
+        choices=list(SPECTRUM_MEASURES),
         help="similarity the spectrum clusters on (default: jaccard; cosine is the "
         "reference's measure, but it saturates near 1, see docs/analyses.md)",
     )
@@ -72,14 +72,7 @@ def add_parsers(sub) -> None:
 
 
 def _options(args) -> SpectrumOptions:
-    return SpectrumOptions(
-        top_rate=args.top_rate,
-        measure=args.measure,
-        linkage=args.linkage,
-        n_permutations=args.permutations,
-        seed=args.seed,
-        agnostic_share=args.agnostic_share,
-    )
+    return opt.options_from_flags(SpectrumOptions, args, opt.SPECTRUM_FLAGS)
 
 
 def run_spectrum(args) -> int:

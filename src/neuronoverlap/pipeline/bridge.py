@@ -36,9 +36,8 @@ def save_selection(store: str | Path, result) -> None:
     src, tgt = result.src, result.tgt
     sets = {schema.overlap_set_name(src, tgt): result.overlap}
     sets.update({schema.bridge_set_name(b, src, tgt): s for b, s in result.bridges.items()})
-    document = {schema.bridge_result_name(src, tgt): result.to_dict()}
     with StoreWriter.for_existing(store) as writer:  # one commit: both or neither
-        writer.put(sets=sets, documents={schema.RESULTS: document})
+        writer.put_result(result, sets=sets)
 
 
 def choose_bridge(
@@ -104,14 +103,13 @@ def selection_scores(
 ) -> dict[str, float]:
     """The selection's score per candidate bridge of `pair`, higher preferred: the stored result
     when it ran with exactly these bridges and these `options` (every field), else a new one."""
-    from neuronoverlap.bridge import BridgeSelection
     from neuronoverlap.store import Store
 
     src, tgt = pair
     name = schema.bridge_result_name(src, tgt)
     opened = Store(store) if Path(store).is_file() else None
     if opened is not None and name in opened.group_names(schema.RESULTS):
-        stored = BridgeSelection.from_dict(opened.get_json(schema.RESULTS, name))
+        stored = opened.result(name)
         if stored.ran_with(list(bridges), options):
             return {b: float(stored.scores[b]) for b in bridges}
     result = choose_bridge(

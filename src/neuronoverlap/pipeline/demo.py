@@ -152,5 +152,5 @@ def run_demo(
     (out / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
     from neuronoverlap.report.verdict import bridge_verdict
 
-    verdict = bridge_verdict(result.to_dict(), None if bli is None else bli.summary())
+    verdict = bridge_verdict(result, bli)
     return DemoResult(result, bli, report, verdict, timings)

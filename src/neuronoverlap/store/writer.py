@@ -535,6 +535,11 @@ class StoreWriter:
         """Store a JSON document (an analysis result) as a UTF-8 string dataset `kind/name`."""
         self.put(documents={kind: {name: payload}})
 
+    def put_result(self, result, sets: Mapping[str, NeuronSet] | None = None) -> None:
+        """A typed result (`neuronoverlap.results`) as results/`result.key`, with the neuron
+        `sets` it made, in one commit; read it back with `Store.result(result.key)`."""
+        self.put(sets=sets, documents={schema.RESULTS: {result.key: result.to_dict()}})
+
     def put(
         self,
         sets: Mapping[str, NeuronSet] | None = None,
