@@ -24,6 +24,16 @@ DEFAULT_MANTEL_PERMUTATIONS = 9999
 COUNT_RULES = ("ceil", "reference")
 TIES = ("include", "exact")
 
+#: Recording: how generation stops, which positions count, how languages are named in prompts,
+#: which dictionary split probes use, the FLORES splits, the stored mean's dtype, the model's dtype.
+STOP_RULES = ("quote", "reference")
+TOKEN_COUNTS = ("all", "answer")
+NAME_STYLES = ("endonym", "english")
+PROBE_SPLITS = ("train", "test", "all")
+FLORES_SPLITS = ("dev", "devtest")
+MEAN_DTYPES = ("float32", "float16")
+MODEL_DTYPES = ("float32", "bfloat16", "float16")
+
 #: What the cosine of two languages runs over, and what CKA treats as samples (docs/analyses.md).
 COSINE_NEURONS = ("intersection", "union", "all")
 CKA_SAMPLES = ("neurons", "layers")
@@ -104,7 +114,7 @@ DEFAULT_STORE = "store/run.h5"
 
 
 @dataclass(frozen=True)
-class ProbeOptions:
+class ProbeOptions(_Record):
     """How probe sets are built and recorded (the defaults of `neuronoverlap probe`)."""
 
     n_samples: int = 200
@@ -118,6 +128,17 @@ class ProbeOptions:
     mean_dtype: str = "float32"
     batch_size: int = 16
 
+    AT_LEAST: ClassVar[dict[str, int]] = {"n_samples": 1, "seed": 0, "max_new_tokens": 1, "batch_size": 1}
+
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        _counts_at_least(self)
+        check_choice(owner, "names", self.names, NAME_STYLES, "language names")
+        check_choice(owner, "split", self.split, PROBE_SPLITS, "dictionary split")
+        check_choice(owner, "stop_rule", self.stop_rule, STOP_RULES)
+        check_choice(owner, "count", self.count, TOKEN_COUNTS, "token count rule")
+        check_choice(owner, "mean_dtype", self.mean_dtype, MEAN_DTYPES)
+
     def stop(self):
         """The `StopRule` of these options."""
         from neuronoverlap.models import StopRule
@@ -126,12 +147,18 @@ class ProbeOptions:
 
 
 @dataclass(frozen=True)
-class CorpusOptions:
+class CorpusOptions(_Record):
     """How FLORES-200 statistics are recorded (the defaults of `neuronoverlap corpus`)."""
 
     n_sentences: int = 200
     split: str = "dev"
     batch_size: int = 16
+
+    AT_LEAST: ClassVar[dict[str, int]] = {"n_sentences": 1, "batch_size": 1}
+
+    def __post_init__(self) -> None:
+        _counts_at_least(self)
+        check_choice(type(self).__name__, "split", self.split, FLORES_SPLITS, "FLORES split")
 
 
 @dataclass(frozen=True)

@@ -9,17 +9,24 @@ import json
 from pathlib import Path
 
 from neuronoverlap.errors import InputError
-from neuronoverlap.options import BridgeOptions, OptionError, SpectrumOptions, check_top_rate
+from neuronoverlap.options import (
+    BridgeOptions,
+    CorpusOptions,
+    OptionError,
+    ProbeOptions,
+    SpectrumOptions,
+    check_top_rate,
+)
 
 #: Commands that may write into --store.
 WRITING_COMMANDS = ("probe", "corpus", "spectrum", "select-bridge", "demo", "validate", "evaluate")
 
 #: option attribute -> (flag, smallest value allowed)
 _AT_LEAST = {
-    "max_new_tokens": ("--max-new-tokens", 1),
-    "batch_size": ("--batch-size", 1),
-    "n_samples": ("-n", 1),
-    "n_sentences": ("-n", 1),
+    "max_new_tokens": ("--max-new-tokens", ProbeOptions.AT_LEAST["max_new_tokens"]),
+    "batch_size": ("--batch-size", ProbeOptions.AT_LEAST["batch_size"]),
+    "n_samples": ("-n", ProbeOptions.AT_LEAST["n_samples"]),
+    "n_sentences": ("-n", CorpusOptions.AT_LEAST["n_sentences"]),
     "corpus_n": ("--corpus-n", 1),
     "eval_n": ("--eval-n", 1),
     "permutations": ("--permutations", SpectrumOptions.AT_LEAST["n_permutations"]),

@@ -45,6 +45,7 @@ def choose_bridge(
     pair: str | tuple[str, str],
     bridges: str | Sequence[str] = DEFAULT_BRIDGES,
     model=None,
+    *,
     options: BridgeOptions = BridgeOptions(),  # noqa: B008 (frozen)
     probes: ProbeOptions = ProbeOptions(),  # noqa: B008 (frozen)
     data_dir=None,
@@ -70,7 +71,9 @@ def choose_bridge(
     >>> path = pathlib.Path(folder.name) / "run.h5"
     >>> quick = BridgeOptions(n_random=10, n_bootstrap=10, window=(1, 2))
     >>> probes = ProbeOptions(n_samples=4, max_new_tokens=3)
-    >>> selection = choose_bridge(path, "de-fr", ["en", "es"], "tiny-llama", quick, probes, progress=False)
+    >>> selection = choose_bridge(
+    ...     path, "de-fr", ["en", "es"], "tiny-llama", options=quick, probes=probes, progress=False
+    ... )
     de-fr: recorded (4 samples) -> .../run.h5
     ...
     >>> sorted(selection.ranking()), sorted(selection.selection_probability)
@@ -96,6 +99,7 @@ def selection_scores(
     pair: tuple[str, str],
     bridges: Sequence[str],
     model=None,
+    *,
     options: BridgeOptions = BridgeOptions(),  # noqa: B008 (frozen)
     probes: ProbeOptions = ProbeOptions(),  # noqa: B008 (frozen)
     data_dir=None,
@@ -113,6 +117,14 @@ def selection_scores(
         if stored.ran_with(list(bridges), options):
             return {b: float(stored.scores[b]) for b in bridges}
     result = choose_bridge(
-        store, pair, list(bridges), model, options, probes, data_dir, progress, record=True
+        store,
+        pair,
+        list(bridges),
+        model,
+        options=options,
+        probes=probes,
+        data_dir=data_dir,
+        progress=progress,
+        record=True,
     )
     return dict(result.scores)

@@ -109,7 +109,16 @@ def run_demo(
         f"neuron sets and bridge selection ({selection.method}, {selection.n_random} random sets, "
         f"{selection.n_bootstrap} bootstrap resamples)",
     )
-    result = choose_bridge(store, (src, tgt), candidates, source, selection, probes, data_dir, progress)
+    result = choose_bridge(
+        store,
+        (src, tgt),
+        candidates,
+        source,
+        options=selection,
+        probes=probes,
+        data_dir=data_dir,
+        progress=progress,
+    )
     result.write_json(out / f"bridge-{src}-{tgt}.json")
     timings["bridge selection"] = time.perf_counter() - t
     from neuronoverlap.bridge.table import bridge_table

@@ -20,6 +20,7 @@ def bli_through(
     model,
     pair: tuple[str, str],
     bridges: list[str],
+    *,
     n: int = 100,
     seed: int = 0,
     shots: int = 0,

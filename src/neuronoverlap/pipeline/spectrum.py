@@ -26,6 +26,7 @@ def spectrum(
     langs: str | Sequence[str],
     out: str | Path = "out/spectrum",
     model=None,
+    *,
     options: SpectrumOptions = SpectrumOptions(),  # noqa: B008 (frozen)
     corpora: CorpusOptions = CorpusOptions(),  # noqa: B008 (frozen)
     data_dir=None,
@@ -49,6 +50,7 @@ def spectrum_with_intervals(
     langs: str | Sequence[str],
     out: str | Path = "out/spectrum",
     model=None,
+    *,
     options: SpectrumOptions = SpectrumOptions(),  # noqa: B008 (frozen)
     corpora: CorpusOptions = CorpusOptions(),  # noqa: B008 (frozen)
     resamples: int = 1000,
