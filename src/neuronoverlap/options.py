@@ -34,6 +34,9 @@ FLORES_SPLITS = ("dev", "devtest")
 MEAN_DTYPES = ("float32", "float16")
 MODEL_DTYPES = ("float32", "bfloat16", "float16")
 
+#: Hierarchical clustering linkages the spectrum accepts (scipy's names).
+LINKAGES = ("average", "single", "complete", "weighted")
+
 #: What the cosine of two languages runs over, and what CKA treats as samples (docs/analyses.md).
 COSINE_NEURONS = ("intersection", "union", "all")
 CKA_SAMPLES = ("neurons", "layers")
@@ -226,6 +229,7 @@ class SpectrumOptions(_Record):
         check_choice(owner, "count_rule", self.count_rule, COUNT_RULES)
         check_choice(owner, "ties", self.ties, TIES)
         check_choice(owner, "measure", self.measure, SPECTRUM_MEASURES, "spectrum measure")
+        check_choice(owner, "linkage", self.linkage, LINKAGES)
         check_choice(owner, "cosine_neurons", self.cosine_neurons, COSINE_NEURONS)
         check_choice(owner, "cka_samples", self.cka_samples, CKA_SAMPLES)
         check_agnostic_share(owner, self.agnostic_share)

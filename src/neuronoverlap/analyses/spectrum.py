@@ -20,13 +20,14 @@ from scipy.cluster import hierarchy
 from scipy.spatial.distance import squareform
 from scipy.stats import rankdata
 
+from neuronoverlap import options
 from neuronoverlap.analyses.similarity import LanguageMatrix
 from neuronoverlap.errors import InputError
 from neuronoverlap.languages import taxonomy_distance
 from neuronoverlap.options import DEFAULT_MANTEL_PERMUTATIONS
 from neuronoverlap.stats.permutation import ALTERNATIVES, PermutationTestResult, permutation_pvalue
 
-LINKAGES = ("average", "single", "complete", "weighted")
+LINKAGES = options.LINKAGES
 MANTEL_METHODS = ("pearson", "spearman")
 
 
