@@ -119,7 +119,7 @@ def run_demo(
         data_dir=data_dir,
         progress=progress,
     )
-    result.write_json(out / f"bridge-{src}-{tgt}.json")
+    result.write_json(out / f"{result.key}.json")
     timings["bridge selection"] = time.perf_counter() - t
     from neuronoverlap.bridge.table import bridge_table
 
