@@ -43,9 +43,9 @@ def runs(monkeypatch):
     computed = []
     real = pipeline_bridge.choose_bridge
 
-    def counted(store, pair, bridges, model, options, *args, **kwargs):
+    def counted(store, pair, bridges, model=None, *, options, **kwargs):
         computed.append(options)
-        return real(store, pair, bridges, model, options, *args, **kwargs)
+        return real(store, pair, bridges, model, options=options, **kwargs)
 
     monkeypatch.setattr(pipeline_bridge, "choose_bridge", counted)
     return computed
@@ -89,3 +89,22 @@ def test_a_selection_stored_without_options_is_recomputed(store, runs):
     assert BridgeSelection.from_dict(document).options is None
     selection_scores(store, ("de", "fr"), ["en"], options=BASE, progress=False)
     assert runs == [BASE]
+
+
+@pytest.mark.parametrize("edit", ["drop", "add"])
+def test_options_recorded_by_another_version_are_never_reused(store, runs, edit):
+    """A record lacking a field added since (or holding one this version lacks) is read, with
+    `options` None, and the selection is recomputed rather than taken for today's defaults."""
+    from neuronoverlap.store import StoreWriter
+
+    selection_scores(store, ("de", "fr"), ["en"], options=BASE, progress=False)
+    document = Store(store).get_json(schema.RESULTS, "bridge-de-fr")
+    if edit == "drop":
+        document["options"].pop("seed")
+    else:
+        document["options"]["pool"] = "matched"
+    with StoreWriter.for_existing(store) as writer:
+        writer.put(documents={schema.RESULTS: {"bridge-de-fr": document}})
+    assert _stored(store).options is None
+    selection_scores(store, ("de", "fr"), ["en"], options=BASE, progress=False)
+    assert runs == [BASE, BASE] and _stored(store).options == BASE

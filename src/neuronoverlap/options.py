@@ -105,6 +105,15 @@ class _Record:
             raise InputError(f"{cls.__name__} has no field {', '.join(unknown)}")
         return cls(**document)
 
+    @classmethod
+    def from_record(cls, document: dict[str, Any] | None):
+        """The options a stored result recorded, or None when the record does not hold exactly
+        these fields (written by another version of the toolkit): such a result is still read,
+        but never taken for one computed with today's options."""
+        if document is None or set(document) != {f.name for f in fields(cls)}:
+            return None
+        return cls.from_dict(document)
+
 
 #: The similarity measures languages are compared with (docs/analyses.md).
 SPECTRUM_MEASURES = ("jaccard", "cosine", "cka")

@@ -192,8 +192,7 @@ class BridgeSelection:
             fields[name] = _int_keys(document[name])
         if document.get("bootstrap") is not None:
             fields["bootstrap"] = BootstrapSummary.from_dict(document["bootstrap"])
-        if document.get("options") is not None:
-            fields["options"] = BridgeOptions.from_dict(document["options"])
+        fields["options"] = BridgeOptions.from_record(document.get("options"))
         return cls(**fields)
 
     def write_json(self, path: str | Path) -> Path:
