@@ -428,3 +428,15 @@ def test_a_store_written_before_kinds_still_reports(store, tmp_path):
     assert (
         data["verdicts"][0]["chosen"] == selection.chosen and data["verdicts"][0]["effect"] == "cannot tell"
     )
+
+
+def test_a_damaged_selection_document_is_shown_as_stored(store, tmp_path):
+    from neuronoverlap.report import write_report
+
+    document = Store(store).get_json(schema.RESULTS, "bridge-de-fr")
+    del document["per_layer_calibrated"]
+    with StoreWriter.for_existing(store) as writer:
+        writer.put(documents={schema.RESULTS: {"bridge-de-fr": document}})
+    outputs = write_report(store, tmp_path / "out", permutations=9)
+    data = json.loads(outputs.json.read_text())
+    assert data["bridges"] == [] and [r["name"] for r in data["other_results"]] == ["bridge-de-fr"]

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from neuronoverlap.errors import InputError
 from neuronoverlap.options import ReportOptions
 
 
@@ -75,7 +76,10 @@ def gather(
         document = shelf.documents[name] = store.get_json(schema.RESULTS, name)
         kind = kind_of(name, document)
         if kind in shelves:
-            shelves[kind][name] = read(name, document)
+            try:
+                shelves[kind][name] = read(name, document)
+            except (InputError, KeyError, TypeError, ValueError) as error:  # shown as it is
+                say(f"results/{name} is not a readable {kind} ({error!r}); shown as stored")
     return shelf
 
 
