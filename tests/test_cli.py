@@ -224,5 +224,5 @@ def test_agnostic_share_is_one_option_on_every_analysis_command():
         helps.add(sub.help)
         if command in ("select-bridge", "demo"):
             assert opt.bridge_options(args).agnostic_share == 0.9
-            assert opt.bridge_options(args).select_kwargs()["agnostic_share"] == 0.9
+            assert opt.bridge_options(args).to_dict()["agnostic_share"] == 0.9
     assert len(helps) == 1

@@ -102,7 +102,7 @@ def test_record_then_choose_from_python(tmp_path):
     statuses = record_probes(path, [("de", "fr"), ("en", "de"), ("en", "fr")], model, TINY, progress=False)
     assert set(statuses.values()) == {"recorded"} and len(statuses) == 6
     assert missing_probe_pairs(path, "de", "fr", ["en"]) == []
-    result = choose_bridge(path, "de-fr", ["en"], model, QUICK, TINY, progress=False)
+    result = choose_bridge(path, "de-fr", ["en"], model, options=QUICK, probes=TINY, progress=False)
     assert result.chosen == "en"
     store = Store(path)
     assert schema.bridge_result_name("de", "fr") in store.group_names(schema.RESULTS)

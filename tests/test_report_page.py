@@ -53,7 +53,9 @@ def report(tiny_store_template, tmp_path_factory):
     with StoreWriter.for_existing(store) as writer:
         writer.put_json("results", "bridge-de-fr", selection)
         writer.put_json(
-            "results", "bli-de-fr", bli_summary(zeros, zeros, bridge=selection["chosen"], src="de", tgt="fr")
+            "results",
+            "bli-de-fr",
+            bli_summary(zeros, zeros, bridge=selection["chosen"], src="de", tgt="fr").to_dict(),
         )
     return write_report(store, folder / "report", permutations=19)
 

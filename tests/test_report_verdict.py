@@ -4,17 +4,17 @@ its properties."""
 
 from __future__ import annotations
 
-import copy
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neuronoverlap.bridge import select_from_activations
+from neuronoverlap.bridge import BootstrapSummary, BridgeSelection, select_from_activations
 from neuronoverlap.errors import InputError
+from neuronoverlap.evaluation.results import EvaluationResult
 from neuronoverlap.report.verdict import CLEAR_PROBABILITY, bridge_verdict, choice_rule
 from neuronoverlap.sets import NeuronSet
 
@@ -28,7 +28,7 @@ class Record:
 
 def bli_summary(zero_hits, bridge_hits, bridge="strong", src="s", tgt="t", n_resamples=400):
     """A BLI summary built with the evaluation module's classes, as `evaluate bli` stores it."""
-    from neuronoverlap.evaluation.results import EvaluationResult, compare, condition_result
+    from neuronoverlap.evaluation.results import compare, condition_result
 
     zero = condition_result("zero-shot", None, [Record(bool(h)) for h in zero_hits], 0.95, n_resamples, 0)
     bridged = condition_result(
@@ -43,7 +43,7 @@ def bli_summary(zero_hits, bridge_hits, bridge="strong", src="s", tgt="t", n_res
         params={"src": src, "tgt": tgt, "n": len(zero_hits)},
         model={"name": "test"},
     )
-    return json.loads(json.dumps(result.summary()))
+    return EvaluationResult.from_dict(json.loads(json.dumps(result.to_dict())))  # as the store holds it
 
 
 def _selection(acts, bridges, n_bootstrap=100, seed=0):
@@ -53,7 +53,7 @@ def _selection(acts, bridges, n_bootstrap=100, seed=0):
     result = select_from_activations(
         {0: acts}, overlap, sets, n_random=99, n_bootstrap=n_bootstrap, seed=seed
     )
-    return json.loads(json.dumps(result.to_dict()))  # as the store holds it
+    return BridgeSelection.from_dict(json.loads(json.dumps(result.to_dict())))  # as the store holds it
 
 
 def _planted(rng, n=48, d=80):
@@ -87,8 +87,8 @@ def test_a_planted_clear_winner_is_a_clear_choice(clear_selection):
     verdict = bridge_verdict(clear_selection)
     assert verdict.chosen == "strong" and verdict.choice == "clear"
     assert verdict.headline.startswith("Bridge for s->t: strong, a clear choice")
-    probability = clear_selection["bootstrap"]["selection_probability"]["strong"]
-    low, high = clear_selection["bootstrap"]["intervals"]["strong"]
+    probability = clear_selection.bootstrap.selection_probability["strong"]
+    low, high = clear_selection.bootstrap.intervals["strong"]
     assert f"{probability:.0%} of 100 bootstrap resamples" in verdict.text()
     assert f"95% interval {low:.4g} to {high:.4g}" in verdict.text()
     assert "Margin over the runner-up (weak)" in verdict.text()
@@ -97,13 +97,13 @@ def test_a_planted_clear_winner_is_a_clear_choice(clear_selection):
 
 def test_a_planted_tie_is_no_clear_choice(tied_selection):
     verdict = bridge_verdict(tied_selection)
-    boot = tied_selection["bootstrap"]
+    boot = tied_selection.bootstrap
     assert verdict.choice == "unclear"
-    assert boot["selection_probability"][verdict.chosen] < CLEAR_PROBABILITY
+    assert boot.selection_probability[verdict.chosen] < CLEAR_PROBABILITY
     assert verdict.headline.startswith("No clear choice of bridge for s->t")
     other = "b" if verdict.chosen == "a" else "a"
     assert other in verdict.headline.split(";")[1]  # named among the overlapping intervals
-    share = boot["selection_probability"][verdict.chosen]
+    share = boot.selection_probability[verdict.chosen]
     assert f"{verdict.chosen} ranked first in only {share:.0%} of bootstrap resamples" in verdict.headline
     assert "A clear choice needs first place in at least 80%" in verdict.text()
 
@@ -136,9 +136,7 @@ def test_the_same_words_right_either_way_cannot_tell(clear_selection):
 
 
 def test_missing_bootstrap_says_there_is_no_interval(clear_selection):
-    selection = copy.deepcopy(clear_selection)
-    selection["bootstrap"] = None
-    selection["selection_probability"] = None
+    selection = replace(clear_selection, bootstrap=None)
     verdict = bridge_verdict(selection)
     assert verdict.choice == "no interval"
     assert "with no interval" in verdict.headline
@@ -178,33 +176,45 @@ def test_text_is_the_headline_then_the_lines(tied_selection):
     assert json.loads(json.dumps(verdict.to_dict()))["choice"] == "unclear"
 
 
-def _synthetic(probabilities: list[float], low: float, order: list[int]) -> dict:
-    """A selection dict with given selection probabilities (first is chosen) and lead interval."""
+def _synthetic(probabilities: list[float], low: float, order: list[int]) -> BridgeSelection:
+    """A selection with given selection probabilities (first is chosen) and lead interval."""
     names = [f"b{i}" for i in range(len(probabilities))]
     candidates = [names[i] for i in order]
-    return {
-        "src": "s",
-        "tgt": "t",
-        "chosen": names[0],
-        "method": "calibrated",
-        "candidates": candidates,
-        "ranking": names,
-        "scores": {b: 1.0 - i / 10 for i, b in enumerate(names)},
-        "pvalues": dict.fromkeys(names, 0.01),
-        "bootstrap": {
-            "n_resamples": 100,
-            "level": 0.95,
-            "intervals": {b: [0.5 - i / 10, 1.5 - i / 10] for i, b in enumerate(names)},
-            "selection_probability": dict(zip(names, probabilities, strict=True)),
-            "top_two": {
+    scores = {b: 1.0 - i / 10 for i, b in enumerate(names)}
+    empty = NeuronSet.from_indices([], (1, 4))
+    return BridgeSelection(
+        src="s",
+        tgt="t",
+        method="calibrated",
+        score="reference",
+        candidates=candidates,
+        window=[0],
+        overlap=empty,
+        bridges=dict.fromkeys(names, empty),
+        set_sizes={b: {0: [0, 0]} for b in names},
+        per_layer_raw={},
+        per_layer_calibrated={},
+        per_layer_reference={},
+        calibration={},
+        raw_scores=scores,
+        calibrated=scores,
+        pvalues=dict.fromkeys(names, 0.01),
+        reference_scores=scores,
+        bootstrap=BootstrapSummary(
+            n_resamples=100,
+            statistic="calibrated",
+            level=0.95,
+            intervals={b: [0.5 - i / 10, 1.5 - i / 10] for i, b in enumerate(names)},
+            top_two={
                 "first": names[0],
                 "second": names[1],
                 "difference": 0.1,
                 "interval": [low, low + 0.3],
                 "share_first_ahead": 0.9,
             },
-        },
-    }
+            selection_probability=dict(zip(names, probabilities, strict=True)),
+        ),
+    )
 
 
 @settings(max_examples=60, deadline=None)

@@ -9,6 +9,7 @@ is a thin layer over it. The nouns a notebook needs are here (imported on first 
     model = no.load_model("tiny-llama")
     no.record_probes("run.h5", [("de", "fr")], model, no.ProbeOptions(n_samples=8))
     selection = no.choose_bridge("run.h5", "de-fr", ["en", "es"], model)
+    no.report("run.h5", "out/report")     # the results, typed (`neuronoverlap.results`), laid out
 
 See README.md, docs/tutorial.md and docs/.
 """
@@ -40,6 +41,7 @@ _EXPORTS = {
     "CorpusOptions": "neuronoverlap.options",
     "BridgeOptions": "neuronoverlap.options",
     "SpectrumOptions": "neuronoverlap.options",
+    "ReportOptions": "neuronoverlap.options",
     "ModelSource": "neuronoverlap.pipeline",
     "record_probes": "neuronoverlap.pipeline",
     "record_corpora": "neuronoverlap.pipeline",
@@ -51,6 +53,7 @@ _EXPORTS = {
     "save_evaluation": "neuronoverlap.pipeline",
     "run_demo": "neuronoverlap.pipeline",
     "validate": "neuronoverlap.pipeline",
+    "report": "neuronoverlap.pipeline",
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,3 +24,23 @@ def json_default(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode("utf-8")
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def to_plain(value: Any) -> Any:
+    """Plain JSON data, recursively: numpy scalars/arrays -> Python, NaN/inf -> None, tuples ->
+    lists, paths -> strings, bytes -> text, mapping keys -> strings."""
+    if isinstance(value, Mapping):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return to_plain(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value

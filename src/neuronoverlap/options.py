@@ -3,12 +3,117 @@ these objects, and the command line reads its defaults from them. Light to impor
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar
 
 from neuronoverlap.errors import InputError
 
 #: Active-set share of all neurons (the reference's 1%), for every set the method builds.
 DEFAULT_TOP_RATE = 0.01
+
+#: Ranking statistics of bridge selection: the calibrated z (default) or the reference code's raw score.
+BRIDGE_METHODS = ("calibrated", "reference")
+
+#: Pairwise scores between the overlap and the bridge neurons (hsic/columns.py).
+SCORE_KINDS = ("reference", "cka")
+
+#: Mantel test permutations, everywhere one is run (spectrum, report).
+DEFAULT_MANTEL_PERMUTATIONS = 9999
+
+#: How many neurons an active set keeps, and what happens at the boundary (docs/sets.md).
+COUNT_RULES = ("ceil", "reference")
+TIES = ("include", "exact")
+
+#: Recording: how generation stops, which positions count, how languages are named in prompts,
+#: which dictionary split probes use, the FLORES splits, the stored mean's dtype, the model's dtype.
+STOP_RULES = ("quote", "reference")
+TOKEN_COUNTS = ("all", "answer")
+NAME_STYLES = ("endonym", "english")
+PROBE_SPLITS = ("train", "test", "all")
+FLORES_SPLITS = ("dev", "devtest")
+MEAN_DTYPES = ("float32", "float16")
+MODEL_DTYPES = ("float32", "bfloat16", "float16")
+
+#: Hierarchical clustering linkages the spectrum accepts (scipy's names).
+LINKAGES = ("average", "single", "complete", "weighted")
+
+#: What the cosine of two languages runs over, and what CKA treats as samples (docs/analyses.md).
+COSINE_NEURONS = ("intersection", "union", "all")
+CKA_SAMPLES = ("neurons", "layers")
+
+
+class OptionError(InputError):
+    """A bad value of one options field: the message names the option as people say it ("top
+    rate") and the field (`SpectrumOptions.top_rate`); `named(flag)` says it with a flag."""
+
+    def __init__(self, owner: str, field: str, template: str, label: str | None = None):
+        self.owner, self.field, self.template = owner, field, template
+        super().__init__(template.format(name=label or field.replace("_", " ")) + f" ({owner}.{field})")
+
+    def named(self, name: str) -> InputError:
+        """The same complaint about the option as the user named it (a command-line flag)."""
+        return InputError(self.template.format(name=name))
+
+
+def check_at_least(owner: str, field: str, value: Any, least: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value < least:
+        raise OptionError(owner, field, f"{{name}} must be an integer >= {least}, got {value!r}")
+
+
+def check_choice(
+    owner: str, field: str, value: Any, choices: tuple[str, ...], label: str | None = None
+) -> None:
+    if value not in choices:
+        raise OptionError(owner, field, f"unknown {{name}} {value!r}; use one of {', '.join(choices)}", label)
+
+
+def check_top_rate(owner: str, value: Any, field: str = "top_rate") -> None:
+    """An active-set share: in (0, 1] (1 keeps every neuron)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise OptionError(owner, field, f"{{name}} must be in (0, 1], got {value!r}")
+
+
+def check_agnostic_share(owner: str, value: Any) -> None:
+    """The language-agnostic rule's share: None (off) or in [0, 1)."""
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1
+    ):
+        raise OptionError(owner, "agnostic_share", f"{{name}} is in [0, 1) (None: off); got {value!r}")
+
+
+def _counts_at_least(options: Any) -> None:
+    """Each count field against the class's `AT_LEAST` table (the command line reads it too)."""
+    bounds = type(options).AT_LEAST
+    for f in fields(options):
+        if f.name in bounds:
+            check_at_least(type(options).__name__, f.name, getattr(options, f.name), bounds[f.name])
+
+
+class _Record:
+    """Options as a JSON-ready dict and back: what a stored result records it ran with."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]):
+        """The options of a stored record; fields it lacks take today's defaults, unknown keys
+        are an `InputError` (a record written by a newer toolkit is not silently misread)."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(document) - names)
+        if unknown:
+            raise InputError(f"{cls.__name__} has no field {', '.join(unknown)}")
+        return cls(**document)
+
+    @classmethod
+    def from_record(cls, document: dict[str, Any] | None):
+        """The options a stored result recorded, or None when the record does not hold exactly
+        these fields (written by another version of the toolkit): such a result is still read,
+        but never taken for one computed with today's options."""
+        if document is None or set(document) != {f.name for f in fields(cls)}:
+            return None
+        return cls.from_dict(document)
+
 
 #: The similarity measures languages are compared with (docs/analyses.md).
 SPECTRUM_MEASURES = ("jaccard", "cosine", "cka")
@@ -21,7 +126,7 @@ DEFAULT_STORE = "store/run.h5"
 
 
 @dataclass(frozen=True)
-class ProbeOptions:
+class ProbeOptions(_Record):
     """How probe sets are built and recorded (the defaults of `neuronoverlap probe`)."""
 
     n_samples: int = 200
@@ -35,6 +140,17 @@ class ProbeOptions:
     mean_dtype: str = "float32"
     batch_size: int = 16
 
+    AT_LEAST: ClassVar[dict[str, int]] = {"n_samples": 1, "seed": 0, "max_new_tokens": 1, "batch_size": 1}
+
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        _counts_at_least(self)
+        check_choice(owner, "names", self.names, NAME_STYLES, "language names")
+        check_choice(owner, "split", self.split, PROBE_SPLITS, "dictionary split")
+        check_choice(owner, "stop_rule", self.stop_rule, STOP_RULES)
+        check_choice(owner, "count", self.count, TOKEN_COUNTS, "token count rule")
+        check_choice(owner, "mean_dtype", self.mean_dtype, MEAN_DTYPES)
+
     def stop(self):
         """The `StopRule` of these options."""
         from neuronoverlap.models import StopRule
@@ -43,17 +159,34 @@ class ProbeOptions:
 
 
 @dataclass(frozen=True)
-class CorpusOptions:
+class CorpusOptions(_Record):
     """How FLORES-200 statistics are recorded (the defaults of `neuronoverlap corpus`)."""
 
     n_sentences: int = 200
     split: str = "dev"
     batch_size: int = 16
 
+    AT_LEAST: ClassVar[dict[str, int]] = {"n_sentences": 1, "batch_size": 1}
+
+    def __post_init__(self) -> None:
+        _counts_at_least(self)
+        check_choice(type(self).__name__, "split", self.split, FLORES_SPLITS, "FLORES split")
+
 
 @dataclass(frozen=True)
-class BridgeOptions:
-    """How bridges are ranked (the defaults of `neuronoverlap select-bridge`; docs/hsic.md)."""
+class BridgeOptions(_Record):
+    """How bridges are ranked (the defaults of `neuronoverlap select-bridge`; docs/hsic.md).
+
+    Checked once, here, naming the field; a stored selection records them whole
+    (`BridgeSelection.options`) and is reused only for equal options."""
+
+    #: The smallest value of each count (cli/checks.py checks its flags against this table).
+    AT_LEAST: ClassVar[dict[str, int]] = {
+        "n_random": 2,  # a standard deviation of the random-set scores needs two
+        "n_bootstrap": 0,
+        "n_permutations": 0,  # 0: no permutation test
+        "seed": 0,
+    }
 
     method: str = "calibrated"
     score: str = "reference"
@@ -65,27 +198,78 @@ class BridgeOptions:
     seed: int = 0
     agnostic_share: float | None = None  # the language-agnostic rule (docs/analyses.md); None: off
 
-    def select_kwargs(self) -> dict:
-        """Keyword arguments of `bridge.select_bridge`."""
-        kwargs = asdict(self)
-        kwargs["window"] = None if self.window is None else list(self.window)
-        return kwargs
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        check_choice(owner, "method", self.method, BRIDGE_METHODS)
+        check_choice(owner, "score", self.score, SCORE_KINDS, "pairwise score")
+        _counts_at_least(self)
+        check_top_rate(owner, self.top_rate)
+        check_agnostic_share(owner, self.agnostic_share)
+        if self.window is not None:
+            window = tuple(self.window)
+            if not window or any(isinstance(v, bool) or int(v) != v or v < 0 for v in window):
+                raise OptionError(owner, "window", f"{{name}} must be layer ids >= 0, got {self.window!r}")
+            object.__setattr__(self, "window", tuple(int(v) for v in window))
 
 
 @dataclass(frozen=True)
-class SpectrumOptions:
-    """The options every spectrum writer takes (defaults of `neuronoverlap spectrum`)."""
+class SpectrumOptions(_Record):
+    """How languages are compared and clustered: the active sets (top rate, count rule, ties,
+    the language-agnostic rule), the measures, the linkage and the Mantel test (the defaults of
+    `neuronoverlap spectrum`; docs/analyses.md). One class for the command, the library's
+    writers, the bootstrap and the report."""
+
+    AT_LEAST: ClassVar[dict[str, int]] = {"n_permutations": 1, "seed": 0}
 
     top_rate: float = DEFAULT_TOP_RATE
+    count_rule: str = "ceil"
+    ties: str = "include"
     measure: str = DEFAULT_SPECTRUM_MEASURE
+    cosine_neurons: str = "intersection"
+    cka_samples: str = "neurons"
     linkage: str = "average"
-    n_permutations: int = 9999
-    seed: int = 0
     agnostic_share: float | None = None
+    n_permutations: int = DEFAULT_MANTEL_PERMUTATIONS
+    seed: int = 0
 
-    def check(self) -> None:
-        if self.agnostic_share is not None and not 0 <= self.agnostic_share < 1:
-            raise InputError(f"--agnostic-share must be in [0, 1), got {self.agnostic_share}")
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        check_top_rate(owner, self.top_rate)
+        check_choice(owner, "count_rule", self.count_rule, COUNT_RULES)
+        check_choice(owner, "ties", self.ties, TIES)
+        check_choice(owner, "measure", self.measure, SPECTRUM_MEASURES, "spectrum measure")
+        check_choice(owner, "linkage", self.linkage, LINKAGES)
+        check_choice(owner, "cosine_neurons", self.cosine_neurons, COSINE_NEURONS)
+        check_choice(owner, "cka_samples", self.cka_samples, CKA_SAMPLES)
+        check_agnostic_share(owner, self.agnostic_share)
+        _counts_at_least(self)
+
+    def record(self) -> dict[str, Any]:
+        """How the active sets were chosen and languages compared (the Mantel test's own
+        permutations and seed are recorded with the test)."""
+        return {k: v for k, v in asdict(self).items() if k not in ("n_permutations", "seed")}
+
+
+@dataclass(frozen=True)
+class ReportOptions(_Record):
+    """What `neuronoverlap report` computes that the store does not hold: the probe overlaps
+    O(s,t), language similarity and the spectrum, all with `spectrum`'s selection rule (top
+    rate, agnostic share) and Mantel test; `bootstrap` resamples for the spectrum's intervals;
+    `n_examples` prompts shown per probe set."""
+
+    AT_LEAST: ClassVar[dict[str, int]] = {"bootstrap": 0, "n_examples": 0}
+
+    spectrum: SpectrumOptions = SpectrumOptions()
+    bootstrap: int = 0
+    n_examples: int = 3
+
+    def __post_init__(self) -> None:
+        if isinstance(self.spectrum, dict):  # from_dict
+            object.__setattr__(self, "spectrum", SpectrumOptions.from_dict(self.spectrum))
+        _counts_at_least(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "spectrum": self.spectrum.to_dict()}
 
 
 #: The demo's defaults: small enough for a 2-core CPU with the embedded Gemma-3-270M (about 5 min).

@@ -28,6 +28,7 @@ from neuronoverlap.analyses.spectrum import (
 )
 from neuronoverlap.errors import InputError
 from neuronoverlap.languages import get_language
+from neuronoverlap.options import DEFAULT_MANTEL_PERMUTATIONS
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ def partial_mantel_test(
     x: Float[np.ndarray, "lang lang"],
     y: Float[np.ndarray, "lang lang"],
     controls: Mapping[str, Float[np.ndarray, "lang lang"]],
-    n_permutations: int = 999,
+    n_permutations: int = DEFAULT_MANTEL_PERMUTATIONS,
     seed: int = 0,
     method: str = "pearson",
     alternative: str = "greater",

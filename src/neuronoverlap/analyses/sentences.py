@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import h5py
 import numpy as np
 import torch
-from jaxtyping import Bool, Float, Int
+from jaxtyping import Bool, Float, Int, UInt
 from torch import Tensor
 from tqdm.auto import tqdm
 
@@ -36,7 +36,8 @@ SENTENCES = "corpus_sentences"
 
 
 class SentenceFireCounts:
-    """An `ActivationConsumer` keeping each sentence's fire counts and token count."""
+    """A `probes.stats.StreamingStatistic` keeping each sentence's fire counts and token count;
+    `end_batch(n)` moves on to the next n sentences."""
 
     def __init__(self, n_sentences: int, n_layers: int, d_mlp: int):
         self.fire_count = np.zeros((n_sentences, n_layers, d_mlp), dtype=np.uint16)
@@ -54,6 +55,25 @@ class SentenceFireCounts:
         self.fire_count[rows, layer] = fires.to(torch.int32).cpu().numpy()
         if layer == 0:
             self.tokens[rows] = count_mask.sum(-1).to(torch.int32).cpu().numpy()
+
+    def end_batch(self, n_inputs: int) -> None:
+        self.start += n_inputs
+
+    def result(self) -> tuple[UInt[np.ndarray, "sentence layer neuron"], Int[np.ndarray, " sentence"]]:
+        """(fire counts, token counts) per sentence."""
+        return self.fire_count, self.tokens
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {
+            "fire_count": self.fire_count.copy(),
+            "tokens": self.tokens.copy(),
+            "start": np.int64(self.start),
+        }
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        self.fire_count = np.array(state["fire_count"], dtype=np.uint16)
+        self.tokens = np.array(state["tokens"], dtype=np.int32)
+        self.start = int(state["start"])
 
 
 @dataclass(frozen=True)
@@ -148,8 +168,8 @@ def record_sentence_counts(
     )
     for start in range(0, len(sentences), batch_size):
         chunk = list(sentences[start : start + batch_size])
-        counts.start = start
         batch = model.forward_activations(chunk, counts)
+        counts.end_batch(len(chunk))
         mask = batch.attention_mask.bool().cpu()
         ids += [row[m].numpy().astype(np.int32) for row, m in zip(batch.input_ids.cpu(), mask, strict=True)]
         bar.update(len(chunk))

@@ -18,10 +18,8 @@ from jaxtyping import Bool, Float
 
 from neuronoverlap.errors import InputError
 from neuronoverlap.hsic.estimators import cka
+from neuronoverlap.options import CKA_SAMPLES, COSINE_NEURONS
 from neuronoverlap.sets import NeuronSet, check_same_shape
-
-COSINE_NEURONS = ("intersection", "union", "all")
-CKA_SAMPLES = ("neurons", "layers")
 
 
 @dataclass(frozen=True)

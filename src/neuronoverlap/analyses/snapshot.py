@@ -7,14 +7,13 @@ once per bootstrap resample (`bootstrap.py`), so estimates and intervals come fr
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from itertools import combinations
-from typing import Any
 
 import numpy as np
 from jaxtyping import Bool, Float, Int
 
-from neuronoverlap.analyses.agnostic import agnostic_neurons, check_share, without_agnostic
+from neuronoverlap.analyses.agnostic import agnostic_neurons, without_agnostic
 from neuronoverlap.analyses.layerwise import layerwise_overlap, pairwise_overlaps
 from neuronoverlap.analyses.similarity import (
     LanguageMatrix,
@@ -30,35 +29,15 @@ from neuronoverlap.analyses.spectrum import (
     taxonomy_distances,
 )
 from neuronoverlap.errors import InputError
-from neuronoverlap.options import DEFAULT_SPECTRUM_MEASURE, SPECTRUM_MEASURES
-from neuronoverlap.sets import DEFAULT_TOP_RATE, NeuronSet, language_active_sets
+from neuronoverlap.options import SpectrumOptions
+from neuronoverlap.sets import NeuronSet, language_active_sets
 
 MATRICES = ("overlap", "jaccard", "cosine", "cka")
 TAXONOMY_LEVELS = {1: "same genus", 2: "same family, other genus", 3: "different families"}
 
 
-@dataclass(frozen=True)
-class SpectrumSettings:
-    """How active sets are chosen and languages compared (docs/analyses.md)."""
-
-    top_rate: float = DEFAULT_TOP_RATE
-    count_rule: str = "ceil"
-    ties: str = "include"
-    measure: str = DEFAULT_SPECTRUM_MEASURE
-    cosine_neurons: str = "intersection"
-    cka_samples: str = "neurons"
-    linkage: str = "average"
-    agnostic_share: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.measure not in SPECTRUM_MEASURES:
-            raise InputError(
-                f"unknown spectrum measure {self.measure!r}; use one of {', '.join(SPECTRUM_MEASURES)}"
-            )
-        check_share(self.agnostic_share)
-
-    def record(self) -> dict[str, Any]:
-        return asdict(self)
+#: The spectrum's options (one class: `neuronoverlap.options.SpectrumOptions`), by its older name.
+SpectrumSettings = SpectrumOptions
 
 
 def active_sets_for(

@@ -20,12 +20,14 @@ from scipy.cluster import hierarchy
 from scipy.spatial.distance import squareform
 from scipy.stats import rankdata
 
+from neuronoverlap import options
 from neuronoverlap.analyses.similarity import LanguageMatrix
 from neuronoverlap.errors import InputError
 from neuronoverlap.languages import taxonomy_distance
+from neuronoverlap.options import DEFAULT_MANTEL_PERMUTATIONS
 from neuronoverlap.stats.permutation import ALTERNATIVES, PermutationTestResult, permutation_pvalue
 
-LINKAGES = ("average", "single", "complete", "weighted")
+LINKAGES = options.LINKAGES
 MANTEL_METHODS = ("pearson", "spearman")
 
 
@@ -148,7 +150,7 @@ def mantel_pvalue(null: np.ndarray, statistic: float, alternative: str) -> float
 def mantel_test(
     x: Float[np.ndarray, "lang lang"],
     y: Float[np.ndarray, "lang lang"],
-    n_permutations: int = 999,
+    n_permutations: int = DEFAULT_MANTEL_PERMUTATIONS,
     seed: int = 0,
     method: str = "pearson",
     alternative: str = "greater",
@@ -198,7 +200,7 @@ class SpectrumResult:
 def language_spectrum(
     similarity: LanguageMatrix,
     linkage: str = "average",
-    n_permutations: int = 999,
+    n_permutations: int = DEFAULT_MANTEL_PERMUTATIONS,
     seed: int = 0,
     mantel_method: str = "pearson",
 ) -> SpectrumResult:

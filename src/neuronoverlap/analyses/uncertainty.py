@@ -6,6 +6,7 @@ Files (docs/analyses.md): `bootstrap_similarity.csv`, `bootstrap_layerwise.csv`,
 
 from __future__ import annotations
 
+from dataclasses import replace
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from neuronoverlap.analyses.bootstrap import (
 )
 from neuronoverlap.analyses.layerwise import THIRDS
 from neuronoverlap.analyses.mantel import PartialMantelResult, partial_mantel_test
-from neuronoverlap.analyses.snapshot import MATRICES, TAXONOMY_LEVELS, SpectrumSettings
+from neuronoverlap.analyses.snapshot import MATRICES, TAXONOMY_LEVELS
 from neuronoverlap.analyses.writer import (
     SpectrumOutputs,
     _plot_dendrograms,
@@ -28,6 +29,7 @@ from neuronoverlap.analyses.writer import (
     _write_json,
     write_spectrum_outputs,
 )
+from neuronoverlap.options import SpectrumOptions
 
 GAPS = ("genus - family", "family - different", "genus - different")
 
@@ -156,21 +158,17 @@ def write_uncertain_spectrum(
     blocks: BlockCounts,
     resamples: int = 1000,
     level: float = 0.95,
-    n_permutations: int = 999,
-    seed: int = 0,
-    **options: Any,
+    options: SpectrumOptions | None = None,
+    **changes: Any,
 ) -> tuple[SpectrumOutputs, SpectrumBootstrap, dict[str, PartialMantelResult]]:
     """The spectrum outputs from block counts, plus bootstrap intervals and partial Mantel tests.
 
-    `options`: the keywords of `write_spectrum_outputs` (top_rate, measure, agnostic_share...).
+    `options`: the `SpectrumOptions` (`changes`: fields of it to change, e.g. `top_rate=0.05`).
     The partial Mantel tests partial out script, subword overlap, and both.
     """
-    outputs = write_spectrum_outputs(
-        out_dir, blocks.probabilities(), n_permutations=n_permutations, seed=seed, **options
-    )
-    settings = SpectrumSettings(
-        **{k: v for k, v in options.items() if k in SpectrumSettings.__dataclass_fields__}
-    )
+    settings = replace(options or SpectrumOptions(), **changes)
+    n_permutations, seed = settings.n_permutations, settings.seed
+    outputs = write_spectrum_outputs(out_dir, blocks.probabilities(), options=settings)
     result = bootstrap_spectrum(blocks, settings, resamples=resamples, seed=seed, level=level)
     taxonomy = outputs.spectrum.taxonomy_distance
     partial = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -22,16 +22,14 @@ from neuronoverlap.analyses.agnostic import agnostic_record
 from neuronoverlap.analyses.layerwise import THIRDS, layerwise_overlap, pairwise_overlaps
 from neuronoverlap.analyses.similarity import LanguageMatrix
 from neuronoverlap.analyses.snapshot import (
-    DEFAULT_SPECTRUM_MEASURE,
-    SPECTRUM_MEASURES,
-    SpectrumSettings,
     active_sets_for,
     similarity_matrices,
 )
 from neuronoverlap.analyses.spectrum import MantelResult, SpectrumResult, language_spectrum
 from neuronoverlap.errors import InputError
 from neuronoverlap.jsonable import json_default
-from neuronoverlap.sets import DEFAULT_TOP_RATE, NeuronSet
+from neuronoverlap.options import SPECTRUM_MEASURES, SpectrumOptions  # noqa: F401 (SPECTRUM_MEASURES: re-exported)
+from neuronoverlap.sets import NeuronSet
 
 
 @dataclass(frozen=True)
@@ -148,17 +146,10 @@ def write_spectrum_outputs(
     out_dir: str | Path,
     probabilities: Mapping[str, Float[np.ndarray, "layer neuron"]],
     sets: Mapping[str, NeuronSet] | None = None,
-    top_rate: float = DEFAULT_TOP_RATE,
-    count_rule: str = "ceil",
-    ties: str = "include",
-    measure: str = DEFAULT_SPECTRUM_MEASURE,
-    cosine_neurons: str = "intersection",
-    cka_samples: str = "neurons",
-    linkage: str = "average",
-    n_permutations: int = 999,
-    seed: int = 0,
+    options: SpectrumOptions | None = None,
+    *,
     mantel_method: str = "pearson",
-    agnostic_share: float | None = None,
+    **changes: Any,
 ) -> SpectrumOutputs:
     """Similarity matrices, layer-wise overlap, dendrograms and the Mantel test, to `out_dir`.
 
@@ -166,22 +157,14 @@ def write_spectrum_outputs(
     default each language's top `top_rate` (`count_rule`, `ties`, see docs/sets.md), chosen
     among the neurons that are not language-agnostic when `agnostic_share` is given
     (docs/analyses.md; the agnostic neurons are listed in `agnostic_neurons.csv`).
-    `measure` picks the similarity the spectrum clusters on.
+    `options`: the `SpectrumOptions` (`measure` picks the similarity the spectrum clusters on);
+    `changes`: fields of it to change, e.g. `measure="cosine"`.
     """
-    if measure not in SPECTRUM_MEASURES:
-        raise InputError(f"unknown spectrum measure {measure!r}; use one of {', '.join(SPECTRUM_MEASURES)}")
+    settings = replace(options or SpectrumOptions(), **changes)
     if len(probabilities) < 3:
         raise InputError("a language spectrum needs at least three languages")
-    settings = SpectrumSettings(
-        top_rate=top_rate,
-        count_rule=count_rule,
-        ties=ties,
-        measure=measure,
-        cosine_neurons=cosine_neurons,
-        cka_samples=cka_samples,
-        linkage=linkage,
-        agnostic_share=agnostic_share,
-    )
+    measure, top_rate, agnostic_share = settings.measure, settings.top_rate, settings.agnostic_share
+    count_rule, ties = settings.count_rule, settings.ties
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
@@ -236,7 +219,9 @@ def write_spectrum_outputs(
         [[pair, *thirds[p].tolist(), *shares[p].tolist()] for p, pair in enumerate(layerwise.pairs)],
     )
 
-    spectrum = language_spectrum(whole[measure], linkage, n_permutations, seed, mantel_method)
+    spectrum = language_spectrum(
+        whole[measure], settings.linkage, settings.n_permutations, settings.seed, mantel_method
+    )
     paths["dendrogram_png"] = _plot_dendrograms(out / "dendrogram.png", spectrum, measure)
     paths["mantel_json"] = _write_json(
         out / "mantel.json",

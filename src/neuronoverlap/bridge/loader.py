@@ -12,16 +12,17 @@ Per-layer results are keyed by the real layer id (the reference keys them by lis
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from jaxtyping import Float
 
-from neuronoverlap.bridge.result import METHODS, BridgeSelection
+from neuronoverlap.bridge.result import BridgeSelection
 from neuronoverlap.bridge.scoring import select_from_activations
 from neuronoverlap.errors import InputError
 from neuronoverlap.languages import DEFAULT_BRIDGES, get_language
-from neuronoverlap.options import DEFAULT_TOP_RATE
+from neuronoverlap.options import DEFAULT_TOP_RATE, BridgeOptions
 from neuronoverlap.sets import (
     NeuronSet,
     ProbeSamples,
@@ -161,25 +162,22 @@ def select_bridge(
     src: str,
     tgt: str,
     bridges: list[str] | tuple[str, ...] = DEFAULT_BRIDGES,
-    method: str = "calibrated",
-    score: str = "reference",
-    window: list[int] | None = None,
+    options: BridgeOptions | None = None,
+    *,
     window_fractions: tuple[float, float] = DEFAULT_WINDOW_FRACTIONS,
-    top_rate: float = DEFAULT_TOP_RATE,
-    n_random: int = 200,
-    n_bootstrap: int = 200,
-    n_permutations: int = 0,
     level: float = 0.95,
-    seed: int = 0,
     progress: bool = True,
-    agnostic_share: float | None = None,
+    **changes,
 ) -> BridgeSelection:
     """Score every candidate bridge for (src, tgt) from the probe sets in `store`: the sets and
     activations are read here, the scoring is `select_from_activations`.
 
-    `agnostic_share`: the pre-set language-agnostic rule (`bridge_agnostic`): neurons above this
-    activation probability in every probe set read are left out of O(s,t), every B(b; s,t) and
-    the calibration pool; None (default) keeps every neuron."""
+    `options`: the `BridgeOptions` (method, score, window, top rate, random sets, bootstrap,
+    permutations, seed, the language-agnostic rule), recorded whole with the result;
+    `changes`: fields of it to change, e.g. `select_bridge(store, "zh", "ja", method="reference")`.
+    With `agnostic_share` (`bridge_agnostic`), neurons above this activation probability in every
+    probe set read are left out of O(s,t), every B(b; s,t) and the calibration pool."""
+    options = replace(options or BridgeOptions(), **changes)
     store = store if isinstance(store, Store) else Store(store)
     src, tgt = get_language(src).code, get_language(tgt).code
     bridges = [get_language(b).code for b in bridges]
@@ -188,12 +186,10 @@ def select_bridge(
     clash = {src, tgt} & set(bridges)
     if clash:
         raise InputError(f"a bridge cannot be the source or target: {', '.join(sorted(clash))}")
-    if method not in METHODS:
-        raise InputError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
-    from neuronoverlap.analyses.agnostic import agnostic_record, check_share
+    from neuronoverlap.analyses.agnostic import agnostic_record
 
-    share = check_share(agnostic_share)
-    layers = layer_window(store.n_layers, window_fractions, window)
+    share, top_rate, window = options.agnostic_share, options.top_rate, options.window
+    layers = layer_window(store.n_layers, window_fractions, None if window is None else list(window))
     with store:  # one read handle for every read below
         agnostic, read = (None, None)
         if share is not None:
@@ -221,7 +217,7 @@ def select_bridge(
     parameters.update(agnostic_record(agnostic, share, read))
     if share is not None:
         parameters["agnostic_rule"] = AGNOSTIC_RULE
-    return select_from_activations(
+    result = select_from_activations(
         activations,
         overlap,
         specific,
@@ -229,14 +225,15 @@ def select_bridge(
         tgt=tgt,
         directions=directions,
         units=units,
-        method=method,
-        score=score,
-        n_random=n_random,
-        n_bootstrap=n_bootstrap,
-        n_permutations=n_permutations,
+        method=options.method,
+        score=options.score,
+        n_random=options.n_random,
+        n_bootstrap=options.n_bootstrap,
+        n_permutations=options.n_permutations,
         level=level,
-        seed=seed,
+        seed=options.seed,
         progress=progress,
         parameters=parameters,
         exclude=agnostic,
     )
+    return replace(result, options=options)

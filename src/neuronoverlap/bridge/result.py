@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from neuronoverlap.options import BRIDGE_METHODS, BridgeOptions
+from neuronoverlap.results import header
 from neuronoverlap.sets import NeuronSet
+from neuronoverlap.store import schema
 
 #: Ranking statistics: the calibrated z (default) or the reference code's raw score.
-METHODS = ("calibrated", "reference")
+METHODS = BRIDGE_METHODS
 
 
 def rank(statistic: dict[str, float | None], candidates: list[str]) -> list[str]:
@@ -87,8 +91,13 @@ class BridgeSelection:
     sets of size |B_l| from layer l outside O(s,t); an empty B_l counts as z_l = 0. pvalues:
     share of random size-matched "bridges" whose calibrated score is at least as high,
     (1 + #) / (1 + R). reference_scores: the reference code's formula (bandwidth from O and B,
-    empty layers dropped). `method` picks the ranking statistic.
+    empty layers dropped). `method` picks the ranking statistic. `options`: the `BridgeOptions`
+    it ran with, whole (None for a selection stored before they were recorded, or one made from
+    arrays by `select_from_activations`).
     """
+
+    kind: ClassVar[str] = "bridge-selection"
+    FORMAT: ClassVar[int] = 1
 
     src: str
     tgt: str
@@ -110,6 +119,17 @@ class BridgeSelection:
     bootstrap: BootstrapSummary | None = None
     permutation_pvalues: dict[str, float] | None = None
     parameters: dict = field(default_factory=dict)
+    options: BridgeOptions | None = None
+
+    @property
+    def key(self) -> str:
+        """Its document's name in the store's results group: bridge-SRC-TGT."""
+        return schema.bridge_result_name(self.src, self.tgt)
+
+    def ran_with(self, candidates: list[str], options: BridgeOptions) -> bool:
+        """Whether this selection is what `options` would compute for `candidates` (the same
+        bridges, every option equal); one recorded without options never is."""
+        return self.options == options and sorted(self.candidates) == sorted(candidates)
 
     @property
     def scores(self) -> dict[str, float | None]:
@@ -136,7 +156,8 @@ class BridgeSelection:
         return self.ranking()[0]
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = {**header(self), **asdict(self)}
+        out["options"] = None if self.options is None else self.options.to_dict()
         out["overlap"] = set_to_dict(self.overlap)
         out["bridges"] = {b: set_to_dict(s) for b, s in self.bridges.items()}
         for name in (
@@ -157,7 +178,7 @@ class BridgeSelection:
 
     @classmethod
     def from_dict(cls, document: dict[str, Any]) -> BridgeSelection:
-        names = set(cls.__dataclass_fields__)
+        names = {f.name for f in dataclass_fields(cls)}
         fields = {k: v for k, v in document.items() if k in names}
         fields["overlap"] = set_from_dict(document["overlap"])
         fields["bridges"] = {b: set_from_dict(s) for b, s in document["bridges"].items()}
@@ -171,6 +192,7 @@ class BridgeSelection:
             fields[name] = _int_keys(document[name])
         if document.get("bootstrap") is not None:
             fields["bootstrap"] = BootstrapSummary.from_dict(document["bootstrap"])
+        fields["options"] = BridgeOptions.from_record(document.get("options"))
         return cls(**fields)
 
     def write_json(self, path: str | Path) -> Path:

@@ -118,9 +118,9 @@ def run_select_bridge(args) -> int:
         args.pair,
         args.bridges,
         opt.model_source(args),
-        opt.bridge_options(args, window=None if window is None else tuple(window)),
-        opt.probe_options(args),
-        args.data_dir,
+        options=opt.bridge_options(args, window=None if window is None else tuple(window)),
+        probes=opt.probe_options(args),
+        data_dir=args.data_dir,
         progress=not args.quiet,
     )
     src, tgt = result.src, result.tgt
@@ -166,12 +166,12 @@ def run_validate(args) -> int:
     result, _, paths = validate(
         args.store,
         pairs,
-        config,
-        bridges,
-        args.out,
-        opt.model_source(args),
-        opt.bridge_options(args, n_bootstrap=args.selection_bootstrap, n_permutations=0),
-        opt.probe_options(args, n_samples=args.probe_n),
+        config=config,
+        bridges=bridges,
+        out=args.out,
+        model=opt.model_source(args),
+        selection=opt.bridge_options(args, n_bootstrap=args.selection_bootstrap, n_permutations=0),
+        probes=opt.probe_options(args, n_samples=args.probe_n),
         progress=not args.quiet,
     )
     print(study_table(result))

@@ -9,24 +9,32 @@ import json
 from pathlib import Path
 
 from neuronoverlap.errors import InputError
+from neuronoverlap.options import (
+    BridgeOptions,
+    CorpusOptions,
+    OptionError,
+    ProbeOptions,
+    SpectrumOptions,
+    check_top_rate,
+)
 
 #: Commands that may write into --store.
 WRITING_COMMANDS = ("probe", "corpus", "spectrum", "select-bridge", "demo", "validate", "evaluate")
 
 #: option attribute -> (flag, smallest value allowed)
 _AT_LEAST = {
-    "max_new_tokens": ("--max-new-tokens", 1),
-    "batch_size": ("--batch-size", 1),
-    "n_samples": ("-n", 1),
-    "n_sentences": ("-n", 1),
+    "max_new_tokens": ("--max-new-tokens", ProbeOptions.AT_LEAST["max_new_tokens"]),
+    "batch_size": ("--batch-size", ProbeOptions.AT_LEAST["batch_size"]),
+    "n_samples": ("-n", ProbeOptions.AT_LEAST["n_samples"]),
+    "n_sentences": ("-n", CorpusOptions.AT_LEAST["n_sentences"]),
     "corpus_n": ("--corpus-n", 1),
     "eval_n": ("--eval-n", 1),
-    "permutations": ("--permutations", 1),
+    "permutations": ("--permutations", SpectrumOptions.AT_LEAST["n_permutations"]),
     "seed": ("--seed", 0),
     "shots": ("--shots", 0),
     "examples": ("--examples", 0),
-    "random_sets": ("--random-sets", 1),
-    "bootstrap": ("--bootstrap", 0),
+    "random_sets": ("--random-sets", BridgeOptions.AT_LEAST["n_random"]),
+    "bootstrap": ("--bootstrap", BridgeOptions.AT_LEAST["n_bootstrap"]),
 }
 
 #: commands where --permutations 0 means "no permutation test" (bridge selection)
@@ -37,13 +45,16 @@ def check_options(args) -> None:
     """The option values of any command (only those it has), and its --model spec."""
     for attr, (flag, least) in _AT_LEAST.items():
         if attr == "permutations" and getattr(args, "command", None) in _PERMUTATIONS_OPTIONAL:
-            least = 0
+            least = BridgeOptions.AT_LEAST["n_permutations"]
         value = getattr(args, attr, None)
         if isinstance(value, int) and value < least:
             raise InputError(f"{flag} must be at least {least}, got {value}")
     top_rate = getattr(args, "top_rate", None)
-    if top_rate is not None and not 0 < top_rate < 1:
-        raise InputError(f"--top-rate must be in (0, 1), got {top_rate}")
+    if top_rate is not None:
+        try:
+            check_top_rate("command line", top_rate)
+        except OptionError as error:
+            raise error.named("--top-rate") from None
     if getattr(args, "window", None):
         parse_window(args.window)
     if getattr(args, "model", None):

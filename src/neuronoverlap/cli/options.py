@@ -4,16 +4,79 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 
 from neuronoverlap.languages import DEFAULT_BRIDGES, known_codes
 from neuronoverlap.options import (
+    BRIDGE_METHODS,
     DEFAULT_STORE,
     DEFAULT_TOP_RATE,
+    MODEL_DTYPES,
+    SCORE_KINDS,
+    STOP_RULES,
     BridgeOptions,
     CorpusOptions,
+    OptionError,
     ProbeOptions,
 )
+
+#: Each options field and the flag that sets it: the one map from fields to flags (a flag's
+#: parsed attribute is its name without dashes, e.g. --random-sets -> args.random_sets).
+BRIDGE_FLAGS = {
+    "method": "--method",
+    "score": "--score",
+    "n_random": "--random-sets",
+    "n_bootstrap": "--bootstrap",
+    "n_permutations": "--permutations",
+    "top_rate": "--top-rate",
+    "seed": "--seed",
+    "agnostic_share": "--agnostic-share",
+}
+SPECTRUM_FLAGS = {
+    "top_rate": "--top-rate",
+    "measure": "--measure",
+    "linkage": "--linkage",
+    "n_permutations": "--permutations",
+    "seed": "--seed",
+    "agnostic_share": "--agnostic-share",
+}
+
+
+PROBE_FLAGS = {
+    "n_samples": "-n",
+    "seed": "--seed",
+    "template": "--template",
+    "names": "--names",
+    "split": "--split",
+    "stop_rule": "--stop-rule",
+    "max_new_tokens": "--max-new-tokens",
+    "mean_dtype": "--mean-dtype",
+    "batch_size": "--batch-size",
+}
+CORPUS_FLAGS = {"n_sentences": "-n", "split": "--split", "batch_size": "--batch-size"}
+
+
+def flag_attribute(args, field: str, flag: str) -> str:
+    """The parsed attribute of a field's flag: the field's own name when the parser uses it
+    (-n -> n_samples), else the flag's (--random-sets -> random_sets)."""
+    return field if hasattr(args, field) else flag.lstrip("-").replace("-", "_")
+
+
+def options_from_flags(cls, args, flags: dict[str, str], **given):
+    """An options object of the flags the command has (defaults for the rest; a flag left unset,
+    None, keeps the default), `given` fields set directly; a bad value is an `InputError` naming
+    its flag."""
+    values = {
+        name: getattr(args, flag_attribute(args, name, flag))
+        for name, flag in flags.items()
+        if getattr(args, flag_attribute(args, name, flag), None) is not None and name not in given
+    }
+    try:
+        return cls(**values, **given)
+    except OptionError as error:
+        if error.field in values:
+            raise error.named(flags[error.field]) from None
+        raise
+
 
 LANGUAGES_HELP = "languages (ISO 639-1): " + ", ".join(known_codes())
 
@@ -47,7 +110,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--dtype",
         default="float32",
-        choices=["float32", "bfloat16", "float16"],
+        choices=list(MODEL_DTYPES),
         help="weights and activations dtype (default: float32)",
     )
 
@@ -116,7 +179,7 @@ def add_recording_options(
     g.add_argument(
         "--stop-rule",
         default=ProbeOptions.stop_rule,
-        choices=["quote", "reference"],
+        choices=list(STOP_RULES),
         help="quote (default): stop at a newline or after the answer's closing quote, so text "
         "written after the answer is not recorded; reference: BridgeX-ICL's newline or 30 tokens",
     )
@@ -142,7 +205,7 @@ def add_bridge_ranking_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--method",
         default=defaults.method,
-        choices=["calibrated", "reference"],
+        choices=list(BRIDGE_METHODS),
         help="ranking statistic: calibrated (default): window mean of z against size-matched "
         "random sets; reference: the reference code's raw max-mean of tr(K H L) (size-biased, "
         "not calibrated)",
@@ -150,7 +213,7 @@ def add_bridge_ranking_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--score",
         default=defaults.score,
-        choices=["reference", "cka"],
+        choices=list(SCORE_KINDS),
         help="pairwise score the calibration uses: reference: tr(K H L) on z-scored rows with a "
         "bandwidth from O alone (default); cka: pairwise CKA, each neuron's median bandwidth",
     )
@@ -181,48 +244,18 @@ def add_bridge_scoring_options(p: argparse.ArgumentParser) -> None:
 
 
 def bridge_options(args, **changes) -> BridgeOptions:
-    """The `BridgeOptions` of parsed ranking/scoring options."""
-    values = {
-        "method": args.method,
-        "score": args.score,
-        "n_random": args.random_sets,
-        "n_bootstrap": getattr(args, "bootstrap", BridgeOptions.n_bootstrap),
-        "n_permutations": getattr(args, "permutations", BridgeOptions.n_permutations),
-        "top_rate": getattr(args, "top_rate", DEFAULT_TOP_RATE),
-        "seed": args.seed,
-        "agnostic_share": getattr(args, "agnostic_share", None),
-    }
-    values.update(changes)
-    return BridgeOptions(**values)
+    """The `BridgeOptions` of parsed ranking/scoring options (`changes`: fields set directly)."""
+    return options_from_flags(BridgeOptions, args, BRIDGE_FLAGS, **changes)
 
 
 def probe_options(args, **changes) -> ProbeOptions:
     """The `ProbeOptions` of parsed recording options (what a command has; defaults for the rest)."""
-    values = {
-        name: getattr(args, name)
-        for name in (
-            "n_samples",
-            "seed",
-            "template",
-            "names",
-            "split",
-            "stop_rule",
-            "max_new_tokens",
-            "mean_dtype",
-            "batch_size",
-        )
-        if getattr(args, name, None) is not None
-    }
-    values.update(changes)
-    return replace(ProbeOptions(), **values)
+    return options_from_flags(ProbeOptions, args, PROBE_FLAGS, **changes)
 
 
 def corpus_options(args, n_sentences: int | None = None, split: str | None = None) -> CorpusOptions:
-    return CorpusOptions(
-        n_sentences=n_sentences if n_sentences is not None else args.n_sentences,
-        split=split or getattr(args, "split", CorpusOptions.split),
-        batch_size=args.batch_size,
-    )
+    given = {k: v for k, v in (("n_sentences", n_sentences), ("split", split)) if v is not None}
+    return options_from_flags(CorpusOptions, args, CORPUS_FLAGS, **given)
 
 
 def model_source(args):

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from neuronoverlap.cli import options as opt
 from neuronoverlap.errors import InputError
-from neuronoverlap.options import CorpusOptions, ProbeOptions
+from neuronoverlap.options import (
+    FLORES_SPLITS,
+    MEAN_DTYPES,
+    NAME_STYLES,
+    PROBE_SPLITS,
+    CorpusOptions,
+    ProbeOptions,
+)
 
 
 def add_parsers(sub) -> None:
@@ -39,20 +46,20 @@ def add_parsers(sub) -> None:
     p.add_argument(
         "--names",
         default=defaults.names,
-        choices=["endonym", "english"],
+        choices=list(NAME_STYLES),
         help="language names in prompts: Deutsch (endonym, the default) or German",
     )
     p.add_argument(
         "--split",
         default=defaults.split,
-        choices=["train", "test", "all"],
+        choices=list(PROBE_SPLITS),
         help="dictionary split for probes (default: train; test is kept for evaluation)",
     )
     opt.add_recording_options(p)
     p.add_argument(
         "--mean-dtype",
         default=defaults.mean_dtype,
-        choices=["float32", "float16"],
+        choices=list(MEAN_DTYPES),
         help="dtype of the stored mean activations (default: float32; float16 halves them, "
         "error in docs/store.md)",
     )
@@ -102,7 +109,7 @@ def add_parsers(sub) -> None:
         help=f"sentences per language (default: {corpus.n_sentences})",
     )
     p.add_argument(
-        "--split", default=corpus.split, choices=["dev", "devtest"], help="FLORES-200 split (default: dev)"
+        "--split", default=corpus.split, choices=list(FLORES_SPLITS), help="FLORES-200 split (default: dev)"
     )
     opt.add_store_option(p)
     opt.add_run_options(p)

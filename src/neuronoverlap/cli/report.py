@@ -6,7 +6,13 @@ import argparse
 import sys
 
 from neuronoverlap.cli import options as opt
-from neuronoverlap.options import DEFAULT_STORE, DEFAULT_TOP_RATE, SPECTRUM_MEASURES
+from neuronoverlap.options import (
+    DEFAULT_STORE,
+    DEFAULT_TOP_RATE,
+    SPECTRUM_MEASURES,
+    ReportOptions,
+    SpectrumOptions,
+)
 
 DEFAULT_OUT = "out/report"
 
@@ -45,19 +51,27 @@ def add_parsers(subparsers) -> argparse.ArgumentParser:
         help="active-set share of all neurons, for the probe overlaps O(s,t) and the "
         f"corpus active sets (default: {DEFAULT_TOP_RATE}, the reference's 1%%)",
     )
+    spectrum, defaults = SpectrumOptions(), ReportOptions()
     p.add_argument(
         "--measure",
-        default="jaccard",
+        default=spectrum.measure,
         choices=list(SPECTRUM_MEASURES),
-        help="similarity the spectrum dendrogram and the Mantel test use (default: "
-        "jaccard; cosine is the reference's measure but saturates near 1)",
+        help=f"similarity the spectrum dendrogram and the Mantel test use (default: "
+        f"{spectrum.measure}; cosine is the reference's measure but saturates near 1)",
     )
-    p.add_argument("--permutations", type=int, default=999, help="Mantel test permutations (default: 999)")
-    p.add_argument("--seed", type=int, default=0, help="Mantel test seed (default: 0)")
+    p.add_argument(
+        "--permutations",
+        type=int,
+        default=spectrum.n_permutations,
+        help=f"Mantel test permutations (default: {spectrum.n_permutations})",
+    )
+    p.add_argument(
+        "--seed", type=int, default=spectrum.seed, help=f"Mantel test seed (default: {spectrum.seed})"
+    )
     p.add_argument(
         "--bootstrap",
         type=int,
-        default=0,
+        default=defaults.bootstrap,
         help="bootstrap resamples for the spectrum's intervals, from the store's "
         "per-sentence statistics (`spectrum --bootstrap`; default: 0, off)",
     )
@@ -65,8 +79,8 @@ def add_parsers(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--examples",
         type=int,
-        default=3,
-        help="example prompts and generations shown per probe set (default: 3)",
+        default=defaults.n_examples,
+        help=f"example prompts and generations shown per probe set (default: {defaults.n_examples})",
     )
     p.add_argument("--quiet", action="store_true", help="no progress lines; print only the report's path")
     return p
@@ -86,26 +100,26 @@ def check_intact(store: str) -> None:
         )
 
 
-def run_report(args) -> int:
-    from neuronoverlap.report import write_report
+def report_options(args) -> ReportOptions:
+    """The `ReportOptions` of the parsed flags (a bad value is an `InputError` naming its flag)."""
+    return opt.options_from_flags(
+        ReportOptions,
+        args,
+        {"bootstrap": "--bootstrap", "n_examples": "--examples"},
+        spectrum=opt.options_from_flags(SpectrumOptions, args, opt.SPECTRUM_FLAGS),
+    )
 
+
+def run_report(args) -> int:
+    from neuronoverlap.pipeline.report import report
+
+    options = report_options(args)
     check_intact(args.store)
 
     def log(message: str) -> None:
         print(f"report: {message}", file=sys.stderr, flush=True)
 
-    outputs = write_report(
-        args.store,
-        args.out,
-        top_rate=args.top_rate,
-        spectrum_measure=args.measure,
-        permutations=args.permutations,
-        seed=args.seed,
-        n_examples=args.examples,
-        log=None if args.quiet else log,
-        bootstrap=args.bootstrap,
-        agnostic_share=args.agnostic_share,
-    )
+    outputs = report(args.store, args.out, options=options, log=None if args.quiet else log)
     if args.quiet:
         print(outputs.html)
         return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from neuronoverlap.cli import options as opt
 from neuronoverlap.languages import known_codes
-from neuronoverlap.options import CorpusOptions, SpectrumOptions
+from neuronoverlap.options import FLORES_SPLITS, SPECTRUM_MEASURES, CorpusOptions, SpectrumOptions
 
 
 def add_parsers(sub) -> None:
@@ -36,7 +36,7 @@ def add_parsers(sub) -> None:
         help=f"FLORES sentences per language to record when missing (default: {CorpusOptions.n_sentences})",
     )
     p.add_argument(
-        "--split", default="dev", choices=["dev", "devtest"], help="FLORES-200 split (default: dev)"
+        "--split", default="dev", choices=list(FLORES_SPLITS), help="FLORES-200 split (default: dev)"
     )
     opt.add_store_option(p)
     p.add_argument("--out", default="out/spectrum", help="output folder (default: out/spectrum)")
@@ -44,7 +44,7 @@ def add_parsers(sub) -> None:
     p.add_argument(
         "--measure",
         default=defaults.measure,
-        choices=["jaccard", "cosine", "cka"],
+        choices=list(SPECTRUM_MEASURES),
         help="similarity the spectrum clusters on (default: jaccard; cosine is the "
         "reference's measure, but it saturates near 1, see docs/analyses.md)",
     )
@@ -72,14 +72,7 @@ def add_parsers(sub) -> None:
 
 
 def _options(args) -> SpectrumOptions:
-    return SpectrumOptions(
-        top_rate=args.top_rate,
-        measure=args.measure,
-        linkage=args.linkage,
-        n_permutations=args.permutations,
-        seed=args.seed,
-        agnostic_share=args.agnostic_share,
-    )
+    return opt.options_from_flags(SpectrumOptions, args, opt.SPECTRUM_FLAGS)
 
 
 def run_spectrum(args) -> int:
@@ -92,9 +85,9 @@ def run_spectrum(args) -> int:
         args.langs,
         args.out,
         opt.model_source(args),
-        _options(args),
-        opt.corpus_options(args),
-        args.data_dir,
+        options=_options(args),
+        corpora=opt.corpus_options(args),
+        data_dir=args.data_dir,
         progress=not args.quiet,
     )
     mantel = result.mantel
@@ -119,8 +112,8 @@ def _with_intervals(args) -> int:
         args.langs,
         args.out,
         opt.model_source(args),
-        _options(args),
-        opt.corpus_options(args),
+        options=_options(args),
+        corpora=opt.corpus_options(args),
         resamples=args.bootstrap,
         block_size=args.block_size,
         level=args.level,

@@ -27,6 +27,7 @@ import numpy as np
 from neuronoverlap.data.paths import decode_lines, find_file, resolve_data_dir
 from neuronoverlap.errors import InputError
 from neuronoverlap.languages import get_language
+from neuronoverlap.options import PROBE_SPLITS
 
 Split = Literal["train", "test", "all"]
 WordPair = tuple[str, str]
@@ -229,8 +230,8 @@ def read_dictionary(
 def dictionary_files(root: Path, src: str, tgt: str, split: Split) -> list[Path] | None:
     """The files holding the src-tgt `split` under `root` (MUSE naming first, then Wiktionary's),
     or None when any of them is missing."""
-    if split not in ("train", "test", "all"):
-        raise InputError(f"unknown dictionary split {split!r}; use 'train', 'test' or 'all'")
+    if split not in PROBE_SPLITS:
+        raise InputError(f"unknown dictionary split {split!r}; use one of {', '.join(PROBE_SPLITS)}")
     files = []
     for part in ("train", "test") if split == "all" else (split,):
         found = find_file(root, MUSE_SUBDIRS, [f"{src}-{tgt}.{MUSE_RANGES[part]}.txt"])

@@ -17,11 +17,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from neuronoverlap import options
 from neuronoverlap.data.paths import find_file, read_text_lines, resolve_data_dir
 from neuronoverlap.errors import InputError
 from neuronoverlap.languages import resolve_language
 
-FLORES_SPLITS = ("dev", "devtest")
+FLORES_SPLITS = options.FLORES_SPLITS
 FLORES_SUBDIRS = ("flores200", "flores200_dataset", "flores200/flores200_dataset", ".")
 
 

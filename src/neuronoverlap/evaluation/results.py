@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from jaxtyping import Bool
@@ -28,6 +28,8 @@ from neuronoverlap.evaluation.statistics import (
     paired_bootstrap_ci,
 )
 from neuronoverlap.jsonable import json_default
+from neuronoverlap.results import header
+from neuronoverlap.store import schema
 
 ZERO_SHOT = "zero-shot"
 REFERENCE = "reference"
@@ -183,7 +185,14 @@ def oracle_comparison(ranking: Sequence[str] | None, accuracies: Mapping[str, fl
 
 @dataclass
 class EvaluationResult:
-    """What an evaluation run found: conditions, comparisons, oracle, and every parameter."""
+    """What an evaluation run found: conditions, comparisons, oracle, and every parameter.
+
+    On the shelf (kind "evaluation", document `summary()`) it is kept without its records, which
+    go to the JSONL file beside the summary (`write_results`): read back, every condition's
+    `records` is empty and its accuracy is the stored one."""
+
+    kind: ClassVar[str] = "evaluation"
+    FORMAT: ClassVar[int] = 1
 
     task: str  # "bli" or "mrc"
     name: str  # e.g. "zh-ja" (BLI) or "sw" (MRC): used in file names
@@ -195,6 +204,43 @@ class EvaluationResult:
     data: dict[str, Any] = field(default_factory=dict)
     diagnostics: dict[str, dict[str, Any]] = field(default_factory=dict)  # per condition
     seconds: float = math.nan
+
+    @property
+    def key(self) -> str:
+        """Its document's name in the store's results group: bli-SRC-TGT, mrc-LANG."""
+        return schema.evaluation_result_name(self.task, self.name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**header(self), **self.summary()}
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> EvaluationResult:
+        """The stored summary back as a result (its conditions without records)."""
+        conditions = {
+            name: ConditionResult(name, c.get("bridge"), [], _accuracy(c))
+            for name, c in (document.get("conditions") or {}).items()
+        }
+        comparisons = {
+            b: Comparison(
+                b,
+                McNemarResult(**{k: c["mcnemar"][k] for k in McNemarResult.__dataclass_fields__}),
+                tuple(c["difference_ci"]),
+            )
+            for b, c in (document.get("comparisons") or {}).items()
+        }
+        oracle = document.get("oracle")
+        return cls(
+            document["task"],
+            document["name"],
+            conditions,
+            comparisons,
+            None if oracle is None else OracleComparison(**oracle),
+            dict(document.get("params") or {}),
+            dict(document.get("model") or {}),
+            dict(document.get("data") or {}),
+            dict(document.get("diagnostics") or {}),
+            document.get("seconds", math.nan),
+        )
 
     def accuracy_of(self, condition: str) -> float:
         return self.conditions[condition].accuracy.accuracy
@@ -244,6 +290,10 @@ class EvaluationResult:
                 )
             rows.append(line)
         return "\n".join(rows)
+
+
+def _accuracy(document: dict[str, Any]) -> Accuracy:
+    return Accuracy(**{k: document[k] for k in Accuracy.__dataclass_fields__})
 
 
 def model_description(model: Any) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from neuronoverlap.evaluation.bli import (
 from neuronoverlap.evaluation.extraction import extract_answer, extract_bridge_word, is_hit
 from neuronoverlap.evaluation.generate import generate_texts
 from neuronoverlap.evaluation.protocol import is_identical, load_examples
-from neuronoverlap.evaluation.results import model_description
+from neuronoverlap.evaluation.results import ZERO_SHOT, bridge_condition, model_description
 from neuronoverlap.evaluation.study import RULES, PairData, StudySummary, fixed_choice, pool
 from neuronoverlap.languages import get_language
 from neuronoverlap.models import NeuronModel, StopRule
@@ -184,7 +184,7 @@ class PairRun:
 
     def step1(self, bridge: str) -> np.ndarray:
         """(seed, word) step-1 correctness through `bridge` (NaN: word not in src-B dictionary)."""
-        rows = [self.seeds[s][f"bridge:{bridge}"]["bridge_hit"] for s in self.seeds]
+        rows = [self.seeds[s][bridge_condition(bridge)]["bridge_hit"] for s in self.seeds]
         return np.array([[math.nan if v is None else float(v) for v in r] for r in rows])
 
     def accuracy(self, condition: str, identical: bool = False) -> float:
@@ -194,7 +194,7 @@ class PairRun:
     def pair_data(self, scores: Mapping[str, float] | None) -> PairData:
         """The study's view: hits on the non-identical words, averaged over example seeds."""
         keep = ~np.array(self.identical)
-        hits = np.stack([self.hits(f"bridge:{b}").mean(axis=0)[keep] for b in self.bridges])
+        hits = np.stack([self.hits(bridge_condition(b)).mean(axis=0)[keep] for b in self.bridges])
         step1 = np.stack([_nanmean_rows(self.step1(b))[keep] for b in self.bridges])
         return PairData(
             self.src,
@@ -203,7 +203,7 @@ class PairRun:
             hits,
             step1,
             dict(scores) if scores is not None else None,
-            self.hits("zero-shot").mean(axis=0)[keep],
+            self.hits(ZERO_SHOT).mean(axis=0)[keep],
         )
 
 
@@ -328,7 +328,7 @@ def run_study(
         bridged = cache.generate(second, config.batch_size, progress, f"{src} seed {seed}: bridged")
         for r, texts in zip(group, outputs[: len(group)], strict=True):
             answers = [extract_answer(x) for x in texts]
-            r.seeds.setdefault(str(seed), {})["zero-shot"] = {
+            r.seeds.setdefault(str(seed), {})[ZERO_SHOT] = {
                 "answer": answers,
                 "hit": [is_hit(a, g) for a, g in zip(answers, r.golds, strict=True)],
             }
@@ -336,7 +336,7 @@ def run_study(
         for (r, b, bridge_words), texts in zip(owners, bridged, strict=True):
             gold = gold_bridge[(src, b)]
             answers = [extract_answer(x) for x in texts]
-            r.seeds[str(seed)][f"bridge:{b}"] = {
+            r.seeds[str(seed)][bridge_condition(b)] = {
                 "bridge_word": bridge_words,
                 "bridge_hit": [
                     is_hit(bw, gold.translations[w]) if gold is not None and w in gold.translations else None
@@ -380,10 +380,10 @@ def summarise_study(
             "n_words": len(r.words),
             "n_non_identical": int(np.sum(~np.array(r.identical))),
             "n_identical": int(np.sum(r.identical)),
-            "zero_shot": r.accuracy("zero-shot"),
-            "zero_shot_identical": r.accuracy("zero-shot", identical=True),
+            "zero_shot": r.accuracy(ZERO_SHOT),
+            "zero_shot_identical": r.accuracy(ZERO_SHOT, identical=True),
             "accuracy": acc,
-            "accuracy_identical": {b: r.accuracy(f"bridge:{b}", True) for b in r.bridges},
+            "accuracy_identical": {b: r.accuracy(bridge_condition(b), True) for b in r.bridges},
             "step1_accuracy": step1,
             "scores": dict(d.scores) if d.scores is not None else None,
             "oracle_in_sample": max(acc, key=acc.get),

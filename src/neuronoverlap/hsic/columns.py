@@ -27,6 +27,7 @@ import math
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from neuronoverlap import options
 from neuronoverlap.errors import InputError
 from neuronoverlap.hsic.kernels import Gaussian
 from neuronoverlap.hsic.pairwise import (
@@ -42,7 +43,7 @@ from neuronoverlap.hsic.reference import (
     zscored_products,
 )
 
-SCORE_KINDS = ("reference", "cka")
+SCORE_KINDS = options.SCORE_KINDS
 
 
 def overlap_bandwidth(zscored_overlap: Float[Tensor, "neuron sample"]) -> float:

@@ -21,6 +21,7 @@ import torch
 from jaxtyping import Bool, Float
 from torch import Tensor
 
+from neuronoverlap import options
 from neuronoverlap.errors import InputError
 from neuronoverlap.models.interface import ActivationConsumer, Batch, NeuronModel, positions_of
 
@@ -31,8 +32,8 @@ OPENING_QUOTES = '"“«「『„'
 #: Named stop rules: "quote" (the default) ends a quoted answer at its closing quote, so that
 #: the text the model writes after the answer (the next line of an imagined list) is not
 #: recorded; "reference" is BridgeX-ICL's rule: a newline or 30 tokens.
-STOP_RULES = ("quote", "reference")
-COUNT_RULES = ("all", "answer")
+STOP_RULES = options.STOP_RULES
+COUNT_RULES = options.TOKEN_COUNTS
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@ from typing import Any
 from neuronoverlap.errors import InputError
 from neuronoverlap.models.interface import NeuronModel
 from neuronoverlap.models.spec import check_architecture, model_name_of, unknown_model_error
+from neuronoverlap.options import MODEL_DTYPES
 
-DTYPES = ("float32", "bfloat16", "float16")
+DTYPES = MODEL_DTYPES
 
 
 def _torch_dtype(dtype: str):

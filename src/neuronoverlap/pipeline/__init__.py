@@ -9,7 +9,7 @@ Recording steps are resumable and record only what the store lacks; a step that 
 recording into a store without the data needs the model named (or `record=True`).
 """
 
-from neuronoverlap.options import BridgeOptions, CorpusOptions, ProbeOptions, SpectrumOptions
+from neuronoverlap.options import BridgeOptions, CorpusOptions, ProbeOptions, ReportOptions, SpectrumOptions
 from neuronoverlap.pipeline.bridge import choose_bridge, pair_codes, save_selection, selection_scores
 from neuronoverlap.pipeline.demo import DemoResult, run_demo
 from neuronoverlap.pipeline.evaluation import bli_through, save_evaluation
@@ -23,6 +23,7 @@ from neuronoverlap.pipeline.recording import (
     record_corpora,
     record_probes,
 )
+from neuronoverlap.pipeline.report import report
 from neuronoverlap.pipeline.scale import record_probe_shard, record_probes_on_ray
 from neuronoverlap.pipeline.spectrum import spectrum, spectrum_with_intervals
 from neuronoverlap.pipeline.validation import validate
@@ -33,6 +34,7 @@ __all__ = [
     "DemoResult",
     "ModelSource",
     "ProbeOptions",
+    "ReportOptions",
     "SpectrumOptions",
     "bli_through",
     "build_probe_sets",
@@ -47,6 +49,7 @@ __all__ = [
     "record_probe_shard",
     "record_probes",
     "record_probes_on_ray",
+    "report",
     "run_demo",
     "save_evaluation",
     "save_selection",

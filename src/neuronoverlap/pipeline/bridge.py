@@ -36,9 +36,8 @@ def save_selection(store: str | Path, result) -> None:
     src, tgt = result.src, result.tgt
     sets = {schema.overlap_set_name(src, tgt): result.overlap}
     sets.update({schema.bridge_set_name(b, src, tgt): s for b, s in result.bridges.items()})
-    document = {schema.bridge_result_name(src, tgt): result.to_dict()}
     with StoreWriter.for_existing(store) as writer:  # one commit: both or neither
-        writer.put(sets=sets, documents={schema.RESULTS: document})
+        writer.put_result(result, sets=sets)
 
 
 def choose_bridge(
@@ -46,6 +45,7 @@ def choose_bridge(
     pair: str | tuple[str, str],
     bridges: str | Sequence[str] = DEFAULT_BRIDGES,
     model=None,
+    *,
     options: BridgeOptions = BridgeOptions(),  # noqa: B008 (frozen)
     probes: ProbeOptions = ProbeOptions(),  # noqa: B008 (frozen)
     data_dir=None,
@@ -71,7 +71,9 @@ def choose_bridge(
     >>> path = pathlib.Path(folder.name) / "run.h5"
     >>> quick = BridgeOptions(n_random=10, n_bootstrap=10, window=(1, 2))
     >>> probes = ProbeOptions(n_samples=4, max_new_tokens=3)
-    >>> selection = choose_bridge(path, "de-fr", ["en", "es"], "tiny-llama", quick, probes, progress=False)
+    >>> selection = choose_bridge(
+    ...     path, "de-fr", ["en", "es"], "tiny-llama", options=quick, probes=probes, progress=False
+    ... )
     de-fr: recorded (4 samples) -> .../run.h5
     ...
     >>> sorted(selection.ranking()), sorted(selection.selection_probability)
@@ -87,7 +89,7 @@ def choose_bridge(
     if not candidates:
         raise InputError("no candidate bridges")
     ensure_pair_probes(store, src, tgt, candidates, model, probes, data_dir, progress, record)
-    result = select_bridge(store, src, tgt, candidates, progress=progress, **options.select_kwargs())
+    result = select_bridge(store, src, tgt, candidates, options, progress=progress)
     save_selection(store, result)
     return result
 
@@ -97,25 +99,32 @@ def selection_scores(
     pair: tuple[str, str],
     bridges: Sequence[str],
     model=None,
+    *,
     options: BridgeOptions = BridgeOptions(),  # noqa: B008 (frozen)
     probes: ProbeOptions = ProbeOptions(),  # noqa: B008 (frozen)
     data_dir=None,
     progress: bool = True,
 ) -> dict[str, float]:
     """The selection's score per candidate bridge of `pair`, higher preferred: the stored result
-    when it scored exactly these bridges with this method and score, else a new selection."""
+    when it ran with exactly these bridges and these `options` (every field), else a new one."""
     from neuronoverlap.store import Store
 
     src, tgt = pair
     name = schema.bridge_result_name(src, tgt)
     opened = Store(store) if Path(store).is_file() else None
     if opened is not None and name in opened.group_names(schema.RESULTS):
-        stored = opened.get_json(schema.RESULTS, name)
-        same = sorted(stored.get("candidates", [])) == sorted(bridges)
-        ruled = (stored.get("parameters") or {}).get("agnostic_share") == options.agnostic_share
-        if same and ruled and stored.get("method") == options.method and stored.get("score") == options.score:
-            return {b: float(stored["scores"][b]) for b in bridges}
+        stored = opened.result(name)
+        if stored.ran_with(list(bridges), options):
+            return {b: float(stored.scores[b]) for b in bridges}
     result = choose_bridge(
-        store, pair, list(bridges), model, options, probes, data_dir, progress, record=True
+        store,
+        pair,
+        list(bridges),
+        model,
+        options=options,
+        probes=probes,
+        data_dir=data_dir,
+        progress=progress,
+        record=True,
     )
     return dict(result.scores)

@@ -109,8 +109,17 @@ def run_demo(
         f"neuron sets and bridge selection ({selection.method}, {selection.n_random} random sets, "
         f"{selection.n_bootstrap} bootstrap resamples)",
     )
-    result = choose_bridge(store, (src, tgt), candidates, source, selection, probes, data_dir, progress)
-    result.write_json(out / f"bridge-{src}-{tgt}.json")
+    result = choose_bridge(
+        store,
+        (src, tgt),
+        candidates,
+        source,
+        options=selection,
+        probes=probes,
+        data_dir=data_dir,
+        progress=progress,
+    )
+    result.write_json(out / f"{result.key}.json")
     timings["bridge selection"] = time.perf_counter() - t
     from neuronoverlap.bridge.table import bridge_table
 
@@ -152,5 +161,5 @@ def run_demo(
     (out / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
     from neuronoverlap.report.verdict import bridge_verdict
 
-    verdict = bridge_verdict(result.to_dict(), None if bli is None else bli.summary())
+    verdict = bridge_verdict(result, bli)
     return DemoResult(result, bli, report, verdict, timings)

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from neuronoverlap.store import schema
-
 
 def save_evaluation(store: str | Path, result) -> str:
     """Keep an `EvaluationResult` summary in `store` as results/TASK-NAME (e.g. bli-zh-ja),
     where the report finds it. Returns the result's name."""
     from neuronoverlap.store import StoreWriter
 
-    name = schema.evaluation_result_name(result.task, result.name)
     with StoreWriter.for_existing(store) as writer:
-        writer.put_json(schema.RESULTS, name, result.summary())
-    return name
+        writer.put_result(result)
+    return result.key
 
 
 def bli_through(
@@ -23,6 +20,7 @@ def bli_through(
     model,
     pair: tuple[str, str],
     bridges: list[str],
+    *,
     n: int = 100,
     seed: int = 0,
     shots: int = 0,

@@ -58,6 +58,29 @@ def build_probe_sets(pairs: Sequence[tuple[str, str]], options: ProbeOptions, da
     ]
 
 
+def probe_job(
+    store: str | Path,
+    pairs: Sequence[tuple[str, str]],
+    source: ModelSource,
+    options: ProbeOptions,
+    data_dir=None,
+):
+    """The recording of `pairs` as a `scale.Job` (prompts and options, no model)."""
+    from neuronoverlap.scale import Job
+
+    return Job(
+        store=Path(store),
+        probe_sets=build_probe_sets(pairs, options, data_dir),
+        batch_size=options.batch_size,
+        stop=options.stop(),
+        count=options.count,
+        mean_dtype=options.mean_dtype,
+        model_spec=source.resolve(store),
+        device=source.device,
+        dtype=source.dtype,
+    )
+
+
 def record_probes(
     store: str | Path,
     pairs: Sequence[tuple[str, str]],
@@ -92,7 +115,6 @@ def record_probes(
     'already stored'
     >>> folder.cleanup()
     """
-    from neuronoverlap.pipeline.scale import probe_job
     from neuronoverlap.scale.units import run_in_process
 
     source = ModelSource.of(model)

@@ -8,30 +8,7 @@ from pathlib import Path
 
 from neuronoverlap.options import ProbeOptions
 from neuronoverlap.pipeline.model import ModelSource
-from neuronoverlap.pipeline.recording import build_probe_sets
-
-
-def probe_job(
-    store: str | Path,
-    pairs: Sequence[tuple[str, str]],
-    source: ModelSource,
-    options: ProbeOptions,
-    data_dir=None,
-):
-    """The recording of `pairs` as a `scale.Job` (prompts and options, no model)."""
-    from neuronoverlap.scale import Job
-
-    return Job(
-        store=Path(store),
-        probe_sets=build_probe_sets(pairs, options, data_dir),
-        batch_size=options.batch_size,
-        stop=options.stop(),
-        count=options.count,
-        mean_dtype=options.mean_dtype,
-        model_spec=source.resolve(store),
-        device=source.device,
-        dtype=source.dtype,
-    )
+from neuronoverlap.pipeline.recording import probe_job
 
 
 def record_probe_shard(

@@ -15,6 +15,7 @@ from neuronoverlap.pipeline.model import ModelSource
 def validate(
     store: str | Path,
     pairs: Sequence[tuple[str, str]],
+    *,
     config,
     bridges: Sequence[str] = DEFAULT_BRIDGES,
     out: str | Path = "out/validate",
@@ -44,10 +45,10 @@ def validate(
             (s, t),
             pair_bridges(s, t, list(bridges)),
             source,
-            selection,
-            probes,
-            config.data_dir,
-            progress,
+            options=selection,
+            probes=probes,
+            data_dir=config.data_dir,
+            progress=progress,
         )
         for s, t in pairs
     }

@@ -11,13 +11,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from neuronoverlap import options
 from neuronoverlap.data import BilingualDictionary, load_dictionary, read_flores
 from neuronoverlap.data.flores import flores_file
 from neuronoverlap.errors import InputError
 from neuronoverlap.languages import get_language
 
 DEFAULT_TEMPLATE = '{S}:"{w}"→{T}:'
-NAME_STYLES = ("endonym", "english")
+NAME_STYLES = options.NAME_STYLES
 
 
 def language_label(code: str, names: str = "endonym") -> str:

@@ -121,11 +121,12 @@ def record_probe_set(
         stats = ProbeBatchStats(len(prompts), model.n_layers, model.d_mlp, device=model.device)
         spans = probe_set.word_spans()[start:stop_index] if count == "answer" else None
         generations = generate_greedy(model, prompts, stop, stats, count=count, word_spans=spans)
-        mean, prob, tokens = stats.result()
+        stats.end_batch(len(prompts))
+        mean, _, tokens = stats.result()
         journal.add_block(
             start,
             mean=mean,
-            prob=prob,
+            fires=stats.fires(),  # integer counts, journaled and stored as integers
             tokens=tokens,
             prompts=np.array(prompts, dtype=str),
             generations=np.array([g.text for g in generations], dtype=str),

@@ -5,9 +5,11 @@ PNG per figure, from whatever a store holds. See docs/report.md.
     outputs = write_report("store/run.h5", "out/report")
     outputs.html                                      # out/report/report.html
 
-Modules: `collect` (store -> plain dict), `verdict` (the answer in sentences: which bridge, how
-sure, did it help), `tables`, `figures`, `html`, `markdown`, `command` (the `neuronoverlap
-report` subcommand).
+The report only presents: `pipeline.report` reads the store's typed results and computes what it
+lacks (`pipeline.report.gather`), then `render_report` lays them out. Modules: `collect` (results
+-> plain dict), `holdings` (what the store holds: provenance, probe sets, corpora), `verdict`
+(the answer in sentences: which bridge, how sure, did it help), `tables`, `figures`, `html`,
+`markdown`; the `neuronoverlap report` subcommand is cli/report.py.
 """
 
 from __future__ import annotations
@@ -18,9 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from neuronoverlap.errors import InputError
-from neuronoverlap.options import DEFAULT_TOP_RATE, SPECTRUM_MEASURES
-
-#: What the spectrum may cluster on (`neuronoverlap.analyses.write_spectrum_outputs`).
+from neuronoverlap.options import (
+    DEFAULT_MANTEL_PERMUTATIONS,
+    DEFAULT_SPECTRUM_MEASURE,
+    DEFAULT_TOP_RATE,
+    SPECTRUM_MEASURES,
+    ReportOptions,
+    SpectrumOptions,
+)
 
 
 @dataclass(frozen=True)
@@ -48,19 +55,6 @@ class ReportOutputs:
         ]
 
 
-def _check(top_rate: float, spectrum_measure: str, permutations: int, n_examples: int) -> None:
-    if not 0 < top_rate < 1:
-        raise InputError(f"top rate must be in (0, 1), got {top_rate}")
-    if spectrum_measure not in SPECTRUM_MEASURES:
-        raise InputError(
-            f"unknown spectrum measure {spectrum_measure!r}; use one of {', '.join(SPECTRUM_MEASURES)}"
-        )
-    if permutations < 1:
-        raise InputError(f"Mantel permutations must be at least 1, got {permutations}")
-    if n_examples < 0:
-        raise InputError(f"examples per probe set must be >= 0, got {n_examples}")
-
-
 def _remove_previous_outputs(out: Path) -> None:
     """Delete the files an earlier report wrote into `out` (figures, tables, spectrum), so that
     nothing stale is left beside the new report."""
@@ -74,64 +68,32 @@ def _remove_previous_outputs(out: Path) -> None:
                 path.unlink()
 
 
-def write_report(
-    store_path: str | Path,
-    out_dir: str | Path,
-    top_rate: float = DEFAULT_TOP_RATE,
-    spectrum_measure: str = "jaccard",
-    permutations: int = 999,
-    seed: int = 0,
-    n_examples: int = 3,
-    log: Callable[[str], None] | None = None,
-    bootstrap: int = 0,
-    agnostic_share: float | None = None,
-) -> ReportOutputs:
-    """Write the report of the store at `store_path` into `out_dir`.
+def prepare_out(out_dir: str | Path) -> Path:
+    """The report's folder, emptied of an earlier report's figures, tables and spectrum files;
+    a file in its place is an `InputError`."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} exists and is not a folder")
+    _remove_previous_outputs(out)
+    return out
 
-    `top_rate`: active-set share of neurons (probe overlaps and corpus active sets);
-    `spectrum_measure`: the similarity the spectrum clusters on ("jaccard", "cosine", "cka");
-    `permutations`, `seed`: the Mantel test; `n_examples`: prompts shown per probe set;
-    `log`: called with a line per step; `bootstrap`: resamples for the spectrum's intervals
-    (needs per-sentence statistics, docs/analyses.md); `agnostic_share`: the language-agnostic
-    rule (analyses/agnostic.py) for the probe overlaps O(s,t), the corpus active sets and the
-    spectrum, recorded with the report's parameters (None: every neuron). A missing or damaged
-    store is an `InputError`.
-    """
-    # Imported here: matplotlib and scipy take a second or two, and `neuronoverlap --help`
-    # imports this package.
+
+def render_report(shelf, out: Path, log: Callable[[str], None] | None = None) -> ReportOutputs:
+    """Lay out a `pipeline.report.ReportShelf` as the page, summary.md, report.json, tables and
+    figures in `out` (prepared by `prepare_out`)."""
+    # Imported here: matplotlib takes a second or two, and `neuronoverlap --help` imports this package.
     from neuronoverlap.report.collect import collect, headline, verdicts
     from neuronoverlap.report.figures import figure_notes, make_figures
     from neuronoverlap.report.html import render_html
     from neuronoverlap.report.markdown import render_markdown
     from neuronoverlap.report.tables import build_tables
 
-    _check(top_rate, spectrum_measure, permutations, n_examples)
-    if bootstrap < 0:
-        raise InputError(f"bootstrap resamples must be >= 0, got {bootstrap}")
-    from neuronoverlap.analyses.agnostic import check_share
-
-    agnostic_share = check_share(agnostic_share)
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out} exists and is not a folder")
-    _remove_previous_outputs(out)
-    data = collect(
-        store_path,
-        out / "spectrum",
-        top_rate=top_rate,
-        spectrum_measure=spectrum_measure,
-        permutations=permutations,
-        seed=seed,
-        n_examples=n_examples,
-        log=log,
-        bootstrap=bootstrap,
-        agnostic_share=agnostic_share,
-    )
+    data = collect(shelf)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     (out / "tables").mkdir(parents=True, exist_ok=True)
     if log:
         log("figures and tables")
-    data["verdicts"] = verdicts(data)
+    data["verdicts"] = verdicts(shelf)
     data["figure_notes"] = figure_notes(data)
     figures = make_figures(data)
     tables = build_tables(data)
@@ -158,4 +120,41 @@ def write_report(
     )
 
 
-__all__ = ["SPECTRUM_MEASURES", "ReportOutputs", "write_report"]
+def write_report(
+    store_path: str | Path,
+    out_dir: str | Path,
+    top_rate: float = DEFAULT_TOP_RATE,
+    spectrum_measure: str = DEFAULT_SPECTRUM_MEASURE,
+    permutations: int = DEFAULT_MANTEL_PERMUTATIONS,
+    seed: int = 0,
+    n_examples: int = 3,
+    log: Callable[[str], None] | None = None,
+    bootstrap: int = 0,
+    agnostic_share: float | None = None,
+) -> ReportOutputs:
+    """Write the report of the store at `store_path` into `out_dir` (`pipeline.report` with the
+    `ReportOptions` of these values).
+
+    `top_rate`: active-set share of neurons (probe overlaps and corpus active sets);
+    `spectrum_measure`: the similarity the spectrum clusters on ("jaccard", "cosine", "cka");
+    `permutations`, `seed`: the Mantel test; `n_examples`: prompts shown per probe set;
+    `log`: called with a line per step; `bootstrap`: resamples for the spectrum's intervals
+    (needs per-sentence statistics, docs/analyses.md); `agnostic_share`: the language-agnostic
+    rule (analyses/agnostic.py) for the probe overlaps O(s,t), the corpus active sets and the
+    spectrum, recorded with the report's parameters (None: every neuron). A missing or damaged
+    store is an `InputError`.
+    """
+    from neuronoverlap.pipeline.report import report
+
+    rule = SpectrumOptions(
+        top_rate=top_rate,
+        measure=spectrum_measure,
+        n_permutations=permutations,
+        seed=seed,
+        agnostic_share=agnostic_share,
+    )
+    options = ReportOptions(spectrum=rule, bootstrap=bootstrap, n_examples=n_examples)
+    return report(store_path, out_dir, options=options, log=log)
+
+
+__all__ = ["SPECTRUM_MEASURES", "ReportOutputs", "prepare_out", "render_report", "write_report"]

@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from neuronoverlap.analyses import THIRDS  # noqa: E402
+from neuronoverlap.evaluation.results import ZERO_SHOT  # noqa: E402
 from neuronoverlap.report.collect import slug  # noqa: E402
 
 DPI = 110
@@ -389,7 +390,7 @@ def evaluation_figure(evaluation: dict[str, Any]) -> plt.Figure:
     )
     figure, axis = plt.subplots(figsize=(max(5, 1.1 * len(names) + 2), 3.6))
     x = np.arange(len(names))
-    colours = ["#9e9e9e" if n == "zero-shot" else "#4c78a8" for n in names]
+    colours = ["#9e9e9e" if n == ZERO_SHOT else "#4c78a8" for n in names]
     axis.bar(x, accuracy, color=colours)
     axis.errorbar(
         x,

@@ -1,10 +1,9 @@
 """The answer in plain sentences: which bridge, how sure, and whether it helped.
 
-`bridge_verdict(selection, evaluation)` reads a stored bridge selection (the dict
-`BridgeSelection.to_dict()` writes, result `bridge-S-T`) and, optionally, the BLI summary of the
-same pair (`EvaluationResult.summary()`, result `bli-S-T`). It is a pure function of those two
-dicts (no store, no model, nothing heavy imported), so `neuronoverlap demo` and the report print
-the same words.
+`bridge_verdict(selection, evaluation)` reads a bridge selection (a `BridgeSelection`, stored as
+result `bridge-S-T`) and, optionally, the BLI result of the same pair (an `EvaluationResult`,
+result `bli-S-T`). It is a pure function of those two objects (no store, no model), so
+`neuronoverlap demo` and the report print the same words.
 
 The rule, in one place (`CLEAR_PROBABILITY`, `choice_rule`):
 
@@ -28,9 +27,13 @@ being 0 and no word differing between the two conditions, whose interval is [0, 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from neuronoverlap.errors import InputError
+
+if TYPE_CHECKING:
+    from neuronoverlap.bridge.result import BridgeSelection
+    from neuronoverlap.evaluation.results import EvaluationResult
 
 #: Share of bootstrap resamples in which the chosen bridge must rank first for a clear choice.
 CLEAR_PROBABILITY = 0.8
@@ -38,8 +41,6 @@ CLEAR_PROBABILITY = 0.8
 #: Outcomes of `choice_rule` and `effect_rule`.
 CHOICES = ("clear", "unclear", "no interval", "one candidate")
 EFFECTS = ("helped", "hurt", "cannot tell", "not evaluated")
-
-ZERO_SHOT = "zero-shot"  # the condition name of `neuronoverlap.evaluation.results`
 
 
 @dataclass(frozen=True)
@@ -87,16 +88,15 @@ def _overlaps(a: list[float | None] | None, b: list[float | None] | None) -> boo
     return a[0] <= b[1] and b[0] <= a[1]
 
 
-def choice_rule(selection: dict[str, Any]) -> str:
-    """One of `CHOICES` for a stored selection (the rule of the module docstring)."""
-    candidates = list(selection.get("candidates") or selection.get("ranking") or [])
-    if len(candidates) < 2:
+def choice_rule(selection: BridgeSelection) -> str:
+    """One of `CHOICES` for a selection (the rule of the module docstring)."""
+    if len(selection.candidates) < 2:
         return "one candidate"
-    boot = selection.get("bootstrap")
-    if not boot or not boot.get("selection_probability"):
+    boot = selection.bootstrap
+    if boot is None or not boot.selection_probability:
         return "no interval"
-    probability = boot["selection_probability"].get(selection["chosen"], 0.0)
-    top_two = boot.get("top_two")
+    probability = boot.selection_probability[selection.chosen]
+    top_two = boot.top_two
     margin_clear = top_two is None or (top_two["interval"][0] is not None and top_two["interval"][0] > 0)
     return "clear" if probability >= CLEAR_PROBABILITY and margin_clear else "unclear"
 
@@ -113,18 +113,18 @@ def effect_rule(difference_ci: list[float] | None) -> str:
     return "cannot tell"
 
 
-def _selection_lines(selection: dict[str, Any], choice: str) -> tuple[str, list[str]]:
-    src, tgt, chosen = selection["src"], selection["tgt"], selection["chosen"]
-    scores, pvalues = selection.get("scores") or {}, selection.get("pvalues") or {}
-    ranking = list(selection.get("ranking") or [chosen])
+def _selection_lines(selection: BridgeSelection, choice: str) -> tuple[str, list[str]]:
+    src, tgt, chosen = selection.src, selection.tgt, selection.chosen
+    scores, pvalues = selection.scores, selection.pvalues
+    ranking = selection.ranking()
     pair = f"{src}->{tgt}"
-    boot = selection.get("bootstrap")
-    statistic = "calibrated z" if selection.get("method") == "calibrated" else "score"
+    boot = selection.bootstrap
+    statistic = "calibrated z" if selection.method == "calibrated" else "score"
     lines = [
-        f"Chosen bridge for {pair}: {chosen}, {statistic} {_num(scores.get(chosen))}"
+        f"Chosen bridge for {pair}: {chosen}, {statistic} {_num(scores[chosen])}"
         + (
             f" (p = {pvalues[chosen]:.3g} against random neuron sets of the same size)."
-            if pvalues.get(chosen) is not None
+            if pvalues[chosen] is not None
             else "."
         )
     ]
@@ -134,8 +134,8 @@ def _selection_lines(selection: dict[str, Any], choice: str) -> tuple[str, list[
     if choice == "no interval":
         if runner is not None:
             lines.append(
-                f"Runner-up ({runner}): {statistic} {_num(scores.get(runner))}, a margin of "
-                f"{_num(_diff(scores.get(chosen), scores.get(runner)))} with no interval."
+                f"Runner-up ({runner}): {statistic} {_num(scores[runner])}, a margin of "
+                f"{_num(_diff(scores[chosen], scores[runner]))} with no interval."
             )
         lines.append(
             "The selection has no interval: it was run without a bootstrap "
@@ -146,21 +146,21 @@ def _selection_lines(selection: dict[str, Any], choice: str) -> tuple[str, list[
             "bootstrap, so nothing says how sure it is)."
         ), lines
 
-    level = f"{boot['level']:.0%}"
-    intervals = boot.get("intervals") or {}
-    probability = boot["selection_probability"]
-    n = boot.get("n_resamples")
-    own = intervals.get(chosen)
+    level = f"{boot.level:.0%}"
+    intervals = boot.intervals
+    probability = boot.selection_probability
+    n = boot.n_resamples
+    own = intervals[chosen]
     lines[0] = lines[0][:-1] + f"; {level} interval {_span(own)}."
-    others = ", ".join(f"{b} {probability[b]:.0%}" for b in ranking if b != chosen and probability.get(b))
+    others = ", ".join(f"{b} {probability[b]:.0%}" for b in ranking if b != chosen and probability[b])
     lines.append(
-        f"{chosen} ranked first in {probability.get(chosen, 0.0):.0%} of {n} bootstrap resamples"
+        f"{chosen} ranked first in {probability[chosen]:.0%} of {n} bootstrap resamples"
         + (f"; {others}." if others else ".")
     )
-    top_two = boot.get("top_two")
+    top_two = boot.top_two
     if top_two is not None:
         second = top_two["second"]
-        overlap = _overlaps(own, intervals.get(second))
+        overlap = _overlaps(own, intervals[second])
         lines.append(
             f"Margin over the runner-up ({second}): {_num(top_two['difference'])} "
             f"({level} paired interval {_span(top_two['interval'], signed=True)}; "
@@ -168,15 +168,15 @@ def _selection_lines(selection: dict[str, Any], choice: str) -> tuple[str, list[
             f"{level} intervals "
             + ("overlap." if overlap else "do not overlap." if overlap is False else "are not all known.")
         )
-    close = [b for b in ranking if b != chosen and _overlaps(own, intervals.get(b))]
+    close = [b for b in ranking if b != chosen and _overlaps(own, intervals[b])]
     if choice == "clear":
         return (
             f"Bridge for {pair}: {chosen}, a clear choice (first in "
             f"{probability[chosen]:.0%} of resamples, ahead of {runner} beyond the noise)."
         ), lines
     why = []
-    if probability.get(chosen, 0.0) < CLEAR_PROBABILITY:
-        why.append(f"{chosen} ranked first in only {probability.get(chosen, 0.0):.0%} of bootstrap resamples")
+    if probability[chosen] < CLEAR_PROBABILITY:
+        why.append(f"{chosen} ranked first in only {probability[chosen]:.0%} of bootstrap resamples")
     if top_two is not None and not top_two["interval"][0] > 0:
         why.append(f"the {level} interval of its lead over the runner-up ({top_two['second']}) includes 0")
     tied = f"; the {level} intervals of {_names(close)} overlap {chosen}'s" if close else ""
@@ -191,40 +191,43 @@ def _diff(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else a - b
 
 
-def _effect_lines(selection: dict[str, Any], evaluation: dict[str, Any] | None) -> tuple[str, str, list[str]]:
-    chosen = selection["chosen"]
+def _effect_lines(
+    selection: BridgeSelection, evaluation: EvaluationResult | None
+) -> tuple[str, str, list[str]]:
+    from neuronoverlap.evaluation.results import ZERO_SHOT, bridge_condition
+
+    chosen = selection.chosen
     if evaluation is None:
         return "not evaluated", "No BLI evaluation of this pair: whether it helps is not known.", []
-    params = evaluation.get("params") or {}
-    pair = (params.get("src"), params.get("tgt"))
-    if None not in pair and pair != (selection["src"], selection["tgt"]):
+    pair = (evaluation.params.get("src"), evaluation.params.get("tgt"))
+    if None not in pair and pair != (selection.src, selection.tgt):
         raise InputError(
             f"the BLI result is for {pair[0]}-{pair[1]}, the bridge selection for "
-            f"{selection['src']}-{selection['tgt']}"
+            f"{selection.src}-{selection.tgt}"
         )
-    conditions = evaluation.get("conditions") or {}
-    comparison = (evaluation.get("comparisons") or {}).get(chosen)
-    zero, bridged = conditions.get(ZERO_SHOT), conditions.get(f"bridge:{chosen}")
+    comparison = evaluation.comparisons.get(chosen)
+    zero = evaluation.conditions.get(ZERO_SHOT)
+    bridged = evaluation.conditions.get(bridge_condition(chosen))
     if comparison is None or zero is None or bridged is None:
-        evaluated = sorted(evaluation.get("comparisons") or {})
+        evaluated = sorted(evaluation.comparisons)
         also = f" (evaluated: {', '.join(evaluated)})" if evaluated else ""
         return ("not evaluated", f"BLI did not evaluate the chosen bridge {chosen}{also}.", [])
-    ci = list(comparison["difference_ci"])
+    zero, bridged = zero.accuracy, bridged.accuracy
+    ci = list(comparison.difference_ci)
     effect = effect_rule(ci)
-    level = f"{zero.get('confidence', 0.95):.0%}"
-    n = zero.get("n")
+    level = f"{zero.confidence:.0%}"
     accuracies = (
-        f"{zero['accuracy']:.3f} zero-shot and {bridged['accuracy']:.3f} through {chosen} on {n} words"
+        f"{zero.accuracy:.3f} zero-shot and {bridged.accuracy:.3f} through {chosen} on {zero.n} words"
     )
-    mcnemar = comparison.get("mcnemar") or {}
+    mcnemar = comparison.mcnemar
     detail = (
-        f"BLI precision@1 through {chosen} minus zero-shot: {comparison['difference']:+.3f} "
+        f"BLI precision@1 through {chosen} minus zero-shot: {comparison.difference:+.3f} "
         f"({level} paired interval {_span(ci, signed=True, digits='.3f')})"
     )
-    if mcnemar.get("pvalue") is not None:
+    if mcnemar.pvalue is not None:
         detail += (
-            f"; McNemar p = {mcnemar['pvalue']:.3g} ({mcnemar.get('only_a')} words right only "
-            f"zero-shot, {mcnemar.get('only_b')} only through {chosen})"
+            f"; McNemar p = {mcnemar.pvalue:.3g} ({mcnemar.only_a} words right only "
+            f"zero-shot, {mcnemar.only_b} only through {chosen})"
         )
     lines = [detail + "."]
     if effect == "helped":
@@ -232,10 +235,10 @@ def _effect_lines(selection: dict[str, Any], evaluation: dict[str, Any] | None) 
     elif effect == "hurt":
         sentence = f"BLI: {chosen} hurt, {accuracies}."
     else:
-        none_right = zero["accuracy"] == 0 and bridged["accuracy"] == 0
+        none_right = zero.accuracy == 0 and bridged.accuracy == 0
         if none_right:
             why = "no word translated right either way"
-        elif not (mcnemar.get("only_a") or mcnemar.get("only_b")):
+        elif not (mcnemar.only_a or mcnemar.only_b):
             why = "no word differs between the two"
         else:
             why = "the interval of the difference includes 0"
@@ -243,23 +246,17 @@ def _effect_lines(selection: dict[str, Any], evaluation: dict[str, Any] | None) 
     return effect, sentence, lines
 
 
-def bridge_verdict(selection: dict[str, Any], evaluation: dict[str, Any] | None = None) -> Verdict:
-    """The verdict on a stored bridge selection and, when given, the BLI summary of the same pair.
+def bridge_verdict(selection: BridgeSelection, evaluation: EvaluationResult | None = None) -> Verdict:
+    """The verdict on a bridge selection and, when given, the BLI result of the same pair.
 
-    `selection`: the dict `BridgeSelection.to_dict()` writes (needs src, tgt, chosen; uses
-    candidates, ranking, scores, pvalues, method, bootstrap); `evaluation`: the dict
-    `EvaluationResult.summary()` writes for BLI, or None. A BLI result of another pair is an
-    `InputError`. The rule is in the module docstring."""
-    for key in ("src", "tgt", "chosen"):
-        if selection.get(key) is None:
-            raise InputError(f"the bridge selection has no {key!r}: not a stored selection")
+    A BLI result of another pair is an `InputError`. The rule is in the module docstring."""
     choice = choice_rule(selection)
     headline, lines = _selection_lines(selection, choice)
     effect, sentence, more = _effect_lines(selection, evaluation)
     return Verdict(
-        selection["src"],
-        selection["tgt"],
-        selection["chosen"],
+        selection.src,
+        selection.tgt,
+        selection.chosen,
         choice,
         effect,
         f"{headline} {sentence}",

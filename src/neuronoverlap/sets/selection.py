@@ -16,10 +16,7 @@ import numpy as np
 from jaxtyping import Bool, Float
 
 from neuronoverlap.errors import InputError
-from neuronoverlap.options import DEFAULT_TOP_RATE
-
-COUNT_RULES = ("ceil", "reference")
-TIES = ("include", "exact")
+from neuronoverlap.options import COUNT_RULES, DEFAULT_TOP_RATE, TIES
 
 
 def check_rate(name: str, rate: float) -> float:

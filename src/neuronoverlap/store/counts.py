@@ -1,10 +1,11 @@
 """Activation probabilities stored exactly as integer fire counts (schema 2).
 
-A sample's probability of a neuron is fires / tokens. The recorder hands the writer float32
-probabilities computed as float32(fires / tokens); the fire count is recovered from them exactly
-(`rint(prob * tokens)`, the float32 rounding error times `tokens` is far below 0.5) and the
-recovery is checked: a probability that is not float32(k / tokens) for an integer k is an error,
-never stored approximately. Reading computes float32(fires / max(tokens, 1)) in float64, so a
+A sample's probability of a neuron is fires / tokens. The recorder counts fires as integers in
+the hooks and journals them as integers (`block_fires`); a journal written before that holds
+float32 probabilities float32(fires / tokens), whose fire counts are recovered exactly
+(`rint(prob * tokens)`, the float32 rounding error times `tokens` is far below 0.5) and checked: a
+probability that is not float32(k / tokens) for an integer k is an error, never stored
+approximately. Reading computes float32(fires / max(tokens, 1)) in float64, so a
 reader gets the very float32 values the recorder computed.
 """
 
@@ -43,3 +44,18 @@ def fires_from_probability(
     if (fires < 0).any() or not np.array_equal(probability(fires, tokens), prob):
         raise InputError(f"{what}: activation probabilities are not exact fire counts / tokens")
     return fires.astype(FIRES_DTYPE)
+
+
+def block_fires(block: dict[str, np.ndarray], what: str) -> UInt[np.ndarray, "sample layer neuron"]:
+    """The fire counts of a journal block: its integer `fires`, or (a journal of an earlier
+    version) the counts behind its `prob`; checked to fit FIRES_DTYPE, an `InputError` naming `what`."""
+    if "fires" in block:
+        fires = np.asarray(block["fires"])
+        if fires.dtype.kind not in "iu" or (
+            fires.size and (fires.min() < 0 or fires.max() > np.iinfo(FIRES_DTYPE).max)
+        ):
+            raise InputError(f"{what}: fire counts are not integers in 0..{np.iinfo(FIRES_DTYPE).max}")
+        return fires.astype(FIRES_DTYPE)
+    if "prob" not in block:
+        raise InputError(f"{what} is damaged (no fires); delete it and rerun the same command")
+    return fires_from_probability(block["prob"], block["tokens"], what)

@@ -442,6 +442,26 @@ class Store:
             raw = _read(node, ())
         return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
 
+    def result(self, name: str):
+        """The typed result stored as results/NAME (`neuronoverlap.results`: a `BridgeSelection`,
+        an `EvaluationResult`, ...); a document of no known kind is an `InputError`."""
+        from neuronoverlap.results import read
+
+        return read(name, self.get_json(schema.RESULTS, name))
+
+    def results(self, kind: str | None = None) -> dict:
+        """Every typed result in the results group (of `kind` only, when given), by name;
+        documents of no known kind are left out (`get_json` reads them)."""
+        from neuronoverlap.results import kind_of, read
+
+        found = {}
+        for name in self.group_names(schema.RESULTS):
+            document = self.get_json(schema.RESULTS, name)
+            of = kind_of(name, document)
+            if of is not None and (kind is None or of == kind):
+                found[name] = read(name, document)
+        return found
+
     @contextmanager
     def h5_group(self, kind: str, name: str) -> Iterator[h5py.Group]:
         """Raw read access to `kind/name` of the model's group (for sets and results)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from neuronoverlap import options
 from neuronoverlap.errors import InputError
 
 SCHEMA_VERSION = 2
@@ -15,7 +16,7 @@ READABLE_VERSIONS = (1, 2)
 STATISTICS = ("mean", "probability")
 
 #: dtypes of a probe set's `mean` (float16 is opt-in: `--mean-dtype float16`, docs/store.md).
-MEAN_DTYPES = ("float32", "float16")
+MEAN_DTYPES = options.MEAN_DTYPES
 
 #: What a neuron's activation is, recorded in every store; appending with another is refused.
 ACTIVATION_DEFINITION = "act_fn(blocks.{l}.mlp.hook_pre); fires when > 0"

@@ -535,6 +535,11 @@ class StoreWriter:
         """Store a JSON document (an analysis result) as a UTF-8 string dataset `kind/name`."""
         self.put(documents={kind: {name: payload}})
 
+    def put_result(self, result, sets: Mapping[str, NeuronSet] | None = None) -> None:
+        """A typed result (`neuronoverlap.results`) as results/`result.key`, with the neuron
+        `sets` it made, in one commit; read it back with `Store.result(result.key)`."""
+        self.put(sets=sets, documents={schema.RESULTS: {result.key: result.to_dict()}})
+
     def put(
         self,
         sets: Mapping[str, NeuronSet] | None = None,
@@ -616,7 +621,7 @@ STRING_FIELDS = ("prompts", "generations", "source_words", "target_words")
 def _write_blocks(g: h5py.Group, journal: Journal, blocks: list[Path], row: int) -> int:
     """Write journal blocks into a probe set's datasets from sample `row` on; the row after."""
     mean_dtype = g["mean"].dtype
-    required = ("mean", "prob", "tokens", *STRING_FIELDS)
+    required = ("mean", "tokens", *STRING_FIELDS)
     for path in blocks:
         journal.check_block(path, required)  # every block whole before the first byte is written
     for path in blocks:
@@ -624,9 +629,7 @@ def _write_blocks(g: h5py.Group, journal: Journal, blocks: list[Path], row: int)
         size = block["tokens"].shape[0]
         rows = slice(row, row + size)
         g["mean"][rows] = block["mean"].astype(mean_dtype)
-        g["fires"][rows] = counts.fires_from_probability(
-            block["prob"], block["tokens"], f"journal block {path}"
-        )
+        g["fires"][rows] = counts.block_fires(block, f"journal block {path}")
         g["tokens"][rows] = block["tokens"]
         for key in STRING_FIELDS:
             # HDF5 strings cannot hold NUL: a model may generate one; keep it visible.
