@@ -3,11 +3,12 @@
 The band rule (default `n_bands=10`): in each layer, neurons are ranked by activation
 probability (the share of tokens on which they fire, e.g. averaged over the store's FLORES
 corpora) and cut into `n_bands` bands of equal count. A random set has, in every (layer, band)
-cell, as many neurons as the named set has there, drawn uniformly without replacement from the
-cell's other neurons (the named set's own members are left out; a cell whose other neurons are too
-few draws from all of its neurons). Switching off an always-on neuron is not like switching off a
-rare one; the bands keep that alike between a set and its null. `n_bands=1` (or no probabilities)
-draws uniformly within each layer: same size per layer, same layers.
+cell, as many neurons as the named set has there, drawn uniformly without replacement from all of
+the cell's neurons (the named set's own members included: the null is "a set drawn like this one
+at random", under which the named set and its random sets are exchangeable and the p-value is
+exact). Switching off an always-on neuron is not like switching off a rare one; the bands keep
+that alike between a set and its null. `n_bands=1` (or no probabilities) draws uniformly within
+each layer: same size per layer, same layers.
 """
 
 from __future__ import annotations
@@ -58,9 +59,7 @@ def random_sets(
     for cell in np.unique(flat_bands[members]):
         in_cell = flat_bands == cell
         wanted = int((in_cell & members).sum())
-        pool = np.flatnonzero(in_cell & ~members)
-        if len(pool) < wanted:
-            pool = np.flatnonzero(in_cell)
+        pool = np.flatnonzero(in_cell)
         keys = rng.random((n_sets, len(pool)))
         picks = np.argpartition(keys, wanted - 1, axis=1)[:, :wanted] if wanted < len(pool) else None
         columns.append(pool[picks] if picks is not None else np.tile(pool, (n_sets, 1)))

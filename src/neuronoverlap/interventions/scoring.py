@@ -107,11 +107,11 @@ def item_nll(
     reduce: str,
 ) -> Float[Tensor, " b"]:
     """Per item: mean (or sum) of -log p(token | before) over its scored tokens."""
-    log_probs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+    log_probs = torch.log_softmax(logits[:, :-1].to(torch.promote_types(logits.dtype, torch.float32)), dim=-1)
     targets = input_ids[:, 1:]
     token_nll = -log_probs.gather(-1, targets[..., None])[..., 0]
-    mask = scored[:, 1:].to(token_nll.dtype)
-    total = (token_nll * mask).sum(-1)
+    mask = scored[:, 1:]
+    total = torch.where(mask, token_nll, torch.zeros_like(token_nll)).sum(-1)  # padding may hold NaN
     return total / mask.sum(-1) if reduce == "mean" else total
 
 
