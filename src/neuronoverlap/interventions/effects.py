@@ -103,6 +103,7 @@ def set_effect(
     baseline: Float[np.ndarray, " item"] | None = None,
     attribution: Float[np.ndarray, "layer neuron"] | None = None,
     batch_size: int = 8,
+    exact_per_layer: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> SetEffect:
     """The effect of intervening on `neurons` (module docstring).
@@ -110,7 +111,9 @@ def set_effect(
     `values` / `factor` are numbers or [n_layers, d_mlp] arrays, as every random set needs its own;
     `probability` [n_layers, d_mlp] sets the bands (None: uniform within layers). `baseline`
     (the items' scores without intervention) and `attribution` (`attribution_scores` of these
-    texts and this intervention) may be passed in when several sets share the texts.
+    texts and this intervention) may be passed in when several sets share the texts. The effect
+    per layer is exact (one run per layer of the set) or, with `exact_per_layer=False`, the
+    attribution estimate only (`per_layer` is then empty).
     """
     shape = (model.n_layers, model.d_mlp)
     for name, given in (("values", values), ("factor", factor)):
@@ -134,7 +137,7 @@ def set_effect(
     change = exact(named)
     layers = [int(layer) for layer in np.flatnonzero(named.per_layer_counts())]
     per_layer = {}
-    for layer in layers:
+    for layer in layers if exact_per_layer else []:
         part = np.zeros(shape, dtype=bool)
         part[layer] = named.mask[layer]
         per_layer[layer] = float(exact(NeuronSet(part)).mean()) if len(layers) > 1 else float(change.mean())
