@@ -95,3 +95,59 @@ def test_result_round_trips(experiment, name, kind, rows, summary):
     assert InterventionResult.from_dict(result.to_dict()) == result
     assert InterventionResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
     assert result.to_dict()["kind"] == "intervention" and result.to_dict()["format"] == 1
+
+
+def test_the_perplexity_command_keeps_and_writes_its_result(store, tmp_path, capsys):
+    from neuronoverlap.cli import main
+
+    out = tmp_path / "lape.json"
+    argv = ["intervene", "perplexity", "--store", store, "--langs", "de,fr", "-n", "3", "--null-sets", "2"]
+    argv += ["--attribution-sets", "50", "--json", out, "--quiet", "--model", "tiny-llama"]
+    assert main([str(a) for a in argv]) == 0
+    printed = capsys.readouterr().out
+    assert "own language changes most" in printed and "results/intervention-perplexity-de-fr" in printed
+    written = json.loads(out.read_text())
+    assert written["kind"] == "intervention" and written["experiment"] == "perplexity"
+    assert [r.key for r in load_results(store)] == ["intervention-perplexity-de-fr"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["perplexity", "--langs", "de,ja"], ["no corpus statistics for 'ja'"]),
+        (["perplexity", "--langs", "de"], ["at least two different languages"]),
+        (["perplexity", "--langs", "de,fr", "--null-sets", "0"], ["--null-sets must be at least 1"]),
+        (
+            ["perplexity", "--langs", "de,fr", "--kind", "scale", "--factor", "nan"],
+            ["--factor must be a finite"],
+        ),
+        (["perplexity", "--langs", "de,fr", "--kind", "scale"], ["needs a finite --factor"]),
+        (["perplexity", "--langs", "de,fr", "--kind", "value", "--statistic", "median"], ["not 'median'"]),
+        (["perplexity", "--langs", "de,fr", "--kind", "ablate"], ["invalid choice: 'ablate'"]),
+        (["bli", "--pair", "de-fr", "--bridges", "es"], ["lacks probe sets es-de"]),
+        (["bli", "--pair", "de-fr", "--bridges", "fr"], ["a bridge cannot be"]),
+    ],
+)
+def test_bad_input_is_refused_before_the_model_loads(store, refused, no_model_load, argv, expected):
+    refused(["intervene", *argv, "--store", store, "--quiet"], store.parent, *expected)
+
+
+def test_script_share_counts_letters_of_the_target_script():
+    from neuronoverlap.interventions.metrics import in_script, script_flags
+
+    assert in_script("Hund", "Latn") and in_script("犬", "Jpan") and in_script("いぬ", "Jpan")
+    assert not in_script("犬", "Latn") and not in_script("dog犬", "Jpan") and not in_script("", "Latn")
+    assert in_script("«chien»", "Latn")  # punctuation is not a letter
+    assert script_flags(["كلب", "dog", ""], "ar").tolist() == [True, False, False]
+    assert script_flags(["כלב", "كلب"], "he").tolist() == [True, False]
+
+
+def test_the_bli_command_prints_each_set_and_condition(store, capsys):
+    from neuronoverlap.cli import main
+
+    argv = ["intervene", "bli", "--store", store, "--pair", "de-fr", "--bridges", "en", "-n", "4"]
+    argv += ["--null-sets", "1", "--attribution-sets", "20", "--max-new-tokens", "3", "--quiet", "--steer"]
+    assert main([str(a) for a in argv]) == 0
+    printed = capsys.readouterr().out
+    assert "zero-shot" in printed and "bridge:en" in printed and "steer O toward en" in printed
+    assert [r.key for r in load_results(store)] == ["intervention-bli-de-fr"]
