@@ -106,12 +106,14 @@ def item_nll(
     scored: Bool[Tensor, "b pos"],
     reduce: str,
 ) -> Float[Tensor, " b"]:
-    """Per item: mean (or sum) of -log p(token | before) over its scored tokens."""
-    log_probs = torch.log_softmax(logits[:, :-1].to(torch.promote_types(logits.dtype, torch.float32)), dim=-1)
-    targets = input_ids[:, 1:]
-    token_nll = -log_probs.gather(-1, targets[..., None])[..., 0]
+    """Per item: mean (or sum) of -log p(token | before) over its scored tokens (a fused cross
+    entropy: no [b, pos, vocab] log-probabilities are kept)."""
     mask = scored[:, 1:]
-    total = torch.where(mask, token_nll, torch.zeros_like(token_nll)).sum(-1)  # padding may hold NaN
+    targets = torch.where(mask, input_ids[:, 1:], torch.full_like(input_ids[:, 1:], -100))
+    flat = logits[:, :-1].reshape(-1, logits.shape[-1])
+    dtype = torch.promote_types(logits.dtype, torch.float32)
+    token_nll = torch.nn.functional.cross_entropy(flat.to(dtype), targets.reshape(-1), reduction="none")
+    total = token_nll.view(targets.shape).sum(-1)  # ignored (unscored, padding) tokens give 0
     return total / mask.sum(-1) if reduce == "mean" else total
 
 
