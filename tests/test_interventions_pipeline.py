@@ -151,3 +151,13 @@ def test_the_bli_command_prints_each_set_and_condition(store, capsys):
     printed = capsys.readouterr().out
     assert "zero-shot" in printed and "bridge:en" in printed and "steer O toward en" in printed
     assert [r.key for r in load_results(store)] == ["intervention-bli-de-fr"]
+
+
+def test_the_report_section_lists_the_stored_results(store, tiny_llama):
+    from neuronoverlap.report.interventions import interventions_section
+
+    assert interventions_section(store) == []
+    intervention_perplexity(store, ["de", "fr"], tiny_llama, n_sentences=3, null=SMALL_NULL, progress=False)
+    text = "\n".join(interventions_section(store))
+    assert text.startswith("## Do these neurons matter?") and "| set | de | fr |" in text
+    assert "Own language changes most" in text
