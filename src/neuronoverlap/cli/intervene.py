@@ -85,7 +85,9 @@ def add_parsers(subparsers) -> argparse.ArgumentParser:
         "activation band, exactly for --null-sets and by attribution patching for "
         "--attribution-sets. See docs/interventions.md.",
     )
-    tasks = command.add_subparsers(dest="intervene_task", metavar="EXPERIMENT", required=True)
+    tasks = command.add_subparsers(
+        dest="intervene_task", metavar="EXPERIMENT", required=True, help="perplexity or bli"
+    )
     p = tasks.add_parser(
         "perplexity",
         help="LAPE's test: each language's specific neurons off, FLORES perplexity of every language",
