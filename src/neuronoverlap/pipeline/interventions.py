@@ -291,8 +291,6 @@ def intervention_bli(
     save: bool = True,
 ) -> InterventionResult:
     """BridgeX's premise (module docstring); kept as results/intervention-bli-S-T."""
-    from dataclasses import replace
-
     from neuronoverlap.bridge.loader import bridge_sets
     from neuronoverlap.evaluation.bli import BLIPrompts, evaluate_bli
     from neuronoverlap.interventions import continuation_texts, intervene
@@ -356,6 +354,7 @@ def intervention_bli(
     from neuronoverlap.interventions.metrics import bli_items
 
     best_prompts, best_golds = _best_golds(loaded, bli_items(base_result)["zero-shot"], batch_size)
+    gold_texts = continuation_texts(loaded, best_prompts, best_golds)  # the zero-shot gold's NLL
     zero_shot = base["zero-shot"]
     rows, skipped = [], []
     for name, neurons in named.items():
@@ -384,10 +383,9 @@ def intervention_bli(
                     z=z_score(harm, np.array(null_harm[c][m])),
                 )
         # the zero-shot gold's NLL, exactly and by attribution patching against its own null
-        texts = continuation_texts(loaded, best_prompts, best_golds)
         effect = set_effect(
             loaded,
-            texts,
+            gold_texts,
             neurons.with_label(name),
             kind=kind,
             values=values,
@@ -443,7 +441,7 @@ def intervention_bli(
             "factor": factor,
             "of": of,
             "statistic": statistic if kind == "value" else None,
-            "null": asdict(replace(null)),
+            "null": asdict(null),
             "band_source": "pooled activation probability of the s<->t probe sets"
             if probability is not None
             else None,
