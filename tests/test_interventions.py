@@ -71,6 +71,20 @@ def test_identity_interventions_change_nothing(tiny_llama):
 
 def test_value_sets_the_activation_itself(tiny_llama):
     """'value' fixes act_fn(gate) (not hook_post) to v: the MLP sees v * up at that channel."""
+    check_value_sets_the_activation(tiny_llama)
+
+
+@pytest.mark.slow
+def test_value_sets_the_activation_on_the_embedded_model(gemma):
+    check_value_sets_the_activation(gemma)
+    batch = gemma.encode(PROMPTS[:1])
+    _, cache = gemma.backend.run_with_cache(batch.input_ids, attention_mask=batch.attention_mask)
+    gate, up = cache["blocks.1.mlp.hook_pre"], cache["blocks.1.mlp.hook_pre_linear"]
+    assert torch.allclose(gemma.act_fn(gate) * up, cache["blocks.1.mlp.hook_post"], atol=1e-5)
+
+
+def check_value_sets_the_activation(model):
+    tiny_llama = model
     seen = {}
 
     def keep(name):
