@@ -41,7 +41,7 @@ test-fast: $(STAMP)
 TL3_VENV := .venv-tl3
 TL3_LOCK := requirements/lock-tl3.txt
 TL3_STAMP := $(TL3_VENV)/.neuronoverlap-installed
-TL3_TESTS := tests/test_transformer_lens3.py tests/test_models.py tests/test_recording_correctness.py tests/test_store.py
+TL3_TESTS := tests/test_transformer_lens3.py tests/test_interventions_tl3.py tests/test_models.py tests/test_recording_correctness.py tests/test_store.py
 
 $(TL3_STAMP): pyproject.toml $(TL3_LOCK)
 	@echo "neuronoverlap set-up: $(TL3_VENV) with transformer-lens 3.9.0 ($(TL3_LOCK)); about 2 minutes"

@@ -27,6 +27,7 @@ EXAMPLES = {
         "neurons_frame",
         "neuron_set_frame",
     ],
+    "neuronoverlap.interventions.hooks": ["intervene"],
 }
 
 

@@ -54,6 +54,7 @@ _EXPORTS = {
     "run_demo": "neuronoverlap.pipeline",
     "validate": "neuronoverlap.pipeline",
     "report": "neuronoverlap.pipeline",
+    "intervene": "neuronoverlap.interventions",
 }
 
 

@@ -29,6 +29,7 @@ KINDS: dict[str, Any] = {
     "overlap-profile": "neuronoverlap.analyses.profiles:OverlapProfile",
     "language-similarity": "neuronoverlap.analyses.profiles:LanguageSimilarity",
     "spectrum": "neuronoverlap.analyses.profiles:SpectrumSummary",
+    "intervention": "neuronoverlap.interventions.result:InterventionResult",
 }
 
 

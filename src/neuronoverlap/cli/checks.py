@@ -20,6 +20,7 @@ from neuronoverlap.options import (
 
 #: Commands that may write into --store.
 WRITING_COMMANDS = ("probe", "corpus", "spectrum", "select-bridge", "demo", "validate", "evaluate")
+WRITING_COMMANDS += ("intervene",)  # interventions (issue 28)
 
 #: option attribute -> (flag, smallest value allowed)
 _AT_LEAST = {

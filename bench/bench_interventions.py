@@ -1,0 +1,122 @@
+"""Benchmark interventions on the embedded Gemma-3-270M: the hooks' overhead on a forward pass and
+the attribution pass's cost in forwards.
+
+One batch of `--batch-size` FLORES devtest sentences (German, cut to `--tokens` tokens; the
+demo's batch size is 16) is scored (a forward with logits, token NLL) plainly, under a `zero`
+intervention and under a `mean` intervention (which also reads the up projection) on a random
+1% of all neurons, and by `attribution_scores` (one forward and one backward for every neuron's
+estimate). The modes alternate for `--repeats` rounds, in an order that rotates each round, so
+that all see the same machine load; the table gives each mode's best and median time and its ratio
+to the plain forward's (targets: hook overhead <= 5%, attribution <= 3 forwards). On a loaded
+machine those ratios swing by tens of percent either way, so the table ends with the time spent
+inside the intervention's hooks as a share of the forward they ran in, measured in the same calls
+(a bound on the overhead that the load does not blur).
+
+Usage: .venv/bin/python bench/bench_interventions.py [--batch-size 16] [--tokens 16] [--repeats 4]
+       [--threads N] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batch-size", type=int, default=16, help="sentences per batch (default: 16)")
+    parser.add_argument("--tokens", type=int, default=16, help="tokens per sentence at most (default: 16)")
+    parser.add_argument("--repeats", type=int, default=4, help="alternating rounds (default: 4)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--model", default="embedded")
+    args = parser.parse_args()
+
+    import numpy as np
+    import torch
+
+    from neuronoverlap.interventions import attribution_scores, hooks, intervene, score_texts, sentence_texts
+    from neuronoverlap.models import load_model
+    from neuronoverlap.probes import flores_sentences
+    from neuronoverlap.versions import library_versions
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = load_model(args.model, device=args.device)
+    sentences, _ = flores_sentences("de", args.batch_size, split="devtest")
+    texts = sentence_texts(model, sentences, max_tokens=args.tokens)
+    shape = (model.n_layers, model.d_mlp)
+    rng = np.random.default_rng(0)
+    flat = rng.choice(model.n_neurons, size=model.n_neurons // 100, replace=False)
+    neurons = [(int(i) // model.d_mlp, int(i) % model.d_mlp) for i in flat]
+    means = rng.random(shape)
+
+    def plain():
+        score_texts(model, texts, batch_size=args.batch_size)
+
+    def zero():
+        with intervene(model, neurons, "zero"):
+            score_texts(model, texts, batch_size=args.batch_size)
+
+    def mean():
+        with intervene(model, neurons, "mean", values=means):
+            score_texts(model, texts, batch_size=args.batch_size)
+
+    def attribution():
+        attribution_scores(model, texts, "zero", batch_size=args.batch_size)
+
+    modes = {"plain forward": plain, "zero, 1% of neurons": zero, "mean, 1% of neurons": mean}
+    modes["attribution (fwd+bwd)"] = attribution
+    plain()  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in modes}
+    names = list(modes)
+    for round_index in range(args.repeats):  # the order rotates: no mode always runs first
+        for name in names[round_index % len(names) :] + names[: round_index % len(names)]:
+            run = modes[name]
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+            print(f"  {name}: {times[name][-1]:.2f} s", flush=True)
+    inside = {"seconds": 0.0}
+    original = hooks.edited_post
+
+    def timed(*call_args):
+        start = time.perf_counter()
+        try:
+            return original(*call_args)
+        finally:
+            inside["seconds"] += time.perf_counter() - start
+
+    hooks.edited_post = timed
+    try:
+        shares = {}
+        for name, run in (("zero", zero), ("mean", mean)):
+            inside["seconds"] = 0.0
+            start = time.perf_counter()
+            run()
+            shares[name] = inside["seconds"] / (time.perf_counter() - start)
+    finally:
+        hooks.edited_post = original
+    base_best, base_median = min(times["plain forward"]), statistics.median(times["plain forward"])
+    n_tokens = sum(len(s) for s in texts.sequences)
+    print(f"{model.name}: {len(texts)} sentences, {n_tokens} tokens, {len(neurons)} neurons intervened")
+    print(f"{'mode':<24}{'best s':>9}{'median s':>10}{'best/plain':>12}{'median/plain':>14}")
+    for name, values in times.items():
+        best, median = min(values), statistics.median(values)
+        print(f"{name:<24}{best:>9.3f}{median:>10.3f}{best / base_best:>12.3f}{median / base_median:>14.3f}")
+    for name, share in shares.items():
+        print(f"time inside the '{name}' hooks: {100 * share:.3f}% of its forward")
+    versions = ", ".join(f"{k} {v}" for k, v in library_versions().items())
+    print(
+        f"torch threads {torch.get_num_threads()}, {platform.processor() or platform.machine()}; {versions}"
+    )
+    print(f"load: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,287 @@
+"""`intervene {perplexity,bli}`: do these neurons matter? Causal tests of neuron sets against
+size-matched random sets (neuronoverlap.pipeline.interventions; docs/interventions.md).
+
+Inputs and the store are checked before the model is loaded; the result is kept in --store as
+results/intervention-EXPERIMENT-NAME, where `report` finds it, and written to --json FILE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+from neuronoverlap.cli import options as opt
+from neuronoverlap.errors import InputError
+
+KINDS = ("zero", "mean", "value", "scale")
+
+
+def _add_common(p: argparse.ArgumentParser, batch_size: int) -> None:
+    p.add_argument(
+        "--store", required=True, help="the HDF5 store with the sets' data; the result is kept there"
+    )
+    opt.add_model_options(p)
+    opt.add_data_option(p)
+    g = p.add_argument_group("intervention")
+    g.add_argument(
+        "--kind",
+        default="zero",
+        choices=KINDS,
+        help="zero: act_fn(gate) = 0 (LAPE's deactivation; default); mean: the neuron's mean "
+        "FLORES activation (mean ablation); value: a stored --statistic of language --of "
+        "(Kojima-style fixing); scale: multiplied by --factor",
+    )
+    g.add_argument("--factor", type=float, default=None, help="the factor of --kind scale")
+    g.add_argument(
+        "--of",
+        default=None,
+        help="language whose corpus statistic --kind mean/value uses (default: all of the run's)",
+    )
+    g.add_argument(
+        "--statistic",
+        default="mean",
+        help="the statistic of --kind value: one the store records per corpus (mean, probability)",
+    )
+    g = p.add_argument_group("null (random sets of the same size per layer and activation band)")
+    g.add_argument(
+        "--null-sets", type=int, default=20, help="random sets run exactly, per named set (default: 20)"
+    )
+    g.add_argument(
+        "--attribution-sets",
+        type=int,
+        default=1000,
+        help="random sets estimated by attribution patching (one forward+backward for all; default: 1000)",
+    )
+    g.add_argument(
+        "--bands",
+        type=int,
+        default=10,
+        help="activation-probability bands per layer that random sets are matched in (default: 10; "
+        "1: uniform within each layer)",
+    )
+    g.add_argument(
+        "--confidence", type=float, default=0.95, help="level of the bootstrap intervals (default: 0.95)"
+    )
+    opt.add_seed(g, "null's random sets, the word sample and the bootstrap")
+    g = p.add_argument_group("run")
+    g.add_argument(
+        "--batch-size", type=int, default=batch_size, help=f"texts per batch (default: {batch_size})"
+    )
+    g.add_argument("--json", default=None, metavar="FILE", help="also write the result as JSON to FILE")
+    g.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def add_parsers(subparsers) -> argparse.ArgumentParser:
+    """Add `intervene` with its `perplexity` and `bli` subcommands."""
+    command = opt.add_command(
+        subparsers,
+        "intervene",
+        run_intervene,
+        help="do these neurons matter? ablate a neuron set and compare with random sets",
+        description="Causal tests of neuron sets: switch a set off (or fix, scale it) in every "
+        "forward pass and measure a task against random sets of the same size per layer and "
+        "activation band, exactly for --null-sets and by attribution patching for "
+        "--attribution-sets. See docs/interventions.md.",
+    )
+    tasks = command.add_subparsers(
+        dest="intervene_task", metavar="EXPERIMENT", required=True, help="perplexity or bli"
+    )
+    p = tasks.add_parser(
+        "perplexity",
+        help="LAPE's test: each language's specific neurons off, FLORES perplexity of every language",
+        description="Switch off each language's LAPE language-specific neurons (built from the "
+        "store's FLORES corpora) and measure the change of every language's FLORES token NLL: a "
+        "set x language matrix of changes and of z against the null. LAPE's claim: the diagonal "
+        "dominates.",
+    )
+    p.add_argument(
+        "--langs", required=True, help="comma-separated languages with corpora in the store, e.g. de,fr,en"
+    )
+    p.add_argument(
+        "-n", dest="n_sentences", type=int, default=100, help="FLORES sentences per language (default: 100)"
+    )
+    p.add_argument(
+        "--split", default="devtest", choices=["dev", "devtest"], help="FLORES split (default: devtest)"
+    )
+    p.add_argument(
+        "--max-tokens", type=int, default=128, help="tokens scored per sentence at most (default: 128)"
+    )
+    _add_common(p, batch_size=8)
+    p = tasks.add_parser(
+        "bli",
+        help="BridgeX's premise: O(s,t) and each B(b; s,t) off, BLI zero-shot and bridged",
+        description="Switch off O(s,t), then each B(b; s,t) (from the store's probe sets), and "
+        "measure BLI s->t zero-shot and through each candidate bridge: precision@1, the gold's "
+        "log-probability and the share of answers in the target's script, each against random "
+        "sets matched to the set. --steer adds mean(b) - mean(s) (FLORES mean activations) on "
+        "O(s,t) and measures zero-shot BLI.",
+    )
+    opt.add_pair(p)
+    p.add_argument(
+        "--bridges", default="en", help="comma-separated candidate bridges with probe sets (default: en)"
+    )
+    p.add_argument(
+        "-n", dest="n_words", type=int, default=50, help="source words of the MUSE test split (default: 50)"
+    )
+    p.add_argument(
+        "--prompts",
+        default="paper",
+        choices=["paper", "lines", "study"],
+        help="BLI prompt style (default: paper)",
+    )
+    opt.add_top_rate(p)
+    p.add_argument("--steer", action="store_true", help="also steer O(s,t) by mean(b) - mean(s) per bridge")
+    p.add_argument(
+        "--steer-scale", type=float, default=1.0, help="multiple of the steering direction (default: 1)"
+    )
+    p.add_argument("--max-new-tokens", type=int, default=16, help="tokens generated per answer (default: 16)")
+    _add_common(p, batch_size=16)
+    return command
+
+
+def _null(args):
+    from neuronoverlap.interventions.effects import NullOptions
+
+    for flag, value in (
+        ("--null-sets", args.null_sets),
+        ("--attribution-sets", args.attribution_sets),
+        ("--bands", args.bands),
+    ):
+        if value < 1:
+            raise InputError(f"{flag} must be at least 1, got {value}")
+    if args.factor is not None and not math.isfinite(args.factor):
+        raise InputError(f"--factor must be a finite number, got {args.factor}")
+    if args.kind != "scale" and args.factor is not None:
+        raise InputError(f"--factor belongs to --kind scale, not --kind {args.kind}")
+    return NullOptions(
+        exact_sets=args.null_sets,
+        attribution_sets=args.attribution_sets,
+        n_bands=args.bands,
+        seed=args.seed,
+        confidence=args.confidence,
+    )
+
+
+def _finish(result, args) -> int:
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps(result.to_dict(), indent=1, ensure_ascii=False, default=float) + "\n"
+        )
+    print(render(result))
+    print(f"kept in {args.store} as results/{result.key}" + (f"; JSON in {args.json}" if args.json else ""))
+    return 0
+
+
+def render(result) -> str:
+    """The result in a few lines of text."""
+    if result.experiment == "perplexity":
+        s = result.summary
+        width = max(len(x) for x in s["sets"]) + 6
+        lines = [
+            f"change of FLORES token NLL (nats), each language's LAPE neurons: '{result.intervention}'; "
+            "z in brackets",
+            " " * width + "".join(f"{lang:>18}" for lang in s["langs"]),
+        ]
+        for i, name in enumerate(s["sets"]):
+            cells = "".join(
+                f"{e:>+10.4f} [{z:>+5.1f}]" for e, z in zip(s["effect"][i], s["z_exact"][i], strict=True)
+            )
+            lines.append(f"{'off ' + name:<{width}}{cells}")
+        lines.append(
+            f"own language changes most for {sum(s['own_language_largest'].values())} of "
+            f"{len(s['own_language_largest'])} sets; attribution vs exact r = {s['agreement_r']:.2f}"
+        )
+        return "\n".join(lines)
+    lines = [
+        f"BLI {result.name} with each set {result.intervention}ed: change [interval], p against the null"
+    ]
+    for row in result.rows:
+        for condition, metrics in row["conditions"].items():
+            p1, lp = metrics["p_at_1"], metrics["gold_logprob"]
+            lines.append(
+                f"{row['set']:>8} ({row['n_neurons']} neurons) {condition:<12} p@1 {p1['change']:+.3f} "
+                f"[{p1['interval'][0]:+.3f}, {p1['interval'][1]:+.3f}] p={p1['p']:.3f}   gold log-prob "
+                f"{lp['change']:+.3f} p={lp['p']:.3f}"
+            )
+        if row["premise"] and row["premise"]["own_minus_others"] is not None:
+            lines.append(
+                f"{'':>8} p@1 drop through its own bridge minus the others': "
+                f"{row['premise']['own_minus_others']:+.3f}"
+            )
+    for bridge, metrics in result.summary["steering"].items():
+        lines.append(f"steer O toward {bridge}: zero-shot p@1 {metrics['p_at_1']['change']:+.3f}")
+    return "\n".join(lines)
+
+
+def cmd_perplexity(args) -> int:
+    from neuronoverlap.languages import parse_languages
+    from neuronoverlap.pipeline.interventions import intervention_perplexity
+
+    langs = [lang.code for lang in parse_languages(args.langs)]
+    null = _null(args)
+    for flag, value in (("-n", args.n_sentences), ("--max-tokens", args.max_tokens)):
+        if value < 2 if flag == "--max-tokens" else value < 1:
+            raise InputError(f"{flag} must be at least {2 if flag == '--max-tokens' else 1}, got {value}")
+    result = intervention_perplexity(
+        args.store,
+        langs,
+        opt.model_source(args),
+        n_sentences=args.n_sentences,
+        split=args.split,
+        kind=args.kind,
+        factor=args.factor,
+        of=args.of,
+        statistic=args.statistic,
+        null=null,
+        batch_size=args.batch_size,
+        max_tokens=args.max_tokens,
+        data_dir=args.data_dir,
+        progress=not args.quiet,
+    )
+    return _finish(result, args)
+
+
+def cmd_bli(args) -> int:
+    from neuronoverlap.evaluation.bli import PROMPT_STYLES
+    from neuronoverlap.languages import parse_languages, parse_pair
+    from neuronoverlap.pipeline.interventions import intervention_bli
+
+    src, tgt = (lang.code for lang in parse_pair(args.pair))
+    bridges = [lang.code for lang in parse_languages(args.bridges)]
+    if src in bridges or tgt in bridges:
+        raise InputError(f"--bridges {args.bridges}: a bridge cannot be {src} or {tgt}")
+    null = _null(args)
+    if args.n_words < 1:
+        raise InputError(f"-n must be at least 1, got {args.n_words}")
+    if not math.isfinite(args.steer_scale):
+        raise InputError(f"--steer-scale must be a finite number, got {args.steer_scale}")
+    result = intervention_bli(
+        args.store,
+        (src, tgt),
+        bridges,
+        opt.model_source(args),
+        n_words=args.n_words,
+        seed=args.seed,
+        prompts=PROMPT_STYLES[args.prompts],
+        kind=args.kind,
+        factor=args.factor,
+        of=args.of,
+        statistic=args.statistic,
+        top_rate=args.top_rate,
+        null=null,
+        steer=args.steer,
+        steer_scale=args.steer_scale,
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens,
+        data_dir=args.data_dir,
+        progress=not args.quiet,
+    )
+    return _finish(result, args)
+
+
+def run_intervene(args) -> int:
+    if args.intervene_task == "perplexity":
+        return cmd_perplexity(args)
+    return cmd_bli(args)

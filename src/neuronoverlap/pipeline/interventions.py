@@ -1,0 +1,471 @@
+"""The intervention experiments from a store: LAPE's test (`intervention_perplexity`) and
+BridgeX's premise (`intervention_bli`), each kept in the store as an `InterventionResult`.
+
+- LAPE's test: switch off each language's language-specific neurons (LAPE sets from the store's
+  FLORES corpora) and measure the change of every language's FLORES token NLL: a set x language
+  matrix of changes and of z against band-matched random sets. The claim: a dominant diagonal.
+- BridgeX's premise: for s-t, switch off O(s,t), then each B(b; s,t); BLI s->t zero-shot and
+  through each candidate (precision@1, gold log-probability, answers in the target's script),
+  against random sets matched to each set. Does ablating B(b) hurt the condition through b more
+  than those through other bridges, and more than a random set? Steering (optional): add
+  mean(b) - mean(s) (FLORES mean activations) on O(s,t) and measure zero-shot BLI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neuronoverlap.errors import InputError
+from neuronoverlap.interventions.effects import NullOptions, SetEffect, bootstrap_mean_interval, set_effect
+from neuronoverlap.interventions.result import InterventionResult, save_result
+
+#: statistics the store records per corpus and neuron (CorpusView).
+STORED_STATISTICS = ("mean", "probability")
+
+
+def stored_statistic(store, statistic: str, lang: str) -> np.ndarray:
+    """A neuron statistic [n_layers, d_mlp] of `lang`'s FLORES corpus in `store`."""
+    from neuronoverlap.store import Store
+
+    if statistic not in STORED_STATISTICS:
+        raise InputError(
+            f"the store records each neuron's {' and '.join(STORED_STATISTICS)} activation per corpus, "
+            f"not {statistic!r}"
+        )
+    corpus = Store(store).corpus(lang)
+    return corpus.mean_activation() if statistic == "mean" else corpus.activation_probability()
+
+
+def band_probability(store, langs: Sequence[str] | None = None) -> np.ndarray:
+    """The activation probability the null's bands are cut by: the mean over the store's corpora
+    (or `langs`'), each neuron's share of FLORES tokens it fires on."""
+    from neuronoverlap.store import Store
+
+    reader = Store(store)
+    langs = list(langs or reader.corpora())
+    if not langs:
+        raise InputError(f"{reader.path} has no corpus statistics to cut the null's bands by; record some")
+    return np.mean([reader.corpus(lang).activation_probability() for lang in langs], axis=0)
+
+
+def intervention_values(store, kind: str, *, factor: float | None, of: str | None, statistic: str, langs):
+    """(values, factor) for `set_effect` from the command line's choice of intervention."""
+    if kind == "zero":
+        return None, None
+    if kind == "scale":
+        if factor is None or not np.isfinite(factor):
+            raise InputError(f"--kind scale needs a finite --factor, got {factor}")
+        return None, float(factor)
+    if kind in ("mean", "value"):
+        sources = [of] if of else list(langs)
+        return np.mean(
+            [stored_statistic(store, statistic if kind == "value" else "mean", x) for x in sources], 0
+        ), None
+    raise InputError(f"--kind {kind!r} is not run by the experiments; use zero, mean, value or scale")
+
+
+def _effect_row(effect: SetEffect, **labels: Any) -> dict[str, Any]:
+    """A JSON-ready row: effect, interval, per layer, the nulls' summaries, p and z."""
+    null = np.asarray(effect.null_attribution)
+    data = asdict(effect)
+    for key in ("null_attribution", "options"):
+        data.pop(key)
+    return {
+        **labels,
+        **data,
+        "interval": list(effect.interval),
+        "layer_counts": {str(k): v for k, v in effect.layer_counts.items()},
+        "per_layer": {str(k): v for k, v in effect.per_layer.items()},
+        "per_layer_attribution": {str(k): v for k, v in effect.per_layer_attribution.items()},
+        "null_attribution_summary": {
+            "n": int(null.size),
+            "mean": float(null.mean()),
+            "sd": float(null.std(ddof=1)) if null.size > 1 else 0.0,
+            "q05": float(np.quantile(null, 0.05)),
+            "q95": float(np.quantile(null, 0.95)),
+        },
+    }
+
+
+def _progress(enabled: bool, total: int, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, disable=not enabled, leave=False)
+
+
+def lape_sets(store, langs: Sequence[str], **lape: Any) -> dict[str, Any]:
+    """Each language's LAPE language-specific neurons from the store's FLORES corpora."""
+    from neuronoverlap.sets.builders import language_active_sets
+    from neuronoverlap.store import Store
+
+    reader = Store(store)
+    probabilities = {lang: reader.corpus(lang).activation_probability() for lang in langs}
+    return language_active_sets(probabilities, rule="lape", **lape)
+
+
+def intervention_perplexity(
+    store: str | Path,
+    langs: Sequence[str],
+    model=None,
+    *,
+    n_sentences: int = 100,
+    split: str = "devtest",
+    kind: str = "zero",
+    factor: float | None = None,
+    of: str | None = None,
+    statistic: str = "mean",
+    null: NullOptions = NullOptions(),  # noqa: B008 (frozen)
+    batch_size: int = 8,
+    max_tokens: int = 128,
+    data_dir=None,
+    progress: bool = True,
+    save: bool = True,
+) -> InterventionResult:
+    """LAPE's test (module docstring); kept in `store` as results/intervention-perplexity-LANGS."""
+    from neuronoverlap.interventions.metrics import perplexity_summary
+    from neuronoverlap.interventions.scoring import sentence_texts
+    from neuronoverlap.languages import get_language
+    from neuronoverlap.pipeline.model import ModelSource
+    from neuronoverlap.probes import flores_sentences
+
+    langs = [get_language(x).code for x in langs]
+    if len(langs) < 2 or len(set(langs)) != len(langs):
+        raise InputError(f"LAPE's test needs at least two different languages, got {','.join(langs)}")
+    values, factor = intervention_values(store, kind, factor=factor, of=of, statistic=statistic, langs=langs)
+    sets = lape_sets(store, langs)
+    probability = band_probability(store, langs) if null.n_bands > 1 else None
+    loaded = ModelSource.of(model).load(store)
+    texts, data = {}, {}
+    for lang in langs:
+        sentences, params = flores_sentences(lang, n_sentences, split=split, data_dir=data_dir)
+        texts[lang], data[lang] = sentence_texts(loaded, sentences, max_tokens=max_tokens), params
+    from neuronoverlap.interventions import attribution_scores, score_texts
+
+    bar = _progress(progress, len(langs) * (2 + len(sets) * (1 + null.exact_sets)), "intervene perplexity")
+    baseline, attribution = {}, {}
+    for lang in langs:
+        baseline[lang] = score_texts(loaded, texts[lang], batch_size=batch_size)
+        bar.update()
+        attribution[lang] = attribution_scores(
+            loaded, texts[lang], kind, values=values, factor=factor, batch_size=batch_size
+        )
+        bar.update()
+    rows, skipped = [], []
+    for name, neurons in sets.items():
+        if len(neurons) == 0:
+            skipped.append(name)
+            continue
+        for lang in langs:
+            effect = set_effect(
+                loaded,
+                texts[lang],
+                neurons.with_label(f"lape:{name}"),
+                kind=kind,
+                values=values,
+                factor=factor,
+                probability=probability,
+                options=null,
+                baseline=baseline[lang],
+                attribution=attribution[lang],
+                batch_size=batch_size,
+                exact_per_layer=False,
+                progress=lambda message: (
+                    bar.update() if "random set" in message or "exact" in message else None
+                ),
+            )
+            rows.append(_effect_row(effect, set=name, lang=lang))
+    bar.close()
+    summary = perplexity_matrix(rows, [n for n in sets if n not in skipped], langs)
+    summary["baseline"] = {
+        lang: perplexity_summary(baseline[lang], confidence=null.confidence) for lang in langs
+    }
+    summary["empty_sets"] = skipped
+    result = InterventionResult(
+        "perplexity",
+        "-".join(langs),
+        kind,
+        tuple(rows),
+        summary,
+        {
+            "langs": langs,
+            "n_sentences": n_sentences,
+            "split": split,
+            "max_tokens": max_tokens,
+            "factor": factor,
+            "of": of,
+            "statistic": statistic if kind == "value" else None,
+            "null": asdict(null),
+            "band_source": "mean FLORES activation probability of the languages"
+            if probability is not None
+            else None,
+            "sets": {name: {"rule": "lape", "n_neurons": len(s)} for name, s in sets.items()},
+            "data": data,
+            "model": loaded.fingerprint(),
+        },
+    )
+    if save:
+        save_result(store, result)
+    return result
+
+
+def perplexity_matrix(rows: list[dict], sets: list[str], langs: list[str]) -> dict[str, Any]:
+    """The set x language matrices of NLL change and z, and whether each set's own language
+    changes most (LAPE's dominant diagonal)."""
+    cell = {(r["set"], r["lang"]): r for r in rows}
+    effect = [[cell[(s, x)]["effect"] for x in langs] for s in sets]
+    z = [[cell[(s, x)]["z_exact"] for x in langs] for s in sets]
+    own = {s: bool(np.argmax(effect[i]) == langs.index(s)) for i, s in enumerate(sets) if s in langs}
+    exact = [v for r in rows for v in [r["effect"], *r["null_exact"]]]
+    estimate = [v for r in rows for v in [r["attribution"], *r["null_exact_attribution"]]]
+    return {
+        "sets": sets,
+        "langs": langs,
+        "effect": effect,
+        "z_exact": z,
+        "own_language_largest": own,
+        "diagonal_share": float(np.mean(list(own.values()))) if own else float("nan"),
+        "agreement_r": float(np.corrcoef(exact, estimate)[0, 1]) if len(exact) > 2 else float("nan"),
+    }
+
+
+def _bli_metrics(model, result, batch_size: int) -> dict[str, dict[str, np.ndarray]]:
+    """Per condition and word: hit, best gold log-probability, answer in the target's script."""
+    from neuronoverlap.evaluation.logprob import gold_logprobs
+    from neuronoverlap.interventions.metrics import bli_items, script_flags
+
+    tgt = result.params["tgt"]
+    metrics = {}
+    for name, items in bli_items(result).items():
+        metrics[name] = {
+            "p_at_1": items["hits"].astype(np.float64),
+            "gold_logprob": gold_logprobs(model, items["prompts"], items["golds"], batch_size=batch_size),
+            "target_script": script_flags(items["answers"], tgt).astype(np.float64),
+        }
+    return metrics
+
+
+def _changes(base: dict, under: dict, confidence: float, seed: int) -> dict[str, dict[str, Any]]:
+    """Per condition and metric: baseline, under the intervention, and the paired change with its
+    bootstrap interval over words."""
+    out = {}
+    for condition, metrics in base.items():
+        out[condition] = {}
+        for metric, before in metrics.items():
+            diff = under[condition][metric] - before
+            low, high = bootstrap_mean_interval(diff, confidence=confidence, seed=seed)
+            out[condition][metric] = {
+                "baseline": float(before.mean()),
+                "intervened": float(under[condition][metric].mean()),
+                "change": float(diff.mean()),
+                "interval": [low, high],
+            }
+    return out
+
+
+def intervention_bli(
+    store: str | Path,
+    pair: tuple[str, str],
+    bridges: Sequence[str],
+    model=None,
+    *,
+    n_words: int = 50,
+    seed: int = 0,
+    prompts=None,
+    kind: str = "zero",
+    factor: float | None = None,
+    of: str | None = None,
+    statistic: str = "mean",
+    top_rate: float | None = None,
+    null: NullOptions = NullOptions(),  # noqa: B008 (frozen)
+    steer: bool = False,
+    steer_scale: float = 1.0,
+    batch_size: int = 16,
+    max_new_tokens: int = 16,
+    data_dir=None,
+    progress: bool = True,
+    save: bool = True,
+) -> InterventionResult:
+    """BridgeX's premise (module docstring); kept as results/intervention-bli-S-T."""
+    from neuronoverlap.bridge.loader import bridge_sets
+    from neuronoverlap.evaluation.bli import BLIPrompts, evaluate_bli
+    from neuronoverlap.interventions import continuation_texts, intervene
+    from neuronoverlap.interventions.null import as_neuron_set, empirical_pvalue, random_sets, z_score
+    from neuronoverlap.languages import get_language
+    from neuronoverlap.pipeline.model import ModelSource
+    from neuronoverlap.sets.builders import DEFAULT_TOP_RATE
+    from neuronoverlap.store import Store
+
+    src, tgt = (get_language(x).code for x in pair)
+    bridges = [get_language(b).code for b in bridges]
+    if not bridges:
+        raise InputError("BridgeX's premise needs at least one candidate bridge (--bridges)")
+    prompts = prompts or BLIPrompts()
+    reader = Store(store)
+    overlap, specific = bridge_sets(reader, src, tgt, bridges, top_rate or DEFAULT_TOP_RATE)
+    values, factor = intervention_values(
+        store, kind, factor=factor, of=of, statistic=statistic, langs=[src, tgt]
+    )
+    directions = {}
+    if steer:
+        source_mean = stored_statistic(store, "mean", src)
+        directions = {b: steer_scale * (stored_statistic(store, "mean", b) - source_mean) for b in bridges}
+    probability = None
+    if null.n_bands > 1:  # the bands of the pair's own probe sets, pooled over both directions
+        probability = (
+            reader.probes(src, tgt).pooled_probability() + reader.probes(tgt, src).pooled_probability()
+        ) / 2
+    loaded = ModelSource.of(model).load(store)
+    shape = (loaded.n_layers, loaded.d_mlp)
+
+    def run(neurons=None, how=kind, with_values=values, with_factor=factor, bridged=True):
+        def evaluate():
+            return evaluate_bli(
+                loaded,
+                src,
+                tgt,
+                bridges if bridged else [],
+                n=n_words,
+                seed=seed,
+                batch_size=batch_size,
+                prompts=prompts,
+                max_new_tokens=max_new_tokens,
+                data_dir=data_dir,
+                progress=False,
+                n_resamples=1000,
+            )
+
+        if neurons is None:
+            return evaluate()
+        with intervene(loaded, neurons, how, values=with_values, factor=with_factor):
+            return _bli_metrics(loaded, evaluate(), batch_size)
+
+    named = {"O": overlap, **{f"B:{b}": specific[b] for b in bridges}}
+    bar = _progress(
+        progress, 1 + len(named) * (1 + null.exact_sets) + len(directions), f"intervene bli {src}-{tgt}"
+    )
+    base_result = run()
+    base = _bli_metrics(loaded, base_result, batch_size)
+    bar.update()
+    from neuronoverlap.interventions.metrics import bli_items
+
+    best_prompts, best_golds = _best_golds(loaded, bli_items(base_result)["zero-shot"], batch_size)
+    gold_texts = continuation_texts(loaded, best_prompts, best_golds)  # the zero-shot gold's NLL
+    zero_shot = base["zero-shot"]
+    rows, skipped = [], []
+    for name, neurons in named.items():
+        if len(neurons) == 0:
+            skipped.append(name)
+            continue
+        under = run(neurons)
+        bar.update()
+        changes = _changes(base, under, null.confidence, seed)
+        null_harm = {c: {m: [] for m in ("p_at_1", "gold_logprob")} for c in base}
+        for row in random_sets(
+            neurons, null.exact_sets, probability=probability, n_bands=null.n_bands, seed=null.seed
+        ):
+            random_run = run(as_neuron_set(row, shape))
+            bar.update()
+            for c in base:
+                for m in null_harm[c]:
+                    null_harm[c][m].append(float(base[c][m].mean() - random_run[c][m].mean()))
+        for c in base:
+            for m in null_harm[c]:
+                harm = -changes[c][m]["change"]
+                changes[c][m].update(
+                    harm=harm,
+                    null_harm=null_harm[c][m],
+                    p=empirical_pvalue(harm, np.array(null_harm[c][m]), null.alternative),
+                    z=z_score(harm, np.array(null_harm[c][m])),
+                )
+        # the zero-shot gold's NLL, exactly and by attribution patching against its own null
+        effect = set_effect(
+            loaded,
+            gold_texts,
+            neurons.with_label(name),
+            kind=kind,
+            values=values,
+            factor=factor,
+            probability=probability,
+            options=null,
+            batch_size=batch_size,
+        )
+        premise = None
+        if name.startswith("B:"):
+            own = name[2:]
+            others = [b for b in bridges if b != own]
+            own_harm = changes[f"bridge:{own}"]["p_at_1"]["harm"]
+            other_harm = [changes[f"bridge:{b}"]["p_at_1"]["harm"] for b in others]
+            premise = {
+                "own_bridge_harm": own_harm,
+                "other_bridges_harm": float(np.mean(other_harm)) if other_harm else None,
+                "own_minus_others": own_harm - float(np.mean(other_harm)) if other_harm else None,
+            }
+        rows.append(
+            {
+                "set": name,
+                "n_neurons": len(neurons),
+                "conditions": changes,
+                "gold_nll_effect": _effect_row(effect, set=name),
+                "premise": premise,
+            }
+        )
+    steering = {}
+    for b, direction in directions.items():
+        steered = run(overlap, "add", direction, None, bridged=False)
+        bar.update()
+        steering[b] = _changes({"zero-shot": zero_shot}, steered, null.confidence, seed)["zero-shot"]
+    bar.close()
+    result = InterventionResult(
+        "bli",
+        f"{src}-{tgt}",
+        kind,
+        tuple(rows),
+        {
+            "baseline": {c: {m: float(v.mean()) for m, v in ms.items()} for c, ms in base.items()},
+            "steering": steering,
+            "empty_sets": skipped,
+        },
+        {
+            "src": src,
+            "tgt": tgt,
+            "bridges": bridges,
+            "n_words": n_words,
+            "seed": seed,
+            "prompts": asdict(prompts),
+            "top_rate": top_rate or DEFAULT_TOP_RATE,
+            "factor": factor,
+            "of": of,
+            "statistic": statistic if kind == "value" else None,
+            "null": asdict(null),
+            "band_source": "pooled activation probability of the s<->t probe sets"
+            if probability is not None
+            else None,
+            "steer_scale": steer_scale if steer else None,
+            "sets": {name: len(s) for name, s in named.items()},
+            "model": loaded.fingerprint(),
+        },
+    )
+    if save:
+        save_result(store, result)
+    return result
+
+
+def _best_golds(model, items: dict[str, Any], batch_size: int) -> tuple[list[str], list[str]]:
+    """The zero-shot prompts and, per word, the gold the unmodified model finds likeliest."""
+    from neuronoverlap.interventions import continuation_texts, score_texts
+
+    owner = np.repeat(np.arange(len(items["prompts"])), [len(g) for g in items["golds"]])
+    flat = [g for golds in items["golds"] for g in golds]
+    nll = score_texts(
+        model, continuation_texts(model, [items["prompts"][i] for i in owner], flat), batch_size=batch_size
+    )
+    best = []
+    for i in range(len(items["prompts"])):
+        mine = np.flatnonzero(owner == i)
+        best.append(flat[mine[np.argmin(nll[mine])]])
+    return list(items["prompts"]), best

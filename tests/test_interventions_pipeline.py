@@ -1,0 +1,163 @@
+"""The intervention experiments from a store (LAPE's test, BridgeX's premise), their typed result
+and the `intervene` commands, on the tiny-llama template store."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from neuronoverlap import InputError
+from neuronoverlap.interventions.effects import NullOptions
+from neuronoverlap.interventions.result import InterventionResult, load_results
+from neuronoverlap.pipeline.interventions import intervention_bli, intervention_perplexity, stored_statistic
+
+SMALL_NULL = NullOptions(exact_sets=3, attribution_sets=200, n_resamples=200)
+
+
+@pytest.fixture
+def store(tiny_store_template, tmp_path):
+    path = tmp_path / "run.h5"
+    shutil.copy(tiny_store_template, path)
+    return path
+
+
+def test_lape_perplexity_matrix_is_stored(store, tiny_llama):
+    result = intervention_perplexity(
+        store, ["de", "fr", "en"], tiny_llama, n_sentences=4, null=SMALL_NULL, progress=False
+    )
+    sets, langs = result.summary["sets"], result.summary["langs"]
+    assert langs == ["de", "fr", "en"] and sets
+    matrix = np.array(result.summary["effect"])
+    assert matrix.shape == (len(sets), 3) and np.isfinite(matrix).all()
+    assert np.abs(matrix).max() > 0
+    for row in result.rows:
+        assert len(row["null_exact"]) == 3 and row["null_attribution_summary"]["n"] == 200
+        assert 0 < row["p_exact"] <= 1 and row["interval"][0] <= row["effect"] <= row["interval"][1]
+    assert set(result.summary["baseline"]) == set(langs)
+    (stored,) = load_results(store)
+    assert stored == InterventionResult.from_dict(json.loads(json.dumps(result.to_dict())))
+
+
+def test_bridgex_premise_and_steering_are_stored(store, tiny_llama):
+    result = intervention_bli(
+        store,
+        ("de", "fr"),
+        ["en"],
+        tiny_llama,
+        n_words=6,
+        null=SMALL_NULL,
+        steer=True,
+        progress=False,
+        max_new_tokens=4,
+    )
+    names = [row["set"] for row in result.rows]
+    assert names[0] == "O" and set(names) <= {"O", "B:en"}
+    for row in result.rows:
+        assert set(row["conditions"]) == {"zero-shot", "bridge:en"}
+        cell = row["conditions"]["zero-shot"]["gold_logprob"]
+        assert cell["change"] == pytest.approx(cell["intervened"] - cell["baseline"])
+        assert len(cell["null_harm"]) == 3 and 0 < cell["p"] <= 1
+        assert np.isfinite(row["gold_nll_effect"]["effect"])
+    assert set(result.summary["steering"]) == {"en"}
+    (stored,) = load_results(store)
+    assert stored.key == "intervention-bli-de-fr"
+
+
+def test_a_statistic_the_store_lacks_is_refused(store):
+    with pytest.raises(InputError, match="not 'median'"):
+        stored_statistic(store, "median", "de")
+    with pytest.raises(InputError, match="no corpus statistics for 'ja'"):
+        stored_statistic(store, "mean", "ja")
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.sampled_from(["perplexity", "bli"]),
+    st.text(min_size=1, max_size=10),
+    st.sampled_from(["zero", "mean", "scale"]),
+    st.lists(st.dictionaries(st.text(max_size=5), JSON, max_size=3), max_size=3),
+    st.dictionaries(st.text(max_size=5), JSON, max_size=3),
+)
+def test_result_round_trips(experiment, name, kind, rows, summary):
+    result = InterventionResult(experiment, name, kind, tuple(rows), summary, {"seed": 0})
+    assert InterventionResult.from_dict(result.to_dict()) == result
+    assert InterventionResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
+    assert result.to_dict()["kind"] == "intervention" and result.to_dict()["format"] == 1
+
+
+def test_the_perplexity_command_keeps_and_writes_its_result(store, tmp_path, capsys):
+    from neuronoverlap.cli import main
+
+    out = tmp_path / "lape.json"
+    argv = ["intervene", "perplexity", "--store", store, "--langs", "de,fr", "-n", "3", "--null-sets", "2"]
+    argv += ["--attribution-sets", "50", "--json", out, "--quiet", "--model", "tiny-llama"]
+    assert main([str(a) for a in argv]) == 0
+    printed = capsys.readouterr().out
+    assert "own language changes most" in printed and "results/intervention-perplexity-de-fr" in printed
+    written = json.loads(out.read_text())
+    assert written["kind"] == "intervention" and written["experiment"] == "perplexity"
+    assert [r.key for r in load_results(store)] == ["intervention-perplexity-de-fr"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["perplexity", "--langs", "de,ja"], ["no corpus statistics for 'ja'"]),
+        (["perplexity", "--langs", "de"], ["at least two different languages"]),
+        (["perplexity", "--langs", "de,fr", "--null-sets", "0"], ["--null-sets must be at least 1"]),
+        (
+            ["perplexity", "--langs", "de,fr", "--kind", "scale", "--factor", "nan"],
+            ["--factor must be a finite"],
+        ),
+        (["perplexity", "--langs", "de,fr", "--kind", "scale"], ["needs a finite --factor"]),
+        (["perplexity", "--langs", "de,fr", "--kind", "value", "--statistic", "median"], ["not 'median'"]),
+        (["perplexity", "--langs", "de,fr", "--kind", "ablate"], ["invalid choice: 'ablate'"]),
+        (["bli", "--pair", "de-fr", "--bridges", "es"], ["lacks probe sets es-de"]),
+        (["bli", "--pair", "de-fr", "--bridges", "fr"], ["a bridge cannot be"]),
+    ],
+)
+def test_bad_input_is_refused_before_the_model_loads(store, refused, no_model_load, argv, expected):
+    refused(["intervene", *argv, "--store", store, "--quiet"], store.parent, *expected)
+
+
+def test_script_share_counts_letters_of_the_target_script():
+    from neuronoverlap.interventions.metrics import in_script, script_flags
+
+    assert in_script("Hund", "Latn") and in_script("犬", "Jpan") and in_script("いぬ", "Jpan")
+    assert not in_script("犬", "Latn") and not in_script("dog犬", "Jpan") and not in_script("", "Latn")
+    assert in_script("«chien»", "Latn")  # punctuation is not a letter
+    assert script_flags(["كلب", "dog", ""], "ar").tolist() == [True, False, False]
+    assert script_flags(["כלב", "كلب"], "he").tolist() == [True, False]
+
+
+def test_the_bli_command_prints_each_set_and_condition(store, capsys):
+    from neuronoverlap.cli import main
+
+    argv = ["intervene", "bli", "--store", store, "--pair", "de-fr", "--bridges", "en", "-n", "4"]
+    argv += ["--null-sets", "1", "--attribution-sets", "20", "--max-new-tokens", "3", "--quiet", "--steer"]
+    assert main([str(a) for a in argv]) == 0
+    printed = capsys.readouterr().out
+    assert "zero-shot" in printed and "bridge:en" in printed and "steer O toward en" in printed
+    assert [r.key for r in load_results(store)] == ["intervention-bli-de-fr"]
+
+
+def test_the_report_section_lists_the_stored_results(store, tiny_llama):
+    from neuronoverlap.report.interventions import interventions_section
+
+    assert interventions_section(store) == []
+    intervention_perplexity(store, ["de", "fr"], tiny_llama, n_sentences=3, null=SMALL_NULL, progress=False)
+    text = "\n".join(interventions_section(store))
+    assert text.startswith("## Do these neurons matter?") and "| set | de | fr |" in text
+    assert "Own language changes most" in text
