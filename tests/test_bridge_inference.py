@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -186,6 +187,79 @@ def test_an_empty_bridge_layer_counts_as_zero_over_the_same_window():
     }
     result = select_from_activations(acts, overlap, sets, n_random=19, n_bootstrap=0)
     assert result.per_layer["first"][1] is None
-    assert result.calibrated["first"] == pytest.approx(result.per_layer["first"][0] / 2)
+    assert result.calibrated["first"] == pytest.approx(result.per_layer_calibrated["first"][0] / 2)
+    assert result.effect["first"] == pytest.approx(result.per_layer["first"][0] / 2)
     assert result.layers_scored("first") == [0] and result.layers_scored("both") == [0, 1]
     assert result.set_sizes["first"] == {0: [N_O, 1], 1: [N_O, 0]}
+
+
+SIZES = (2, 3, 5, 9, 15, 25, 40)
+
+
+def _equal_dependence(rng, strength=0.4, n=48, d=300):
+    """Every bridge neuron has the same linear dependence on the latent the overlap follows;
+    one bridge per size in SIZES (issue 26's constructed case)."""
+    acts = rng.normal(size=(n, d))
+    latent = rng.normal(size=n)
+    acts[:, :N_O] = latent[:, None] + 0.3 * rng.normal(size=(n, N_O))
+    bridges, start = {}, N_O
+    for k in SIZES:
+        cols = np.arange(start, start + k)
+        acts[:, cols] = strength * latent[:, None] + np.sqrt(1 - strength**2) * rng.normal(size=(n, k))
+        bridges[f"b{k}"], start = cols, start + k
+    return acts, bridges
+
+
+def test_the_effect_is_flat_in_the_set_size_under_equal_dependence_and_z_is_not():
+    """Equal per-neuron dependence, |B| = 2..40: the effect's mean over data sets is the same for
+    every size within 4 Monte Carlo standard errors; z grows with |B| on the same data."""
+    effect, z = [], []
+    for i in range(40):
+        acts, bridges = _equal_dependence(np.random.default_rng(i))
+        result = _one_layer(acts, bridges, n_random=50, n_draws=2, seed=i)
+        assert result.method == "effect" and result.scores == result.effect
+        effect.append([result.effect[f"b{k}"] for k in SIZES])
+        z.append([result.calibrated[f"b{k}"] for k in SIZES])
+    effect, z = np.array(effect), np.array(z)
+    error = effect.std(axis=0, ddof=1) / np.sqrt(len(effect))
+    assert (effect.mean(axis=0) > 4 * error).all()  # a real dependence, not a null
+    assert np.abs(effect.mean(axis=0) - effect.mean()).max() <= 4 * error.max()
+    grows = z[:, -1] - z[:, 0]
+    assert grows.mean() > 4 * grows.std(ddof=1) / np.sqrt(len(grows))
+
+
+def test_holm_matches_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+
+    from neuronoverlap.bridge.scoring import holm
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        p = rng.uniform(size=6) ** 2
+        expected = multipletests(p, method="holm")[1]
+        got = holm({str(i): v for i, v in enumerate(p)})
+        assert np.allclose([got[str(i)] for i in range(6)], expected)
+
+
+def test_the_matched_pool_draws_from_the_bridges_activity_bins():
+    """Random sets match B_l's bin counts; a bin holding little besides B's own neurons is merged
+    with its neighbour, so the random sets are not B itself."""
+    from neuronoverlap.bridge.scoring import ACTIVITY_EDGES, MIN_POOL_FACTOR, _Layer, activity_bins
+
+    rng = np.random.default_rng(3)
+    activity = rng.uniform(0, 0.5, size=D)
+    activity[[10, 11, 12]] = 0.999  # B's neurons: almost always on, alone in their bin
+    activity[30:50] = 0.97  # plenty of neurons in the 0.95-0.98 bin
+    bins = activity_bins(activity)
+    assert bins[10] == len(ACTIVITY_EDGES) - 2 and bins[30] == 12
+    lay = _Layer(
+        0, torch.zeros(D, 8), np.arange(N_O), {"b": np.array([10, 11, 12])}, 100, rng, bins=bins, n_draws=2
+    )
+    (key,) = lay.calibration
+    (first, last, count), *rest = key
+    assert not rest and count == 3 and first <= 12 <= last
+    for sets in lay.calibration[key]:
+        assert (activity[sets] > 0.9).all()  # drawn among the near-always-on neurons only
+        assert len({tuple(sorted(s)) for s in sets}) > 50
+    members = ((bins >= first) & (bins <= last)).sum()
+    assert members >= MIN_POOL_FACTOR * 3

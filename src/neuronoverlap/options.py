@@ -55,7 +55,7 @@ class CorpusOptions:
 class BridgeOptions:
     """How bridges are ranked (the defaults of `neuronoverlap select-bridge`; docs/hsic.md)."""
 
-    method: str = "calibrated"
+    method: str = "effect"
     score: str = "reference"
     n_random: int = 200
     n_bootstrap: int = 200
@@ -64,6 +64,12 @@ class BridgeOptions:
     top_rate: float = DEFAULT_TOP_RATE
     seed: int = 0
     agnostic_share: float | None = None  # the language-agnostic rule (docs/analyses.md); None: off
+    # issue 26 (docs/hsic.md, "The repaired score"): the activity-matched pool, independent
+    # calibration draws, activations residualised on the nuisance, sets rebuilt per resample
+    pool: str = "matched"
+    n_draws: int = 5
+    residualise: bool = True
+    rebuild_sets: bool = True
 
     def select_kwargs(self) -> dict:
         """Keyword arguments of `bridge.select_bridge`."""

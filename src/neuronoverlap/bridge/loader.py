@@ -5,7 +5,9 @@
    B(b; s,t) = (active(b<->s) | active(b<->t)) - O(s,t).
 2. Per layer l of the window: the activations (mean act_fn(gate) per sample) over the s<->t
    probe samples (s->t then t->s), each sample's direction and its probe word pair.
-3. The scoring, calibration and bootstrap: bridge/scoring.py; definitions: docs/hsic.md.
+3. The activity each neuron is matched on (pooled firing probability over the s<->t samples),
+   the nuisance covariates (counted tokens, direction) and the set rebuilder of the bootstrap.
+4. The scoring, calibration and bootstrap: bridge/scoring.py; definitions: docs/hsic.md.
 
 Per-layer results are keyed by the real layer id (the reference keys them by list position).
 """
@@ -17,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from jaxtyping import Float
 
-from neuronoverlap.bridge.result import METHODS, BridgeSelection
-from neuronoverlap.bridge.scoring import select_from_activations
+from neuronoverlap.bridge.result import BridgeSelection
+from neuronoverlap.bridge.scoring import check_choices, select_from_activations
 from neuronoverlap.errors import InputError
 from neuronoverlap.languages import DEFAULT_BRIDGES, get_language
 from neuronoverlap.options import DEFAULT_TOP_RATE
@@ -114,26 +116,76 @@ def bridge_sets(
     """O(s,t) and B(b; s,t) for each candidate, from the store's probe sets; `agnostic`: neurons
     left out of every set (chosen among the others, so each active set keeps its size)."""
     _require_probe_sets(store, src, tgt, bridges)
+    return sets_from_probes(lambda a, b: _probe_samples(store, a, b), src, tgt, bridges, top_rate, agnostic)
+
+
+def sets_from_probes(
+    probe_of, src: str, tgt: str, bridges: list[str], top_rate: float, agnostic: np.ndarray | None
+) -> tuple[NeuronSet, dict[str, NeuronSet]]:
+    """The sets' rule (module docstring, step 1) on the probe sets `probe_of(a, b)` gives."""
     selection = {"top_rate": top_rate}
     if agnostic is not None:
         selection["exclude"] = agnostic
-    overlap = overlap_from_probes(
-        _probe_samples(store, src, tgt), _probe_samples(store, tgt, src), **selection
-    )
+    overlap = overlap_from_probes(probe_of(src, tgt), probe_of(tgt, src), **selection)
     specific = {}
     for b in bridges:
-        with_src = probe_active_set(
-            [_probe_samples(store, b, src), _probe_samples(store, src, b)],
-            label=f"{b}<->{src}",
-            **selection,
-        )
-        with_tgt = probe_active_set(
-            [_probe_samples(store, b, tgt), _probe_samples(store, tgt, b)],
-            label=f"{b}<->{tgt}",
-            **selection,
-        )
+        with_src = probe_active_set([probe_of(b, src), probe_of(src, b)], label=f"{b}<->{src}", **selection)
+        with_tgt = probe_active_set([probe_of(b, tgt), probe_of(tgt, b)], label=f"{b}<->{tgt}", **selection)
         specific[b] = bridge_specific_from_probes(with_src, with_tgt, overlap, bridge=b)
     return overlap, specific
+
+
+class SetResampler:
+    """Rebuilds O(s,t) and every B(b; s,t) on a bootstrap resample (`select_from_activations`'s
+    `resample_sets`): the s<->t probe sets take the resample's own samples; each b<->s and b<->t
+    probe set is resampled by its own word pairs (both directions of a pair together), and the
+    sets' rule is applied to the resampled probe sets. The probe sets' firing probabilities are
+    read into memory once."""
+
+    def __init__(self, store: Store, src, tgt, bridges, top_rate, agnostic):
+        self.src, self.tgt, self.bridges = src, tgt, list(bridges)
+        self.top_rate, self.agnostic = top_rate, agnostic
+        self.probes = {}
+        for a, b in probe_pairs(src, tgt, self.bridges):
+            for x, y in ((a, b), (b, a)):
+                view = store.probes(x, y)
+                self.probes[(x, y)] = (np.asarray(view.lazy("probability")[:], np.float32), view.tokens())
+        self.units = {pair: pair_units(store, *pair)[1] for pair in probe_pairs(src, tgt, self.bridges)[1:]}
+
+    def _resampled(self, x: str, y: str, samples: np.ndarray) -> ProbeSamples:
+        values, tokens = self.probes[(x, y)]
+        return ProbeSamples(f"{x}-{y}", values[samples], tokens[samples])
+
+    def __call__(self, samples: np.ndarray, rng: np.random.Generator):
+        from neuronoverlap.bridge.scoring import resample_units
+
+        chosen = {}
+        n_forward = len(self.probes[(self.src, self.tgt)][1])
+        chosen[(self.src, self.tgt)] = samples[samples < n_forward]
+        chosen[(self.tgt, self.src)] = samples[samples >= n_forward] - n_forward
+        for (a, b), units in self.units.items():
+            drawn = resample_units(units, rng)
+            n_ab = len(self.probes[(a, b)][1])
+            chosen[(a, b)], chosen[(b, a)] = drawn[drawn < n_ab], drawn[drawn >= n_ab] - n_ab
+
+        def probe_of(x, y):
+            return self._resampled(x, y, chosen[(x, y)])
+
+        return sets_from_probes(probe_of, self.src, self.tgt, self.bridges, self.top_rate, self.agnostic)
+
+
+def pair_activity(store: Store, src: str, tgt: str) -> Float[np.ndarray, "layer neuron"]:
+    """Each neuron's pooled firing probability over the s<->t probe samples (token-weighted)."""
+    from neuronoverlap.sets.builders import pooled_scores
+
+    return pooled_scores([_probe_samples(store, src, tgt), _probe_samples(store, tgt, src)])
+
+
+def pair_nuisance(store: Store, src: str, tgt: str) -> Float[np.ndarray, "sample 2"]:
+    """The nuisance covariates of the s<->t samples: counted tokens and direction (0 / 1)."""
+    tokens = np.concatenate([store.probes(src, tgt).tokens(), store.probes(tgt, src).tokens()])
+    directions, _ = pair_units(store, src, tgt)
+    return np.column_stack([tokens.astype(np.float64), directions.astype(np.float64)])
 
 
 def pair_activations(store: Store, src: str, tgt: str, layer: int) -> Float[np.ndarray, "sample neuron"]:
@@ -161,7 +213,7 @@ def select_bridge(
     src: str,
     tgt: str,
     bridges: list[str] | tuple[str, ...] = DEFAULT_BRIDGES,
-    method: str = "calibrated",
+    method: str = "effect",
     score: str = "reference",
     window: list[int] | None = None,
     window_fractions: tuple[float, float] = DEFAULT_WINDOW_FRACTIONS,
@@ -173,13 +225,21 @@ def select_bridge(
     seed: int = 0,
     progress: bool = True,
     agnostic_share: float | None = None,
+    pool: str = "matched",
+    n_draws: int = 5,
+    residualise: bool = True,
+    rebuild_sets: bool = True,
 ) -> BridgeSelection:
     """Score every candidate bridge for (src, tgt) from the probe sets in `store`: the sets and
     activations are read here, the scoring is `select_from_activations`.
 
     `agnostic_share`: the pre-set language-agnostic rule (`bridge_agnostic`): neurons above this
     activation probability in every probe set read are left out of O(s,t), every B(b; s,t) and
-    the calibration pool; None (default) keeps every neuron."""
+    the calibration pool; None (default) keeps every neuron. `pool`, `n_draws`: the
+    calibration (`select_from_activations`); the "matched" pool matches on each neuron's pooled
+    firing probability over the s<->t probe samples (`pair_activity`). `residualise`: the
+    activations residualised on counted tokens and direction (`pair_nuisance`) before scoring.
+    `rebuild_sets`: the bootstrap rebuilds O and every B on each resample (`SetResampler`)."""
     store = store if isinstance(store, Store) else Store(store)
     src, tgt = get_language(src).code, get_language(tgt).code
     bridges = [get_language(b).code for b in bridges]
@@ -188,8 +248,7 @@ def select_bridge(
     clash = {src, tgt} & set(bridges)
     if clash:
         raise InputError(f"a bridge cannot be the source or target: {', '.join(sorted(clash))}")
-    if method not in METHODS:
-        raise InputError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+    check_choices(method, pool, n_draws)
     from neuronoverlap.analyses.agnostic import agnostic_record, check_share
 
     share = check_share(agnostic_share)
@@ -206,11 +265,20 @@ def select_bridge(
             )
         activations = {layer: pair_activations(store, src, tgt, layer) for layer in layers}
         directions, units = pair_units(store, src, tgt)
+        activity = None
+        if pool == "matched":
+            pooled = pair_activity(store, src, tgt)
+            activity = {layer: pooled[layer] for layer in layers}
+        nuisance = pair_nuisance(store, src, tgt) if residualise else None
+        resampler = None
+        if rebuild_sets and n_bootstrap:
+            resampler = SetResampler(store, src, tgt, bridges, top_rate, agnostic)
     parameters = {
         "top_rate": top_rate,
         "overlap": "active set of the s<->t probe set (both directions pooled)",
         "bridge_specific": "(active(b<->s) | active(b<->t)) - O(s,t)",
-        "activations": "mean act_fn(gate) per probe sample, s->t and t->s samples",
+        "activations": "mean act_fn(gate) per probe sample, s->t and t->s samples"
+        + (", residualised on counted tokens and direction" if residualise else ""),
         "window_fractions": list(window_fractions) if window is None else None,
         "store": str(store.path),
         "model": store.model_name,
@@ -239,4 +307,9 @@ def select_bridge(
         progress=progress,
         parameters=parameters,
         exclude=agnostic,
+        pool=pool,
+        activity=activity,
+        n_draws=n_draws,
+        nuisance=nuisance,
+        resample_sets=resampler,
     )

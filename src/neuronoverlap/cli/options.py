@@ -142,10 +142,34 @@ def add_bridge_ranking_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--method",
         default=defaults.method,
-        choices=["calibrated", "reference"],
-        help="ranking statistic: calibrated (default): window mean of z against size-matched "
-        "random sets; reference: the reference code's raw max-mean of tr(K H L) (size-biased, "
-        "not calibrated)",
+        help="ranking statistic: effect (default): window mean of the raw score minus the "
+        "matched random sets' mean (a strength, flat in |B|); calibrated: window mean of z (evidence, "
+        "grows with |B| under any dependence); reference: the reference code's raw max-mean of "
+        "tr(K H L) (size-biased, not calibrated)",
+    )
+    p.add_argument(
+        "--pool",
+        default=defaults.pool,
+        help="calibration pool: matched (default): random sets from the same firing-probability bins "
+        "as B's neurons; layer: uniform over the layer outside O(s,t)",
+    )
+    p.add_argument(
+        "--calibration-draws",
+        type=int,
+        default=defaults.n_draws,
+        help=f"independent draws of the random sets, averaged (default: {defaults.n_draws}; at least 2)",
+    )
+    p.add_argument(
+        "--no-residualise",
+        dest="residualise",
+        action="store_false",
+        help="score the raw activations (default: residualised on counted tokens and direction)",
+    )
+    p.add_argument(
+        "--fixed-sets",
+        dest="rebuild_sets",
+        action="store_false",
+        help="hold O and B fixed in the bootstrap (default: rebuilt on every resample)",
     )
     p.add_argument(
         "--score",
@@ -191,6 +215,10 @@ def bridge_options(args, **changes) -> BridgeOptions:
         "top_rate": getattr(args, "top_rate", DEFAULT_TOP_RATE),
         "seed": args.seed,
         "agnostic_share": getattr(args, "agnostic_share", None),
+        "pool": args.pool,
+        "n_draws": args.calibration_draws,
+        "residualise": args.residualise,
+        "rebuild_sets": args.rebuild_sets,
     }
     values.update(changes)
     return BridgeOptions(**values)
