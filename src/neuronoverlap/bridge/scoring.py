@@ -195,11 +195,21 @@ class _Layer:
             parts += list(self.tests.values())
         return np.unique(np.concatenate([np.ravel(p) for p in parts]).astype(np.int64))
 
-    def score(self, kind: str, counts: Tensor | None = None, with_tests: bool = True) -> _LayerScores:
+    def score(
+        self,
+        kind: str,
+        counts: Tensor | None = None,
+        with_tests: bool = True,
+        layer_matrix: Tensor | None = None,
+        layer_columns: Int[np.ndarray, " column"] | None = None,
+    ) -> _LayerScores:
         """The layer's scores (`_LayerScores`); with `counts` (how often each sample is drawn)
-        those of a bootstrap resample, kernels held fixed."""
+        those of a bootstrap resample, kernels held fixed; with `layer_matrix` (O_l against the
+        sorted `layer_columns`, a superset of the columns needed, already scored) that matrix."""
         columns = self.columns(with_tests)
-        if counts is None:
+        if layer_matrix is not None:
+            matrix = layer_matrix[:, torch.from_numpy(np.searchsorted(layer_columns, columns))]
+        elif counts is None:
             matrix = overlap_scores(self.rows[self.overlap], self.rows[columns], kind)
         else:
             if self.reweighted is None:
@@ -535,7 +545,7 @@ def select_from_activations(
         if resample_sets is None:
             bootstrap = _bootstrap(layers, *arguments, np.random.default_rng(streams[1]), progress, n_draws)
         else:
-            scene = _Scene(window, rows_of, excluded_of, bins_of, n_random)
+            scene = _Scene(window, rows_of, overlap, excluded_of, bins_of, n_random)
             bootstrap = _rebuilt_bootstrap(
                 scene, resample_sets, *arguments, np.random.default_rng(streams[1]), progress
             )
@@ -653,12 +663,19 @@ def _bootstrap(
 
 
 class _Scene:
-    """What a rebuilt-set resample needs besides the sets: the window's rows, excluded neurons,
-    activity bins and the random-set count."""
+    """What a rebuilt-set resample needs besides the sets: the window's rows, the full-sample
+    overlap, excluded neurons, activity bins and the random-set count."""
 
-    def __init__(self, window, rows_of, excluded_of, bins_of, n_random):
-        self.window, self.rows_of, self.excluded_of = window, rows_of, excluded_of
+    def __init__(self, window, rows_of, overlap, excluded_of, bins_of, n_random):
+        self.window, self.rows_of, self.overlap, self.excluded_of = window, rows_of, overlap, excluded_of
         self.bins_of, self.n_random = bins_of, n_random
+
+    def bandwidth(self, layer: int, kind: str) -> float | None:
+        """The "reference" kind's bandwidth of the full-sample O_l (None: not that kind, or O_l empty)."""
+        full = self.overlap.layer(layer)
+        if kind != "reference" or len(full) == 0:
+            return None
+        return overlap_bandwidth(reference_zscore(self.rows_of[layer][torch.from_numpy(full)]))
 
 
 def _rebuilt_bootstrap(
@@ -674,22 +691,30 @@ def _rebuilt_bootstrap(
     rng,
     progress,
 ) -> BootstrapSummary:
-    """Each resample: the sets rebuilt by their own rule on it (`resample_sets`), every layer's
-    scores and kernels recomputed on the resampled samples, and a fresh draw of random sets."""
+    """Each resample: the sets rebuilt by their own rule on it (`resample_sets`) and a fresh
+    draw of random sets. The kernels (z-scores, bandwidth of the full-sample O_l) stay those of
+    the full sample, as in the fixed-set bootstrap, so that per layer one reweighting of the
+    union of the resamples' overlap sets against every neuron serves every resample; the
+    reference method rescores on the resampled samples (its kernels re-estimated)."""
+    drawn = [resample_units(units, rng) for _ in range(n_resamples)]
+    rebuilt = [
+        resample_sets(samples, rng)
+        for samples in tqdm(drawn, desc="bootstrap: sets rebuilt", unit="resample", disable=not progress)
+    ]
+    n = len(units)
     per_layer = np.full((n_resamples, len(scene.window), len(candidates)), np.nan)
-    for r in tqdm(range(n_resamples), desc="bootstrap (sets rebuilt)", unit="resample", disable=not progress):
-        samples = resample_units(units, rng)
-        overlap, bridges = resample_sets(samples, rng)
-        index = torch.from_numpy(samples)
-        for position, layer in enumerate(scene.window):
-            o_idx = overlap.layer(layer)
-            if len(o_idx) == 0:
-                continue
-            lay = _Layer(
+    bar = tqdm(total=n_resamples * len(scene.window), desc="bootstrap", unit="layer", disable=not progress)
+    for position, layer in enumerate(scene.window):
+        rows = scene.rows_of[layer]
+        overlaps = [overlap.layer(layer) for overlap, _ in rebuilt]
+        layers = [
+            None
+            if len(overlaps[r]) == 0
+            else _Layer(
                 layer,
-                scene.rows_of[layer][:, index],
-                o_idx,
-                {b: bridges[b].layer(layer) for b in candidates},
+                rows,
+                overlaps[r],
+                {b: rebuilt[r][1][b].layer(layer) for b in candidates},
                 scene.n_random,
                 rng,
                 scene.excluded_of[layer],
@@ -697,12 +722,34 @@ def _rebuilt_bootstrap(
                 n_draws=1,
                 with_tests=False,
             )
+            for r in range(n_resamples)
+        ]
+        kept = [lay for lay in layers if lay is not None]
+        if method != "reference" and kept:
+            # one reweighting per layer: the union of the resamples' O_l against the union of
+            # the columns they score (B's and the random sets', which the matched pool keeps
+            # to B's activity bins)
+            union_o = np.unique(np.concatenate([lay.overlap for lay in kept])).astype(np.int64)
+            union_c = np.unique(np.concatenate([lay.columns(False) for lay in kept])).astype(np.int64)
+            reweighted = ReweightedScores(
+                rows[torch.from_numpy(union_o)],
+                rows[torch.from_numpy(union_c)],
+                score,
+                bandwidth=scene.bandwidth(layer, score),
+            )
+        for r, (lay, samples) in enumerate(zip(layers, drawn, strict=True)):
+            bar.update()
+            if lay is None:
+                continue
             if method == "reference":
-                ref = lay.reference()
+                ref = lay.reference(torch.from_numpy(samples))
                 per_layer[r, position] = [np.nan if ref[b] is None else ref[b] for b in candidates]
-            else:
-                out = lay.score(score, with_tests=False)
-                per_layer[r, position] = [_layer_statistic(lay, out, method, b, 0) for b in candidates]
+                continue
+            counts = torch.from_numpy(np.bincount(samples, minlength=n))
+            matrix = reweighted.score(counts)[torch.from_numpy(np.searchsorted(union_o, lay.overlap))]
+            out = lay.score(score, with_tests=False, layer_matrix=matrix, layer_columns=union_c)
+            per_layer[r, position] = [_layer_statistic(lay, out, method, b, 0) for b in candidates]
+    bar.close()
     return _summary(per_layer, candidates, method, level, statistic, sets_rebuilt=True, n_draws=1)
 
 

@@ -113,17 +113,22 @@ def effect_rule(difference_ci: list[float] | None) -> str:
     return "cannot tell"
 
 
+def _null_sets(selection: dict[str, Any]) -> str:
+    matched = (selection.get("parameters") or {}).get("pool") == "matched"
+    return "random neuron sets matched on activity" if matched else "random neuron sets of the same size"
+
+
 def _selection_lines(selection: dict[str, Any], choice: str) -> tuple[str, list[str]]:
     src, tgt, chosen = selection["src"], selection["tgt"], selection["chosen"]
     scores, pvalues = selection.get("scores") or {}, selection.get("pvalues") or {}
     ranking = list(selection.get("ranking") or [chosen])
     pair = f"{src}->{tgt}"
     boot = selection.get("bootstrap")
-    statistic = "calibrated z" if selection.get("method") == "calibrated" else "score"
+    statistic = {"calibrated": "calibrated z", "effect": "effect"}.get(selection.get("method"), "score")
     lines = [
         f"Chosen bridge for {pair}: {chosen}, {statistic} {_num(scores.get(chosen))}"
         + (
-            f" (p = {pvalues[chosen]:.3g} against random neuron sets of the same size)."
+            f" (p = {pvalues[chosen]:.3g} against {_null_sets(selection)})."
             if pvalues.get(chosen) is not None
             else "."
         )
@@ -168,6 +173,8 @@ def _selection_lines(selection: dict[str, Any], choice: str) -> tuple[str, list[
             f"{level} intervals "
             + ("overlap." if overlap else "do not overlap." if overlap is False else "are not all known.")
         )
+        if top_two.get("near_tie"):  # issue 26: named as such
+            lines.append(f"A near tie: the paired interval of {chosen} - {second} includes 0.")
     close = [b for b in ranking if b != chosen and _overlaps(own, intervals.get(b))]
     if choice == "clear":
         return (
