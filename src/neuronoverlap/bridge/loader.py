@@ -270,6 +270,8 @@ def select_bridge(
             pooled = pair_activity(store, src, tgt)
             activity = {layer: pooled[layer] for layer in layers}
         nuisance = pair_nuisance(store, src, tgt) if residualise else None
+        pairs = probe_pairs(src, tgt, bridges)
+        counted = sorted({str(store.probes(*pair).params.get("counted_positions")) for pair in pairs})
         resampler = None
         if rebuild_sets and n_bootstrap:
             resampler = SetResampler(store, src, tgt, bridges, top_rate, agnostic)
@@ -284,6 +286,9 @@ def select_bridge(
         "model": store.model_name,
         "model_fingerprint": store.fingerprint,
         "overlap_size": len(overlap),
+        # the positions the sets' firing probabilities count (issue 26: word and answer
+        # positions only when the probe sets were recorded with --count answer)
+        "counted_positions": counted,
         "library_versions": library_versions(),
     }
     parameters.update(agnostic_record(agnostic, share, read))
