@@ -57,3 +57,19 @@ def test_the_target_share_rule_of_the_study_picks_the_largest_share():
     assert "target-share" in summary.rules
     with pytest.raises(InputError, match="target shares"):
         PairData(pair.src, pair.tgt, pair.bridges, pair.hits, target_share={"en": 0.1})
+
+
+def test_target_shares_from_a_store(tiny_store_template):
+    from neuronoverlap.bridge import bridge_sets
+    from neuronoverlap.bridge.target import store_target_shares
+    from neuronoverlap.store import Store
+
+    store = Store(tiny_store_template)
+    shares = store_target_shares(store, "de", "fr", ["en"], top_rate=0.05)
+    _, specific = bridge_sets(store, "de", "fr", ["en"], 0.05)
+    probabilities = {x: store.corpus(x).activation_probability() for x in ("de", "fr", "en")}
+    own = target_specific(probabilities, "fr", top_rate=0.05)
+    assert shares == target_share(specific, own)
+    assert shares["en"] is None or 0 <= shares["en"] <= 1
+    # direction-aware: the other target's own neurons give another share in general
+    assert set(store_target_shares(store, "fr", "de", ["en"], top_rate=0.05)) == {"en"}

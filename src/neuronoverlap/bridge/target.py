@@ -62,3 +62,29 @@ def target_share(bridges: Mapping[str, NeuronSet], specific_target: NeuronSet) -
         size = len(neurons)
         out[b] = None if size == 0 else len(neurons & specific_target) / size
     return out
+
+
+def store_target_shares(
+    store,
+    src: str,
+    tgt: str,
+    bridges: list[str],
+    *,
+    languages: list[str] | None = None,
+    rule: str = "corpus",
+    top_rate: float = DEFAULT_TOP_RATE,
+    agnostic_share: float = TARGET_AGNOSTIC_SHARE,
+) -> dict[str, float | None]:
+    """The target share of each candidate from a store: B(b; s,t) from its probe sets (as the
+    selection builds them, `bridge_sets`), S_t from its corpus statistics of `languages`
+    (default: every language with corpus statistics in the store)."""
+    from neuronoverlap.bridge.loader import bridge_sets
+    from neuronoverlap.store import Store
+
+    store = store if isinstance(store, Store) else Store(store)
+    with store:
+        codes = list(store.corpora()) if languages is None else list(languages)
+        probabilities = {code: store.corpus(code).activation_probability() for code in codes}
+        _, specific = bridge_sets(store, src, tgt, list(bridges), top_rate)
+    own = target_specific(probabilities, tgt, rule=rule, top_rate=top_rate, agnostic_share=agnostic_share)
+    return target_share(specific, own)
