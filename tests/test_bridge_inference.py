@@ -305,3 +305,21 @@ def test_the_selection_probability_is_calibrated_within_tolerance():
         assert abs(reported[inside].mean() - share) <= 0.10 + 2 * error
         checked += 1
     assert checked >= 2 and right.mean() > 0.6  # the test saw real choices, not coin flips
+
+
+@pytest.mark.parametrize("kind", ["reference", "cka"])
+def test_a_superset_of_overlap_rows_scored_with_the_subsets_bandwidth_is_the_subset_scored_alone(kind):
+    """What the rebuilt-set bootstrap relies on: one reweighting of the union of the resamples'
+    O_l, with the full-sample O_l's bandwidth, gives each resample's O_l rows exactly."""
+    from neuronoverlap.hsic.columns import overlap_bandwidth
+    from neuronoverlap.hsic.reference import reference_zscore
+    from neuronoverlap.hsic.reweighted import ReweightedScores
+
+    rng = np.random.default_rng(8)
+    rows = torch.from_numpy(rng.normal(size=(30, 24)))
+    subset, union, columns = np.array([2, 5, 7]), np.arange(0, 12), rows[12:]
+    sigma = overlap_bandwidth(reference_zscore(rows[subset])) if kind == "reference" else None
+    counts = torch.from_numpy(np.bincount(rng.integers(0, 24, 24), minlength=24))
+    alone = ReweightedScores(rows[subset], columns, kind).score(counts)
+    within = ReweightedScores(rows[union], columns, kind, bandwidth=sigma).score(counts)[subset]
+    assert torch.allclose(alone, within, rtol=1e-9, atol=1e-12)
