@@ -143,9 +143,9 @@ def add_bridge_ranking_options(p: argparse.ArgumentParser) -> None:
         "--method",
         default=defaults.method,
         help="ranking statistic: effect (default): window mean of the raw score minus the "
-        "matched random sets' mean (a strength, flat in |B|); calibrated: window mean of z (evidence, "
-        "grows with |B| under any dependence); reference: the reference code's raw max-mean of "
-        "tr(K H L) (size-biased, not calibrated)",
+        "matched random sets' mean (a strength, far less tied to |B| than z); calibrated: window "
+        "mean of z (evidence, grows with |B| under any dependence); reference: the reference "
+        "code's raw max-mean of tr(K H L) (size-biased, not calibrated)",
     )
     p.add_argument(
         "--pool",
@@ -182,7 +182,8 @@ def add_bridge_ranking_options(p: argparse.ArgumentParser) -> None:
         "--random-sets",
         type=int,
         default=defaults.n_random,
-        help=f"random sets per layer and size (default: {defaults.n_random})",
+        help=f"random sets per layer and bridge set size (matched pool: per activity-bin counts), "
+        f"in each calibration draw (default: {defaults.n_random})",
     )
 
 
