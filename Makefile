@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(BIN)/python -m pip install --quiet --upgrade 'pip==26.3'
 	$(BIN)/python -m pip install --quiet $(TORCH_SPEC)
 	@echo "[2/3] the toolkit and the locked libraries (transformers, transformer-lens, h5py, ray, ...)"
-	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[dev,bench,ray,frames]'
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[dev,bench,ray,frames,mechanism]'
 	@echo "[3/3] checking the installed versions against $(LOCK)"
 	$(BIN)/python -m neuronoverlap.versions --check-lock $(LOCK)
 	touch $(STAMP)

@@ -8,7 +8,9 @@ Rows (each optional):
 3. --llama: LLaMA-3-8B shape (window of 12 layers x 14336 neurons, n = 1000 samples,
    |O_l| = 150, |B_l| 140-165, six bridges), synthetic: the whole calibrated selection is run;
    its bootstrap is timed on --llama-resamples resamples and scaled to --bootstrap.
-4. --demo: the whole `neuronoverlap demo` in a fresh store, wall time by stage.
+4. --repaired-demo (issue 26): the demo shape before and with the repaired defaults, side by
+   side in one run (sets rebuilt per resample from synthetic firing probabilities).
+5. --demo: the whole `neuronoverlap demo` in a fresh store, wall time by stage.
 
 Usage (2 threads; run under `flock /work/notes/heavy.lock` on a shared machine):
     OMP_NUM_THREADS=2 .venv/bin/python bench/bench_bridge.py --store out/demo.h5 --synthetic-demo
@@ -94,6 +96,105 @@ def synthetic_demo_rows(n_random: int, n_bootstrap: int) -> list[tuple[str, str,
     ]
 
 
+class SyntheticSets:
+    """Synthetic firing probabilities for the 26 probe sets a selection of six bridges reads
+    (demo shape), and the store path's set rule rebuilt on resamples of them (the work
+    `bridge.loader.SetResampler` does on a real store)."""
+
+    def __init__(self, n_layers, d, n_per_direction, seed=0):
+        from neuronoverlap.bridge.loader import probe_pairs
+
+        rng = np.random.default_rng(seed)
+        self.n = n_per_direction
+        self.values = {}
+        # one firing profile shared by every probe set, a pair's own deviation and sample noise:
+        # top-1% sets that mostly coincide, as on real activations (|B_l| of a few neurons)
+        base = rng.uniform(0, 0.6, size=(n_layers, d))
+        hot = rng.choice(n_layers * d, size=int(0.0115 * n_layers * d), replace=False)
+        base.flat[hot] = 0.97
+        for a, b in probe_pairs("zh", "ja", BRIDGES):
+            own = base + 0.003 * rng.standard_normal((n_layers, d))
+            for x, y in ((a, b), (b, a)):
+                noise = 0.05 * rng.standard_normal((self.n, n_layers, d))
+                self.values[(x, y)] = np.clip(own + noise, 0, 1).astype(np.float32)
+        self.tokens = np.full(self.n, 12)
+
+    def probe(self, x, y, samples=None):
+        from neuronoverlap.sets import ProbeSamples
+
+        chosen = np.arange(self.n) if samples is None else samples
+        return ProbeSamples(f"{x}-{y}", self.values[(x, y)][chosen], self.tokens[chosen])
+
+    def sets(self):
+        from neuronoverlap.bridge.loader import sets_from_probes
+
+        return sets_from_probes(self.probe, "zh", "ja", BRIDGES, 0.01, None)
+
+    def __call__(self, samples, rng):
+        from neuronoverlap.bridge.loader import sets_from_probes
+        from neuronoverlap.bridge.scoring import resample_units
+
+        chosen = {("zh", "ja"): samples[samples < self.n], ("ja", "zh"): samples[samples >= self.n] - self.n}
+        units = np.tile(np.arange(self.n), 2)
+        for key in self.values:
+            if key not in chosen:
+                drawn = resample_units(units, rng)
+                chosen[key], chosen[key[::-1]] = drawn[drawn < self.n], drawn[drawn >= self.n] - self.n
+
+        def probe_of(x, y):
+            return self.probe(x, y, chosen[(x, y)])
+
+        return sets_from_probes(probe_of, "zh", "ja", BRIDGES, 0.01, None)
+
+
+def repaired_demo_rows(n_random: int, n_bootstrap: int) -> list[tuple[str, str, str]]:
+    """Issue 26, side by side on the demo's shape (18 x 2048, window 6-11, 32 + 32 samples,
+    sets from synthetic firing probabilities by the store path's rule): the selection before
+    (calibrated z, layer pool, sets fixed, 2 draws: the fewest allowed) and with the repaired
+    defaults (effect, matched pool, 5 draws, nuisance residualised, sets rebuilt per resample)."""
+    from neuronoverlap.bridge import select_from_activations
+    from neuronoverlap.sets.builders import pooled_scores
+
+    rng = np.random.default_rng(1)
+    window = range(6, 12)
+    world = SyntheticSets(18, 2048, 32)
+    overlap, bridges = world.sets()
+    firing = pooled_scores([world.probe("zh", "ja"), world.probe("ja", "zh")])
+    acts = {layer: rng.standard_normal((64, 2048)) for layer in window}
+    nuisance = np.column_stack([rng.integers(8, 20, 64), np.repeat([0, 1], 32)]).astype(float)
+    common = {"n_random": n_random, "n_bootstrap": n_bootstrap}
+    before = lambda: select_from_activations(  # noqa: E731
+        acts, overlap, bridges, method="calibrated", pool="layer", n_draws=2, **common
+    )
+    after = lambda: select_from_activations(  # noqa: E731
+        acts,
+        overlap,
+        bridges,
+        activity={layer: firing[layer] for layer in window},
+        nuisance=nuisance,
+        resample_sets=world,
+        **common,
+    )
+    old, old_s = _timed(before)
+    new, new_s = _timed(after)
+    sizes = sorted({s[1] for b in BRIDGES for s in new.set_sizes[b].values()})
+    o_sizes = sorted({s[0] for s in new.set_sizes[BRIDGES[0]].values()})
+    shape = f"demo shape, synthetic sets (|O_l| {o_sizes[0]}-{o_sizes[-1]}, |B_l| {sizes[0]}-{sizes[-1]})"
+    return [
+        (
+            f"{shape}: before (calibrated, layer pool, sets fixed, 2 draws), {n_random} random, "
+            f"{n_bootstrap} bootstrap",
+            f"{old_s:.1f} s",
+            f"chosen {old.chosen}",
+        ),
+        (
+            f"{shape}: repaired defaults (effect, matched pool, 5 draws, residualised, sets rebuilt)",
+            f"{new_s:.1f} s",
+            f"{new_s / old_s:.2f}x before, same run; chosen {new.chosen}",
+        ),
+    ]
+
+
 def llama_rows(n_random: int, n_bootstrap: int, measured_resamples: int) -> list[tuple[str, str, str]]:
     """LLaMA-3-8B shape, synthetic: the whole calibrated selection of six bridges over a window
     of 12 layers is run (not extrapolated); the bootstrap is timed on `measured_resamples`
@@ -170,6 +271,9 @@ def main() -> None:
     parser.add_argument("--synthetic-demo", action="store_true")
     parser.add_argument("--llama", action="store_true")
     parser.add_argument(
+        "--repaired-demo", action="store_true", help="issue 26: before and after, side by side, demo shape"
+    )
+    parser.add_argument(
         "--llama-resamples",
         type=int,
         default=2,
@@ -185,6 +289,8 @@ def main() -> None:
         rows += store_rows(args.store, args.pair, args.random_sets, args.bootstrap)
     if args.synthetic_demo:
         rows += synthetic_demo_rows(args.random_sets, args.bootstrap)
+    if args.repaired_demo:
+        rows += repaired_demo_rows(args.random_sets, args.bootstrap)
     if args.llama:
         rows += llama_rows(args.random_sets, args.bootstrap, args.llama_resamples)
     if args.demo:

@@ -17,6 +17,7 @@ from neuronoverlap.bridge import (
     select_bridge,
     select_from_activations,
 )
+from neuronoverlap.bridge.loader import SetResampler, pair_activity, pair_nuisance
 from neuronoverlap.cli import main
 from neuronoverlap.errors import InputError
 from neuronoverlap.hsic import reference_bridge_score
@@ -127,10 +128,15 @@ def test_the_store_path_is_a_loader_over_the_arrays_path(planted_store):
         tgt="ja",
         directions=directions,
         units=units,
+        activity={layer: pair_activity(store, "zh", "ja")[layer] for layer in (1, 2)},
+        nuisance=pair_nuisance(store, "zh", "ja"),
+        resample_sets=SetResampler(store, "zh", "ja", ["en", "de"], 0.05, None),
         **kwargs,
     )
     assert from_arrays.calibrated == from_store.calibrated
+    assert from_arrays.effect == from_store.effect
     assert from_arrays.bootstrap == from_store.bootstrap
+    assert from_store.bootstrap.sets_rebuilt and from_store.parameters["pool"] == "matched"
     assert from_store.overlap == overlap and from_store.bridges == specific
 
 
@@ -171,6 +177,7 @@ def test_reference_score_per_layer_is_the_reference_formula(planted_store):
         n_random=9,
         n_bootstrap=0,
         progress=False,
+        residualise=False,  # the reference code scores the activations as recorded
     )
     acts = np.concatenate([store.probes("zh", "ja").layer(2), store.probes("ja", "zh").layer(2)])
     expected = reference_bridge_score(acts[:, 0:5].T.astype(np.float64), acts[:, 10:15].T.astype(np.float64))
@@ -227,13 +234,25 @@ def test_select_bridge_command_on_tiny_model(tmp_path, capsys):
     assert set(result["per_layer"]["en"]) == {str(layer) for layer in result["window"]}
     assert result["parameters"]["model_fingerprint"] == Store(store).fingerprint
     assert abs(sum(result["selection_probability"].values()) - 1) < 1e-9
-    assert "ranked by: calibrated z" in printed
+    assert "ranked by: effect" in printed and "p(Holm)" in printed
+    assert result["method"] == "effect" and result["parameters"]["pool"] == "matched"
+    assert result["near_tie"] in (True, False) and result["bootstrap"]["sets_rebuilt"]
+    assert ("near tie:" in printed) == result["near_tie"]
+    assert set(result["nuisance_r2"]) == {"overlap", "en", "it"}
     assert BridgeSelection.from_dict(result).chosen == result["chosen"]
     assert Store(store).get_json("results", "bridge-de-fr") == result
     reference = ["select-bridge", "--pair", "de-fr", "--bridges", "en,it", "--store", str(store)]
     assert main([*reference, "--method", "reference", "--bootstrap", "0", "--quiet"]) == 0
     assert "ranked by: raw reference score (not calibrated)" in capsys.readouterr().out
     assert Store(store).get_json("results", "bridge-de-fr")["method"] == "reference"
+    for flags, message in (
+        (["--pool", "nearby"], "unknown calibration pool 'nearby'"),
+        (["--method", "magic"], "unknown method 'magic'"),
+        (["--calibration-draws", "1"], "calibration draws"),
+    ):
+        assert main([*reference, *flags, "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert (
         main(
             [

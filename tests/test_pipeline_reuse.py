@@ -27,6 +27,10 @@ CHANGES = {
     "top_rate": 0.02,
     "seed": 3,
     "agnostic_share": 0.99,
+    "pool": "layer",
+    "n_draws": 3,
+    "residualise": False,
+    "rebuild_sets": False,
 }
 
 

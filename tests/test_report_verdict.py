@@ -99,12 +99,14 @@ def test_a_planted_tie_is_no_clear_choice(tied_selection):
     verdict = bridge_verdict(tied_selection)
     boot = tied_selection.bootstrap
     assert verdict.choice == "unclear"
-    assert boot.selection_probability[verdict.chosen] < CLEAR_PROBABILITY
+    assert boot.top_two["near_tie"] and "A near tie" in verdict.text()  # issue 26: named
     assert verdict.headline.startswith("No clear choice of bridge for s->t")
     other = "b" if verdict.chosen == "a" else "a"
     assert other in verdict.headline.split(";")[1]  # named among the overlapping intervals
     share = boot.selection_probability[verdict.chosen]
-    assert f"{verdict.chosen} ranked first in only {share:.0%} of bootstrap resamples" in verdict.headline
+    if share < CLEAR_PROBABILITY:  # one data set of a tie: the chosen one may still lead often
+        assert f"{verdict.chosen} ranked first in only {share:.0%} of bootstrap resamples" in verdict.headline
+    assert "interval of its lead over the runner-up" in verdict.headline
     assert "A clear choice needs first place in at least 80%" in verdict.text()
 
 

@@ -11,8 +11,13 @@ from neuronoverlap.errors import InputError
 #: Active-set share of all neurons (the reference's 1%), for every set the method builds.
 DEFAULT_TOP_RATE = 0.01
 
-#: Ranking statistics of bridge selection: the calibrated z (default) or the reference code's raw score.
-BRIDGE_METHODS = ("calibrated", "reference")
+#: Ranking statistics of bridge selection: the effect (default: raw score minus the matched random
+#: sets' mean), the calibrated z, or the reference code's raw score (docs/hsic.md).
+BRIDGE_METHODS = ("effect", "calibrated", "reference")
+
+#: Where a bridge's calibration draws its random sets: matched on firing probability (default)
+#: or uniform over the layer outside O(s,t) (docs/hsic.md, "The repaired score").
+CALIBRATION_POOLS = ("matched", "layer")
 
 #: Pairwise scores between the overlap and the bridge neurons (hsic/columns.py).
 SCORE_KINDS = ("reference", "cka")
@@ -186,9 +191,10 @@ class BridgeOptions(_Record):
         "n_bootstrap": 0,
         "n_permutations": 0,  # 0: no permutation test
         "seed": 0,
+        "n_draws": 2,  # the calibration's Monte Carlo error needs two draws
     }
 
-    method: str = "calibrated"
+    method: str = "effect"
     score: str = "reference"
     n_random: int = 200
     n_bootstrap: int = 200
@@ -197,11 +203,18 @@ class BridgeOptions(_Record):
     top_rate: float = DEFAULT_TOP_RATE
     seed: int = 0
     agnostic_share: float | None = None  # the language-agnostic rule (docs/analyses.md); None: off
+    # issue 26 (docs/hsic.md, "The repaired score"): the activity-matched pool, independent
+    # calibration draws, activations residualised on the nuisance, sets rebuilt per resample
+    pool: str = "matched"
+    n_draws: int = 5
+    residualise: bool = True
+    rebuild_sets: bool = True
 
     def __post_init__(self) -> None:
         owner = type(self).__name__
         check_choice(owner, "method", self.method, BRIDGE_METHODS)
         check_choice(owner, "score", self.score, SCORE_KINDS, "pairwise score")
+        check_choice(owner, "pool", self.pool, CALIBRATION_POOLS, "calibration pool")
         _counts_at_least(self)
         check_top_rate(owner, self.top_rate)
         check_agnostic_share(owner, self.agnostic_share)

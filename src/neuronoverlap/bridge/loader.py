@@ -5,7 +5,9 @@
    B(b; s,t) = (active(b<->s) | active(b<->t)) - O(s,t).
 2. Per layer l of the window: the activations (mean act_fn(gate) per sample) over the s<->t
    probe samples (s->t then t->s), each sample's direction and its probe word pair.
-3. The scoring, calibration and bootstrap: bridge/scoring.py; definitions: docs/hsic.md.
+3. The activity each neuron is matched on (pooled firing probability over the s<->t samples),
+   the nuisance covariates (counted tokens, direction) and the set rebuilder of the bootstrap.
+4. The scoring, calibration and bootstrap: bridge/scoring.py; definitions: docs/hsic.md.
 
 Per-layer results are keyed by the real layer id (the reference keys them by list position).
 """
@@ -115,26 +117,76 @@ def bridge_sets(
     """O(s,t) and B(b; s,t) for each candidate, from the store's probe sets; `agnostic`: neurons
     left out of every set (chosen among the others, so each active set keeps its size)."""
     _require_probe_sets(store, src, tgt, bridges)
+    return sets_from_probes(lambda a, b: _probe_samples(store, a, b), src, tgt, bridges, top_rate, agnostic)
+
+
+def sets_from_probes(
+    probe_of, src: str, tgt: str, bridges: list[str], top_rate: float, agnostic: np.ndarray | None
+) -> tuple[NeuronSet, dict[str, NeuronSet]]:
+    """The sets' rule (module docstring, step 1) on the probe sets `probe_of(a, b)` gives."""
     selection = {"top_rate": top_rate}
     if agnostic is not None:
         selection["exclude"] = agnostic
-    overlap = overlap_from_probes(
-        _probe_samples(store, src, tgt), _probe_samples(store, tgt, src), **selection
-    )
+    overlap = overlap_from_probes(probe_of(src, tgt), probe_of(tgt, src), **selection)
     specific = {}
     for b in bridges:
-        with_src = probe_active_set(
-            [_probe_samples(store, b, src), _probe_samples(store, src, b)],
-            label=f"{b}<->{src}",
-            **selection,
-        )
-        with_tgt = probe_active_set(
-            [_probe_samples(store, b, tgt), _probe_samples(store, tgt, b)],
-            label=f"{b}<->{tgt}",
-            **selection,
-        )
+        with_src = probe_active_set([probe_of(b, src), probe_of(src, b)], label=f"{b}<->{src}", **selection)
+        with_tgt = probe_active_set([probe_of(b, tgt), probe_of(tgt, b)], label=f"{b}<->{tgt}", **selection)
         specific[b] = bridge_specific_from_probes(with_src, with_tgt, overlap, bridge=b)
     return overlap, specific
+
+
+class SetResampler:
+    """Rebuilds O(s,t) and every B(b; s,t) on a bootstrap resample (`select_from_activations`'s
+    `resample_sets`): the s<->t probe sets take the resample's own samples; each b<->s and b<->t
+    probe set is resampled by its own word pairs (both directions of a pair together), and the
+    sets' rule is applied to the resampled probe sets. The probe sets' firing probabilities are
+    read into memory once."""
+
+    def __init__(self, store: Store, src, tgt, bridges, top_rate, agnostic):
+        self.src, self.tgt, self.bridges = src, tgt, list(bridges)
+        self.top_rate, self.agnostic = top_rate, agnostic
+        self.probes = {}
+        for a, b in probe_pairs(src, tgt, self.bridges):
+            for x, y in ((a, b), (b, a)):
+                view = store.probes(x, y)
+                self.probes[(x, y)] = (np.asarray(view.lazy("probability")[:], np.float32), view.tokens())
+        self.units = {pair: pair_units(store, *pair)[1] for pair in probe_pairs(src, tgt, self.bridges)[1:]}
+
+    def _resampled(self, x: str, y: str, samples: np.ndarray) -> ProbeSamples:
+        values, tokens = self.probes[(x, y)]
+        return ProbeSamples(f"{x}-{y}", values[samples], tokens[samples])
+
+    def __call__(self, samples: np.ndarray, rng: np.random.Generator):
+        from neuronoverlap.bridge.scoring import resample_units
+
+        chosen = {}
+        n_forward = len(self.probes[(self.src, self.tgt)][1])
+        chosen[(self.src, self.tgt)] = samples[samples < n_forward]
+        chosen[(self.tgt, self.src)] = samples[samples >= n_forward] - n_forward
+        for (a, b), units in self.units.items():
+            drawn = resample_units(units, rng)
+            n_ab = len(self.probes[(a, b)][1])
+            chosen[(a, b)], chosen[(b, a)] = drawn[drawn < n_ab], drawn[drawn >= n_ab] - n_ab
+
+        def probe_of(x, y):
+            return self._resampled(x, y, chosen[(x, y)])
+
+        return sets_from_probes(probe_of, self.src, self.tgt, self.bridges, self.top_rate, self.agnostic)
+
+
+def pair_activity(store: Store, src: str, tgt: str) -> Float[np.ndarray, "layer neuron"]:
+    """Each neuron's pooled firing probability over the s<->t probe samples (token-weighted)."""
+    from neuronoverlap.sets.builders import pooled_scores
+
+    return pooled_scores([_probe_samples(store, src, tgt), _probe_samples(store, tgt, src)])
+
+
+def pair_nuisance(store: Store, src: str, tgt: str) -> Float[np.ndarray, "sample 2"]:
+    """The nuisance covariates of the s<->t samples: counted tokens and direction (0 / 1)."""
+    tokens = np.concatenate([store.probes(src, tgt).tokens(), store.probes(tgt, src).tokens()])
+    directions, _ = pair_units(store, src, tgt)
+    return np.column_stack([tokens.astype(np.float64), directions.astype(np.float64)])
 
 
 def pair_activations(store: Store, src: str, tgt: str, layer: int) -> Float[np.ndarray, "sample neuron"]:
@@ -173,10 +225,15 @@ def select_bridge(
     activations are read here, the scoring is `select_from_activations`.
 
     `options`: the `BridgeOptions` (method, score, window, top rate, random sets, bootstrap,
-    permutations, seed, the language-agnostic rule), recorded whole with the result;
+    permutations, seed, the language-agnostic rule, the calibration pool and draws, the nuisance
+    and the bootstrap's rebuilt sets), recorded whole with the result;
     `changes`: fields of it to change, e.g. `select_bridge(store, "zh", "ja", method="reference")`.
     With `agnostic_share` (`bridge_agnostic`), neurons above this activation probability in every
-    probe set read are left out of O(s,t), every B(b; s,t) and the calibration pool."""
+    probe set read are left out of O(s,t), every B(b; s,t) and the calibration pool. The
+    "matched" pool matches on each neuron's pooled firing probability over the s<->t probe
+    samples (`pair_activity`); `residualise`: the activations residualised on counted tokens and
+    direction (`pair_nuisance`) before scoring; `rebuild_sets`: the bootstrap rebuilds O and every
+    B on each resample (`SetResampler`)."""
     options = replace(options or BridgeOptions(), **changes)
     store = store if isinstance(store, Store) else Store(store)
     src, tgt = get_language(src).code, get_language(tgt).code
@@ -202,16 +259,31 @@ def select_bridge(
             )
         activations = {layer: pair_activations(store, src, tgt, layer) for layer in layers}
         directions, units = pair_units(store, src, tgt)
+        pool, n_draws = options.pool, options.n_draws
+        activity = None
+        if pool == "matched":
+            pooled = pair_activity(store, src, tgt)
+            activity = {layer: pooled[layer] for layer in layers}
+        nuisance = pair_nuisance(store, src, tgt) if options.residualise else None
+        pairs = probe_pairs(src, tgt, bridges)
+        counted = sorted({str(store.probes(*pair).params.get("counted_positions")) for pair in pairs})
+        resampler = None
+        if options.rebuild_sets and options.n_bootstrap:
+            resampler = SetResampler(store, src, tgt, bridges, top_rate, agnostic)
     parameters = {
         "top_rate": top_rate,
         "overlap": "active set of the s<->t probe set (both directions pooled)",
         "bridge_specific": "(active(b<->s) | active(b<->t)) - O(s,t)",
-        "activations": "mean act_fn(gate) per probe sample, s->t and t->s samples",
+        "activations": "mean act_fn(gate) per probe sample, s->t and t->s samples"
+        + (", residualised on counted tokens and direction" if options.residualise else ""),
         "window_fractions": list(window_fractions) if window is None else None,
         "store": str(store.path),
         "model": store.model_name,
         "model_fingerprint": store.fingerprint,
         "overlap_size": len(overlap),
+        # the positions the sets' firing probabilities count (issue 26: word and answer
+        # positions only when the probe sets were recorded with --count answer)
+        "counted_positions": counted,
         "library_versions": library_versions(),
     }
     parameters.update(agnostic_record(agnostic, share, read))
@@ -235,5 +307,10 @@ def select_bridge(
         progress=progress,
         parameters=parameters,
         exclude=agnostic,
+        pool=pool,
+        activity=activity,
+        n_draws=n_draws,
+        nuisance=nuisance,
+        resample_sets=resampler,
     )
     return replace(result, options=options)

@@ -17,7 +17,8 @@ from neuronoverlap.results import header
 from neuronoverlap.sets import NeuronSet
 from neuronoverlap.store import schema
 
-#: Ranking statistics: the calibrated z (default) or the reference code's raw score.
+#: Ranking statistics: the effect (default: raw minus the random sets' mean), the calibrated z,
+#: or the reference code's raw score.
 METHODS = BRIDGE_METHODS
 
 
@@ -60,7 +61,9 @@ class BootstrapSummary:
 
     intervals: percentile interval of each bridge's ranking statistic; top_two: the full-sample
     first and second bridge, their difference and its interval; selection_probability: the
-    share of resamples in which each bridge ranks first (by `rank`).
+    share of resamples in which each bridge ranks first (by `rank`), probability_error its
+    Monte Carlo standard error sqrt(p (1 - p) / n_resamples); top_two["near_tie"]: the top
+    two's paired interval includes 0. sets_rebuilt: O and every B rebuilt on each resample.
     """
 
     n_resamples: int
@@ -71,6 +74,8 @@ class BootstrapSummary:
     selection_probability: dict[str, float]
     unit: str = "probe word pair (its s->t and t->s samples together)"
     sets_rebuilt: bool = False
+    probability_error: dict[str, float] | None = None
+    calibration_draws: int | None = None
 
     @classmethod
     def from_dict(cls, document: dict[str, Any]) -> BootstrapSummary:
@@ -91,7 +96,12 @@ class BridgeSelection:
     sets of size |B_l| from layer l outside O(s,t); an empty B_l counts as z_l = 0. pvalues:
     share of random size-matched "bridges" whose calibrated score is at least as high,
     (1 + #) / (1 + R). reference_scores: the reference code's formula (bandwidth from O and B,
-    empty layers dropped). `method` picks the ranking statistic. `options`: the `BridgeOptions`
+    empty layers dropped). effect (the default ranking statistic, issue 26): window mean over
+    `window` of effect_l = raw_l - mean_l (the random sets' mean), an empty B_l counting as 0;
+    holm_pvalues: `pvalues` Holm-adjusted over the candidates; calibration_error: the Monte
+    Carlo standard error of the ranking statistic over the calibration draws; nuisance_r2: the
+    share of each set's variance (over samples) that the nuisance covariates explain.
+    `method` picks the ranking statistic. `options`: the `BridgeOptions`
     it ran with, whole (None for a selection stored before they were recorded, or one made from
     arrays by `select_from_activations`).
     """
@@ -119,6 +129,11 @@ class BridgeSelection:
     bootstrap: BootstrapSummary | None = None
     permutation_pvalues: dict[str, float] | None = None
     parameters: dict = field(default_factory=dict)
+    effect: dict[str, float] | None = None
+    per_layer_effect: PerLayer | None = None
+    holm_pvalues: dict[str, float] | None = None
+    calibration_error: dict[str, float] | None = None
+    nuisance_r2: dict[str, float | None] | None = None
     options: BridgeOptions | None = None
 
     @property
@@ -134,11 +149,21 @@ class BridgeSelection:
     @property
     def scores(self) -> dict[str, float | None]:
         """The ranking statistic of `method`."""
-        return self.calibrated if self.method == "calibrated" else self.reference_scores
+        return {"effect": self.effect, "calibrated": self.calibrated}.get(self.method, self.reference_scores)
 
     @property
     def per_layer(self) -> PerLayer:
-        return self.per_layer_calibrated if self.method == "calibrated" else self.per_layer_reference
+        return {"effect": self.per_layer_effect, "calibrated": self.per_layer_calibrated}.get(
+            self.method, self.per_layer_reference
+        )
+
+    @property
+    def near_tie(self) -> bool | None:
+        """Whether the top two's paired bootstrap interval includes 0 (None: no bootstrap)."""
+        if self.bootstrap is None or self.bootstrap.top_two is None:
+            return None
+        low, high = self.bootstrap.top_two["interval"]
+        return bool(low <= 0 <= high)
 
     @property
     def selection_probability(self) -> dict[str, float] | None:
@@ -173,6 +198,9 @@ class BridgeSelection:
         out["ranking"] = self.ranking()
         out["chosen"] = self.chosen
         out["selection_probability"] = self.selection_probability
+        out["near_tie"] = self.near_tie
+        if self.per_layer_effect is not None:
+            out["per_layer_effect"] = _str_keys(self.per_layer_effect)
         out["layers_scored"] = {b: self.layers_scored(b) for b in self.candidates}
         return out
 
@@ -190,6 +218,8 @@ class BridgeSelection:
             "calibration",
         ):
             fields[name] = _int_keys(document[name])
+        if document.get("per_layer_effect") is not None:
+            fields["per_layer_effect"] = _int_keys(document["per_layer_effect"])
         if document.get("bootstrap") is not None:
             fields["bootstrap"] = BootstrapSummary.from_dict(document["bootstrap"])
         fields["options"] = BridgeOptions.from_record(document.get("options"))

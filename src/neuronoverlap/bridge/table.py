@@ -2,35 +2,68 @@
 
 from __future__ import annotations
 
+LABELS = {
+    "effect": "effect (raw score minus the matched random sets' mean)",
+    "calibrated": "calibrated z",
+    "reference": "raw reference score (not calibrated)",
+}
+
+
+def _num(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
 
 def bridge_table(result) -> list[str]:
-    """The ranking as printed lines: statistics per bridge and the layers it was scored on."""
+    """The ranking as printed lines: statistics per bridge and the layers it was scored on.
+    Probabilities to two digits with their Monte Carlo error; a near tie named."""
+    boot = result.bootstrap
     probability = result.selection_probability or {}
+    error = (boot.probability_error if boot is not None else None) or {}
+    effect = result.effect or {}
+    holm = result.holm_pvalues or {}
     lines = [
-        f"  {'rank':>4}  {'bridge':6}  {'calibrated':>10}  {'p(calib)':>8}  {'raw':>9}  "
-        f"{'reference':>9}  {'P(first)':>8}  layers:|B_l|"
+        f"  {'rank':>4}  {'bridge':6}  {'effect':>9}  {'z':>7}  {'p':>6}  {'p(Holm)':>7}  {'raw':>9}  "
+        f"{'reference':>9}  {'P(first)':>11}  layers:|B_l|"
     ]
     for rank, b in enumerate(result.ranking(), start=1):
         sizes = " ".join(f"{layer}:{size[1]}" for layer, size in result.set_sizes[b].items())
-        raw, ref = result.raw_scores[b], result.reference_scores[b]
-        lines.append(
-            f"  {rank:>4}  {b:6}  {result.calibrated[b]:>10.3f}  {result.pvalues[b]:>8.4f}  "
-            f"{'-' if raw is None else f'{raw:.4g}':>9}  {'-' if ref is None else f'{ref:.4g}':>9}  "
-            f"{probability.get(b, float('nan')):>8.3f}  {sizes}"
+        first = (
+            "-"
+            if b not in probability
+            else f"{probability[b]:.2f}" + (f"±{error[b]:.2f}" if b in error else "")
         )
-    if result.bootstrap is not None and result.bootstrap.top_two is not None:
-        top = result.bootstrap.top_two
+        lines.append(
+            f"  {rank:>4}  {b:6}  {_num(effect.get(b), '.4g'):>9}  {result.calibrated[b]:>7.2f}  "
+            f"{result.pvalues[b]:>6.3f}  {_num(holm.get(b), '.3f'):>7}  "
+            f"{_num(result.raw_scores[b], '.4g'):>9}  {_num(result.reference_scores[b], '.4g'):>9}  "
+            f"{first:>11}  {sizes}"
+        )
+    if boot is not None and boot.top_two is not None:
+        top = boot.top_two
         low, high = top["interval"]
         lines.append(
-            f"  {top['first']} - {top['second']}: {top['difference']:.3f} "
-            f"[{low:.3f}, {high:.3f}] ({result.bootstrap.level:.0%} bootstrap interval, "
-            f"{result.bootstrap.n_resamples} resamples of word pairs)"
+            f"  {top['first']} - {top['second']}: {top['difference']:.3g} "
+            f"[{low:.3g}, {high:.3g}] ({boot.level:.0%} bootstrap interval, "
+            f"{boot.n_resamples} resamples of word pairs, sets "
+            f"{'rebuilt' if boot.sets_rebuilt else 'held fixed'})"
+        )
+        if result.near_tie:
+            lines.append(f"  near tie: the interval of {top['first']} - {top['second']} includes 0")
+    if result.calibration_error is not None:
+        draws = result.parameters.get("n_draws")
+        lines.append(
+            f"  Monte Carlo error of the ranking statistic over {draws} calibration draws: "
+            + ", ".join(f"{b} {e:.2g}" for b, e in result.calibration_error.items())
+        )
+    if result.nuisance_r2 is not None:
+        lines.append(
+            "  nuisance R^2 (counted tokens, direction): "
+            + ", ".join(f"{name} {_num(r2, '.2f')}" for name, r2 in result.nuisance_r2.items())
         )
     if result.permutation_pvalues is not None:
         lines.append(
             "  within-direction permutation p (raw score): "
             + ", ".join(f"{b} {p:.4f}" for b, p in result.permutation_pvalues.items())
         )
-    label = "calibrated z" if result.method == "calibrated" else "raw reference score (not calibrated)"
-    lines.append(f"  ranked by: {label}")
+    lines.append(f"  ranked by: {LABELS.get(result.method, result.method)}")
     return lines

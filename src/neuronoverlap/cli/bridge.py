@@ -16,11 +16,14 @@ def add_parsers(sub) -> None:
         help="rank candidate bridge languages for a pair by HSIC",
         description="Score each candidate bridge b for the pair (s, t): per layer of the middle "
         "window, the pairwise HSIC max-mean score between the overlap neurons O(s,t) and the "
-        "bridge-specific neurons B(b; s,t) over the s<->t probe samples, calibrated against "
-        "random neuron sets of the same size from the same layer (outside O(s,t)): z per "
-        "layer, averaged over the window, with an empirical p-value. A paired bootstrap over "
-        "probe word pairs gives intervals and the selection probability (share of resamples "
-        "in which a bridge ranks first). Probe sets the store lacks are recorded first only "
+        "bridge-specific neurons B(b; s,t) over the s<->t probe samples (residualised on token "
+        "count and direction), calibrated against random neuron sets from the same layer "
+        "(outside O(s,t)) matched on firing probability: the effect (raw score minus the random "
+        "sets' mean) per layer, averaged over the window, ranks; z and an empirical p-value "
+        "(Holm-adjusted beside it) are evidence. A paired bootstrap over probe word pairs, the "
+        "sets rebuilt on each resample, gives intervals and the selection probability (share of "
+        "resamples in which a bridge ranks first, with its Monte Carlo error; a near tie is "
+        "named). Probe sets the store lacks are recorded first only "
         "when --model is given (hours on a CPU at 200 samples); without it, a store that lacks "
         "them is an error. The result and the neuron sets are kept in the store. See docs/hsic.md.",
     )

@@ -8,6 +8,7 @@ import argparse
 from neuronoverlap.languages import DEFAULT_BRIDGES, known_codes
 from neuronoverlap.options import (
     BRIDGE_METHODS,
+    CALIBRATION_POOLS,
     DEFAULT_STORE,
     DEFAULT_TOP_RATE,
     MODEL_DTYPES,
@@ -30,6 +31,10 @@ BRIDGE_FLAGS = {
     "top_rate": "--top-rate",
     "seed": "--seed",
     "agnostic_share": "--agnostic-share",
+    "pool": "--pool",
+    "n_draws": "--calibration-draws",
+    "residualise": "--no-residualise",
+    "rebuild_sets": "--fixed-sets",
 }
 SPECTRUM_FLAGS = {
     "top_rate": "--top-rate",
@@ -206,9 +211,35 @@ def add_bridge_ranking_options(p: argparse.ArgumentParser) -> None:
         "--method",
         default=defaults.method,
         choices=list(BRIDGE_METHODS),
-        help="ranking statistic: calibrated (default): window mean of z against size-matched "
-        "random sets; reference: the reference code's raw max-mean of tr(K H L) (size-biased, "
-        "not calibrated)",
+        help="ranking statistic: effect (default): window mean of the raw score minus the "
+        "matched random sets' mean (a strength, far less tied to |B| than z); calibrated: window "
+        "mean of z (evidence, grows with |B| under any dependence); reference: the reference "
+        "code's raw max-mean of tr(K H L) (size-biased, not calibrated)",
+    )
+    p.add_argument(
+        "--pool",
+        default=defaults.pool,
+        choices=list(CALIBRATION_POOLS),
+        help="calibration pool: matched (default): random sets from the same firing-probability bins "
+        "as B's neurons; layer: uniform over the layer outside O(s,t)",
+    )
+    p.add_argument(
+        "--calibration-draws",
+        type=int,
+        default=defaults.n_draws,
+        help=f"independent draws of the random sets, averaged (default: {defaults.n_draws}; at least 2)",
+    )
+    p.add_argument(
+        "--no-residualise",
+        dest="residualise",
+        action="store_false",
+        help="score the raw activations (default: residualised on counted tokens and direction)",
+    )
+    p.add_argument(
+        "--fixed-sets",
+        dest="rebuild_sets",
+        action="store_false",
+        help="hold O and B fixed in the bootstrap (default: rebuilt on every resample)",
     )
     p.add_argument(
         "--score",
@@ -221,7 +252,8 @@ def add_bridge_ranking_options(p: argparse.ArgumentParser) -> None:
         "--random-sets",
         type=int,
         default=defaults.n_random,
-        help=f"random sets per layer and size (default: {defaults.n_random})",
+        help=f"random sets per layer and bridge set size (matched pool: per activity-bin counts), "
+        f"in each calibration draw (default: {defaults.n_random})",
     )
 
 

@@ -12,7 +12,8 @@ choice are split evenly (the mean over the tied bridges).
 Rules (`RULES`): `hsic` (the selection's highest score), `english`, `random` (the expectation
 over a uniform choice: the mean over bridges, no draw), `step-1` (the bridge the model
 translates the source into best), `typology` (the nearest bridge in the registry's taxonomy to
-the target, then to the source; English first among equals).
+the target, then to the source; English first among equals), `target-share` (issue 26: the
+largest share of B(b) among the target's own language-specific neurons, bridge/target.py).
 
 Pooled over pairs (`pool`): each rule's mean regret with a percentile bootstrap interval
 (the words of each pair resampled with replacement, each resample's regret again averaged over
@@ -36,7 +37,7 @@ from neuronoverlap.errors import InputError
 from neuronoverlap.languages import DEFAULT_BRIDGES, taxonomy_distance
 from neuronoverlap.stats.permutation import permutation_pvalue
 
-RULES = ("hsic", "english", "random", "step-1", "typology")
+RULES = ("hsic", "english", "random", "step-1", "typology", "target-share")
 
 
 @dataclass
@@ -52,6 +53,7 @@ class PairData:
     step1: Float[np.ndarray, "bridge word"] | None = None
     scores: dict[str, float] | None = None
     zero_shot: Float[np.ndarray, " word"] | None = None
+    target_share: dict[str, float] | None = None  # issue 26: |B(b) & S_t| / |B(b)| (bridge/target.py)
 
     def __post_init__(self) -> None:
         self.hits = np.asarray(self.hits, dtype=np.float64)
@@ -65,6 +67,8 @@ class PairData:
                 raise InputError(f"{self.name}: step1 must have the shape of hits")
         if self.scores is not None and set(self.scores) != set(self.bridges):
             raise InputError(f"{self.name}: scores must cover exactly the bridges")
+        if self.target_share is not None and set(self.target_share) != set(self.bridges):
+            raise InputError(f"{self.name}: target shares must cover exactly the bridges")
 
     @property
     def name(self) -> str:
@@ -99,6 +103,11 @@ def fixed_choice(pair: PairData, rule: str) -> str | None:
         return "en" if "en" in pair.bridges else None
     if rule == "typology":
         return typology_choice(pair.src, pair.tgt, pair.bridges)
+    if rule == "target-share":
+        if pair.target_share is None:
+            return None
+        shares = [-np.inf if pair.target_share[b] is None else pair.target_share[b] for b in pair.bridges]
+        return pair.bridges[_argmax_first(np.array(shares))]
     raise InputError(f"{rule!r} is not a fixed rule")
 
 

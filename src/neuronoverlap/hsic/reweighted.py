@@ -86,12 +86,16 @@ class ReweightedScores:
         column_rows: Tensor,
         kind: str,
         memory_budget_bytes: int = DENSE_BUDGET_BYTES,
+        bandwidth: float | None = None,
     ):
+        """bandwidth: the "reference" kind's shared bandwidth when it is not that of
+        `overlap_rows` (e.g. a superset of several resamples' overlap sets, scored with the
+        full-sample O_l's bandwidth)."""
         self.kind = kind
         self.expanded = None
         if kind == "reference":
             overlap_rows, column_rows = reference_zscore(overlap_rows), reference_zscore(column_rows)
-            sigma = overlap_bandwidth(overlap_rows)
+            sigma = overlap_bandwidth(overlap_rows) if bandwidth is None else bandwidth
             degrees = reference_degrees(overlap_rows, column_rows, sigma)
             if degrees is not None:
                 self.expanded = _ExpandedColumns(

@@ -113,17 +113,24 @@ def effect_rule(difference_ci: list[float] | None) -> str:
     return "cannot tell"
 
 
+def _null_sets(selection: BridgeSelection) -> str:
+    matched = selection.parameters.get("pool") == "matched" or (
+        selection.options is not None and selection.options.pool == "matched"
+    )
+    return "random neuron sets matched on activity" if matched else "random neuron sets of the same size"
+
+
 def _selection_lines(selection: BridgeSelection, choice: str) -> tuple[str, list[str]]:
     src, tgt, chosen = selection.src, selection.tgt, selection.chosen
     scores, pvalues = selection.scores, selection.pvalues
     ranking = selection.ranking()
     pair = f"{src}->{tgt}"
     boot = selection.bootstrap
-    statistic = "calibrated z" if selection.method == "calibrated" else "score"
+    statistic = {"calibrated": "calibrated z", "effect": "effect"}.get(selection.method, "score")
     lines = [
         f"Chosen bridge for {pair}: {chosen}, {statistic} {_num(scores[chosen])}"
         + (
-            f" (p = {pvalues[chosen]:.3g} against random neuron sets of the same size)."
+            f" (p = {pvalues[chosen]:.3g} against {_null_sets(selection)})."
             if pvalues[chosen] is not None
             else "."
         )
@@ -168,6 +175,8 @@ def _selection_lines(selection: BridgeSelection, choice: str) -> tuple[str, list
             f"{level} intervals "
             + ("overlap." if overlap else "do not overlap." if overlap is False else "are not all known.")
         )
+        if top_two.get("near_tie"):  # issue 26: named as such
+            lines.append(f"A near tie: the paired interval of {chosen} - {second} includes 0.")
     close = [b for b in ranking if b != chosen and _overlaps(own, intervals[b])]
     if choice == "clear":
         return (

@@ -1,0 +1,163 @@
+"""The repaired score's two pre-registered tests (issue 26; docs/evaluation.md, "Pre-registered:
+the repaired score's two tests"). Written before the full-size study is run; not run on real data
+here.
+
+1. `mechanism_tau`: with English (or any `drop`) removed from the candidates, the mean over pairs
+   of Kendall's tau-b between a score (the repaired HSIC effect, or the target share) and the
+   bridges' accuracy, tested one-sided (H1: tau > 0) by permuting each pair's scores
+   (`study.pooled_kendall_tau`).
+2. `competence_test`: a word-level mixed logistic model
+   hit ~ competence(b) + hsic(b) + (1 | pair) + (1 | word), fitted by statsmodels'
+   `BinomialBayesMixedGLM` (variational Bayes), and a pair-level bootstrap of the hsic
+   coefficient (pairs resampled with replacement, each drawn pair's words and rows kept whole;
+   a pair drawn twice enters as two pairs). HSIC adds to competence when the bootstrap's
+   one-sided lower bound (the `alpha` quantile) is above 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from neuronoverlap.errors import InputError
+from neuronoverlap.evaluation.study import PairData, TauTest, pooled_kendall_tau
+
+#: The one-sided level both decisions are taken at.
+ALPHA = 0.05
+
+
+def mechanism_tau(
+    pairs: Sequence[PairData],
+    scores: Mapping[str, Mapping[str, float]],
+    *,
+    drop: Sequence[str] = ("en",),
+    n_permutations: int = 9999,
+    seed: int = 0,
+) -> TauTest:
+    """Mean Kendall tau-b over pairs between `scores[pair][bridge]` and the bridges' accuracy
+    (mean hit over words), the bridges in `drop` left out; one-sided permutation p."""
+    kept_scores, kept_accuracy = {}, {}
+    for pair in pairs:
+        if pair.name not in scores:
+            raise InputError(f"no scores for {pair.name}")
+        keep = [i for i, b in enumerate(pair.bridges) if b not in drop]
+        if len(keep) < 2:
+            continue
+        kept_scores[pair.name] = [float(scores[pair.name][pair.bridges[i]]) for i in keep]
+        kept_accuracy[pair.name] = [float(pair.hits[i].mean()) for i in keep]
+    if not kept_scores:
+        raise InputError("no pair keeps two bridges once the dropped ones are left out")
+    return pooled_kendall_tau(kept_scores, kept_accuracy, n_permutations=n_permutations, seed=seed)
+
+
+def _standardised(values: Sequence[float]) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64)
+    sd = values.std()
+    return (values - values.mean()) / sd if sd > 0 else values * 0.0
+
+
+def word_rows(
+    pairs: Sequence[PairData],
+    competence: Mapping[str, Mapping[str, float]],
+    hsic: Mapping[str, Mapping[str, float]],
+    *,
+    n_seeds: int = 1,
+):
+    """The model's rows (a pandas DataFrame): one per pair, word, bridge and example seed, hit
+    0/1 (a pair's hits are seed means: k of n_seeds seeds hit); competence and hsic standardised
+    over each pair's bridges (mean 0, sd 1), so the coefficients compare bridges within pairs."""
+    import pandas as pd
+
+    frames = []
+    for pair in pairs:
+        hits = np.rint(pair.hits * n_seeds).astype(int)  # [bridge, word] seeds that hit
+        if np.abs(hits - pair.hits * n_seeds).max() > 1e-6:
+            raise InputError(f"{pair.name}: hits are not means over {n_seeds} seeds")
+        comp = _standardised([competence[pair.name][b] for b in pair.bridges])
+        score = _standardised([hsic[pair.name][b] for b in pair.bridges])
+        n_bridges, n_words = hits.shape
+        bridge, word, seed = np.meshgrid(
+            np.arange(n_bridges), np.arange(n_words), np.arange(n_seeds), indexing="ij"
+        )
+        frames.append(
+            pd.DataFrame(
+                {
+                    "pair": pair.name,
+                    "word": [f"{pair.name}:{w}" for w in word.ravel()],
+                    "bridge": np.asarray(pair.bridges)[bridge.ravel()],
+                    "hit": (seed < hits[:, :, None]).ravel().astype(int),
+                    "competence": comp[bridge.ravel()],
+                    "hsic": score[bridge.ravel()],
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def fit_mixed_logistic(rows) -> dict[str, float]:
+    """Posterior means of the fixed effects of hit ~ competence + hsic + (1|pair) + (1|word)."""
+    import warnings
+
+    from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM
+
+    model = BinomialBayesMixedGLM.from_formula(
+        "hit ~ competence + hsic", {"pair": "0 + C(pair)", "word": "0 + C(word)"}, rows
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = model.fit_vb()
+    return dict(zip(model.exog_names, map(float, result.fe_mean), strict=True))
+
+
+@dataclass(frozen=True)
+class CompetenceTest:
+    """The hsic coefficient (log-odds per within-pair sd of the score, competence held fixed),
+    its pair-bootstrap distribution's one-sided lower bound and two-sided interval, and the
+    decision `adds` (lower bound > 0)."""
+
+    coefficient: float
+    competence: float
+    lower: float
+    interval: tuple[float, float]
+    n_bootstrap: int
+    n_pairs: int
+    alpha: float
+
+    @property
+    def adds(self) -> bool:
+        return self.lower > 0
+
+
+def competence_test(rows, *, n_bootstrap: int = 200, alpha: float = ALPHA, seed: int = 0) -> CompetenceTest:
+    """The model on `rows` (`word_rows`) and its pair-level bootstrap."""
+    import pandas as pd
+
+    if n_bootstrap < 2:
+        raise InputError(f"n_bootstrap must be at least 2, got {n_bootstrap}")
+    names = list(dict.fromkeys(rows["pair"]))
+    if len(names) < 2:
+        raise InputError("the pair-level bootstrap needs at least 2 pairs")
+    full = fit_mixed_logistic(rows)
+    groups = {name: frame for name, frame in rows.groupby("pair", sort=False)}
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(n_bootstrap):
+        parts = []
+        for k, name in enumerate(rng.choice(names, size=len(names))):
+            part = groups[name].copy()
+            part["pair"] = f"{name}#{k}"
+            part["word"] = part["word"] + f"#{k}"
+            parts.append(part)
+        draws.append(fit_mixed_logistic(pd.concat(parts, ignore_index=True))["hsic"])
+    draws = np.asarray(draws)
+    return CompetenceTest(
+        coefficient=full["hsic"],
+        competence=full["competence"],
+        lower=float(np.quantile(draws, alpha)),
+        interval=(float(np.quantile(draws, alpha / 2)), float(np.quantile(draws, 1 - alpha / 2))),
+        n_bootstrap=n_bootstrap,
+        n_pairs=len(names),
+        alpha=alpha,
+    )
