@@ -190,3 +190,29 @@ def test_a_commit_waits_for_readers(tmp_path, monkeypatch):
         )
         writer.finish_probe_set("fr", "de")
     assert Store(path).probe_sets() == ["de-fr", "fr-de"]
+
+
+def test_a_commit_that_shrinks_the_store_logs_the_cut_and_rolls_back(tmp_path):
+    """HDF5 cuts the file when freed space ends it (seen replacing a bridge selection): the cut
+    tail is logged, so a kill after the cut, or after later writes over the cut region, still
+    rolls back to the old bytes, and readers see the old store through the log."""
+    path = tmp_path / "run.h5"
+    old = bytes(range(256)) * 40
+    path.write_bytes(old)
+    log = undo.undo_path(path)
+    fh = open(path, "r+b", buffering=0)
+    store = undo.UndoFile(fh, log)
+    store.seek(5000)
+    store.write(b"x" * 3000)  # overwrites old bytes, some of them in the tail cut below
+    store.truncate(6000)
+    store.seek(5990)
+    store.write(b"y" * 500)  # grows again over the cut region
+    fh.flush()
+    size, records = undo.read_undo(log)
+    assert size == len(old)
+    view = undo.OldView(open(path, "rb"), size, records)
+    assert view.read(len(old)) == old  # readers: the old store through the log
+    store.close_log()
+    fh.close()
+    assert undo.roll_back(path)
+    assert path.read_bytes() == old and not log.exists()

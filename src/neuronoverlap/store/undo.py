@@ -163,9 +163,17 @@ class UndoFile(io.RawIOBase):
             raise
 
     def truncate(self, size: int | None = None) -> int:
+        """Cut the file at `size`. HDF5 shrinks a store whose freed space ends the file (a
+        result replaced by a smaller one): the cut-off bytes are logged first, as they are now;
+        any of them this commit overwrote has an older record, which a roll-back applies last."""
         size = self.fh.tell() if size is None else size
         if size < self.size and not self._covered(size, self.size):
-            raise OSError("an in-place commit never shrinks the store")
+            pos = self.fh.tell()
+            self.fh.seek(size)
+            tail = self.fh.read(self.size - size)
+            self._log(_RECORD.pack(size, len(tail), zlib.crc32(tail)) + tail)
+            self.saved.append((size, size + len(tail)))
+            self.fh.seek(pos)
         return self.fh.truncate(size)
 
     def flush(self) -> None:
@@ -196,7 +204,8 @@ class OldView(io.RawIOBase):
 
     def readinto(self, buffer) -> int:
         self.fh.seek(self.pos)
-        data = old_bytes(self.size, self.records, self.pos, self.fh.read(len(buffer)))
+        wanted = min(len(buffer), max(0, self.size - self.pos))
+        data = old_bytes(self.size, self.records, self.pos, self.fh.read(wanted).ljust(wanted, b"\0"))
         buffer[: len(data)] = data
         self.pos += len(data)
         return len(data)
