@@ -282,24 +282,22 @@ def judge(
     return ChoiceSummary(measures, versus, per_pair, baseline, k, confidence, n_bootstrap)
 
 
-def choice_table(summary: ChoiceSummary) -> str:
+def choice_table(summary: ChoiceSummary | Mapping) -> str:
     """Plain text: per rule the pooled measures with intervals and the regret difference
-    against the baseline."""
-    rows = [
-        f"{'rule':<16} {'hit':>19} {'regret':>21} {f'NDCG@{summary.k}':>19} {'tau':>21}"
-        f"  {'regret - ' + summary.baseline:>24}"
-    ]
-    for rule, ms in summary.measures.items():
-        cells = []
-        for m in MEASURES:
-            e = ms.get(m)
-            cells.append(f"{e.value:+.3f} [{e.low:+.3f},{e.high:+.3f}]" if e is not None else "-")
-        v = summary.versus_baseline.get(rule)
-        diff = f"{v.value:+.3f} [{v.low:+.3f},{v.high:+.3f}]" if v is not None else "-"
-        rows.append(f"{rule:<16} " + " ".join(f"{c:>21}" for c in cells) + f"  {diff:>24}")
-    won = summary.beats_baseline()
+    against the baseline (from a `ChoiceSummary` or its `to_dict()`)."""
+    d = summary.to_dict() if isinstance(summary, ChoiceSummary) else summary
+
+    def cell(e) -> str:
+        return f"{e['value']:+.3f} [{e['ci_low']:+.3f},{e['ci_high']:+.3f}]" if e is not None else "-"
+
+    names = ("hit", "regret", f"NDCG@{d['k']}", "tau", f"regret - {d['baseline']}")
+    rows = [f"{'rule':<22} " + " ".join(f"{n:>21}" for n in names)]
+    for rule, ms in d["measures"].items():
+        cells = [cell(ms.get(m)) for m in MEASURES] + [cell(d["versus_baseline"].get(rule))]
+        rows.append(f"{rule:<22} " + " ".join(f"{c:>21}" for c in cells))
+    won = d["beats_baseline"]
     rows.append(
-        f"rules whose regret is below {summary.baseline}'s with a {summary.confidence:.0%} interval "
+        f"rules whose regret is below {d['baseline']}'s with a {d['confidence']:.0%} interval "
         f"excluding 0: {', '.join(won) if won else 'none'}"
     )
     return "\n".join(rows)
