@@ -1,5 +1,5 @@
 """`latent`: the logit-lens profile of a pair's translation prompts (which language the middle
-layers put their mass on)."""
+layers put their mass on); `chain`: several bridges at once in a study folder (issue 27)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,28 @@ def add_parsers(sub) -> None:
     p.add_argument("--store", default=None, help="also keep the profile in this existing store's results")
     opt.add_run_options(p, batch=8)
 
+    p = opt.add_command(
+        sub,
+        "chain",
+        run_chain_command,
+        help="several bridges at once: BLI through a rule's top-k bridges in one prompt",
+        description="Chain-of-Dictionary style: in a `validate` output folder, prompt with the "
+        "word's translations (the model's own step 1, from the study's cache) in the top-k bridges "
+        "of a rule, under the study's protocol, and compare with the rule's first bridge alone "
+        "and the best single bridge. Writes OUT/chain-RULE-kK.json. See docs/evaluation.md.",
+    )
+    opt.add_model_options(p)
+    p.add_argument("--out", default="out/validate", help="the validate output folder (default: out/validate)")
+    p.add_argument(
+        "--rule",
+        default="english",
+        help="the ranking: english (English first, then the candidates' order), typology, hsic, "
+        "or a predictor rule that validate --predictors stored (default: english)",
+    )
+    p.add_argument("-k", default="2,3", help="bridges per prompt, comma list (default: 2,3)")
+    opt.add_seed(p, "bootstrap")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
 
 def run_latent(args) -> int:
     import json
@@ -79,4 +101,43 @@ def run_latent(args) -> int:
         with StoreWriter.for_existing(args.store) as writer:
             writer.put_json(schema.RESULTS, profile.key, profile.to_dict())
         print(f"kept in {args.store} as results/{profile.key}")
+    return 0
+
+
+def run_chain_command(args) -> int:
+    import json
+    from pathlib import Path
+
+    from neuronoverlap.errors import InputError
+    from neuronoverlap.evaluation.chain import (
+        chain_table,
+        compare_chain,
+        load_runs,
+        run_chain,
+        study_config,
+        study_rankings,
+        top_bridges,
+    )
+
+    try:
+        ks = [int(k) for k in args.k.split(",") if k.strip()]
+    except ValueError:
+        raise InputError(f"-k takes a comma list of integers, got {args.k!r}") from None
+    runs = load_runs(args.out)
+    rankings = study_rankings(args.out, args.rule, runs)
+    for k in ks:  # every k checked before the model loads
+        for name, r in runs.items():
+            if name in rankings:
+                top_bridges(rankings[name], r.bridges, k)
+    config = study_config(args.out)
+    model = opt.model_source(args).load(None)
+    for k in ks:
+        chains = run_chain(model, runs, rankings, k, args.out, config, progress=not args.quiet)
+        result = compare_chain(runs, chains, n_bootstrap=config.n_bootstrap, seed=args.seed)
+        result.update(rule=args.rule, k=k)
+        print(f"{args.rule}, top {k} bridges:")
+        print(chain_table(result))
+        path = Path(args.out) / f"chain-{args.rule}-k{k}.json"
+        path.write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {path}")
     return 0
