@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -26,6 +27,7 @@ from neuronoverlap.predictors.latent import (
     prefix_tokens,
     token_weights,
 )
+from neuronoverlap.store import Store
 
 
 @pytest.fixture(scope="module")
@@ -123,12 +125,16 @@ def test_latent_profile_round_trip(n_layers, n_langs, data):
     assert profile.key == f"latent-fi-{langs[0]}"
 
 
-def test_latent_command(tmp_path, capsys):
-    out = tmp_path / "latent"
+def test_latent_command(tmp_path, capsys, tiny_store_template):
+    out, store = tmp_path / "latent", tmp_path / "run.h5"
+    shutil.copy(tiny_store_template, store)
     args = ["latent", "--model", "tiny-llama", "--pair", "de-fr", "--bridges", "en,it", "-n", "4"]
-    assert main([*args, "--bootstrap", "20", "--out", str(out), "--quiet"]) == 0
+    assert main([*args, "--bootstrap", "20", "--out", str(out), "--store", str(store), "--quiet"]) == 0
+    kept = LatentProfile.from_dict(Store(store).get_json("results", "latent-de-fr"))
+    assert kept.candidates == ("en", "it") and len(kept.words) == 4
     saved = json.loads((out / "latent-de-fr.json").read_text(encoding="utf-8"))
     assert saved["kind"] == "latent" and saved["candidates"] == ["en", "it"]
+    assert (out / "latent-de-fr.png").read_bytes()[:4] == b"\x89PNG"
     assert "latent rule" in capsys.readouterr().out
     assert main(["latent", "--model", "tiny-llama", "--pair", "de-xx", "--out", str(out)]) == 2
     assert main([*args[:-4], "--bridges", "de,en", "--out", str(out)]) == 2

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from neuronoverlap.errors import InputError
-from neuronoverlap.predictors.uriel import KINDS, uriel_distance, uriel_scores, uriel_vector
+from neuronoverlap.predictors.uriel import KINDS, check_languages, uriel_distance, uriel_scores, uriel_vector
 
 LANG2VEC_SETS = {
     "genetic": "fam",
@@ -63,5 +63,10 @@ def test_a_language_lang2vec_lacks_is_a_one_line_error():
     with pytest.raises(InputError, match="no URIEL vectors for language 'qqq'") as info:
         uriel_scores("qqq", "fr", ["en"])
     assert "\n" not in str(info.value)
+    with pytest.raises(InputError, match="no URIEL vectors for language 'qqq'"):
+        check_languages(["fr", "sw", "qqq"])
+    check_languages(
+        ["en", "de", "fr", "it", "pt", "es", "zh", "ja", "ar", "he", "id", "tl", "fi", "hu", "sw"]
+    )
     with pytest.raises(InputError, match="unknown URIEL distance"):
         uriel_vector("fr", "lexical")

@@ -20,7 +20,7 @@ def add_parsers(sub) -> None:
         "candidate bridge (tokens spelling a prefix of a translation, Wendler et al. 2024). "
         "Prints per layer the mean over words with a bootstrap interval and the 'latent' rule "
         "(the candidate with the most mass over the middle layers); writes "
-        "OUT/latent-S-T.json, and into --store's results when given. See docs/evaluation.md.",
+        "OUT/latent-S-T.json and .png, and into --store's results when given. See docs/evaluation.md.",
     )
     opt.add_model_options(p)
     opt.add_data_option(p)
@@ -69,7 +69,7 @@ def run_latent(args) -> int:
 
     from neuronoverlap.cli.checks import parse_window
     from neuronoverlap.languages import parse_languages, parse_pair
-    from neuronoverlap.predictors.latent import latent_profile
+    from neuronoverlap.predictors.latent import latent_figure, latent_profile
 
     src, tgt = (lang.code for lang in parse_pair(args.pair))
     bridges = [b.code for b in parse_languages(args.bridges)]
@@ -94,7 +94,9 @@ def run_latent(args) -> int:
     path = Path(args.out) / f"{profile.key}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(profile.to_dict(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {path}")
+    figure = path.with_suffix(".png")
+    figure.write_bytes(latent_figure(profile))
+    print(f"wrote {path} and {figure}")
     if args.store:
         from neuronoverlap.store import StoreWriter, schema
 

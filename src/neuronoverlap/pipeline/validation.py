@@ -41,6 +41,10 @@ def validate(
     from neuronoverlap.predictors import parse_families, predictor_table
 
     families = parse_families(predictors)
+    if "uriel" in families:  # before hours of study: every language must have URIEL vectors
+        from neuronoverlap.predictors.uriel import check_languages
+
+        check_languages(sorted({x for pair in pairs for x in pair} | set(bridges)))
     for src, tgt in pairs:
         if not pair_bridges(src, tgt, list(bridges)):
             raise InputError(f"{src}-{tgt} has no candidate bridge besides its own languages")

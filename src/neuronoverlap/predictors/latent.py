@@ -194,6 +194,33 @@ class LatentProfile:
         return "\n".join(rows)
 
 
+def latent_figure(profile: LatentProfile) -> bytes:
+    """PNG of the profile (Wendler et al.'s figure): per language the mean lens mass by layer
+    with its interval shaded; the window's layers marked."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    ax.axvspan(min(profile.window) - 0.5, max(profile.window) + 0.5, color="0.92", label="window")
+    for i, lang in enumerate(profile.languages):
+        role = "target" if lang == profile.tgt else "candidate" if lang in profile.candidates else "English"
+        line = ax.plot(profile.layers, profile.mean[i], marker="o", markersize=3, label=f"{lang} ({role})")
+        ax.fill_between(profile.layers, profile.low[i], profile.high[i], color=line[0].get_color(), alpha=0.2)
+    ax.set_xlabel("layer")
+    ax.set_ylabel("lens probability of the answer")
+    ax.set_title(f"{profile.src} -> {profile.tgt}: latent language ({len(profile.words)} words)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
 def tracked_languages(src: str, tgt: str, candidates: Sequence[str]) -> list[str]:
     """The target, English (unless it is the source), then the candidates, each once."""
     langs = [tgt, *(["en"] if src != "en" else []), *candidates]

@@ -101,6 +101,13 @@ def uriel_distance(a: str, b: str, kind: str) -> float:
     return float(1 - u @ v / norm)
 
 
+def check_languages(codes) -> None:
+    """An `InputError` naming the first language lang2vec has no vectors for."""
+    for code in codes:
+        for kind in KINDS:
+            uriel_vector(code, kind)
+
+
 def uriel_scores(src: str, tgt: str, bridges: Sequence[str]) -> dict[str, dict[str, float]]:
     """rule -> bridge -> score (higher: nearer the target) for `uriel` and every `uriel-<kind>`.
     `src` is checked (it must have vectors) but the rules rank by the target alone."""
