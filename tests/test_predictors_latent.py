@@ -23,6 +23,7 @@ from neuronoverlap.predictors.latent import (
     LatentProfile,
     language_masses,
     latent_profile,
+    latent_window,
     lens_probabilities,
     prefix_tokens,
     token_weights,
@@ -86,13 +87,14 @@ def test_prefix_token_rule(tiny_llama):
 def test_profile_on_real_dictionaries_and_its_rule(tiny_llama):
     profile = latent_profile(tiny_llama, "de", "fr", ["en", "it"], n=6, n_bootstrap=50, progress=False)
     assert profile.languages == ("fr", "en", "it") and len(profile.words) == 6
-    assert profile.window == (1, 2)  # 10/32..22/32 of 4 layers
+    assert profile.window == (2,)  # L//2 .. L-2 of 4 layers
     for i in range(3):
         assert all(
             lo <= m <= hi for lo, m, hi in zip(profile.low[i], profile.mean[i], profile.high[i], strict=True)
         )
     scores = profile.scores()
-    assert scores["en"] == pytest.approx(np.mean(profile.mean[1][1:3]))
+    assert scores["en"] == pytest.approx(profile.mean[1][2])
+    assert latent_window(18) == list(range(9, 17)) and latent_window(32) == list(range(16, 31))
     assert LatentProfile.from_dict(json.loads(json.dumps(profile.to_dict()))) == profile
     with pytest.raises(InputError, match="exclude"):
         latent_profile(tiny_llama, "de", "fr", ["fr"], n=2)

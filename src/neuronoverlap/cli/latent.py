@@ -19,7 +19,7 @@ def add_parsers(sub) -> None:
         "and sum the probability of the answer's tokens in the target, in English and in each "
         "candidate bridge (tokens spelling a prefix of a translation, Wendler et al. 2024). "
         "Prints per layer the mean over words with a bootstrap interval and the 'latent' rule "
-        "(the candidate with the most mass over the middle layers); writes "
+        "(the candidate with the most mass over the latent layers L//2..L-2); writes "
         "OUT/latent-S-T.json and .png, and into --store's results when given. See docs/evaluation.md.",
     )
     opt.add_model_options(p)
@@ -31,8 +31,8 @@ def add_parsers(sub) -> None:
     p.add_argument(
         "--window",
         default=None,
-        help="the middle layers, e.g. '6-11' (default: the HSIC selection's window, fractions "
-        "10/32..22/32 of depth)",
+        help="the latent layers the rule averages, e.g. '9-16' (default: the second half of the "
+        "model less its last layer, L//2..L-2)",
     )
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples of words (default: 1000)")
     opt.add_seed(p, "word sample, examples and bootstrap")

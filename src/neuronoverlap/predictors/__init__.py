@@ -72,8 +72,8 @@ def predictor_table(
 ) -> dict[str, dict[str, dict[str, float]]]:
     """rule -> pair name -> bridge -> score for every rule of `families`, over `pairs` (objects
     with `src`, `tgt`, `bridges`; only those are read, never their evaluation results).
-    `n`: train words of the model-run families; `window`: their and the store families'
-    middle layers (default: the selection's)."""
+    `n`: train words of the model-run families; `window`: the store families' middle layers
+    (default: the selection's); `latent` keeps its own layers (`latent.latent_window`)."""
     names = parse_families(families)
     if model is None and (need := [f for f in names if f in NEEDS_MODEL]):
         raise InputError(f"predictor {need[0]!r} needs a model")
@@ -87,7 +87,7 @@ def predictor_table(
             found = uriel_scores(src, tgt, bridges)
         elif family == "latent":
             profile = latent_profile(
-                model, src, tgt, bridges, n=n, seed=seed, window=window, data_dir=data_dir, progress=False
+                model, src, tgt, bridges, n=n, seed=seed, data_dir=data_dir, progress=False
             )
             found = {"latent": profile.scores()}
         elif family == "competence":

@@ -17,7 +17,11 @@ probability of its set.
 
 `latent_profile` returns, per language and layer, the mean mass over words with a percentile
 bootstrap interval over words; the `latent` rule scores each candidate bridge by its mean mass
-over the middle layers (`bridge.layer_window`, the HSIC selection's window).
+over the latent layers: by default the second half of the model less its last layer
+(`latent_window`: layers L//2 .. L-2, where Wendler et al. find the English-like latent;
+9-16 of Gemma-3-270M's 18). Not the HSIC selection's window (10/32..22/32 of depth): on
+Gemma-3-270M that ends at layer 11, before any answer token is readable through the lens
+(measured on fi-hu and zh-ja before any study used the rule; docs/evaluation.md).
 """
 
 from __future__ import annotations
@@ -41,6 +45,11 @@ from neuronoverlap.evaluation.protocol import load_examples
 from neuronoverlap.languages import get_language
 from neuronoverlap.models import NeuronModel
 from neuronoverlap.probes.prompts import render
+
+
+def latent_window(n_layers: int) -> list[int]:
+    """The default latent layers: L//2 .. L-2 (the last layer alone when L < 3)."""
+    return list(range(n_layers // 2, n_layers - 1)) or [n_layers - 1]
 
 
 def prefix_tokens(tokenizer, word: str) -> set[int]:
@@ -286,7 +295,11 @@ def latent_profile(
         languages=tuple(languages),
         candidates=tuple(candidates),
         layers=tuple(layers),
-        window=tuple(layer_window(model.n_layers, layers=None if window is None else list(window))),
+        window=tuple(
+            latent_window(model.n_layers)
+            if window is None
+            else layer_window(model.n_layers, layers=list(window))
+        ),
         words=tuple(words),
         mean=_nested(masses.mean(axis=0)),
         low=_nested(low),
