@@ -4,6 +4,7 @@ regret, and intervals that cover at the nominal rate on simulated studies."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -13,7 +14,15 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from neuronoverlap.errors import InputError
-from neuronoverlap.evaluation.choice import choice_table, hit_rate, judge, ndcg_at, tau_b
+from neuronoverlap.evaluation.choice import (
+    ChoiceSummary,
+    Estimate,
+    choice_table,
+    hit_rate,
+    judge,
+    ndcg_at,
+    tau_b,
+)
 from neuronoverlap.evaluation.study import PairData, held_out_regret, simulate_pair
 
 D1, D2 = 1 / math.log2(3), 0.5  # the discounts of positions 2 and 3
@@ -148,3 +157,24 @@ def test_paired_difference_and_hit_intervals_cover_at_the_nominal_rate():
         covered_hit += h.low <= truth_hit <= h.high
     assert 0.82 <= covered_diff / reps <= 0.97
     assert 0.82 <= covered_hit / reps <= 0.97
+
+
+finite = st.floats(-1, 1, allow_nan=False)
+estimates = st.builds(Estimate, finite, finite, finite, st.integers(1, 20))
+names = st.sampled_from(["english", "uriel", "latent", "cka"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.dictionaries(names, st.dictionaries(st.sampled_from(["hit", "regret", "ndcg", "tau"]), estimates)),
+    st.dictionaries(names, estimates),
+    st.dictionaries(
+        st.sampled_from(["fi-hu", "zh-ja"]), st.dictionaries(names, st.dictionaries(st.just("hit"), finite))
+    ),
+    st.integers(1, 5),
+)
+def test_choice_summary_round_trip(measures, versus, per_pair, k):
+    summary = ChoiceSummary(measures, versus, per_pair, "english", k, 0.95, 100)
+    again = ChoiceSummary.from_dict(json.loads(json.dumps(summary.to_dict())))
+    assert again == summary
+    assert summary.to_dict()["kind"] == "bridge-choice" and summary.key.startswith("bridge-choice")

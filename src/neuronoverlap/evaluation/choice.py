@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from jaxtyping import Float
@@ -159,7 +160,11 @@ class Estimate:
 @dataclass(frozen=True)
 class ChoiceSummary:
     """Per rule and measure the pooled estimate; per rule the paired regret difference against
-    the baseline (negative: the rule loses less than the baseline); per pair the point values."""
+    the baseline (negative: the rule loses less than the baseline); per pair the point values.
+    A typed result (kind "bridge-choice")."""
+
+    kind: ClassVar[str] = "bridge-choice"
+    FORMAT: ClassVar[int] = 1
 
     measures: dict[str, dict[str, Estimate]]
     versus_baseline: dict[str, Estimate]
@@ -168,6 +173,10 @@ class ChoiceSummary:
     k: int
     confidence: float
     n_bootstrap: int
+
+    @property
+    def key(self) -> str:
+        return f"bridge-choice-{'-'.join(sorted(self.per_pair))}"
 
     def beats_baseline(self) -> list[str]:
         """The rules whose regret minus the baseline's has an interval entirely below 0."""
@@ -178,6 +187,8 @@ class ChoiceSummary:
             return {"value": e.value, "ci_low": e.low, "ci_high": e.high, "n_pairs": e.n_pairs}
 
         return {
+            "kind": self.kind,
+            "format": self.FORMAT,
             "measures": {r: {m: est(e) for m, e in ms.items()} for r, ms in self.measures.items()},
             "versus_baseline": {r: est(e) for r, e in self.versus_baseline.items()},
             "per_pair": self.per_pair,
@@ -187,6 +198,24 @@ class ChoiceSummary:
             "n_bootstrap": self.n_bootstrap,
             "beats_baseline": self.beats_baseline(),
         }
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> ChoiceSummary:
+        if d.get("kind") != cls.kind or d.get("format") != cls.FORMAT:
+            raise InputError(f"not a bridge-choice result of format {cls.FORMAT}: {d.get('kind')!r}")
+
+        def est(e: Mapping) -> Estimate:
+            return Estimate(float(e["value"]), float(e["ci_low"]), float(e["ci_high"]), int(e["n_pairs"]))
+
+        return cls(
+            {r: {m: est(e) for m, e in ms.items()} for r, ms in d["measures"].items()},
+            {r: est(e) for r, e in d["versus_baseline"].items()},
+            {n: {r: dict(v) for r, v in rules.items()} for n, rules in d["per_pair"].items()},
+            str(d["baseline"]),
+            int(d["k"]),
+            float(d["confidence"]),
+            int(d["n_bootstrap"]),
+        )
 
 
 def rule_table(
