@@ -42,10 +42,7 @@ def test_chain_command_on_a_tiny_study(tmp_path, capsys, refused):
     argv += ["--splits", "10", "--bootstrap", "50", "--store", str(tmp_path / "run.h5"), "--out", str(out)]
     assert main([*argv, "--quiet", "--example-seeds", "2", "--predictors", "uriel"]) == 0
     cached = sorted(p.name for p in (out / "cache").iterdir())
-    assert (
-        main(["chain", "--model", "tiny-llama", "--out", str(out), "--rule", "uriel", "-k", "1,2", "--quiet"])
-        == 0
-    )
+    assert main(["chain", "--out", str(out), "--rule", "uriel", "-k", "1,2", "--quiet"]) == 0
     new = sorted(set(p.name for p in (out / "cache").iterdir()) - set(cached))
     assert new and all("-fr-" in name for name in new)  # only chain prompts: step 1 came from the cache
     one = json.loads((out / "chain-uriel-k1.json").read_text(encoding="utf-8"))

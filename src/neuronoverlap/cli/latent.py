@@ -50,7 +50,7 @@ def add_parsers(sub) -> None:
         "of a rule, under the study's protocol, and compare with the rule's first bridge alone "
         "and the best single bridge. Writes OUT/chain-RULE-kK.json. See docs/evaluation.md.",
     )
-    opt.add_model_options(p)
+    opt.add_model_options(p)  # default: the model the study ran
     p.add_argument("--out", default="out/validate", help="the validate output folder (default: out/validate)")
     p.add_argument(
         "--rule",
@@ -132,7 +132,17 @@ def run_chain_command(args) -> int:
             if name in rankings:
                 top_bridges(rankings[name], r.bridges, k)
     config = study_config(args.out)
-    model = opt.model_source(args).load(None)
+    source = opt.model_source(args)
+    if source.spec is None:  # the model the study ran
+        from neuronoverlap.pipeline.model import spec_of_name
+
+        name = (json.loads((Path(args.out) / "validate.json").read_text(encoding="utf-8"))["model"] or {})[
+            "name"
+        ]
+        source.spec = spec_of_name(name)
+        if source.spec is None:
+            raise InputError(f"the study ran {name!r}: pass --model with its checkpoint directory")
+    model = source.load(None)
     for k in ks:
         chains = run_chain(model, runs, rankings, k, args.out, config, progress=not args.quiet)
         result = compare_chain(runs, chains, n_bootstrap=config.n_bootstrap, seed=args.seed)
