@@ -289,10 +289,12 @@ def judge(
         per_pair = [v for v in per_pair if not math.isnan(v)]
         if not per_pair:
             return None
-        boot = np.nanmean(
-            [sum(s * draws[n][key] for s, (_, key) in zip(sign, keys, strict=True)) for n in have], axis=0
+        stacked = np.array(
+            [sum(s * draws[n][key] for s, (_, key) in zip(sign, keys, strict=True)) for n in have]
         )
-        boot = boot[~np.isnan(boot)]
+        known = ~np.isnan(stacked)  # tau is undefined in a resample where a side is constant
+        boot = np.where(known, stacked, 0).sum(axis=0) / np.maximum(known.sum(axis=0), 1)
+        boot = boot[known.any(axis=0)]
         low, high = np.quantile(boot, [alpha, 1 - alpha]) if boot.size else (math.nan, math.nan)
         return Estimate(float(np.mean(per_pair)), float(low), float(high), len(per_pair))
 
