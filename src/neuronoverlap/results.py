@@ -30,6 +30,8 @@ KINDS: dict[str, Any] = {
     "language-similarity": "neuronoverlap.analyses.profiles:LanguageSimilarity",
     "spectrum": "neuronoverlap.analyses.profiles:SpectrumSummary",
     "intervention": "neuronoverlap.interventions.result:InterventionResult",
+    "latent": "neuronoverlap.predictors.latent:LatentProfile",
+    "bridge-choice": "neuronoverlap.evaluation.choice:ChoiceSummary",
 }
 
 

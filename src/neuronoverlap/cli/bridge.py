@@ -107,6 +107,16 @@ def add_parsers(sub) -> None:
     opt.add_recording_options(p)
     opt.add_store_option(p)
     p.add_argument("--out", default="out/validate", help="output folder (default: out/validate)")
+    p.add_argument(  # issue 27
+        "--predictors",
+        default="none",
+        help="bridge predictors judged beside the study's rules by hit, regret, NDCG@3 and tau "
+        "against always-English: a comma list of uriel, latent, competence, neuron-sets, "
+        "representation, or 'all' / 'none' (default: none; docs/evaluation.md)",
+    )
+    p.add_argument(
+        "--predictor-n", type=int, default=100, help="train words per leg or prompt set (default: 100)"
+    )
     opt.add_run_options(p)
 
 
@@ -149,7 +159,14 @@ def run_validate(args) -> int:
     pairs = [tuple(lang.code for lang in parse_pair(p)) for p in args.pairs.split(",") if p.strip()]
     spec = args.bridges.strip().lower()
     bridges = list(DEFAULT_BRIDGES) if spec == "all" else [b.code for b in parse_languages(spec)]
-    for value, flag in ((args.example_seeds, "--example-seeds"), (args.probe_n, "--probe-n")):
+    from neuronoverlap.predictors import parse_families
+
+    parse_families(args.predictors)  # a bad name fails before any model loads
+    for value, flag in (
+        (args.example_seeds, "--example-seeds"),
+        (args.probe_n, "--probe-n"),
+        (args.predictor_n, "--predictor-n"),
+    ):
         if value < 1:
             raise InputError(f"{flag} must be at least 1, got {value}")
     if args.shots < 1:
@@ -176,6 +193,8 @@ def run_validate(args) -> int:
         selection=opt.bridge_options(args, n_bootstrap=args.selection_bootstrap, n_permutations=0),
         probes=opt.probe_options(args, n_samples=args.probe_n),
         progress=not args.quiet,
+        predictors=args.predictors,
+        predictor_n=args.predictor_n,
     )
     print(study_table(result))
     print(f"wrote {paths['summary']}, {paths['figure']} and {args.out}/pairs")

@@ -357,10 +357,12 @@ def summarise_study(
     selection: Mapping[str, Mapping[str, float]] | None,
     config: StudyConfig,
     model: NeuronModel | None = None,
+    predictors: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
 ) -> dict:
     """The study's JSON: per pair the accuracies (non-identical primary, identical apart), step-1
     accuracy, selection scores, each rule's choice and rank; pooled regret, top-2 share and
-    Kendall tau (`study.pool`)."""
+    Kendall tau (`study.pool`); with `predictors` (rule -> pair -> bridge -> score, issue 27)
+    also every rule's hit, regret, NDCG@3 and tau against always-English (`choice.judge`)."""
     data = [r.pair_data((selection or {}).get(name)) for name, r in runs.items()]
     summary: StudySummary = pool(
         data, config.n_splits, config.n_bootstrap, config.confidence, config.seed, config.n_permutations
@@ -394,6 +396,19 @@ def summarise_study(
             "dictionary": r.dictionary,
         }
     tau = asdict(summary.tau) if summary.tau is not None else None
+    extra = {}
+    if predictors is not None:  # issue 27: the rules judged as language choice is judged
+        from neuronoverlap.evaluation.choice import judge
+
+        choice = judge(
+            data,
+            predictors,
+            n_splits=config.n_splits,
+            n_bootstrap=config.n_bootstrap,
+            confidence=config.confidence,
+            seed=config.seed,
+        )
+        extra = {"predictor_scores": {r: dict(v) for r, v in predictors.items()}, "choice": choice.to_dict()}
     return {
         "task": "validate",
         "model": model_description(model) if model is not None else None,
@@ -403,6 +418,7 @@ def summarise_study(
         "pairs": pairs,
         "rules": summary.rules,
         "kendall_tau": tau,
+        **extra,
     }
 
 
@@ -431,6 +447,10 @@ def study_table(result: dict) -> str:
             f"Kendall tau (selection score vs accuracy, mean over pairs): {tau['tau']:+.3f}, "
             f"permutation p = {tau['pvalue']:.3g} ({'exact' if tau['exact'] else 'Monte Carlo'})"
         )
+    if "choice" in result:  # issue 27
+        from neuronoverlap.evaluation.choice import choice_table
+
+        rows.append(choice_table(result["choice"]))
     return "\n".join(rows)
 
 

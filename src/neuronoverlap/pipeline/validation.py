@@ -23,11 +23,15 @@ def validate(
     selection: BridgeOptions = BridgeOptions(n_bootstrap=0),  # noqa: B008 (frozen)
     probes: ProbeOptions = ProbeOptions(),  # noqa: B008 (frozen)
     progress: bool = True,
+    predictors: str | Sequence[str] = (),
+    predictor_n: int = 100,
 ):
     """For each pair: the HSIC selection among `bridges` (from the store, recording missing probe
     sets first), then BLI through every candidate under the study protocol `config`
     (`evaluation.validation.StudyConfig`); resumable (generations cached under `out`).
-    Returns (summary, runs, paths written)."""
+    `predictors` (issue 27): families of `neuronoverlap.predictors` judged beside the study's
+    rules, on `predictor_n` train words where they run the model. Returns (summary, runs,
+    paths written)."""
     from neuronoverlap.evaluation.validation import pair_bridges, run_study, summarise_study, write_study
 
     if not pairs:
@@ -35,6 +39,13 @@ def validate(
     if Path(out).exists() and not Path(out).is_dir():
         raise InputError(f"--out {out} exists and is not a folder")
     config.check()
+    from neuronoverlap.predictors import parse_families, predictor_table
+
+    families = parse_families(predictors)
+    if "uriel" in families:  # before hours of study: every language must have URIEL vectors
+        from neuronoverlap.predictors.uriel import check_languages
+
+        check_languages(sorted({x for pair in pairs for x in pair} | set(bridges)))
     for src, tgt in pairs:
         if not pair_bridges(src, tgt, list(bridges)):
             raise InputError(f"{src}-{tgt} has no candidate bridge besides its own languages")
@@ -54,5 +65,18 @@ def validate(
     }
     loaded = source.load(store)
     runs = run_study(loaded, list(pairs), list(bridges), out, config, progress=progress)
-    result = summarise_study(runs, scores, config, loaded)
+    table = None
+    if families:
+        table = predictor_table(
+            list(runs.values()),
+            families,
+            model=loaded,
+            store=store,
+            n=predictor_n,
+            seed=config.seed,
+            window=selection.window,
+            data_dir=config.data_dir,
+            progress=progress,
+        )
+    result = summarise_study(runs, scores, config, loaded, predictors=table)
     return result, runs, write_study(result, runs, out)
