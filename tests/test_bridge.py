@@ -246,9 +246,9 @@ def test_select_bridge_command_on_tiny_model(tmp_path, capsys):
     assert "ranked by: raw reference score (not calibrated)" in capsys.readouterr().out
     assert Store(store).get_json("results", "bridge-de-fr")["method"] == "reference"
     for flags, message in (
-        (["--pool", "nearby"], "unknown calibration pool 'nearby'"),
-        (["--method", "magic"], "unknown method 'magic'"),
-        (["--calibration-draws", "1"], "calibration draws"),
+        (["--pool", "nearby"], "--pool: invalid choice: 'nearby'"),
+        (["--method", "magic"], "--method: invalid choice: 'magic'"),
+        (["--calibration-draws", "1"], "--calibration-draws"),
     ):
         assert main([*reference, *flags, "--quiet"]) == 2
         err = capsys.readouterr().err

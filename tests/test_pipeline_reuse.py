@@ -106,7 +106,7 @@ def test_options_recorded_by_another_version_are_never_reused(store, runs, edit)
     if edit == "drop":
         document["options"].pop("seed")
     else:
-        document["options"]["pool"] = "matched"
+        document["options"]["a_future_option"] = "x"
     with StoreWriter.for_existing(store) as writer:
         writer.put(documents={schema.RESULTS: {"bridge-de-fr": document}})
     assert _stored(store).options is None
