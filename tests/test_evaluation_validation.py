@@ -25,9 +25,9 @@ def recorded(monkeypatch):
     prompts: list[str] = []
     original = generate_module.generate_greedy
 
-    def record(model, batch, stop=None, consumer=None):
+    def record(model, batch, stop=None, consumer=None, **kwargs):
         prompts.extend(batch)
-        return original(model, batch, stop)
+        return original(model, batch, stop, **kwargs)
 
     monkeypatch.setattr(generate_module, "generate_greedy", record)
     return prompts
@@ -122,7 +122,9 @@ def test_validate_command_on_tiny_model(tmp_path, capsys):
     assert (out / "validate.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "pairs" / "de-fr.json").is_file()
     assert "mean regret" in printed and "hsic" in printed
-    assert main(argv) == 0  # resumes: selection from the store, generations from the cache
+    assert (
+        main([*argv, "--no-prefix-cache"]) == 0
+    )  # resumes: selection from the store, generations from the cache
     for bad in (
         ["--pairs", "de-de"],
         ["--pairs", "de-fr", "--example-seeds", "0"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from neuronoverlap.cli import options as opt
+from neuronoverlap.cli.evaluate import add_prefix_cache_option
 from neuronoverlap.errors import InputError
 from neuronoverlap.languages import DEFAULT_BRIDGES
 from neuronoverlap.options import ProbeOptions
@@ -104,6 +105,7 @@ def add_parsers(sub) -> None:
     opt.add_recording_options(p)
     opt.add_store_option(p)
     p.add_argument("--out", default="out/validate", help="output folder (default: out/validate)")
+    add_prefix_cache_option(p)
     opt.add_run_options(p)
 
 
@@ -173,6 +175,7 @@ def run_validate(args) -> int:
         opt.bridge_options(args, n_bootstrap=args.selection_bootstrap, n_permutations=0),
         opt.probe_options(args, n_samples=args.probe_n),
         progress=not args.quiet,
+        prefix_cache=args.prefix_cache,
     )
     print(study_table(result))
     print(f"wrote {paths['summary']}, {paths['figure']} and {args.out}/pairs")

@@ -68,6 +68,19 @@ def _add_common(p: argparse.ArgumentParser, batch_size: int) -> None:
         "default: print only",
     )
     g.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_prefix_cache_option(g)
+
+
+def add_prefix_cache_option(p) -> None:
+    """`--no-prefix-cache` (evaluate bli/mrc, validate)."""
+    p.add_argument(
+        "--no-prefix-cache",
+        dest="prefix_cache",
+        action="store_false",
+        help="read every prompt whole instead of reading the prompts' shared prefix (few-shot "
+        "examples) once and only each prompt's suffix; the same answers, slower (to check or "
+        "to time). Prefix reuse is on only where the model's KV-cache self-check passed",
+    )
 
 
 def add_parsers(subparsers) -> argparse.ArgumentParser:
@@ -360,6 +373,7 @@ def cmd_bli(args) -> int:
         n_resamples=args.bootstrap,
         progress=not args.quiet,
         dictionary=dictionary,
+        prefix_cache=args.prefix_cache,
     )
     return _finish(result, args, write_bli_results)
 
@@ -398,6 +412,7 @@ def cmd_mrc(args) -> int:
         n_resamples=args.bootstrap,
         progress=not args.quiet,
         scoring=args.scoring,
+        prefix_cache=args.prefix_cache,
     )
     return _finish(result, args, write_mrc_results)
 

@@ -235,6 +235,8 @@ def evaluate_bli(
     n_resamples: int = 10_000,
     progress: bool = True,
     dictionary: BilingualDictionary | None = None,
+    *,
+    prefix_cache: bool = True,
 ) -> EvaluationResult:
     """BLI precision@1 of `model` on src -> tgt: zero-shot and bridged through each of
     `bridges`, with bootstrap intervals, McNemar's test of each bridge against zero-shot, and
@@ -242,7 +244,8 @@ def evaluate_bli(
     order, e.g. the HSIC ranking; None: report the oracle only).
 
     Words: the unique source words of the `split` dictionary (all, or `n` drawn with `seed`);
-    `dictionary` replaces the loaded one (tests, custom lexicons).
+    `dictionary` replaces the loaded one (tests, custom lexicons). `prefix_cache`: read each
+    condition's few-shot prefix once (`evaluation.generate`; False reads every prompt whole).
     """
     started = time.perf_counter()
     src, tgt = get_language(src).code, get_language(tgt).code
@@ -270,7 +273,9 @@ def evaluate_bli(
     stop = StopRule(max_new_tokens=max_new_tokens, stop_at_newline=True, stop_at_closing_quote=True)
 
     def run(texts: list[str], prefix: str, desc: str) -> list[str]:
-        return generate_texts(model, [prefix + t for t in texts], stop, batch_size, progress, desc)
+        return generate_texts(
+            model, [prefix + t for t in texts], stop, batch_size, progress, desc, prefix_cache=prefix_cache
+        )
 
     examples = load_examples(
         src, [tgt], bridges, prompts.shots, seed, excluded, prompts.non_identical_shots, data_dir

@@ -86,9 +86,16 @@ class GenerationCache:
     """Greedy generations on disk: one JSON file per (model, dtype, stop rule, prefix), mapping
     each query to its generated text. A rerun generates only what no file holds."""
 
-    def __init__(self, folder: str | os.PathLike[str], model: NeuronModel, stop: StopRule):
+    def __init__(
+        self,
+        folder: str | os.PathLike[str],
+        model: NeuronModel,
+        stop: StopRule,
+        *,
+        prefix_cache: bool = True,
+    ):
         self.folder = Path(folder)
-        self.model, self.stop = model, stop
+        self.model, self.stop, self.prefix_cache = model, stop, prefix_cache
         self.identity = {
             "format": CACHE_FORMAT,
             "model": model.fingerprint(),
@@ -128,31 +135,35 @@ class GenerationCache:
         desc: str,
     ) -> list[list[str]]:
         """For each request (label, prefix, queries), the generations of prefix + query, from
-        the cache or generated in one batched pass over everything missing (saved every few
-        batches, so an interrupted pass keeps what it did)."""
+        the cache or generated, request by request (so that each pass shares its prefix,
+        `generate_texts`), in chunks of a few batches, each saved at once (an interrupted pass
+        keeps what it did)."""
         paths = [self._path(prefix, label) for label, prefix, _ in requests]
-        todo: dict[tuple[Path, str], str] = {}
-        prefixes = {}
+        todo: dict[Path, tuple[str, dict[str, None]]] = {}
         for path, (_, prefix, queries) in zip(paths, requests, strict=True):
-            prefixes[path] = prefix
             have = self._outputs(path)
-            for q in queries:
-                if q not in have:
-                    todo[(path, q)] = prefix + q
-        keys = list(todo)
+            todo.setdefault(path, (prefix, {}))[1].update((q, None) for q in queries if q not in have)
+        total = sum(len(missing) for _, missing in todo.values())
         chunk = 8 * batch_size
         with tqdm(
-            total=len(keys), desc=desc, unit="prompt", disable=not progress or not keys, leave=False
+            total=total, desc=desc, unit="prompt", disable=not progress or not total, leave=False
         ) as bar:
-            for start in range(0, len(keys), chunk):
-                part = keys[start : start + chunk]
-                texts = generate_texts(self.model, [todo[k] for k in part], self.stop, batch_size, False)
-                for (path, q), text in zip(part, texts, strict=True):
-                    self._outputs(path)[q] = text
-                for path in {path for path, _ in part}:
-                    self._save(path, prefixes[path])
-                self.n_generated += len(part)
-                bar.update(len(part))
+            for path, (prefix, queries) in todo.items():
+                missing = list(queries)
+                for start in range(0, len(missing), chunk):
+                    part = missing[start : start + chunk]
+                    texts = generate_texts(
+                        self.model,
+                        [prefix + q for q in part],
+                        self.stop,
+                        batch_size,
+                        False,
+                        prefix_cache=self.prefix_cache,
+                    )
+                    self._outputs(path).update(zip(part, texts, strict=True))
+                    self._save(path, prefix)
+                    self.n_generated += len(part)
+                    bar.update(len(part))
         return [
             [self._outputs(path)[q] for q in queries]
             for path, (_, _, queries) in zip(paths, requests, strict=True)
@@ -234,6 +245,8 @@ def run_study(
     out: str | os.PathLike[str],
     config: StudyConfig = StudyConfig(),
     progress: bool = True,
+    *,
+    prefix_cache: bool = True,
 ) -> dict[str, PairRun]:
     """Evaluate zero-shot and every candidate bridge of every pair under `config`, caching the
     generations under `out`/cache; returns the runs by pair name."""
@@ -247,7 +260,7 @@ def run_study(
     bridges = [get_language(b).code for b in bridges]
     prompts = config.prompts
     stop = StopRule(max_new_tokens=config.max_new_tokens, stop_at_newline=True, stop_at_closing_quote=True)
-    cache = GenerationCache(Path(out) / "cache", model, stop)
+    cache = GenerationCache(Path(out) / "cache", model, stop, prefix_cache=prefix_cache)
     runs: dict[str, PairRun] = {}
     for s, t in pairs:
         dictionary = load_dictionary(s, t, split="test", data_dir=config.data_dir)

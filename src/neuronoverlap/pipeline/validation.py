@@ -22,11 +22,14 @@ def validate(
     selection: BridgeOptions = BridgeOptions(n_bootstrap=0),  # noqa: B008 (frozen)
     probes: ProbeOptions = ProbeOptions(),  # noqa: B008 (frozen)
     progress: bool = True,
+    *,
+    prefix_cache: bool = True,
 ):
     """For each pair: the HSIC selection among `bridges` (from the store, recording missing probe
     sets first), then BLI through every candidate under the study protocol `config`
     (`evaluation.validation.StudyConfig`); resumable (generations cached under `out`).
-    Returns (summary, runs, paths written)."""
+    `prefix_cache`: read each few-shot prefix once (False reads every prompt whole; the
+    generations are the same). Returns (summary, runs, paths written)."""
     from neuronoverlap.evaluation.validation import pair_bridges, run_study, summarise_study, write_study
 
     if not pairs:
@@ -52,6 +55,8 @@ def validate(
         for s, t in pairs
     }
     loaded = source.load(store)
-    runs = run_study(loaded, list(pairs), list(bridges), out, config, progress=progress)
+    runs = run_study(
+        loaded, list(pairs), list(bridges), out, config, progress=progress, prefix_cache=prefix_cache
+    )
     result = summarise_study(runs, scores, config, loaded)
     return result, runs, write_study(result, runs, out)
