@@ -127,3 +127,34 @@ def test_study_is_the_same_with_and_without_prefix_reuse(tiny_llama, tmp_path):
     reused = run_study(tiny_llama, pairs, bridges, tmp_path / "a", config, progress=False)
     whole_run = run_study(tiny_llama, pairs, bridges, tmp_path / "b", config, False, prefix_cache=False)
     assert {k: r.seeds for k, r in reused.items()} == {k: r.seeds for k, r in whole_run.items()}
+
+
+def study_prompts(pairs, n_words: int, seed: int = 0) -> list[list[str]]:
+    """Real study prompts (zero-shot, 5 non-identical examples, example seed `seed`) per pair."""
+    from neuronoverlap.data import load_dictionary
+    from neuronoverlap.evaluation.bli import PROMPT_STYLES, direct_prefix
+    from neuronoverlap.evaluation.protocol import load_examples
+    from neuronoverlap.probes.prompts import render
+
+    style = PROMPT_STYLES["study"]
+    out = []
+    for src, tgt in pairs:
+        words = load_dictionary(src, tgt, split="test").sample_source_words(n_words, seed).source_words
+        examples = load_examples(src, [tgt], [], style.shots, seed, set(words), True)
+        prefix = direct_prefix(style, src, tgt, examples)
+        out.append([prefix + render(style.direct, src, tgt, w, style.names) for w in words])
+    return out
+
+
+@pytest.mark.slow
+def test_gemma_study_prompts_same_greedy_text_and_log_probs(gemma):
+    groups = study_prompts([("de", "fr"), ("es", "it"), ("pt", "en")], 67)
+    stop = StopRule.named("quote", 2)
+    for prompts in groups:  # 201 prompts, each pair's own few-shot prefix
+        reused = generate_texts(gemma, prompts, stop, 16, progress=False)
+        assert reused == generate_texts(gemma, prompts, stop, 16, progress=False, prefix_cache=False)
+        part = prompts[:16]
+        prefix = shared_prefix_of(gemma, part, True)
+        assert prefix is not None and prefix.n_tokens > 40
+        difference = next_token_log_probs(gemma, part, prefix=prefix) - next_token_log_probs(gemma, part)
+        assert float(difference.abs().max()) < 1e-4
