@@ -159,6 +159,14 @@ def add_parsers(subparsers) -> argparse.ArgumentParser:
         help="dictionary split (default: test = MUSE 5000-6500)",
     )
     g.add_argument("--max-new-tokens", type=int, default=16, help="tokens generated per answer (default: 16)")
+    g.add_argument(
+        "--metric",
+        default="p@1",
+        help="'p@1' (the default: the greedy answer's first word against the golds), 'logprob' "
+        "(the gold answer's teacher-forced log-probability, the best over a word's golds: one "
+        "forward, no generation but the bridged step 1) or 'both'; same intervals and paired "
+        "comparisons with zero-shot (docs/evaluation.md)",
+    )
     _add_common(p, batch_size=16)
 
     p = tasks.add_parser(
@@ -346,7 +354,9 @@ def _finish(result, args, write) -> int:
 def cmd_bli(args) -> int:
     from neuronoverlap.data import load_dictionary
     from neuronoverlap.evaluation.bli import check_bridges, evaluate_bli, write_bli_results
+    from neuronoverlap.evaluation.logprob import check_metric
 
+    check_metric(args.metric)
     src, tgt = (lang.code for lang in parse_pair(args.pair))
     bridges = check_bridges(src, tgt, _bridges(args, {src, tgt}))
     ranking = _ranking(args, bridges, (src, tgt))
@@ -374,6 +384,7 @@ def cmd_bli(args) -> int:
         progress=not args.quiet,
         dictionary=dictionary,
         prefix_cache=args.prefix_cache,
+        metric=args.metric,
     )
     return _finish(result, args, write_bli_results)
 

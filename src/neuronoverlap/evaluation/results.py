@@ -195,6 +195,7 @@ class EvaluationResult:
     data: dict[str, Any] = field(default_factory=dict)
     diagnostics: dict[str, dict[str, Any]] = field(default_factory=dict)  # per condition
     seconds: float = math.nan
+    logprob: dict[str, Any] | None = None  # the gold log-prob section (evaluation.logprob)
 
     def accuracy_of(self, condition: str) -> float:
         return self.conditions[condition].accuracy.accuracy
@@ -218,6 +219,7 @@ class EvaluationResult:
             "comparisons": {b: c.to_dict() for b, c in self.comparisons.items()},
             "oracle": self.oracle.to_dict() if self.oracle else None,
             "diagnostics": self.diagnostics,
+            **({"logprob": self.logprob} if self.logprob is not None else {}),
         }
 
     def table(self) -> str:
@@ -243,6 +245,10 @@ class EvaluationResult:
                     f"{o.selected_rank} of {len(o.accuracies)}, gap {o.gap:.3f}"
                 )
             rows.append(line)
+        if self.logprob is not None:
+            from neuronoverlap.evaluation.logprob import logprob_table
+
+            rows = (rows if self.conditions else []) + [logprob_table(self.logprob)]
         return "\n".join(rows)
 
 
