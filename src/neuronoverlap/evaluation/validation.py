@@ -415,6 +415,7 @@ def summarise_study(
         "library_versions": library_versions(),
         "pairs": pairs,
         "rules": summary.rules,
+        "differences": summary.differences,
         "kendall_tau": tau,
     }
 
@@ -432,11 +433,21 @@ def study_table(result: dict) -> str:
             f"zero-shot {p['zero_shot']:.3f}; {accs}"
         )
         rows.append(f"    choices: {ranks}")
-    rows.append(f"{'rule':<9} {'mean regret':>11}  {'CI':<18} {'top 2':>6} {'pairs':>5}")
+    header = f"{'rule':<9} {'mean regret':>11}  {'CI (words)':<18} {'CI (pairs+words)':<18}"
+    rows.append(f"{header} {'top 2':>6} {'pairs':>5}")
     for rule, v in result["rules"].items():
         ci = f"[{v['ci_low']:+.3f}, {v['ci_high']:+.3f}]"
+        ci_pairs = f"[{v['ci_low_pairs']:+.3f}, {v['ci_high_pairs']:+.3f}]" if "ci_low_pairs" in v else ""
         rows.append(
-            f"{rule:<9} {v['mean_regret']:>+11.3f}  {ci:<18} {v['share_top2']:>6.2f} {v['n_pairs']:>5}"
+            f"{rule:<9} {v['mean_regret']:>+11.3f}  {ci:<18} {ci_pairs:<18} {v['share_top2']:>6.2f} "
+            f"{v['n_pairs']:>5}"
+        )
+    for name, v in (result.get("differences") or {}).items():
+        a, b = name.split("-", 1)
+        rows.append(
+            f"p@1({a}'s choice) - p@1({b}'s choice): {v['difference']:+.3f} "
+            f"[{v['ci_low']:+.3f}, {v['ci_high']:+.3f}] words, "
+            f"[{v['ci_low_pairs']:+.3f}, {v['ci_high_pairs']:+.3f}] pairs+words ({v['n_pairs']} pairs)"
         )
     tau = result.get("kendall_tau")
     if tau is not None:
