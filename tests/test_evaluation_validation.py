@@ -153,3 +153,50 @@ def test_non_identical_only_samples_among_the_primary_words(tiny_llama, tmp_path
     config = replace(CONFIG, example_seeds=(0,), n=5, identical=False)
     run = run_study(tiny_llama, [("de", "fr")], ["en"], tmp_path, config, progress=False)["de-fr"]
     assert len(run.words) == 5 and not any(run.identical)
+
+
+RESUME_SCRIPT = """
+import sys
+from neuronoverlap.evaluation.validation import StudyConfig, run_study
+from neuronoverlap.models import load_model
+config = StudyConfig(example_seeds=(0, 1), n=6, max_new_tokens=3, batch_size=2)
+run_study(load_model("tiny-llama"), [("de", "fr"), ("es", "it")], ["en", "pt"], sys.argv[1], config, False)
+"""
+
+
+def test_a_study_killed_mid_run_resumes_to_identical_results(tiny_llama, tmp_path):
+    """kill -9 while the study writes its cache, then a rerun: the same answers as a run never
+    interrupted (every cache file is replaced whole, so a kill leaves no half-written one)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    killed = tmp_path / "killed"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    process = subprocess.Popen([sys.executable, "-c", RESUME_SCRIPT, str(killed)], env=env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if len(list((killed / "cache").glob("*.json"))) >= 3:
+            break
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL  # it was killed, not finished
+    config = StudyConfig(example_seeds=(0, 1), n=6, max_new_tokens=3, batch_size=2)
+    pairs, bridges = [("de", "fr"), ("es", "it")], ["en", "pt"]
+    resumed = run_study(tiny_llama, pairs, bridges, killed, config, progress=False)
+    whole = run_study(tiny_llama, pairs, bridges, tmp_path / "whole", config, progress=False)
+    assert {k: r.seeds for k, r in resumed.items()} == {k: r.seeds for k, r in whole.items()}
+    a = summarise_study(resumed, None, replace(config, n_bootstrap=50, n_splits=5), tiny_llama)
+    b = summarise_study(whole, None, replace(config, n_bootstrap=50, n_splits=5), tiny_llama)
+    assert a["rules"] == b["rules"] and a["pairs"] == b["pairs"]
+
+
+def test_a_study_folder_of_another_model_is_refused(tiny_llama, tiny_mistral, tmp_path):
+    from neuronoverlap.errors import InputError
+
+    config = replace(CONFIG, n=2, example_seeds=(0,))
+    run_study(tiny_llama, [("de", "fr")], ["en"], tmp_path, config, progress=False)
+    with pytest.raises(InputError, match="holds the study of tiny-llama"):
+        run_study(tiny_mistral, [("de", "fr")], ["en"], tmp_path, config, progress=False)

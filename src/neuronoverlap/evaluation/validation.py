@@ -66,6 +66,9 @@ class StudyConfig:
     confidence: float = 0.95
     data_dir: str | None = None
     identical: bool = True  # False: evaluate only the non-identical test words (saves time)
+    #: (pair, n, seed): leave out of that pair the words an earlier run with `n`, `seed` and the
+    #: same `identical` drew, so that a replication's words are independent of it.
+    exclude: tuple[tuple[str, int, int], ...] = ()
 
     def check(self) -> None:
         self.prompts.check()
@@ -238,6 +241,26 @@ def _bridge_gold(src: str, bridge: str, data_dir):
         return None
 
 
+def claim_study_folder(out: str | os.PathLike[str], model: NeuronModel) -> None:
+    """Mark `out` as this model's study (`study-model.json`); an `InputError` if another model's
+    study is there (its cache and results would be mixed with this one's)."""
+    path = Path(out) / "study-model.json"
+    mine = {"model": model.fingerprint(), "dtype": str(model.dtype)}
+    if path.is_file():
+        try:
+            theirs = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"unreadable {path}: {exc}") from None
+        if theirs != mine:
+            raise InputError(
+                f"{out} holds the study of {theirs.get('model')} ({theirs.get('dtype')}), not of "
+                f"{mine['model']} ({mine['dtype']}): use another --out"
+            )
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(mine) + "\n", encoding="utf-8")
+
+
 def run_study(
     model: NeuronModel,
     pairs: Sequence[tuple[str, str]],
@@ -260,6 +283,7 @@ def run_study(
     bridges = [get_language(b).code for b in bridges]
     prompts = config.prompts
     stop = StopRule(max_new_tokens=config.max_new_tokens, stop_at_newline=True, stop_at_closing_quote=True)
+    claim_study_folder(out, model)
     cache = GenerationCache(Path(out) / "cache", model, stop, prefix_cache=prefix_cache)
     runs: dict[str, PairRun] = {}
     for s, t in pairs:
@@ -267,6 +291,13 @@ def run_study(
         if not config.identical:
             kept = {w: g for w, g in dictionary.translations.items() if not is_identical(w, g)}
             dictionary = replace(dictionary, translations=kept)
+        for name, n_earlier, seed_earlier in config.exclude:
+            if name == f"{s}-{t}":
+                earlier = set(
+                    dictionary.sample_source_words(n_earlier, seed_earlier, allow_fewer=True).source_words
+                )
+                kept = {w: g for w, g in dictionary.translations.items() if w not in earlier}
+                dictionary = replace(dictionary, translations=kept)
         if config.n is not None:
             dictionary = dictionary.sample_source_words(config.n, config.seed, allow_fewer=True)
         words = list(dictionary.source_words)
