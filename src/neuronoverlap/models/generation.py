@@ -96,31 +96,46 @@ def _decode_greedy(
 ) -> list[list[int]]:
     """Greedy tokens for each left-padded row of `input_ids`, cached or not. With `past` (a
     shared prefix's expanded KV cache), `input_ids` are the suffixes after it and `attention`
-    covers prefix and suffix (`models.prefix`)."""
+    covers prefix and suffix (`models.prefix`); then a row that has stopped leaves the batch
+    (its cache rows are dropped). Otherwise a stopped row rides along as padding, as it always
+    has (so whole-prompt generation, and the probes recorded with it, are unchanged)."""
     n = input_ids.shape[0]
     eos, pad = model.tokenizer.eos_token_id, model.tokenizer.pad_token_id
-    running = torch.ones(n, dtype=torch.bool, device=attention.device)
     generated: list[list[int]] = [[] for _ in range(n)]
-    use_cache = past is not None or (model.supports_kv_cache and model.kv_cache_ok)
+    shrink = past is not None
+    use_cache = shrink or (model.supports_kv_cache and model.kv_cache_ok)
     logits, past = model.step(input_ids, attention, positions, past=past, use_cache=use_cache)
+    live = list(range(n))  # the original row of each row still in the batch
+    running = torch.ones(n, dtype=torch.bool, device=attention.device)
     full_ids = input_ids
     for step_index in range(stop.max_new_tokens):
         next_ids = logits[:, -1].argmax(-1)
-        next_ids = torch.where(running, next_ids, torch.full_like(next_ids, pad))
-        for i in running.nonzero().flatten().tolist():
-            token = int(next_ids[i])
+        if not shrink:
+            next_ids = torch.where(running, next_ids, torch.full_like(next_ids, pad))
+        keep = []
+        for row, i in enumerate(live):
+            if not running[i]:
+                continue
+            token = int(next_ids[row])
             generated[i].append(token)
             if token == eos or stop.is_done(model.decode(generated[i])):
                 running[i] = False
-        if not running.any() or step_index == stop.max_new_tokens - 1:
+            else:
+                keep.append(row)
+        if not keep or step_index == stop.max_new_tokens - 1:
             break
-        # Feed the newest token of the running samples; finished ones ride along as padding.
-        attention = torch.cat([attention, running.long()[:, None]], dim=1)
-        full_ids = torch.cat([full_ids, next_ids[:, None]], dim=1)
+        if shrink and len(keep) < len(live):
+            index = torch.tensor(keep, dtype=torch.long, device=attention.device)
+            past.batch_select_indices(index)
+            attention, positions, next_ids = attention[index], positions[index], next_ids[index]
+            live = [live[row] for row in keep]
+        # Feed the newest token of the running samples; finished ones (if any) ride along as padding.
+        attention = torch.cat([attention, running[live].long()[:, None]], dim=1)
         if use_cache:
             positions = positions[:, -1:] + 1
             logits, past = model.step(next_ids[:, None], attention, positions, past=past)
         else:
+            full_ids = torch.cat([full_ids, next_ids[:, None]], dim=1)
             logits, _ = model.step(full_ids, attention, positions_of(attention), use_cache=False)
     return generated
 
