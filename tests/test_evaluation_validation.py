@@ -33,6 +33,19 @@ def recorded(monkeypatch):
     return prompts
 
 
+def recorded_zero_shot(run, evaluated: set[str]) -> list[str]:
+    """The zero-shot prompts of example seed 0 of a run, rebuilt as the study builds them."""
+    from neuronoverlap.evaluation.bli import PROMPT_STYLES, direct_prefix
+    from neuronoverlap.evaluation.protocol import load_examples
+    from neuronoverlap.probes.prompts import render
+
+    style = PROMPT_STYLES["study"]
+    examples = load_examples(run.src, ["fr", "it"], ["en", "es"], 5, 0, evaluated, True)
+    assert [e.source for e in examples] == run.examples["0"]
+    prefix = direct_prefix(style, run.src, run.tgt, examples)
+    return [prefix + render(style.direct, run.src, run.tgt, w, style.names) for w in run.words]
+
+
 def _example_sources(prompt: str, k: int) -> list[str]:
     lines = prompt.split("\n")
     return [LINE.match(line)[1] for line in lines if LINE.match(line)][:k]
@@ -68,6 +81,14 @@ def test_study_shares_examples_and_step_one_and_resumes(tiny_llama, tmp_path, re
     assert result["pairs"]["de-fr"]["choices"]["hsic"] == "en"
     assert result["pairs"]["de-it"]["choices"]["hsic"] == "es"
     assert set(result["rules"]) == {"hsic", "english", "random", "step-1", "typology"}
+    # Gold log-probs of every condition, as gold_logprobs gives them, and their agreement with p@1.
+    from neuronoverlap.evaluation.logprob import gold_logprobs
+
+    zero = recorded_zero_shot(fr, evaluated)
+    direct = gold_logprobs(tiny_llama, zero, fr.golds, batch_size=CONFIG.batch_size)
+    assert fr.seeds["0"]["zero-shot"]["logprob"] == pytest.approx(list(direct), abs=1e-9)
+    assert set(result["pairs"]["de-fr"]["logprob"]["bridges"]) == {"en", "es"}
+    assert result["logprob_agreement"]["n_pairs"] == 2
     n_id = result["pairs"]["de-fr"]["n_identical"]
     assert n_id == sum(fr.identical) and result["pairs"]["de-fr"]["n_non_identical"] == 6 - n_id
 

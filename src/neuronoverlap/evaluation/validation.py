@@ -39,6 +39,7 @@ from neuronoverlap.evaluation.bli import (
 )
 from neuronoverlap.evaluation.extraction import extract_answer, extract_bridge_word, is_hit
 from neuronoverlap.evaluation.generate import generate_texts
+from neuronoverlap.evaluation.logprob import gold_logprobs
 from neuronoverlap.evaluation.protocol import is_identical, load_examples
 from neuronoverlap.evaluation.results import model_description
 from neuronoverlap.evaluation.study import RULES, PairData, StudySummary, fixed_choice, pool
@@ -69,6 +70,7 @@ class StudyConfig:
     #: (pair, n, seed): leave out of that pair the words an earlier run with `n`, `seed` and the
     #: same `identical` drew, so that a replication's words are independent of it.
     exclude: tuple[tuple[str, int, int], ...] = ()
+    logprob: bool = True  # also the gold log-prob of zero-shot and every step 2 (no generation)
 
     def check(self) -> None:
         self.prompts.check()
@@ -86,8 +88,9 @@ class StudyConfig:
 
 
 class GenerationCache:
-    """Greedy generations on disk: one JSON file per (model, dtype, stop rule, prefix), mapping
-    each query to its generated text. A rerun generates only what no file holds."""
+    """Greedy generations (and gold log-probs) on disk: one JSON file per (model, dtype, stop
+    rule, prefix), mapping each query to its generated text (or its gold log-prob, in `lp-`
+    files). A rerun computes only what no file holds."""
 
     def __init__(
         self,
@@ -141,35 +144,71 @@ class GenerationCache:
         the cache or generated, request by request (so that each pass shares its prefix,
         `generate_texts`), in chunks of a few batches, each saved at once (an interrupted pass
         keeps what it did)."""
-        paths = [self._path(prefix, label) for label, prefix, _ in requests]
-        todo: dict[Path, tuple[str, dict[str, None]]] = {}
-        for path, (_, prefix, queries) in zip(paths, requests, strict=True):
+
+        def compute(prompts: list[str], _: list) -> list[str]:
+            return generate_texts(
+                self.model, prompts, self.stop, batch_size, False, prefix_cache=self.prefix_cache
+            )
+
+        return self._fill([(*r, None) for r in requests], batch_size, progress, desc, compute, True)
+
+    def score(
+        self,
+        requests: Sequence[tuple[str, str, Sequence[str], Sequence[Sequence[str]]]],
+        answer: str,
+        batch_size: int,
+        progress: bool,
+        desc: str,
+    ) -> list[list[float]]:
+        """For each request (label, prefix, queries, golds), the gold log-prob of each query
+        (`logprob.gold_logprobs`, golds written as `answer` renders them), cached as
+        generations are (files `lp-{label}-...`)."""
+
+        def compute(prompts: list[str], golds: list) -> list[float]:
+            values = gold_logprobs(
+                self.model,
+                prompts,
+                golds,
+                batch_size=batch_size,
+                prefix_cache=self.prefix_cache,
+                answer=answer,
+            )
+            return [float(v) for v in values]
+
+        labelled = [(f"lp-{label}", prefix, queries, golds) for label, prefix, queries, golds in requests]
+        return self._fill(labelled, batch_size, progress, desc, compute, False)
+
+    def _fill(
+        self, requests, batch_size: int, progress: bool, desc: str, compute, counted: bool
+    ) -> list[list]:
+        """Values of every (label, prefix, queries, extras) request, computing the missing ones
+        request by request in chunks of 8 batches (`compute(prompts, extras)`), each chunk saved."""
+        paths = [self._path(prefix, label) for label, prefix, _, _ in requests]
+        todo: dict[Path, tuple[str, dict[str, object]]] = {}
+        for path, (_, prefix, queries, extras) in zip(paths, requests, strict=True):
             have = self._outputs(path)
-            todo.setdefault(path, (prefix, {}))[1].update((q, None) for q in queries if q not in have)
+            missing = todo.setdefault(path, (prefix, {}))[1]
+            for i, q in enumerate(queries):
+                if q not in have:
+                    missing[q] = None if extras is None else extras[i]
         total = sum(len(missing) for _, missing in todo.values())
         chunk = 8 * batch_size
         with tqdm(
             total=total, desc=desc, unit="prompt", disable=not progress or not total, leave=False
         ) as bar:
-            for path, (prefix, queries) in todo.items():
-                missing = list(queries)
-                for start in range(0, len(missing), chunk):
-                    part = missing[start : start + chunk]
-                    texts = generate_texts(
-                        self.model,
-                        [prefix + q for q in part],
-                        self.stop,
-                        batch_size,
-                        False,
-                        prefix_cache=self.prefix_cache,
-                    )
-                    self._outputs(path).update(zip(part, texts, strict=True))
+            for path, (prefix, missing) in todo.items():
+                queries = list(missing)
+                for start in range(0, len(queries), chunk):
+                    part = queries[start : start + chunk]
+                    values = compute([prefix + q for q in part], [missing[q] for q in part])
+                    self._outputs(path).update(zip(part, values, strict=True))
                     self._save(path, prefix)
-                    self.n_generated += len(part)
+                    if counted:
+                        self.n_generated += len(part)
                     bar.update(len(part))
         return [
             [self._outputs(path)[q] for q in queries]
-            for path, (_, _, queries) in zip(paths, requests, strict=True)
+            for path, (_, _, queries, _) in zip(paths, requests, strict=True)
         ]
 
 
@@ -200,6 +239,15 @@ class PairRun:
         """(seed, word) step-1 correctness through `bridge` (NaN: word not in src-B dictionary)."""
         rows = [self.seeds[s][f"bridge:{bridge}"]["bridge_hit"] for s in self.seeds]
         return np.array([[math.nan if v is None else float(v) for v in r] for r in rows])
+
+    def mean_logprob(self, condition: str) -> float | None:
+        """The gold log-prob of a condition, mean over example seeds and non-identical words
+        (None when the run did not score it)."""
+        rows = [self.seeds[s][condition].get("logprob") for s in self.seeds]
+        keep = ~np.array(self.identical)
+        if not rows or any(r is None for r in rows) or not keep.any():
+            return None
+        return float(np.array(rows, dtype=np.float64)[:, keep].mean())
 
     def accuracy(self, condition: str, identical: bool = False) -> float:
         mask = np.array(self.identical) == identical
@@ -389,7 +437,40 @@ def run_study(
                 "answer": answers,
                 "hit": [is_hit(a, g) for a, g in zip(answers, r.golds, strict=True)],
             }
+        if config.logprob:
+            owned = [(r, "zero-shot") for r in group] + [(r, f"bridge:{b}") for r, b, _ in owners]
+            requests = [
+                (*req, r.golds) for req, (r, _) in zip(first[: len(group)] + second, owned, strict=True)
+            ]
+            values = cache.score(
+                requests, prompts.answer, config.batch_size, progress, f"{src} seed {seed}: log-prob"
+            )
+            for (r, condition), v in zip(owned, values, strict=True):
+                r.seeds[str(seed)][condition]["logprob"] = v
     return runs
+
+
+def _logprob_view(run: PairRun, accuracy: Mapping[str, float]) -> dict:
+    """A pair's gold log-prob per condition, its best bridge, and whether p@1 (in sample) has
+    the same best bridge ({} when the run has no log-probs)."""
+    values = {b: run.mean_logprob(f"bridge:{b}") for b in run.bridges}
+    if any(v is None for v in values.values()):
+        return {}
+    best = max(values, key=values.get)
+    best_accuracy = max(accuracy.values())
+    return {
+        "logprob": {"zero_shot": run.mean_logprob("zero-shot"), "bridges": values},
+        "best_by_logprob": best,
+        "logprob_agrees": accuracy[best] == best_accuracy,  # a tie for the best p@1 counts
+    }
+
+
+def _agreement(pairs: Mapping[str, dict]) -> dict | None:
+    """How many pairs have the same best bridge by gold log-prob and by p@1."""
+    seen = [p["logprob_agrees"] for p in pairs.values() if "logprob_agrees" in p]
+    if not seen:
+        return None
+    return {"n_pairs": len(seen), "n_agree": int(sum(seen)), "share": sum(seen) / len(seen)}
 
 
 def _rank(accuracies: Mapping[str, float], bridge: str) -> int:
@@ -436,6 +517,7 @@ def summarise_study(
             "held_out": summary.per_pair[name],
             "example_words": r.examples,
             "dictionary": r.dictionary,
+            **_logprob_view(r, acc),
         }
     tau = asdict(summary.tau) if summary.tau is not None else None
     return {
@@ -448,6 +530,7 @@ def summarise_study(
         "rules": summary.rules,
         "differences": summary.differences,
         "kendall_tau": tau,
+        "logprob_agreement": _agreement(pairs),
     }
 
 
@@ -479,6 +562,12 @@ def study_table(result: dict) -> str:
             f"p@1({a}'s choice) - p@1({b}'s choice): {v['difference']:+.3f} "
             f"[{v['ci_low']:+.3f}, {v['ci_high']:+.3f}] words, "
             f"[{v['ci_low_pairs']:+.3f}, {v['ci_high_pairs']:+.3f}] pairs+words ({v['n_pairs']} pairs)"
+        )
+    agreement = result.get("logprob_agreement")
+    if agreement:
+        rows.append(
+            f"best bridge by gold log-prob = best by p@1 on {agreement['n_agree']} of "
+            f"{agreement['n_pairs']} pairs"
         )
     tau = result.get("kendall_tau")
     if tau is not None:
