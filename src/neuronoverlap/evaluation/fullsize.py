@@ -111,6 +111,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-composed", type=int, default=10, help="composed pairs kept at most (default: 10)")
     p.add_argument("--probe-n", type=int, default=64, help="probe pairs per probe set (default: 64)")
     p.add_argument(
+        "--batch-size",
+        type=int,
+        default=32,
+        help="prompts per batch (default: 32; with prefix reuse a decode step costs about the same "
+        "for 1 or 32 rows on a CPU, docs/performance.md)",
+    )
+    p.add_argument(
         "--sources",
         default=",".join(COMPOSED_SOURCES),
         help=f"source languages of the composed candidates (default: {','.join(COMPOSED_SOURCES)})",
@@ -129,8 +136,8 @@ def run(args) -> dict:
     from neuronoverlap.pipeline import validate
     from neuronoverlap.pipeline.model import ModelSource
 
-    if args.n < 2 or args.screen_n < 1 or args.probe_n < 1 or args.max_composed < 0:
-        raise InputError("-n must be at least 2; --screen-n and --probe-n at least 1")
+    if args.n < 2 or args.screen_n < 1 or args.probe_n < 1 or args.max_composed < 0 or args.batch_size < 1:
+        raise InputError("-n must be at least 2; --screen-n, --probe-n and --batch-size at least 1")
     if not 0 <= args.threshold <= 1:
         raise InputError(f"--threshold must be between 0 and 1, got {args.threshold}")
     out = Path(args.out)
@@ -165,6 +172,7 @@ def run(args) -> dict:
         n=args.n,
         seed=args.seed,
         identical=False,
+        batch_size=args.batch_size,
         exclude=tuple((name, n, seed) for name, (n, seed) in EARLIER.items()),
     )
     result, _, paths = validate(
