@@ -363,7 +363,7 @@ def evaluate_bli(
             means = {b: logprob["conditions"][bridge_condition(b)]["mean"] for b in bridges}
             logprob["oracle"] = oracle_comparison(ranking, means).to_dict()
         if greedy:
-            logprob["agrees_with_p@1"] = oracle is None or logprob["best_bridge"] == oracle.oracle
+            logprob["agrees_with_p@1"] = oracle is None or logprob["best_bridge"] in oracle.tied_best
     params = {
         "src": src,
         "tgt": tgt,
