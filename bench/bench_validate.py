@@ -1,16 +1,18 @@
-"""Benchmark the validation study's evaluation (`evaluation.validation.run_study`): prompts per
-second and the cost per pair and per 1000 test words.
+"""Benchmark the validation study's evaluation (`evaluation.validation.run_study`) with and
+without prefix reuse, side by side: generations per second, their ratio, and peak RSS.
 
 Runs the study protocol (one-word lines, 5 non-identical examples, `--seeds` example seeds) on
 `--n` seeded test words of each pair, zero-shot and through every bridge, into a fresh cache
-folder (so everything is generated), and times it. A word costs seeds x (1 + 2 x bridges)
-generations (zero-shot, step 1 and step 2 per bridge; step 1 is shared by pairs with the same
-source only where their words coincide). The table scales the measured time linearly to 1000
-words and to a full MUSE test split (1500 words); the HSIC selection (probe recording) is not
-included.
+folder each time (so everything is generated): for each thread count in `--threads`, first
+reading every prompt whole (`prefix_cache=False`), then reading each few-shot prefix once
+(`prefix_cache=True`), and checks that both give the same answers. Generations only: the
+study's gold log-probs are off here (`StudyConfig.logprob=False`). A word costs seeds x
+(1 + 2 x bridges) generations (zero-shot, step 1 and step 2 per bridge). The table scales the
+measured time to 1000 words; the HSIC selection (probe recording) is not included. Peak RSS is
+the process's high-water mark so far (it only grows).
 
 Usage: .venv/bin/python bench/bench_validate.py [--model embedded] [--pairs de-fr]
-       [--bridges en,it] [--n 16] [--seeds 1] [--batch-size 16] [--threads 2] [--device cpu]
+       [--bridges en,it] [--n 16] [--seeds 1] [--batch-size 16] [--threads 1,2] [--device cpu]
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import tempfile
 import time
 
@@ -32,7 +35,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=16, help="test words per pair (default: 16)")
     parser.add_argument("--seeds", type=int, default=1, help="example seeds (default: 1)")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument("--threads", default="1,2", help="torch thread counts to run (default: 1,2)")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
 
@@ -42,12 +45,12 @@ def main() -> None:
     from neuronoverlap.evaluation.validation import GenerationCache, StudyConfig, run_study
     from neuronoverlap.models import load_model
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     model = load_model(args.model, device=args.device)
     pairs = [tuple(p.split("-")) for p in args.pairs.split(",")]
     bridges = args.bridges.split(",")
-    config = StudyConfig(example_seeds=tuple(range(args.seeds)), n=args.n, batch_size=args.batch_size)
+    config = StudyConfig(
+        example_seeds=tuple(range(args.seeds)), n=args.n, batch_size=args.batch_size, logprob=False
+    )
     counted = {"n": 0}
     original = GenerationCache.generate
 
@@ -57,31 +60,42 @@ def main() -> None:
         return result
 
     GenerationCache.generate = counting
-    with tempfile.TemporaryDirectory() as out:
-        started = time.perf_counter()
-        runs = run_study(model, pairs, bridges, out, config, progress=False)
-        seconds = time.perf_counter() - started
-    words = sum(len(r.words) for r in runs.values())
-    prompts = counted["n"]
+
+    def timed(prefix_cache: bool):
+        with tempfile.TemporaryDirectory() as out:
+            started = time.perf_counter()
+            runs = run_study(model, pairs, bridges, out, config, progress=False, prefix_cache=prefix_cache)
+            seconds = time.perf_counter() - started
+        return runs, seconds, counted["n"]
+
     print(
-        f"model {model.fingerprint()}, {args.device}, {torch.get_num_threads()} threads, "
-        f"torch {torch.__version__}, transformers {transformers.__version__}, "
-        f"{platform.processor() or platform.machine()}"
+        f"model {model.fingerprint()}, {args.device}, torch {torch.__version__}, transformers "
+        f"{transformers.__version__}, {platform.processor() or platform.machine()}, "
+        f"{model.kv_cache_status}; load average before {os.getloadavg()[0]:.2f}"
     )
     print(
         f"pairs {args.pairs}, bridges {args.bridges}, {args.n} words/pair, {args.seeds} seed(s), "
         f"batch {args.batch_size}"
     )
     print(
-        "| words | generations | seconds | generations/s | s per word | s per 1000 words "
-        "| s per pair (1500 words) |"
+        "| threads | prefix reuse | generations | seconds | generations/s | s per 1000 words "
+        "| speed-up | same answers | peak RSS (MB) | load (1 min) |"
     )
-    print("|---|---|---|---|---|---|---|")
-    per_word = seconds / words
-    print(
-        f"| {words} | {prompts} | {seconds:.1f} | {prompts / seconds:.2f} | {per_word:.2f} | "
-        f"{1000 * per_word:.0f} | {1500 * per_word:.0f} |"
-    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for threads in (int(t) for t in args.threads.split(",")):
+        torch.set_num_threads(threads)
+        whole, whole_seconds, generations = timed(False)
+        reused, reused_seconds, _ = timed(True)
+        words = sum(len(r.words) for r in whole.values())
+        same = {k: r.seeds for k, r in whole.items()} == {k: r.seeds for k, r in reused.items()}
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        for label, seconds in (("no", whole_seconds), ("yes", reused_seconds)):
+            ratio = whole_seconds / seconds
+            print(
+                f"| {threads} | {label} | {generations} | {seconds:.1f} | {generations / seconds:.2f} | "
+                f"{1000 * seconds / words:.0f} | {ratio:.2f}x | {'yes' if same else 'NO'} | {rss:.0f} | "
+                f"{os.getloadavg()[0]:.2f} |"
+            )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""The minimal `gold_logprobs` (replaced by the evaluation issue's prefix-cached one at merge)
-against a brute-force loop over plain next-token log-probabilities."""
+"""`gold_logprobs` with golds written out in full (answer="{a}", as the interventions pass them)
+against a brute-force loop over plain next-token log-probabilities, one token at a time."""
 
 from __future__ import annotations
 
@@ -27,11 +27,11 @@ def brute_force(model, prompt, gold):
 def test_gold_logprobs_is_the_best_golds_summed_log_probability(tiny_llama):
     prompts = ['English:"dog"→Deutsch:', "日本語: 水\nEnglish:"]
     golds = [['"Hund"', '"Köter"'], [" water"]]
-    got = gold_logprobs(tiny_llama, prompts, golds, batch_size=2)
+    got = gold_logprobs(tiny_llama, prompts, golds, batch_size=2, answer="{a}")
     expected = [max(brute_force(tiny_llama, p, g) for g in gs) for p, gs in zip(prompts, golds, strict=True)]
     assert np.allclose(got, expected, atol=1e-4)
 
 
 def test_gold_logprobs_refuses_a_prompt_without_golds(tiny_llama):
-    with pytest.raises(InputError, match="at least one gold"):
+    with pytest.raises(InputError, match="has no gold answer"):
         gold_logprobs(tiny_llama, ["a"], [[]])

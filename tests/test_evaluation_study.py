@@ -161,3 +161,34 @@ def test_bad_pair_data():
         PairData("de", "fr", ["en"], np.zeros((1, 1)))
     with pytest.raises(InputError, match="scores"):
         PairData("de", "fr", ["en"], np.zeros((1, 4)), scores={"it": 1.0})
+
+
+NAMES = [("fi", "hu"), ("sw", "tl"), ("id", "he"), ("ar", "ja"), ("zh", "fi"), ("hu", "sw"), ("he", "id")]
+
+
+def test_paired_rule_difference_is_the_difference_of_regrets_and_finds_a_planted_one():
+    rng = np.random.default_rng(5)
+    pairs = [simulate_pair(SEPARATED, 300, rng, scores=lambda p: p, src=s, tgt=t) for s, t in NAMES[:4]]
+    summary = pool(pairs, n_splits=20, n_bootstrap=300)
+    d = summary.differences["hsic-random"]
+    expected = summary.rules["random"]["mean_regret"] - summary.rules["hsic"]["mean_regret"]
+    assert d["difference"] == pytest.approx(expected) and d["n_pairs"] == 4
+    assert 0 < d["ci_low"] <= d["difference"] <= d["ci_high"]  # the perfect selector is better
+    assert d["ci_low_pairs"] > 0
+    same = summary.differences["hsic-english"]  # both pick en on every pair: difference 0
+    assert same["difference"] == pytest.approx(0.0) and same["ci_low"] == same["ci_high"] == 0.0
+    assert set(summary.differences) >= {"hsic-english", "hsic-random", "english-random"}
+
+
+def test_the_pairs_and_words_interval_is_wider_when_pairs_disagree():
+    """A selector right on half the pairs and wrong on the others: resampling pairs shows the
+    spread between pairs that the words-only interval (pairs fixed) cannot."""
+    rng = np.random.default_rng(6)
+    pairs = []
+    for i, (s, t) in enumerate(NAMES[:6]):
+        scores = (lambda p: p) if i % 2 else (lambda p: -p)
+        pairs.append(simulate_pair(SEPARATED, 400, rng, difficulty_sd=0.0, scores=scores, src=s, tgt=t))
+    rule = pool(pairs, n_splits=10, n_bootstrap=400).rules["hsic"]
+    words, both = rule["ci_high"] - rule["ci_low"], rule["ci_high_pairs"] - rule["ci_low_pairs"]
+    assert both > 2 * words
+    assert rule["ci_low_pairs"] <= rule["mean_regret"] <= rule["ci_high_pairs"]

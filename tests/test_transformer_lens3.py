@@ -103,3 +103,24 @@ def test_probe_set_records_into_a_store(hooked, tmp_path):
     view = store.probes("en", "de")
     assert view.n_samples == 3 and view.array("mean").shape == (3, 3, 256)
     assert (view.tokens() > 0).all()
+
+
+def test_prefix_reuse_falls_back_to_whole_prompts_with_one_note(hooked, capsys):
+    """No HF cache on a HookedTransformer: evaluation reads every prompt whole, says so once,
+    and the gold log-prob equals a brute-force sum of token log-probs."""
+    from neuronoverlap.evaluation.generate import generate_texts
+    from neuronoverlap.evaluation.logprob import gold_logprobs
+
+    model = load_model(hooked)
+    shots = "English: water\nDeutsch: Wasser\nEnglish: fire\nDeutsch: Feuer\n"
+    prompts = [shots + f"English: {w}\nDeutsch:" for w in ("dog", "cat", "house")]
+    first = generate_texts(model, prompts, STOP, 2, progress=False)
+    assert generate_texts(model, prompts, STOP, 2, progress=False, prefix_cache=False) == first
+    assert capsys.readouterr().err.count("prefix reuse off") == 1
+    ids = model.tokenizer(prompts[0] + " Hund")["input_ids"]
+    n = len(model.tokenizer(prompts[0])["input_ids"])
+    with torch.inference_mode():
+        log_probs = torch.log_softmax(hooked(torch.tensor([ids]))[0].float(), dim=-1)
+    expected = float(sum(log_probs[t - 1, ids[t]] for t in range(n, len(ids))))
+    got = gold_logprobs(model, prompts[:1], [["Hund"]])
+    assert abs(got[0] - expected) < 1e-4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from neuronoverlap.cli import options as opt
+from neuronoverlap.cli.evaluate import add_prefix_cache_option
 from neuronoverlap.errors import InputError
 from neuronoverlap.languages import DEFAULT_BRIDGES
 from neuronoverlap.options import ProbeOptions
@@ -117,6 +118,7 @@ def add_parsers(sub) -> None:
     p.add_argument(
         "--predictor-n", type=int, default=100, help="train words per leg or prompt set (default: 100)"
     )
+    add_prefix_cache_option(p)
     opt.add_run_options(p)
 
 
@@ -195,6 +197,7 @@ def run_validate(args) -> int:
         progress=not args.quiet,
         predictors=args.predictors,
         predictor_n=args.predictor_n,
+        prefix_cache=args.prefix_cache,
     )
     print(study_table(result))
     print(f"wrote {paths['summary']}, {paths['figure']} and {args.out}/pairs")

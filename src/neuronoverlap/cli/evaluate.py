@@ -68,6 +68,19 @@ def _add_common(p: argparse.ArgumentParser, batch_size: int) -> None:
         "default: print only",
     )
     g.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_prefix_cache_option(g)
+
+
+def add_prefix_cache_option(p) -> None:
+    """`--no-prefix-cache` (evaluate bli/mrc, validate)."""
+    p.add_argument(
+        "--no-prefix-cache",
+        dest="prefix_cache",
+        action="store_false",
+        help="read every prompt whole instead of reading the prompts' shared prefix (few-shot "
+        "examples) once and only each prompt's suffix; the same answers, slower (to check or "
+        "to time). Prefix reuse is on only where the model's KV-cache self-check passed",
+    )
 
 
 def add_parsers(subparsers) -> argparse.ArgumentParser:
@@ -146,6 +159,14 @@ def add_parsers(subparsers) -> argparse.ArgumentParser:
         help="dictionary split (default: test = MUSE 5000-6500)",
     )
     g.add_argument("--max-new-tokens", type=int, default=16, help="tokens generated per answer (default: 16)")
+    g.add_argument(
+        "--metric",
+        default="p@1",
+        help="'p@1' (the default: the greedy answer's first word against the golds), 'logprob' "
+        "(the gold answer's teacher-forced log-probability, the best over a word's golds: one "
+        "forward, no generation but the bridged step 1) or 'both'; same intervals and paired "
+        "comparisons with zero-shot (docs/evaluation.md)",
+    )
     _add_common(p, batch_size=16)
 
     p = tasks.add_parser(
@@ -333,7 +354,9 @@ def _finish(result, args, write) -> int:
 def cmd_bli(args) -> int:
     from neuronoverlap.data import load_dictionary
     from neuronoverlap.evaluation.bli import check_bridges, evaluate_bli, write_bli_results
+    from neuronoverlap.evaluation.logprob import check_metric
 
+    check_metric(args.metric)
     src, tgt = (lang.code for lang in parse_pair(args.pair))
     bridges = check_bridges(src, tgt, _bridges(args, {src, tgt}))
     ranking = _ranking(args, bridges, (src, tgt))
@@ -360,6 +383,8 @@ def cmd_bli(args) -> int:
         n_resamples=args.bootstrap,
         progress=not args.quiet,
         dictionary=dictionary,
+        prefix_cache=args.prefix_cache,
+        metric=args.metric,
     )
     return _finish(result, args, write_bli_results)
 
@@ -398,6 +423,7 @@ def cmd_mrc(args) -> int:
         n_resamples=args.bootstrap,
         progress=not args.quiet,
         scoring=args.scoring,
+        prefix_cache=args.prefix_cache,
     )
     return _finish(result, args, write_mrc_results)
 

@@ -34,6 +34,7 @@ from neuronoverlap.evaluation.extraction import (
     normalize_word,
 )
 from neuronoverlap.evaluation.generate import generate_texts
+from neuronoverlap.evaluation.logprob import check_metric, gold_logprobs, summarise_logprobs
 from neuronoverlap.evaluation.protocol import Example, is_identical, load_examples
 from neuronoverlap.evaluation.results import (
     ZERO_SHOT,
@@ -235,6 +236,9 @@ def evaluate_bli(
     n_resamples: int = 10_000,
     progress: bool = True,
     dictionary: BilingualDictionary | None = None,
+    *,
+    prefix_cache: bool = True,
+    metric: str = "p@1",
 ) -> EvaluationResult:
     """BLI precision@1 of `model` on src -> tgt: zero-shot and bridged through each of
     `bridges`, with bootstrap intervals, McNemar's test of each bridge against zero-shot, and
@@ -242,7 +246,10 @@ def evaluate_bli(
     order, e.g. the HSIC ranking; None: report the oracle only).
 
     Words: the unique source words of the `split` dictionary (all, or `n` drawn with `seed`);
-    `dictionary` replaces the loaded one (tests, custom lexicons).
+    `dictionary` replaces the loaded one (tests, custom lexicons). `prefix_cache`: read each
+    condition's few-shot prefix once (`evaluation.generate`; False reads every prompt whole).
+    `metric`: "p@1" (greedy answers), "logprob" (the gold answer's teacher-forced log-prob,
+    `evaluation.logprob`: no generation except step 1's bridge word) or "both".
     """
     started = time.perf_counter()
     src, tgt = get_language(src).code, get_language(tgt).code
@@ -250,6 +257,8 @@ def evaluate_bli(
         raise InputError(f"BLI needs two different languages; got {src}-{tgt}")
     bridges = check_bridges(src, tgt, bridges)
     prompts.check()
+    check_metric(metric)
+    greedy, scored = metric in ("p@1", "both"), metric in ("logprob", "both")
     if n is not None and n < 1:
         raise InputError(f"the number of words must be at least 1, got {n}")
     if max_new_tokens < 1:
@@ -270,20 +279,38 @@ def evaluate_bli(
     stop = StopRule(max_new_tokens=max_new_tokens, stop_at_newline=True, stop_at_closing_quote=True)
 
     def run(texts: list[str], prefix: str, desc: str) -> list[str]:
-        return generate_texts(model, [prefix + t for t in texts], stop, batch_size, progress, desc)
+        return generate_texts(
+            model, [prefix + t for t in texts], stop, batch_size, progress, desc, prefix_cache=prefix_cache
+        )
 
     examples = load_examples(
         src, [tgt], bridges, prompts.shots, seed, excluded, prompts.non_identical_shots, data_dir
     )
     prefixes: dict[str, str] = {}
     prefixes[ZERO_SHOT] = direct_prefix(prompts, src, tgt, examples)
+
+    def score(texts: list[str], prefix: str) -> list[float]:
+        values = gold_logprobs(
+            model,
+            [prefix + t for t in texts],
+            golds,
+            batch_size=batch_size,
+            prefix_cache=prefix_cache,
+            answer=prompts.answer,
+            progress=progress,
+        )
+        return [float(v) for v in values]
+
     queries = [render(prompts.direct, src, tgt, w, prompts.names) for w in words]
-    outputs = run(queries, prefixes[ZERO_SHOT], f"bli {src}-{tgt} zero-shot")
-    records = {
-        ZERO_SHOT: [
+    records: dict[str, list[BLIRecord]] = {}
+    logprobs: dict[str, list[float]] = {}
+    if greedy:
+        outputs = run(queries, prefixes[ZERO_SHOT], f"bli {src}-{tgt} zero-shot")
+        records[ZERO_SHOT] = [
             make_record(w, g, q, o) for w, g, q, o in zip(words, golds, queries, outputs, strict=True)
         ]
-    }
+    if scored:
+        logprobs[ZERO_SHOT] = score(queries, prefixes[ZERO_SHOT])
 
     for bridge in bridges:
         step_one = direct_prefix(prompts, src, bridge, examples)
@@ -297,6 +324,10 @@ def evaluate_bli(
             render_bridged(prompts.bridged, src, bridge, tgt, w, b, prompts.names)
             for w, b in zip(words, bridge_words, strict=True)
         ]
+        if scored:
+            logprobs[bridge_condition(bridge)] = score(second, step_two)
+        if not greedy:
+            continue
         second_out = run(second, step_two, f"bli {src}→{bridge}→{tgt}")
         bridge_gold = _bridge_gold(src, bridge, data_dir)
         records[bridge_condition(bridge)] = [
@@ -320,9 +351,19 @@ def evaluate_bli(
             )
         ]
 
-    conditions, comparisons, oracle = summarise_conditions(
-        records, bridges, ranking, confidence, n_resamples, seed
-    )
+    conditions, comparisons, oracle = {}, {}, None
+    if greedy:
+        conditions, comparisons, oracle = summarise_conditions(
+            records, bridges, ranking, confidence, n_resamples, seed
+        )
+    logprob = None
+    if scored:
+        logprob = summarise_logprobs(logprobs, bridges, confidence, n_resamples, seed)
+        if bridges:
+            means = {b: logprob["conditions"][bridge_condition(b)]["mean"] for b in bridges}
+            logprob["oracle"] = oracle_comparison(ranking, means).to_dict()
+        if greedy:
+            logprob["agrees_with_p@1"] = oracle is None or logprob["best_bridge"] in oracle.tied_best
     params = {
         "src": src,
         "tgt": tgt,
@@ -334,6 +375,8 @@ def evaluate_bli(
         "batch_size": batch_size,
         "split": split,
         "max_new_tokens": max_new_tokens,
+        "metric": metric,
+        "prefix_cache": prefix_cache,
         "confidence": confidence,
         "n_resamples": n_resamples,
         "prompts": asdict(prompts),
@@ -355,6 +398,7 @@ def evaluate_bli(
         data=data,
         diagnostics={name: bli_diagnostics(recs) for name, recs in records.items()},
         seconds=time.perf_counter() - started,
+        logprob=logprob,
     )
 
 

@@ -229,13 +229,17 @@ def translate_passages(
     batch_size: int,
     progress: bool,
     prefix: str = "",
+    *,
+    prefix_cache: bool = True,
 ) -> dict[str, str]:
     """Each URL's passage translated src -> tgt sentence by sentence (all sentences of all
     passages in one batched pass, each prompt after `prefix`); returns {url: passage}."""
     s_name, t_name = language_label(src, prompts.names), language_label(tgt, prompts.names)
     keys = [(url, i) for url in urls for i in range(len(sentences[url]))]
     texts = [prefix + prompts.translation.format(S=s_name, T=t_name, x=sentences[url][i]) for url, i in keys]
-    outputs = generate_texts(model, texts, stop, batch_size, progress, f"translate {src}→{tgt}")
+    outputs = generate_texts(
+        model, texts, stop, batch_size, progress, f"translate {src}→{tgt}", prefix_cache=prefix_cache
+    )
     translated: dict[str, list[str]] = {url: [] for url in urls}
     for (url, _), output in zip(keys, outputs, strict=True):
         translated[url].append(first_line(output))
@@ -260,12 +264,15 @@ def evaluate_mrc(
     n_resamples: int = 10_000,
     progress: bool = True,
     scoring: str = "generate",
+    *,
+    prefix_cache: bool = True,
 ) -> EvaluationResult:
     """Belebele accuracy of `model` with passages in `lang`: zero-shot and with the passage
     translated into each of `bridges` first (and, with `reference`, on the question language's
     own passage). Questions/answers stay in `question_lang` (en or de: the Belebele files
     available); `n` questions drawn with `seed` (all if None); answers read as `scoring` says
-    (see the module docstring)."""
+    (see the module docstring). `prefix_cache`: read the prompts' shared prefix once
+    (`evaluation.generate`; False reads every prompt whole)."""
     started = time.perf_counter()
     lang = get_language(lang).code
     question_lang = resolve_language(question_lang).code
@@ -306,11 +313,15 @@ def evaluate_mrc(
         texts = [question_prompt(prompts.question, item, p) for item, p in zip(local, passages, strict=True)]
         desc = f"mrc {lang} {condition}"
         if letter_ids is not None:
-            scores = score_choices(model, texts, letter_ids, batch_size, progress, desc)
+            scores = score_choices(
+                model, texts, letter_ids, batch_size, progress, desc, prefix_cache=prefix_cache
+            )
             outputs = [""] * len(texts)
             answers = [max(LETTERS, key=score.__getitem__) for score in scores]
         else:
-            outputs = generate_texts(model, texts, answer_stop, batch_size, progress, desc)
+            outputs = generate_texts(
+                model, texts, answer_stop, batch_size, progress, desc, prefix_cache=prefix_cache
+            )
             scores = [None] * len(texts)
             answers = [extract_choice(o) for o in outputs]
         return [
@@ -345,6 +356,7 @@ def evaluate_mrc(
             batch_size,
             progress,
             prefixes[bridge],
+            prefix_cache=prefix_cache,
         )
         passages = [translated[str(item.url)] for item in local]
         records[bridge_condition(bridge)] = answer(bridge_condition(bridge), bridge, passages, bridge)

@@ -204,6 +204,7 @@ class EvaluationResult:
     data: dict[str, Any] = field(default_factory=dict)
     diagnostics: dict[str, dict[str, Any]] = field(default_factory=dict)  # per condition
     seconds: float = math.nan
+    logprob: dict[str, Any] | None = None  # the gold log-prob section (evaluation.logprob)
 
     @property
     def key(self) -> str:
@@ -264,6 +265,7 @@ class EvaluationResult:
             "comparisons": {b: c.to_dict() for b, c in self.comparisons.items()},
             "oracle": self.oracle.to_dict() if self.oracle else None,
             "diagnostics": self.diagnostics,
+            **({"logprob": self.logprob} if self.logprob is not None else {}),
         }
 
     def table(self) -> str:
@@ -289,6 +291,10 @@ class EvaluationResult:
                     f"{o.selected_rank} of {len(o.accuracies)}, gap {o.gap:.3f}"
                 )
             rows.append(line)
+        if self.logprob is not None:
+            from neuronoverlap.evaluation.logprob import logprob_table
+
+            rows = (rows if self.conditions else []) + [logprob_table(self.logprob)]
         return "\n".join(rows)
 
 

@@ -21,6 +21,14 @@ halvings, both ways; conditional on the pairs studied), the share of
 pairs whose choice is in the top 2 by held-out accuracy, and Kendall's tau-b between the
 selection scores and the accuracies, averaged over pairs, with a permutation test (scores
 permuted within each pair; exact when there are few permutations).
+
+Two rules compared (`pool`'s `differences`): the **paired accuracy difference**
+regret(b) - regret(a) = acc_B(a's choice) - acc_B(b's choice), averaged over halvings and pairs
+(the held-out oracle cancels out of it; positive: rule a is better), with the same word
+bootstrap (each resample's halvings shared by both rules, so the interval is paired). Every
+regret and difference also gets a **pairs-and-words interval** (`ci_low_pairs`,
+`ci_high_pairs`): each resample draws the pairs with replacement and, within each drawn pair,
+one word-bootstrap resample, so that it speaks for "pairs like these", not only these pairs.
 """
 
 from __future__ import annotations
@@ -265,6 +273,7 @@ class StudySummary:
     confidence: float
     n_bootstrap: int
     extra: dict = field(default_factory=dict)
+    differences: dict[str, dict[str, float]] = field(default_factory=dict)  # "a-b": a better if > 0
 
 
 def pool(
@@ -292,20 +301,34 @@ def pool(
         for key, values in _both_ways(p, wa, wb, n_bootstrap).items():
             draws.setdefault(key, []).append(values)
     alpha = (1 - confidence) / 2
+    pair_rng = np.random.default_rng(seed + 2)
     rules: dict[str, dict[str, float]] = {}
     for rule in RULES:
         have = [p.name for p in pairs if rule in per_pair[p.name]]
         if not have:
             continue
-        boot = np.mean(draws[rule], axis=0)  # the pairs in `have`, in order
-        boot = boot[~np.isnan(boot)]  # a resample with an empty half (only with very few words)
-        low, high = np.quantile(boot, [alpha, 1 - alpha]) if boot.size else (math.nan, math.nan)
+        boot = np.stack(draws[rule])  # (pair in `have`, resample)
         rules[rule] = {
             "mean_regret": float(np.mean([per_pair[k][rule] for k in have])),
-            "ci_low": float(low),
-            "ci_high": float(high),
+            **_intervals(boot, alpha, pair_rng),
             "share_top2": float(np.mean([per_pair[k][f"top2:{rule}"] for k in have])),
             "n_pairs": len(have),
+        }
+    differences = {}
+    for a, b in itertools.combinations(list(rules), 2):
+        both = [i for i, p in enumerate(pairs) if a in per_pair[p.name] and b in per_pair[p.name]]
+        if not both:
+            continue
+        index = {rule: [p.name for p in pairs if rule in per_pair[p.name]] for rule in (a, b)}
+        rows = [
+            draws[b][index[b].index(pairs[i].name)] - draws[a][index[a].index(pairs[i].name)] for i in both
+        ]
+        differences[f"{a}-{b}"] = {
+            "difference": float(
+                np.mean([per_pair[pairs[i].name][b] - per_pair[pairs[i].name][a] for i in both])
+            ),
+            **_intervals(np.stack(rows), alpha, pair_rng),
+            "n_pairs": len(both),
         }
     tau = None
     scored = [p for p in pairs if p.scores is not None]
@@ -316,7 +339,23 @@ def pool(
             n_permutations=n_permutations,
             seed=seed,
         )
-    return StudySummary(rules, per_pair, tau, confidence, n_bootstrap)
+    return StudySummary(rules, per_pair, tau, confidence, n_bootstrap, differences=differences)
+
+
+def _intervals(boot: Float[np.ndarray, "pair resample"], alpha: float, rng: np.random.Generator) -> dict:
+    """Percentile intervals of the mean over pairs: words resampled (`ci_low`, `ci_high`; the
+    pairs fixed), and pairs and words resampled (`ci_low_pairs`, `ci_high_pairs`). Resamples
+    with a NaN (an empty half, only with very few words) are left out."""
+    n_pairs, n_resamples = boot.shape
+    words = boot.mean(axis=0)
+    drawn = rng.integers(0, n_pairs, size=(n_resamples, n_pairs))
+    both = boot[drawn, np.arange(n_resamples)[:, None]].mean(axis=1)
+    out = {}
+    for name, values in (("", words), ("_pairs", both)):
+        values = values[~np.isnan(values)]
+        low, high = np.quantile(values, [alpha, 1 - alpha]) if values.size else (math.nan, math.nan)
+        out[f"ci_low{name}"], out[f"ci_high{name}"] = float(low), float(high)
+    return out
 
 
 def simulate_pair(

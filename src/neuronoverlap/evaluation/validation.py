@@ -39,6 +39,7 @@ from neuronoverlap.evaluation.bli import (
 )
 from neuronoverlap.evaluation.extraction import extract_answer, extract_bridge_word, is_hit
 from neuronoverlap.evaluation.generate import generate_texts
+from neuronoverlap.evaluation.logprob import gold_logprobs
 from neuronoverlap.evaluation.protocol import is_identical, load_examples
 from neuronoverlap.evaluation.results import ZERO_SHOT, bridge_condition, model_description
 from neuronoverlap.evaluation.study import RULES, PairData, StudySummary, fixed_choice, pool
@@ -66,6 +67,10 @@ class StudyConfig:
     confidence: float = 0.95
     data_dir: str | None = None
     identical: bool = True  # False: evaluate only the non-identical test words (saves time)
+    #: (pair, n, seed): leave out of that pair the words an earlier run with `n`, `seed` and the
+    #: same `identical` drew, so that a replication's words are independent of it.
+    exclude: tuple[tuple[str, int, int], ...] = ()
+    logprob: bool = True  # also the gold log-prob of zero-shot and every step 2 (no generation)
 
     def check(self) -> None:
         self.prompts.check()
@@ -83,12 +88,20 @@ class StudyConfig:
 
 
 class GenerationCache:
-    """Greedy generations on disk: one JSON file per (model, dtype, stop rule, prefix), mapping
-    each query to its generated text. A rerun generates only what no file holds."""
+    """Greedy generations (and gold log-probs) on disk: one JSON file per (model, dtype, stop
+    rule, prefix), mapping each query to its generated text (or its gold log-prob, in `lp-`
+    files). A rerun computes only what no file holds."""
 
-    def __init__(self, folder: str | os.PathLike[str], model: NeuronModel, stop: StopRule):
+    def __init__(
+        self,
+        folder: str | os.PathLike[str],
+        model: NeuronModel,
+        stop: StopRule,
+        *,
+        prefix_cache: bool = True,
+    ):
         self.folder = Path(folder)
-        self.model, self.stop = model, stop
+        self.model, self.stop, self.prefix_cache = model, stop, prefix_cache
         self.identity = {
             "format": CACHE_FORMAT,
             "model": model.fingerprint(),
@@ -128,34 +141,74 @@ class GenerationCache:
         desc: str,
     ) -> list[list[str]]:
         """For each request (label, prefix, queries), the generations of prefix + query, from
-        the cache or generated in one batched pass over everything missing (saved every few
-        batches, so an interrupted pass keeps what it did)."""
-        paths = [self._path(prefix, label) for label, prefix, _ in requests]
-        todo: dict[tuple[Path, str], str] = {}
-        prefixes = {}
-        for path, (_, prefix, queries) in zip(paths, requests, strict=True):
-            prefixes[path] = prefix
+        the cache or generated, request by request (so that each pass shares its prefix,
+        `generate_texts`), in chunks of a few batches, each saved at once (an interrupted pass
+        keeps what it did)."""
+
+        def compute(prompts: list[str], _: list) -> list[str]:
+            return generate_texts(
+                self.model, prompts, self.stop, batch_size, False, prefix_cache=self.prefix_cache
+            )
+
+        return self._fill([(*r, None) for r in requests], batch_size, progress, desc, compute, True)
+
+    def score(
+        self,
+        requests: Sequence[tuple[str, str, Sequence[str], Sequence[Sequence[str]]]],
+        answer: str,
+        batch_size: int,
+        progress: bool,
+        desc: str,
+    ) -> list[list[float]]:
+        """For each request (label, prefix, queries, golds), the gold log-prob of each query
+        (`logprob.gold_logprobs`, golds written as `answer` renders them), cached as
+        generations are (files `lp-{label}-...`)."""
+
+        def compute(prompts: list[str], golds: list) -> list[float]:
+            values = gold_logprobs(
+                self.model,
+                prompts,
+                golds,
+                batch_size=batch_size,
+                prefix_cache=self.prefix_cache,
+                answer=answer,
+            )
+            return [float(v) for v in values]
+
+        labelled = [(f"lp-{label}", prefix, queries, golds) for label, prefix, queries, golds in requests]
+        return self._fill(labelled, batch_size, progress, desc, compute, False)
+
+    def _fill(
+        self, requests, batch_size: int, progress: bool, desc: str, compute, counted: bool
+    ) -> list[list]:
+        """Values of every (label, prefix, queries, extras) request, computing the missing ones
+        request by request in chunks of 8 batches (`compute(prompts, extras)`), each chunk saved."""
+        paths = [self._path(prefix, label) for label, prefix, _, _ in requests]
+        todo: dict[Path, tuple[str, dict[str, object]]] = {}
+        for path, (_, prefix, queries, extras) in zip(paths, requests, strict=True):
             have = self._outputs(path)
-            for q in queries:
+            missing = todo.setdefault(path, (prefix, {}))[1]
+            for i, q in enumerate(queries):
                 if q not in have:
-                    todo[(path, q)] = prefix + q
-        keys = list(todo)
+                    missing[q] = None if extras is None else extras[i]
+        total = sum(len(missing) for _, missing in todo.values())
         chunk = 8 * batch_size
         with tqdm(
-            total=len(keys), desc=desc, unit="prompt", disable=not progress or not keys, leave=False
+            total=total, desc=desc, unit="prompt", disable=not progress or not total, leave=False
         ) as bar:
-            for start in range(0, len(keys), chunk):
-                part = keys[start : start + chunk]
-                texts = generate_texts(self.model, [todo[k] for k in part], self.stop, batch_size, False)
-                for (path, q), text in zip(part, texts, strict=True):
-                    self._outputs(path)[q] = text
-                for path in {path for path, _ in part}:
-                    self._save(path, prefixes[path])
-                self.n_generated += len(part)
-                bar.update(len(part))
+            for path, (prefix, missing) in todo.items():
+                queries = list(missing)
+                for start in range(0, len(queries), chunk):
+                    part = queries[start : start + chunk]
+                    values = compute([prefix + q for q in part], [missing[q] for q in part])
+                    self._outputs(path).update(zip(part, values, strict=True))
+                    self._save(path, prefix)
+                    if counted:
+                        self.n_generated += len(part)
+                    bar.update(len(part))
         return [
             [self._outputs(path)[q] for q in queries]
-            for path, (_, _, queries) in zip(paths, requests, strict=True)
+            for path, (_, _, queries, _) in zip(paths, requests, strict=True)
         ]
 
 
@@ -186,6 +239,15 @@ class PairRun:
         """(seed, word) step-1 correctness through `bridge` (NaN: word not in src-B dictionary)."""
         rows = [self.seeds[s][bridge_condition(bridge)]["bridge_hit"] for s in self.seeds]
         return np.array([[math.nan if v is None else float(v) for v in r] for r in rows])
+
+    def mean_logprob(self, condition: str) -> float | None:
+        """The gold log-prob of a condition, mean over example seeds and non-identical words
+        (None when the run did not score it)."""
+        rows = [self.seeds[s][condition].get("logprob") for s in self.seeds]
+        keep = ~np.array(self.identical)
+        if not rows or any(r is None for r in rows) or not keep.any():
+            return None
+        return float(np.array(rows, dtype=np.float64)[:, keep].mean())
 
     def accuracy(self, condition: str, identical: bool = False) -> float:
         mask = np.array(self.identical) == identical
@@ -227,6 +289,26 @@ def _bridge_gold(src: str, bridge: str, data_dir):
         return None
 
 
+def claim_study_folder(out: str | os.PathLike[str], model: NeuronModel) -> None:
+    """Mark `out` as this model's study (`study-model.json`); an `InputError` if another model's
+    study is there (its cache and results would be mixed with this one's)."""
+    path = Path(out) / "study-model.json"
+    mine = {"model": model.fingerprint(), "dtype": str(model.dtype)}
+    if path.is_file():
+        try:
+            theirs = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"unreadable {path}: {exc}") from None
+        if theirs != mine:
+            raise InputError(
+                f"{out} holds the study of {theirs.get('model')} ({theirs.get('dtype')}), not of "
+                f"{mine['model']} ({mine['dtype']}): use another --out"
+            )
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(mine) + "\n", encoding="utf-8")
+
+
 def run_study(
     model: NeuronModel,
     pairs: Sequence[tuple[str, str]],
@@ -234,6 +316,8 @@ def run_study(
     out: str | os.PathLike[str],
     config: StudyConfig = StudyConfig(),
     progress: bool = True,
+    *,
+    prefix_cache: bool = True,
 ) -> dict[str, PairRun]:
     """Evaluate zero-shot and every candidate bridge of every pair under `config`, caching the
     generations under `out`/cache; returns the runs by pair name."""
@@ -247,13 +331,21 @@ def run_study(
     bridges = [get_language(b).code for b in bridges]
     prompts = config.prompts
     stop = StopRule(max_new_tokens=config.max_new_tokens, stop_at_newline=True, stop_at_closing_quote=True)
-    cache = GenerationCache(Path(out) / "cache", model, stop)
+    claim_study_folder(out, model)
+    cache = GenerationCache(Path(out) / "cache", model, stop, prefix_cache=prefix_cache)
     runs: dict[str, PairRun] = {}
     for s, t in pairs:
         dictionary = load_dictionary(s, t, split="test", data_dir=config.data_dir)
         if not config.identical:
             kept = {w: g for w, g in dictionary.translations.items() if not is_identical(w, g)}
             dictionary = replace(dictionary, translations=kept)
+        for name, n_earlier, seed_earlier in config.exclude:
+            if name == f"{s}-{t}":
+                earlier = set(
+                    dictionary.sample_source_words(n_earlier, seed_earlier, allow_fewer=True).source_words
+                )
+                kept = {w: g for w, g in dictionary.translations.items() if w not in earlier}
+                dictionary = replace(dictionary, translations=kept)
         if config.n is not None:
             dictionary = dictionary.sample_source_words(config.n, config.seed, allow_fewer=True)
         words = list(dictionary.source_words)
@@ -345,7 +437,40 @@ def run_study(
                 "answer": answers,
                 "hit": [is_hit(a, g) for a, g in zip(answers, r.golds, strict=True)],
             }
+        if config.logprob:
+            owned = [(r, "zero-shot") for r in group] + [(r, f"bridge:{b}") for r, b, _ in owners]
+            requests = [
+                (*req, r.golds) for req, (r, _) in zip(first[: len(group)] + second, owned, strict=True)
+            ]
+            values = cache.score(
+                requests, prompts.answer, config.batch_size, progress, f"{src} seed {seed}: log-prob"
+            )
+            for (r, condition), v in zip(owned, values, strict=True):
+                r.seeds[str(seed)][condition]["logprob"] = v
     return runs
+
+
+def _logprob_view(run: PairRun, accuracy: Mapping[str, float]) -> dict:
+    """A pair's gold log-prob per condition, its best bridge, and whether p@1 (in sample) has
+    the same best bridge ({} when the run has no log-probs)."""
+    values = {b: run.mean_logprob(f"bridge:{b}") for b in run.bridges}
+    if any(v is None for v in values.values()):
+        return {}
+    best = max(values, key=values.get)
+    best_accuracy = max(accuracy.values())
+    return {
+        "logprob": {"zero_shot": run.mean_logprob("zero-shot"), "bridges": values},
+        "best_by_logprob": best,
+        "logprob_agrees": accuracy[best] == best_accuracy,  # a tie for the best p@1 counts
+    }
+
+
+def _agreement(pairs: Mapping[str, dict]) -> dict | None:
+    """How many pairs have the same best bridge by gold log-prob and by p@1."""
+    seen = [p["logprob_agrees"] for p in pairs.values() if "logprob_agrees" in p]
+    if not seen:
+        return None
+    return {"n_pairs": len(seen), "n_agree": int(sum(seen)), "share": sum(seen) / len(seen)}
 
 
 def _rank(accuracies: Mapping[str, float], bridge: str) -> int:
@@ -394,6 +519,7 @@ def summarise_study(
             "held_out": summary.per_pair[name],
             "example_words": r.examples,
             "dictionary": r.dictionary,
+            **_logprob_view(r, acc),
         }
     tau = asdict(summary.tau) if summary.tau is not None else None
     extra = {}
@@ -417,7 +543,9 @@ def summarise_study(
         "library_versions": library_versions(),
         "pairs": pairs,
         "rules": summary.rules,
+        "differences": summary.differences,
         "kendall_tau": tau,
+        "logprob_agreement": _agreement(pairs),
         **extra,
     }
 
@@ -435,11 +563,27 @@ def study_table(result: dict) -> str:
             f"zero-shot {p['zero_shot']:.3f}; {accs}"
         )
         rows.append(f"    choices: {ranks}")
-    rows.append(f"{'rule':<9} {'mean regret':>11}  {'CI':<18} {'top 2':>6} {'pairs':>5}")
+    header = f"{'rule':<9} {'mean regret':>11}  {'CI (words)':<18} {'CI (pairs+words)':<18}"
+    rows.append(f"{header} {'top 2':>6} {'pairs':>5}")
     for rule, v in result["rules"].items():
         ci = f"[{v['ci_low']:+.3f}, {v['ci_high']:+.3f}]"
+        ci_pairs = f"[{v['ci_low_pairs']:+.3f}, {v['ci_high_pairs']:+.3f}]" if "ci_low_pairs" in v else ""
         rows.append(
-            f"{rule:<9} {v['mean_regret']:>+11.3f}  {ci:<18} {v['share_top2']:>6.2f} {v['n_pairs']:>5}"
+            f"{rule:<9} {v['mean_regret']:>+11.3f}  {ci:<18} {ci_pairs:<18} {v['share_top2']:>6.2f} "
+            f"{v['n_pairs']:>5}"
+        )
+    for name, v in (result.get("differences") or {}).items():
+        a, b = name.split("-", 1)
+        rows.append(
+            f"p@1({a}'s choice) - p@1({b}'s choice): {v['difference']:+.3f} "
+            f"[{v['ci_low']:+.3f}, {v['ci_high']:+.3f}] words, "
+            f"[{v['ci_low_pairs']:+.3f}, {v['ci_high_pairs']:+.3f}] pairs+words ({v['n_pairs']} pairs)"
+        )
+    agreement = result.get("logprob_agreement")
+    if agreement:
+        rows.append(
+            f"best bridge by gold log-prob = best by p@1 on {agreement['n_agree']} of "
+            f"{agreement['n_pairs']} pairs"
         )
     tau = result.get("kendall_tau")
     if tau is not None:

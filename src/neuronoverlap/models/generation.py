@@ -5,6 +5,10 @@ Generation produces the tokens only. It uses the model's KV cache when the load-
 sequence at every step. Each sample stops on its own (`StopRule`) at the end-of-sequence token or
 `max_new_tokens`, and by default at a newline or after a closing quote.
 
+Generation and next-token scoring can start from a shared prefix's keys and values
+(`models.prefix`): the prompts' common leading tokens are read once and only the suffixes are
+prefilled; the greedy tokens are those of the whole-prompt path.
+
 Recording never depends on the cache: one forward over prompt + generated tokens (left padded,
 hooks on, stopped after the last hooked layer, no logits) feeds the activations to the consumer.
 The last generated token is not fed back (nothing reads its activations), as in Hugging Face
@@ -16,14 +20,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
-from jaxtyping import Bool, Float
+from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
 from neuronoverlap import options
 from neuronoverlap.errors import InputError
 from neuronoverlap.models.interface import ActivationConsumer, Batch, NeuronModel, positions_of
+from neuronoverlap.models.prefix import SharedPrefix, suffix_batch, token_ids
 
 #: Characters that close a quoted answer, in the scripts of the registry.
 CLOSING_QUOTES = '"”»」』'
@@ -81,33 +87,56 @@ class Generation:
         return self.prompt_ids + self.token_ids[:-1]
 
 
-def _decode_greedy(model: NeuronModel, batch: Batch, stop: StopRule) -> list[list[int]]:
-    """Greedy tokens for each left-padded prompt of `batch`, cached or not."""
-    n = batch.input_ids.shape[0]
-    attention, positions = batch.attention_mask, batch.position_ids
+def _decode_greedy(
+    model: NeuronModel,
+    input_ids: Int[Tensor, "batch pos"],
+    attention: Int[Tensor, "batch total"],
+    positions: Int[Tensor, "batch pos"],
+    stop: StopRule,
+    past: Any = None,
+) -> list[list[int]]:
+    """Greedy tokens for each left-padded row of `input_ids`, cached or not. With `past` (a
+    shared prefix's expanded KV cache), `input_ids` are the suffixes after it and `attention`
+    covers prefix and suffix (`models.prefix`); then a row that has stopped leaves the batch
+    (its cache rows are dropped). Otherwise a stopped row rides along as padding, as it always
+    has (so whole-prompt generation, and the probes recorded with it, are unchanged)."""
+    n = input_ids.shape[0]
     eos, pad = model.tokenizer.eos_token_id, model.tokenizer.pad_token_id
-    running = torch.ones(n, dtype=torch.bool, device=attention.device)
     generated: list[list[int]] = [[] for _ in range(n)]
-    use_cache = model.supports_kv_cache and model.kv_cache_ok
-    logits, past = model.step(batch.input_ids, attention, positions, use_cache=use_cache)
-    full_ids = batch.input_ids
+    shrink = past is not None
+    use_cache = shrink or (model.supports_kv_cache and model.kv_cache_ok)
+    logits, past = model.step(input_ids, attention, positions, past=past, use_cache=use_cache)
+    live = list(range(n))  # the original row of each row still in the batch
+    running = torch.ones(n, dtype=torch.bool, device=attention.device)
+    full_ids = input_ids
     for step_index in range(stop.max_new_tokens):
         next_ids = logits[:, -1].argmax(-1)
-        next_ids = torch.where(running, next_ids, torch.full_like(next_ids, pad))
-        for i in running.nonzero().flatten().tolist():
-            token = int(next_ids[i])
+        if not shrink:
+            next_ids = torch.where(running, next_ids, torch.full_like(next_ids, pad))
+        keep = []
+        for row, i in enumerate(live):
+            if not running[i]:
+                continue
+            token = int(next_ids[row])
             generated[i].append(token)
             if token == eos or stop.is_done(model.decode(generated[i])):
                 running[i] = False
-        if not running.any() or step_index == stop.max_new_tokens - 1:
+            else:
+                keep.append(row)
+        if not keep or step_index == stop.max_new_tokens - 1:
             break
-        # Feed the newest token of the running samples; finished ones ride along as padding.
-        attention = torch.cat([attention, running.long()[:, None]], dim=1)
-        full_ids = torch.cat([full_ids, next_ids[:, None]], dim=1)
+        if shrink and len(keep) < len(live):
+            index = torch.tensor(keep, dtype=torch.long, device=attention.device)
+            past.batch_select_indices(index)
+            attention, positions, next_ids = attention[index], positions[index], next_ids[index]
+            live = [live[row] for row in keep]
+        # Feed the newest token of the running samples; finished ones (if any) ride along as padding.
+        attention = torch.cat([attention, running[live].long()[:, None]], dim=1)
         if use_cache:
             positions = positions[:, -1:] + 1
             logits, past = model.step(next_ids[:, None], attention, positions, past=past)
         else:
+            full_ids = torch.cat([full_ids, next_ids[:, None]], dim=1)
             logits, _ = model.step(full_ids, attention, positions_of(attention), use_cache=False)
     return generated
 
@@ -116,13 +145,26 @@ def generate_tokens(
     model: NeuronModel,
     prompts: Sequence[str],
     stop: StopRule = StopRule(),  # noqa: B008 (frozen, immutable)
+    *,
+    prefix: SharedPrefix | None = None,
 ) -> list[Generation]:
-    """Greedy continuations of `prompts`, all in one batch (no activations recorded)."""
-    batch = model.encode(prompts)
-    generated = _decode_greedy(model, batch, stop)
+    """Greedy continuations of `prompts`, all in one batch (no activations recorded). With a
+    `prefix` (`models.prefix.find_prefix`) that every prompt's tokens begin with, its keys and
+    values are reused and only the suffixes are prefilled."""
+    if prefix is None:
+        batch = model.encode(prompts)
+        generated = _decode_greedy(model, batch.input_ids, batch.attention_mask, batch.position_ids, stop)
+        all_ids = [batch.input_ids[i][batch.attention_mask[i].bool()].tolist() for i in range(len(prompts))]
+    else:
+        all_ids = token_ids(model, prompts)
+        suffixes = suffix_batch(model, prefix, all_ids)
+        past = prefix.expanded(len(prompts))
+        generated = _decode_greedy(
+            model, suffixes.input_ids, suffixes.attention, suffixes.positions, stop, past=past
+        )
     generations = []
     for i, prompt in enumerate(prompts):
-        prompt_ids = batch.input_ids[i][batch.attention_mask[i].bool()].tolist()
+        prompt_ids = all_ids[i]
         generations.append(
             Generation(
                 prompt=prompt,
@@ -207,17 +249,28 @@ def generate_greedy(
     consumer: ActivationConsumer | None = None,
     count: str = "all",
     word_spans: Sequence[tuple[int, int]] | None = None,
+    *,
+    prefix: SharedPrefix | None = None,
 ) -> list[Generation]:
-    """Generate, then (with a `consumer`) record: see the module docstring."""
-    generations = generate_tokens(model, prompts, stop)
+    """Generate (reusing a shared `prefix`'s keys and values when given), then (with a
+    `consumer`) record: see the module docstring."""
+    generations = generate_tokens(model, prompts, stop, prefix=prefix)
     if consumer is not None:
         record_generations(model, generations, consumer, count, word_spans)
     return generations
 
 
-def next_token_log_probs(model: NeuronModel, prompts: Sequence[str]) -> Float[Tensor, "batch vocab"]:
+def next_token_log_probs(
+    model: NeuronModel, prompts: Sequence[str], *, prefix: SharedPrefix | None = None
+) -> Float[Tensor, "batch vocab"]:
     """log p(next token | prompt) over the vocabulary for each prompt, in one batch ->
-    [batch, vocab] (float32 on the CPU). Left padding puts every prompt's last token last."""
-    batch = model.encode(prompts)
-    logits, _ = model.step(batch.input_ids, batch.attention_mask, batch.position_ids, use_cache=False)
+    [batch, vocab] (float32 on the CPU). Left padding puts every prompt's last token last. With
+    a shared `prefix`, only the suffixes are read (see `generate_tokens`)."""
+    if prefix is None:
+        batch = model.encode(prompts)
+        logits, _ = model.step(batch.input_ids, batch.attention_mask, batch.position_ids, use_cache=False)
+    else:
+        suffixes = suffix_batch(model, prefix, token_ids(model, prompts))
+        past = prefix.expanded(len(prompts))
+        logits, _ = model.step(suffixes.input_ids, suffixes.attention, suffixes.positions, past=past)
     return torch.log_softmax(logits[:, -1].float(), dim=-1).cpu()

@@ -154,14 +154,16 @@ class NeuronModel:
         past: Any = None,
         use_cache: bool = True,
         last_logits_only: bool = True,
+        logits_to_keep: int | None = None,
     ) -> tuple[Float[Tensor, "batch pos vocab"], Any]:
         """One forward over `input_ids` (the new tokens when `past` is a KV cache), no hooks.
 
-        Returns the logits (last position only, by default) and the cache for the next step
-        (None without a cache).
+        Returns the logits (last position only by default; the last `logits_to_keep` positions
+        when given) and the cache for the next step (None without a cache).
         """
+        keep = logits_to_keep if logits_to_keep is not None else (1 if last_logits_only else None)
         if self._is_bridge:
-            kwargs = {"logits_to_keep": 1} if last_logits_only else {}
+            kwargs = {"logits_to_keep": keep} if keep is not None else {}
             if use_cache:
                 return self.backend.run_with_hooks(
                     input_ids,
@@ -184,7 +186,7 @@ class NeuronModel:
             return logits, None
         # TransformerLens 3.x HookedTransformer: no HF cache; the caller re-runs the sequence.
         logits = self.backend.run_with_hooks(input_ids, attention_mask=attention_mask, fwd_hooks=[])
-        return (logits[:, -1:] if last_logits_only else logits), None
+        return (logits[:, -keep:] if keep is not None else logits), None
 
     @torch.inference_mode()
     def record_forward(

@@ -243,7 +243,9 @@ def _bli_metrics(model, result, batch_size: int) -> dict[str, dict[str, np.ndarr
     for name, items in bli_items(result).items():
         metrics[name] = {
             "p_at_1": items["hits"].astype(np.float64),
-            "gold_logprob": gold_logprobs(model, items["prompts"], items["golds"], batch_size=batch_size),
+            "gold_logprob": gold_logprobs(
+                model, items["prompts"], items["golds"], batch_size=batch_size, answer="{a}"
+            ),  # the golds are written as the style's answer template renders them already
             "target_script": script_flags(items["answers"], tgt).astype(np.float64),
         }
     return metrics

@@ -25,13 +25,15 @@ def validate(
     progress: bool = True,
     predictors: str | Sequence[str] = (),
     predictor_n: int = 100,
+    prefix_cache: bool = True,
 ):
     """For each pair: the HSIC selection among `bridges` (from the store, recording missing probe
     sets first), then BLI through every candidate under the study protocol `config`
     (`evaluation.validation.StudyConfig`); resumable (generations cached under `out`).
     `predictors` (issue 27): families of `neuronoverlap.predictors` judged beside the study's
-    rules, on `predictor_n` train words where they run the model. Returns (summary, runs,
-    paths written)."""
+    rules, on `predictor_n` train words where they run the model. `prefix_cache`: read each
+    few-shot prefix once (False reads every prompt whole; the generations are the same).
+    Returns (summary, runs, paths written)."""
     from neuronoverlap.evaluation.validation import pair_bridges, run_study, summarise_study, write_study
 
     if not pairs:
@@ -64,7 +66,9 @@ def validate(
         for s, t in pairs
     }
     loaded = source.load(store)
-    runs = run_study(loaded, list(pairs), list(bridges), out, config, progress=progress)
+    runs = run_study(
+        loaded, list(pairs), list(bridges), out, config, progress=progress, prefix_cache=prefix_cache
+    )
     table = None
     if families:
         table = predictor_table(

@@ -454,7 +454,8 @@ def evaluation_tables(evaluation: dict[str, Any]) -> list[Table]:
                 flatten(evaluation["oracle"]),
             )
         )
-    shown = {"conditions", "comparisons", "diagnostics", "oracle"} if tables else set()
+    tables += logprob_tables(evaluation)
+    shown = {"conditions", "comparisons", "diagnostics", "oracle", "logprob"} if tables else set()
     rest = {k: v for k, v in evaluation["document"].items() if k not in shown}
     tables.append(
         Table(
@@ -469,6 +470,37 @@ def evaluation_tables(evaluation: dict[str, Any]) -> list[Table]:
 
 def bridge_table_base(bridge: dict[str, Any]) -> str:
     return f"bridge_{slug(bridge['src'] or '')}_{slug(bridge['tgt'] or '')}"
+
+
+def logprob_tables(evaluation: dict[str, Any]) -> list[Table]:
+    """The gold log-prob section of a BLI result (`evaluate bli --metric logprob|both`), if any:
+    per condition the mean [interval], per bridge the paired difference from zero-shot."""
+    section = evaluation["document"].get("logprob")
+    if not isinstance(section, dict):
+        return []
+    base, name = evaluation_table_base(evaluation), evaluation["name"]
+    keys = ["mean", "ci_low", "ci_high", "n"]
+    conditions = [[c, *(v.get(k) for k in keys)] for c, v in (section.get("conditions") or {}).items()]
+    keys_d = ["difference", "ci_low", "ci_high", "pvalue"]
+    comparisons = [[b, *(v.get(k) for k in keys_d)] for b, v in (section.get("comparisons") or {}).items()]
+    tables = [
+        Table(
+            f"{base}_logprob",
+            f"{name}: gold log-prob per condition ({section.get('rule', '')}; bootstrap intervals)",
+            ["condition", *keys],
+            conditions,
+        )
+    ]
+    if comparisons:
+        tables.append(
+            Table(
+                f"{base}_logprob_comparisons",
+                f"{name}: gold log-prob, bridge minus zero-shot (paired bootstrap, sign-flip p)",
+                ["bridge", *keys_d],
+                comparisons,
+            )
+        )
+    return tables
 
 
 def evaluation_table_base(evaluation: dict[str, Any]) -> str:

@@ -1,0 +1,73 @@
+"""The full-size study's plan (evaluation/fullsize.py): its pairs, the screening rule, test words
+independent of the earlier 150-word run, and a resumable screening on the tiny model."""
+
+from __future__ import annotations
+
+import json
+
+from neuronoverlap.data import load_dictionary
+from neuronoverlap.evaluation.fullsize import (
+    EARLIER,
+    choose_composed,
+    composed_candidates,
+    european_pairs,
+    main,
+)
+from neuronoverlap.evaluation.protocol import is_identical
+from neuronoverlap.evaluation.validation import StudyConfig, run_study
+
+
+def test_the_ten_european_pairs_and_the_composed_candidates():
+    pairs = european_pairs()
+    assert len(pairs) == 10 and len({frozenset(p) for p in pairs}) == 10
+    assert all(s < t for s, t in pairs)
+    assert all(
+        y in {"de", "es", "fr", "it", "pt"} and x not in {"en", "de", "es", "fr", "it", "pt"}
+        for x, y in composed_candidates()
+    )
+
+
+def test_composed_pairs_are_chosen_on_zero_shot_alone():
+    screen = {"ar-de": 0.04, "fi-de": 0.05, "hu-fr": 0.2, "id-es": 0.2, "zh-it": 0.1}
+    assert choose_composed(screen) == [("hu", "fr"), ("id", "es"), ("zh", "it"), ("fi", "de")]
+    assert choose_composed(screen, max_composed=2) == [("hu", "fr"), ("id", "es")]  # ties: candidate order
+    assert choose_composed(screen, threshold=0.5) == []
+
+
+def test_the_new_test_words_leave_out_the_earlier_run_and_are_distinct(tiny_llama, tmp_path, monkeypatch):
+    """de-fr: the 300 words are disjoint from the 150 of `-n 150 --seed 0 --non-identical-only`
+    (and so from its first 40), all non-identical, and drawn from the rest of the split."""
+    import neuronoverlap.evaluation.validation as validation
+
+    monkeypatch.setattr(validation, "generate_texts", lambda model, prompts, *a, **k: [" x\n"] * len(prompts))
+    earlier_config = StudyConfig(example_seeds=(0,), n=150, seed=0, identical=False)
+    new_config = StudyConfig(
+        example_seeds=(0,), n=300, seed=25, identical=False, exclude=(("de-fr", *EARLIER["de-fr"]),)
+    )
+    earlier = run_study(tiny_llama, [("de", "fr")], ["en"], tmp_path / "a", earlier_config, False)["de-fr"]
+    new = run_study(tiny_llama, [("de", "fr")], ["en"], tmp_path / "b", new_config, False)["de-fr"]
+    assert len(earlier.words) == 150 and len(new.words) == 300
+    assert not set(earlier.words) & set(new.words)
+    assert not any(new.identical)
+    test = load_dictionary("de", "fr", split="test")
+    assert all(not is_identical(w, test.translations[w]) for w in new.words)
+
+
+def test_the_screening_is_resumable_and_writes_the_plan(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "fullsize"
+    argv = ["--model", "tiny-llama", "--store", str(tmp_path / "s.h5"), "--out", str(out)]
+    argv += ["--screen-n", "2", "--sources", "fi,id", "--screen-only", "--quiet"]
+    assert main(argv) == 0
+    plan = json.loads((out / "plan.json").read_text(encoding="utf-8"))
+    assert len(plan["screen"]) == len(composed_candidates(("fi", "id"))) == 10
+    assert plan["pairs"][:10] == [f"{s}-{t}" for s, t in european_pairs()]
+    assert plan["composed"] == [f"{s}-{t}" for s, t in choose_composed(plan["screen"])]
+    import neuronoverlap.evaluation.bli as bli
+
+    monkeypatch.setattr(bli, "generate_texts", None)  # a rerun generates nothing
+    assert main(argv) == 0
+    assert json.loads((out / "plan.json").read_text(encoding="utf-8"))["screen"] == plan["screen"]
+    capsys.readouterr()
+    assert main([*argv, "-n", "1"]) == 2
+    assert main([*argv, "--sources", "xx"]) == 2
+    assert capsys.readouterr().err.count("error") == 2
