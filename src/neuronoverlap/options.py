@@ -16,6 +16,9 @@ SPECTRUM_MEASURES = ("jaccard", "cosine", "cka")
 #: What the spectrum clusters on unless told otherwise (cosine, the reference's, saturates near 1).
 DEFAULT_SPECTRUM_MEASURE = "jaccard"
 
+#: Top-activating contexts kept per neuron and corpus (`corpus --top-k`; probes/topk.py).
+DEFAULT_TOP_K = 8
+
 #: The store a command reads and writes when --store is not given.
 DEFAULT_STORE = "store/run.h5"
 
@@ -49,6 +52,7 @@ class CorpusOptions:
     n_sentences: int = 200
     split: str = "dev"
     batch_size: int = 16
+    top_k: int = DEFAULT_TOP_K  # top-activating sentences kept per neuron (probes/topk.py)
 
 
 @dataclass(frozen=True)

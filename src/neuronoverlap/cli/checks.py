@@ -27,6 +27,7 @@ _AT_LEAST = {
     "examples": ("--examples", 0),
     "random_sets": ("--random-sets", 1),
     "bootstrap": ("--bootstrap", 0),
+    "top_k": ("--top-k", 1),
 }
 
 #: commands where --permutations 0 means "no permutation test" (bridge selection)

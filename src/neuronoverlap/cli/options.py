@@ -222,6 +222,7 @@ def corpus_options(args, n_sentences: int | None = None, split: str | None = Non
         n_sentences=n_sentences if n_sentences is not None else args.n_sentences,
         split=split or getattr(args, "split", CorpusOptions.split),
         batch_size=args.batch_size,
+        top_k=getattr(args, "top_k", CorpusOptions.top_k),
     )
 
 

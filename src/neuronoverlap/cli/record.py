@@ -104,6 +104,13 @@ def add_parsers(sub) -> None:
     p.add_argument(
         "--split", default=corpus.split, choices=["dev", "devtest"], help="FLORES-200 split (default: dev)"
     )
+    p.add_argument(
+        "--top-k",
+        type=int,
+        default=corpus.top_k,
+        help="top-activating sentences kept per neuron and language, with the firing token "
+        f"(`neuron` shows them; default: {corpus.top_k})",
+    )
     opt.add_store_option(p)
     opt.add_run_options(p)
 

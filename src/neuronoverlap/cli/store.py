@@ -81,10 +81,11 @@ def add_parsers(sub) -> None:
         sub,
         "store-upgrade",
         run_store_upgrade,
-        help="rewrite a schema-1 store as schema 2 (exact integer fire counts)",
-        description="Convert a store written by an older toolkit (schema 1: float32 activation "
-        "probabilities) to schema 2 (uint16 fire counts, read back as the same float32 values). "
-        "Lossless and checked; a store that cannot be converted exactly is left as it is.",
+        help="rewrite a schema-1 or schema-2 store as schema 3",
+        description="Convert a store written by an older toolkit to schema 3: schema 1's float32 "
+        "activation probabilities become uint16 fire counts (read back as the same float32 values); "
+        "schema 3's top-activating contexts cannot be made without the model, so the upgraded store "
+        "holds none. Lossless and checked; a store that cannot be converted exactly is left as it is.",
     )
     opt.add_store_argument(p)
 
@@ -220,8 +221,13 @@ def run_store_upgrade(args) -> int:
 
     path = store_of(args)
     version, converted = upgrade_store(path)
-    if not converted and version == 2:
-        print(f"{path}: already schema 2")
+    from neuronoverlap.store.schema import SCHEMA_VERSION
+
+    if version == SCHEMA_VERSION:
+        print(f"{path}: already schema {SCHEMA_VERSION}")
     else:
-        print(f"{path}: schema {version} -> 2 ({len(converted)} probe sets converted to fire counts)")
+        print(
+            f"{path}: schema {version} -> {SCHEMA_VERSION} ({len(converted)} probe sets converted to fire "
+            "counts; no top-activating contexts: record corpora anew for them)"
+        )
     return 0

@@ -20,6 +20,7 @@ from neuronoverlap.errors import InputError
 from neuronoverlap.models import NeuronModel, StopRule, generate_greedy
 from neuronoverlap.probes.prompts import ProbeSet
 from neuronoverlap.probes.stats import CorpusStats, ProbeBatchStats
+from neuronoverlap.probes.topk import DEFAULT_TOP_K, check_k, token_spans
 from neuronoverlap.store import ModelInfo, StoreWriter
 from neuronoverlap.versions import library_versions
 
@@ -152,8 +153,10 @@ def record_corpus(
     batch_size: int = 16,
     commit_every: int = 4,
     progress: bool = True,
+    top_k: int | None = DEFAULT_TOP_K,
 ) -> str:
-    """Forward every sentence and store the language's fire counts, value sums and tokens."""
+    """Forward every sentence and store the language's fire counts, value sums and tokens, and
+    (unless `top_k` is None) each neuron's `top_k` sentences with their tokens' spans."""
     if not sentences:
         raise InputError(f"no sentences for corpus {lang}")
     params = {
@@ -161,12 +164,14 @@ def record_corpus(
         "batch_size": batch_size,
         "toolkit_version": __version__,
         "library_versions": json.dumps(library_versions(), sort_keys=True),
+        **({} if top_k is None else {"top_k": check_k(top_k)}),
     }
     status, state = writer.corpus_progress(lang, params)
     if status == "done":
         return "already stored"
     journal = writer.corpus_journal(lang, params)
-    stats = CorpusStats(model.n_layers, model.d_mlp)
+    stats = CorpusStats(model.n_layers, model.d_mlp, top_k)
+    spans = {} if top_k is None else token_spans(model.tokenizer, list(sentences))
     if state is not None:
         stats.load_state_dict(state)
     done = stats.n_sentences
@@ -184,7 +189,7 @@ def record_corpus(
         model.forward_activations(list(sentences[start:end]), stats)
         stats.end_batch(end - start)
         if (index + 1) % commit_every == 0 or end == len(sentences):
-            journal.save_state(**stats.state_dict())
+            journal.save_state(**stats.state_dict(), **spans)
         bar.update(end - start)
         rate = (stats.n_tokens - tokens_at_start) / (time.perf_counter() - started)
         bar.set_postfix(tok_s=f"{rate:.0f}")

@@ -13,6 +13,8 @@ import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
+from neuronoverlap.probes.topk import TopActivations, left_padding
+
 
 class ProbeBatchStats:
     """Per-sample sums for one batch of probes: value sum and fire count per (layer, neuron)."""
@@ -51,15 +53,18 @@ class ProbeBatchStats:
 
 
 class CorpusStats:
-    """Language-level totals over a corpus: fire counts, value sums and the token count."""
+    """Language-level totals over a corpus: fire counts, value sums and the token count; with
+    `top_k`, each neuron's top-k sentences too (`probes.topk.TopActivations`)."""
 
-    def __init__(self, n_layers: int, d_mlp: int):
+    def __init__(self, n_layers: int, d_mlp: int, top_k: int | None = None):
         self.fire_count = np.zeros((n_layers, d_mlp), dtype=np.int64)
         self.value_sum = np.zeros((n_layers, d_mlp), dtype=np.float64)
         self.n_tokens = 0
         self.n_sentences = 0
         self._batch_fire: Tensor | None = None
         self._batch_value: Tensor | None = None
+        self.top = None if top_k is None else TopActivations(n_layers, d_mlp, top_k)
+        self._padding: Tensor | None = None
 
     def consume(
         self,
@@ -76,6 +81,9 @@ class CorpusStats:
         self._batch_value[layer] += (activation * mask).double().sum(dim=(0, 1))
         if layer == 0:
             self.n_tokens += int(count_mask.sum())
+            self._padding = left_padding(count_mask)
+        if self.top is not None:
+            self.top.consume(layer, activation, count_mask)
 
     def end_batch(self, n_sentences: int) -> None:
         """Fold the batch's device-side sums into the totals (call after each forward)."""
@@ -83,18 +91,23 @@ class CorpusStats:
             self.fire_count += self._batch_fire.cpu().numpy()
             self.value_sum += self._batch_value.cpu().numpy()
             self._batch_fire = self._batch_value = None
+        if self.top is not None:
+            self.top.end_batch(self.n_sentences, self._padding)
         self.n_sentences += n_sentences
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        return {
+        state = {
             "fire_count": self.fire_count.copy(),
             "value_sum": self.value_sum.copy(),
             "n_tokens": np.int64(self.n_tokens),
             "n_sentences": np.int64(self.n_sentences),
         }
+        return {**state, **(self.top.state_dict() if self.top is not None else {})}
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         self.fire_count = np.array(state["fire_count"], dtype=np.int64)
         self.value_sum = np.array(state["value_sum"], dtype=np.float64)
         self.n_tokens = int(state["n_tokens"])
         self.n_sentences = int(state["n_sentences"])
+        if self.top is not None:
+            self.top.load_state_dict(state)

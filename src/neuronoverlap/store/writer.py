@@ -24,6 +24,7 @@ import numpy as np
 from neuronoverlap.errors import InputError
 from neuronoverlap.sets.core import NeuronSet
 from neuronoverlap.store import checksums, counts, schema, space, undo
+from neuronoverlap.store.contexts import write_contexts
 from neuronoverlap.store.journal import (
     Journal,
     atomic_write_bytes,
@@ -514,6 +515,8 @@ class StoreWriter:
             )
             g.create_dataset("n_tokens", data=np.int64(state["n_tokens"]))
             g.create_dataset("n_sentences", data=np.int64(state["n_sentences"]))
+            if "top_value" in state:  # top-activating contexts (schema 3, store/contexts.py)
+                write_contexts(g, state, unit="sentence")
 
         self._rewrite(edit, sum(np.asarray(a).nbytes for a in state.values()))
         journal.discard()
