@@ -193,3 +193,31 @@ def test_a_resumed_corpus_equals_an_uninterrupted_one(tiny_llama, corpus_run, tm
         )
     assert status == "resumed"
     assert_same_top(stored_top(resumed, "de")[0], stored_top(path, "de")[0])
+
+
+# --- probe sets: top-k over samples, from the teacher-forced recording pass --------------------
+def test_probe_set_top_k_equals_brute_force_on_tiny_llama(tiny_llama, tmp_path):
+    from neuronoverlap.models import StopRule, generate_greedy
+    from neuronoverlap.probes import record_probe_set, translation_probe_sets
+
+    de_fr, _ = translation_probe_sets("de", "fr", 10, seed=0)
+    stop = StopRule(max_new_tokens=3)
+    path = tmp_path / "run.h5"
+    with open_writer(path, tiny_llama) as writer:
+        record_probe_set(tiny_llama, writer, de_fr, batch_size=4, stop=stop, progress=False, top_k=6)
+    maxima, argmax = [], []
+    for start in range(0, 10, 4):
+        collect = Collect()
+        generate_greedy(tiny_llama, de_fr.prompts[start : start + 4], stop, collect)
+        acts = np.stack([collect.layers[layer][0] for layer in range(tiny_llama.n_layers)])
+        mask = collect.layers[0][1]  # count rule 'all': every real token
+        for row in range(acts.shape[1]):
+            real = acts[:, row, mask[row], :]
+            maxima.append(real.max(axis=1))
+            argmax.append(real.argmax(axis=1))
+    with h5py.File(path, "r") as f:
+        g = f["tiny-llama/probes/de-fr/contexts"]
+        got = {key: g[key][()] for key in ("value", "sample", "position")}
+        assert g.attrs["unit"] == "sample" and "token_spans" not in g
+    assert_same_top(got, brute_top(np.stack(maxima, -1), np.stack(argmax, -1), 6))
+    assert verify_store(path).ok

@@ -37,6 +37,7 @@ class ProbeOptions:
     count: str = "all"
     mean_dtype: str = "float32"
     batch_size: int = 16
+    top_k: int | None = None  # top-activating samples kept per neuron (opt-in; probes/topk.py)
 
     def stop(self):
         """The `StopRule` of these options."""

@@ -210,6 +210,7 @@ def probe_options(args, **changes) -> ProbeOptions:
             "max_new_tokens",
             "mean_dtype",
             "batch_size",
+            "top_k",
         )
         if getattr(args, name, None) is not None
     }

@@ -57,6 +57,13 @@ def add_parsers(sub) -> None:
         "error in docs/store.md)",
     )
     p.add_argument(
+        "--top-k",
+        type=int,
+        default=None,
+        help="also keep each neuron's K top-activating probe samples with the firing token "
+        "(default: none; corpora keep 8)",
+    )
+    p.add_argument(
         "--shard",
         default=None,
         metavar="I/N",

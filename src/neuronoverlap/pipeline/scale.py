@@ -28,6 +28,7 @@ def probe_job(
         stop=options.stop(),
         count=options.count,
         mean_dtype=options.mean_dtype,
+        top_k=options.top_k,
         model_spec=source.resolve(store),
         device=source.device,
         dtype=source.dtype,

@@ -57,6 +57,7 @@ def probe_params(
     stop: StopRule = StopRule(),  # noqa: B008 (frozen, immutable)
     count: str = "all",
     mean_dtype: str = "float32",
+    top_k: int | None = None,
 ) -> dict:
     """Every parameter a probe set is recorded with (stored in its `params`; a work plan's
     identity is built from them)."""
@@ -75,6 +76,7 @@ def probe_params(
         "toolkit_version": __version__,
         "library_versions": json.dumps(library_versions(), sort_keys=True),
         **({"mean_dtype": mean_dtype} if mean_dtype != "float32" else {}),
+        **({} if top_k is None else {"top_k": check_k(top_k)}),
     }
 
 
@@ -88,14 +90,16 @@ def record_probe_set(
     count: str = "all",
     mean_dtype: str = "float32",
     rows: tuple[int, int] | None = None,
+    top_k: int | None = None,
 ) -> str:
     """Generate greedily on every prompt, then record each sample's statistics in one
     teacher-forced pass (`count`: "all" real tokens, or "answer": the word's and the answer's
     tokens only); store them (`mean_dtype` float16 is opt-in). `rows`: only the samples of one
     unit of a work plan (`store/plan.py`): a shard store commits the unit, any other store the
     probe set after its last unit (units in plan order). Returns 'recorded', 'resumed' or
-    'already stored' (for a unit: also when journaled, awaiting its probe set's last unit)."""
-    params = probe_params(probe_set, batch_size, stop, count, mean_dtype)
+    'already stored' (for a unit: also when journaled, awaiting its probe set's last unit).
+    `top_k`: also keep each neuron's `top_k` samples (`probes.topk`; opt-in for probe sets)."""
+    params = probe_params(probe_set, batch_size, stop, count, mean_dtype, top_k)
     src, tgt = probe_set.src, probe_set.tgt
     if rows is None:
         lo, hi = 0, len(probe_set)
@@ -119,10 +123,11 @@ def record_probe_set(
     tokens_seen, started = 0, time.perf_counter()
     for start, stop_index in _batches(hi, batch_size, lo + done):
         prompts = probe_set.prompts[start:stop_index]
-        stats = ProbeBatchStats(len(prompts), model.n_layers, model.d_mlp, device=model.device)
+        stats = ProbeBatchStats(len(prompts), model.n_layers, model.d_mlp, device=model.device, top_k=top_k)
         spans = probe_set.word_spans()[start:stop_index] if count == "answer" else None
         generations = generate_greedy(model, prompts, stop, stats, count=count, word_spans=spans)
         mean, prob, tokens = stats.result()
+        top = {} if stats.top is None else _batch_top(stats.top, start, generations)
         journal.add_block(
             start,
             mean=mean,
@@ -132,6 +137,7 @@ def record_probe_set(
             generations=np.array([g.text for g in generations], dtype=str),
             source_words=np.array(probe_set.source_words[start:stop_index], dtype=str),
             target_words=np.array(probe_set.target_words[start:stop_index], dtype=str),
+            **top,
         )
         tokens_seen += int(tokens.sum())
         bar.update(len(prompts))
@@ -142,6 +148,16 @@ def record_probe_set(
     else:
         writer.finish_unit(src, tgt, rows)
     return "resumed" if status == "partial" else "recorded"
+
+
+def _batch_top(top, start: int, generations) -> dict[str, np.ndarray]:
+    """The batch's top-k (samples numbered from `start`, positions from each sample's first
+    token) as journal-block arrays."""
+    import torch
+
+    lengths = [len(g.fed_ids) for g in generations]
+    top.end_batch(start, torch.tensor([max(lengths) - n for n in lengths]))
+    return top.state_dict()
 
 
 def record_corpus(

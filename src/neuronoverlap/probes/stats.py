@@ -17,12 +17,14 @@ from neuronoverlap.probes.topk import TopActivations, left_padding
 
 
 class ProbeBatchStats:
-    """Per-sample sums for one batch of probes: value sum and fire count per (layer, neuron)."""
+    """Per-sample sums for one batch of probes: value sum and fire count per (layer, neuron);
+    with `top_k`, the batch's top-k samples per neuron (`top`, ended by the recorder)."""
 
-    def __init__(self, batch_size: int, n_layers: int, d_mlp: int, device="cpu"):
+    def __init__(self, batch_size: int, n_layers: int, d_mlp: int, device="cpu", top_k: int | None = None):
         self.value_sum = torch.zeros(batch_size, n_layers, d_mlp, dtype=torch.float64, device=device)
         self.fire_count = torch.zeros(batch_size, n_layers, d_mlp, dtype=torch.float32, device=device)
         self.tokens = torch.zeros(batch_size, dtype=torch.long, device=device)
+        self.top = None if top_k is None else TopActivations(n_layers, d_mlp, min(top_k, batch_size))
 
     def consume(
         self,
@@ -37,6 +39,8 @@ class ProbeBatchStats:
         ).float()
         if layer == 0:
             self.tokens += count_mask.sum(-1)
+        if self.top is not None:
+            self.top.consume(layer, activation, count_mask)
 
     def result(
         self,

@@ -22,56 +22,15 @@ from torch import Tensor
 
 from neuronoverlap.errors import InputError
 from neuronoverlap.options import DEFAULT_TOP_K
+from neuronoverlap.store.contexts import FIELDS, empty_top, merge_top
 
 __all__ = ["DEFAULT_TOP_K", "TopActivations", "empty_top", "merge_top", "token_spans"]
-
-#: The arrays of a top-k, by name (also their dataset names in a store's `contexts` group).
-FIELDS = ("value", "sample", "position")
 
 
 def check_k(k: int) -> int:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise InputError(f"--top-k must be at least 1, got {k}")
     return int(k)
-
-
-def empty_top(n_layers: int, d_mlp: int, k: int) -> dict[str, np.ndarray]:
-    """A top-k holding nothing: every slot empty."""
-    shape = (n_layers, d_mlp, k)
-    return {
-        "value": np.full(shape, -np.inf, dtype=np.float32),
-        "sample": np.full(shape, -1, dtype=np.int32),
-        "position": np.full(shape, -1, dtype=np.int32),
-    }
-
-
-def merge_top(parts: list[dict[str, np.ndarray]], k: int) -> dict[str, np.ndarray]:
-    """The exact top-k of the union of `parts` (top-ks of disjoint sets of samples, any widths):
-    (value descending, sample ascending); empty slots last."""
-    if not parts:
-        raise InputError("no top-k to merge")
-    value = np.concatenate([p["value"] for p in parts], axis=-1).astype(np.float32)
-    sample = np.concatenate([p["sample"] for p in parts], axis=-1).astype(np.int32)
-    position = np.concatenate([p["position"] for p in parts], axis=-1).astype(np.int32)
-    empty = value == -np.inf
-    sample = np.where(empty, np.iinfo(np.int32).max, sample)  # empty slots after any sample
-    order = np.lexsort((sample, -value), axis=-1)[..., :k]
-    out = {
-        "value": np.take_along_axis(value, order, -1),
-        "sample": np.take_along_axis(sample, order, -1),
-        "position": np.take_along_axis(position, order, -1),
-    }
-    if out["value"].shape[-1] < k:  # fewer candidates than k: pad with empty slots
-        pad = empty_top(*out["value"].shape[:-1], k - out["value"].shape[-1])
-        out = {name: np.concatenate([out[name], pad[name]], axis=-1) for name in FIELDS}
-    return _clear_empty(out)
-
-
-def _clear_empty(top: dict) -> dict:
-    empty = top["value"] == -np.inf
-    top["sample"] = np.where(empty, -1, top["sample"]).astype(np.int32)
-    top["position"] = np.where(empty, -1, top["position"]).astype(np.int32)
-    return top
 
 
 class TopActivations:

@@ -23,9 +23,69 @@ from neuronoverlap.errors import InputError
 from neuronoverlap.store import schema
 
 CONTEXTS = "contexts"
-TOP_FIELDS = ("value", "sample", "position")
+#: The arrays of a top-k, by name (their dataset names in a `contexts` group; `top_<name>` in a
+#: journal's blocks and states).
+FIELDS = TOP_FIELDS = ("value", "sample", "position")
 SPAN_FIELDS = ("token_spans", "text_tokens")
 HINT = "record contexts with `neuronoverlap corpus --top-k K` into a new store (schema 3)"
+
+
+def empty_top(n_layers: int, d_mlp: int, k: int) -> dict[str, np.ndarray]:
+    """A top-k holding nothing: every slot empty."""
+    shape = (n_layers, d_mlp, k)
+    return {
+        "value": np.full(shape, -np.inf, dtype=np.float32),
+        "sample": np.full(shape, -1, dtype=np.int32),
+        "position": np.full(shape, -1, dtype=np.int32),
+    }
+
+
+def merge_top(parts: list[dict[str, np.ndarray]], k: int) -> dict[str, np.ndarray]:
+    """The exact top-k of the union of `parts` (top-ks of disjoint sets of samples, any widths):
+    (value descending, sample ascending); empty slots last."""
+    if not parts:
+        raise InputError("no top-k to merge")
+    value = np.concatenate([p["value"] for p in parts], axis=-1).astype(np.float32)
+    sample = np.concatenate([p["sample"] for p in parts], axis=-1).astype(np.int32)
+    position = np.concatenate([p["position"] for p in parts], axis=-1).astype(np.int32)
+    empty = value == -np.inf
+    sample = np.where(empty, np.iinfo(np.int32).max, sample)  # empty slots after any sample
+    order = np.lexsort((sample, -value), axis=-1)[..., :k]
+    out = {
+        "value": np.take_along_axis(value, order, -1),
+        "sample": np.take_along_axis(sample, order, -1),
+        "position": np.take_along_axis(position, order, -1),
+    }
+    if out["value"].shape[-1] < k:  # fewer candidates than k: pad with empty slots
+        pad = empty_top(*out["value"].shape[:-1], k - out["value"].shape[-1])
+        out = {name: np.concatenate([out[name], pad[name]], axis=-1) for name in FIELDS}
+    return _clear_empty(out)
+
+
+def _clear_empty(top: dict) -> dict:
+    empty = top["value"] == -np.inf
+    top["sample"] = np.where(empty, -1, top["sample"]).astype(np.int32)
+    top["position"] = np.where(empty, -1, top["position"]).astype(np.int32)
+    return top
+
+
+def journal_top(journal, blocks: list, k: int) -> dict[str, np.ndarray]:
+    """The exact top-k over a journal's blocks (each holds its own samples' top-k); only the
+    top-k arrays are read."""
+    from neuronoverlap.store.journal import _damage_is_input_error
+
+    keys = tuple(f"top_{name}" for name in FIELDS)
+    parts = []
+    for path in blocks:
+        journal.check_block(path, keys)
+        with _damage_is_input_error(path), np.load(path, allow_pickle=False) as data:
+            parts.append({name: data[f"top_{name}"] for name in FIELDS})
+    return merge_top(parts, k)
+
+
+def stored_top(group: h5py.Group) -> dict[str, np.ndarray]:
+    """The whole top-k of a `contexts` group."""
+    return {name: group[CONTEXTS][name][()] for name in FIELDS}
 
 
 def write_contexts(group: h5py.Group, state: Mapping[str, np.ndarray], unit: str) -> None:
