@@ -114,9 +114,7 @@ def _corpus_contexts(store, lang: str, layer: int, neuron: int, width: int, data
         spans = read_spans(group)
     sentences = corpus_sentences(view.params, data_dir)
     out = []
-    for rank, (value, sample, position) in enumerate(
-        zip(*(top[k][0] for k in ("value", "sample", "position")))
-    ):
+    for rank, (value, sample, position) in enumerate(_rows(top)):
         if sample < 0:
             break
         text = sentences[sample]
@@ -133,9 +131,7 @@ def _probe_contexts(store, name: str, layer: int, neuron: int) -> list[Context]:
         top = read_top(group, [(layer, neuron)])
     prompts, generations = view.strings("prompts"), view.strings("generations")
     out = []
-    for rank, (value, sample, position) in enumerate(
-        zip(*(top[k][0] for k in ("value", "sample", "position")))
-    ):
+    for rank, (value, sample, position) in enumerate(_rows(top)):
         if sample < 0:
             break
         text = prompts[sample] + generations[sample]
