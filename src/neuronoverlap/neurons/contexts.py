@@ -100,26 +100,34 @@ def _give_back(tokens: list[str], n: int) -> None:
         tokens[i], n = tokens[i][: len(tokens[i]) - cut], n - cut
 
 
-def _rows(top: dict[str, np.ndarray]):
-    """(value, sample, position) of one neuron's top-k slots, best first."""
-    return zip(top["value"][0], top["sample"][0], top["position"][0], strict=True)
+def _rows(top: dict[str, np.ndarray], i: int = 0):
+    """(value, sample, position) of the i-th neuron's top-k slots, best first."""
+    return zip(top["value"][i], top["sample"][i], top["position"][i], strict=True)
 
 
-def _corpus_contexts(store, lang: str, layer: int, neuron: int, width: int, data_dir) -> list[Context]:
+def _corpus_contexts(
+    store, lang: str, neurons: list[tuple[int, int]], width: int, data_dir
+) -> list[list[Context]]:
+    """The contexts of each of `neurons` in corpus `lang` (the corpus's spans and sentences read
+    once)."""
     view = store.corpus(lang)
     with store._file() as f:
         group = f[view.key]
         require_contexts(group, f"corpus {lang}", store.path)
-        top = read_top(group, [(layer, neuron)])
+        top = read_top(group, neurons)
         spans = read_spans(group)
     sentences = corpus_sentences(view.params, data_dir)
     out = []
-    for rank, (value, sample, position) in enumerate(_rows(top)):
-        if sample < 0:
-            break
-        text = sentences[sample]
-        tokens, marked = _window(text, spans[sample], int(position), width)
-        out.append(Context(lang, rank, int(sample), int(position), float(value), tokens, marked, text))
+    for i in range(len(neurons)):
+        contexts = []
+        for rank, (value, sample, position) in enumerate(_rows(top, i)):
+            if sample < 0:
+                break
+            text = sentences[sample]
+            tokens, marked = _window(text, spans[sample], int(position), width)
+            where = (lang, rank, int(sample), int(position), float(value))
+            contexts.append(Context(*where, tokens, marked, text))
+        out.append(contexts)
     return out
 
 
@@ -149,7 +157,7 @@ def top_contexts(
         raise InputError(f"neuron {neuron} out of range 0..{store.d_mlp - 1} for {store.model_name}")
     if "-" in source:
         return _probe_contexts(store, source, layer, neuron)
-    return _corpus_contexts(store, source, layer, neuron, width, data_dir)
+    return _corpus_contexts(store, source, [(layer, neuron)], width, data_dir)[0]
 
 
 def context_sources(store) -> list[str]:
@@ -207,12 +215,12 @@ def neuron_contexts(
     corpora = [s for s in context_sources(store) if s in store.corpora()]
     if required and not corpora:
         raise InputError(f"{store.path} holds no top-activating contexts; {HINT}")
-    return {
-        (layer, neuron): {
-            lang: top_contexts(store, layer, neuron, lang, width=width, data_dir=data_dir) for lang in corpora
-        }
-        for layer, neuron in neurons
-    }
+    for layer, neuron in neurons:
+        store._check_layer(layer)
+        if not 0 <= neuron < store.d_mlp:
+            raise InputError(f"neuron {neuron} out of range 0..{store.d_mlp - 1} for {store.model_name}")
+    per_lang = {lang: _corpus_contexts(store, lang, list(neurons), width, data_dir) for lang in corpora}
+    return {n: {lang: per_lang[lang][i] for lang in corpora} for i, n in enumerate(neurons)}
 
 
 def format_contexts(contexts: dict[str, list[Context]], shown: int) -> list[str]:

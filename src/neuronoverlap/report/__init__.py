@@ -127,6 +127,9 @@ def write_report(
         bootstrap=bootstrap,
         agnostic_share=agnostic_share,
     )
+    from neuronoverlap.report.cards import cards_data  # issue 29: neuron cards, own module
+
+    data["neuron_cards"] = cards_data(store_path)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     (out / "tables").mkdir(parents=True, exist_ok=True)
     if log:
