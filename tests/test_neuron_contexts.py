@@ -105,3 +105,35 @@ def test_contexts_of_each_language_are_its_own_sentences(tiny_store_template):
         assert sorted(c.sample for c in contexts) == list(range(4))
         assert all(c.text == texts[c.sample] for c in contexts)
     assert np.isfinite([c.value for cs in by_lang.values() for c in cs]).all()
+
+
+def test_a_schema_2_store_upgrades_to_3_without_contexts(tiny_store_template, tmp_path, capsys):
+    """A store written before contexts: refused for writing with the hint, upgraded (its data
+    unchanged), then `neuron` says how to get contexts."""
+    import shutil
+
+    import h5py
+
+    from neuronoverlap.store import checksums
+
+    path = tmp_path / "run.h5"
+    shutil.copy(tiny_store_template, path)
+    with h5py.File(path, "r+") as f:
+        for kind in ("corpora", "probes"):
+            for group in f[f"tiny-llama/{kind}"].values():
+                if "contexts" in group:
+                    del group["contexts"]
+        f.attrs["schema_version"] = 2
+        checksums.seal(f)
+    assert main(["corpus", "--langs", "it", "-n", "2", "--store", str(path), "--quiet"]) == 2
+    assert "store schema 2" in capsys.readouterr().err
+    before = Store(path).corpus("de").fire_count()
+    assert main(["store-upgrade", str(path)]) == 0
+    assert "schema 2 -> 3" in capsys.readouterr().out
+    with h5py.File(path, "r") as f:
+        assert f.attrs["schema_version"] == 3 and f.attrs["upgraded_from_schema"] == 2
+    assert np.array_equal(Store(path).corpus("de").fire_count(), before)
+    assert main(["neuron", str(path), "1:2"]) == 0
+    assert "no top-activating contexts in this store" in capsys.readouterr().out
+    assert main(["agreement", "--store", str(path)]) == 2
+    assert "record contexts with `neuronoverlap corpus --top-k K`" in capsys.readouterr().err

@@ -42,30 +42,39 @@ def assert_same_top(got: dict, expected: dict) -> None:
 
 
 # --- the streaming rule on hand-made activations (ties, padding, empty rows) ------------------
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(
     data=st.data(),
     k=st.integers(1, 6),
     n_batches=st.integers(1, 4),
     batch=st.integers(1, 5),
     width=st.integers(1, 6),
+    aligned=st.booleans(),
 )
-def test_streamed_top_k_equals_brute_force_with_ties(data, k, n_batches, batch, width):
+def test_streamed_top_k_equals_brute_force_with_ties(data, k, n_batches, batch, width, aligned):
+    """`aligned`: left padding only (a corpus forward: the fast path); else any count mask (the
+    probes' 'answer' rule), positions then counted from the row's start."""
     n_layers, d_mlp = 2, 3
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     top = TopActivations(n_layers, d_mlp, k)
     maxima, argmax = [], []
-    for b in range(n_batches):
+    for _ in range(n_batches):
         # few distinct values: ties within and across samples and batches are common
         acts = rng.integers(-2, 3, size=(n_layers, batch, width, d_mlp)).astype(np.float32) / 2
-        lengths = rng.integers(0, width + 1, size=batch)  # left padded; 0: nothing counted
-        mask = np.arange(width)[None, :] >= (width - lengths)[:, None]
+        if aligned:
+            lengths = rng.integers(0, width + 1, size=batch)  # left padded; 0: nothing counted
+            mask = np.arange(width)[None, :] >= (width - lengths)[:, None]
+            offsets = width - lengths
+        else:
+            mask = rng.random((batch, width)) < 0.6
+            offsets = np.zeros(batch, dtype=np.int64)
         for layer in range(n_layers):
             top.consume(layer, torch.from_numpy(acts[layer]), torch.from_numpy(mask))
-        top.end_batch(b * batch, torch.from_numpy(width - lengths))
+        top.end_batch(torch.from_numpy(offsets))
         for row in range(batch):
-            real = acts[:, row, width - lengths[row] :, :]  # [layer, token, neuron]
-            if lengths[row] == 0:
+            counted = np.where(mask[row][None, :, None], acts[:, row], -np.inf)  # [layer, token, neuron]
+            real = counted[:, offsets[row] :, :]
+            if not mask[row].any():
                 maxima.append(np.full((n_layers, d_mlp), -np.inf, np.float32))
                 argmax.append(np.zeros((n_layers, d_mlp), np.int64))
             else:

@@ -156,8 +156,10 @@ def _batch_top(top, start: int, generations) -> dict[str, np.ndarray]:
     import torch
 
     lengths = [len(g.fed_ids) for g in generations]
-    top.end_batch(start, torch.tensor([max(lengths) - n for n in lengths]))
-    return top.state_dict()
+    top.end_batch(torch.tensor([max(lengths) - n for n in lengths]))
+    state = top.state_dict()
+    state["top_sample"] = np.where(state["top_sample"] >= 0, state["top_sample"] + start, -1).astype(np.int32)
+    return state
 
 
 def record_corpus(

@@ -96,7 +96,7 @@ class CorpusStats:
             self.value_sum += self._batch_value.cpu().numpy()
             self._batch_fire = self._batch_value = None
         if self.top is not None:
-            self.top.end_batch(self.n_sentences, self._padding)
+            self.top.end_batch(self._padding)
         self.n_sentences += n_sentences
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -114,4 +114,4 @@ class CorpusStats:
         self.n_tokens = int(state["n_tokens"])
         self.n_sentences = int(state["n_sentences"])
         if self.top is not None:
-            self.top.load_state_dict(state)
+            self.top.load_state_dict(state, seen=self.n_sentences)

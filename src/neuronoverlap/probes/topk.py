@@ -36,18 +36,19 @@ def check_k(k: int) -> int:
 class TopActivations:
     """An `ActivationConsumer` keeping each neuron's top-k samples (see the module docstring).
 
-    Feed one forward's layers through `consume`, then call `end_batch(first, offsets)`: the
-    batch's samples are numbered `first`, `first + 1`, ... and each row's positions counted
-    from its first real token (`offsets`: the left padding of each row).
+    Feed each forward's layers through `consume`, then call `end_batch(offsets)`: samples are
+    numbered in the order they arrive, from `first`, and each position is counted from its row's
+    first real token (`offsets`: each row's left padding; None: none).
     """
 
-    def __init__(self, n_layers: int, d_mlp: int, k: int = DEFAULT_TOP_K):
+    def __init__(self, n_layers: int, d_mlp: int, k: int = DEFAULT_TOP_K, first: int = 0):
         self.k = check_k(k)
         self.n_layers, self.d_mlp = n_layers, d_mlp
+        self.seen = first  # the number of the current batch's first sample
         self._top: dict[str, Tensor] | None = None  # on the activations' device
         self._loaded = empty_top(n_layers, d_mlp, self.k)
-        self._batch_value: list[Tensor | None] = [None] * n_layers
-        self._batch_position: list[Tensor | None] = [None] * n_layers
+        self._rows: list[int] | None = None  # each row's left padding, when only it is masked
+        self._batch = 0
 
     def consume(
         self,
@@ -55,34 +56,41 @@ class TopActivations:
         activation: Float[Tensor, "batch pos neuron"],
         count_mask: Bool[Tensor, "batch pos"],
     ) -> None:
-        masked = activation.masked_fill(~count_mask[..., None], -torch.inf)
-        value, position = masked.max(dim=1)  # the first position of the maximum
-        self._batch_value[layer] = value.float()
-        self._batch_position[layer] = position.int()
-
-    def end_batch(self, first: int, offsets: Int[Tensor, " batch"] | None = None) -> None:
-        """Merge the batch's candidates into the top-k (`offsets` None: no left padding)."""
-        if self._batch_value[0] is None:
-            return
-        value = torch.stack(self._batch_value).transpose(1, 2)  # [layer, neuron, batch]
-        position = torch.stack(self._batch_position).transpose(1, 2)
-        device, n = value.device, value.shape[-1]
-        if offsets is not None:
-            position = position - offsets.to(device=device, dtype=torch.int32)
-        sample = (first + torch.arange(n, device=device, dtype=torch.int32)).expand_as(position)
-        top = self._device_top(device)
+        """Merge this layer's per-sample maxima into its top-k; find the position of each new
+        entry only (one gather of its rows), not of every (sample, neuron)."""
+        if layer == 0 or self._rows is None:
+            self._batch, self._rows = activation.shape[0], _left_aligned(count_mask)
+        top, k = self._device_top(activation.device), self.k
+        maxima = _row_maxima(activation, count_mask, self._rows)  # [batch, neuron]
+        values = torch.cat([top["value"][layer], maxima.float().T], dim=1)
         # Running entries are in (value desc, sample asc) order and all precede this batch's
         # samples, so a stable sort by value alone keeps ties in sample order: the exact rule.
-        values = torch.cat([top["value"], value], dim=-1)
-        order = torch.sort(values, dim=-1, descending=True, stable=True).indices[..., : self.k]
-        top["value"] = values.gather(-1, order)
-        top["sample"] = torch.cat([top["sample"], sample], dim=-1).gather(-1, order)
-        top["position"] = torch.cat([top["position"], position], dim=-1).gather(-1, order)
-        empty = top["value"] == -torch.inf
-        top["sample"] = top["sample"].masked_fill(empty, -1)
-        top["position"] = top["position"].masked_fill(empty, -1)
-        self._batch_value = [None] * self.n_layers
-        self._batch_position = [None] * self.n_layers
+        order = torch.sort(values, dim=-1, descending=True, stable=True).indices[:, :k]
+        value = values.gather(1, order)
+        new = order >= k
+        kept = order.clamp(max=k - 1)
+        sample = torch.where(new, self.seen + order - k, top["sample"][layer].gather(1, kept))
+        position = top["position"][layer].gather(1, kept)
+        neuron, slot = (new & (value > -torch.inf)).nonzero(as_tuple=True)
+        if neuron.numel():
+            row = order[neuron, slot] - k
+            hit = activation[row, :, neuron] == value[neuron, slot, None].to(activation.dtype)
+            position[neuron, slot] = (hit & count_mask[row]).int().argmax(dim=1).int()  # the first
+        empty = value == -torch.inf
+        top["value"][layer] = value
+        top["sample"][layer] = sample.int().masked_fill(empty, -1)
+        top["position"][layer] = position.masked_fill(empty, -1)
+
+    def end_batch(self, offsets: Int[Tensor, " batch"] | None = None) -> None:
+        """Count this batch's positions from each row's first real token; the next batch's
+        samples are numbered after this one's."""
+        if self._top is not None and offsets is not None:
+            batch = (self._top["sample"] >= self.seen) & (self._top["sample"] >= 0)
+            row = (self._top["sample"] - self.seen).clamp(min=0, max=len(offsets) - 1).long()
+            shift = offsets.to(self._top["position"].device, torch.int32)[row]
+            self._top["position"] = torch.where(batch, self._top["position"] - shift, self._top["position"])
+        self.seen += self._batch
+        self._batch, self._rows = 0, None
 
     def _device_top(self, device) -> dict[str, Tensor]:
         if self._top is None:
@@ -98,7 +106,8 @@ class TopActivations:
     def state_dict(self) -> dict[str, np.ndarray]:
         return {f"top_{name}": array for name, array in self.result().items()}
 
-    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+    def load_state_dict(self, state: dict[str, np.ndarray], seen: int) -> None:
+        """Resume from a saved top-k of the first `seen` samples."""
         loaded = {name: np.asarray(state[f"top_{name}"]) for name in FIELDS}
         if loaded["value"].shape != (self.n_layers, self.d_mlp, self.k):
             raise InputError(f"a saved top-k of shape {loaded['value'].shape} does not fit k = {self.k}")
@@ -107,7 +116,32 @@ class TopActivations:
             "sample": loaded["sample"].astype(np.int32),
             "position": loaded["position"].astype(np.int32),
         }
-        self._top = None
+        self._top, self.seen = None, seen
+
+
+def _left_aligned(count_mask: Bool[Tensor, "batch pos"]) -> list[int] | None:
+    """Each row's left padding when the mask counts every position after it (a corpus forward,
+    the probes' 'all' rule), else None."""
+    width = count_mask.shape[1]
+    padding = width - count_mask.sum(-1)
+    aligned = torch.arange(width, device=count_mask.device)[None, :] >= padding[:, None]
+    return padding.tolist() if bool((aligned == count_mask).all()) else None
+
+
+def _row_maxima(
+    activation: Float[Tensor, "batch pos neuron"],
+    count_mask: Bool[Tensor, "batch pos"],
+    rows: list[int] | None,
+) -> Float[Tensor, "batch neuron"]:
+    """Each sample's largest activation over its counted positions (-inf: none counted). Rows
+    masked on the left only are reduced over their real positions alone (no masked copy)."""
+    if rows is None:
+        return activation.masked_fill(~count_mask[..., None], -torch.inf).amax(dim=1)
+    empty = torch.full(activation.shape[2:], -torch.inf, dtype=activation.dtype, device=activation.device)
+    width = activation.shape[1]
+    return torch.stack(
+        [activation[b, pad:].amax(dim=0) if pad < width else empty for b, pad in enumerate(rows)]
+    )
 
 
 def left_padding(count_mask: Bool[Tensor, "batch pos"]) -> Int[Tensor, " batch"]:
