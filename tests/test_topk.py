@@ -230,3 +230,26 @@ def test_probe_set_top_k_equals_brute_force_on_tiny_llama(tiny_llama, tmp_path):
         assert g.attrs["unit"] == "sample" and "token_spans" not in g
     assert_same_top(got, brute_top(np.stack(maxima, -1), np.stack(argmax, -1), 6))
     assert verify_store(path).ok
+
+
+def test_verify_reports_contexts_out_of_order_or_out_of_range(corpus_run, tmp_path):
+    """Beyond checksums (a writer that sealed bad data): order, empty slots, indices in range."""
+    import shutil
+
+    from neuronoverlap.store import checksums
+
+    path, _, _ = corpus_run
+    for damage, expected in [
+        (lambda g: g["value"].__setitem__((0, 0, 0), -5.0), "value: not in descending order"),
+        (lambda g: g["sample"].__setitem__((1, 2, 0), 999), "sample: an index outside 0..11"),
+        (lambda g: g["position"].__setitem__((1, 2, 0), -1), "empty slots disagree"),
+    ]:
+        copy = tmp_path / "damaged.h5"
+        shutil.copy(path, copy)
+        with h5py.File(copy, "r+") as f:
+            g = f["tiny-llama/corpora/de/contexts"]
+            damage(g)
+            checksums.seal_new(f, set())
+        report = verify_store(copy)
+        lines = [f"{name}: {reason}" for name, reason in report.damaged.items()]
+        assert not report.ok and any(expected in line for line in lines), lines

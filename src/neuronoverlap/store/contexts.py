@@ -146,12 +146,14 @@ def check_contexts(group: h5py.Group, n_samples: int) -> list[str]:
         return [f"{g.name}: value, sample and position differ in shape or from k"]
     value, sample, position = (g[name][()] for name in TOP_FIELDS)
     empty = value == -np.inf
-    if np.any(np.diff(value, axis=-1) > 0):
+    if np.any(value[..., 1:] > value[..., :-1]):  # compared, not subtracted: -inf - -inf is nan
         problems.append(f"{g.name}/value: not in descending order")
     if np.any(empty != (sample == -1)) or np.any(empty != (position == -1)):
         problems.append(f"{g.name}: empty slots disagree between value, sample and position")
     if np.any(sample[~empty] >= n_samples) or np.any(sample[~empty] < 0):
-        problems.append(f"{g.name}/sample: an index outside 0..{n_samples - 1}")
+        return [*problems, f"{g.name}/sample: an index outside 0..{n_samples - 1}"]
+    if np.any(position[~empty] < 0):
+        problems.append(f"{g.name}/position: a negative token position")
     if "text_tokens" in g:
         counts = g["text_tokens"][()]
         if counts.shape != (n_samples,) or int(counts.sum()) != g["token_spans"].shape[0]:
