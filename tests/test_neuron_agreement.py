@@ -128,3 +128,32 @@ def test_agreement_command(tiny_store_template, capsys, refused, tmp_path):
     sets = json.loads(capsys.readouterr().out)["sets"]
     assert [s["set_name"] for s in sets][-1] == "test-set" and sets[-1]["size"] == 3
     refused(["agreement", "--store", tiny_store_template, "--langs", "de,ja"], tmp_path, "no contexts for ja")
+
+
+@pytest.mark.slow
+def test_gemma_neurons_agree_above_chance_on_parallel_sentences(gemma, tmp_path):
+    """The embedded Gemma-3-270M on 32 parallel FLORES sentences of en, de, ja (k = 4): neurons'
+    top sentences agree across languages well above the shuffle null, most in the middle layers,
+    and the marked token of a top context carries the stored activation."""
+    from neuronoverlap.options import CorpusOptions
+    from neuronoverlap.pipeline import record_corpora
+    from neuronoverlap.store import Store
+
+    path = tmp_path / "run.h5"
+    record_corpora(path, ["en", "de", "ja"], gemma, CorpusOptions(n_sentences=32, top_k=4), progress=False)
+    store = Store(path)
+    agreement, chance, _ = store_agreement(store)
+    assert agreement.mean() > 2 * chance.mean()
+    by_layer = agreement.mean(axis=1)
+    assert by_layer[5:12].mean() > by_layer[:2].mean()
+    layer, neuron = np.unravel_index(np.argmax(agreement), agreement.shape)
+    context = store.neuron(int(layer), int(neuron)).top_contexts("ja")[0]
+
+    class Collect:
+        def consume(self, at, activation, count_mask):
+            if at == layer:
+                self.values = activation[0, :, neuron].float().numpy()
+
+    collect = Collect()
+    gemma.forward_activations([context.text], collect)
+    assert collect.values[context.position] == pytest.approx(context.value, rel=1e-3, abs=1e-3)
