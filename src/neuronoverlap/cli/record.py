@@ -96,7 +96,8 @@ def add_parsers(sub) -> None:
         run_corpus,
         help="record FLORES-200 statistics per language into a store",
         description="Forward FLORES-200 sentences of each language and store fire counts, value "
-        "sums and token counts per neuron. Resumable.",
+        "sums and token counts per neuron, and each neuron's top-k sentences with the firing "
+        "token (--top-k; `neuron`, `agreement`, `export-neurons` read them). Resumable.",
     )
     opt.add_model_options(p)
     opt.add_data_option(p)

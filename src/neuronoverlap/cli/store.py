@@ -27,7 +27,9 @@ def add_parsers(sub) -> None:
         description="For each neuron LAYER:NEURON, print its activation probability (share of "
         "tokens with act > 0) and mean activation in every stored FLORES-200 "
         "corpus and probe set (token-weighted over the set's samples), and the "
-        "stored neuron sets that hold it. Reads only the layers asked for.",
+        "stored neuron sets that hold it, and (where the corpora hold them, schema 3) each "
+        "language's top-activating FLORES sentences with the firing token in [[ ]] "
+        "(docs/neurons.md). Reads only the layers asked for.",
     )
     p.add_argument("--store", required=False, default=None, help="path of the HDF5 store")
     p.add_argument(
