@@ -122,7 +122,7 @@ def test_an_unknown_schema_version_is_refused_for_writing(store_copy, refused, n
     line = refused(
         ["probe", *TINY, "--pair", "de-es", "-n", "2", "--store", store_copy], store_copy.parent, "schema 99"
     )
-    assert "writes schema 2" in line
+    assert "writes schema 3" in line
 
 
 def test_a_second_writer_is_refused_before_the_model_loads(store_copy, refused, no_model_load):

@@ -47,7 +47,7 @@ def test_probabilities_that_are_not_counts_are_refused():
 def test_a_new_store_keeps_fire_counts(tiny_store_template):
     with h5py.File(tiny_store_template, "r") as f:
         g = f[f"{MODEL}/probes/de-fr"]
-        assert f.attrs["schema_version"] == 2 and "prob" not in g
+        assert f.attrs["schema_version"] == 3 and "prob" not in g
         assert g["fires"].dtype == np.uint16 and g["fires"].fletcher32 and g["fires"].shuffle
         assert g["mean"].dtype == np.float32
         fires, tokens = g["fires"][()], g["tokens"][()]
@@ -102,7 +102,7 @@ def test_store_upgrade_from_schema_1(tiny_store_template, tmp_path, capsys):
     assert main(["corpus", "--langs", "it", "-n", "2", "--store", str(path), "--quiet"]) == 2
     assert "store-upgrade" in capsys.readouterr().err and path.read_bytes() == before
     assert main(["store-upgrade", str(path)]) == 0
-    assert "schema 1 -> 2 (6 probe sets converted" in capsys.readouterr().out
+    assert "schema 1 -> 3 (6 probe sets converted" in capsys.readouterr().out
     expected, got = datasets(tiny_store_template), datasets(path)
     assert expected.keys() == got.keys()
     for key in expected:
@@ -110,9 +110,9 @@ def test_store_upgrade_from_schema_1(tiny_store_template, tmp_path, capsys):
     report = verify_store(path)
     assert report.ok and report.no_checksum == []
     with h5py.File(path, "r") as f:
-        assert f.attrs["schema_version"] == 2 and f.attrs["upgraded_from_schema"] == 1
+        assert f.attrs["schema_version"] == 3 and f.attrs["upgraded_from_schema"] == 1
     assert main(["store-upgrade", str(path)]) == 0
-    assert "already schema 2" in capsys.readouterr().out
+    assert "already schema 3" in capsys.readouterr().out
     assert main(["corpus", "--langs", "it", "-n", "2", "--store", str(path), "--quiet"]) == 0
 
 

@@ -23,7 +23,7 @@ from neuronoverlap.store.verify import verify_store
 MODEL = "tiny-llama"
 N, BATCH = 150, 4
 PROBE = ["probe", "--model", MODEL, "--pair", "de-es", "-n", str(N), "--batch-size", str(BATCH),
-         "--max-new-tokens", "2", "--quiet"]  # fmt: skip
+         "--max-new-tokens", "2", "--top-k", "3", "--quiet"]  # fmt: skip
 
 
 @given(n=st.integers(1, 700), batch=st.integers(1, 40))
@@ -102,6 +102,7 @@ def test_sharded_and_merged_equals_single(recorded, capsys):
     assert expected.keys() == got.keys() and len([k for k in got if "@" in k]) >= 2 * 2 * 3 * 4
     for key in expected:
         assert got[key] == expected[key], key
+    assert any("/contexts/value@" in key for key in got)  # top-ks merged exactly, chunk for chunk
     assert verify_store(folder / "merged.h5").ok
     view = Store(folder / "merged.h5").probes("es", "de")
     assert np.array_equal(view.array("probability"), Store(single).probes("es", "de").array("probability"))

@@ -126,6 +126,9 @@ SPECTRUM_MEASURES = ("jaccard", "cosine", "cka")
 #: What the spectrum clusters on unless told otherwise (cosine, the reference's, saturates near 1).
 DEFAULT_SPECTRUM_MEASURE = "jaccard"
 
+#: Top-activating contexts kept per neuron and corpus (`corpus --top-k`; probes/topk.py).
+DEFAULT_TOP_K = 8
+
 #: The store a command reads and writes when --store is not given.
 DEFAULT_STORE = "store/run.h5"
 
@@ -144,6 +147,7 @@ class ProbeOptions(_Record):
     count: str = "all"
     mean_dtype: str = "float32"
     batch_size: int = 16
+    top_k: int | None = None  # top-activating samples kept per neuron (opt-in; probes/topk.py)
 
     AT_LEAST: ClassVar[dict[str, int]] = {"n_samples": 1, "seed": 0, "max_new_tokens": 1, "batch_size": 1}
 
@@ -170,6 +174,7 @@ class CorpusOptions(_Record):
     n_sentences: int = 200
     split: str = "dev"
     batch_size: int = 16
+    top_k: int = DEFAULT_TOP_K  # top-activating sentences kept per neuron (probes/topk.py)
 
     AT_LEAST: ClassVar[dict[str, int]] = {"n_sentences": 1, "batch_size": 1}
 

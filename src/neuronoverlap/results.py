@@ -32,6 +32,8 @@ KINDS: dict[str, Any] = {
     "intervention": "neuronoverlap.interventions.result:InterventionResult",
     "latent": "neuronoverlap.predictors.latent:LatentProfile",
     "bridge-choice": "neuronoverlap.evaluation.choice:ChoiceSummary",
+    "neuron-agreement": "neuronoverlap.neurons.agreement:SetAgreement",
+    "neuron-cards": "neuronoverlap.neurons.cards:NeuronCards",
 }
 
 

@@ -36,6 +36,7 @@ _AT_LEAST = {
     "examples": ("--examples", 0),
     "random_sets": ("--random-sets", BridgeOptions.AT_LEAST["n_random"]),
     "bootstrap": ("--bootstrap", BridgeOptions.AT_LEAST["n_bootstrap"]),
+    "top_k": ("--top-k", 1),
 }
 
 #: commands where --permutations 0 means "no permutation test" (bridge selection)

@@ -13,11 +13,24 @@ import sys
 
 from neuronoverlap import __version__
 from neuronoverlap.cli import bridge, demo, evaluate, info, intervene, latent, record, report, spectrum, store
+from neuronoverlap.cli import neurons as neuron_commands
 from neuronoverlap.cli.options import LANGUAGES_HELP, Parser
 from neuronoverlap.errors import InputError
 
 #: The commands in the order `--help` lists them (the pipeline's order).
-COMMAND_MODULES = (info, record, spectrum, bridge, latent, evaluate, intervene, report, demo, store)
+COMMAND_MODULES = (
+    info,
+    record,
+    spectrum,
+    bridge,
+    latent,
+    evaluate,
+    intervene,
+    report,
+    demo,
+    store,
+    neuron_commands,
+)
 
 
 def build_parser() -> Parser:

@@ -56,8 +56,9 @@ PROBE_FLAGS = {
     "max_new_tokens": "--max-new-tokens",
     "mean_dtype": "--mean-dtype",
     "batch_size": "--batch-size",
+    "top_k": "--top-k",
 }
-CORPUS_FLAGS = {"n_sentences": "-n", "split": "--split", "batch_size": "--batch-size"}
+CORPUS_FLAGS = {"n_sentences": "-n", "split": "--split", "batch_size": "--batch-size", "top_k": "--top-k"}
 
 
 def flag_attribute(args, field: str, flag: str) -> str:

@@ -64,6 +64,13 @@ def add_parsers(sub) -> None:
         "error in docs/store.md)",
     )
     p.add_argument(
+        "--top-k",
+        type=int,
+        default=None,
+        help="also keep each neuron's K top-activating probe samples with the firing token "
+        "(default: none; corpora keep 8)",
+    )
+    p.add_argument(
         "--shard",
         default=None,
         metavar="I/N",
@@ -96,7 +103,8 @@ def add_parsers(sub) -> None:
         run_corpus,
         help="record FLORES-200 statistics per language into a store",
         description="Forward FLORES-200 sentences of each language and store fire counts, value "
-        "sums and token counts per neuron. Resumable.",
+        "sums and token counts per neuron, and each neuron's top-k sentences with the firing "
+        "token (--top-k; `neuron`, `agreement`, `export-neurons` read them). Resumable.",
     )
     opt.add_model_options(p)
     opt.add_data_option(p)
@@ -110,6 +118,13 @@ def add_parsers(sub) -> None:
     )
     p.add_argument(
         "--split", default=corpus.split, choices=list(FLORES_SPLITS), help="FLORES-200 split (default: dev)"
+    )
+    p.add_argument(
+        "--top-k",
+        type=int,
+        default=corpus.top_k,
+        help="top-activating sentences kept per neuron and language, with the firing token "
+        f"(`neuron` shows them; default: {corpus.top_k})",
     )
     opt.add_store_option(p)
     opt.add_run_options(p)

@@ -27,7 +27,9 @@ def add_parsers(sub) -> None:
         description="For each neuron LAYER:NEURON, print its activation probability (share of "
         "tokens with act > 0) and mean activation in every stored FLORES-200 "
         "corpus and probe set (token-weighted over the set's samples), and the "
-        "stored neuron sets that hold it. Reads only the layers asked for.",
+        "stored neuron sets that hold it, and (where the corpora hold them, schema 3) each "
+        "language's top-activating FLORES sentences with the firing token in [[ ]] "
+        "(docs/neurons.md). Reads only the layers asked for.",
     )
     p.add_argument("--store", required=False, default=None, help="path of the HDF5 store")
     p.add_argument(
@@ -37,6 +39,17 @@ def add_parsers(sub) -> None:
         help="the neurons, e.g. 3:1205 10:77 (the store may come first instead of --store)",
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.add_argument(
+        "--contexts",
+        type=int,
+        default=None,
+        metavar="N",
+        help="top-activating FLORES sentences shown per language, the firing token in [[ ]] "
+        "(default: 3 when the store holds them; --json gives all k; 0: none)",
+    )
+    p.add_argument(
+        "--width", type=int, default=6, help="tokens of context either side of the firing token (default: 6)"
+    )
 
     p = opt.add_command(
         sub,
@@ -81,10 +94,11 @@ def add_parsers(sub) -> None:
         sub,
         "store-upgrade",
         run_store_upgrade,
-        help="rewrite a schema-1 store as schema 2 (exact integer fire counts)",
-        description="Convert a store written by an older toolkit (schema 1: float32 activation "
-        "probabilities) to schema 2 (uint16 fire counts, read back as the same float32 values). "
-        "Lossless and checked; a store that cannot be converted exactly is left as it is.",
+        help="rewrite a schema-1 or schema-2 store as schema 3",
+        description="Convert a store written by an older toolkit to schema 3: schema 1's float32 "
+        "activation probabilities become uint16 fire counts (read back as the same float32 values); "
+        "schema 3's top-activating contexts cannot be made without the model, so the upgraded store "
+        "holds none. Lossless and checked; a store that cannot be converted exactly is left as it is.",
     )
     opt.add_store_argument(p)
 
@@ -149,6 +163,13 @@ def run_neuron(args) -> int:
     if "--json" in items:
         items.remove("--json")
         args.json = True
+    for flag in ("--contexts", "--width"):
+        if flag in items:
+            at = items.index(flag)
+            if at + 1 >= len(items) or not items[at + 1].isdigit():
+                raise InputError(f"{flag} needs a whole number of at least 0")
+            setattr(args, flag[2:], int(items.pop(at + 1)))
+            items.pop(at)
     if "--store" in items:
         at = items.index("--store")
         if at + 1 >= len(items):
@@ -164,19 +185,43 @@ def run_neuron(args) -> int:
     if not items:
         raise InputError("`neuronoverlap neuron` needs neurons: LAYER:NEURON, e.g. 3:1205")
     neurons = [parse_neuron(text) for text in items]
+    if args.contexts is not None and args.contexts < 0 or args.width < 0:
+        raise InputError("--contexts and --width must be at least 0")
     with Store(args.store) as store:
         reports = query_neurons(store, neurons)
+        contexts = {}
+        if args.contexts != 0:  # issue 29: the top-activating sentences of each language
+            from neuronoverlap.neurons.contexts import neuron_contexts
+
+            contexts = neuron_contexts(store, neurons, width=args.width, required=args.contexts is not None)
         if args.json:
             document = {
                 "store": str(store.path),
                 "model": store.model_name,
-                "neurons": [r.to_dict() for r in reports],
+                "neurons": [
+                    {
+                        **r.to_dict(),
+                        "contexts": {
+                            lang: [c.to_dict() for c in items]
+                            for lang, items in contexts.get((r.layer, r.neuron), {}).items()
+                        },
+                    }
+                    for r in reports
+                ],
             }
-            print(json.dumps(document, indent=2))
+            print(json.dumps(document, indent=2, ensure_ascii=False))
             return 0
         print(f"store: {store.path}  model: {store.model_name}, {store.n_layers} x {store.d_mlp}")
         for report in reports:
             print(format_report(report))
+            if contexts.get((report.layer, report.neuron)):
+                from neuronoverlap.neurons.contexts import format_contexts
+
+                print("\n".join(format_contexts(contexts[report.layer, report.neuron], args.contexts or 3)))
+        if args.contexts is None and not any(v for per in contexts.values() for v in per.values()):
+            from neuronoverlap.store.contexts import HINT
+
+            print(f"(no top-activating contexts in this store; {HINT})")
     return 0
 
 
@@ -220,8 +265,13 @@ def run_store_upgrade(args) -> int:
 
     path = store_of(args)
     version, converted = upgrade_store(path)
-    if not converted and version == 2:
-        print(f"{path}: already schema 2")
+    from neuronoverlap.store.schema import SCHEMA_VERSION
+
+    if version == SCHEMA_VERSION:
+        print(f"{path}: already schema {SCHEMA_VERSION}")
     else:
-        print(f"{path}: schema {version} -> 2 ({len(converted)} probe sets converted to fire counts)")
+        print(
+            f"{path}: schema {version} -> {SCHEMA_VERSION} ({len(converted)} probe sets converted to fire "
+            "counts; no top-activating contexts: record corpora anew for them)"
+        )
     return 0

@@ -75,6 +75,7 @@ def probe_job(
         stop=options.stop(),
         count=options.count,
         mean_dtype=options.mean_dtype,
+        top_k=options.top_k,
         model_spec=source.resolve(store),
         device=source.device,
         dtype=source.dtype,
@@ -214,8 +215,9 @@ def record_corpora(
         _overall(len(inputs), "corpora", "language", progress) as bar,
     ):
         for lang, (sentences, params) in inputs.items():
+            extra = {} if per_sentence else {"top_k": options.top_k}
             statuses[lang] = recorder(
-                loaded, writer, lang, sentences, params, batch_size=options.batch_size, progress=progress
+                loaded, writer, lang, sentences, params, options.batch_size, progress=progress, **extra
             )
             bar.update(1)
             say(f"{what} {lang}: {statuses[lang]} ({len(sentences)} sentences) -> {store}")

@@ -20,6 +20,7 @@ from neuronoverlap.errors import InputError
 from neuronoverlap.models import NeuronModel, StopRule, generate_greedy
 from neuronoverlap.probes.prompts import ProbeSet
 from neuronoverlap.probes.stats import CorpusStats, ProbeBatchStats
+from neuronoverlap.probes.topk import DEFAULT_TOP_K, check_k, token_spans
 from neuronoverlap.store import ModelInfo, StoreWriter
 from neuronoverlap.versions import library_versions
 
@@ -56,6 +57,7 @@ def probe_params(
     stop: StopRule = StopRule(),  # noqa: B008 (frozen, immutable)
     count: str = "all",
     mean_dtype: str = "float32",
+    top_k: int | None = None,
 ) -> dict:
     """Every parameter a probe set is recorded with (stored in its `params`; a work plan's
     identity is built from them)."""
@@ -74,6 +76,7 @@ def probe_params(
         "toolkit_version": __version__,
         "library_versions": json.dumps(library_versions(), sort_keys=True),
         **({"mean_dtype": mean_dtype} if mean_dtype != "float32" else {}),
+        **({} if top_k is None else {"top_k": check_k(top_k)}),
     }
 
 
@@ -87,14 +90,16 @@ def record_probe_set(
     count: str = "all",
     mean_dtype: str = "float32",
     rows: tuple[int, int] | None = None,
+    top_k: int | None = None,
 ) -> str:
     """Generate greedily on every prompt, then record each sample's statistics in one
     teacher-forced pass (`count`: "all" real tokens, or "answer": the word's and the answer's
     tokens only); store them (`mean_dtype` float16 is opt-in). `rows`: only the samples of one
     unit of a work plan (`store/plan.py`): a shard store commits the unit, any other store the
     probe set after its last unit (units in plan order). Returns 'recorded', 'resumed' or
-    'already stored' (for a unit: also when journaled, awaiting its probe set's last unit)."""
-    params = probe_params(probe_set, batch_size, stop, count, mean_dtype)
+    'already stored' (for a unit: also when journaled, awaiting its probe set's last unit).
+    `top_k`: also keep each neuron's `top_k` samples (`probes.topk`; opt-in for probe sets)."""
+    params = probe_params(probe_set, batch_size, stop, count, mean_dtype, top_k)
     src, tgt = probe_set.src, probe_set.tgt
     if rows is None:
         lo, hi = 0, len(probe_set)
@@ -118,11 +123,12 @@ def record_probe_set(
     tokens_seen, started = 0, time.perf_counter()
     for start, stop_index in _batches(hi, batch_size, lo + done):
         prompts = probe_set.prompts[start:stop_index]
-        stats = ProbeBatchStats(len(prompts), model.n_layers, model.d_mlp, device=model.device)
+        stats = ProbeBatchStats(len(prompts), model.n_layers, model.d_mlp, device=model.device, top_k=top_k)
         spans = probe_set.word_spans()[start:stop_index] if count == "answer" else None
         generations = generate_greedy(model, prompts, stop, stats, count=count, word_spans=spans)
         stats.end_batch(len(prompts))
         mean, _, tokens = stats.result()
+        top = {} if stats.top is None else _batch_top(stats.top, start, generations)
         journal.add_block(
             start,
             mean=mean,
@@ -132,6 +138,7 @@ def record_probe_set(
             generations=np.array([g.text for g in generations], dtype=str),
             source_words=np.array(probe_set.source_words[start:stop_index], dtype=str),
             target_words=np.array(probe_set.target_words[start:stop_index], dtype=str),
+            **top,
         )
         tokens_seen += int(tokens.sum())
         bar.update(len(prompts))
@@ -144,6 +151,18 @@ def record_probe_set(
     return "resumed" if status == "partial" else "recorded"
 
 
+def _batch_top(top, start: int, generations) -> dict[str, np.ndarray]:
+    """The batch's top-k (samples numbered from `start`, positions from each sample's first
+    token) as journal-block arrays."""
+    import torch
+
+    lengths = [len(g.fed_ids) for g in generations]
+    top.end_batch(torch.tensor([max(lengths) - n for n in lengths]))
+    state = top.state_dict()
+    state["top_sample"] = np.where(state["top_sample"] >= 0, state["top_sample"] + start, -1).astype(np.int32)
+    return state
+
+
 def record_corpus(
     model: NeuronModel,
     writer: StoreWriter,
@@ -153,8 +172,10 @@ def record_corpus(
     batch_size: int = 16,
     commit_every: int = 4,
     progress: bool = True,
+    top_k: int | None = DEFAULT_TOP_K,
 ) -> str:
-    """Forward every sentence and store the language's fire counts, value sums and tokens."""
+    """Forward every sentence and store the language's fire counts, value sums and tokens, and
+    (unless `top_k` is None) each neuron's `top_k` sentences with their tokens' spans."""
     if not sentences:
         raise InputError(f"no sentences for corpus {lang}")
     params = {
@@ -162,12 +183,14 @@ def record_corpus(
         "batch_size": batch_size,
         "toolkit_version": __version__,
         "library_versions": json.dumps(library_versions(), sort_keys=True),
+        **({} if top_k is None else {"top_k": check_k(top_k)}),
     }
     status, state = writer.corpus_progress(lang, params)
     if status == "done":
         return "already stored"
     journal = writer.corpus_journal(lang, params)
-    stats = CorpusStats(model.n_layers, model.d_mlp)
+    stats = CorpusStats(model.n_layers, model.d_mlp, top_k)
+    spans = {} if top_k is None else token_spans(model.tokenizer, list(sentences))
     if state is not None:
         stats.load_state_dict(state)
     done = stats.n_sentences
@@ -185,7 +208,7 @@ def record_corpus(
         model.forward_activations(list(sentences[start:end]), stats)
         stats.end_batch(end - start)
         if (index + 1) % commit_every == 0 or end == len(sentences):
-            journal.save_state(**stats.state_dict())
+            journal.save_state(**stats.state_dict(), **spans)
         bar.update(end - start)
         rate = (stats.n_tokens - tokens_at_start) / (time.perf_counter() - started)
         bar.set_postfix(tok_s=f"{rate:.0f}")

@@ -18,6 +18,7 @@ from jaxtyping import Bool, Float, Int, UInt
 from torch import Tensor
 
 from neuronoverlap.errors import InputError
+from neuronoverlap.probes.topk import TopActivations, left_padding
 from neuronoverlap.store.counts import FIRES_DTYPE
 
 
@@ -40,13 +41,15 @@ class StreamingStatistic(Protocol):
 
 class ProbeBatchStats:
     """Per-sample sums for one batch of probes: value sum and (integer) fire count per (layer,
-    neuron). Generation feeds it one forward pass per token; the batch is its whole life, so
-    `end_batch` has nothing to fold."""
+    neuron); with `top_k`, the batch's top-k samples per neuron (`top`, ended by the recorder).
+    Generation feeds it one forward pass per token; the batch is its whole life, so `end_batch`
+    has nothing to fold."""
 
-    def __init__(self, batch_size: int, n_layers: int, d_mlp: int, device="cpu"):
+    def __init__(self, batch_size: int, n_layers: int, d_mlp: int, device="cpu", top_k: int | None = None):
         self.value_sum = torch.zeros(batch_size, n_layers, d_mlp, dtype=torch.float64, device=device)
         self.fire_count = torch.zeros(batch_size, n_layers, d_mlp, dtype=torch.int32, device=device)
         self.tokens = torch.zeros(batch_size, dtype=torch.long, device=device)
+        self.top = None if top_k is None else TopActivations(n_layers, d_mlp, min(top_k, batch_size))
 
     def consume(
         self,
@@ -59,6 +62,8 @@ class ProbeBatchStats:
         self.fire_count[:, layer] += ((activation > 0) & count_mask[..., None]).sum(dim=1, dtype=torch.int32)
         if layer == 0:
             self.tokens += count_mask.sum(-1)
+        if self.top is not None:
+            self.top.consume(layer, activation, count_mask)
 
     def end_batch(self, n_inputs: int) -> None:
         """Nothing to fold: the object holds one batch."""
@@ -97,15 +102,18 @@ class ProbeBatchStats:
 
 
 class CorpusStats:
-    """Language-level totals over a corpus: fire counts, value sums and the token count."""
+    """Language-level totals over a corpus: fire counts, value sums and the token count; with
+    `top_k`, each neuron's top-k sentences too (`probes.topk.TopActivations`)."""
 
-    def __init__(self, n_layers: int, d_mlp: int):
+    def __init__(self, n_layers: int, d_mlp: int, top_k: int | None = None):
         self.fire_count = np.zeros((n_layers, d_mlp), dtype=np.int64)
         self.value_sum = np.zeros((n_layers, d_mlp), dtype=np.float64)
         self.n_tokens = 0
         self.n_sentences = 0
         self._batch_fire: Tensor | None = None
         self._batch_value: Tensor | None = None
+        self.top = None if top_k is None else TopActivations(n_layers, d_mlp, top_k)
+        self._padding: Tensor | None = None
 
     def consume(
         self,
@@ -122,6 +130,9 @@ class CorpusStats:
         self._batch_value[layer] += (activation * mask).double().sum(dim=(0, 1))
         if layer == 0:
             self.n_tokens += int(count_mask.sum())
+            self._padding = left_padding(count_mask)
+        if self.top is not None:
+            self.top.consume(layer, activation, count_mask)
 
     def end_batch(self, n_sentences: int) -> None:
         """Fold the batch's device-side sums into the totals (call after each forward)."""
@@ -129,6 +140,8 @@ class CorpusStats:
             self.fire_count += self._batch_fire.cpu().numpy()
             self.value_sum += self._batch_value.cpu().numpy()
             self._batch_fire = self._batch_value = None
+        if self.top is not None:
+            self.top.end_batch(self._padding)
         self.n_sentences += n_sentences
 
     def result(self) -> tuple[Float[np.ndarray, "layer neuron"], Float[np.ndarray, "layer neuron"], int]:
@@ -137,15 +150,18 @@ class CorpusStats:
         return self.fire_count / tokens, self.value_sum / tokens, self.n_tokens
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        return {
+        state = {
             "fire_count": self.fire_count.copy(),
             "value_sum": self.value_sum.copy(),
             "n_tokens": np.int64(self.n_tokens),
             "n_sentences": np.int64(self.n_sentences),
         }
+        return {**state, **(self.top.state_dict() if self.top is not None else {})}
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         self.fire_count = np.array(state["fire_count"], dtype=np.int64)
         self.value_sum = np.array(state["value_sum"], dtype=np.float64)
         self.n_tokens = int(state["n_tokens"])
         self.n_sentences = int(state["n_sentences"])
+        if self.top is not None:
+            self.top.load_state_dict(state, seen=self.n_sentences)

@@ -165,6 +165,7 @@ SECTIONS = (
     ("languages", "Language similarity"),
     ("bridges", "Bridge selection"),
     ("evaluation", "Evaluation"),
+    ("neurons", "Neuron cards"),
 )
 
 
@@ -275,6 +276,12 @@ def render_html(data: dict[str, Any], tables: dict[str, Table], figures: dict[st
             base,
         ):
             page.table(name)
+    page.end()
+
+    from neuronoverlap.report.cards import render_cards  # issue 29: its own module
+
+    page.section("neurons", "Neuron cards")
+    page.add(render_cards(data.get("neuron_cards")))
     page.end()
 
     others = [name for name in tables if name.startswith("result_") or name == "neuron_sets"]

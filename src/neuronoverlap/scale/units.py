@@ -30,6 +30,7 @@ class Job:
     stop: StopRule = field(default_factory=StopRule)
     count: str = "all"
     mean_dtype: str = "float32"
+    top_k: int | None = None
     model_spec: str = "embedded"
     device: str = "cpu"
     dtype: str = "float32"
@@ -38,7 +39,9 @@ class Job:
     def plan(self) -> Plan:
         return Plan.of(
             {
-                ps.name: probe_params(ps, self.batch_size, self.stop, self.count, self.mean_dtype)
+                ps.name: probe_params(
+                    ps, self.batch_size, self.stop, self.count, self.mean_dtype, top_k=self.top_k
+                )
                 for ps in self.probe_sets
             }
         )
@@ -62,6 +65,7 @@ def record_unit(model: NeuronModel, writer: StoreWriter, job: Job, unit: Unit, p
         count=job.count,
         mean_dtype=job.mean_dtype,
         rows=unit.rows,
+        top_k=job.top_k,
     )
 
 

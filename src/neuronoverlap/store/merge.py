@@ -18,6 +18,7 @@ import h5py
 
 from neuronoverlap.errors import InputError
 from neuronoverlap.store import checksums, schema
+from neuronoverlap.store.contexts import merge_top, stored_top, write_contexts
 from neuronoverlap.store.plan import Plan, Unit
 from neuronoverlap.store.reader import checked_attrs, open_h5
 from neuronoverlap.store.writer import _STR as STR
@@ -167,6 +168,12 @@ def merge_shards(out: str | Path, shards: list[str | Path], link: bool = False) 
                     for stat, layout in layouts.items():
                         del g[stat]
                         g.create_virtual_dataset(stat, layout, fillvalue=0)
+                if "top_k" in params:  # top-activating contexts: the top-k of the shards' top-ks
+                    owners = sorted({str(owner[u]) for u in plan.units if u.name == name})
+                    key = f"{group_name}/{schema.PROBES}/{name}"
+                    parts = [stored_top(files[Path(p)][key]) for p in owners]
+                    top = merge_top(parts, int(params["top_k"]))
+                    write_contexts(g, {f"top_{k}": v for k, v in top.items()}, unit="sample")
         finally:
             for f in files.values():
                 f.close()

@@ -420,6 +420,12 @@ class Store:
             raise InputError(f"{self.path} has no corpus statistics for {lang!r} (it has: {have})")
         return CorpusView(self, lang)
 
+    def neuron(self, layer: int, neuron: int):
+        """One neuron: its top-activating contexts (`neurons.NeuronView`, issue 29)."""
+        from neuronoverlap.neurons.contexts import NeuronView
+
+        return NeuronView(self, layer, neuron)
+
     def neuron_set_names(self) -> list[str]:
         """Names of the neuron sets saved with `StoreWriter.put_sets`."""
         return self._names(schema.SETS)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from neuronoverlap import options
 from neuronoverlap.errors import InputError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
-#: Schema 1: `prob` float32; schema 2: `fires` (uint16 counts, prob = fires / tokens on read).
-READABLE_VERSIONS = (1, 2)
+#: Schema 1: `prob` float32; schema 2: `fires` (uint16 counts, prob = fires / tokens on read);
+#: schema 3: corpora (and probe sets) may hold top-activating `contexts` (store/contexts.py).
+READABLE_VERSIONS = (1, 2, 3)
 
 #: The per-sample statistics a probe set holds, by the one name each has in the library: "mean"
 #: (mean activation over the counted tokens) and "probability" (share of those tokens where the

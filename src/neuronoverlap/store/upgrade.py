@@ -1,4 +1,8 @@
-"""`neuronoverlap store-upgrade`: a schema-1 store rewritten as schema 2, losslessly.
+"""`neuronoverlap store-upgrade`: a schema-1 or schema-2 store rewritten as schema 3, losslessly.
+
+Schema 3 adds optional top-activating `contexts` to corpora and probe sets (store/contexts.py);
+they cannot be made without the model, so an upgraded store holds none (readers say so, with a
+hint to record them) and only its version changes.
 
 Schema 1 kept each probe sample's activation probability as float32 `prob`; schema 2 keeps the
 integer fire counts `fires` (`counts.py`). The counts are recovered exactly from `prob` and
@@ -44,14 +48,15 @@ def _convert_probe_set(group: h5py.Group) -> None:
 
 
 def upgrade_store(path: str | Path) -> tuple[int, list[str]]:
-    """Rewrite the store at `path` as schema 2. Returns (the old version, probe sets converted)."""
+    """Rewrite the store at `path` as the current schema. Returns (the old version, probe sets
+    converted from probabilities to fire counts)."""
     path = Path(path)
     with open_h5(path) as f:
         version = int(f.attrs.get("schema_version", 0))
     if version == schema.SCHEMA_VERSION:
         return version, []
     if version not in schema.READABLE_VERSIONS:
-        raise InputError(f"{path} has store schema {version}; store-upgrade converts schema 1 only")
+        raise InputError(f"{path} has store schema {version}; store-upgrade converts schemas 1 and 2 only")
     tmp = path.with_name(path.name + ".tmp")
     converted: list[str] = []
     with StoreWriter.for_existing(path, upgrading=True):

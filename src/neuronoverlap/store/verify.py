@@ -90,6 +90,12 @@ def verify_store(path: str | Path) -> VerifyReport:
             _check(obj, report)
         if schema.PLAN in f and "shard_index" not in f.attrs and "plan" not in report.damaged:
             _check_merged(f, report)
+        if not report.damaged:  # top-activating contexts: order, empty slots, indices in range
+            from neuronoverlap.store.contexts import contexts_problems
+
+            for problem in contexts_problems(f):
+                name, _, reason = problem.partition(": ")
+                report.damaged[name] = reason
     return report
 
 

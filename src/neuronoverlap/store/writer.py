@@ -24,6 +24,7 @@ import numpy as np
 from neuronoverlap.errors import InputError
 from neuronoverlap.sets.core import NeuronSet
 from neuronoverlap.store import checksums, counts, schema, space, undo
+from neuronoverlap.store.contexts import CONTEXTS, journal_top, merge_top, stored_top, write_contexts
 from neuronoverlap.store.journal import (
     Journal,
     atomic_write_bytes,
@@ -379,6 +380,8 @@ class StoreWriter:
             row = _write_blocks(g, journal, blocks, 0)
             if row != n:
                 raise InputError(f"journal of probe set {name} holds {row} samples, expected {n}")
+            if "top_k" in params:  # top-activating contexts (schema 3, store/contexts.py)
+                write_contexts(g, _top_state(journal_top(journal, blocks, params["top_k"])), unit="sample")
 
         self._rewrite(edit, sum(p.stat().st_size for p in blocks))
         journal.discard()
@@ -463,6 +466,12 @@ class StoreWriter:
                 raise InputError(f"journal of unit {unit_name(name, rows)} holds {got} samples")
             units = sorted(json.loads(g.attrs.get("units", "[]")) + [list(rows)])
             g.attrs["units"] = json.dumps(units)
+            if "top_k" in params:  # the shard's top-k: its units' so far and this one's, merged
+                parts = [journal_top(journal, blocks, params["top_k"])]
+                if CONTEXTS in g:
+                    parts.append(stored_top(g))
+                    del g[CONTEXTS]
+                write_contexts(g, _top_state(merge_top(parts, params["top_k"])), unit="sample")
             for obj in (g, *(g[k] for k in g)):  # rewritten: their checksums renewed
                 if checksums.covers_data(obj) or obj is g:
                     checksums.seal(obj)
@@ -514,6 +523,8 @@ class StoreWriter:
             )
             g.create_dataset("n_tokens", data=np.int64(state["n_tokens"]))
             g.create_dataset("n_sentences", data=np.int64(state["n_sentences"]))
+            if "top_value" in state:  # top-activating contexts (schema 3, store/contexts.py)
+                write_contexts(g, state, unit="sentence")
 
         self._rewrite(edit, sum(np.asarray(a).nbytes for a in state.values()))
         journal.discard()
@@ -636,6 +647,10 @@ def _write_blocks(g: h5py.Group, journal: Journal, blocks: list[Path], row: int)
             g[key][rows] = [t.replace("\x00", "\ufffd") for t in block[key].tolist()]
         row += size
     return row
+
+
+def _top_state(top: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {f"top_{name}": array for name, array in top.items()}
 
 
 def check_writable(path: Path) -> None:
