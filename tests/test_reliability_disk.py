@@ -42,7 +42,7 @@ COMMANDS = {
 
 
 def _is_temporary(name: str) -> bool:
-    return name.endswith((".partial", ".tmp", ".undo"))
+    return name.endswith((".partial", ".tmp", ".undo", ".undo-log-DO-NOT-DELETE"))
 
 
 def work(folder: Path) -> dict[str, bytes]:

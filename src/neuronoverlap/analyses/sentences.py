@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from neuronoverlap import __version__
 from neuronoverlap.errors import InputError
 from neuronoverlap.models import NeuronModel
+from neuronoverlap.probes.recorder import precision_params
 from neuronoverlap.store import Store, StoreWriter, schema
 from neuronoverlap.versions import library_versions
 
@@ -101,6 +102,7 @@ def sentence_params(params: dict, batch_size: int, model: NeuronModel) -> dict:
         "library_versions": library_versions(),
         "unit": "sentence",
         "tokenizer": tokenizer_fingerprint(model),
+        **precision_params(model.dtype, model.device),
     }
 
 

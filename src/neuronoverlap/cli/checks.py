@@ -52,6 +52,24 @@ def check_options(args) -> None:
         model_name_of(str(args.model))
 
 
+#: Options that name a file or folder a command writes (merge's positional `out` is a new store).
+OUTPUT_OPTIONS = {"json": "--json", "out": "--out"}
+
+
+def check_outputs(args) -> None:
+    """Every output path of any command: never an input store, a shard, or any HDF5 file
+    (`store.paths.check_output`, the one rule)."""
+    from neuronoverlap.store.paths import check_output
+
+    if getattr(args, "command", None) == "merge":
+        return
+    inputs = [getattr(args, "store", None), *(getattr(args, "shards", None) or [])]
+    for attr, flag in OUTPUT_OPTIONS.items():
+        value = getattr(args, attr, None)
+        if isinstance(value, (str, Path)):
+            check_output(value, flag, inputs)
+
+
 def parse_window(text: str | None) -> list[int] | None:
     """'6-11' or '6,7,8' -> layer ids (each >= 0; a range first <= last)."""
     if not text:
@@ -88,6 +106,10 @@ def check_store(args) -> None:
     """For a command that writes --store: the store readable, of this schema version, of the
     --model asked for (by name), its journal of that model, and no other writer at work."""
     store = getattr(args, "store", None)
+    if store is not None:
+        from neuronoverlap.store.paths import resolve_store
+
+        resolve_store(store)  # empty, or a symlink loop: refused here
     if store and Path(store).is_dir():
         raise InputError(f"--store {store} is a folder; give a store file, e.g. {Path(store) / 'run.h5'}")
     if getattr(args, "command", None) not in WRITING_COMMANDS or not store:

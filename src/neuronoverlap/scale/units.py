@@ -38,7 +38,15 @@ class Job:
     def plan(self) -> Plan:
         return Plan.of(
             {
-                ps.name: probe_params(ps, self.batch_size, self.stop, self.count, self.mean_dtype)
+                ps.name: probe_params(
+                    ps,
+                    self.batch_size,
+                    self.stop,
+                    self.count,
+                    self.mean_dtype,
+                    dtype=self.dtype,
+                    device=self.device,
+                )
                 for ps in self.probe_sets
             }
         )

@@ -18,6 +18,7 @@ import h5py
 
 from neuronoverlap.errors import InputError
 from neuronoverlap.store import checksums, counts, schema, space
+from neuronoverlap.store.paths import resolve_store
 from neuronoverlap.store.reader import open_h5
 from neuronoverlap.store.writer import StoreWriter, _now, _plain
 from neuronoverlap.versions import library_versions
@@ -45,8 +46,10 @@ def _convert_probe_set(group: h5py.Group) -> None:
 
 def upgrade_store(path: str | Path) -> tuple[int, list[str]]:
     """Rewrite the store at `path` as schema 2. Returns (the old version, probe sets converted)."""
-    path = Path(path)
+    path = resolve_store(path, "store")  # a link: its target rewritten, the link kept
     with open_h5(path) as f:
+        if "model_fingerprint" not in f.attrs:
+            raise InputError(f"{path} is an HDF5 file but not a neuronoverlap store; nothing to upgrade")
         version = int(f.attrs.get("schema_version", 0))
     if version == schema.SCHEMA_VERSION:
         return version, []

@@ -74,9 +74,9 @@ def _check(obj, report: VerifyReport) -> None:
 def verify_store(path: str | Path) -> VerifyReport:
     """Check every object of the store at `path` (an unreadable file is an `InputError`)."""
     report = VerifyReport(Path(path))
-    if undo.undo_path(Path(path)).is_file():
+    if undo.existing_undo(Path(path)) is not None:
         report.notes.append(
-            f"{undo.undo_path(Path(path)).name}: a commit was interrupted; this is the store as it was "
+            f"{undo.existing_undo(Path(path)).name}: a commit was interrupted; this is the store as it was "
             "before it (the next writer restores it on disk); do not delete the undo log"
         )
     with open_h5(path) as f:

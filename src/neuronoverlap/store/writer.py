@@ -29,9 +29,11 @@ from neuronoverlap.store.journal import (
     atomic_write_bytes,
     make_dirs,
     read_json,
+    remove_discarded,
     remove_empty_dirs,
 )
 from neuronoverlap.store.neuron_sets import write_neuron_set
+from neuronoverlap.store.paths import resolve_store
 from neuronoverlap.store.reader import open_h5
 from neuronoverlap.versions import library_versions
 
@@ -49,6 +51,11 @@ class ModelInfo:
 
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+#: Parameters recorded only since a later toolkit: an entry stored before lacks them, and is not
+#: refused for that (what it was recorded with is unknown; store-info says so).
+ADDED_PARAMS = ("dtype", "device")
 
 
 def _first_difference(stored: dict, asked: dict) -> str | None:
@@ -93,7 +100,7 @@ class StoreWriter:
     ):
         """`upgrading`: the lock of an older store, for `store.upgrade` only (no commits).
         `shard`: this store is shard `index` of `count` of a work plan (`plan`: its JSON)."""
-        self.path = Path(path)
+        self.path = resolve_store(path)  # two links to one store: one lock, one journal
         self.shard = shard
         self.model = model
         self.toolkit_version = toolkit_version
@@ -115,6 +122,7 @@ class StoreWriter:
             raise InputError(f"{self.path} is being written by another process (lock held)") from None
         try:
             undo.roll_back(self.path)  # a commit interrupted by a kill: the store as it was
+            remove_discarded(self.journal_root)  # journals a kill left half-deleted
             self._check_model()
         except BaseException:
             self.close()
@@ -319,7 +327,8 @@ class StoreWriter:
         stored = self._stored_attrs(kind, name)
         if stored is None:
             return False
-        diff = _first_difference(stored, params)
+        legacy = {k: params[k] for k in ADDED_PARAMS if k in params and k not in stored}
+        diff = _first_difference({**stored, **legacy}, params)
         if diff:
             raise InputError(
                 f"{what} in {self.path} was recorded differently ({diff}); nothing was changed: rerun "
