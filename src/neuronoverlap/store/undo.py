@@ -22,6 +22,7 @@ import zlib
 from pathlib import Path
 
 from neuronoverlap.errors import InputError
+from neuronoverlap.store import space
 
 MAGIC = b"neuronoverlap-undo-1\n"
 _SIZE = struct.Struct("<Q")
@@ -138,7 +139,8 @@ def roll_back(store: Path) -> bool:
 class UndoFile(io.RawIOBase):
     """The store opened for an in-place commit: every overwrite of an old byte is logged first."""
 
-    def __init__(self, fh, log: Path):
+    def __init__(self, fh, log: Path, reserve: int = 0):
+        """`reserve`: bytes of disk allocated for the log first (`space.reserve`)."""
         self.fh, self.log_path = fh, log
         self.size = os.fstat(fh.fileno()).st_size
         self.saved: list[tuple[int, int]] = []  # ranges already logged (old bytes kept)
@@ -146,6 +148,12 @@ class UndoFile(io.RawIOBase):
         self.writes_logged = 0
         self.dead = False  # set after a failed commit is rolled back: nothing more is written
         self.log = open(log, "wb")
+        try:
+            space.reserve(self.log, reserve, log, "the undo log of")
+        except BaseException:
+            self.log.close()
+            log.unlink(missing_ok=True)
+            raise
         self._log(MAGIC + _SIZE.pack(self.size))
         fsync_dir(log.parent)
 

@@ -62,26 +62,13 @@ def upgrade_store(path: str | Path) -> tuple[int, list[str]]:
         space.ensure_free_space(path, need, "upgrading")
         tmp.unlink(missing_ok=True)
         try:
-            with h5py.File(path, "r") as src, h5py.File(tmp, "w") as dst:
-                checksums.check(src)
-                legacy = checksums.unsealed(src) - {"/"}
-                for key, value in src.attrs.items():
-                    dst.attrs[key] = value
-                for key in src:
-                    src.copy(src[key], dst, name=key)
-                model = schema.model_group(str(_plain(src.attrs["model_name"])))
-                probes = dst.get(f"{model}/{schema.PROBES}")
-                for name in sorted(probes) if probes is not None else []:
-                    if "prob" in probes[name]:
-                        _convert_probe_set(probes[name])
-                        converted.append(name)
-                dst.attrs["schema_version"] = schema.SCHEMA_VERSION
-                dst.attrs["upgraded_from_schema"] = version
-                dst.attrs["modified"] = _now()
-                dst.attrs["modified_with"] = json.dumps(library_versions(), sort_keys=True)
-                checksums.seal_new(dst, legacy)
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
+            with open(tmp, "w+b") as raw, h5py.File(path, "r") as src:
+                space.reserve(raw, need, path, "upgrading")  # before HDF5 writes (writer.py)
+                with h5py.File(raw, "w") as dst:
+                    _copy_upgraded(src, dst, version, converted)
+                raw.flush()
+                space.release(raw)
+                os.fsync(raw.fileno())
             os.replace(tmp, path)
         except (OSError, RuntimeError) as exc:
             tmp.unlink(missing_ok=True)
@@ -90,3 +77,24 @@ def upgrade_store(path: str | Path) -> tuple[int, list[str]]:
             tmp.unlink(missing_ok=True)
             raise
     return version, converted
+
+
+def _copy_upgraded(src: h5py.File, dst: h5py.File, version: int, converted: list[str]) -> None:
+    """Copy `src` into `dst` as schema 2 (probe sets' `prob` as `fires`; names in `converted`)."""
+    checksums.check(src)
+    legacy = checksums.unsealed(src) - {"/"}
+    for key, value in src.attrs.items():
+        dst.attrs[key] = value
+    for key in src:
+        src.copy(src[key], dst, name=key)
+    model = schema.model_group(str(_plain(src.attrs["model_name"])))
+    probes = dst.get(f"{model}/{schema.PROBES}")
+    for name in sorted(probes) if probes is not None else []:
+        if "prob" in probes[name]:
+            _convert_probe_set(probes[name])
+            converted.append(name)
+    dst.attrs["schema_version"] = schema.SCHEMA_VERSION
+    dst.attrs["upgraded_from_schema"] = version
+    dst.attrs["modified"] = _now()
+    dst.attrs["modified_with"] = json.dumps(library_versions(), sort_keys=True)
+    checksums.seal_new(dst, legacy)

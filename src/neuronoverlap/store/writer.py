@@ -9,6 +9,7 @@ at any moment loses at most the block being computed.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import fcntl
 import json
@@ -264,9 +265,14 @@ class StoreWriter:
         need = space.needed(new_bytes)
         space.ensure_free_space(self.path, need, "committing to")
         try:
-            with h5py.File(tmp, "w", rdcc_nbytes=64 * 2**20) as f:
-                self._fill(f, edit, exists=False)
-            with open(tmp, "rb+") as fh:
+            with open(tmp, "w+b") as fh:
+                # The space is reserved before HDF5 writes a byte (HDF5 may crash on a full disk),
+                # so the file is written through h5py's file-object driver, not created by HDF5.
+                space.reserve(fh, need, self.path, "committing to")
+                with h5py.File(fh, "w", rdcc_nbytes=64 * 2**20) as f:
+                    self._fill(f, edit, exists=False)
+                fh.flush()
+                space.release(fh)
                 os.fsync(fh.fileno())
             os.replace(tmp, self.path)
         except (OSError, RuntimeError) as exc:  # h5py: RuntimeError for some failed flushes
@@ -277,7 +283,9 @@ class StoreWriter:
             raise
 
     def _commit_in_place(self, edit: Callable[[h5py.Group], None], new_bytes: int) -> None:
-        need = space.needed(new_bytes)
+        grow = space.needed(new_bytes)
+        log_size = space.undo_reserve(self.path.stat().st_size)
+        need = grow + log_size  # the new data and the undo log
         space.ensure_free_space(self.path, need, "committing to")
         log = undo.undo_path(self.path)
         try:
@@ -287,13 +295,15 @@ class StoreWriter:
         try:
             journal_log = None
             try:
+                space.reserve(fh, grow, self.path, "committing to")  # before HDF5 writes a byte
                 # The undo log exists before the exclusive lock is taken and until it is released:
                 # a reader that finds the store locked with no undo log knows no commit holds it.
-                journal_log = undo.UndoFile(fh, log)
+                journal_log = undo.UndoFile(fh, log, reserve=log_size)
                 _lock_out_readers(fh, self.path)
                 with h5py.File(journal_log, "r+", rdcc_nbytes=64 * 2**20) as f:
                     self._fill(f, edit, exists=True)
                 fh.flush()
+                space.release(fh)
                 os.fsync(fh.fileno())
                 journal_log.close_log()
                 log.unlink()  # the commit point
@@ -303,6 +313,8 @@ class StoreWriter:
                     journal_log.close_log()
                     journal_log.dead = True  # HDF5 may still try to flush: refused
                 undo.roll_back(self.path)
+                with contextlib.suppress(OSError):
+                    space.release(fh)  # the reservation past the (old) end
                 if isinstance(exc, (OSError, RuntimeError)):
                     cause = (journal_log.error if journal_log is not None else None) or exc
                     raise space.storage_error(cause, self.path, need, "committing to") from None
