@@ -70,6 +70,43 @@ def check_outputs(args) -> None:
             check_output(value, flag, inputs)
 
 
+def _given_store(args) -> Path | None:
+    """The store file a command reads: --store, STORE, or (neuron) the first item."""
+    items = getattr(args, "items", None) or []
+    for value in (getattr(args, "store", None), getattr(args, "store_positional", None), *items[:1]):
+        if value and Path(str(value)).is_file():
+            return Path(str(value))
+    return None
+
+
+def check_shard(args) -> None:
+    """A single shard of a work plan holds part of the data: commands that write or decide
+    from the store refuse it; commands that read it say so on stderr (which units it holds)."""
+    import sys
+
+    from neuronoverlap.store.reader import shard_units
+
+    path = _given_store(args)
+    if path is None or getattr(args, "command", None) in ("merge",) or getattr(args, "shards", None):
+        return
+    try:
+        shard = shard_units(path)
+    except InputError:
+        return  # not readable: the command's own open says why
+    if shard is None:
+        return
+    index, count, units = shard
+    merge = "merge the shards first (`neuronoverlap merge OUT SHARD ...`)"
+    if args.command in WRITING_COMMANDS:
+        raise InputError(f"{path} is shard {index} of {count} of a work plan, not a whole store; {merge}")
+    held = ", ".join(units) or "no units yet"
+    print(
+        f"neuronoverlap: note: {path} is shard {index} of {count} of a work plan and holds only {held}; "
+        f"{merge} for the whole plan",
+        file=sys.stderr,
+    )
+
+
 def parse_window(text: str | None) -> list[int] | None:
     """'6-11' or '6,7,8' -> layer ids (each >= 0; a range first <= last)."""
     if not text:

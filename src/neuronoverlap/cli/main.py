@@ -73,11 +73,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     _warnings_above_bars()
     try:
-        from neuronoverlap.cli.checks import check_options, check_outputs, check_store
+        from neuronoverlap.cli.checks import check_options, check_outputs, check_shard, check_store
 
         check_options(args)
         check_outputs(args)
         check_store(args)
+        check_shard(args)
         code = args.run(args)
         sys.stdout.flush()  # inside the try: a reader gone (`| head`) is a BrokenPipeError here
         return code

@@ -77,7 +77,7 @@ def open_h5(path: str | Path) -> Iterator[h5py.File]:
             # An undo log under the shared lock: a commit was interrupted (kill -9, power
             # loss); what it wrote is not committed, so read the store as it was before it.
             f = h5py.File(undo.OldView(fh, *parsed), "r") if parsed else h5py.File(path, "r")
-        except OSError as exc:
+        except (OSError, RuntimeError, ValueError) as exc:  # what h5py raises for a damaged file
             cut = _TRUNCATED.search(str(exc))
             if cut:  # HDF5 compares the file's end with the end its superblock recorded
                 raise undo.truncated_error(path, int(cut["eof"]), int(cut["stored"])) from None
@@ -89,6 +89,23 @@ def open_h5(path: str | Path) -> Iterator[h5py.File]:
             yield f
         finally:
             f.close()
+
+
+def shard_units(path: str | Path) -> tuple[int, int, list[str]] | None:
+    """(index, count, units held as 'de-fr[0:64]') when `path` is one shard of a work plan,
+    else None (a whole store, or a merged one)."""
+    with open_h5(path) as f:
+        if "shard_index" not in f.attrs:
+            return None
+        index, count = int(f.attrs["shard_index"]), int(f.attrs["shard_count"])
+        model = schema.model_group(str(f.attrs["model_name"]))
+        probes = f.get(f"{model}/{schema.PROBES}")
+        units = [
+            f"{name}[{a}:{b}]"
+            for name in (sorted(probes) if probes is not None else [])
+            for a, b in json.loads(probes[name].attrs.get("units", "[]"))
+        ]
+    return index, count, units
 
 
 def _read(dataset: h5py.Dataset, selection=()) -> np.ndarray:
