@@ -438,3 +438,39 @@ def test_the_disk_filled_by_another_process_during_a_commit(command, tiny_store_
     finally:
         subprocess.run(["umount", str(mount)], check=False)
         mount.rmdir()
+
+
+@pytest.mark.parametrize("what", ["probe", "corpus", "per-sentence", "sets"])
+def test_each_commit_reserves_what_it_writes(what, tiny_store_template, tiny_llama, tmp_path, monkeypatch):
+    """The space a commit reserves covers what the store grows by (else HDF5 would write past
+    its reservation, where a full disk can still reach it)."""
+    from neuronoverlap.analyses.sentences import record_sentence_counts
+    from neuronoverlap.probes import flores_sentences, open_writer, record_corpus, record_probe_set
+    from neuronoverlap.probes.prompts import translation_probe_sets
+    from neuronoverlap.sets import NeuronSet
+
+    store = tmp_path / "run.h5"
+    shutil.copy(tiny_store_template, store)
+    reserved = []
+    real = space.reserve
+
+    def reserve(fh, nbytes, path, what_for):
+        if Path(path) == store:
+            reserved.append((store.stat().st_size, nbytes))
+        return real(fh, nbytes, path, what_for)
+
+    monkeypatch.setattr(space, "reserve", reserve)
+    with open_writer(store, tiny_llama) as writer:
+        if what == "probe":
+            probe_set = translation_probe_sets("de", "es", 40, seed=0)[0]
+            record_probe_set(tiny_llama, writer, probe_set, batch_size=8, progress=False)
+        elif what == "corpus":
+            record_corpus(tiny_llama, writer, "es", *flores_sentences("es", 8), progress=False)
+        elif what == "per-sentence":
+            record_sentence_counts(tiny_llama, writer, "es", *flores_sentences("es", 400), progress=False)
+        else:
+            mask = np.random.default_rng(0).random((4, 256)) < 0.5
+            writer.put_sets({f"s{i}": NeuronSet(mask, "random") for i in range(8)})
+    assert len(reserved) == 1
+    before, granted = reserved[0]
+    assert store.stat().st_size - before <= granted, (store.stat().st_size - before, granted)

@@ -180,7 +180,8 @@ def record_sentence_counts(
         g.create_dataset("tokens", data=counts.tokens, fletcher32=True)
         g.create_dataset("token_ids", data=token_ids, compression=schema.COMPRESSION, fletcher32=True)
 
-    writer.edit(SENTENCES, fill)
+    # What the commit writes (uncompressed): its space is checked and reserved before HDF5 writes.
+    writer.edit(SENTENCES, fill, new_bytes=counts.fire_count.nbytes + counts.tokens.nbytes + token_ids.nbytes)
     return "recorded"
 
 

@@ -102,7 +102,8 @@ def truncated_error(store: Path, have: int, recorded: int) -> InputError:
     journal = store.with_name(store.name + ".partial")
     kept = f"; the unfinished work in {journal} is kept" if journal.exists() else ""
     return InputError(
-        f"{store} is truncated ({have} of {recorded} bytes: copied in part, or cut by a full disk); "
+        f"{store} is not a readable HDF5 store: it is truncated ({have} of {recorded} bytes: copied "
+        "in part, or cut by a full disk); "
         f"restore it from a copy, or move it aside and rerun the same command to record it again{kept}"
     )
 
