@@ -77,6 +77,8 @@ def open_h5(path: str | Path) -> Iterator[h5py.File]:
             # An undo log under the shared lock: a commit was interrupted (kill -9, power
             # loss); what it wrote is not committed, so read the store as it was before it.
             f = h5py.File(undo.OldView(fh, *parsed), "r") if parsed else h5py.File(path, "r")
+        except InputError:
+            raise
         except (OSError, RuntimeError, ValueError) as exc:  # what h5py raises for a damaged file
             cut = _TRUNCATED.search(str(exc))
             if cut:  # HDF5 compares the file's end with the end its superblock recorded
