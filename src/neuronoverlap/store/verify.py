@@ -127,26 +127,57 @@ def _check_chunks(obj, report: VerifyReport, name: str, owners: dict[int, str]) 
 def _objects(f: h5py.File, report: VerifyReport) -> list[tuple[str, object]]:
     """Every object reachable from the root, by walking the groups one link at a time: a damaged
     link or object header is reported (its name) and the walk goes on with the others."""
-    found, todo = [], [f]
+    found, todo = [], [("/", f)]
     while todo:
-        group = todo.pop()
+        where, group = todo.pop()
         try:
             names = list(group.keys())
         except Exception as exc:
-            report.damaged[f"{group.name} (its list of members)"] = _reason(exc)
+            report.damaged[f"{where} (its list of members)"] = _reason(exc)
             continue
         for key in names:
-            path = f"{group.name.rstrip('/')}/{key}"
+            shown = key.decode("utf-8", "backslashreplace") if isinstance(key, bytes) else str(key)
+            path = f"{where.rstrip('/')}/{shown}"
             try:
+                if isinstance(key, bytes):  # h5py gives bytes for a name that is not UTF-8
+                    raise OSError("its name is not UTF-8 (a damaged link)")
                 obj = group[key]
+                if not isinstance(obj, (h5py.Group, h5py.Dataset)):
+                    raise OSError(f"a {type(obj).__name__} where a store holds groups and datasets only")
             except Exception as exc:
                 report.damaged[path] = _reason(exc)
                 report.checked.append(path)
                 continue
             found.append((path, obj))
             if isinstance(obj, h5py.Group):
-                todo.append(obj)
+                todo.append((path, obj))
+            _check_members(path, obj, report)
     return found
+
+
+#: Members every probe set and corpus group holds (a renamed or lost link is damage); groups may
+#: hold more (later layouts add datasets), which is not checked.
+_REQUIRED = {
+    schema.PROBES: (
+        {"mean", "tokens", "prompts", "generations", "source_words", "target_words"},
+        ("fires", "prob"),
+    ),
+    schema.CORPORA: ({"fire_count", "value_sum", "n_tokens", "n_sentences"}, ()),
+}
+
+
+def _check_members(path: str, obj, report: VerifyReport) -> None:
+    parts = path.strip("/").split("/")
+    if len(parts) != 3 or parts[1] not in _REQUIRED or not isinstance(obj, h5py.Group):
+        return
+    required, one_of = _REQUIRED[parts[1]]
+    try:
+        have = set(obj.keys())
+    except Exception:
+        return  # reported by the walk
+    missing = sorted(required - have) + ([one_of[0]] if one_of and not have & set(one_of) else [])
+    if missing:
+        report.damaged.setdefault(path, f"lacks {', '.join(missing)} (a lost or renamed link)")
 
 
 def _check_identity(f: h5py.File, path: Path) -> None:
