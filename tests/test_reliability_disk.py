@@ -42,7 +42,7 @@ COMMANDS = {
 
 
 def _is_temporary(name: str) -> bool:
-    return name.endswith((".partial", ".tmp", ".undo"))
+    return name.endswith((".partial", ".tmp", ".undo", ".undo-log-DO-NOT-DELETE"))
 
 
 def work(folder: Path) -> dict[str, bytes]:
@@ -303,3 +303,174 @@ def test_hdf5s_runtime_error_on_a_full_disk_is_one_line(tiny_store_template, tmp
     line = capsys.readouterr().err.strip()
     assert "No space left on device; needs about" in line and "\n" not in line
     assert "slist" not in line and folder_snapshot(tmp_path) == before
+
+
+#: Run inside one child process per command: for each moment, the folder is set up afresh
+#: (`setup.json`: files to copy in), the disk is filled (by "another process") at that moment of
+#: a commit and the command runs; one JSON line per moment: its exit code and stderr.
+#: NO_RESERVE=1 turns the space reservation off (then, measured: segmentation faults).
+_FILL_DRIVER = """
+import contextlib, io, json, os, shutil, sys
+from pathlib import Path
+
+from neuronoverlap.cli import main
+from neuronoverlap.store import space, undo
+
+mount, setup = Path(sys.argv[1]), json.loads(sys.argv[2])
+moment = None
+
+
+def fill():
+    try:
+        with open(mount / "filler-late", "ab") as fh:
+            while True:
+                fh.write(b"x" * 4096)
+                fh.flush()
+    except OSError:
+        pass
+
+
+real_reserve, real_init, real_write = space.reserve, undo.UndoFile.__init__, undo.UndoFile.write
+
+
+def reserve(fh, nbytes, path, what):
+    if os.environ.get("NO_RESERVE"):
+        return
+    real_reserve(fh, nbytes, path, what)
+
+
+def reserve_and_fill(fh, nbytes, path, what):
+    if moment == "before-reserve":
+        fill()
+    reserve(fh, nbytes, path, what)
+    if moment == "after-reserve" and not str(path).endswith("DO-NOT-DELETE"):
+        fill()
+
+
+def init(self, *args, **kwargs):
+    real_init(self, *args, **kwargs)
+    if moment == "undo-log":
+        fill()
+
+
+def write(self, data):
+    if moment == "first-write" and not getattr(self, "filled", False):
+        self.filled = True
+        fill()
+    return real_write(self, data)
+
+
+space.reserve, undo.UndoFile.__init__, undo.UndoFile.write = reserve_and_fill, init, write
+for moment in setup["moments"]:
+    for path in list(mount.iterdir()):
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    for source, name in setup["copies"]:
+        shutil.copy(source, mount / name)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(setup["argv"])
+    (mount / "filler-late").unlink(missing_ok=True)
+    checked = {}
+    for name in setup["check"]:
+        if (mount / name).exists():
+            checked[name] = main(["verify", str(mount / name)])
+    shards = [(source, name) for source, name in setup["copies"] if name.startswith("sh.")]
+    unchanged = all((mount / name).read_bytes() == Path(source).read_bytes() for source, name in shards)
+    left = sorted(p.name for p in mount.rglob("*") if p.is_file() and p.name.endswith(
+        (".tmp", ".partial", ".undo", ".undo-log-DO-NOT-DELETE")))
+    print(json.dumps({"moment": moment, "code": code, "err": err.getvalue(), "verified": checked,
+                      "shards_unchanged": unchanged, "left": left}), flush=True)
+"""
+
+FILL_COMMANDS = {
+    "new-store": ["probe", "--pair", "de-es", "-n", "4", "--batch-size", "2", "--max-new-tokens", "3"],
+    **COMMANDS,
+    "merge": ["merge", "MERGED", "SHARD0", "SHARD1"],
+}
+FILL_MOMENTS = ("before-reserve", "after-reserve", "undo-log", "first-write")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", list(FILL_COMMANDS))
+def test_the_disk_filled_by_another_process_during_a_commit(command, tiny_store_template, tmp_path):
+    """A tmpfs filled to the last byte at each moment of a commit (after the free-space check,
+    after the reservation, when the undo log appears, at HDF5's first write): the command exits
+    0 (its space was reserved) or 2 with one line, never a crash; every store passes `verify`
+    (a later step may have failed after a commit: the store then holds that commit, whole), the
+    shards are as they were, and no partial file of the command is left."""
+    shards = []
+    for index in (0, 1):
+        argv = [*FILL_COMMANDS["new-store"], "--model", "tiny-llama", "--shard", f"{index}/2"]
+        assert main([*argv, "--store", str(tmp_path / "sh.h5"), "--quiet"]) == 0
+        shards.append(tmp_path / f"sh.shard-{index}-of-2.h5")
+    mount = _tmpfs("8m")
+    try:
+        store = mount / ("new.h5" if command == "new-store" else "run.h5")
+        copies = [(str(s), s.name) for s in shards]
+        if command != "new-store":
+            copies.append((str(tiny_store_template), "run.h5"))
+        names = {
+            "MERGED": mount / "merged.h5",
+            "SHARD0": mount / shards[0].name,
+            "SHARD1": mount / shards[1].name,
+        }
+        argv = [str(names.get(a, a)) for a in FILL_COMMANDS[command]]
+        if command != "merge":
+            argv += ["--model", "tiny-llama", "--store", str(store), "--quiet"]
+        setup = {"moments": FILL_MOMENTS, "copies": copies, "argv": argv, "check": [store.name, "merged.h5"]}
+        out = subprocess.run(
+            [sys.executable, "-c", _FILL_DRIVER, str(mount), json.dumps(setup)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert out.returncode == 0, (out.returncode, out.stderr[-3000:])
+        results = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+        assert [r["moment"] for r in results] == list(FILL_MOMENTS), out.stdout[-3000:]
+        for r in results:
+            assert r["code"] in (0, 2), r
+            if r["code"] == 2:
+                lines = r["err"].strip().splitlines()
+                assert len(lines) == 1 and "Traceback" not in r["err"], r
+                assert "space" in lines[0] and "MiB" in lines[0], r
+            assert all(code == 0 for code in r["verified"].values()), r
+            assert r["shards_unchanged"] and r["left"] == [], r
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+        mount.rmdir()
+
+
+@pytest.mark.parametrize("what", ["probe", "corpus", "per-sentence", "sets"])
+def test_each_commit_reserves_what_it_writes(what, tiny_store_template, tiny_llama, tmp_path, monkeypatch):
+    """The space a commit reserves covers what the store grows by (else HDF5 would write past
+    its reservation, where a full disk can still reach it)."""
+    from neuronoverlap.analyses.sentences import record_sentence_counts
+    from neuronoverlap.probes import flores_sentences, open_writer, record_corpus, record_probe_set
+    from neuronoverlap.probes.prompts import translation_probe_sets
+    from neuronoverlap.sets import NeuronSet
+
+    store = tmp_path / "run.h5"
+    shutil.copy(tiny_store_template, store)
+    reserved = []
+    real = space.reserve
+
+    def reserve(fh, nbytes, path, what_for):
+        if Path(path) == store:
+            reserved.append((store.stat().st_size, nbytes))
+        return real(fh, nbytes, path, what_for)
+
+    monkeypatch.setattr(space, "reserve", reserve)
+    with open_writer(store, tiny_llama) as writer:
+        if what == "probe":
+            probe_set = translation_probe_sets("de", "es", 40, seed=0)[0]
+            record_probe_set(tiny_llama, writer, probe_set, batch_size=8, progress=False)
+        elif what == "corpus":
+            record_corpus(tiny_llama, writer, "es", *flores_sentences("es", 8), progress=False)
+        elif what == "per-sentence":
+            record_sentence_counts(tiny_llama, writer, "es", *flores_sentences("es", 400), progress=False)
+        else:
+            mask = np.random.default_rng(0).random((4, 256)) < 0.5
+            writer.put_sets({f"s{i}": NeuronSet(mask, "random") for i in range(8)})
+    assert len(reserved) == 1
+    before, granted = reserved[0]
+    assert store.stat().st_size - before <= granted, (store.stat().st_size - before, granted)

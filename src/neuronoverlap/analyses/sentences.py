@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from neuronoverlap import __version__
 from neuronoverlap.errors import InputError
 from neuronoverlap.models import NeuronModel
+from neuronoverlap.probes.recorder import precision_params
 from neuronoverlap.store import Store, StoreWriter, schema
 from neuronoverlap.versions import library_versions
 
@@ -121,6 +122,7 @@ def sentence_params(params: dict, batch_size: int, model: NeuronModel) -> dict:
         "library_versions": library_versions(),
         "unit": "sentence",
         "tokenizer": tokenizer_fingerprint(model),
+        **precision_params(model.dtype, model.device),
     }
 
 
@@ -198,7 +200,8 @@ def record_sentence_counts(
         g.create_dataset("tokens", data=counts.tokens, fletcher32=True)
         g.create_dataset("token_ids", data=token_ids, compression=schema.COMPRESSION, fletcher32=True)
 
-    writer.edit(SENTENCES, fill)
+    # What the commit writes (uncompressed): its space is checked and reserved before HDF5 writes.
+    writer.edit(SENTENCES, fill, new_bytes=counts.fire_count.nbytes + counts.tokens.nbytes + token_ids.nbytes)
     return "recorded"
 
 

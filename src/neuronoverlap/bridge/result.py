@@ -226,7 +226,9 @@ class BridgeSelection:
         return cls(**fields)
 
     def write_json(self, path: str | Path) -> Path:
-        path = Path(path)
+        from neuronoverlap.store.paths import check_output
+
+        path = check_output(path, "--json")  # never over a store
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n")
         return path

@@ -65,6 +65,61 @@ def check_options(args) -> None:
         model_name_of(str(args.model))
 
 
+#: Options that name a file or folder a command writes (merge's positional `out` is a new store).
+OUTPUT_OPTIONS = {"json": "--json", "out": "--out"}
+
+
+def check_outputs(args) -> None:
+    """Every output path of any command: never an input store, a shard, or any HDF5 file
+    (`store.paths.check_output`, the one rule)."""
+    from neuronoverlap.store.paths import check_output
+
+    if getattr(args, "command", None) == "merge":
+        return
+    inputs = [getattr(args, "store", None), *(getattr(args, "shards", None) or [])]
+    for attr, flag in OUTPUT_OPTIONS.items():
+        value = getattr(args, attr, None)
+        if isinstance(value, (str, Path)):
+            check_output(value, flag, inputs)
+
+
+def _given_store(args) -> Path | None:
+    """The store file a command reads: --store, STORE, or (neuron) the first item."""
+    items = getattr(args, "items", None) or []
+    for value in (getattr(args, "store", None), getattr(args, "store_positional", None), *items[:1]):
+        if value and Path(str(value)).is_file():
+            return Path(str(value))
+    return None
+
+
+def check_shard(args) -> None:
+    """A single shard of a work plan holds part of the data: commands that write or decide
+    from the store refuse it; commands that read it say so on stderr (which units it holds)."""
+    import sys
+
+    from neuronoverlap.store.reader import shard_units
+
+    path = _given_store(args)
+    if path is None or getattr(args, "command", None) in ("merge",) or getattr(args, "shards", None):
+        return
+    try:
+        shard = shard_units(path)
+    except InputError:
+        return  # not readable: the command's own open says why
+    if shard is None:
+        return
+    index, count, units = shard
+    merge = "merge the shards first (`neuronoverlap merge OUT SHARD ...`)"
+    if args.command in WRITING_COMMANDS:
+        raise InputError(f"{path} is shard {index} of {count} of a work plan, not a whole store; {merge}")
+    held = ", ".join(units) or "no units yet"
+    print(
+        f"neuronoverlap: note: {path} is shard {index} of {count} of a work plan and holds only {held}; "
+        f"{merge} for the whole plan",
+        file=sys.stderr,
+    )
+
+
 def parse_window(text: str | None) -> list[int] | None:
     """'6-11' or '6,7,8' -> layer ids (each >= 0; a range first <= last)."""
     if not text:
@@ -101,6 +156,10 @@ def check_store(args) -> None:
     """For a command that writes --store: the store readable, of this schema version, of the
     --model asked for (by name), its journal of that model, and no other writer at work."""
     store = getattr(args, "store", None)
+    if store is not None:
+        from neuronoverlap.store.paths import resolve_store
+
+        resolve_store(store)  # empty, or a symlink loop: refused here
     if store and Path(store).is_dir():
         raise InputError(f"--store {store} is a folder; give a store file, e.g. {Path(store) / 'run.h5'}")
     if getattr(args, "command", None) not in WRITING_COMMANDS or not store:

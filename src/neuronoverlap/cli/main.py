@@ -66,6 +66,11 @@ def _warnings_above_bars() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if sys.stdout is None:  # started with stdout closed (`>&-`)
+        print(
+            "neuronoverlap: error: standard output is closed; redirect it (e.g. >/dev/null)", file=sys.stderr
+        )
+        return 2
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     negative = next((a for a in argv if re.fullmatch(r"-\d+:-?\d+", a)), None)
@@ -81,10 +86,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     _warnings_above_bars()
     try:
-        from neuronoverlap.cli.checks import check_options, check_store
+        from neuronoverlap.cli.checks import check_options, check_outputs, check_shard, check_store
 
         check_options(args)
+        check_outputs(args)
         check_store(args)
+        check_shard(args)
         code = args.run(args)
         sys.stdout.flush()  # inside the try: a reader gone (`| head`) is a BrokenPipeError here
         return code

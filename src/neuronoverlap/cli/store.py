@@ -119,19 +119,33 @@ def run_store_info(args) -> int:
     with Store(store_of(args)) as store:
         print(f"store:       {store.path}")
         print(f"model:       {store.model_name} ({store.fingerprint}), {store.n_layers} x {store.d_mlp}")
+        precisions = set()
         for name in store.probe_sets():
             view = store.probes(name)
+            precisions.add(_precision(view.params))
             print(
                 f"probe set:   {name:8s} {view.n_samples} samples  template {view.params.get('template')!r}"
+                f"  {_precision(view.params)}"
             )
         for lang in store.corpora():
-            print(f"corpus:      {lang:8s} {store.corpus(lang).n_tokens} tokens")
+            corpus = store.corpus(lang)
+            precisions.add(_precision(corpus.params))
+            print(f"corpus:      {lang:8s} {corpus.n_tokens} tokens  {_precision(corpus.params)}")
+        if len(precisions) > 1:
+            print(f"precision:   MIXED across sets ({'; '.join(sorted(precisions))}): compare with care")
         for name in store.neuron_set_names():
             print(f"neuron set:  {name}")
         for name in store.group_names("results"):
             print(f"result:      {name}")
         _print_store_versions(store)
     return 0
+
+
+def _precision(params: dict) -> str:
+    """'float32 on cpu': what a set was recorded with (sets stored before it was recorded: unknown)."""
+    if "dtype" not in params:
+        return "dtype not recorded"
+    return f"{params['dtype']} on {params.get('device', '?')}"
 
 
 def _print_store_versions(store) -> None:

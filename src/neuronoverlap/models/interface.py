@@ -116,7 +116,8 @@ class NeuronModel:
         }
 
     def fingerprint(self) -> str:
-        """Short, stable id of the model (name + config), for the store's provenance."""
+        """Short, stable id of the model (name, config and, where known, the sha256 of its weights:
+        `models/weights.py`), for the store's provenance."""
         blob = json.dumps(self.config_summary(), sort_keys=True).encode()
         return f"{self.name}@{hashlib.sha256(blob).hexdigest()[:12]}"
 

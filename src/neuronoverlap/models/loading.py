@@ -100,7 +100,11 @@ def load_model(
     path = Path(text).expanduser()
     if path.is_dir():
         check_architecture(path)
-        return _from_directory(path, device, torch_dtype, name=path.name)
+        from neuronoverlap.models.weights import weights_sha256
+
+        # The folder name and config do not tell two checkpoints apart; their weights do.
+        extra = {"weights_sha256": weights_sha256(path)}
+        return _from_directory(path, device, torch_dtype, name=path.name, extra=extra)
     raise unknown_model_error(text)
 
 
@@ -142,7 +146,12 @@ def _from_object(model: Any) -> NeuronModel:
             "(pass a TransformerBridge, a HookedTransformer, a checkpoint directory or 'embedded')"
         )
     name = str(getattr(model.cfg, "model_name", None) or type(model).__name__)
-    return _checked(NeuronModel(model, model.tokenizer, name=name))
+    extra = None
+    if hasattr(model, "named_parameters"):
+        from neuronoverlap.models.weights import parameters_sha256
+
+        extra = {"weights_sha256": parameters_sha256(model)}
+    return _checked(NeuronModel(model, model.tokenizer, name=name, extra_provenance=extra))
 
 
 def _checked(model: NeuronModel) -> NeuronModel:

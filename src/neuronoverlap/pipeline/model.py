@@ -58,6 +58,9 @@ class ModelSource:
             return cls(None if model is None else str(model))
         name = getattr(model, "name", None)
         source = cls(None if name is None else spec_of_name(name) or name)  # a spec Ray workers load
+        if hasattr(model, "dtype") and hasattr(model, "device"):  # a loaded NeuronModel: its precision
+            source.dtype = str(model.dtype).removeprefix("torch.")
+            source.device = str(model.device)
         source._model = model
         return source
 

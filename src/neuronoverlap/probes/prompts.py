@@ -9,6 +9,7 @@ built from the same sampled dictionary pairs.
 from __future__ import annotations
 
 import hashlib
+import string
 from dataclasses import dataclass, field
 
 from neuronoverlap import options
@@ -26,6 +27,22 @@ def language_label(code: str, names: str = "endonym") -> str:
         raise InputError(f"unknown language-name style {names!r}; use one of {', '.join(NAME_STYLES)}")
     lang = get_language(code)
     return lang.endonym if names == "endonym" else lang.name
+
+
+def check_template(template: str) -> None:
+    """Refuse (InputError) a template that is not a format string of {S}, {T} and {w}, or that
+    lacks {w} (the probe word would not be in the prompt)."""
+    try:
+        fields = [field for _, field, _, _ in string.Formatter().parse(template) if field is not None]
+    except ValueError as exc:
+        raise InputError(
+            f"template {template!r} is malformed ({exc}); write a literal brace as {{{{ or }}}}"
+        ) from None
+    unknown = sorted(set(fields) - {"S", "T", "w"})
+    if unknown:
+        raise InputError(f"template {template!r} may only use {{S}}, {{T}} and {{w}} (it uses {unknown})")
+    if "w" not in fields:
+        raise InputError(f"template {template!r} has no {{w}}: the probe word would not be in the prompt")
 
 
 def render(template: str, src: str, tgt: str, word: str, names: str = "endonym") -> str:
@@ -83,6 +100,7 @@ def translation_probe_sets(
     """The s->t and t->s probe sets from the same `n` dictionary pairs sampled with `seed`."""
     if n < 1:
         raise InputError(f"the number of probe pairs must be at least 1, got {n}")
+    check_template(template)
     src, tgt = get_language(src).code, get_language(tgt).code
     if dictionary is None:
         dictionary = load_dictionary(src, tgt, split=split, data_dir=data_dir)

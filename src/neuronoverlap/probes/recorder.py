@@ -51,6 +51,12 @@ def _batches(n: int, batch_size: int, start: int) -> list[tuple[int, int]]:
     return [(i, min(i + batch_size, n)) for i in range(start, n, batch_size)]
 
 
+def precision_params(dtype, device) -> dict:
+    """The model's dtype and device kind ('cpu', 'cuda', 'mps') a set is recorded with: part of
+    its parameters, so a set is never completed in another precision or on another device."""
+    return {"dtype": str(dtype).removeprefix("torch."), "device": str(device).split(":")[0]}
+
+
 def probe_params(
     probe_set: ProbeSet,
     batch_size: int = 16,
@@ -58,9 +64,12 @@ def probe_params(
     count: str = "all",
     mean_dtype: str = "float32",
     top_k: int | None = None,
+    *,
+    dtype="float32",
+    device="cpu",
 ) -> dict:
     """Every parameter a probe set is recorded with (stored in its `params`; a work plan's
-    identity is built from them)."""
+    identity is built from them); `dtype`, `device`: the model's (`precision_params`)."""
     if len(probe_set) == 0:
         raise InputError(f"probe set {probe_set.name} is empty")
     if count not in COUNTED_POSITIONS:
@@ -77,6 +86,7 @@ def probe_params(
         "library_versions": json.dumps(library_versions(), sort_keys=True),
         **({"mean_dtype": mean_dtype} if mean_dtype != "float32" else {}),
         **({} if top_k is None else {"top_k": check_k(top_k)}),
+        **precision_params(dtype, device),
     }
 
 
@@ -99,7 +109,9 @@ def record_probe_set(
     probe set after its last unit (units in plan order). Returns 'recorded', 'resumed' or
     'already stored' (for a unit: also when journaled, awaiting its probe set's last unit).
     `top_k`: also keep each neuron's `top_k` samples (`probes.topk`; opt-in for probe sets)."""
-    params = probe_params(probe_set, batch_size, stop, count, mean_dtype, top_k)
+    params = probe_params(
+        probe_set, batch_size, stop, count, mean_dtype, top_k, dtype=model.dtype, device=model.device
+    )
     src, tgt = probe_set.src, probe_set.tgt
     if rows is None:
         lo, hi = 0, len(probe_set)
@@ -184,6 +196,7 @@ def record_corpus(
         "toolkit_version": __version__,
         "library_versions": json.dumps(library_versions(), sort_keys=True),
         **({} if top_k is None else {"top_k": check_k(top_k)}),
+        **precision_params(model.dtype, model.device),
     }
     status, state = writer.corpus_progress(lang, params)
     if status == "done":

@@ -27,6 +27,51 @@ RAY_RANGE = ">=2.40,<3"
 INSTALL_HINT = f"pip install 'neuronoverlap[ray]' (ray{RAY_RANGE})"
 
 
+#: How long the actors may take to start (each loads the model once) before it is an error.
+READY_TIMEOUT_S = 600.0
+
+#: How long connecting to --ray-address may take.
+CONNECT_TIMEOUT_S = 10.0
+
+
+def _check_reachable(address: str | None) -> None:
+    """A host:port address must accept a connection (Ray itself retries for minutes)."""
+    import socket
+
+    if not address or address in ("auto", "local") or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise InputError(f"--ray-address {address}: give HOST:PORT (e.g. 10.0.0.1:6379) or 'auto'")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise InputError(
+            f"--ray-address {address}: no Ray cluster answers there ({exc.strerror or exc}); "
+            "start one with `ray start --head` or leave --ray-address out"
+        ) from None
+
+
+def _start_ray(ray, address: str | None, workers: int, gpus: int) -> None:
+    """Join or start Ray; refuse at once when it cannot give `workers` actors their CPUs and
+    GPUs (Ray would wait for them forever)."""
+    _check_reachable(address)
+    if not ray.is_initialized():
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+            raise InputError(f"cannot start or join Ray (--ray-address {address}): {reason}") from None
+    free = ray.available_resources()
+    for kind, each in (("CPU", 1), ("GPU", gpus)):
+        have = int(free.get(kind, 0))
+        if each and workers * each > have:
+            raise InputError(
+                f"--workers {workers} needs {workers * each} {kind}s, Ray has {have} free; "
+                f"use --workers {max(have // each, 1)} or fewer"
+            )
+
+
 def import_ray():
     try:
         import ray
@@ -85,13 +130,21 @@ def run_on_ray(
             f"{job.store} exists; --executor ray records into a new store (give another --store)"
         )
     started = time.perf_counter()
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
     gpus = 1 if str(job.device).startswith("cuda") else 0
+    _start_ray(ray, address, workers, gpus)
     actor_class = ray.remote(num_cpus=1, num_gpus=gpus, max_restarts=0)(UnitRecorder)
     plan = job.plan
     actors = {i: actor_class.remote(job, i, workers) for i in range(workers)}
-    pids = dict(zip(actors, ray.get([a.pid.remote() for a in actors.values()]), strict=True))
+    try:
+        ready = ray.get([a.pid.remote() for a in actors.values()], timeout=READY_TIMEOUT_S)
+    except ray.exceptions.GetTimeoutError:
+        for actor in actors.values():
+            ray.kill(actor)
+        raise InputError(
+            f"{workers} Ray actors did not start within {READY_TIMEOUT_S:.0f} s (each loads the model); "
+            "use fewer --workers or check the cluster (`ray status`)"
+        ) from None
+    pids = dict(zip(actors, ready, strict=True))
     ready_s = time.perf_counter() - started
     pending, in_flight, replaced = list(plan.units), {}, 0
     while pending or in_flight:

@@ -40,7 +40,14 @@ class Job:
         return Plan.of(
             {
                 ps.name: probe_params(
-                    ps, self.batch_size, self.stop, self.count, self.mean_dtype, top_k=self.top_k
+                    ps,
+                    self.batch_size,
+                    self.stop,
+                    self.count,
+                    self.mean_dtype,
+                    top_k=self.top_k,
+                    dtype=self.dtype,
+                    device=self.device,
                 )
                 for ps in self.probe_sets
             }

@@ -7,6 +7,7 @@ exists whole or not at all, whatever moment the process is killed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -23,6 +24,13 @@ from neuronoverlap.store import space
 from neuronoverlap.store.undo import fsync_dir
 
 _BLOCK_NAME = re.compile(r"block-\d{9}\.npz")
+
+#: The array in every block and state file that names the journal's parameters (sha256 of its
+#: params.json): a file left by another run (a kill during a discard) is never read as this one's.
+PARAMS_KEY = "params_sha256"
+
+#: Suffix of a journal being discarded: renamed first (atomic), then deleted.
+DISCARDED = ".discarded"
 
 
 def _atomic_write(path: Path, size: int, write) -> None:
@@ -111,6 +119,24 @@ class Journal:
     def params(self) -> dict:
         return read_json(self.dir / "params.json")
 
+    def params_digest(self) -> str:
+        """sha256 of the journal's params.json (what each of its files carries)."""
+        path = self.dir / "params.json"
+        with _damage_is_input_error(path):
+            return hashlib.sha256(path.read_bytes()).hexdigest()
+
+    def _check_params(self, path: Path, data) -> None:
+        """Refuse a block or state file written under other parameters (files of an older
+        journal left by a kill during its discard, or copied by hand)."""
+        if PARAMS_KEY not in data.files:  # written before blocks carried it
+            return
+        if str(data[PARAMS_KEY]) != self.params_digest():
+            raise InputError(
+                f"journal file {path} was recorded with other parameters than "
+                f"{self.dir / 'params.json'} (left by another run); delete it and rerun the same "
+                "command (the work it held is recomputed)"
+            )
+
     def block_paths(self) -> list[Path]:
         """Committed blocks (`block-<start>.npz`) in sample order: the run of blocks from sample
         0 on without a gap (a block after a gap, one deleted by hand, is recomputed)."""
@@ -127,19 +153,22 @@ class Journal:
             if int(path.name[len("block-") : -len(".npz")]) != total:
                 break
             with _damage_is_input_error(path), np.load(path, allow_pickle=False) as data:
+                self._check_params(path, data)
                 total += int(data["tokens"].shape[0])
             paths.append(path)
         return paths, total
 
     def add_block(self, start: int, **arrays: np.ndarray) -> None:
         """Commit the block of samples from `start` on (a sample number, not journal-relative)."""
-        atomic_save_npz(self.dir / f"block-{start - self.first:09d}.npz", **arrays)
+        path = self.dir / f"block-{start - self.first:09d}.npz"
+        atomic_save_npz(path, **arrays, **{PARAMS_KEY: np.array(self.params_digest())})
 
     def load_block(self, path: Path, required: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
         """The arrays of one block; a block that lacks one of `required` is damaged."""
         self.check_block(path, required)
         with _damage_is_input_error(path), np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
+            self._check_params(path, data)
+            return {k: data[k] for k in data.files if k != PARAMS_KEY}
 
     def check_block(self, path: Path, required: tuple[str, ...]) -> None:
         """Refuse a block without one of the `required` arrays (reads only the zip directory)."""
@@ -152,11 +181,28 @@ class Journal:
             )
 
     def save_state(self, **arrays: np.ndarray) -> None:
-        atomic_save_npz(self.dir / "state.npz", **arrays)
+        atomic_save_npz(self.dir / "state.npz", **arrays, **{PARAMS_KEY: np.array(self.params_digest())})
 
     def load_state(self) -> dict[str, np.ndarray] | None:
         path = self.dir / "state.npz"
         return self.load_block(path) if path.is_file() else None
 
     def discard(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
+        """Remove the journal: renamed aside first (one atomic step), so a kill never leaves
+        some of its blocks without its params.json; `remove_discarded` finishes the job."""
+        if not self.dir.exists():
+            return
+        aside = self.dir.with_name("." + self.dir.name + DISCARDED)
+        shutil.rmtree(aside, ignore_errors=True)
+        try:
+            os.rename(self.dir, aside)  # a rename needs no space: it does not fail on a full disk
+        except OSError:
+            aside = self.dir
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def remove_discarded(root: Path) -> None:
+    """Finish the discards a kill interrupted (the caller holds the writer's lock)."""
+    if root.is_dir():
+        for path in root.glob(f"*/.*{DISCARDED}"):
+            shutil.rmtree(path, ignore_errors=True)

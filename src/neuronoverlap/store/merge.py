@@ -33,7 +33,10 @@ def _shard_facts(path: Path) -> dict:
         attrs = {k: _plain(v) for k, v in checked_attrs(f).items()}
         if "plan_id" not in attrs or schema.PLAN not in f:
             raise InputError(f"{path} is not a shard (no work plan); `probe --shard i/n` writes shards")
-        plan = Plan.from_json(_plain(f[schema.PLAN][()]))
+        try:
+            plan = Plan.from_json(_plain(f[schema.PLAN][()]))
+        except (InputError, OSError) as exc:
+            raise InputError(f"shard {path}: {str(exc).splitlines()[0]}; record this shard again") from None
         group = f.get(f"{schema.model_group(attrs['model_name'])}/{schema.PROBES}")
         units = [
             Unit(name, a, b)
@@ -76,6 +79,21 @@ def check_shards(shards: list[Path]) -> tuple[Plan, dict[Unit, Path], dict]:
     if stray:
         raise InputError(f"{owner[stray[0]]} holds a unit outside its plan: {stray[0]}")
     return plan, owner, first["attrs"]
+
+
+def check_shards_whole(shards: list[Path]) -> None:
+    """Every object of every shard read and checked (`verify`) before a byte is copied: merge
+    copies compressed chunks as they are, so a damaged chunk would otherwise reach the store."""
+    from neuronoverlap.store.verify import verify_store
+
+    for shard in shards:
+        report = verify_store(shard)
+        if not report.ok:
+            name, reason = next(iter(report.damaged.items()))
+            raise InputError(
+                f"shard {shard} is damaged ({len(report.damaged)} objects, first {name}: {reason}); "
+                "record it again (`probe --shard i/n` with its index) and merge; nothing was written"
+            )
 
 
 def copy_chunks(src: h5py.Dataset, dst: h5py.Dataset, rows: tuple[int, int]) -> int:
@@ -125,6 +143,7 @@ def merge_shards(out: str | Path, shards: list[str | Path], link: bool = False) 
         raise InputError(f"{out} exists; merge writes a new store (give another path)")
     shards = [Path(p) for p in shards]
     plan, owner, attrs = check_shards(shards)
+    check_shards_whole(shards)
     info = ModelInfo(
         attrs["model_name"],
         attrs["model_fingerprint"],

@@ -87,9 +87,15 @@ class Plan:
 
     @classmethod
     def from_json(cls, text: str) -> Plan:
-        data = json.loads(text)
-        plan = cls(data["sets"], tuple(Unit(n, a, b) for n, a, b in data["units"]))
-        if plan.plan_id != data["plan_id"]:
+        """The plan recorded as `text`; text that is not a plan is an `InputError` (damaged)."""
+        try:
+            data = json.loads(text)
+            plan = cls(data["sets"], tuple(Unit(n, a, b) for n, a, b in data["units"]))
+            recorded = data["plan_id"]
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+            raise InputError(f"the recorded work plan is damaged (not a plan in JSON: {reason})") from None
+        if plan.plan_id != recorded:
             raise InputError("the recorded work plan does not match its plan_id (damaged)")
         return plan
 

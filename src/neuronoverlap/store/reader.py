@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +28,10 @@ from neuronoverlap.errors import InputError
 from neuronoverlap.sets.core import NeuronSet
 from neuronoverlap.store import checksums, counts, schema, undo
 from neuronoverlap.store.neuron_sets import read_neuron_set
+from neuronoverlap.store.paths import resolve_store
+
+#: HDF5's message for a file shorter than its superblock records.
+_TRUNCATED = re.compile(r"truncated file: eof = (?P<eof>\d+).*stored_eof = (?P<stored>\d+)")
 
 #: How long a reader waits for a commit in progress (a commit of a large probe set: seconds).
 COMMIT_WAIT_S = 600.0
@@ -43,7 +48,7 @@ def _shared_lock(fh, path: Path) -> None:
             fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
             return
         except BlockingIOError:
-            if not undo.undo_path(path).is_file():
+            if undo.existing_undo(path) is None:
                 return
             if time.monotonic() > deadline:
                 raise InputError(
@@ -55,7 +60,7 @@ def _shared_lock(fh, path: Path) -> None:
 @contextmanager
 def open_h5(path: str | Path) -> Iterator[h5py.File]:
     """Open a store read-only; a missing, truncated or non-HDF5 file is an `InputError`."""
-    path = Path(path)
+    path = resolve_store(path, "store")  # its undo log lies beside the file a link names
     if not path.is_file():
         raise InputError(f"no store at {path}")
     try:
@@ -65,11 +70,19 @@ def open_h5(path: str | Path) -> Iterator[h5py.File]:
     with fh:
         _shared_lock(fh, path)
         try:
-            parsed = undo.read_undo(undo.undo_path(path)) if undo.undo_path(path).is_file() else None
+            log = undo.existing_undo(path)
+            parsed = undo.read_undo(log) if log is not None else None
+            if parsed:
+                undo.check_length(path, fh, parsed[0])
             # An undo log under the shared lock: a commit was interrupted (kill -9, power
             # loss); what it wrote is not committed, so read the store as it was before it.
             f = h5py.File(undo.OldView(fh, *parsed), "r") if parsed else h5py.File(path, "r")
-        except OSError as exc:
+        except InputError:
+            raise
+        except (OSError, RuntimeError, ValueError) as exc:  # what h5py raises for a damaged file
+            cut = _TRUNCATED.search(str(exc))
+            if cut:  # HDF5 compares the file's end with the end its superblock recorded
+                raise undo.truncated_error(path, int(cut["eof"]), int(cut["stored"])) from None
             reason = str(exc).split("(")[-1].rstrip(")") if "(" in str(exc) else str(exc)
             raise InputError(
                 f"{path} is not a readable HDF5 store (truncated or damaged: {reason})"
@@ -78,6 +91,23 @@ def open_h5(path: str | Path) -> Iterator[h5py.File]:
             yield f
         finally:
             f.close()
+
+
+def shard_units(path: str | Path) -> tuple[int, int, list[str]] | None:
+    """(index, count, units held as 'de-fr[0:64]') when `path` is one shard of a work plan,
+    else None (a whole store, or a merged one)."""
+    with open_h5(path) as f:
+        if "shard_index" not in f.attrs:
+            return None
+        index, count = int(f.attrs["shard_index"]), int(f.attrs["shard_count"])
+        model = schema.model_group(str(f.attrs["model_name"]))
+        probes = f.get(f"{model}/{schema.PROBES}")
+        units = [
+            f"{name}[{a}:{b}]"
+            for name in (sorted(probes) if probes is not None else [])
+            for a, b in json.loads(probes[name].attrs.get("units", "[]"))
+        ]
+    return index, count, units
 
 
 def _read(dataset: h5py.Dataset, selection=()) -> np.ndarray:

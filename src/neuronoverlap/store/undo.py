@@ -1,7 +1,8 @@
 """In-place commits made crash-safe by an undo log: a commit costs O(new data), not O(store).
 
 A commit opens the store through `UndoFile` (h5py's file-object driver). Before HDF5 overwrites
-any byte that existed when the commit began, the old bytes are appended to `run.h5.undo` and
+any byte that existed when the commit began, the old bytes are appended to
+`run.h5.undo-log-DO-NOT-DELETE` (named so nobody takes it for a leftover) and
 fsynced; bytes past the old end of file are new and need no record. The commit point is the
 removal of the undo log, after the store is fsynced. A kill at any moment leaves either no undo
 log (the store is the old or the new one, whole) or one from which the old store is rebuilt
@@ -21,14 +22,32 @@ import zlib
 from pathlib import Path
 
 from neuronoverlap.errors import InputError
+from neuronoverlap.store import space
 
 MAGIC = b"neuronoverlap-undo-1\n"
 _SIZE = struct.Struct("<Q")
 _RECORD = struct.Struct("<QQI")
 
 
+#: Suffix of the undo log: the only copy of the bytes an interrupted commit overwrote.
+UNDO_SUFFIX = ".undo-log-DO-NOT-DELETE"
+
+#: The suffix of toolkits before that name (still rolled back).
+LEGACY_UNDO_SUFFIX = ".undo"
+
+
 def undo_path(store: Path) -> Path:
-    return store.with_name(store.name + ".undo")
+    """Where a commit of `store` writes its undo log."""
+    return store.with_name(store.name + UNDO_SUFFIX)
+
+
+def existing_undo(store: Path) -> Path | None:
+    """The undo log of an interrupted commit of `store`, if there is one (either name)."""
+    for suffix in (UNDO_SUFFIX, LEGACY_UNDO_SUFFIX):
+        path = store.with_name(store.name + suffix)
+        if path.is_file():
+            return path
+    return None
 
 
 def fsync_dir(path: Path) -> None:
@@ -78,15 +97,35 @@ def old_bytes(size: int, records: list[tuple[int, bytes]], offset: int, data: by
     return bytes(out)
 
 
+def truncated_error(store: Path, have: int, recorded: int) -> InputError:
+    """The one-line error of a store shorter than HDF5 (or its undo log) recorded."""
+    journal = store.with_name(store.name + ".partial")
+    kept = f"; the unfinished work in {journal} is kept" if journal.exists() else ""
+    return InputError(
+        f"{store} is not a readable HDF5 store: it is truncated ({have} of {recorded} bytes: copied "
+        "in part, or cut by a full disk); "
+        f"restore it from a copy, or move it aside and rerun the same command to record it again{kept}"
+    )
+
+
+def check_length(store: Path, fh, size: int) -> None:
+    """An interrupted commit only adds bytes: a store shorter than the undo log's old size was
+    cut after it (refused, nothing rolled back: the log is kept for a restored copy)."""
+    have = os.fstat(fh.fileno()).st_size
+    if have < size:
+        raise truncated_error(store, have, size)
+
+
 def roll_back(store: Path) -> bool:
     """Undo an interrupted commit of `store` (caller holds the writer's lock); True if one was."""
-    log = undo_path(store)
-    if not log.is_file():
+    log = existing_undo(store)
+    if log is None:
         return False
     parsed = read_undo(log)
     if parsed is not None:
         size, records = parsed
         with open(store, "r+b") as fh:
+            check_length(store, fh, size)
             for offset, body in reversed(records):
                 fh.seek(offset)
                 fh.write(body)
@@ -101,7 +140,8 @@ def roll_back(store: Path) -> bool:
 class UndoFile(io.RawIOBase):
     """The store opened for an in-place commit: every overwrite of an old byte is logged first."""
 
-    def __init__(self, fh, log: Path):
+    def __init__(self, fh, log: Path, reserve: int = 0):
+        """`reserve`: bytes of disk allocated for the log first (`space.reserve`)."""
         self.fh, self.log_path = fh, log
         self.size = os.fstat(fh.fileno()).st_size
         self.saved: list[tuple[int, int]] = []  # ranges already logged (old bytes kept)
@@ -109,6 +149,12 @@ class UndoFile(io.RawIOBase):
         self.writes_logged = 0
         self.dead = False  # set after a failed commit is rolled back: nothing more is written
         self.log = open(log, "wb")
+        try:
+            space.reserve(self.log, reserve, log, "the undo log of")
+        except BaseException:
+            self.log.close()
+            log.unlink(missing_ok=True)
+            raise
         self._log(MAGIC + _SIZE.pack(self.size))
         fsync_dir(log.parent)
 

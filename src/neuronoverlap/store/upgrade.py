@@ -22,6 +22,7 @@ import h5py
 
 from neuronoverlap.errors import InputError
 from neuronoverlap.store import checksums, counts, schema, space
+from neuronoverlap.store.paths import resolve_store
 from neuronoverlap.store.reader import open_h5
 from neuronoverlap.store.writer import StoreWriter, _now, _plain
 from neuronoverlap.versions import library_versions
@@ -50,8 +51,10 @@ def _convert_probe_set(group: h5py.Group) -> None:
 def upgrade_store(path: str | Path) -> tuple[int, list[str]]:
     """Rewrite the store at `path` as the current schema. Returns (the old version, probe sets
     converted from probabilities to fire counts)."""
-    path = Path(path)
+    path = resolve_store(path, "store")  # a link: its target rewritten, the link kept
     with open_h5(path) as f:
+        if "model_fingerprint" not in f.attrs:
+            raise InputError(f"{path} is an HDF5 file but not a neuronoverlap store; nothing to upgrade")
         version = int(f.attrs.get("schema_version", 0))
     if version == schema.SCHEMA_VERSION:
         return version, []
@@ -64,26 +67,13 @@ def upgrade_store(path: str | Path) -> tuple[int, list[str]]:
         space.ensure_free_space(path, need, "upgrading")
         tmp.unlink(missing_ok=True)
         try:
-            with h5py.File(path, "r") as src, h5py.File(tmp, "w") as dst:
-                checksums.check(src)
-                legacy = checksums.unsealed(src) - {"/"}
-                for key, value in src.attrs.items():
-                    dst.attrs[key] = value
-                for key in src:
-                    src.copy(src[key], dst, name=key)
-                model = schema.model_group(str(_plain(src.attrs["model_name"])))
-                probes = dst.get(f"{model}/{schema.PROBES}")
-                for name in sorted(probes) if probes is not None else []:
-                    if "prob" in probes[name]:
-                        _convert_probe_set(probes[name])
-                        converted.append(name)
-                dst.attrs["schema_version"] = schema.SCHEMA_VERSION
-                dst.attrs["upgraded_from_schema"] = version
-                dst.attrs["modified"] = _now()
-                dst.attrs["modified_with"] = json.dumps(library_versions(), sort_keys=True)
-                checksums.seal_new(dst, legacy)
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
+            with open(tmp, "w+b") as raw, h5py.File(path, "r") as src:
+                space.reserve(raw, need, path, "upgrading")  # before HDF5 writes (writer.py)
+                with h5py.File(raw, "w") as dst:
+                    _copy_upgraded(src, dst, version, converted)
+                raw.flush()
+                space.release(raw)
+                os.fsync(raw.fileno())
             os.replace(tmp, path)
         except (OSError, RuntimeError) as exc:
             tmp.unlink(missing_ok=True)
@@ -92,3 +82,24 @@ def upgrade_store(path: str | Path) -> tuple[int, list[str]]:
             tmp.unlink(missing_ok=True)
             raise
     return version, converted
+
+
+def _copy_upgraded(src: h5py.File, dst: h5py.File, version: int, converted: list[str]) -> None:
+    """Copy `src` into `dst` as schema 2 (probe sets' `prob` as `fires`; names in `converted`)."""
+    checksums.check(src)
+    legacy = checksums.unsealed(src) - {"/"}
+    for key, value in src.attrs.items():
+        dst.attrs[key] = value
+    for key in src:
+        src.copy(src[key], dst, name=key)
+    model = schema.model_group(str(_plain(src.attrs["model_name"])))
+    probes = dst.get(f"{model}/{schema.PROBES}")
+    for name in sorted(probes) if probes is not None else []:
+        if "prob" in probes[name]:
+            _convert_probe_set(probes[name])
+            converted.append(name)
+    dst.attrs["schema_version"] = schema.SCHEMA_VERSION
+    dst.attrs["upgraded_from_schema"] = version
+    dst.attrs["modified"] = _now()
+    dst.attrs["modified_with"] = json.dumps(library_versions(), sort_keys=True)
+    checksums.seal_new(dst, legacy)

@@ -9,6 +9,7 @@ at any moment loses at most the block being computed.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import fcntl
 import json
@@ -30,9 +31,11 @@ from neuronoverlap.store.journal import (
     atomic_write_bytes,
     make_dirs,
     read_json,
+    remove_discarded,
     remove_empty_dirs,
 )
 from neuronoverlap.store.neuron_sets import write_neuron_set
+from neuronoverlap.store.paths import resolve_store
 from neuronoverlap.store.reader import open_h5
 from neuronoverlap.versions import library_versions
 
@@ -50,6 +53,11 @@ class ModelInfo:
 
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+#: Parameters recorded only since a later toolkit: an entry stored before lacks them, and is not
+#: refused for that (what it was recorded with is unknown; store-info says so).
+ADDED_PARAMS = ("dtype", "device")
 
 
 def _first_difference(stored: dict, asked: dict) -> str | None:
@@ -94,7 +102,7 @@ class StoreWriter:
     ):
         """`upgrading`: the lock of an older store, for `store.upgrade` only (no commits).
         `shard`: this store is shard `index` of `count` of a work plan (`plan`: its JSON)."""
-        self.path = Path(path)
+        self.path = resolve_store(path)  # two links to one store: one lock, one journal
         self.shard = shard
         self.model = model
         self.toolkit_version = toolkit_version
@@ -116,6 +124,7 @@ class StoreWriter:
             raise InputError(f"{self.path} is being written by another process (lock held)") from None
         try:
             undo.roll_back(self.path)  # a commit interrupted by a kill: the store as it was
+            remove_discarded(self.journal_root)  # journals a kill left half-deleted
             self._check_model()
         except BaseException:
             self.close()
@@ -257,9 +266,14 @@ class StoreWriter:
         need = space.needed(new_bytes)
         space.ensure_free_space(self.path, need, "committing to")
         try:
-            with h5py.File(tmp, "w", rdcc_nbytes=64 * 2**20) as f:
-                self._fill(f, edit, exists=False)
-            with open(tmp, "rb+") as fh:
+            with open(tmp, "w+b") as fh:
+                # The space is reserved before HDF5 writes a byte (HDF5 may crash on a full disk),
+                # so the file is written through h5py's file-object driver, not created by HDF5.
+                space.reserve(fh, need, self.path, "committing to")
+                with h5py.File(fh, "w", rdcc_nbytes=64 * 2**20) as f:
+                    self._fill(f, edit, exists=False)
+                fh.flush()
+                space.release(fh)
                 os.fsync(fh.fileno())
             os.replace(tmp, self.path)
         except (OSError, RuntimeError) as exc:  # h5py: RuntimeError for some failed flushes
@@ -270,7 +284,9 @@ class StoreWriter:
             raise
 
     def _commit_in_place(self, edit: Callable[[h5py.Group], None], new_bytes: int) -> None:
-        need = space.needed(new_bytes)
+        grow = space.needed(new_bytes)
+        log_size = space.undo_reserve(self.path.stat().st_size)
+        need = grow + log_size  # the new data and the undo log
         space.ensure_free_space(self.path, need, "committing to")
         log = undo.undo_path(self.path)
         try:
@@ -280,13 +296,15 @@ class StoreWriter:
         try:
             journal_log = None
             try:
+                space.reserve(fh, grow, self.path, "committing to")  # before HDF5 writes a byte
                 # The undo log exists before the exclusive lock is taken and until it is released:
                 # a reader that finds the store locked with no undo log knows no commit holds it.
-                journal_log = undo.UndoFile(fh, log)
+                journal_log = undo.UndoFile(fh, log, reserve=log_size)
                 _lock_out_readers(fh, self.path)
                 with h5py.File(journal_log, "r+", rdcc_nbytes=64 * 2**20) as f:
                     self._fill(f, edit, exists=True)
                 fh.flush()
+                space.release(fh)
                 os.fsync(fh.fileno())
                 journal_log.close_log()
                 log.unlink()  # the commit point
@@ -296,6 +314,8 @@ class StoreWriter:
                     journal_log.close_log()
                     journal_log.dead = True  # HDF5 may still try to flush: refused
                 undo.roll_back(self.path)
+                with contextlib.suppress(OSError):
+                    space.release(fh)  # the reservation past the (old) end
                 if isinstance(exc, (OSError, RuntimeError)):
                     cause = (journal_log.error if journal_log is not None else None) or exc
                     raise space.storage_error(cause, self.path, need, "committing to") from None
@@ -320,7 +340,8 @@ class StoreWriter:
         stored = self._stored_attrs(kind, name)
         if stored is None:
             return False
-        diff = _first_difference(stored, params)
+        legacy = {k: params[k] for k in ADDED_PARAMS if k in params and k not in stored}
+        diff = _first_difference({**stored, **legacy}, params)
         if diff:
             raise InputError(
                 f"{what} in {self.path} was recorded differently ({diff}); nothing was changed: rerun "
