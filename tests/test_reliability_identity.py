@@ -263,8 +263,10 @@ def test_store_upgrade_through_a_link_keeps_the_link(tiny_store_template, tmp_pa
     link.symlink_to(store)
     assert main(["store-upgrade", str(link)]) == 0
     assert link.is_symlink() and link.resolve() == store.resolve()
+    from neuronoverlap.store import schema
+
     with h5py.File(store, "r") as f:
-        assert f.attrs["schema_version"] == 2
+        assert f.attrs["schema_version"] == schema.SCHEMA_VERSION
 
 
 def test_store_upgrade_of_an_hdf5_file_that_is_no_store(tmp_path, refused):

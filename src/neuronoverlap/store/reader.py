@@ -73,7 +73,7 @@ def open_h5(path: str | Path) -> Iterator[h5py.File]:
             log = undo.existing_undo(path)
             parsed = undo.read_undo(log) if log is not None else None
             if parsed:
-                undo.check_length(path, fh, parsed[0])
+                undo.check_length(path, fh, *parsed)
             # An undo log under the shared lock: a commit was interrupted (kill -9, power
             # loss); what it wrote is not committed, so read the store as it was before it.
             f = h5py.File(undo.OldView(fh, *parsed), "r") if parsed else h5py.File(path, "r")

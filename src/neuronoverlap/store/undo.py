@@ -108,11 +108,21 @@ def truncated_error(store: Path, have: int, recorded: int) -> InputError:
     )
 
 
-def check_length(store: Path, fh, size: int) -> None:
-    """An interrupted commit only adds bytes: a store shorter than the undo log's old size was
-    cut after it (refused, nothing rolled back: the log is kept for a restored copy)."""
+def _covers(records: list[tuple[int, bytes]], lo: int, hi: int) -> bool:
+    """Whether the records' byte ranges together cover [lo, hi)."""
+    for start, body in sorted(records):
+        if start > lo:
+            break
+        lo = max(lo, start + len(body))
+    return lo >= hi
+
+
+def check_length(store: Path, fh, size: int, records: list[tuple[int, bytes]] = ()) -> None:
+    """An interrupted commit adds bytes, or cuts a tail it logged first (`UndoFile.truncate`): a
+    store shorter than the undo log's old size, with the missing tail not in the log, was cut
+    after it (refused, nothing rolled back: the log is kept for a restored copy)."""
     have = os.fstat(fh.fileno()).st_size
-    if have < size:
+    if have < size and not _covers(list(records), have, size):
         raise truncated_error(store, have, size)
 
 
@@ -125,7 +135,7 @@ def roll_back(store: Path) -> bool:
     if parsed is not None:
         size, records = parsed
         with open(store, "r+b") as fh:
-            check_length(store, fh, size)
+            check_length(store, fh, size, records)
             for offset, body in reversed(records):
                 fh.seek(offset)
                 fh.write(body)
