@@ -153,11 +153,30 @@ def test_the_bli_command_prints_each_set_and_condition(store, capsys):
     assert [r.key for r in load_results(store)] == ["intervention-bli-de-fr"]
 
 
-def test_the_report_section_lists_the_stored_results(store, tiny_llama):
-    from neuronoverlap.report.interventions import interventions_section
+def test_the_report_shows_the_stored_results(store, tiny_llama, tmp_path):
+    """The report's "Do these neurons matter?" section lays out the stored result: a row per set,
+    each language's change and z as stored; the section says so when there is none."""
+    import csv
 
-    assert interventions_section(store) == []
+    from neuronoverlap.pipeline import report
+
+    empty = report(store, tmp_path / "before")
+    assert "No intervention results in this store" in empty.html.read_text(encoding="utf-8")
     intervention_perplexity(store, ["de", "fr"], tiny_llama, n_sentences=3, null=SMALL_NULL, progress=False)
-    text = "\n".join(interventions_section(store))
-    assert text.startswith("## Do these neurons matter?") and "| set | de | fr |" in text
-    assert "Own language changes most" in text
+    (result,) = load_results(store)
+    outputs = report(store, tmp_path / "after")
+    page = outputs.html.read_text(encoding="utf-8")
+    assert "Do these neurons matter?" in page and "LAPE&#x27;s test" in page
+    assert "## Do these neurons matter?" in outputs.markdown.read_text(encoding="utf-8")
+    table = outputs.tables[f"intervention_{result.name}"]
+    with open(table, encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["set", "change de", "z de", "change fr", "z fr"]
+    for i, name in enumerate(result.summary["sets"]):
+        assert rows[i + 1][0] == name
+        stored = [
+            v
+            for pair in zip(result.summary["effect"][i], result.summary["z_exact"][i], strict=True)
+            for v in pair
+        ]
+        assert [float(v) for v in rows[i + 1][1:]] == pytest.approx(stored)

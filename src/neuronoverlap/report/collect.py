@@ -26,7 +26,7 @@ from neuronoverlap.report.holdings import (
     provenance,
     shared_parameters,
 )
-from neuronoverlap.results import body
+from neuronoverlap.results import body, kind_of
 from neuronoverlap.store import schema
 
 #: Tasks whose stored documents the report lays out as evaluations (a free-form one as a table).
@@ -177,16 +177,19 @@ def collect(shelf) -> dict[str, Any]:
     documents, typed = shelf.documents, {**shelf.selections, **shelf.evaluations}
     data["bridges"] = [bridge_result(name, s, documents[name]) for name, s in shelf.selections.items()]
     evaluations = {name: evaluation_result(name, r, documents[name]) for name, r in shelf.evaluations.items()}
-    others = {}
+    others, interventions = {}, {}
     for name, document in documents.items():
         if name in typed:
             continue
-        if isinstance(document, dict) and schema.result_task(name)[0] in EVALUATION_TASKS:
+        if kind_of(name, document) == "intervention":  # the "Do these neurons matter?" section
+            interventions[name] = to_plain(document)
+        elif isinstance(document, dict) and schema.result_task(name)[0] in EVALUATION_TASKS:
             evaluations[name] = evaluation_result(name, None, document)  # free-form: shown as a table
         else:
             others[name] = {"name": name, "document": to_plain(document)}
     data["evaluations"] = [evaluations[name] for name in sorted(evaluations)]
     data["other_results"] = [others[name] for name in sorted(others)]
+    data["interventions"] = [interventions[name] for name in sorted(interventions)]
     data["neuron_sets"] = neuron_sets(store)
     data["missing"] = missing_notes(data)
     return to_plain(data)

@@ -165,6 +165,7 @@ SECTIONS = (
     ("languages", "Language similarity"),
     ("bridges", "Bridge selection"),
     ("evaluation", "Evaluation"),
+    ("interventions", "Do these neurons matter?"),
     ("neurons", "Neuron cards"),
 )
 
@@ -275,6 +276,18 @@ def render_html(data: dict[str, Any], tables: dict[str, Table], figures: dict[st
             f"{base}_diagnostics",
             base,
         ):
+            page.table(name)
+    page.end()
+
+    page.section(
+        "interventions",
+        "Do these neurons matter?",
+        None
+        if data.get("interventions")
+        else "No intervention results in this store: `neuronoverlap intervene perplexity|bli` runs them.",
+    )
+    for name in tables:
+        if name.startswith("intervention_"):
             page.table(name)
     page.end()
 

@@ -1,71 +1,108 @@
-"""The report's "Do these neurons matter?" section: the intervention results kept in a store, as
-Markdown lines (a separate function, to be placed in the page by the report's layout)."""
+"""The report's "Do these neurons matter?" section: the intervention results kept in a store
+(`interventions.InterventionResult`, kind "intervention") as the report's tables."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
+
+from neuronoverlap.report.collect import slug
+from neuronoverlap.report.tables import Table
+
+KIND = "intervention"
 
 
-def _signed(value: float, digits: int = 3) -> str:
-    return f"{value:+.{digits}f}"
-
-
-def interventions_section(store: str | Path) -> list[str]:
-    """Markdown lines of every intervention result in `store` ([] when there is none)."""
-    from neuronoverlap.interventions.result import load_results
-
-    results = load_results(store)
-    if not results:
-        return []
-    lines = ["## Do these neurons matter?", ""]
-    for result in results:
-        if result.experiment == "perplexity":
-            s = result.summary
-            lines += [
-                f"LAPE's test ({', '.join(s['langs'])}; intervention '{result.intervention}'): "
-                "change of FLORES token NLL when each language's LAPE neurons are switched, z against "
-                "band-matched random sets in brackets.",
-                "",
-                "| set | " + " | ".join(s["langs"]) + " |",
-                "|---|" + "---|" * len(s["langs"]),
-            ]
-            for i, name in enumerate(s["sets"]):
-                cells = [
-                    f"{_signed(e, 4)} ({z:+.1f})"
-                    for e, z in zip(s["effect"][i], s["z_exact"][i], strict=True)
-                ]
-                lines.append(f"| {name} | " + " | ".join(cells) + " |")
-            own = s["own_language_largest"]
-            lines += [
-                "",
-                f"Own language changes most for {sum(own.values())} of {len(own)} sets; attribution "
-                f"patching against the exact effect: r = {s['agreement_r']:.2f}.",
-                "",
-            ]
+def intervention_tables(data: dict[str, Any]) -> list[Table]:
+    """Tables of every intervention result in `data["interventions"]` (their stored documents)."""
+    tables = []
+    for document in data.get("interventions", []):
+        if document["experiment"] == "perplexity":
+            tables.append(_perplexity_table(document))
         else:
-            lines += [
-                f"BridgeX's premise for {result.name} (intervention '{result.intervention}'): change of BLI "
-                "precision@1 and gold log-probability, p of the harm against random sets matched to "
-                "each set.",
-                "",
-                "| set | neurons | condition | p@1 change [interval] | p | gold log-prob change | p |",
-                "|---|---|---|---|---|---|---|",
-            ]
-            for row in result.rows:
-                for condition, m in row["conditions"].items():
-                    p1, lp = m["p_at_1"], m["gold_logprob"]
-                    lines.append(
-                        f"| {row['set']} | {row['n_neurons']} | {condition} | {_signed(p1['change'])} "
-                        f"[{_signed(p1['interval'][0])}, {_signed(p1['interval'][1])}] | {p1['p']:.3f} | "
-                        f"{_signed(lp['change'])} | {lp['p']:.3f} |"
-                    )
-            premises = [
-                r for r in result.rows if r["premise"] and r["premise"]["own_minus_others"] is not None
-            ]
-            for row in premises:
-                lines.append(
-                    f"\n{row['set']}: p@1 drop through its own bridge minus the others': "
-                    f"{_signed(row['premise']['own_minus_others'])}"
-                )
-            lines.append("")
-    return lines
+            tables += _bli_tables(document)
+    return tables
+
+
+def _perplexity_table(document: dict[str, Any]) -> Table:
+    """LAPE's test: the change of FLORES token NLL per set (row) and language (column)."""
+    summary = document["summary"]
+    langs = list(summary["langs"])
+    rows = []
+    for i, name in enumerate(summary["sets"]):
+        cells = []
+        for effect, z in zip(summary["effect"][i], summary["z_exact"][i], strict=True):
+            cells += [effect, z]
+        rows.append([name, *cells])
+    own = summary.get("own_language_largest") or {}
+    note = (
+        f"Intervention '{document['intervention']}' on each language's LAPE neurons; the change of FLORES "
+        "token NLL (nats) per language and its z against band-matched random sets of the same size. "
+        f"Own language changes most for {sum(bool(v) for v in own.values())} of {len(own)} sets"
+        + (
+            f"; attribution patching against the exact effect: r = {summary['agreement_r']:.2f}."
+            if summary.get("agreement_r") is not None
+            else "."
+        )
+    )
+    columns = ["set"] + [f"{c} {lang}" for lang in langs for c in ("change", "z")]
+    return Table(
+        f"intervention_{slug(document['name'])}",
+        f"LAPE's test: switching off language-specific neurons ({', '.join(langs)})",
+        columns,
+        rows,
+        note=note,
+    )
+
+
+def _bli_tables(document: dict[str, Any]) -> list[Table]:
+    """BridgeX's premise: BLI per set and condition under the intervention, against the null."""
+    rows, premises = [], []
+    for row in document["rows"]:
+        for condition, metrics in row["conditions"].items():
+            p1, lp = metrics["p_at_1"], metrics["gold_logprob"]
+            rows.append(
+                [
+                    row["set"],
+                    row["n_neurons"],
+                    condition,
+                    p1["change"],
+                    p1["interval"][0],
+                    p1["interval"][1],
+                    p1["p"],
+                    lp["change"],
+                    lp["p"],
+                ]
+            )
+        premise = row.get("premise") or {}
+        if premise.get("own_minus_others") is not None:
+            premises.append([row["set"], premise["own_minus_others"]])
+    base = f"intervention_{slug(document['name'])}"
+    tables = [
+        Table(
+            base,
+            f"BridgeX's premise for {document['name']}: BLI with each neuron set switched off",
+            [
+                "set",
+                "neurons",
+                "condition",
+                "p@1 change",
+                "ci_low",
+                "ci_high",
+                "p (harm vs random sets)",
+                "gold log-prob change",
+                "p (log-prob)",
+            ],
+            rows,
+            note=f"Intervention '{document['intervention']}'; p: the share of random sets matched to the "
+            "set (layers, size, activation band) that harm at least as much.",
+        )
+    ]
+    if premises:
+        tables.append(
+            Table(
+                f"{base}_premise",
+                "The drop of p@1 through a set's own bridge minus the drop through the other bridges",
+                ["set", "own minus others"],
+                premises,
+            )
+        )
+    return tables

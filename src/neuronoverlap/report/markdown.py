@@ -71,6 +71,13 @@ def render_markdown(data: dict[str, Any], tables: dict[str, Table], figures: dic
             note = notes.get(evaluation_figure_name(evaluation))
             if note:
                 lines += ["", note]
+    shown = [name for name in tables if name.startswith("intervention_")]
+    if shown:
+        lines += ["", "## Do these neurons matter?"]
+        for name in shown:
+            lines += ["", f"**{tables[name].title}**", "", *markdown_table(tables[name])]
+            if tables[name].note:
+                lines += ["", tables[name].note]
     if data["missing"]:
         lines += ["", "## Not in this store", ""] + [f"- {note}" for note in data["missing"]]
 

@@ -512,6 +512,9 @@ def build_tables(data: dict[str, Any]) -> dict[str, Table]:
     tables = provenance_tables(data) + probe_tables(data) + corpus_tables(data)
     tables += [t for b in data["bridges"] for t in bridge_tables(b)]
     tables += [t for e in data["evaluations"] for t in evaluation_tables(e)]
+    from neuronoverlap.report.interventions import intervention_tables  # imports this module
+
+    tables += intervention_tables(data)
     tables += [
         Table(f"result_{slug(r['name'])}", f"Result {r['name']}", ["field", "value"], flatten(r["document"]))
         for r in data["other_results"]
