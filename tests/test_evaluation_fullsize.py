@@ -71,3 +71,19 @@ def test_the_screening_is_resumable_and_writes_the_plan(tmp_path, capsys, monkey
     assert main([*argv, "-n", "1"]) == 2
     assert main([*argv, "--sources", "xx"]) == 2
     assert capsys.readouterr().err.count("error") == 2
+
+
+def test_the_study_runs_after_the_screening(tmp_path, monkeypatch, capsys):
+    """The whole command on tiny-llama, with the pair list cut to one European pair and two
+    candidates (the study step once called `validate` with positional options and failed)."""
+    import neuronoverlap.evaluation.fullsize as fullsize
+
+    monkeypatch.setattr(fullsize, "european_pairs", lambda: [("de", "fr")])
+    monkeypatch.setattr(fullsize, "CANDIDATES", ("en", "es"))
+    out = tmp_path / "fullsize"
+    argv = ["--model", "tiny-llama", "--store", str(tmp_path / "s.h5"), "--out", str(out), "--quiet"]
+    argv += ["--screen-n", "2", "--sources", "fi", "--threshold", "1", "-n", "4", "--probe-n", "4"]
+    assert main(argv) == 0
+    summary = json.loads((out / "study" / "validate.json").read_text(encoding="utf-8"))
+    assert list(summary["pairs"]) == ["de-fr"] and set(summary["pairs"]["de-fr"]["accuracy"]) >= {"en", "es"}
+    assert "wrote" in capsys.readouterr().out

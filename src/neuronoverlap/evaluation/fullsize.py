@@ -178,12 +178,12 @@ def run(args) -> dict:
     result, _, paths = validate(
         args.store,
         pairs,
-        config,
-        CANDIDATES,
-        out / "study",
-        source,
-        BridgeOptions(n_bootstrap=0),
-        ProbeOptions(n_samples=args.probe_n, max_new_tokens=16),
+        config=config,
+        bridges=CANDIDATES,
+        out=out / "study",
+        model=source,
+        selection=BridgeOptions(n_bootstrap=0),
+        probes=ProbeOptions(n_samples=args.probe_n, max_new_tokens=16),
         progress=not args.quiet,
         prefix_cache=args.prefix_cache,
     )
