@@ -51,6 +51,7 @@ _EXPORTS = {
     "save_evaluation": "neuronoverlap.pipeline",
     "run_demo": "neuronoverlap.pipeline",
     "validate": "neuronoverlap.pipeline",
+    "set_threads": "neuronoverlap.threads",
 }
 
 

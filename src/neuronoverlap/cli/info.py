@@ -36,6 +36,7 @@ def add_parsers(sub) -> None:
 
 def run_info(args) -> int:
     from neuronoverlap.models import StopRule, generate_greedy
+    from neuronoverlap.threads import ensure_threads
     from neuronoverlap.versions import library_versions
 
     model = opt.model_source(args).load()
@@ -47,6 +48,7 @@ def run_info(args) -> int:
     print(f"activation:     {model.activation_name} (neuron = act_fn(blocks.l.mlp.hook_pre))")
     print(f"device, dtype:  {model.device}, {str(model.dtype).removeprefix('torch.')}")
     print(f"generation:     {model.kv_cache_status}")
+    print(f"threads:        {ensure_threads().describe()}")
     print("libraries:      " + ", ".join(f"{k} {v}" for k, v in library_versions().items()))
     gen = generate_greedy(model, [args.prompt], StopRule(max_new_tokens=args.max_new_tokens))[0]
     print(f"prompt:         {args.prompt!r}")
