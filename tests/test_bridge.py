@@ -20,6 +20,7 @@ from neuronoverlap.bridge import (
 from neuronoverlap.cli import main
 from neuronoverlap.errors import InputError
 from neuronoverlap.hsic import reference_bridge_score
+from neuronoverlap.report.verdict import first_place_line
 from neuronoverlap.store import ModelInfo, Store, StoreWriter
 
 N_LAYERS, D_MLP, N = 4, 50, 40
@@ -223,7 +224,7 @@ def test_select_bridge_command_on_tiny_model(tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     result = json.loads(out.read_text())
-    assert result["chosen"] in ("en", "it") and f"chosen bridge: {result['chosen']}" in printed
+    assert result["chosen"] in ("en", "it") and f"  {first_place_line(result)}\n" in printed
     assert set(result["per_layer"]["en"]) == {str(layer) for layer in result["window"]}
     assert result["parameters"]["model_fingerprint"] == Store(store).fingerprint
     assert abs(sum(result["selection_probability"].values()) - 1) < 1e-9

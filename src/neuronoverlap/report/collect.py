@@ -31,7 +31,9 @@ from neuronoverlap.analyses import (
 )
 from neuronoverlap.analyses.agnostic import agnostic_record, probe_agnostic_neurons
 from neuronoverlap.analyses.snapshot import SpectrumSettings, active_sets_for
+from neuronoverlap.numbers import decimals, fixed, p_is, permutation_floor, probability
 from neuronoverlap.options import DEFAULT_TOP_RATE
+from neuronoverlap.report.verdict import choice_rule, first_place, first_place_note
 from neuronoverlap.sets import ProbeSamples, language_active_sets, overlap_from_probes
 from neuronoverlap.store import Store, schema
 from neuronoverlap.store.reader import ProbeSetView
@@ -284,7 +286,11 @@ def spectrum(
             "mantel_r": summary["mantel_r"],
             "cophenetic_vs_taxonomy": summary["cophenetic_vs_taxonomy"],
             "partial_mantel": {
-                name: {**summary["partial_mantel_r"][name], "pvalue": test.pvalue}
+                name: {
+                    **summary["partial_mantel_r"][name],
+                    "pvalue": test.pvalue,
+                    "n_permutations": test.n_permutations,
+                }
                 for name, test in partial.items()
             },
             "mean_third_shares": summary["mean_third_shares"],
@@ -347,18 +353,29 @@ def bridge_result(name: str, document: dict[str, Any]) -> dict[str, Any]:
         for layer in layers
         for b in ranking
     ]
+    choice = _choice(document)
     return {
         "name": name,
         "src": document.get("src"),
         "tgt": document.get("tgt"),
         "method": document.get("method"),
         "chosen": document.get("chosen"),
+        "choice": choice,  # the verdict's (report.verdict.choice_rule)
+        "label": first_place(choice),  # "chosen", or "ranked first" when there is no clear choice
         "window": document.get("window", layers),
         "layers": layers,
         "rows": rows,
         "layer_rows": layer_rows,
         "document": to_plain(document),
     }
+
+
+def _choice(document: dict[str, Any]) -> str:
+    """The verdict's choice (`report.verdict.choice_rule`); 'unreadable' for a broken document."""
+    try:
+        return choice_rule(document)
+    except (KeyError, TypeError, IndexError, AttributeError):
+        return "unreadable"
 
 
 def evaluation_result(name: str, document: dict[str, Any]) -> dict[str, Any]:
@@ -666,31 +683,41 @@ def headline(data: dict[str, Any]) -> list[str]:
         mantel = spectrum_data["mantel"]
         lines.append(
             f"Spectrum ({spectrum_data['measure']}) vs taxonomy: Mantel r = "
-            f"{fmt(mantel['statistic'])}, p = {fmt(mantel['pvalue'])} "
+            f"{fmt(mantel['statistic'])}, "
+            f"{p_is(mantel['pvalue'], floor=permutation_floor(mantel['n_permutations']))} "
             f"({mantel['n_permutations']} permutations); cophenetic r = "
             f"{fmt(spectrum_data['cophenetic_vs_taxonomy'])}."
         )
         intervals = spectrum_data.get("intervals")
         if intervals:
             r, level = intervals["mantel_r"], intervals["parameters"]["level"]
+            partial = intervals["partial_mantel"]["script_and_subword"]
+            places = decimals((r["low"], r["high"]))
+            floor = permutation_floor(partial["n_permutations"]) if "n_permutations" in partial else None
             lines.append(
-                f"Bootstrap {level:.0%} interval of Mantel r: [{fmt(r['low'])}, "
-                f"{fmt(r['high'])}]; partial Mantel r given script and subword "
-                f"overlap: {fmt(intervals['partial_mantel']['script_and_subword']['estimate'])}"
-                f" (p = {fmt(intervals['partial_mantel']['script_and_subword']['pvalue'])})."
+                f"Bootstrap {level:.0%} interval of Mantel r: [{fixed(r['low'], places)}, "
+                f"{fixed(r['high'], places)}]; partial Mantel r given script and subword "
+                f"overlap: {fixed(partial['estimate'], decimals((partial['low'], partial['high'])))}"
+                f" ({p_is(partial['pvalue'], floor=floor)})."
             )
     for bridge in data["bridges"]:
         chosen = next((r for r in bridge["rows"] if r["chosen"]), None)
         if chosen:
+            n_random = (bridge["document"].get("parameters") or {}).get("n_random")
+            places = decimals(*(r["interval"] for r in bridge["rows"]))
+            floor = permutation_floor(n_random) if n_random else None
             lines.append(
                 f"Bridge for {bridge['src']}->{bridge['tgt']} ({bridge['method']}): "
-                f"{chosen['bridge']} (score {fmt(chosen['score'])}, p = "
-                f"{fmt(chosen['pvalue'])}, selection probability "
-                f"{fmt(chosen['probability'])})."
+                f"{chosen['bridge']}{first_place_note(bridge.get('choice'))}: "
+                f"score {fixed(chosen['score'], places)}, {p_is(chosen['pvalue'], floor=floor)}, "
+                f"selection probability {probability(chosen['probability'])}."
             )
     for evaluation in data["evaluations"]:
         if evaluation["conditions"]:
-            parts = ", ".join(f"{c['condition']} {fmt(c['accuracy'])}" for c in evaluation["conditions"])
+            places = decimals(*((c.get("ci_low"), c.get("ci_high")) for c in evaluation["conditions"]))
+            parts = ", ".join(
+                f"{c['condition']} {fixed(c['accuracy'], places)}" for c in evaluation["conditions"]
+            )
             lines.append(f"{evaluation['name']}: accuracy {parts}.")
     return lines
 

@@ -19,6 +19,9 @@ The rule, in one place (`CLEAR_PROBABILITY`, `choice_rule`):
 * **No interval** when the selection was run without a bootstrap: nothing says how sure it is.
 * **One candidate**: nothing to choose between.
 
+What the page calls the bridge ranked first (`first_place`): "chosen" only under a clear choice or
+as the only candidate; otherwise "ranked first", so that nothing contradicts "No clear choice".
+
 Whether the bridge helped (`effect_rule`): BLI accuracy through the chosen bridge minus zero-shot
 on the same words, with its paired bootstrap interval. It **helped** when the interval lies
 above 0, **hurt** when below, and otherwise **BLI cannot tell** (this includes every accuracy
@@ -31,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from neuronoverlap.errors import InputError
+from neuronoverlap.numbers import decimals, fixed, p_is, permutation_floor, span
 
 #: Share of bootstrap resamples in which the chosen bridge must rank first for a clear choice.
 CLEAR_PROBABILITY = 0.8
@@ -61,7 +65,8 @@ class Verdict:
         return "\n".join([self.headline, *(f"  {line}" for line in self.lines)])
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields, and `label`: what the page calls the bridge ranked first (`first_place`)."""
+        return {**asdict(self), "label": first_place(self.choice)}
 
 
 def _names(codes: list[str]) -> str:
@@ -69,15 +74,32 @@ def _names(codes: list[str]) -> str:
     return codes[0] if len(codes) == 1 else ", ".join(codes[:-1]) + f" and {codes[-1]}"
 
 
-def _num(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4g}"
+#: The verdicts under which the bridge ranked first is not "chosen", and why (said beside it).
+NOT_CHOSEN = {"unclear": "no clear choice", "no interval": "no interval", "unreadable": "no verdict"}
 
 
-def _span(interval: list[float | None] | None, signed: bool = False, digits: str = ".4g") -> str:
-    if not interval or interval[0] is None or interval[1] is None:
-        return "no interval"
-    sign = "+" if signed else ""
-    return f"{interval[0]:{sign}{digits}} to {interval[1]:{sign}{digits}}"
+def first_place(choice: str) -> str:
+    """What the report calls the bridge ranked first under a verdict's `choice`: 'chosen' for a
+    clear choice or the only candidate, else 'ranked first'."""
+    return "ranked first" if choice in NOT_CHOSEN else "chosen"
+
+
+def first_place_note(choice: str) -> str:
+    """'' under a clear choice, else ' ranked first (no clear choice)': what follows the bridge."""
+    return f" ranked first ({NOT_CHOSEN[choice]})" if choice in NOT_CHOSEN else ""
+
+
+def first_place_line(selection: dict[str, Any]) -> str:
+    """'chosen bridge: fr', or 'ranked first: fr (no clear choice)': what the command line prints
+    after a selection (the stored dict `BridgeSelection.to_dict()`)."""
+    choice = choice_rule(selection)
+    label = "chosen bridge" if first_place(choice) == "chosen" else "ranked first"
+    note = f" ({NOT_CHOSEN[choice]})" if choice in NOT_CHOSEN else ""
+    return f"{label}: {selection['chosen']}{note}"
+
+
+def _ends(interval: list[float | None] | None) -> tuple[float | None, float | None]:
+    return (interval[0], interval[1]) if interval else (None, None)
 
 
 def _overlaps(a: list[float | None] | None, b: list[float | None] | None) -> bool | None:
@@ -120,10 +142,16 @@ def _selection_lines(selection: dict[str, Any], choice: str) -> tuple[str, list[
     pair = f"{src}->{tgt}"
     boot = selection.get("bootstrap")
     statistic = "calibrated z" if selection.get("method") == "calibrated" else "score"
+    n_random = (selection.get("parameters") or {}).get("n_random")
+    floor = permutation_floor(n_random) if n_random else None
+    intervals = (boot or {}).get("intervals") or {}
+    places = decimals(*intervals.values())  # scores and intervals to the same decimals
+    what = "Chosen bridge" if first_place(choice) == "chosen" else "Ranked first"
     lines = [
-        f"Chosen bridge for {pair}: {chosen}, {statistic} {_num(scores.get(chosen))}"
+        f"{what} for {pair}: {chosen}, {statistic} {fixed(scores.get(chosen), places)}"
         + (
-            f" (p = {pvalues[chosen]:.3g} against random neuron sets of the same size)."
+            f" ({p_is(pvalues[chosen], floor=floor)} against {n_random or 'the'} random neuron "
+            "sets of the same size)."
             if pvalues.get(chosen) is not None
             else "."
         )
@@ -134,8 +162,8 @@ def _selection_lines(selection: dict[str, Any], choice: str) -> tuple[str, list[
     if choice == "no interval":
         if runner is not None:
             lines.append(
-                f"Runner-up ({runner}): {statistic} {_num(scores.get(runner))}, a margin of "
-                f"{_num(_diff(scores.get(chosen), scores.get(runner)))} with no interval."
+                f"Runner-up ({runner}): {statistic} {fixed(scores.get(runner), places)}, a margin of "
+                f"{fixed(_diff(scores.get(chosen), scores.get(runner)), places)} with no interval."
             )
         lines.append(
             "The selection has no interval: it was run without a bootstrap "
@@ -147,23 +175,23 @@ def _selection_lines(selection: dict[str, Any], choice: str) -> tuple[str, list[
         ), lines
 
     level = f"{boot['level']:.0%}"
-    intervals = boot.get("intervals") or {}
-    probability = boot["selection_probability"]
+    first = boot["selection_probability"]
     n = boot.get("n_resamples")
     own = intervals.get(chosen)
-    lines[0] = lines[0][:-1] + f"; {level} interval {_span(own)}."
-    others = ", ".join(f"{b} {probability[b]:.0%}" for b in ranking if b != chosen and probability.get(b))
+    lines[0] = lines[0][:-1] + f"; {level} interval {span(*_ends(own), places)}."
+    others = ", ".join(f"{b} {first[b]:.0%}" for b in ranking if b != chosen and first.get(b))
     lines.append(
-        f"{chosen} ranked first in {probability.get(chosen, 0.0):.0%} of {n} bootstrap resamples"
+        f"{chosen} ranked first in {first.get(chosen, 0.0):.0%} of {n} bootstrap resamples"
         + (f"; {others}." if others else ".")
     )
     top_two = boot.get("top_two")
     if top_two is not None:
         second = top_two["second"]
         overlap = _overlaps(own, intervals.get(second))
+        lead = decimals(top_two["interval"])
         lines.append(
-            f"Margin over the runner-up ({second}): {_num(top_two['difference'])} "
-            f"({level} paired interval {_span(top_two['interval'], signed=True)}; "
+            f"Margin over the runner-up ({second}): {fixed(top_two['difference'], lead)} "
+            f"({level} paired interval {span(*_ends(top_two['interval']), lead, signed=True)}; "
             f"{chosen} ahead in {top_two['share_first_ahead']:.0%} of resamples); their "
             f"{level} intervals "
             + ("overlap." if overlap else "do not overlap." if overlap is False else "are not all known.")
@@ -172,14 +200,14 @@ def _selection_lines(selection: dict[str, Any], choice: str) -> tuple[str, list[
     if choice == "clear":
         return (
             f"Bridge for {pair}: {chosen}, a clear choice (first in "
-            f"{probability[chosen]:.0%} of resamples, ahead of {runner} beyond the noise)."
+            f"{first[chosen]:.0%} of resamples, ahead of {runner} beyond the noise)."
         ), lines
     why = []
-    if probability.get(chosen, 0.0) < CLEAR_PROBABILITY:
-        why.append(f"{chosen} ranked first in only {probability.get(chosen, 0.0):.0%} of bootstrap resamples")
+    if first.get(chosen, 0.0) < CLEAR_PROBABILITY:
+        why.append(f"{chosen} ranked first in only {first.get(chosen, 0.0):.0%} of bootstrap resamples")
     if top_two is not None and not top_two["interval"][0] > 0:
         why.append(f"the {level} interval of its lead over the runner-up ({top_two['second']}) includes 0")
-    tied = f"; the {level} intervals of {_names(close)} overlap {chosen}'s" if close else ""
+    tied = f"; the {level} intervals of {_names(close)} overlap that of {chosen}" if close else ""
     lines.append(
         f"A clear choice needs first place in at least {CLEAR_PROBABILITY:.0%} of resamples "
         "and a lead over the runner-up whose interval excludes 0."
@@ -208,22 +236,31 @@ def _effect_lines(selection: dict[str, Any], evaluation: dict[str, Any] | None) 
     if comparison is None or zero is None or bridged is None:
         evaluated = sorted(evaluation.get("comparisons") or {})
         also = f" (evaluated: {', '.join(evaluated)})" if evaluated else ""
-        return ("not evaluated", f"BLI did not evaluate the chosen bridge {chosen}{also}.", [])
+        which = (
+            "the chosen bridge"
+            if first_place(choice_rule(selection)) == "chosen"
+            else "the bridge ranked first"
+        )
+        return ("not evaluated", f"BLI did not evaluate {which} {chosen}{also}.", [])
     ci = list(comparison["difference_ci"])
     effect = effect_rule(ci)
     level = f"{zero.get('confidence', 0.95):.0%}"
     n = zero.get("n")
+    own = decimals(*((c.get("ci_low"), c.get("ci_high")) for c in (zero, bridged)))
     accuracies = (
-        f"{zero['accuracy']:.3f} zero-shot and {bridged['accuracy']:.3f} through {chosen} on {n} words"
+        f"{fixed(zero['accuracy'], own)} zero-shot and {fixed(bridged['accuracy'], own)} through "
+        f"{chosen} on {n} words"
     )
     mcnemar = comparison.get("mcnemar") or {}
+    places = decimals(ci)
     detail = (
-        f"BLI precision@1 through {chosen} minus zero-shot: {comparison['difference']:+.3f} "
-        f"({level} paired interval {_span(ci, signed=True, digits='.3f')})"
+        f"BLI precision@1 through {chosen} minus zero-shot: "
+        f"{fixed(comparison['difference'], places, signed=True)} "
+        f"({level} paired interval {span(*ci, places, signed=True)})"
     )
     if mcnemar.get("pvalue") is not None:
         detail += (
-            f"; McNemar p = {mcnemar['pvalue']:.3g} ({mcnemar.get('only_a')} words right only "
+            f"; McNemar {p_is(mcnemar['pvalue'])} ({mcnemar.get('only_a')} words right only "
             f"zero-shot, {mcnemar.get('only_b')} only through {chosen})"
         )
     lines = [detail + "."]
@@ -275,4 +312,8 @@ __all__ = [
     "bridge_verdict",
     "choice_rule",
     "effect_rule",
+    "first_place",
+    "first_place_line",
+    "first_place_note",
+    "NOT_CHOSEN",
 ]
