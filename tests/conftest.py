@@ -38,11 +38,17 @@ def state_changes(before: dict, after: dict) -> list[str]:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def checkout_outputs_untouched():
-    """The suite is hermetic: at the end, the checkout's store/ and out/ are as they were (a
-    test that wrote or removed anything there fails the session with the list of paths)."""
+def checkout_outputs_untouched(tmp_path_factory):
+    """The suite is hermetic: session fixtures run in a temporary working folder too, and at the
+    end the checkout's store/ and out/ are as they were (a test that wrote or removed anything
+    there fails the session with the list of paths)."""
     before = folder_state(CHECKOUT)
-    yield
+    cwd = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("session-cwd"))
+    try:
+        yield
+    finally:
+        os.chdir(cwd)
     changes = state_changes(before, folder_state(CHECKOUT))
     assert not changes, (
         "the tests changed the checkout's store/ or out/ (each test must work under tmp_path; "

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from conftest import CHECKOUT, folder_state, state_changes
 from neuronoverlap.cli import main
 from neuronoverlap.options import DEFAULT_STORE, DEMO_OUT, DEMO_STORE
@@ -54,3 +56,13 @@ def test_the_session_check_sees_added_changed_and_removed_files(tmp_path):
         "removed store/old.h5",
         "added store/run.h5.partial",
     ]
+
+
+@pytest.fixture(scope="session")
+def session_fixture_cwd() -> Path:
+    return Path.cwd().resolve()
+
+
+def test_session_fixtures_run_outside_the_checkout(session_fixture_cwd):
+    """A session fixture is set up before any test's own folder: it gets a temporary one too."""
+    assert not session_fixture_cwd.is_relative_to(CHECKOUT)
