@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from neuronoverlap.analyses import THIRDS
-from neuronoverlap.numbers import decimals, fixed, permutation_floor, probability, pvalue
+from neuronoverlap.numbers import decimals, fixed, p_is, permutation_floor, probability, pvalue
 from neuronoverlap.report.collect import fmt, slug
 
 
@@ -290,6 +290,10 @@ def _pvalue_format(n_permutations: int | None) -> Callable[[Any], str]:
     return lambda p: pvalue(p, floor=floor)
 
 
+def _p_is(p: float | None, n_permutations: int | None) -> str:
+    return p_is(p, floor=permutation_floor(n_permutations) if n_permutations else None)
+
+
 def _fixed_format(places: int | None) -> Callable[[Any], str]:
     return lambda x: fixed(x, places)
 
@@ -317,7 +321,7 @@ def _interval_rows(intervals: dict[str, Any] | None) -> list[list[Any]]:
     rows += [
         [
             f"partial Mantel r given {name} ({level} interval; p)",
-            f"{span(v)}; p = {_pvalue_format(v.get('n_permutations'))(v['pvalue'])}",
+            f"{span(v)}; {_p_is(v['pvalue'], v.get('n_permutations'))}",
         ]
         for name, v in intervals["partial_mantel"].items()
     ]
