@@ -12,8 +12,9 @@ def add_parsers(sub) -> None:
         run_info,
         help="describe a model and show one greedy translation",
         description="Print the model's name, layers, d_mlp, neurons in all, MLP "
-        "activation function and fingerprint, and its greedy "
-        "completion of a translation prompt.",
+        "activation function and fingerprint, the torch threads it computes with (and why: "
+        "--threads, NEURONOVERLAP_THREADS, OMP_NUM_THREADS or the cores this process may use), "
+        "and its greedy completion of a translation prompt.",
     )
     opt.add_model_options(p)
     p.add_argument(
