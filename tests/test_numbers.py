@@ -68,7 +68,7 @@ def test_the_issues_examples():
     assert pvalue(0.00498) == "0.0050" and pvalue(0.00999) == "0.010" and pvalue(1.0) == "1.0"
     assert pvalue(1 / 1000, floor=permutation_floor(999)) == "≤ 0.001"
     assert pvalue(None) == "n/a" and pvalue(float("nan")) == "n/a"
-    assert span(0.3235, 1.39) == "0.3 to 1.4" and probability(0.435) == "0.43"
+    assert span(0.3235, 1.39) == "0.3 to 1.4" and probability(0.435) == "0.44" and f"{0.435:.0%}" == "44%"
 
 
 ENDS = st.floats(min_value=-1e4, max_value=1e4, allow_nan=False)
@@ -115,6 +115,7 @@ def test_fixed_never_shows_minus_zero(value, places, signed):
 def test_a_probability_has_two_decimals(x):
     text = probability(x)
     assert re.fullmatch(r"[01]\.\d\d", text) and abs(float(text) - x) <= 0.005 + 1e-12
+    assert text == f"{int(f'{x:.0%}'[:-1]) / 100:.2f}"  # the same rounding as the verdict's "44%"
 
 
 @pytest.mark.parametrize(

@@ -80,8 +80,9 @@ def p_is(p: float | None, *, floor: float | None = None) -> str:
 
 
 def probability(x: float | None) -> str:
-    """A probability or share to two decimals ('0.44'); None or NaN: 'n/a'."""
-    return "n/a" if _missing(x) else f"{float(x):.2f}"
+    """A probability or share to two decimals ('0.44'), rounded as its percentage is (f"{x:.0%}":
+    0.435 is '0.44' and '44%' alike); None or NaN: 'n/a'."""
+    return "n/a" if _missing(x) else f"{round(float(x) * 100) / 100:.2f}"
 
 
 def decimals(*intervals: Iterable[float | None] | None) -> int | None:
