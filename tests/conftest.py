@@ -3,10 +3,64 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+#: The checkout the tests run from; nothing under it is read or written by a test but its code and data.
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+#: Folders of the checkout where the toolkit writes by default (relative `store/run.h5`, `out/...`).
+OUTPUT_FOLDERS = ("store", "out")
+
+
+def folder_state(root: Path, folders=OUTPUT_FOLDERS) -> dict[str, tuple[int, int]]:
+    """Every file and folder under `root / folder` for each folder: relative path -> (size, mtime in
+    ns), folders with size -1. Cheap on a large store (stat only, no bytes read)."""
+    state = {}
+    for name in folders:
+        top = root / name
+        for path in [top, *sorted(top.rglob("*"))] if top.exists() else []:
+            stat = path.lstat()
+            size = -1 if path.is_dir() else stat.st_size
+            state[str(path.relative_to(root))] = (size, stat.st_mtime_ns)
+    return state
+
+
+def state_changes(before: dict, after: dict) -> list[str]:
+    """'added x', 'removed y', 'changed z' between two `folder_state`s, sorted by path."""
+    changes = [f"added {p}" for p in after.keys() - before.keys()]
+    changes += [f"removed {p}" for p in before.keys() - after.keys()]
+    changes += [f"changed {p}" for p in before.keys() & after.keys() if before[p] != after[p]]
+    return sorted(changes, key=lambda c: c.split(" ", 1)[1])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_outputs_untouched(tmp_path_factory):
+    """The suite is hermetic: session fixtures run in a temporary working folder too, and at the
+    end the checkout's store/ and out/ are as they were (a test that wrote or removed anything
+    there fails the session with the list of paths)."""
+    before = folder_state(CHECKOUT)
+    cwd = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("session-cwd"))
+    try:
+        yield
+    finally:
+        os.chdir(cwd)
+    changes = state_changes(before, folder_state(CHECKOUT))
+    assert not changes, (
+        "the tests changed the checkout's store/ or out/ (each test must work under tmp_path; "
+        "or another process wrote there while the tests ran): " + "; ".join(changes[:20])
+    )
+
+
+@pytest.fixture(autouse=True)
+def in_a_temporary_folder(tmp_path_factory, monkeypatch):
+    """Each test runs in a fresh empty working directory: default and relative paths (`store/run.h5`,
+    `out/report`, a user's `store/run.h5.partial`) never reach the checkout."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
 
 
 @pytest.fixture(scope="session")

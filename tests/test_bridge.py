@@ -21,6 +21,8 @@ from neuronoverlap.bridge.loader import SetResampler, pair_activity, pair_nuisan
 from neuronoverlap.cli import main
 from neuronoverlap.errors import InputError
 from neuronoverlap.hsic import reference_bridge_score
+from neuronoverlap.numbers import permutation_floor, probability, pvalue
+from neuronoverlap.report.verdict import first_place_line
 from neuronoverlap.store import ModelInfo, Store, StoreWriter
 
 N_LAYERS, D_MLP, N = 4, 50, 40
@@ -230,7 +232,11 @@ def test_select_bridge_command_on_tiny_model(tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     result = json.loads(out.read_text())
-    assert result["chosen"] in ("en", "it") and f"chosen bridge: {result['chosen']}" in printed
+    assert result["chosen"] in ("en", "it") and f"  {first_place_line(result)}\n" in printed
+    for b in ("en", "it"):  # the number rule: p to 2 digits, "< 0.02" at the floor of 49 random sets
+        row = next(line for line in printed.splitlines() if line.split()[1:2] == [b])
+        assert pvalue(result["pvalues"][b], floor=permutation_floor(49)) in row
+        assert f" {probability(result['selection_probability'][b])} " in row
     assert set(result["per_layer"]["en"]) == {str(layer) for layer in result["window"]}
     assert result["parameters"]["model_fingerprint"] == Store(store).fingerprint
     assert abs(sum(result["selection_probability"].values()) - 1) < 1e-9

@@ -12,7 +12,7 @@ import sys
 import h5py
 import pytest
 
-from conftest import folder_snapshot
+from conftest import CHECKOUT, folder_snapshot
 from neuronoverlap.store import Store
 
 TINY = ["--model", "tiny-llama"]
@@ -65,7 +65,7 @@ def test_a_folder_as_store_is_refused(tmp_path, refused, no_model_load):
 def test_dictionaries_are_read_before_the_model_and_the_lock(tmp_path, refused, no_model_load):
     data = tmp_path / "data"
     data.mkdir()
-    shutil.copy("probes/data/muse/de-fr.0-5000.txt", data)  # de-fr is there, en-de is not
+    shutil.copy(CHECKOUT / "probes/data/muse/de-fr.0-5000.txt", data)  # de-fr is there, en-de is not
     store = tmp_path / "run.h5"
     argv = [
         "probe",

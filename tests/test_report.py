@@ -21,6 +21,7 @@ from neuronoverlap.cli import main
 from neuronoverlap.cli.report import add_parsers as add_report_parser
 from neuronoverlap.cli.report import run_report as cmd_report
 from neuronoverlap.errors import InputError
+from neuronoverlap.numbers import decimals, fixed
 from neuronoverlap.report import SPECTRUM_MEASURES, write_report
 from neuronoverlap.report.collect import fmt
 from neuronoverlap.sets import ProbeSamples, overlap_from_probes
@@ -118,7 +119,7 @@ def test_bridge_table_highlights_the_chosen_bridge(store_path, report, page):
     assert len(highlighted) == 1 and f"<td>{stored['chosen']}</td>" in highlighted[0]
     rows = _read_csv(report.tables["bridge_de_fr"])
     assert [r["bridge"] for r in rows] == stored["ranking"]
-    assert [r["chosen"] for r in rows] == [
+    assert [r["choice"] for r in rows] == [
         "chosen" if b == stored["chosen"] else "" for b in stored["ranking"]
     ]
     assert float(rows[0]["score"]) == pytest.approx(stored["scores"][rows[0]["bridge"]])
@@ -225,7 +226,11 @@ def test_evaluation_results_are_shown(report, page):
     rows = {r["condition"]: r for r in _read_csv(report.tables["eval_bli-de-fr_conditions"])}
     assert float(rows["zero-shot"]["accuracy"]) == pytest.approx(3 / 8)
     assert float(rows["bridge:en"]["accuracy"]) == pytest.approx(5 / 8)
-    assert "0.375" in page and "0.625" in page
+    # shown to the decimals of the narrowest interval (neuronoverlap.numbers): 8 words, not 3 decimals
+    ends = [(float(r[f"{k}_low"]), float(r[f"{k}_high"])) for r in rows.values() for k in ("ci", "wilson")]
+    places = decimals(*ends)
+    assert places < 3 and f'<td class="num">{fixed(3 / 8, places)}</td>' in page
+    assert f'<td class="num">{fixed(5 / 8, places)}</td>' in page
     comparison = _read_csv(report.tables["eval_bli-de-fr_comparisons"])[0]
     assert float(comparison["difference"]) == pytest.approx(2 / 8)
     diagnostics = _read_csv(report.tables["eval_bli-de-fr_diagnostics"])
@@ -294,7 +299,7 @@ def test_a_bridge_selection_with_empty_layers(tmp_path):
     assert rows[1]["score en"] == rows[1]["score it"] == "" and rows[1]["|O_l|"] == "0"
     assert float(rows[2]["score it"]) == 0.9
     ranking = _read_csv(outputs.tables["bridge_de_fr"])
-    assert [(r["rank"], r["bridge"], r["chosen"]) for r in ranking] == [
+    assert [(r["rank"], r["bridge"], r["choice"]) for r in ranking] == [
         ("1", "it", "chosen"),
         ("2", "en", ""),
     ]

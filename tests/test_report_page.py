@@ -183,3 +183,51 @@ def test_a_wide_table_is_marked_and_a_narrow_one_is_not():
     narrow = render_table(Table("n", "Narrow", ["a", "b"], [[1, 2]]))
     assert '<div class="table-wrap wide">' in wide and f"A wide table ({WIDE_COLUMNS + 1} columns)" in wide
     assert '<div class="table-wrap">' in narrow and "A wide table" not in narrow
+
+
+def _strings(value, skip=("document",)):
+    """Every string value of a report.json subtree, leaving out the stored result documents."""
+    if isinstance(value, dict):
+        return [s for k, v in value.items() if k not in skip for s in _strings(v, skip)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v, skip)]
+    return [value] if isinstance(value, str) else []
+
+
+def test_no_clear_choice_is_said_everywhere_and_nothing_calls_a_bridge_chosen(report, page):
+    """Issue 30: the Answer said "No clear choice" while the Bridge selection section said
+    "Chosen bridge for zh->ja: fr" in red and the table marked fr "chosen"."""
+    import csv
+
+    data = json.loads(report.json.read_text(encoding="utf-8"))
+    first = data["verdicts"][0]["chosen"]
+    assert data["verdicts"][0]["choice"] == "unclear" and data["verdicts"][0]["label"] == "ranked first"
+    assert data["bridges"][0]["choice"] == "unclear" and data["bridges"][0]["label"] == "ranked first"
+    text = re.sub(r"<[^>]+>", " ", page[page.index("<body>") :])  # what a reader sees
+    assert "chosen" not in text.lower()
+    assert f"Ranked first for de&rarr;fr: <span class=first>{first}</span> (no clear choice" in page
+    markdown = report.markdown.read_text(encoding="utf-8")
+    assert "chosen" not in markdown.lower()
+    assert f"## Bridge for de->fr: {first} ranked first (no clear choice)" in markdown
+    assert not [s for s in _strings(data) if "chosen" in s.lower()]
+    with report.tables["bridge_de_fr"].open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["choice"] for r in rows] == ["ranked first", "", ""]
+
+
+def test_the_page_shows_numbers_by_the_one_rule(report, page):
+    from neuronoverlap.numbers import decimals, fixed, permutation_floor, probability, pvalue
+
+    data = json.loads(report.json.read_text(encoding="utf-8"))
+    document = data["bridges"][0]["document"]
+    rows = data["bridges"][0]["rows"]
+    places = decimals(*(r["interval"] for r in rows))
+    floor = permutation_floor(document["parameters"]["n_random"])
+    table = page[page.index('<section id="bridges"') :]
+    table = table[: table.index("</table>")]
+    for r in rows:
+        cells = [fixed(r["score"], places), *(fixed(x, places) for x in r["interval"])]
+        cells += [pvalue(r["pvalue"], floor=floor), probability(r["probability"])]
+        shown = "".join(f'<td class="num">{html.escape(c)}</td>' for c in cells)
+        assert shown in table, (r["bridge"], cells)
+    assert data["bridges"][0]["rows"][0]["score"] == document["scores"][rows[0]["bridge"]]  # JSON: full

@@ -5,6 +5,7 @@ its properties."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -15,7 +16,8 @@ from hypothesis import strategies as st
 from neuronoverlap.bridge import BootstrapSummary, BridgeSelection, select_from_activations
 from neuronoverlap.errors import InputError
 from neuronoverlap.evaluation.results import EvaluationResult
-from neuronoverlap.report.verdict import CLEAR_PROBABILITY, bridge_verdict, choice_rule
+from neuronoverlap.numbers import decimals, fixed, p_is, permutation_floor, span
+from neuronoverlap.report.verdict import CLEAR_PROBABILITY, bridge_verdict, choice_rule, first_place
 from neuronoverlap.sets import NeuronSet
 
 N_O = 6
@@ -90,7 +92,10 @@ def test_a_planted_clear_winner_is_a_clear_choice(clear_selection):
     probability = clear_selection.bootstrap.selection_probability["strong"]
     low, high = clear_selection.bootstrap.intervals["strong"]
     assert f"{probability:.0%} of 100 bootstrap resamples" in verdict.text()
-    assert f"95% interval {low:.4g} to {high:.4g}" in verdict.text()
+    places = decimals(*clear_selection.bootstrap.intervals.values())
+    assert f"95% interval {span(low, high, places)}." in verdict.text()
+    z = fixed(clear_selection.scores["strong"], places)
+    assert verdict.lines[0].startswith(f"Chosen bridge for s->t: strong, effect {z}")
     assert "Margin over the runner-up (weak)" in verdict.text()
     assert verdict.effect == "not evaluated" and "No BLI evaluation" in verdict.headline
 
@@ -261,3 +266,26 @@ def test_helped_and_hurt_swap_with_the_conditions(pairs):
         assert forward.effect in (swap[backward.effect], "cannot tell")
     if zero == bridged:
         assert forward.effect == "cannot tell"
+
+
+def test_no_clear_choice_never_calls_a_bridge_chosen(tied_selection):
+    """Issue 30: the Answer said "No clear choice" while a line below said "Chosen bridge"."""
+    verdict = bridge_verdict(tied_selection, bli_summary([1, 0], [1, 1], bridge="none-of-these"))
+    assert verdict.choice == "unclear" and verdict.to_dict()["label"] == "ranked first"
+    assert verdict.lines[0].startswith(f"Ranked first for s->t: {verdict.chosen}, effect ")
+    assert "the bridge ranked first" in verdict.headline
+    assert "chosen" not in verdict.text().lower()
+    assert "'s" not in verdict.headline  # "overlap it's" read as "it is" for the bridge "it"
+    no_interval = replace(tied_selection, bootstrap=None)
+    assert "chosen" not in bridge_verdict(no_interval).text().lower()
+    assert first_place("clear") == first_place("one candidate") == "chosen"
+
+
+def test_p_values_and_intervals_follow_the_number_rule(tied_selection):
+    verdict = bridge_verdict(tied_selection)
+    n_random = tied_selection.parameters["n_random"]
+    p = p_is(tied_selection.pvalues[verdict.chosen], floor=permutation_floor(n_random))
+    assert f"({p} against {n_random} random neuron sets" in verdict.lines[0]
+    interval = re.search(r"interval (\S+) to (\S+)\.", verdict.lines[0]).groups()
+    z = re.search(r"effect (\S+) ", verdict.lines[0]).group(1)
+    assert len({len(x.split(".")[-1]) for x in (z, *interval)}) == 1  # the same decimals

@@ -55,6 +55,7 @@ _EXPORTS = {
     "validate": "neuronoverlap.pipeline",
     "report": "neuronoverlap.pipeline",
     "intervene": "neuronoverlap.interventions",
+    "set_threads": "neuronoverlap.threads",
 }
 
 

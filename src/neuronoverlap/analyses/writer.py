@@ -28,6 +28,7 @@ from neuronoverlap.analyses.snapshot import (
 from neuronoverlap.analyses.spectrum import MantelResult, SpectrumResult, language_spectrum
 from neuronoverlap.errors import InputError
 from neuronoverlap.jsonable import json_default
+from neuronoverlap.numbers import p_is, permutation_floor
 from neuronoverlap.options import SPECTRUM_MEASURES, SpectrumOptions  # noqa: F401 (SPECTRUM_MEASURES: re-exported)
 from neuronoverlap.sets import NeuronSet
 
@@ -125,7 +126,8 @@ def _plot_dendrograms(
     figure.suptitle(
         f"{spectrum.parameters['linkage']} linkage; cophenetic r vs taxonomy = "
         f"{spectrum.cophenetic_vs_taxonomy:.3f}, Mantel r = "
-        f"{spectrum.mantel.statistic:.3f} (p = {spectrum.mantel.pvalue:.3g})"
+        f"{spectrum.mantel.statistic:.3f} "
+        f"({p_is(spectrum.mantel.pvalue, floor=permutation_floor(spectrum.mantel.n_permutations))})"
     )
     figure.tight_layout()
     figure.savefig(path, dpi=120)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from neuronoverlap.numbers import decimals, fixed, permutation_floor, probability, pvalue
+
 LABELS = {
     "effect": "effect (raw score minus the matched random sets' mean)",
     "calibrated": "calibrated z",
@@ -14,36 +16,37 @@ def _num(value, spec: str) -> str:
 
 
 def bridge_table(result) -> list[str]:
-    """The ranking as printed lines: statistics per bridge and the layers it was scored on.
-    Probabilities to two digits with their Monte Carlo error; a near tie named."""
+    """The ranking as printed lines: statistics per bridge and the layers it was scored on
+    (numbers shown by `neuronoverlap.numbers`: p-values with the floor of the random sets;
+    probabilities to two digits with their Monte Carlo error); a near tie named."""
     boot = result.bootstrap
-    probability = result.selection_probability or {}
+    first = result.selection_probability or {}
     error = (boot.probability_error if boot is not None else None) or {}
     effect = result.effect or {}
     holm = result.holm_pvalues or {}
+    n_random = result.parameters.get("n_random")
+    floor = permutation_floor(n_random) if n_random else None
     lines = [
-        f"  {'rank':>4}  {'bridge':6}  {'effect':>9}  {'z':>7}  {'p':>6}  {'p(Holm)':>7}  {'raw':>9}  "
+        f"  {'rank':>4}  {'bridge':6}  {'effect':>9}  {'z':>7}  {'p':>7}  {'p(Holm)':>7}  {'raw':>9}  "
         f"{'reference':>9}  {'P(first)':>11}  layers:|B_l|"
     ]
     for rank, b in enumerate(result.ranking(), start=1):
         sizes = " ".join(f"{layer}:{size[1]}" for layer, size in result.set_sizes[b].items())
-        first = (
-            "-"
-            if b not in probability
-            else f"{probability[b]:.2f}" + (f"±{error[b]:.2f}" if b in error else "")
-        )
+        shown = "-" if b not in first else probability(first[b]) + (f"±{error[b]:.2f}" if b in error else "")
         lines.append(
             f"  {rank:>4}  {b:6}  {_num(effect.get(b), '.4g'):>9}  {result.calibrated[b]:>7.2f}  "
-            f"{result.pvalues[b]:>6.3f}  {_num(holm.get(b), '.3f'):>7}  "
+            f"{pvalue(result.pvalues[b], floor=floor):>7}  "
+            f"{'-' if holm.get(b) is None else pvalue(holm[b], floor=floor):>7}  "
             f"{_num(result.raw_scores[b], '.4g'):>9}  {_num(result.reference_scores[b], '.4g'):>9}  "
-            f"{first:>11}  {sizes}"
+            f"{shown:>11}  {sizes}"
         )
     if boot is not None and boot.top_two is not None:
         top = boot.top_two
         low, high = top["interval"]
+        places = decimals((low, high))
         lines.append(
-            f"  {top['first']} - {top['second']}: {top['difference']:.3g} "
-            f"[{low:.3g}, {high:.3g}] ({boot.level:.0%} bootstrap interval, "
+            f"  {top['first']} - {top['second']}: {fixed(top['difference'], places)} "
+            f"[{fixed(low, places)}, {fixed(high, places)}] ({boot.level:.0%} bootstrap interval, "
             f"{boot.n_resamples} resamples of word pairs, sets "
             f"{'rebuilt' if boot.sets_rebuilt else 'held fixed'})"
         )
@@ -61,9 +64,11 @@ def bridge_table(result) -> list[str]:
             + ", ".join(f"{name} {_num(r2, '.2f')}" for name, r2 in result.nuisance_r2.items())
         )
     if result.permutation_pvalues is not None:
+        n_permutations = result.parameters.get("n_permutations")
+        permutations = permutation_floor(n_permutations) if n_permutations else None
         lines.append(
             "  within-direction permutation p (raw score): "
-            + ", ".join(f"{b} {p:.4f}" for b, p in result.permutation_pvalues.items())
+            + ", ".join(f"{b} {pvalue(p, floor=permutations)}" for b, p in result.permutation_pvalues.items())
         )
     lines.append(f"  ranked by: {LABELS.get(result.method, result.method)}")
     return lines

@@ -144,7 +144,9 @@ def run_select_bridge(args) -> int:
         f"{result.window[0]}-{result.window[-1]}, |O| = {result.parameters['overlap_size']}):"
     )
     print("\n".join(bridge_table(result)))
-    print(f"  chosen bridge: {result.chosen}")
+    from neuronoverlap.report.verdict import first_place_line
+
+    print(f"  {first_place_line(result)}")
     if args.json:
         print(f"  written to {result.write_json(args.json)}")
     return 0

@@ -12,8 +12,9 @@ def add_parsers(sub) -> None:
         run_info,
         help="describe a model and show one greedy translation",
         description="Print the model's name, layers, d_mlp, neurons in all, MLP "
-        "activation function and fingerprint, and its greedy "
-        "completion of a translation prompt.",
+        "activation function and fingerprint, the torch threads it computes with (and why: "
+        "--threads, NEURONOVERLAP_THREADS, OMP_NUM_THREADS or the cores this process may use), "
+        "and its greedy completion of a translation prompt.",
     )
     opt.add_model_options(p)
     p.add_argument(
@@ -36,6 +37,7 @@ def add_parsers(sub) -> None:
 
 def run_info(args) -> int:
     from neuronoverlap.models import StopRule, generate_greedy
+    from neuronoverlap.threads import ensure_threads
     from neuronoverlap.versions import library_versions
 
     model = opt.model_source(args).load()
@@ -47,6 +49,7 @@ def run_info(args) -> int:
     print(f"activation:     {model.activation_name} (neuron = act_fn(blocks.l.mlp.hook_pre))")
     print(f"device, dtype:  {model.device}, {str(model.dtype).removeprefix('torch.')}")
     print(f"generation:     {model.kv_cache_status}")
+    print(f"threads:        {ensure_threads().describe()}")
     print("libraries:      " + ", ".join(f"{k} {v}" for k, v in library_versions().items()))
     gen = generate_greedy(model, [args.prompt], StopRule(max_new_tokens=args.max_new_tokens))[0]
     print(f"prompt:         {args.prompt!r}")

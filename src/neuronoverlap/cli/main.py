@@ -92,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         check_outputs(args)
         check_store(args)
         check_shard(args)
+        if hasattr(args, "threads"):  # a command that computes with torch
+            from neuronoverlap.threads import set_threads
+
+            set_threads(args.threads)
         code = args.run(args)
         sys.stdout.flush()  # inside the try: a reader gone (`| head`) is a BrokenPipeError here
         return code

@@ -119,6 +119,13 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
         choices=list(MODEL_DTYPES),
         help="weights and activations dtype (default: float32)",
     )
+    g.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads (default: $NEURONOVERLAP_THREADS, else $OMP_NUM_THREADS, else the cores "
+        "this process may use); on a shared machine, 1 per process",
+    )
 
 
 def add_data_option(p: argparse.ArgumentParser) -> None:

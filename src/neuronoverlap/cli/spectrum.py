@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from neuronoverlap.cli import options as opt
 from neuronoverlap.languages import known_codes
+from neuronoverlap.numbers import decimals, fixed, p_is, permutation_floor
 from neuronoverlap.options import FLORES_SPLITS, SPECTRUM_MEASURES, CorpusOptions, SpectrumOptions
 
 
@@ -97,9 +98,9 @@ def run_spectrum(args) -> int:
         f"spectrum of {len(result.languages)} languages on {Store(args.store).model_name} ({args.measure}):"
     )
     print(f"  cophenetic correlation with the taxonomy: {result.cophenetic_correlation:.3f}")
-    print(
-        f"  Mantel r = {mantel.statistic:.3f}, p = {mantel.pvalue:.4f} ({mantel.n_permutations} permutations)"
-    )
+    floor = permutation_floor(mantel.n_permutations)
+    p = p_is(mantel.pvalue, floor=floor)
+    print(f"  Mantel r = {mantel.statistic:.3f}, {p} ({mantel.n_permutations} permutations)")
     print(f"  outputs in {result.out_dir}")
     return 0
 
@@ -126,13 +127,18 @@ def _with_intervals(args) -> int:
     )
     for name, label in (("mantel_r", "Mantel r"), ("cophenetic_vs_taxonomy", "cophenetic r")):
         v = summary[name]
-        print(f"  {label} = {v['estimate']:.3f} [{v['low']:.3f}, {v['high']:.3f}]")
-    print(f"  Mantel p = {outputs.mantel.pvalue:.4f} ({outputs.mantel.n_permutations} permutations)")
+        places = decimals((v["low"], v["high"]))
+        low, high = fixed(v["low"], places), fixed(v["high"], places)
+        print(f"  {label} = {fixed(v['estimate'], places)} [{low}, {high}]")
+    mantel = outputs.mantel
+    p = p_is(mantel.pvalue, floor=permutation_floor(mantel.n_permutations))
+    print(f"  Mantel {p} ({mantel.n_permutations} permutations)")
     for name, test in partial.items():
         v = summary["partial_mantel_r"][name]
+        places = decimals((v["low"], v["high"]))
         print(
-            f"  partial Mantel r given {name} = {test.statistic:.3f} [{v['low']:.3f}, {v['high']:.3f}], "
-            f"p = {test.pvalue:.4f}"
+            f"  partial Mantel r given {name} = {fixed(test.statistic, places)} [{fixed(v['low'], places)}, "
+            f"{fixed(v['high'], places)}], {p_is(test.pvalue, floor=permutation_floor(test.n_permutations))}"
         )
     gaps = summary["taxonomy_level_gaps_jaccard"]
     print(

@@ -28,6 +28,7 @@ from neuronoverlap.evaluation.statistics import (
     paired_bootstrap_ci,
 )
 from neuronoverlap.jsonable import json_default
+from neuronoverlap.numbers import p_is
 from neuronoverlap.results import header
 from neuronoverlap.store import schema
 
@@ -280,7 +281,7 @@ class EvaluationResult:
             rows.append(
                 f"{bridge_condition(bridge)} - {ZERO_SHOT}: {comp.difference:+.3f} "
                 f"[{comp.difference_ci[0]:+.3f}, {comp.difference_ci[1]:+.3f}], McNemar "
-                f"{m.only_a} vs {m.only_b} discordant, p = {m.pvalue:.3g} ({m.method})"
+                f"{m.only_a} vs {m.only_b} discordant, {p_is(m.pvalue)} ({m.method})"
             )
         if self.oracle is not None:
             o = self.oracle

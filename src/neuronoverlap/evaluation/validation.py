@@ -45,6 +45,7 @@ from neuronoverlap.evaluation.results import ZERO_SHOT, bridge_condition, model_
 from neuronoverlap.evaluation.study import RULES, PairData, StudySummary, fixed_choice, pool
 from neuronoverlap.languages import get_language
 from neuronoverlap.models import NeuronModel, StopRule
+from neuronoverlap.numbers import p_is, permutation_floor
 from neuronoverlap.probes.prompts import render
 from neuronoverlap.versions import library_versions
 
@@ -587,9 +588,11 @@ def study_table(result: dict) -> str:
         )
     tau = result.get("kendall_tau")
     if tau is not None:
+        n = tau.get("n_permutations")  # exact: the p-value itself; Monte Carlo: floored at 1 / (B + 1)
+        floor = permutation_floor(n) if n and not tau["exact"] else None
         rows.append(
             f"Kendall tau (selection score vs accuracy, mean over pairs): {tau['tau']:+.3f}, "
-            f"permutation p = {tau['pvalue']:.3g} ({'exact' if tau['exact'] else 'Monte Carlo'})"
+            f"permutation {p_is(tau['pvalue'], floor=floor)} ({'exact' if tau['exact'] else 'Monte Carlo'})"
         )
     if "choice" in result:  # issue 27
         from neuronoverlap.evaluation.choice import choice_table

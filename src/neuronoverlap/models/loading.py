@@ -11,6 +11,7 @@ from neuronoverlap.errors import InputError
 from neuronoverlap.models.interface import NeuronModel
 from neuronoverlap.models.spec import check_architecture, model_name_of, unknown_model_error
 from neuronoverlap.options import MODEL_DTYPES
+from neuronoverlap.threads import ensure_threads
 
 DTYPES = MODEL_DTYPES
 
@@ -68,6 +69,7 @@ def load_model(
     'blocks.2.mlp.hook_pre'
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    ensure_threads()  # torch's thread count from the allowed cores or the user's (neuronoverlap.threads)
     if isinstance(spec, NeuronModel):
         return spec
     if not isinstance(spec, (str, Path)):

@@ -122,9 +122,10 @@ def run_demo(
     result.write_json(out / f"{result.key}.json")
     timings["bridge selection"] = time.perf_counter() - t
     from neuronoverlap.bridge.table import bridge_table
+    from neuronoverlap.report.verdict import first_place_line
 
     say("\n".join("    " + line for line in bridge_table(result)))
-    say(f"      chosen bridge: {result.chosen}")
+    say(f"      {first_place_line(result)}")
 
     bli = None
     if eval_bridges == "none":

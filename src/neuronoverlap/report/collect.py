@@ -18,6 +18,7 @@ from neuronoverlap import __version__
 from neuronoverlap.analyses.layerwise import THIRDS, layer_thirds
 from neuronoverlap.evaluation.results import ZERO_SHOT, condition_bridge
 from neuronoverlap.jsonable import to_plain
+from neuronoverlap.numbers import decimals, fixed, p_is, permutation_floor, probability
 from neuronoverlap.report.holdings import (
     corpus_summary,
     missing_notes,
@@ -26,6 +27,7 @@ from neuronoverlap.report.holdings import (
     provenance,
     shared_parameters,
 )
+from neuronoverlap.report.verdict import choice_rule, first_place, first_place_note
 from neuronoverlap.results import body, kind_of
 from neuronoverlap.store import schema
 
@@ -40,6 +42,7 @@ def bridge_result(name: str, selection, document: dict[str, Any]) -> dict[str, A
     stored `document` as it is."""
     ranking, chosen = selection.ranking(), selection.chosen
     boot = selection.bootstrap
+    choice = choice_rule(selection)
     rows = [
         {
             "rank": rank,
@@ -70,6 +73,8 @@ def bridge_result(name: str, selection, document: dict[str, Any]) -> dict[str, A
         "tgt": selection.tgt,
         "method": selection.method,
         "chosen": chosen,
+        "choice": choice,  # the verdict's (report.verdict.choice_rule)
+        "label": first_place(choice),  # "chosen", or "ranked first" when there is no clear choice
         "window": selection.window,
         "layers": layers,
         "rows": rows,
@@ -253,31 +258,41 @@ def headline(data: dict[str, Any]) -> list[str]:
         mantel = spectrum_data["mantel"]
         lines.append(
             f"Spectrum ({spectrum_data['measure']}) vs taxonomy: Mantel r = "
-            f"{fmt(mantel['statistic'])}, p = {fmt(mantel['pvalue'])} "
+            f"{fmt(mantel['statistic'])}, "
+            f"{p_is(mantel['pvalue'], floor=permutation_floor(mantel['n_permutations']))} "
             f"({mantel['n_permutations']} permutations); cophenetic r = "
             f"{fmt(spectrum_data['cophenetic_vs_taxonomy'])}."
         )
         intervals = spectrum_data["intervals"]
         if intervals:
             r, level = intervals["mantel_r"], intervals["parameters"]["level"]
+            partial = intervals["partial_mantel"]["script_and_subword"]
+            places = decimals((r["low"], r["high"]))
+            floor = permutation_floor(partial["n_permutations"]) if "n_permutations" in partial else None
             lines.append(
-                f"Bootstrap {level:.0%} interval of Mantel r: [{fmt(r['low'])}, "
-                f"{fmt(r['high'])}]; partial Mantel r given script and subword "
-                f"overlap: {fmt(intervals['partial_mantel']['script_and_subword']['estimate'])}"
-                f" (p = {fmt(intervals['partial_mantel']['script_and_subword']['pvalue'])})."
+                f"Bootstrap {level:.0%} interval of Mantel r: [{fixed(r['low'], places)}, "
+                f"{fixed(r['high'], places)}]; partial Mantel r given script and subword "
+                f"overlap: {fixed(partial['estimate'], decimals((partial['low'], partial['high'])))}"
+                f" ({p_is(partial['pvalue'], floor=floor)})."
             )
     for bridge in data["bridges"]:
         chosen = next((r for r in bridge["rows"] if r["chosen"]), None)
         if chosen:
+            n_random = (bridge["document"].get("parameters") or {}).get("n_random")
+            places = decimals(*(r["interval"] for r in bridge["rows"]))
+            floor = permutation_floor(n_random) if n_random else None
             lines.append(
                 f"Bridge for {bridge['src']}->{bridge['tgt']} ({bridge['method']}): "
-                f"{chosen['bridge']} (score {fmt(chosen['score'])}, p = "
-                f"{fmt(chosen['pvalue'])}, selection probability "
-                f"{fmt(chosen['probability'])})."
+                f"{chosen['bridge']}{first_place_note(bridge.get('choice'))}: "
+                f"score {fixed(chosen['score'], places)}, {p_is(chosen['pvalue'], floor=floor)}, "
+                f"selection probability {probability(chosen['probability'])}."
             )
     for evaluation in data["evaluations"]:
         if evaluation["conditions"]:
-            parts = ", ".join(f"{c['condition']} {fmt(c['accuracy'])}" for c in evaluation["conditions"])
+            places = decimals(*((c.get("ci_low"), c.get("ci_high")) for c in evaluation["conditions"]))
+            parts = ", ".join(
+                f"{c['condition']} {fixed(c['accuracy'], places)}" for c in evaluation["conditions"]
+            )
             lines.append(f"{evaluation['name']}: accuracy {parts}.")
     return lines
 

@@ -16,6 +16,7 @@ import numpy as np  # noqa: E402
 
 from neuronoverlap.analyses import THIRDS  # noqa: E402
 from neuronoverlap.evaluation.results import ZERO_SHOT  # noqa: E402
+from neuronoverlap.numbers import p_is, permutation_floor, probability  # noqa: E402
 from neuronoverlap.report.collect import slug  # noqa: E402
 
 DPI = 110
@@ -296,7 +297,7 @@ def bridge_figure(bridge: dict[str, Any]) -> plt.Figure:
             markersize=5 if chosen else 4,
             linewidth=2.6 if chosen else 1.3,
             zorder=3 if chosen else 2,
-            label=f"{b} (chosen)" if chosen else b,
+            label=f"{b} ({bridge.get('label', 'chosen')})" if chosen else b,
             **style,
         )
     if layers:
@@ -316,10 +317,15 @@ def bridge_figure(bridge: dict[str, Any]) -> plt.Figure:
     right.set_yticks(y, ranking)
     right.invert_yaxis()
     right.set_xlim(0, max(1.0, max(probabilities, default=0) * 1.35))
+    n_random = (bridge["document"].get("parameters") or {}).get("n_random")
+    floor = permutation_floor(n_random) if n_random else None
     for i, r in enumerate(rows):
-        pvalue = "n/a" if r["pvalue"] is None else f"{r['pvalue']:.3g}"
         right.text(
-            probabilities[i] + 0.01, i, f"{probabilities[i]:.2f} (p={pvalue})", va="center", fontsize=8
+            probabilities[i] + 0.01,
+            i,
+            f"{probability(probabilities[i])} ({p_is(r['pvalue'], floor=floor)})",
+            va="center",
+            fontsize=8,
         )
     right.set_xlabel("share of bootstrap resamples ranked first")
     right.set_title("Selection probability (rank order)")
@@ -486,7 +492,8 @@ def make_figures(data: dict[str, Any]) -> dict[str, ReportFigure]:
                 bridge_figure_name(bridge),
                 f"Bridge selection {bridge['src']}->{bridge['tgt']}",
                 "Score of each candidate per layer of the window (x: the model's layer ids; the "
-                "chosen bridge alone in red)"
+                f"{'chosen bridge' if bridge.get('label', 'chosen') == 'chosen' else 'bridge ranked first'}"
+                " alone in red)"
                 + (
                     "; each bridge's window score with its bootstrap "
                     "interval; the bootstrap selection probabilities with the calibrated empirical "

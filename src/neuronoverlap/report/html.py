@@ -12,6 +12,7 @@ from typing import Any
 from neuronoverlap.report.collect import NO_ANSWER, fmt, headline
 from neuronoverlap.report.figures import ReportFigure, bridge_figure_name, evaluation_figure_name
 from neuronoverlap.report.tables import Table, bridge_table_base, evaluation_table_base
+from neuronoverlap.report.verdict import NOT_CHOSEN
 
 #: Tables longer than this start folded (a click opens them).
 FOLD_ROWS = 20
@@ -47,6 +48,7 @@ details { margin: 6px 0 18px; }
 summary { cursor: pointer; color: #4c78a8; font-weight: 600; }
 .note { color: #555; font-size: 0.9em; }
 .chosen { color: #d62728; font-weight: 700; }
+.first { color: #b86e00; font-weight: 700; }
 .answer { border-left: 5px solid #4c78a8; background: #f3f7fb; padding: 10px 16px; margin: 14px 0; }
 .answer.unsure { border-left-color: #f0a020; background: #fff7e6; }
 .answer p { margin: 0 0 6px; font-size: 1.08em; }
@@ -69,14 +71,14 @@ def visible(text: str) -> str:
     return html.escape(shown).replace("\n", "\\n")
 
 
-def _cell(value: Any, column: str) -> str:
+def _cell(value: Any, column: str, shown=fmt) -> str:
     if value is None:
         return "<td></td>"
     if isinstance(value, bool):
         return f"<td>{'yes' if value else 'no'}</td>"
     if isinstance(value, (int, float)):
         align = "" if column == "value" else ' class="num"'
-        return f"<td{align}>{html.escape(fmt(value))}</td>"
+        return f"<td{align}>{html.escape(shown(value))}</td>"
     if isinstance(value, (dict, list)):
         text = json.dumps(value, ensure_ascii=False, sort_keys=True)
         return f'<td class="code">{visible(text)}</td>'
@@ -89,7 +91,7 @@ def render_table(table: Table, csv_link: str | None = None) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
     body = "\n".join(
         f"<tr{' class=highlight' if i in table.highlight else ''}>"
-        + "".join(_cell(v, c) for v, c in zip(row, table.columns, strict=True))
+        + "".join(_cell(v, c, table.formatter(row, c)) for v, c in zip(row, table.columns, strict=True))
         + "</tr>"
         for i, row in enumerate(table.rows)
     )
@@ -253,10 +255,14 @@ def render_html(data: dict[str, Any], tables: dict[str, Table], figures: dict[st
     )
     for bridge in data["bridges"]:
         base = bridge_table_base(bridge)
+        choice = bridge.get("choice")
+        chosen = choice not in NOT_CHOSEN
         page.add(
-            f"<p>Chosen bridge for {html.escape(str(bridge['src']))}&rarr;"
-            f"{html.escape(str(bridge['tgt']))}: <span class=chosen>"
-            f"{html.escape(str(bridge['chosen']))}</span></p>"
+            f"<p>{'Chosen bridge' if chosen else 'Ranked first'} for {html.escape(str(bridge['src']))}"
+            f"&rarr;{html.escape(str(bridge['tgt']))}: <span class={'chosen' if chosen else 'first'}>"
+            f"{html.escape(str(bridge['chosen']))}</span>"
+            + ("" if chosen else f" ({html.escape(NOT_CHOSEN[choice])}: see the Answer)")
+            + "</p>"
         )
         page.figure(bridge_figure_name(bridge))
         for name in (base, f"{base}_layers", f"{base}_parameters"):

@@ -8,10 +8,13 @@ from typing import Any
 from neuronoverlap.report.collect import NO_ANSWER, fmt, headline
 from neuronoverlap.report.figures import ReportFigure, evaluation_figure_name
 from neuronoverlap.report.tables import Table, bridge_table_base, evaluation_table_base
+from neuronoverlap.report.verdict import first_place_note
 
 
-def _cell(value: Any) -> str:
-    text = fmt(value) if value is not None else ""
+def _cell(value: Any, shown=fmt) -> str:
+    if value is None:
+        return ""
+    text = shown(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else fmt(value)
     return text.replace("|", "\\|").replace("\n", " ")
 
 
@@ -21,7 +24,7 @@ def markdown_table(table: Table) -> list[str]:
         "|" + "|".join("---" for _ in table.columns) + "|",
     ]
     for i, row in enumerate(table.rows):
-        cells = [_cell(v) for v in row]
+        cells = [_cell(v, table.formatter(row, c)) for v, c in zip(row, table.columns, strict=True)]
         if i in table.highlight:
             cells = [f"**{c}**" if c else c for c in cells]
         lines.append("| " + " | ".join(cells) + " |")
@@ -60,7 +63,12 @@ def render_markdown(data: dict[str, Any], tables: dict[str, Table], figures: dic
                 lines += ["", *markdown_table(tables[name])]
     for bridge in data["bridges"]:
         name = bridge_table_base(bridge)
-        lines += ["", f"## Bridge for {bridge['src']}->{bridge['tgt']}: {bridge['chosen']}", ""]
+        lines += [
+            "",
+            f"## Bridge for {bridge['src']}->{bridge['tgt']}: "
+            f"{bridge['chosen']}{first_place_note(bridge.get('choice'))}",
+            "",
+        ]
         lines += markdown_table(tables[name])
     notes = data.get("figure_notes") or {}
     for evaluation in data["evaluations"]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from neuronoverlap.analyses import THIRDS
-from neuronoverlap.report.collect import slug
+from neuronoverlap.numbers import decimals, fixed, p_is, permutation_floor, probability, pvalue
+from neuronoverlap.report.collect import fmt, slug
 
 
 @dataclass
@@ -25,6 +26,17 @@ class Table:
     highlight: list[int] = field(default_factory=list)
     note: str = ""
     fold: bool | None = None  # None: fold long tables in the page
+    #: How the page shows the numbers of a column, or of the row a key/value table labels so
+    #: (`neuronoverlap.numbers`); others: `collect.fmt`. The CSV keeps the raw values.
+    formats: dict[str, Callable[[Any], str]] = field(default_factory=dict)
+
+    def formatter(self, row: list[Any], column: str) -> Callable[[Any], str]:
+        """The page's format of the cell of `row` in `column`."""
+        if column in self.formats:
+            return self.formats[column]
+        if len(self.columns) == 2 and column == self.columns[1] and str(row[0]) in self.formats:
+            return self.formats[str(row[0])]
+        return fmt
 
     def write_csv(self, path: Path) -> Path:
         with path.open("w", newline="", encoding="utf-8") as handle:
@@ -256,7 +268,7 @@ def corpus_tables(data: dict[str, Any]) -> list[Table]:
                     ["similarity measure", spectrum["measure"]],
                     ["linkage", spectrum["linkage"]],
                     ["Mantel r", mantel["statistic"]],
-                    ["Mantel p-value", mantel["pvalue"]],
+                    ["Mantel p-value", mantel["pvalue"]],  # shown with the test's floor
                     ["Mantel permutations", mantel["n_permutations"]],
                     ["Mantel method", mantel["method"]],
                     ["Mantel alternative", mantel["alternative"]],
@@ -265,10 +277,25 @@ def corpus_tables(data: dict[str, Any]) -> list[Table]:
                     ["dendrogram fit (cophenetic r vs neuron distance)", spectrum["dendrogram_fit"]],
                     *_interval_rows(spectrum.get("intervals")),
                 ],
+                formats={"Mantel p-value": _pvalue_format(mantel["n_permutations"])},
             )
         )
         tables += _interval_tables(spectrum.get("intervals"))
     return tables
+
+
+def _pvalue_format(n_permutations: int | None) -> Callable[[Any], str]:
+    """p-values of a permutation test with `n_permutations` (None: no floor known)."""
+    floor = permutation_floor(n_permutations) if n_permutations else None
+    return lambda p: pvalue(p, floor=floor)
+
+
+def _p_is(p: float | None, n_permutations: int | None) -> str:
+    return p_is(p, floor=permutation_floor(n_permutations) if n_permutations else None)
+
+
+def _fixed_format(places: int | None) -> Callable[[Any], str]:
+    return lambda x: fixed(x, places)
 
 
 def _interval_rows(intervals: dict[str, Any] | None) -> list[list[Any]]:
@@ -279,7 +306,8 @@ def _interval_rows(intervals: dict[str, Any] | None) -> list[list[Any]]:
     level = f"{p['level']:.0%}"
 
     def span(v: dict[str, Any]) -> str:
-        return f"{v['estimate']:.3f} [{v['low']:.3f}, {v['high']:.3f}]"
+        places = decimals((v["low"], v["high"]))
+        return f"{fixed(v['estimate'], places)} [{fixed(v['low'], places)}, {fixed(v['high'], places)}]"
 
     rows = [
         [
@@ -291,7 +319,10 @@ def _interval_rows(intervals: dict[str, Any] | None) -> list[list[Any]]:
         [f"cophenetic r vs taxonomy ({level} interval)", span(intervals["cophenetic_vs_taxonomy"])],
     ]
     rows += [
-        [f"partial Mantel r given {name} ({level} interval; p)", f"{span(v)}; p = {v['pvalue']:.4g}"]
+        [
+            f"partial Mantel r given {name} ({level} interval; p)",
+            f"{span(v)}; {_p_is(v['pvalue'], v.get('n_permutations'))}",
+        ]
         for name, v in intervals["partial_mantel"].items()
     ]
     return rows
@@ -339,6 +370,7 @@ def bridge_tables(bridge: dict[str, Any]) -> list[Table]:
     ranking = [r["bridge"] for r in rows]
     level = (bridge["document"].get("bootstrap") or {}).get("level")
     interval = f"; interval: {level:.0%} bootstrap" if level else "; no bootstrap, no interval"
+    scores = decimals(*(r["interval"] for r in rows))  # scores and intervals to the same decimals
     summary = Table(
         base,
         f"Bridge selection {bridge['src']}->{bridge['tgt']} "
@@ -351,7 +383,7 @@ def bridge_tables(bridge: dict[str, Any]) -> list[Table]:
             "interval high",
             "p-value",
             "selection probability",
-            "chosen",
+            "choice",
         ],
         [
             [
@@ -361,11 +393,16 @@ def bridge_tables(bridge: dict[str, Any]) -> list[Table]:
                 *r["interval"],
                 r["pvalue"],
                 r["probability"],
-                "chosen" if r["chosen"] else "",
+                bridge.get("label", "chosen") if r["chosen"] else "",
             ]
             for r in rows
         ],
         highlight=[i for i, r in enumerate(rows) if r["chosen"]],
+        formats={
+            **dict.fromkeys(("score", "interval low", "interval high"), _fixed_format(scores)),
+            "p-value": _pvalue_format((bridge["document"].get("parameters") or {}).get("n_random")),
+            "selection probability": probability,
+        },
     )
     by_key = {(r["layer"], r["bridge"]): r for r in bridge["layer_rows"]}
     columns = ["layer", "|O_l|"] + [f"score {b}" for b in ranking] + [f"|B_l| {b}" for b in ranking]
@@ -408,12 +445,20 @@ def evaluation_tables(evaluation: dict[str, Any]) -> list[Table]:
             "n",
             "n_hits",
         ]
+        places = decimals(
+            *(
+                (c.get(f"{k}_low"), c.get(f"{k}_high"))
+                for c in evaluation["conditions"]
+                for k in ("ci", "wilson")
+            )
+        )
         tables.append(
             Table(
                 f"{base}_conditions",
                 f"{evaluation['name']}: accuracy per condition (bootstrap and Wilson intervals)",
                 keys,
                 [[c.get(k) for k in keys] for c in evaluation["conditions"]],
+                formats=dict.fromkeys(keys[2:7], _fixed_format(places)),
             )
         )
     if evaluation["comparisons"]:
@@ -427,12 +472,17 @@ def evaluation_tables(evaluation: dict[str, Any]) -> list[Table]:
             "only_bridge",
             "method",
         ]
+        places = decimals(*((c.get("ci_low"), c.get("ci_high")) for c in evaluation["comparisons"]))
         tables.append(
             Table(
                 f"{base}_comparisons",
                 f"{evaluation['name']}: bridge minus zero-shot (paired)",
                 keys,
                 [[c.get(k) for k in keys] for c in evaluation["comparisons"]],
+                formats={
+                    **dict.fromkeys(keys[1:4], _fixed_format(places)),
+                    "mcnemar_pvalue": _pvalue_format(None),  # an exact test: no floor
+                },
             )
         )
     if evaluation["diagnostics"]:

@@ -18,6 +18,9 @@ The rule, in one place (`CLEAR_PROBABILITY`, `choice_rule`):
 * **No interval** when the selection was run without a bootstrap: nothing says how sure it is.
 * **One candidate**: nothing to choose between.
 
+What the page calls the bridge ranked first (`first_place`): "chosen" only under a clear choice or
+as the only candidate; otherwise "ranked first", so that nothing contradicts "No clear choice".
+
 Whether the bridge helped (`effect_rule`): BLI accuracy through the chosen bridge minus zero-shot
 on the same words, with its paired bootstrap interval. It **helped** when the interval lies
 above 0, **hurt** when below, and otherwise **BLI cannot tell** (this includes every accuracy
@@ -30,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from neuronoverlap.errors import InputError
+from neuronoverlap.numbers import decimals, fixed, p_is, permutation_floor, span
 
 if TYPE_CHECKING:
     from neuronoverlap.bridge.result import BridgeSelection
@@ -62,7 +66,8 @@ class Verdict:
         return "\n".join([self.headline, *(f"  {line}" for line in self.lines)])
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields, and `label`: what the page calls the bridge ranked first (`first_place`)."""
+        return {**asdict(self), "label": first_place(self.choice)}
 
 
 def _names(codes: list[str]) -> str:
@@ -70,15 +75,32 @@ def _names(codes: list[str]) -> str:
     return codes[0] if len(codes) == 1 else ", ".join(codes[:-1]) + f" and {codes[-1]}"
 
 
-def _num(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4g}"
+#: The verdicts under which the bridge ranked first is not "chosen", and why (said beside it).
+NOT_CHOSEN = {"unclear": "no clear choice", "no interval": "no interval", "unreadable": "no verdict"}
 
 
-def _span(interval: list[float | None] | None, signed: bool = False, digits: str = ".4g") -> str:
-    if not interval or interval[0] is None or interval[1] is None:
-        return "no interval"
-    sign = "+" if signed else ""
-    return f"{interval[0]:{sign}{digits}} to {interval[1]:{sign}{digits}}"
+def first_place(choice: str) -> str:
+    """What the report calls the bridge ranked first under a verdict's `choice`: 'chosen' for a
+    clear choice or the only candidate, else 'ranked first'."""
+    return "ranked first" if choice in NOT_CHOSEN else "chosen"
+
+
+def first_place_note(choice: str) -> str:
+    """'' under a clear choice, else ' ranked first (no clear choice)': what follows the bridge."""
+    return f" ranked first ({NOT_CHOSEN[choice]})" if choice in NOT_CHOSEN else ""
+
+
+def first_place_line(selection: BridgeSelection) -> str:
+    """'chosen bridge: fr', or 'ranked first: fr (no clear choice)': what the command line prints
+    after a selection."""
+    choice = choice_rule(selection)
+    label = "chosen bridge" if first_place(choice) == "chosen" else "ranked first"
+    note = f" ({NOT_CHOSEN[choice]})" if choice in NOT_CHOSEN else ""
+    return f"{label}: {selection.chosen}{note}"
+
+
+def _ends(interval: list[float | None] | None) -> tuple[float | None, float | None]:
+    return (interval[0], interval[1]) if interval else (None, None)
 
 
 def _overlaps(a: list[float | None] | None, b: list[float | None] | None) -> bool | None:
@@ -127,10 +149,15 @@ def _selection_lines(selection: BridgeSelection, choice: str) -> tuple[str, list
     pair = f"{src}->{tgt}"
     boot = selection.bootstrap
     statistic = {"calibrated": "calibrated z", "effect": "effect"}.get(selection.method, "score")
+    n_random = selection.parameters.get("n_random")
+    floor = permutation_floor(n_random) if n_random else None
+    intervals = boot.intervals if boot is not None and boot.intervals else {}
+    places = decimals(*intervals.values())  # scores and intervals to the same decimals
+    what = "Chosen bridge" if first_place(choice) == "chosen" else "Ranked first"
     lines = [
-        f"Chosen bridge for {pair}: {chosen}, {statistic} {_num(scores[chosen])}"
+        f"{what} for {pair}: {chosen}, {statistic} {fixed(scores[chosen], places)}"
         + (
-            f" (p = {pvalues[chosen]:.3g} against {_null_sets(selection)})."
+            f" ({p_is(pvalues[chosen], floor=floor)} against {n_random or 'the'} {_null_sets(selection)})."
             if pvalues[chosen] is not None
             else "."
         )
@@ -141,8 +168,8 @@ def _selection_lines(selection: BridgeSelection, choice: str) -> tuple[str, list
     if choice == "no interval":
         if runner is not None:
             lines.append(
-                f"Runner-up ({runner}): {statistic} {_num(scores[runner])}, a margin of "
-                f"{_num(_diff(scores[chosen], scores[runner]))} with no interval."
+                f"Runner-up ({runner}): {statistic} {fixed(scores[runner], places)}, a margin of "
+                f"{fixed(_diff(scores[chosen], scores[runner]), places)} with no interval."
             )
         lines.append(
             "The selection has no interval: it was run without a bootstrap "
@@ -154,41 +181,41 @@ def _selection_lines(selection: BridgeSelection, choice: str) -> tuple[str, list
         ), lines
 
     level = f"{boot.level:.0%}"
-    intervals = boot.intervals
-    probability = boot.selection_probability
+    first = boot.selection_probability
     n = boot.n_resamples
-    own = intervals[chosen]
-    lines[0] = lines[0][:-1] + f"; {level} interval {_span(own)}."
-    others = ", ".join(f"{b} {probability[b]:.0%}" for b in ranking if b != chosen and probability[b])
+    own = intervals.get(chosen)
+    lines[0] = lines[0][:-1] + f"; {level} interval {span(*_ends(own), places)}."
+    others = ", ".join(f"{b} {first[b]:.0%}" for b in ranking if b != chosen and first.get(b))
     lines.append(
-        f"{chosen} ranked first in {probability[chosen]:.0%} of {n} bootstrap resamples"
+        f"{chosen} ranked first in {first.get(chosen, 0.0):.0%} of {n} bootstrap resamples"
         + (f"; {others}." if others else ".")
     )
     top_two = boot.top_two
     if top_two is not None:
         second = top_two["second"]
-        overlap = _overlaps(own, intervals[second])
+        overlap = _overlaps(own, intervals.get(second))
+        lead = decimals(top_two["interval"])
         lines.append(
-            f"Margin over the runner-up ({second}): {_num(top_two['difference'])} "
-            f"({level} paired interval {_span(top_two['interval'], signed=True)}; "
+            f"Margin over the runner-up ({second}): {fixed(top_two['difference'], lead)} "
+            f"({level} paired interval {span(*_ends(top_two['interval']), lead, signed=True)}; "
             f"{chosen} ahead in {top_two['share_first_ahead']:.0%} of resamples); their "
             f"{level} intervals "
             + ("overlap." if overlap else "do not overlap." if overlap is False else "are not all known.")
         )
         if top_two.get("near_tie"):  # issue 26: named as such
             lines.append(f"A near tie: the paired interval of {chosen} - {second} includes 0.")
-    close = [b for b in ranking if b != chosen and _overlaps(own, intervals[b])]
+    close = [b for b in ranking if b != chosen and _overlaps(own, intervals.get(b))]
     if choice == "clear":
         return (
             f"Bridge for {pair}: {chosen}, a clear choice (first in "
-            f"{probability[chosen]:.0%} of resamples, ahead of {runner} beyond the noise)."
+            f"{first[chosen]:.0%} of resamples, ahead of {runner} beyond the noise)."
         ), lines
     why = []
-    if probability[chosen] < CLEAR_PROBABILITY:
-        why.append(f"{chosen} ranked first in only {probability[chosen]:.0%} of bootstrap resamples")
+    if first.get(chosen, 0.0) < CLEAR_PROBABILITY:
+        why.append(f"{chosen} ranked first in only {first.get(chosen, 0.0):.0%} of bootstrap resamples")
     if top_two is not None and not top_two["interval"][0] > 0:
         why.append(f"the {level} interval of its lead over the runner-up ({top_two['second']}) includes 0")
-    tied = f"; the {level} intervals of {_names(close)} overlap {chosen}'s" if close else ""
+    tied = f"; the {level} intervals of {_names(close)} overlap that of {chosen}" if close else ""
     lines.append(
         f"A clear choice needs first place in at least {CLEAR_PROBABILITY:.0%} of resamples "
         "and a lead over the runner-up whose interval excludes 0."
@@ -220,22 +247,31 @@ def _effect_lines(
     if comparison is None or zero is None or bridged is None:
         evaluated = sorted(evaluation.comparisons)
         also = f" (evaluated: {', '.join(evaluated)})" if evaluated else ""
-        return ("not evaluated", f"BLI did not evaluate the chosen bridge {chosen}{also}.", [])
+        which = (
+            "the chosen bridge"
+            if first_place(choice_rule(selection)) == "chosen"
+            else "the bridge ranked first"
+        )
+        return ("not evaluated", f"BLI did not evaluate {which} {chosen}{also}.", [])
     zero, bridged = zero.accuracy, bridged.accuracy
     ci = list(comparison.difference_ci)
     effect = effect_rule(ci)
     level = f"{zero.confidence:.0%}"
+    own = decimals(*((c.ci_low, c.ci_high) for c in (zero, bridged)))
     accuracies = (
-        f"{zero.accuracy:.3f} zero-shot and {bridged.accuracy:.3f} through {chosen} on {zero.n} words"
+        f"{fixed(zero.accuracy, own)} zero-shot and {fixed(bridged.accuracy, own)} through "
+        f"{chosen} on {zero.n} words"
     )
     mcnemar = comparison.mcnemar
+    places = decimals(ci)
     detail = (
-        f"BLI precision@1 through {chosen} minus zero-shot: {comparison.difference:+.3f} "
-        f"({level} paired interval {_span(ci, signed=True, digits='.3f')})"
+        f"BLI precision@1 through {chosen} minus zero-shot: "
+        f"{fixed(comparison.difference, places, signed=True)} "
+        f"({level} paired interval {span(*ci, places, signed=True)})"
     )
     if mcnemar.pvalue is not None:
         detail += (
-            f"; McNemar p = {mcnemar.pvalue:.3g} ({mcnemar.only_a} words right only "
+            f"; McNemar {p_is(mcnemar.pvalue)} ({mcnemar.only_a} words right only "
             f"zero-shot, {mcnemar.only_b} only through {chosen})"
         )
     lines = [detail + "."]
@@ -281,4 +317,8 @@ __all__ = [
     "bridge_verdict",
     "choice_rule",
     "effect_rule",
+    "first_place",
+    "first_place_line",
+    "first_place_note",
+    "NOT_CHOSEN",
 ]
