@@ -31,6 +31,8 @@ TINY_SIZES = {
     "select-bridge": ["--random-sets", "20", "--bootstrap", "20"],
     "evaluate": ["-n", "4", "--max-new-tokens", "3"],
     "spectrum": ["--permutations", "99"],
+    "latent": ["-n", "4"],
+    "agreement": ["--random-sets", "50", "--shuffles", "49"],
     "report": ["--permutations", "19"],
     "validate": ["-n", "6", "--probe-n", "4", "--max-new-tokens", "3", "--eval-max-new-tokens", "3"]
     + ["--example-seeds", "1", "--splits", "10", "--bootstrap", "50", "--random-sets", "20"],
@@ -68,9 +70,16 @@ def on_tiny(argv: list[str]) -> list[str]:
             argv[argv.index(flag) + 1] = value
         else:
             argv += [flag, value]
-    return (
-        [*argv, "--quiet"] if command not in ("info", "languages", "neuron", "store-info", "verify") else argv
+    quiet = command not in (
+        "info",
+        "languages",
+        "neuron",
+        "store-info",
+        "verify",
+        "agreement",
+        "export-neurons",
     )
+    return [*argv, "--quiet"] if quiet else argv
 
 
 def test_the_readme_blocks_are_the_ones_this_test_runs():
@@ -85,6 +94,7 @@ def test_the_readme_blocks_are_the_ones_this_test_runs():
         "evaluate",
         "spectrum",
         "report",
+        "latent",
     ]
     assert [a[0] for a in command_lines(shell[3])] == ["validate", "validate"]
     assert len(blocks("python")) == 1
@@ -119,7 +129,7 @@ PYTHON_ON_TINY = {
     ),
     'no.choose_bridge("store/run.h5", "zh-ja", ["en"], model)': (
         'no.choose_bridge("store/run.h5", "zh-ja", ["en"], model, '
-        "no.BridgeOptions(n_random=20, n_bootstrap=20))"
+        "options=no.BridgeOptions(n_random=20, n_bootstrap=20))"
     ),
     ".layer(12)": ".layer(2)",
 }
