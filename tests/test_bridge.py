@@ -232,11 +232,14 @@ def test_select_bridge_command_on_tiny_model(tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     result = json.loads(out.read_text())
-    assert result["chosen"] in ("en", "it") and f"  {first_place_line(result)}\n" in printed
+    assert (
+        result["chosen"] in ("en", "it")
+        and f"  {first_place_line(BridgeSelection.from_dict(result))}\n" in printed
+    )
     for b in ("en", "it"):  # the number rule: p to 2 digits, "< 0.02" at the floor of 49 random sets
         row = next(line for line in printed.splitlines() if line.split()[1:2] == [b])
         assert pvalue(result["pvalues"][b], floor=permutation_floor(49)) in row
-        assert f" {probability(result['selection_probability'][b])} " in row
+        assert f" {probability(result['selection_probability'][b])}" in row  # then ±its Monte Carlo error
     assert set(result["per_layer"]["en"]) == {str(layer) for layer in result["window"]}
     assert result["parameters"]["model_fingerprint"] == Store(store).fingerprint
     assert abs(sum(result["selection_probability"].values()) - 1) < 1e-9

@@ -183,17 +183,17 @@ def _selection_lines(selection: BridgeSelection, choice: str) -> tuple[str, list
     level = f"{boot.level:.0%}"
     first = boot.selection_probability
     n = boot.n_resamples
-    own = intervals.get(chosen)
+    own = intervals[chosen]
     lines[0] = lines[0][:-1] + f"; {level} interval {span(*_ends(own), places)}."
-    others = ", ".join(f"{b} {first[b]:.0%}" for b in ranking if b != chosen and first.get(b))
+    others = ", ".join(f"{b} {first[b]:.0%}" for b in ranking if b != chosen and first[b])
     lines.append(
-        f"{chosen} ranked first in {first.get(chosen, 0.0):.0%} of {n} bootstrap resamples"
+        f"{chosen} ranked first in {first[chosen]:.0%} of {n} bootstrap resamples"
         + (f"; {others}." if others else ".")
     )
     top_two = boot.top_two
     if top_two is not None:
         second = top_two["second"]
-        overlap = _overlaps(own, intervals.get(second))
+        overlap = _overlaps(own, intervals[second])
         lead = decimals(top_two["interval"])
         lines.append(
             f"Margin over the runner-up ({second}): {fixed(top_two['difference'], lead)} "
@@ -202,17 +202,17 @@ def _selection_lines(selection: BridgeSelection, choice: str) -> tuple[str, list
             f"{level} intervals "
             + ("overlap." if overlap else "do not overlap." if overlap is False else "are not all known.")
         )
-        if top_two.get("near_tie"):  # issue 26: named as such
+        if selection.near_tie:  # issue 26: named as such
             lines.append(f"A near tie: the paired interval of {chosen} - {second} includes 0.")
-    close = [b for b in ranking if b != chosen and _overlaps(own, intervals.get(b))]
+    close = [b for b in ranking if b != chosen and _overlaps(own, intervals[b])]
     if choice == "clear":
         return (
             f"Bridge for {pair}: {chosen}, a clear choice (first in "
             f"{first[chosen]:.0%} of resamples, ahead of {runner} beyond the noise)."
         ), lines
     why = []
-    if first.get(chosen, 0.0) < CLEAR_PROBABILITY:
-        why.append(f"{chosen} ranked first in only {first.get(chosen, 0.0):.0%} of bootstrap resamples")
+    if first[chosen] < CLEAR_PROBABILITY:
+        why.append(f"{chosen} ranked first in only {first[chosen]:.0%} of bootstrap resamples")
     if top_two is not None and not top_two["interval"][0] > 0:
         why.append(f"the {level} interval of its lead over the runner-up ({top_two['second']}) includes 0")
     tied = f"; the {level} intervals of {_names(close)} overlap that of {chosen}" if close else ""
