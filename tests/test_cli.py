@@ -226,3 +226,10 @@ def test_agnostic_share_is_one_option_on_every_analysis_command():
             assert opt.bridge_options(args).agnostic_share == 0.9
             assert opt.bridge_options(args).to_dict()["agnostic_share"] == 0.9
     assert len(helps) == 1
+
+
+def test_a_missing_store_says_how_to_make_one(tmp_path, capsys):
+    """Issue 30's first hour: `store-info` before the demo said only "no store at ..."."""
+    assert main(["store-info", "--store", str(tmp_path / "demo.h5")]) == 2
+    err = capsys.readouterr().err
+    assert "no store at" in err and "neuronoverlap demo" in err and len(err.strip().splitlines()) == 1

@@ -62,7 +62,10 @@ def open_h5(path: str | Path) -> Iterator[h5py.File]:
     """Open a store read-only; a missing, truncated or non-HDF5 file is an `InputError`."""
     path = resolve_store(path, "store")  # its undo log lies beside the file a link names
     if not path.is_file():
-        raise InputError(f"no store at {path}")
+        raise InputError(
+            f"no store at {path}: nothing is recorded there yet (`neuronoverlap demo` writes "
+            f"store/demo.h5; `neuronoverlap probe ... --store {path}` records one)"
+        )
     try:
         fh = open(path, "rb")
     except OSError as exc:
