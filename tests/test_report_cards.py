@@ -4,11 +4,8 @@ with contexts in the scripts of all 15 languages (Arabic and Hebrew right to lef
 
 from __future__ import annotations
 
-import html
 import json
 import re
-import shutil
-import subprocess
 
 import numpy as np
 import pytest
@@ -19,8 +16,7 @@ from neuronoverlap.report import write_report
 from neuronoverlap.report.cards import cards_data, render_cards
 from neuronoverlap.sets import NeuronSet
 from neuronoverlap.store import StoreWriter
-
-LAPTOP = (1366, 800)
+from test_report_page import LAPTOP, _chromium, laptop_layout
 
 
 @pytest.fixture(scope="module")
@@ -86,34 +82,11 @@ window.addEventListener('load', () => {
 </script>"""
 
 
-def _chromium() -> str | None:
-    return next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
-
-
 @pytest.mark.skipif(_chromium() is None, reason="no chromium binary")
 def test_cards_fit_a_laptop_screen_in_chromium(all_languages, tmp_path):
     """Headless chromium at 1366 px, every fold opened: no card runs past its box or the window."""
     out = write_report(all_languages, tmp_path / "report", permutations=9)
-    probe = tmp_path / "probe.html"
-    probe.write_text(
-        out.html.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8"
-    )
-    common = [
-        _chromium(),
-        "--headless",
-        "--disable-gpu",
-        "--no-sandbox",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        f"--window-size={LAPTOP[0]},{LAPTOP[1]}",
-    ]
-    dom = subprocess.run(
-        [*common, "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120, check=True
-    ).stdout
-    found = json.loads(html.unescape(re.search(r'<pre id="probe">(.*?)</pre>', dom).group(1)))
+    found, shot = laptop_layout(out.html, PROBE, tmp_path)
     assert found["width"] == LAPTOP[0]
     assert found["scrollWidth"] <= found["width"] and found["off"] == []
-    shot = tmp_path / "cards.png"
-    subprocess.run(
-        [*common, f"--screenshot={shot}", out.html.as_uri()], capture_output=True, timeout=120, check=True
-    )
     assert shot.read_bytes().startswith(b"\x89PNG")

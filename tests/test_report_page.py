@@ -9,6 +9,7 @@ import json
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -134,32 +135,39 @@ def _chromium() -> str | None:
     return next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
 
 
-@pytest.mark.skipif(_chromium() is None, reason="no chromium binary")
-def test_the_page_fits_a_laptop_screen_in_chromium(report, tmp_path):
-    """Headless chromium at 1366 px, every folded table opened: the page does not scroll
-    sideways and nothing but the tables' own scrolling content runs past the window."""
-    probe = tmp_path / "probe.html"
-    probe.write_text(
-        report.html.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8"
+def laptop_layout(page: Path, probe: str, folder: Path) -> tuple[dict, Path]:
+    """Headless chromium at `LAPTOP` size on `page`: what the `probe` script found (its JSON in
+    <pre id="probe">) and a screenshot of the page as it is."""
+    with_probe = folder / "probe.html"
+    with_probe.write_text(
+        page.read_text(encoding="utf-8").replace("</body>", probe + "</body>"), encoding="utf-8"
     )
     common = [
         _chromium(),
         "--headless",
         "--disable-gpu",
         "--no-sandbox",
-        f"--user-data-dir={tmp_path / 'profile'}",
+        f"--user-data-dir={folder / 'profile'}",
         f"--window-size={LAPTOP[0]},{LAPTOP[1]}",
     ]
     dom = subprocess.run(
-        [*common, "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120, check=True
+        [*common, "--dump-dom", with_probe.as_uri()], capture_output=True, text=True, timeout=120, check=True
     ).stdout
     found = json.loads(html.unescape(re.search(r'<pre id="probe">(.*?)</pre>', dom).group(1)))
+    shot = folder / f"{page.stem}.png"
+    subprocess.run(
+        [*common, f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120, check=True
+    )
+    return found, shot
+
+
+@pytest.mark.skipif(_chromium() is None, reason="no chromium binary")
+def test_the_page_fits_a_laptop_screen_in_chromium(report, tmp_path):
+    """Headless chromium at 1366 px, every folded table opened: the page does not scroll
+    sideways and nothing but the tables' own scrolling content runs past the window."""
+    found, shot = laptop_layout(report.html, PROBE, tmp_path)
     assert found["width"] == LAPTOP[0]
     assert found["scrollWidth"] <= found["width"] and found["off"] == []
-    shot = tmp_path / "page.png"
-    subprocess.run(
-        [*common, f"--screenshot={shot}", report.html.as_uri()], capture_output=True, timeout=120, check=True
-    )
     assert shot.read_bytes().startswith(b"\x89PNG")
 
 
