@@ -12,12 +12,10 @@ HookedTransformer = pytest.importorskip(
 if HookedTransformer is None:  # transformer-lens 4.x
     pytest.skip("HookedTransformer needs transformer-lens 3.x (make test-tl3)", allow_module_level=True)
 
-from transformer_lens import HookedTransformerConfig  # noqa: E402
-
 from neuronoverlap import intervene  # noqa: E402
 from neuronoverlap.interventions import attribution_scores, score_texts, sentence_texts  # noqa: E402
 from neuronoverlap.models import load_model  # noqa: E402
-from neuronoverlap.models.tiny import tiny_tokenizer  # noqa: E402
+from test_transformer_lens3 import tiny_hooked_llama  # noqa: E402
 
 PROMPTS = ['English:"dog"→Deutsch:', "日本語: 水\nEnglish:"]
 SET = [(0, 5), (1, 3), (1, 200), (2, 64)]
@@ -25,29 +23,7 @@ SET = [(0, 5), (1, 3), (1, 200), (2, 64)]
 
 @pytest.fixture(scope="module")
 def model():
-    tokenizer = tiny_tokenizer()
-    cfg = HookedTransformerConfig(
-        n_layers=3,
-        d_model=64,
-        d_head=16,
-        n_heads=4,
-        n_key_value_heads=2,
-        d_mlp=256,
-        d_vocab=len(tokenizer),
-        n_ctx=256,
-        act_fn="silu",
-        normalization_type="RMS",
-        positional_embedding_type="rotary",
-        rotary_dim=16,
-        gated_mlp=True,
-        final_rms=True,
-        seed=0,
-        model_name="tiny-llama-hooked",
-    )
-    torch.manual_seed(0)
-    hooked = HookedTransformer(cfg, tokenizer=tokenizer, default_padding_side="left")
-    hooked.eval()
-    return load_model(hooked)
+    return load_model(tiny_hooked_llama())
 
 
 def logits_of(model):

@@ -31,8 +31,8 @@ PROMPTS = ['English:"dog"→Deutsch:', "日本語: 水\nEnglish:", 'Français:"m
 STOP = StopRule(max_new_tokens=4, stop_at_newline=False, stop_at_closing_quote=False)
 
 
-@pytest.fixture(scope="module")
-def hooked():
+def tiny_hooked_llama() -> HookedTransformer:
+    """A seeded random HookedTransformer of a tiny LLaMA config, built offline."""
     tokenizer = tiny_tokenizer()
     cfg = HookedTransformerConfig(
         n_layers=3,
@@ -56,6 +56,11 @@ def hooked():
     model = HookedTransformer(cfg, tokenizer=tokenizer, default_padding_side="left")
     model.eval()
     return model
+
+
+@pytest.fixture(scope="module")
+def hooked():
+    return tiny_hooked_llama()
 
 
 def test_hooked_transformer_is_accepted_with_its_activation(hooked):
