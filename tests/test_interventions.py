@@ -215,3 +215,21 @@ def test_zero_is_exact_on_the_embedded_model(gemma):
         reference = logits_of(gemma, PROMPTS[:2])
     assert not torch.equal(ablated, base)
     assert torch.equal(ablated, reference)
+
+
+def test_scores_batched_by_length_equal_one_text_at_a_time(tiny_llama):
+    """score_texts sorts items by length to pad less; every item's score is its own, in order."""
+    from neuronoverlap.interventions.scoring import by_length, score_texts, sentence_texts
+
+    sentences = [
+        "A short one.",
+        "A much longer sentence that goes on for quite a few more words.",
+        "Mid size, here.",
+    ]
+    texts = sentence_texts(tiny_llama, sentences * 2)
+    sorted_texts, restore = by_length(texts)
+    assert [len(s) for s in sorted_texts.sequences] == sorted(len(s) for s in texts.sequences)
+    assert [sorted_texts.sequences[i] for i in restore] == list(texts.sequences)
+    batched = score_texts(tiny_llama, texts, batch_size=4)
+    alone = [score_texts(tiny_llama, sentence_texts(tiny_llama, [s]), batch_size=1)[0] for s in sentences * 2]
+    np.testing.assert_allclose(batched, alone, atol=1e-5)

@@ -28,7 +28,13 @@ def store(tiny_store_template, tmp_path):
 
 def test_lape_perplexity_matrix_is_stored(store, tiny_llama):
     result = intervention_perplexity(
-        store, ["de", "fr", "en"], tiny_llama, n_sentences=4, null=SMALL_NULL, progress=False
+        store,
+        ["de", "fr", "en"],
+        tiny_llama,
+        n_sentences=4,
+        null=SMALL_NULL,
+        exact_null="all",
+        progress=False,
     )
     sets, langs = result.summary["sets"], result.summary["langs"]
     assert langs == ["de", "fr", "en"] and sets
@@ -54,6 +60,7 @@ def test_bridgex_premise_and_steering_are_stored(store, tiny_llama):
         steer=True,
         progress=False,
         max_new_tokens=4,
+        null_conditions="all",
     )
     names = [row["set"] for row in result.rows]
     assert names[0] == "O" and set(names) <= {"O", "B:en"}
@@ -179,4 +186,87 @@ def test_the_report_shows_the_stored_results(store, tiny_llama, tmp_path):
             for pair in zip(result.summary["effect"][i], result.summary["z_exact"][i], strict=True)
             for v in pair
         ]
-        assert [float(v) for v in rows[i + 1][1:]] == pytest.approx(stored)
+        # a blank z: no exact null ran in that cell (the default runs it on the diagonal only)
+        assert [float(v) if v else float("nan") for v in rows[i + 1][1:]] == pytest.approx(
+            stored, nan_ok=True
+        )
+
+
+def test_the_exact_null_runs_on_the_diagonal_by_default_and_changes_no_effect(store, tiny_llama):
+    """The default runs random sets exactly only where a set meets its own language; the sets'
+    own effects and the diagonal's nulls are those of the run with every cell's null."""
+    kwargs = dict(n_sentences=3, null=SMALL_NULL, progress=False, save=False)
+    everywhere = intervention_perplexity(store, ["de", "fr"], tiny_llama, exact_null="all", **kwargs)
+    diagonal = intervention_perplexity(store, ["de", "fr"], tiny_llama, **kwargs)
+    assert diagonal.params["exact_null"] == "diagonal"
+    assert diagonal.summary["effect"] == everywhere.summary["effect"]
+    for row, full in zip(diagonal.rows, everywhere.rows, strict=True):
+        if row["set"] == row["lang"]:
+            assert row["null_exact"] == full["null_exact"] and row["p_exact"] == full["p_exact"]
+        else:
+            assert row["null_exact"] == [] and np.isnan(row["p_exact"]) and np.isnan(row["z_exact"])
+            assert row["p_attribution"] == full["p_attribution"]
+
+
+def test_random_sets_run_only_the_conditions_their_set_is_judged_on(store, tiny_llama):
+    kwargs = dict(n_words=5, null=SMALL_NULL, progress=False, max_new_tokens=3, save=False)
+    everywhere = intervention_bli(store, ("de", "fr"), ["en"], tiny_llama, null_conditions="all", **kwargs)
+    own = intervention_bli(store, ("de", "fr"), ["en"], tiny_llama, **kwargs)
+    judged = {"O": "zero-shot", "B:en": "bridge:en"}
+    for row, full in zip(own.rows, everywhere.rows, strict=True):
+        for condition, metrics in row["conditions"].items():
+            for metric, cell in metrics.items():
+                if metric not in ("p_at_1", "gold_logprob"):
+                    continue
+                assert cell["change"] == full["conditions"][condition][metric]["change"]
+                if condition == judged[row["set"]]:
+                    assert cell["p"] == full["conditions"][condition][metric]["p"] and cell["null_harm"]
+                else:
+                    assert cell["p"] is None and cell["null_harm"] == []
+
+
+def test_a_killed_run_resumes_from_its_cache_with_the_same_result(store, tiny_llama, tmp_path, monkeypatch):
+    """Runs finished before a crash are read back; the resumed result equals an uninterrupted one."""
+    import neuronoverlap.interventions.effects as effects
+
+    kwargs = dict(n_sentences=3, null=SMALL_NULL, progress=False, save=False)
+    plain = intervention_perplexity(store, ["de", "fr"], tiny_llama, **kwargs)
+    cache = tmp_path / "cache"
+    real, calls = effects.score_texts, []
+
+    def dies_on_the_fifth(*args, **kw):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+
+    monkeypatch.setattr(effects, "score_texts", dies_on_the_fifth)
+    with pytest.raises(KeyboardInterrupt):
+        intervention_perplexity(store, ["de", "fr"], tiny_llama, cache_dir=cache, **kwargs)
+    kept = len(list(cache.glob("*.npz")))
+    assert kept >= 4 and not list(cache.glob(".*tmp"))
+    monkeypatch.setattr(effects, "score_texts", real)
+    resumed = intervention_perplexity(store, ["de", "fr"], tiny_llama, cache_dir=cache, **kwargs)
+    same = lambda a, b: json.dumps(a.to_dict(), sort_keys=True) == json.dumps(b.to_dict(), sort_keys=True)  # noqa: E731 (nan != nan)
+    assert same(resumed, plain)
+
+    def never(*args, **kw):
+        raise AssertionError("a finished run was computed again")
+
+    monkeypatch.setattr(effects, "score_texts", never)
+    monkeypatch.setattr(effects, "attribution_scores", never)
+    again = intervention_perplexity(store, ["de", "fr"], tiny_llama, cache_dir=cache, **kwargs)
+    assert same(again, plain)
+
+
+def test_a_bli_run_resumes_from_its_cache(store, tiny_llama, tmp_path, monkeypatch):
+    import neuronoverlap.pipeline.interventions as pipeline
+
+    kwargs = dict(n_words=4, null=SMALL_NULL, progress=False, max_new_tokens=3, save=False)
+    first = intervention_bli(store, ("de", "fr"), ["en"], tiny_llama, cache_dir=tmp_path / "c", **kwargs)
+    real = pipeline._bli_metrics
+    calls = []  # the baseline is not cached (one run); every intervened evaluation is
+    monkeypatch.setattr(pipeline, "_bli_metrics", lambda *a, **k: calls.append(1) or real(*a, **k))
+    again = intervention_bli(store, ("de", "fr"), ["en"], tiny_llama, cache_dir=tmp_path / "c", **kwargs)
+    assert calls == [1]
+    assert json.dumps(again.to_dict(), sort_keys=True) == json.dumps(first.to_dict(), sort_keys=True)

@@ -70,6 +70,13 @@ def _add_common(p: argparse.ArgumentParser, batch_size: int) -> None:
         "--batch-size", type=int, default=batch_size, help=f"texts per batch (default: {batch_size})"
     )
     g.add_argument("--json", default=None, metavar="FILE", help="also write the result as JSON to FILE")
+    g.add_argument(
+        "--cache",
+        default=None,
+        metavar="DIR",
+        help="keep every finished run (scoring, evaluation) in DIR; rerun the same command after an "
+        "interruption and only the missing runs are made (default: keep nothing)",
+    )
     g.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -108,6 +115,14 @@ def add_parsers(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--max-tokens", type=int, default=128, help="tokens scored per sentence at most (default: 128)"
     )
+    p.add_argument(
+        "--exact-null",
+        default="diagonal",
+        choices=["diagonal", "all"],
+        help="where the --null-sets random sets run exactly: 'diagonal' only on the set's own "
+        "language (the cells LAPE's claim is judged on; other cells get the attribution null), "
+        "'all' in every cell (a forward per set and language) (default: diagonal)",
+    )
     _add_common(p, batch_size=8)
     p = tasks.add_parser(
         "bli",
@@ -137,6 +152,13 @@ def add_parsers(subparsers) -> argparse.ArgumentParser:
         "--steer-scale", type=float, default=1.0, help="multiple of the steering direction (default: 1)"
     )
     p.add_argument("--max-new-tokens", type=int, default=16, help="tokens generated per answer (default: 16)")
+    p.add_argument(
+        "--null-conditions",
+        default="own",
+        choices=["own", "all"],
+        help="which conditions a random set runs: 'own' those its named set is judged on (O: "
+        "zero-shot; B(b): through b), 'all' every condition (default: own)",
+    )
     _add_common(p, batch_size=16)
     return command
 
@@ -174,6 +196,11 @@ def _finish(result, args) -> int:
     return 0
 
 
+def _p(value) -> str:
+    """A p-value, or '-' where no null was run for that cell."""
+    return "-" if value is None else f"{value:.3f}"
+
+
 def render(result) -> str:
     """The result in a few lines of text."""
     if result.experiment == "perplexity":
@@ -202,8 +229,8 @@ def render(result) -> str:
             p1, lp = metrics["p_at_1"], metrics["gold_logprob"]
             lines.append(
                 f"{row['set']:>8} ({row['n_neurons']} neurons) {condition:<12} p@1 {p1['change']:+.3f} "
-                f"[{p1['interval'][0]:+.3f}, {p1['interval'][1]:+.3f}] p={p1['p']:.3f}   gold log-prob "
-                f"{lp['change']:+.3f} p={lp['p']:.3f}"
+                f"[{p1['interval'][0]:+.3f}, {p1['interval'][1]:+.3f}] p={_p(p1['p'])}   gold log-prob "
+                f"{lp['change']:+.3f} p={_p(lp['p'])}"
             )
         if row["premise"] and row["premise"]["own_minus_others"] is not None:
             lines.append(
@@ -238,6 +265,8 @@ def cmd_perplexity(args) -> int:
         batch_size=args.batch_size,
         max_tokens=args.max_tokens,
         data_dir=args.data_dir,
+        exact_null=args.exact_null,
+        cache_dir=args.cache,
         progress=not args.quiet,
     )
     return _finish(result, args)
@@ -276,6 +305,8 @@ def cmd_bli(args) -> int:
         batch_size=args.batch_size,
         max_new_tokens=args.max_new_tokens,
         data_dir=args.data_dir,
+        null_conditions=args.null_conditions,
+        cache_dir=args.cache,
         progress=not args.quiet,
     )
     return _finish(result, args)

@@ -21,6 +21,7 @@ from jaxtyping import Float
 
 from neuronoverlap.errors import InputError
 from neuronoverlap.interventions.attribution import attribution_scores
+from neuronoverlap.interventions.cache import RunCache, run_key
 from neuronoverlap.interventions.hooks import Intervention, attached
 from neuronoverlap.interventions.null import as_neuron_set, empirical_pvalue, random_sets, z_score
 from neuronoverlap.interventions.scoring import ScoredTexts, score_texts
@@ -104,6 +105,8 @@ def set_effect(
     attribution: Float[np.ndarray, "layer neuron"] | None = None,
     batch_size: int = 8,
     exact_per_layer: bool = True,
+    exact_null: bool = True,
+    cache: RunCache | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> SetEffect:
     """The effect of intervening on `neurons` (module docstring).
@@ -113,7 +116,9 @@ def set_effect(
     (the items' scores without intervention) and `attribution` (`attribution_scores` of these
     texts and this intervention) may be passed in when several sets share the texts. The effect
     per layer is exact (one run per layer of the set) or, with `exact_per_layer=False`, the
-    attribution estimate only (`per_layer` is then empty).
+    attribution estimate only (`per_layer` is then empty). With `exact_null=False` no random set
+    is run exactly (the attribution null only: `p_exact`, `z_exact` are nan). `cache`
+    (`interventions.cache.RunCache`) keeps every finished scoring, so a killed run resumes.
     """
     shape = (model.n_layers, model.d_mlp)
     for name, given in (("values", values), ("factor", factor)):
@@ -122,16 +127,25 @@ def set_effect(
     named = Intervention.build(shape, neurons, kind, values=values, factor=factor).neurons
     say = progress or (lambda message: None)
 
+    cache = cache or RunCache(None)
+    setting = {"model": model.fingerprint(), "texts": texts, "kind": kind, "values": values, "factor": factor}
+
+    def scores(members: NeuronSet) -> Float[np.ndarray, " item"]:
+        def compute():
+            with attached(model, Intervention.build(shape, members, kind, values=values, factor=factor)):
+                return score_texts(model, texts, batch_size=batch_size)
+
+        return cache.array(run_key(run="score", members=np.flatnonzero(members.mask), **setting), compute)
+
     def exact(members: NeuronSet) -> Float[np.ndarray, " item"]:
-        with attached(model, Intervention.build(shape, members, kind, values=values, factor=factor)):
-            return score_texts(model, texts, batch_size=batch_size) - baseline
+        return scores(members) - baseline
 
     if baseline is None:
-        baseline = score_texts(model, texts, batch_size=batch_size)
+        baseline = cached_scores(model, texts, batch_size=batch_size, cache=cache)
     if attribution is None:
         say("attribution pass")
-        attribution = attribution_scores(
-            model, texts, kind, values=values, factor=factor, batch_size=batch_size
+        attribution = cached_attribution(
+            model, texts, kind, values=values, factor=factor, batch_size=batch_size, cache=cache
         )
     say(f"{named.label or 'set'}: exact effect")
     change = exact(named)
@@ -151,10 +165,10 @@ def set_effect(
     flat = attribution.ravel()
     null_attribution = flat[rows[: options.attribution_sets]].sum(1)
     null_exact = []
-    for i, row in enumerate(rows[: options.exact_sets]):
+    for i, row in enumerate(rows[: options.exact_sets] if exact_null else []):
         say(f"random set {i + 1}/{options.exact_sets}")
         null_exact.append(float(exact(as_neuron_set(row, shape)).mean()))
-    null_exact_attribution = flat[rows[: options.exact_sets]].sum(1)
+    null_exact_attribution = flat[rows[: len(null_exact)]].sum(1)
     effect, estimate = float(change.mean()), float(attribution[named.mask].sum())
     both_exact = np.array([effect, *null_exact])
     both_estimate = np.array([estimate, *null_exact_attribution])
@@ -173,7 +187,9 @@ def set_effect(
         null_exact=null_exact,
         null_exact_attribution=[float(x) for x in null_exact_attribution],
         null_attribution=[float(x) for x in null_attribution],
-        p_exact=empirical_pvalue(effect, np.array(null_exact), options.alternative),
+        p_exact=empirical_pvalue(effect, np.array(null_exact), options.alternative)
+        if null_exact
+        else float("nan"),
         z_exact=z_score(effect, np.array(null_exact)),
         p_attribution=empirical_pvalue(estimate, null_attribution, options.alternative),
         z_attribution=z_score(estimate, null_attribution),
@@ -183,5 +199,34 @@ def set_effect(
             "kind": kind,
             "n_bands": options.n_bands if probability is not None else 1,
             "seed": options.seed,
+            "exact_null": bool(exact_null),
         },
+    )
+
+
+def cached_scores(
+    model: NeuronModel, texts: ScoredTexts, *, batch_size: int = 8, cache: RunCache | None = None
+) -> Float[np.ndarray, " item"]:
+    """`score_texts` without an intervention, kept in `cache`."""
+    key = run_key(run="score", members=None, model=model.fingerprint(), texts=texts)
+    return (cache or RunCache(None)).array(key, lambda: score_texts(model, texts, batch_size=batch_size))
+
+
+def cached_attribution(
+    model: NeuronModel,
+    texts: ScoredTexts,
+    kind: str,
+    *,
+    values: Any = None,
+    factor: Any = None,
+    batch_size: int = 8,
+    cache: RunCache | None = None,
+) -> Float[np.ndarray, "layer neuron"]:
+    """`attribution_scores`, kept in `cache`."""
+    key = run_key(
+        run="attribution", model=model.fingerprint(), texts=texts, kind=kind, values=values, factor=factor
+    )
+    return (cache or RunCache(None)).array(
+        key,
+        lambda: attribution_scores(model, texts, kind, values=values, factor=factor, batch_size=batch_size),
     )

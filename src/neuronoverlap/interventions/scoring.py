@@ -117,11 +117,23 @@ def item_nll(
     return total / mask.sum(-1) if reduce == "mean" else total
 
 
+def by_length(texts: ScoredTexts) -> tuple[ScoredTexts, Int[np.ndarray, " item"]]:
+    """The items sorted by token count (stable), and the order that restores the original: batches
+    of similar lengths waste little on padding."""
+    order = np.argsort([len(s) for s in texts.sequences], kind="stable")
+    sorted_texts = ScoredTexts(
+        tuple(texts.sequences[i] for i in order), tuple(texts.scored[i] for i in order), texts.reduce
+    )
+    return sorted_texts, np.argsort(order, kind="stable")
+
+
 def score_texts(model: NeuronModel, texts: ScoredTexts, *, batch_size: int = 8) -> Float[np.ndarray, " item"]:
-    """One score per item (mean token NLL, or summed NLL) under whatever hooks are attached."""
+    """One score per item (mean token NLL, or summed NLL) under whatever hooks are attached, in
+    item order (batched by length, `by_length`)."""
+    sorted_texts, restore = by_length(texts)
     out = []
     with torch.inference_mode():
-        for ids, attention, scored in texts.batches(batch_size, model.device):
+        for ids, attention, scored in sorted_texts.batches(batch_size, model.device):
             logits = forward_logits(model, ids, attention)
             out.append(item_nll(logits, ids, scored, texts.reduce).double().cpu())
-    return torch.cat(out).numpy()
+    return torch.cat(out).numpy()[restore]

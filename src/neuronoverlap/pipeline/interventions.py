@@ -26,6 +26,10 @@ from neuronoverlap.interventions.result import InterventionResult, save_result
 
 #: statistics the store records per corpus and neuron (CorpusView).
 STORED_STATISTICS = ("mean", "probability")
+#: Where the exact null of LAPE's test runs: the set's own language only, or every language.
+EXACT_NULLS = ("diagonal", "all")
+#: Which BLI conditions a random set runs: those its named set is judged on, or every one.
+NULL_CONDITIONS = ("own", "all")
 
 
 def stored_statistic(store, statistic: str, lang: str) -> np.ndarray:
@@ -123,16 +127,26 @@ def intervention_perplexity(
     batch_size: int = 8,
     max_tokens: int = 128,
     data_dir=None,
+    exact_null: str = "diagonal",
+    cache_dir=None,
     progress: bool = True,
     save: bool = True,
 ) -> InterventionResult:
-    """LAPE's test (module docstring); kept in `store` as results/intervention-perplexity-LANGS."""
+    """LAPE's test (module docstring); kept in `store` as results/intervention-perplexity-LANGS.
+
+    `exact_null`: "diagonal" runs the exact random sets only where the set's own language is
+    scored (the cells LAPE's claim is judged on; every other cell has the set's exact effect and
+    the attribution null), "all" in every cell (6 times the forwards for 6 languages).
+    `cache_dir`: a folder keeping every finished scoring (`interventions.cache`): rerun the same
+    call after a kill and only the missing scorings run."""
     from neuronoverlap.interventions.metrics import perplexity_summary
     from neuronoverlap.interventions.scoring import sentence_texts
     from neuronoverlap.languages import get_language
     from neuronoverlap.pipeline.model import ModelSource
     from neuronoverlap.probes import flores_sentences
 
+    if exact_null not in EXACT_NULLS:
+        raise InputError(f"unknown exact null {exact_null!r}; choose one of {', '.join(EXACT_NULLS)}")
     langs = [get_language(x).code for x in langs]
     if len(langs) < 2 or len(set(langs)) != len(langs):
         raise InputError(f"LAPE's test needs at least two different languages, got {','.join(langs)}")
@@ -144,15 +158,23 @@ def intervention_perplexity(
     for lang in langs:
         sentences, params = flores_sentences(lang, n_sentences, split=split, data_dir=data_dir)
         texts[lang], data[lang] = sentence_texts(loaded, sentences, max_tokens=max_tokens), params
-    from neuronoverlap.interventions import attribution_scores, score_texts
+    from neuronoverlap.interventions.cache import RunCache
+    from neuronoverlap.interventions.effects import cached_attribution, cached_scores
 
-    bar = _progress(progress, len(langs) * (2 + len(sets) * (1 + null.exact_sets)), "intervene perplexity")
+    cache = RunCache(cache_dir)
+    nonempty = [name for name, neurons in sets.items() if len(neurons)]
+    exact_cells = sum(1 for name in nonempty for lang in langs if exact_null == "all" or name == lang)
+    bar = _progress(
+        progress,
+        2 * len(langs) + len(nonempty) * len(langs) + exact_cells * null.exact_sets,
+        "intervene perplexity",
+    )
     baseline, attribution = {}, {}
     for lang in langs:
-        baseline[lang] = score_texts(loaded, texts[lang], batch_size=batch_size)
+        baseline[lang] = cached_scores(loaded, texts[lang], batch_size=batch_size, cache=cache)
         bar.update()
-        attribution[lang] = attribution_scores(
-            loaded, texts[lang], kind, values=values, factor=factor, batch_size=batch_size
+        attribution[lang] = cached_attribution(
+            loaded, texts[lang], kind, values=values, factor=factor, batch_size=batch_size, cache=cache
         )
         bar.update()
     rows, skipped = [], []
@@ -174,6 +196,8 @@ def intervention_perplexity(
                 attribution=attribution[lang],
                 batch_size=batch_size,
                 exact_per_layer=False,
+                exact_null=exact_null == "all" or name == lang,
+                cache=cache,
                 progress=lambda message: (
                     bar.update() if "random set" in message or "exact" in message else None
                 ),
@@ -200,6 +224,7 @@ def intervention_perplexity(
             "of": of,
             "statistic": statistic if kind == "value" else None,
             "null": asdict(null),
+            "exact_null": exact_null,
             "band_source": "mean FLORES activation probability of the languages"
             if probability is not None
             else None,
@@ -219,6 +244,7 @@ def perplexity_matrix(rows: list[dict], sets: list[str], langs: list[str]) -> di
     cell = {(r["set"], r["lang"]): r for r in rows}
     effect = [[cell[(s, x)]["effect"] for x in langs] for s in sets]
     z = [[cell[(s, x)]["z_exact"] for x in langs] for s in sets]
+    z_attribution = [[cell[(s, x)]["z_attribution"] for x in langs] for s in sets]
     own = {s: bool(np.argmax(effect[i]) == langs.index(s)) for i, s in enumerate(sets) if s in langs}
     exact = [v for r in rows for v in [r["effect"], *r["null_exact"]]]
     estimate = [v for r in rows for v in [r["attribution"], *r["null_exact_attribution"]]]
@@ -227,6 +253,7 @@ def perplexity_matrix(rows: list[dict], sets: list[str], langs: list[str]) -> di
         "langs": langs,
         "effect": effect,
         "z_exact": z,
+        "z_attribution": z_attribution,
         "own_language_largest": own,
         "diagonal_share": float(np.mean(list(own.values()))) if own else float("nan"),
         "agreement_r": float(np.corrcoef(exact, estimate)[0, 1]) if len(exact) > 2 else float("nan"),
@@ -289,10 +316,17 @@ def intervention_bli(
     batch_size: int = 16,
     max_new_tokens: int = 16,
     data_dir=None,
+    null_conditions: str = "own",
+    cache_dir=None,
     progress: bool = True,
     save: bool = True,
 ) -> InterventionResult:
-    """BridgeX's premise (module docstring); kept as results/intervention-bli-S-T."""
+    """BridgeX's premise (module docstring); kept as results/intervention-bli-S-T.
+
+    `null_conditions`: "own" runs each random set only on the conditions its named set is judged
+    on (O(s,t): zero-shot; B(b; s,t): through b; the other conditions get the set's exact change
+    without a null), "all" on every condition (about 3 times the generations with 3 bridges).
+    `cache_dir`: a folder keeping every finished evaluation (`interventions.cache`)."""
     from neuronoverlap.bridge.loader import bridge_sets
     from neuronoverlap.evaluation.bli import BLIPrompts, evaluate_bli
     from neuronoverlap.interventions import continuation_texts, intervene
@@ -302,6 +336,10 @@ def intervention_bli(
     from neuronoverlap.sets.builders import DEFAULT_TOP_RATE
     from neuronoverlap.store import Store
 
+    if null_conditions not in NULL_CONDITIONS:
+        raise InputError(
+            f"unknown null conditions {null_conditions!r}; choose one of {', '.join(NULL_CONDITIONS)}"
+        )
     src, tgt = (get_language(x).code for x in pair)
     bridges = [get_language(b).code for b in bridges]
     if not bridges:
@@ -324,13 +362,21 @@ def intervention_bli(
     loaded = ModelSource.of(model).load(store)
     shape = (loaded.n_layers, loaded.d_mlp)
 
-    def run(neurons=None, how=kind, with_values=values, with_factor=factor, bridged=True):
+    from neuronoverlap.interventions.cache import RunCache, run_key
+    from neuronoverlap.interventions.hooks import as_neuron_set as as_neuron_set_of
+
+    cache = RunCache(cache_dir)
+
+    def run(neurons=None, how=kind, with_values=values, with_factor=factor, through=None):
+        """BLI through `through` (default: every bridge) under the intervention on `neurons`."""
+        through = list(bridges if through is None else through)
+
         def evaluate():
             return evaluate_bli(
                 loaded,
                 src,
                 tgt,
-                bridges if bridged else [],
+                through,
                 n=n_words,
                 seed=seed,
                 batch_size=batch_size,
@@ -343,13 +389,46 @@ def intervention_bli(
 
         if neurons is None:
             return evaluate()
-        with intervene(loaded, neurons, how, values=with_values, factor=with_factor):
-            return _bli_metrics(loaded, evaluate(), batch_size)
+
+        def compute():
+            with intervene(loaded, neurons, how, values=with_values, factor=with_factor):
+                metrics = _bli_metrics(loaded, evaluate(), batch_size)
+            return {f"{c}|{m}": v for c, ms in metrics.items() for m, v in ms.items()}
+
+        key = run_key(
+            run="bli",
+            model=loaded.fingerprint(),
+            members=np.flatnonzero(as_neuron_set_of(shape, neurons).mask),
+            how=how,
+            values=with_values,
+            factor=with_factor,
+            pair=[src, tgt],
+            through=through,
+            n_words=n_words,
+            seed=seed,
+            prompts=asdict(prompts),
+            max_new_tokens=max_new_tokens,
+            batch_size=batch_size,
+            data_dir=str(data_dir),
+        )
+        flat = cache.arrays(key, compute)
+        metrics: dict[str, dict[str, np.ndarray]] = {}
+        for name, value in flat.items():
+            condition, metric = name.split("|")
+            metrics.setdefault(condition, {})[metric] = value
+        return metrics
 
     named = {"O": overlap, **{f"B:{b}": specific[b] for b in bridges}}
     bar = _progress(
         progress, 1 + len(named) * (1 + null.exact_sets) + len(directions), f"intervene bli {src}-{tgt}"
     )
+
+    def judged_on(name: str) -> list[str] | None:
+        """The bridges a random set matched to `name` runs through (None: all)."""
+        if null_conditions == "all":
+            return None
+        return [] if name == "O" else [name[2:]]
+
     base_result = run()
     base = _bli_metrics(loaded, base_result, batch_size)
     bar.update()
@@ -366,23 +445,25 @@ def intervention_bli(
         under = run(neurons)
         bar.update()
         changes = _changes(base, under, null.confidence, seed)
+        through = judged_on(name)
         null_harm = {c: {m: [] for m in ("p_at_1", "gold_logprob")} for c in base}
         for row in random_sets(
             neurons, null.exact_sets, probability=probability, n_bands=null.n_bands, seed=null.seed
         ):
-            random_run = run(as_neuron_set(row, shape))
+            random_run = run(as_neuron_set(row, shape), through=through)
             bar.update()
-            for c in base:
+            for c in random_run:
                 for m in null_harm[c]:
                     null_harm[c][m].append(float(base[c][m].mean() - random_run[c][m].mean()))
         for c in base:
+            judged = through is None or c == (f"bridge:{through[0]}" if through else "zero-shot")
             for m in null_harm[c]:
                 harm = -changes[c][m]["change"]
                 changes[c][m].update(
                     harm=harm,
-                    null_harm=null_harm[c][m],
-                    p=empirical_pvalue(harm, np.array(null_harm[c][m]), null.alternative),
-                    z=z_score(harm, np.array(null_harm[c][m])),
+                    null_harm=null_harm[c][m] if judged else [],
+                    p=empirical_pvalue(harm, np.array(null_harm[c][m]), null.alternative) if judged else None,
+                    z=z_score(harm, np.array(null_harm[c][m])) if judged else None,
                 )
         # the zero-shot gold's NLL, exactly and by attribution patching against its own null
         effect = set_effect(
@@ -395,6 +476,7 @@ def intervention_bli(
             probability=probability,
             options=null,
             batch_size=batch_size,
+            cache=cache,
         )
         premise = None
         if name.startswith("B:"):
@@ -418,7 +500,7 @@ def intervention_bli(
         )
     steering = {}
     for b, direction in directions.items():
-        steered = run(overlap, "add", direction, None, bridged=False)
+        steered = run(overlap, "add", direction, None, through=[])
         bar.update()
         steering[b] = _changes({"zero-shot": zero_shot}, steered, null.confidence, seed)["zero-shot"]
     bar.close()
@@ -444,6 +526,7 @@ def intervention_bli(
             "of": of,
             "statistic": statistic if kind == "value" else None,
             "null": asdict(null),
+            "null_conditions": null_conditions,
             "band_source": "pooled activation probability of the s<->t probe sets"
             if probability is not None
             else None,

@@ -33,10 +33,17 @@ def _perplexity_table(document: dict[str, Any]) -> Table:
             cells += [effect, z]
         rows.append([name, *cells])
     own = summary.get("own_language_largest") or {}
+    everywhere = document["params"].get("exact_null", "all") == "all"  # older results ran every cell
+    where = (
+        "run exactly in every cell. "
+        if everywhere
+        else "run exactly on the diagonal only (the set's own language; blank elsewhere). "
+    )
     note = (
         f"Intervention '{document['intervention']}' on each language's LAPE neurons; the change of FLORES "
-        "token NLL (nats) per language and its z against band-matched random sets of the same size. "
-        f"Own language changes most for {sum(bool(v) for v in own.values())} of {len(own)} sets"
+        "token NLL (nats) per language and its z against band-matched random sets of the same size, "
+        + where
+        + f"Own language changes most for {sum(bool(v) for v in own.values())} of {len(own)} sets"
         + (
             f"; attribution patching against the exact effect: r = {summary['agreement_r']:.2f}."
             if summary.get("agreement_r") is not None
