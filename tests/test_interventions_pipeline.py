@@ -12,11 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neuronoverlap import InputError
-from neuronoverlap.interventions.effects import NullOptions
 from neuronoverlap.interventions.result import InterventionResult, load_results
+from neuronoverlap.options import InterventionOptions, NullOptions
 from neuronoverlap.pipeline.interventions import intervention_bli, intervention_perplexity, stored_statistic
 
-SMALL_NULL = NullOptions(exact_sets=3, attribution_sets=200, n_resamples=200)
+SMALL_NULL = InterventionOptions(null=NullOptions(exact_sets=3, attribution_sets=200, n_resamples=200))
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def store(tiny_store_template, tmp_path):
 
 def test_lape_perplexity_matrix_is_stored(store, tiny_llama):
     result = intervention_perplexity(
-        store, ["de", "fr", "en"], tiny_llama, n_sentences=4, null=SMALL_NULL, progress=False
+        store, ["de", "fr", "en"], tiny_llama, n_sentences=4, options=SMALL_NULL, progress=False
     )
     sets, langs = result.summary["sets"], result.summary["langs"]
     assert langs == ["de", "fr", "en"] and sets
@@ -50,7 +50,7 @@ def test_bridgex_premise_and_steering_are_stored(store, tiny_llama):
         ["en"],
         tiny_llama,
         n_words=6,
-        null=SMALL_NULL,
+        options=SMALL_NULL,
         steer=True,
         progress=False,
         max_new_tokens=4,
@@ -69,7 +69,7 @@ def test_bridgex_premise_and_steering_are_stored(store, tiny_llama):
 
 
 def test_a_statistic_the_store_lacks_is_refused(store):
-    with pytest.raises(InputError, match="not 'median'"):
+    with pytest.raises(InputError, match="unknown corpus statistic 'median'"):
         stored_statistic(store, "median", "de")
     with pytest.raises(InputError, match="no corpus statistics for 'ja'"):
         stored_statistic(store, "mean", "ja")
@@ -94,7 +94,9 @@ def test_result_round_trips(experiment, name, kind, rows, summary):
     result = InterventionResult(experiment, name, kind, tuple(rows), summary, {"seed": 0})
     assert InterventionResult.from_dict(result.to_dict()) == result
     assert InterventionResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
-    assert result.to_dict()["kind"] == "intervention" and result.to_dict()["format"] == 1
+    assert (
+        result.to_dict()["kind"] == "intervention" and result.to_dict()["format"] == InterventionResult.FORMAT
+    )
 
 
 def test_the_perplexity_command_keeps_and_writes_its_result(store, tmp_path, capsys):
@@ -116,13 +118,19 @@ def test_the_perplexity_command_keeps_and_writes_its_result(store, tmp_path, cap
     [
         (["perplexity", "--langs", "de,ja"], ["no corpus statistics for 'ja'"]),
         (["perplexity", "--langs", "de"], ["at least two different languages"]),
-        (["perplexity", "--langs", "de,fr", "--null-sets", "0"], ["--null-sets must be at least 1"]),
+        (["perplexity", "--langs", "de,fr", "--null-sets", "0"], ["--null-sets must be an integer >= 1"]),
+        (["perplexity", "--langs", "de,fr", "--bands", "0"], ["--bands must be an integer >= 1"]),
+        (["perplexity", "--langs", "de,fr", "--confidence", "1"], ["--confidence must be in (0, 1)"]),
+        (["perplexity", "--langs", "de,fr", "--factor", "2"], ["--factor belongs to kind scale, not zero"]),
         (
             ["perplexity", "--langs", "de,fr", "--kind", "scale", "--factor", "nan"],
             ["--factor must be a finite"],
         ),
-        (["perplexity", "--langs", "de,fr", "--kind", "scale"], ["needs a finite --factor"]),
-        (["perplexity", "--langs", "de,fr", "--kind", "value", "--statistic", "median"], ["not 'median'"]),
+        (["perplexity", "--langs", "de,fr", "--kind", "scale"], ["--kind scale needs a finite factor"]),
+        (
+            ["perplexity", "--langs", "de,fr", "--kind", "value", "--statistic", "median"],
+            ["unknown --statistic 'median'"],
+        ),
         (["perplexity", "--langs", "de,fr", "--kind", "ablate"], ["invalid choice: 'ablate'"]),
         (["bli", "--pair", "de-fr", "--bridges", "es"], ["lacks probe sets es-de"]),
         (["bli", "--pair", "de-fr", "--bridges", "fr"], ["a bridge cannot be"]),
@@ -162,7 +170,9 @@ def test_the_report_shows_the_stored_results(store, tiny_llama, tmp_path):
 
     empty = report(store, tmp_path / "before")
     assert "No intervention results in this store" in empty.html.read_text(encoding="utf-8")
-    intervention_perplexity(store, ["de", "fr"], tiny_llama, n_sentences=3, null=SMALL_NULL, progress=False)
+    intervention_perplexity(
+        store, ["de", "fr"], tiny_llama, n_sentences=3, options=SMALL_NULL, progress=False
+    )
     (result,) = load_results(store)
     outputs = report(store, tmp_path / "after")
     page = outputs.html.read_text(encoding="utf-8")

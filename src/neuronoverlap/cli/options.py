@@ -59,6 +59,20 @@ PROBE_FLAGS = {
     "top_k": "--top-k",
 }
 CORPUS_FLAGS = {"n_sentences": "-n", "split": "--split", "batch_size": "--batch-size", "top_k": "--top-k"}
+INTERVENTION_FLAGS = {
+    "kind": "--kind",
+    "factor": "--factor",
+    "of": "--of",
+    "statistic": "--statistic",
+    "batch_size": "--batch-size",
+}  # and `null`, a NullOptions of NULL_FLAGS
+NULL_FLAGS = {
+    "exact_sets": "--null-sets",
+    "attribution_sets": "--attribution-sets",
+    "n_bands": "--bands",
+    "seed": "--seed",
+    "confidence": "--confidence",
+}
 
 
 def flag_attribute(args, field: str, flag: str) -> str:

@@ -21,22 +21,21 @@ from typing import Any
 import numpy as np
 
 from neuronoverlap.errors import InputError
-from neuronoverlap.interventions.effects import NullOptions, SetEffect, bootstrap_mean_interval, set_effect
+from neuronoverlap.interventions.effects import SetEffect, bootstrap_mean_interval, set_effect
 from neuronoverlap.interventions.result import InterventionResult, save_result
-
-#: statistics the store records per corpus and neuron (CorpusView).
-STORED_STATISTICS = ("mean", "probability")
+from neuronoverlap.options import (
+    BLI_INTERVENTION,
+    CORPUS_STATISTICS,
+    InterventionOptions,
+    check_choice,
+)
 
 
 def stored_statistic(store, statistic: str, lang: str) -> np.ndarray:
     """A neuron statistic [n_layers, d_mlp] of `lang`'s FLORES corpus in `store`."""
     from neuronoverlap.store import Store
 
-    if statistic not in STORED_STATISTICS:
-        raise InputError(
-            f"the store records each neuron's {' and '.join(STORED_STATISTICS)} activation per corpus, "
-            f"not {statistic!r}"
-        )
+    check_choice("stored_statistic", "statistic", statistic, CORPUS_STATISTICS, "corpus statistic")
     corpus = Store(store).corpus(lang)
     return corpus.mean_activation() if statistic == "mean" else corpus.activation_probability()
 
@@ -53,20 +52,16 @@ def band_probability(store, langs: Sequence[str] | None = None) -> np.ndarray:
     return np.mean([reader.corpus(lang).activation_probability() for lang in langs], axis=0)
 
 
-def intervention_values(store, kind: str, *, factor: float | None, of: str | None, statistic: str, langs):
-    """(values, factor) for `set_effect` from the command line's choice of intervention."""
-    if kind == "zero":
+def intervention_values(store, options: InterventionOptions, langs: Sequence[str]):
+    """(values, factor) for `set_effect` of the options' intervention; mean and value average
+    the stored statistic over the corpora of `options.of`, or of `langs`."""
+    if options.kind == "zero":
         return None, None
-    if kind == "scale":
-        if factor is None or not np.isfinite(factor):
-            raise InputError(f"--kind scale needs a finite --factor, got {factor}")
-        return None, float(factor)
-    if kind in ("mean", "value"):
-        sources = [of] if of else list(langs)
-        return np.mean(
-            [stored_statistic(store, statistic if kind == "value" else "mean", x) for x in sources], 0
-        ), None
-    raise InputError(f"--kind {kind!r} is not run by the experiments; use zero, mean, value or scale")
+    if options.kind == "scale":
+        return None, float(options.factor)
+    statistic = options.statistic if options.kind == "value" else "mean"
+    sources = [options.of] if options.of else list(langs)
+    return np.mean([stored_statistic(store, statistic, x) for x in sources], 0), None
 
 
 def _effect_row(effect: SetEffect, **labels: Any) -> dict[str, Any]:
@@ -113,20 +108,16 @@ def intervention_perplexity(
     langs: Sequence[str],
     model=None,
     *,
+    options: InterventionOptions = InterventionOptions(),  # noqa: B008 (frozen)
     n_sentences: int = 100,
     split: str = "devtest",
-    kind: str = "zero",
-    factor: float | None = None,
-    of: str | None = None,
-    statistic: str = "mean",
-    null: NullOptions = NullOptions(),  # noqa: B008 (frozen)
-    batch_size: int = 8,
     max_tokens: int = 128,
     data_dir=None,
     progress: bool = True,
     save: bool = True,
 ) -> InterventionResult:
-    """LAPE's test (module docstring); kept in `store` as results/intervention-perplexity-LANGS."""
+    """LAPE's test (module docstring) with `options` (what is done to each set, the null, the
+    batch size); kept in `store` as results/intervention-perplexity-LANGS."""
     from neuronoverlap.interventions.metrics import perplexity_summary
     from neuronoverlap.interventions.scoring import sentence_texts
     from neuronoverlap.languages import get_language
@@ -136,7 +127,8 @@ def intervention_perplexity(
     langs = [get_language(x).code for x in langs]
     if len(langs) < 2 or len(set(langs)) != len(langs):
         raise InputError(f"LAPE's test needs at least two different languages, got {','.join(langs)}")
-    values, factor = intervention_values(store, kind, factor=factor, of=of, statistic=statistic, langs=langs)
+    kind, null, batch_size = options.kind, options.null, options.batch_size
+    values, factor = intervention_values(store, options, langs)
     sets = lape_sets(store, langs)
     probability = band_probability(store, langs) if null.n_bands > 1 else None
     loaded = ModelSource.of(model).load(store)
@@ -196,10 +188,6 @@ def intervention_perplexity(
             "n_sentences": n_sentences,
             "split": split,
             "max_tokens": max_tokens,
-            "factor": factor,
-            "of": of,
-            "statistic": statistic if kind == "value" else None,
-            "null": asdict(null),
             "band_source": "mean FLORES activation probability of the languages"
             if probability is not None
             else None,
@@ -207,6 +195,7 @@ def intervention_perplexity(
             "data": data,
             "model": loaded.fingerprint(),
         },
+        options,
     )
     if save:
         save_result(store, result)
@@ -275,24 +264,21 @@ def intervention_bli(
     bridges: Sequence[str],
     model=None,
     *,
+    options: InterventionOptions = BLI_INTERVENTION,
     n_words: int = 50,
     seed: int = 0,
     prompts=None,
-    kind: str = "zero",
-    factor: float | None = None,
-    of: str | None = None,
-    statistic: str = "mean",
     top_rate: float | None = None,
-    null: NullOptions = NullOptions(),  # noqa: B008 (frozen)
     steer: bool = False,
     steer_scale: float = 1.0,
-    batch_size: int = 16,
     max_new_tokens: int = 16,
     data_dir=None,
     progress: bool = True,
     save: bool = True,
 ) -> InterventionResult:
-    """BridgeX's premise (module docstring); kept as results/intervention-bli-S-T."""
+    """BridgeX's premise (module docstring) with `options` (what is done to each set, the null,
+    the batch size); `seed`: the word sample and the intervals over words. Kept as
+    results/intervention-bli-S-T."""
     from neuronoverlap.bridge.loader import bridge_sets
     from neuronoverlap.evaluation.bli import BLIPrompts, evaluate_bli
     from neuronoverlap.interventions import continuation_texts, intervene
@@ -309,9 +295,8 @@ def intervention_bli(
     prompts = prompts or BLIPrompts()
     reader = Store(store)
     overlap, specific = bridge_sets(reader, src, tgt, bridges, top_rate or DEFAULT_TOP_RATE)
-    values, factor = intervention_values(
-        store, kind, factor=factor, of=of, statistic=statistic, langs=[src, tgt]
-    )
+    kind, null, batch_size = options.kind, options.null, options.batch_size
+    values, factor = intervention_values(store, options, [src, tgt])
     directions = {}
     if steer:
         source_mean = stored_statistic(store, "mean", src)
@@ -440,10 +425,6 @@ def intervention_bli(
             "seed": seed,
             "prompts": asdict(prompts),
             "top_rate": top_rate or DEFAULT_TOP_RATE,
-            "factor": factor,
-            "of": of,
-            "statistic": statistic if kind == "value" else None,
-            "null": asdict(null),
             "band_source": "pooled activation probability of the s<->t probe sets"
             if probability is not None
             else None,
@@ -451,6 +432,7 @@ def intervention_bli(
             "sets": {name: len(s) for name, s in named.items()},
             "model": loaded.fingerprint(),
         },
+        options,
     )
     if save:
         save_result(store, result)
