@@ -17,7 +17,7 @@ from neuronoverlap.cli.main import build_parser
 from neuronoverlap.errors import InputError
 from neuronoverlap.interventions.result import InterventionResult, load_results
 from neuronoverlap.options import InterventionOptions, NullOptions, OptionError
-from neuronoverlap.pipeline.interventions import intervention_perplexity
+from neuronoverlap.pipeline.interventions import intervention_bli, intervention_perplexity
 from neuronoverlap.results import read
 
 BASE = InterventionOptions(null=NullOptions(exact_sets=1, attribution_sets=5, n_bands=2, n_resamples=20))
@@ -232,3 +232,32 @@ def test_a_newer_format_is_refused():
         InterventionResult.from_dict({**FORMAT_1, "format": 9})
     with pytest.raises(InputError, match="not of kind 'intervention'"):
         InterventionResult.from_dict({**FORMAT_1, "kind": "spectrum"})
+
+
+@pytest.mark.parametrize(
+    ("argv", "field", "least"),
+    [
+        (["perplexity", "--langs", "de,fr", "-n"], "n_sentences", 1),
+        (["perplexity", "--langs", "de,fr", "--max-tokens"], "max_tokens", 2),
+        (["bli", "--pair", "de-fr", "-n"], "n_words", 1),
+        (["bli", "--pair", "de-fr", "--max-new-tokens"], "max_new_tokens", 1),
+    ],
+)
+def test_the_experiments_sizes_are_checked_by_the_library_and_named_by_flag(
+    store, refused, no_model_load, argv, field, least
+):
+    experiment = intervention_perplexity if argv[0] == "perplexity" else intervention_bli
+    data = (["de", "fr"],) if argv[0] == "perplexity" else (("de", "fr"), ["en"])
+    with pytest.raises(OptionError, match=f"{experiment.__name__}.{field}"):
+        experiment(store, *data, **{field: least - 1})
+    flag = argv[-1]
+    refused(
+        ["intervene", *argv, str(least - 1), "--store", store, "--quiet"], store.parent, f"{flag} must be"
+    )
+
+
+def test_a_steering_scale_must_be_finite(store, refused, no_model_load):
+    with pytest.raises(OptionError, match="intervention_bli.steer_scale"):
+        intervention_bli(store, ("de", "fr"), ["en"], steer=True, steer_scale=math.nan)
+    argv = ["intervene", "bli", "--pair", "de-fr", "--steer", "--steer-scale", "inf", "--store", store]
+    refused([*argv, "--quiet"], store.parent, "--steer-scale must be a finite number")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 
 from neuronoverlap.cli import options as opt
@@ -20,6 +19,7 @@ from neuronoverlap.options import (
     INTERVENTION_KINDS,
     InterventionOptions,
     NullOptions,
+    OptionError,
 )
 
 
@@ -166,15 +166,20 @@ def intervention_options(args) -> InterventionOptions:
 
 def _run(experiment, args, *data, **parameters) -> int:
     """Run an experiment of the store with the command line's options; print and keep its result."""
-    result = experiment(
-        args.store,
-        *data,
-        opt.model_source(args),
-        options=intervention_options(args),
-        data_dir=args.data_dir,
-        progress=not args.quiet,
-        **parameters,
-    )
+    try:
+        result = experiment(
+            args.store,
+            *data,
+            opt.model_source(args),
+            options=intervention_options(args),
+            data_dir=args.data_dir,
+            progress=not args.quiet,
+            **parameters,
+        )
+    except OptionError as error:  # an experiment's own parameter: said with its flag
+        if error.owner != experiment.__name__ or error.field not in opt.EXPERIMENT_FLAGS:
+            raise
+        raise error.named(opt.EXPERIMENT_FLAGS[error.field]) from None
     if args.json:
         Path(args.json).write_text(
             json.dumps(result.to_dict(), indent=1, ensure_ascii=False, default=float) + "\n"
@@ -232,9 +237,6 @@ def cmd_perplexity(args) -> int:
     from neuronoverlap.pipeline.interventions import intervention_perplexity
 
     langs = [lang.code for lang in parse_languages(args.langs)]
-    for flag, value in (("-n", args.n_sentences), ("--max-tokens", args.max_tokens)):
-        if value < 2 if flag == "--max-tokens" else value < 1:
-            raise InputError(f"{flag} must be at least {2 if flag == '--max-tokens' else 1}, got {value}")
     return _run(
         intervention_perplexity,
         args,
@@ -254,10 +256,6 @@ def cmd_bli(args) -> int:
     bridges = [lang.code for lang in parse_languages(args.bridges)]
     if src in bridges or tgt in bridges:
         raise InputError(f"--bridges {args.bridges}: a bridge cannot be {src} or {tgt}")
-    if args.n_words < 1:
-        raise InputError(f"-n must be at least 1, got {args.n_words}")
-    if not math.isfinite(args.steer_scale):
-        raise InputError(f"--steer-scale must be a finite number, got {args.steer_scale}")
     return _run(
         intervention_bli,
         args,

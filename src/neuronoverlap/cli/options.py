@@ -66,6 +66,14 @@ INTERVENTION_FLAGS = {
     "statistic": "--statistic",
     "batch_size": "--batch-size",
 }  # and `null`, a NullOptions of NULL_FLAGS
+#: The intervention experiments' own parameters (pipeline/interventions.py checks them).
+EXPERIMENT_FLAGS = {
+    "n_sentences": "-n",
+    "n_words": "-n",
+    "max_tokens": "--max-tokens",
+    "max_new_tokens": "--max-new-tokens",
+    "steer_scale": "--steer-scale",
+}
 NULL_FLAGS = {
     "exact_sets": "--null-sets",
     "attribution_sets": "--attribution-sets",

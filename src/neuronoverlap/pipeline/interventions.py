@@ -27,8 +27,19 @@ from neuronoverlap.options import (
     BLI_INTERVENTION,
     CORPUS_STATISTICS,
     InterventionOptions,
+    check_at_least,
     check_choice,
+    check_finite,
 )
+
+#: The smallest value of each experiment's own sizes (`intervene` names their flags:
+#: cli/options.py EXPERIMENT_FLAGS).
+AT_LEAST = {"n_sentences": 1, "max_tokens": 2, "n_words": 1, "max_new_tokens": 1}
+
+
+def _check_sizes(owner: str, **sizes: int) -> None:
+    for name, value in sizes.items():
+        check_at_least(owner, name, value, AT_LEAST[name])
 
 
 def stored_statistic(store, statistic: str, lang: str) -> np.ndarray:
@@ -124,6 +135,7 @@ def intervention_perplexity(
     from neuronoverlap.pipeline.model import ModelSource
     from neuronoverlap.probes import flores_sentences
 
+    _check_sizes("intervention_perplexity", n_sentences=n_sentences, max_tokens=max_tokens)
     langs = [get_language(x).code for x in langs]
     if len(langs) < 2 or len(set(langs)) != len(langs):
         raise InputError(f"LAPE's test needs at least two different languages, got {','.join(langs)}")
@@ -288,6 +300,8 @@ def intervention_bli(
     from neuronoverlap.sets.builders import DEFAULT_TOP_RATE
     from neuronoverlap.store import Store
 
+    _check_sizes("intervention_bli", n_words=n_words, max_new_tokens=max_new_tokens)
+    check_finite("intervention_bli", "steer_scale", steer_scale)
     src, tgt = (get_language(x).code for x in pair)
     bridges = [get_language(b).code for b in bridges]
     if not bridges:
