@@ -12,11 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neuronoverlap import InputError
-from neuronoverlap.interventions.effects import NullOptions
 from neuronoverlap.interventions.result import InterventionResult, load_results
+from neuronoverlap.options import InterventionOptions, NullOptions
 from neuronoverlap.pipeline.interventions import intervention_bli, intervention_perplexity, stored_statistic
 
-SMALL_NULL = NullOptions(exact_sets=3, attribution_sets=200, n_resamples=200)
+SMALL_NULL = InterventionOptions(null=NullOptions(exact_sets=3, attribution_sets=200, n_resamples=200))
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def test_lape_perplexity_matrix_is_stored(store, tiny_llama):
         ["de", "fr", "en"],
         tiny_llama,
         n_sentences=4,
-        null=SMALL_NULL,
+        options=SMALL_NULL,
         exact_null="all",
         progress=False,
     )
@@ -56,7 +56,7 @@ def test_bridgex_premise_and_steering_are_stored(store, tiny_llama):
         ["en"],
         tiny_llama,
         n_words=6,
-        null=SMALL_NULL,
+        options=SMALL_NULL,
         steer=True,
         progress=False,
         max_new_tokens=4,
@@ -76,7 +76,7 @@ def test_bridgex_premise_and_steering_are_stored(store, tiny_llama):
 
 
 def test_a_statistic_the_store_lacks_is_refused(store):
-    with pytest.raises(InputError, match="not 'median'"):
+    with pytest.raises(InputError, match="unknown corpus statistic 'median'"):
         stored_statistic(store, "median", "de")
     with pytest.raises(InputError, match="no corpus statistics for 'ja'"):
         stored_statistic(store, "mean", "ja")
@@ -101,7 +101,9 @@ def test_result_round_trips(experiment, name, kind, rows, summary):
     result = InterventionResult(experiment, name, kind, tuple(rows), summary, {"seed": 0})
     assert InterventionResult.from_dict(result.to_dict()) == result
     assert InterventionResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
-    assert result.to_dict()["kind"] == "intervention" and result.to_dict()["format"] == 1
+    assert (
+        result.to_dict()["kind"] == "intervention" and result.to_dict()["format"] == InterventionResult.FORMAT
+    )
 
 
 def test_the_perplexity_command_keeps_and_writes_its_result(store, tmp_path, capsys):
@@ -123,13 +125,19 @@ def test_the_perplexity_command_keeps_and_writes_its_result(store, tmp_path, cap
     [
         (["perplexity", "--langs", "de,ja"], ["no corpus statistics for 'ja'"]),
         (["perplexity", "--langs", "de"], ["at least two different languages"]),
-        (["perplexity", "--langs", "de,fr", "--null-sets", "0"], ["--null-sets must be at least 1"]),
+        (["perplexity", "--langs", "de,fr", "--null-sets", "0"], ["--null-sets must be an integer >= 1"]),
+        (["perplexity", "--langs", "de,fr", "--bands", "0"], ["--bands must be an integer >= 1"]),
+        (["perplexity", "--langs", "de,fr", "--confidence", "1"], ["--confidence must be in (0, 1)"]),
+        (["perplexity", "--langs", "de,fr", "--factor", "2"], ["--factor belongs to kind scale, not zero"]),
         (
             ["perplexity", "--langs", "de,fr", "--kind", "scale", "--factor", "nan"],
             ["--factor must be a finite"],
         ),
-        (["perplexity", "--langs", "de,fr", "--kind", "scale"], ["needs a finite --factor"]),
-        (["perplexity", "--langs", "de,fr", "--kind", "value", "--statistic", "median"], ["not 'median'"]),
+        (["perplexity", "--langs", "de,fr", "--kind", "scale"], ["--kind scale needs a finite factor"]),
+        (
+            ["perplexity", "--langs", "de,fr", "--kind", "value", "--statistic", "median"],
+            ["unknown --statistic 'median'"],
+        ),
         (["perplexity", "--langs", "de,fr", "--kind", "ablate"], ["invalid choice: 'ablate'"]),
         (["bli", "--pair", "de-fr", "--bridges", "es"], ["lacks probe sets es-de"]),
         (["bli", "--pair", "de-fr", "--bridges", "fr"], ["a bridge cannot be"]),
@@ -169,7 +177,9 @@ def test_the_report_shows_the_stored_results(store, tiny_llama, tmp_path):
 
     empty = report(store, tmp_path / "before")
     assert "No intervention results in this store" in empty.html.read_text(encoding="utf-8")
-    intervention_perplexity(store, ["de", "fr"], tiny_llama, n_sentences=3, null=SMALL_NULL, progress=False)
+    intervention_perplexity(
+        store, ["de", "fr"], tiny_llama, n_sentences=3, options=SMALL_NULL, progress=False
+    )
     (result,) = load_results(store)
     outputs = report(store, tmp_path / "after")
     page = outputs.html.read_text(encoding="utf-8")
@@ -195,7 +205,7 @@ def test_the_report_shows_the_stored_results(store, tiny_llama, tmp_path):
 def test_the_exact_null_runs_on_the_diagonal_by_default_and_changes_no_effect(store, tiny_llama):
     """The default runs random sets exactly only where a set meets its own language; the sets'
     own effects and the diagonal's nulls are those of the run with every cell's null."""
-    kwargs = dict(n_sentences=3, null=SMALL_NULL, progress=False, save=False)
+    kwargs = dict(n_sentences=3, options=SMALL_NULL, progress=False, save=False)
     everywhere = intervention_perplexity(store, ["de", "fr"], tiny_llama, exact_null="all", **kwargs)
     diagonal = intervention_perplexity(store, ["de", "fr"], tiny_llama, **kwargs)
     assert diagonal.params["exact_null"] == "diagonal"
@@ -209,7 +219,7 @@ def test_the_exact_null_runs_on_the_diagonal_by_default_and_changes_no_effect(st
 
 
 def test_random_sets_run_only_the_conditions_their_set_is_judged_on(store, tiny_llama):
-    kwargs = dict(n_words=5, null=SMALL_NULL, progress=False, max_new_tokens=3, save=False)
+    kwargs = dict(n_words=5, options=SMALL_NULL, progress=False, max_new_tokens=3, save=False)
     everywhere = intervention_bli(store, ("de", "fr"), ["en"], tiny_llama, null_conditions="all", **kwargs)
     own = intervention_bli(store, ("de", "fr"), ["en"], tiny_llama, **kwargs)
     judged = {"O": "zero-shot", "B:en": "bridge:en"}
@@ -229,7 +239,7 @@ def test_a_killed_run_resumes_from_its_cache_with_the_same_result(store, tiny_ll
     """Runs finished before a crash are read back; the resumed result equals an uninterrupted one."""
     import neuronoverlap.interventions.effects as effects
 
-    kwargs = dict(n_sentences=3, null=SMALL_NULL, progress=False, save=False)
+    kwargs = dict(n_sentences=3, options=SMALL_NULL, progress=False, save=False)
     plain = intervention_perplexity(store, ["de", "fr"], tiny_llama, **kwargs)
     cache = tmp_path / "cache"
     real, calls = effects.score_texts, []
@@ -262,7 +272,7 @@ def test_a_killed_run_resumes_from_its_cache_with_the_same_result(store, tiny_ll
 def test_a_bli_run_resumes_from_its_cache(store, tiny_llama, tmp_path, monkeypatch):
     import neuronoverlap.pipeline.interventions as pipeline
 
-    kwargs = dict(n_words=4, null=SMALL_NULL, progress=False, max_new_tokens=3, save=False)
+    kwargs = dict(n_words=4, options=SMALL_NULL, progress=False, max_new_tokens=3, save=False)
     first = intervention_bli(store, ("de", "fr"), ["en"], tiny_llama, cache_dir=tmp_path / "c", **kwargs)
     real = pipeline._bli_metrics
     calls = []  # the baseline is not cached (one run); every intervened evaluation is

@@ -157,3 +157,27 @@ def test_gemma_neurons_agree_above_chance_on_parallel_sentences(gemma, tmp_path)
     collect = Collect()
     gemma.forward_activations([context.text], collect)
     assert collect.values[context.position] == pytest.approx(context.value, rel=1e-3, abs=1e-3)
+
+
+def test_a_stored_agreement_of_todays_shape_loads():
+    """The document as the toolkit has written it since format 1, through the shelf's reader."""
+    from neuronoverlap.results import read
+
+    stored = {
+        "kind": "neuron-agreement",
+        "format": 1,
+        "set_name": "overlap-zh-ja",
+        "langs": ["zh", "ja"],
+        "size": 3,
+        "mean": 0.4,
+        "chance": 0.1,
+        "random_means": [0.2, 0.3],
+        "p_value": 0.5,
+        "seed": 7,
+    }
+    x = SetAgreement("overlap-zh-ja", ("zh", "ja"), 3, 0.4, 0.1, (0.2, 0.3), 0.5, 7)
+    assert read(x.key, stored) == SetAgreement.from_dict(stored) == x and x.to_dict() == stored
+    with pytest.raises(InputError, match="not of kind 'neuron-agreement'"):
+        SetAgreement.from_dict({**stored, "kind": "neuron-cards"})
+    with pytest.raises(InputError, match="format 2"):
+        SetAgreement.from_dict({**stored, "format": 2})

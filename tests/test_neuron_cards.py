@@ -108,3 +108,47 @@ def test_export_needs_neurons_and_contexts(tiny_store_template, tmp_path, refuse
         tmp_path,
         "neuron 999 out of range",
     )
+
+
+def test_stored_cards_of_todays_shape_load():
+    """The document as the toolkit has written it since format 1, through the shelf's reader."""
+    from neuronoverlap.errors import InputError
+    from neuronoverlap.results import read
+
+    record = ActivationRecord("de", 2, 1, ("ein", "Hund"), 1, 0.75)
+    card = NeuronCard(1, 7, (("de", 0.25),), (record,), 0.5, 0.1, ("overlap-de-fr",))
+    stored = {
+        "kind": "neuron-cards",
+        "format": 1,
+        "name": "report",
+        "model": "tiny-llama",
+        "langs": ["de"],
+        "neurons": [
+            {
+                "layer": 1,
+                "index": 7,
+                "hook": "blocks.1.mlp.hook_pre",
+                "activation": "act_fn(hook_pre)",
+                "activation_probability": {"de": 0.25},
+                "agreement": 0.5,
+                "agreement_chance": 0.1,
+                "sets": ["overlap-de-fr"],
+                "maxValue": 0.75,
+                "activations": [
+                    {
+                        "tokens": ["ein", "Hund"],
+                        "values": None,
+                        "maxValue": 0.75,
+                        "maxValueTokenIndex": 1,
+                        "lang": "de",
+                        "sentence": 2,
+                        "position": 1,
+                    }
+                ],
+            }
+        ],
+    }
+    x = NeuronCards("tiny-llama", ("de",), (card,), "report")
+    assert read(x.key, stored) == NeuronCards.from_dict(stored) == x and x.to_dict() == stored
+    with pytest.raises(InputError, match="not of kind 'neuron-cards'"):
+        NeuronCards.from_dict({**stored, "kind": "neuron-agreement"})

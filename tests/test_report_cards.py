@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from neuronoverlap.languages import known_codes
-from neuronoverlap.options import CorpusOptions
+from neuronoverlap.options import CorpusOptions, ReportOptions, SpectrumOptions
 from neuronoverlap.report import write_report
 from neuronoverlap.report.cards import cards_data, render_cards
 from neuronoverlap.sets import NeuronSet
-from neuronoverlap.store import StoreWriter
+from neuronoverlap.store import Store, StoreWriter
 from test_report_page import LAPTOP, _chromium, laptop_layout
 
 
@@ -35,7 +35,7 @@ def all_languages(tiny_llama, tmp_path_factory):
 
 
 def test_cards_show_every_language_and_script(all_languages):
-    data = cards_data(all_languages)
+    data = cards_data(Store(all_languages))
     assert data["sets"] == ["overlap-ar-he"] and len(data["neurons"]) == 4
     assert len(data["langs"]) == 15
     page = render_cards(data)
@@ -55,6 +55,28 @@ def test_the_report_page_holds_the_cards(all_languages, tmp_path):
     assert json.loads(out.json.read_text(encoding="utf-8"))["neuron_cards"]["kind"] == "neuron-cards"
 
 
+def test_the_cards_are_read_through_the_reports_store(all_languages, tmp_path, monkeypatch):
+    """The report reads its store through the one `Store` its shelf holds: the cards open no
+    second one beside it."""
+    from neuronoverlap.pipeline import report
+    from neuronoverlap.store import reader
+
+    opened = []
+    real = reader.Store.__init__
+
+    def counted(self, path):
+        opened.append(path)
+        real(self, path)
+
+    monkeypatch.setattr(reader.Store, "__init__", counted)
+    out = report(
+        all_languages, tmp_path / "report", options=ReportOptions(spectrum=SpectrumOptions(n_permutations=9))
+    )
+    assert len(opened) == 1 and '<section id="neurons"><h2>Neuron cards</h2>' in out.html.read_text(
+        encoding="utf-8"
+    )
+
+
 def test_a_store_without_contexts_says_why_there_are_no_cards(tiny_llama, tmp_path):
     from neuronoverlap.probes import flores_sentences, open_writer, record_corpus
 
@@ -62,7 +84,7 @@ def test_a_store_without_contexts_says_why_there_are_no_cards(tiny_llama, tmp_pa
     sentences, params = flores_sentences("de", 3)
     with open_writer(path, tiny_llama) as writer:
         record_corpus(tiny_llama, writer, "de", sentences, params, progress=False, top_k=None)
-    assert cards_data(path) is None
+    assert cards_data(Store(path)) is None
     assert "No neuron cards" in render_cards(None)
 
 

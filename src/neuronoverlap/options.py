@@ -3,6 +3,7 @@ these objects, and the command line reads its defaults from them. Light to impor
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
 
@@ -41,6 +42,15 @@ MODEL_DTYPES = ("float32", "bfloat16", "float16")
 
 #: Hierarchical clustering linkages the spectrum accepts (scipy's names).
 LINKAGES = ("average", "single", "complete", "weighted")
+
+#: The alternatives of a p-value against a null (stats/permutation.py, interventions/effects.py).
+ALTERNATIVES = ("greater", "less", "two-sided")
+
+#: What the intervention experiments do to a neuron set (interventions/hooks.py also has `add`,
+#: steering's shift; docs/interventions.md), and the statistics a store records per corpus and
+#: neuron, which `value` fixes a neuron to.
+INTERVENTION_KINDS = ("zero", "mean", "value", "scale")
+CORPUS_STATISTICS = ("mean", "probability")
 
 #: What the cosine of two languages runs over, and what CKA treats as samples (docs/analyses.md).
 COSINE_NEURONS = ("intersection", "union", "all")
@@ -84,6 +94,11 @@ def check_agnostic_share(owner: str, value: Any) -> None:
         isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1
     ):
         raise OptionError(owner, "agnostic_share", f"{{name}} is in [0, 1) (None: off); got {value!r}")
+
+
+def check_finite(owner: str, field: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise OptionError(owner, field, f"{{name}} must be a finite number, got {value!r}")
 
 
 def _counts_at_least(options: Any) -> None:
@@ -289,6 +304,111 @@ class ReportOptions(_Record):
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "spectrum": self.spectrum.to_dict()}
 
+
+@dataclass(frozen=True)
+class NullOptions(_Record):
+    """How an intervention's null is drawn and summarised: `exact_sets` random sets run exactly
+    and `attribution_sets` estimated by attribution patching, each of the named set's size per
+    layer and drawn within `n_bands` activation-probability bands (1: uniform within each layer;
+    the band rule: interventions/null.py); the p-value's `alternative`; bootstrap intervals at
+    `confidence` from `n_resamples` resamples; `seed` for the draws and the resamples."""
+
+    AT_LEAST: ClassVar[dict[str, int]] = {
+        "exact_sets": 1,
+        "attribution_sets": 1,
+        "n_bands": 1,
+        "seed": 0,
+        "n_resamples": 1,
+    }
+
+    exact_sets: int = 20
+    attribution_sets: int = 1000
+    n_bands: int = 10
+    seed: int = 0
+    alternative: str = "greater"
+    confidence: float = 0.95
+    n_resamples: int = 2000
+
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        _counts_at_least(self)
+        check_choice(owner, "alternative", self.alternative, ALTERNATIVES)
+        c = self.confidence
+        if isinstance(c, bool) or not isinstance(c, (int, float)) or not 0 < c < 1:
+            raise OptionError(owner, "confidence", f"{{name}} must be in (0, 1), got {c!r}")
+
+    def describe(self) -> str:
+        """The null in words (printed by `intervene` and the report)."""
+        bands = "uniform within each layer" if self.n_bands == 1 else f"in {self.n_bands} activation bands"
+        return (
+            f"null: {self.exact_sets} exact and {self.attribution_sets} attribution-patching random sets "
+            f"per set, {bands}, alternative {self.alternative}, seed {self.seed}; "
+            f"{self.confidence:.3g} bootstrap intervals of {self.n_resamples} resamples"
+        )
+
+
+@dataclass(frozen=True)
+class InterventionOptions(_Record):
+    """What the intervention experiments do to each neuron set, and their null (the defaults of
+    `neuronoverlap intervene`; docs/interventions.md). `kind`: zero (act_fn(gate) = 0), mean
+    (the neuron's mean FLORES activation), value (a stored corpus `statistic`), scale (times
+    `factor`); mean and value average the corpora of `of` (None: the run's languages).
+
+    Checked once, here, naming the field; an `InterventionResult` records them whole."""
+
+    AT_LEAST: ClassVar[dict[str, int]] = {"batch_size": 1}
+
+    kind: str = "zero"
+    factor: float | None = None  # kind scale only
+    of: str | None = None  # kind mean / value: whose corpus statistic (None: the run's languages)
+    statistic: str = "mean"  # kind value: a statistic the store records per corpus
+    null: NullOptions = NullOptions()
+    batch_size: int = 8
+
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        if isinstance(self.null, dict):  # from_dict
+            object.__setattr__(self, "null", NullOptions.from_dict(self.null))
+        check_choice(owner, "kind", self.kind, INTERVENTION_KINDS, "intervention kind")
+        check_choice(owner, "statistic", self.statistic, CORPUS_STATISTICS, "corpus statistic")
+        if self.factor is not None:
+            check_finite(owner, "factor", self.factor)
+            if self.kind != "scale":
+                raise OptionError(owner, "factor", f"{{name}} belongs to kind scale, not {self.kind}")
+        elif self.kind == "scale":
+            raise OptionError(owner, "kind", "{name} scale needs a finite factor (none given)")
+        if self.of is not None:
+            from neuronoverlap.languages import get_language
+
+            object.__setattr__(self, "of", get_language(self.of).code)
+        _counts_at_least(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "null": self.null.to_dict()}
+
+    @classmethod
+    def from_record(cls, document: dict[str, Any] | None):
+        """As `_Record.from_record`, the null's fields too."""
+        if not isinstance(document, dict) or NullOptions.from_record(document.get("null")) is None:
+            return None
+        return super().from_record(document)
+
+    def describe(self) -> str:
+        """The intervention and its null in words (printed by `intervene` and the report)."""
+        of = self.of or "the languages run"
+        if self.kind == "zero":
+            what = "zero (act_fn(gate) = 0)"
+        elif self.kind == "scale":
+            what = f"scale by {self.factor:g}"
+        elif self.kind == "mean":
+            what = f"mean FLORES activation of {of}"
+        else:
+            what = f"the {self.statistic} of {of}'s FLORES corpus"
+        return f"intervention: {what}; {self.null.describe()}; batch size {self.batch_size}"
+
+
+#: `intervene bli`'s defaults (BLI prompts are short: larger batches).
+BLI_INTERVENTION = InterventionOptions(batch_size=16)
 
 #: The demo's defaults: small enough for a 2-core CPU with the embedded Gemma-3-270M (about 5 min).
 DEMO_PAIR = "zh-ja"

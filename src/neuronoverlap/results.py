@@ -87,6 +87,22 @@ def body(document: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in document.items() if k not in ("kind", "format")}
 
 
+def _check_format(what: str, kind: str, cls: type, document: dict[str, Any]) -> None:
+    version = document.get("format", 0)
+    if not isinstance(version, int) or version > cls.FORMAT:
+        raise InputError(f"{what} is {kind} format {version}; this toolkit reads up to format {cls.FORMAT}")
+
+
+def of_kind(cls: type, document: Any) -> dict[str, Any]:
+    """The body of a document that says it is a `cls` (its "kind") of a format this toolkit
+    reads, for a `from_dict` called on its own; an `InputError` for any other document."""
+    kind = document.get("kind") if isinstance(document, dict) else None
+    if kind != cls.kind:
+        raise InputError(f"the document is not of kind {cls.kind!r} (its kind: {kind!r})")
+    _check_format("the document", kind, cls, document)
+    return body(document)
+
+
 def legacy_kind(name: str, document: Any) -> str | None:
     """The kind of a document written before documents carried one (stores of toolkit 0.x):
     bridge-S-T is a bridge selection, bli-S-T and mrc-L an evaluation; None for anything else."""
@@ -113,11 +129,7 @@ def read(name: str, document: Any) -> Any:
     if kind is None:
         raise InputError(f"result {name!r} has no kind this toolkit knows")
     cls = result_class(kind)
-    version = document.get("format", 0)
-    if not isinstance(version, int) or version > cls.FORMAT:
-        raise InputError(
-            f"result {name!r} is {kind} format {version}; this toolkit reads up to format {cls.FORMAT}"
-        )
+    _check_format(f"result {name!r}", kind, cls, document)
     return cls.from_dict(document)
 
 
@@ -128,6 +140,7 @@ __all__ = [
     "header",
     "kind_of",
     "legacy_kind",
+    "of_kind",
     "read",
     "register",
     "result_class",

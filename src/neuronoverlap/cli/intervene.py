@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 
 from neuronoverlap.cli import options as opt
 from neuronoverlap.errors import InputError
+from neuronoverlap.options import (
+    BLI_INTERVENTION,
+    CORPUS_STATISTICS,
+    INTERVENTION_KINDS,
+    InterventionOptions,
+    NullOptions,
+    OptionError,
+)
 
-KINDS = ("zero", "mean", "value", "scale")
 
-
-def _add_common(p: argparse.ArgumentParser, batch_size: int) -> None:
+def _add_common(p: argparse.ArgumentParser, defaults: InterventionOptions) -> None:
     p.add_argument(
         "--store", required=True, help="the HDF5 store with the sets' data; the result is kept there"
     )
@@ -27,8 +32,8 @@ def _add_common(p: argparse.ArgumentParser, batch_size: int) -> None:
     g = p.add_argument_group("intervention")
     g.add_argument(
         "--kind",
-        default="zero",
-        choices=KINDS,
+        default=defaults.kind,
+        choices=INTERVENTION_KINDS,
         help="zero: act_fn(gate) = 0 (LAPE's deactivation; default); mean: the neuron's mean "
         "FLORES activation (mean ablation); value: a stored --statistic of language --of "
         "(Kojima-style fixing); scale: multiplied by --factor",
@@ -41,33 +46,45 @@ def _add_common(p: argparse.ArgumentParser, batch_size: int) -> None:
     )
     g.add_argument(
         "--statistic",
-        default="mean",
-        help="the statistic of --kind value: one the store records per corpus (mean, probability)",
+        default=defaults.statistic,
+        help="the statistic of --kind value: one the store records per corpus "
+        f"({', '.join(CORPUS_STATISTICS)}; default: {defaults.statistic})",
     )
     g = p.add_argument_group("null (random sets of the same size per layer and activation band)")
+    null = defaults.null
     g.add_argument(
-        "--null-sets", type=int, default=20, help="random sets run exactly, per named set (default: 20)"
+        "--null-sets",
+        type=int,
+        default=null.exact_sets,
+        help=f"random sets run exactly, per named set (default: {null.exact_sets})",
     )
     g.add_argument(
         "--attribution-sets",
         type=int,
-        default=1000,
-        help="random sets estimated by attribution patching (one forward+backward for all; default: 1000)",
+        default=null.attribution_sets,
+        help="random sets estimated by attribution patching (one forward+backward for all; "
+        f"default: {null.attribution_sets})",
     )
     g.add_argument(
         "--bands",
         type=int,
-        default=10,
-        help="activation-probability bands per layer that random sets are matched in (default: 10; "
-        "1: uniform within each layer)",
+        default=null.n_bands,
+        help="activation-probability bands per layer that random sets are matched in "
+        f"(default: {null.n_bands}; 1: uniform within each layer)",
     )
     g.add_argument(
-        "--confidence", type=float, default=0.95, help="level of the bootstrap intervals (default: 0.95)"
+        "--confidence",
+        type=float,
+        default=null.confidence,
+        help=f"level of the bootstrap intervals (default: {null.confidence})",
     )
     opt.add_seed(g, "null's random sets, the word sample and the bootstrap")
     g = p.add_argument_group("run")
     g.add_argument(
-        "--batch-size", type=int, default=batch_size, help=f"texts per batch (default: {batch_size})"
+        "--batch-size",
+        type=int,
+        default=defaults.batch_size,
+        help=f"texts per batch (default: {defaults.batch_size})",
     )
     g.add_argument("--json", default=None, metavar="FILE", help="also write the result as JSON to FILE")
     g.add_argument(
@@ -123,7 +140,7 @@ def add_parsers(subparsers) -> argparse.ArgumentParser:
         "language (the cells LAPE's claim is judged on; other cells get the attribution null), "
         "'all' in every cell (a forward per set and language) (default: diagonal)",
     )
-    _add_common(p, batch_size=8)
+    _add_common(p, InterventionOptions())
     p = tasks.add_parser(
         "bli",
         help="BridgeX's premise: O(s,t) and each B(b; s,t) off, BLI zero-shot and bridged",
@@ -159,34 +176,33 @@ def add_parsers(subparsers) -> argparse.ArgumentParser:
         help="which conditions a random set runs: 'own' those its named set is judged on (O: "
         "zero-shot; B(b): through b), 'all' every condition (default: own)",
     )
-    _add_common(p, batch_size=16)
+    _add_common(p, BLI_INTERVENTION)
     return command
 
 
-def _null(args):
-    from neuronoverlap.interventions.effects import NullOptions
-
-    for flag, value in (
-        ("--null-sets", args.null_sets),
-        ("--attribution-sets", args.attribution_sets),
-        ("--bands", args.bands),
-    ):
-        if value < 1:
-            raise InputError(f"{flag} must be at least 1, got {value}")
-    if args.factor is not None and not math.isfinite(args.factor):
-        raise InputError(f"--factor must be a finite number, got {args.factor}")
-    if args.kind != "scale" and args.factor is not None:
-        raise InputError(f"--factor belongs to --kind scale, not --kind {args.kind}")
-    return NullOptions(
-        exact_sets=args.null_sets,
-        attribution_sets=args.attribution_sets,
-        n_bands=args.bands,
-        seed=args.seed,
-        confidence=args.confidence,
-    )
+def intervention_options(args) -> InterventionOptions:
+    """The `InterventionOptions` of the parsed flags (a bad value names its flag)."""
+    null = opt.options_from_flags(NullOptions, args, opt.NULL_FLAGS)
+    return opt.options_from_flags(InterventionOptions, args, opt.INTERVENTION_FLAGS, null=null)
 
 
-def _finish(result, args) -> int:
+def _run(experiment, args, *data, **parameters) -> int:
+    """Run an experiment of the store with the command line's options; print and keep its result."""
+    try:
+        result = experiment(
+            args.store,
+            *data,
+            opt.model_source(args),
+            options=intervention_options(args),
+            data_dir=args.data_dir,
+            cache_dir=args.cache,
+            progress=not args.quiet,
+            **parameters,
+        )
+    except OptionError as error:  # an experiment's own parameter: said with its flag
+        if error.owner != experiment.__name__ or error.field not in opt.EXPERIMENT_FLAGS:
+            raise
+        raise error.named(opt.EXPERIMENT_FLAGS[error.field]) from None
     if args.json:
         Path(args.json).write_text(
             json.dumps(result.to_dict(), indent=1, ensure_ascii=False, default=float) + "\n"
@@ -202,11 +218,12 @@ def _p(value) -> str:
 
 
 def render(result) -> str:
-    """The result in a few lines of text."""
+    """The result in a few lines of text, the options it recorded first."""
     if result.experiment == "perplexity":
         s = result.summary
         width = max(len(x) for x in s["sets"]) + 6
         lines = [
+            result.describe(),
             f"change of FLORES token NLL (nats), each language's LAPE neurons: '{result.intervention}'; "
             "z in brackets",
             " " * width + "".join(f"{lang:>18}" for lang in s["langs"]),
@@ -222,7 +239,8 @@ def render(result) -> str:
         )
         return "\n".join(lines)
     lines = [
-        f"BLI {result.name} with each set {result.intervention}ed: change [interval], p against the null"
+        result.describe(),
+        f"BLI {result.name} with each set {result.intervention}ed: change [interval], p against the null",
     ]
     for row in result.rows:
         for condition, metrics in row["conditions"].items():
@@ -247,29 +265,15 @@ def cmd_perplexity(args) -> int:
     from neuronoverlap.pipeline.interventions import intervention_perplexity
 
     langs = [lang.code for lang in parse_languages(args.langs)]
-    null = _null(args)
-    for flag, value in (("-n", args.n_sentences), ("--max-tokens", args.max_tokens)):
-        if value < 2 if flag == "--max-tokens" else value < 1:
-            raise InputError(f"{flag} must be at least {2 if flag == '--max-tokens' else 1}, got {value}")
-    result = intervention_perplexity(
-        args.store,
+    return _run(
+        intervention_perplexity,
+        args,
         langs,
-        opt.model_source(args),
         n_sentences=args.n_sentences,
         split=args.split,
-        kind=args.kind,
-        factor=args.factor,
-        of=args.of,
-        statistic=args.statistic,
-        null=null,
-        batch_size=args.batch_size,
         max_tokens=args.max_tokens,
-        data_dir=args.data_dir,
         exact_null=args.exact_null,
-        cache_dir=args.cache,
-        progress=not args.quiet,
     )
-    return _finish(result, args)
 
 
 def cmd_bli(args) -> int:
@@ -281,35 +285,20 @@ def cmd_bli(args) -> int:
     bridges = [lang.code for lang in parse_languages(args.bridges)]
     if src in bridges or tgt in bridges:
         raise InputError(f"--bridges {args.bridges}: a bridge cannot be {src} or {tgt}")
-    null = _null(args)
-    if args.n_words < 1:
-        raise InputError(f"-n must be at least 1, got {args.n_words}")
-    if not math.isfinite(args.steer_scale):
-        raise InputError(f"--steer-scale must be a finite number, got {args.steer_scale}")
-    result = intervention_bli(
-        args.store,
+    return _run(
+        intervention_bli,
+        args,
         (src, tgt),
         bridges,
-        opt.model_source(args),
         n_words=args.n_words,
         seed=args.seed,
         prompts=PROMPT_STYLES[args.prompts],
-        kind=args.kind,
-        factor=args.factor,
-        of=args.of,
-        statistic=args.statistic,
         top_rate=args.top_rate,
-        null=null,
         steer=args.steer,
         steer_scale=args.steer_scale,
-        batch_size=args.batch_size,
         max_new_tokens=args.max_new_tokens,
-        data_dir=args.data_dir,
         null_conditions=args.null_conditions,
-        cache_dir=args.cache,
-        progress=not args.quiet,
     )
-    return _finish(result, args)
 
 
 def run_intervene(args) -> int:

@@ -59,6 +59,28 @@ PROBE_FLAGS = {
     "top_k": "--top-k",
 }
 CORPUS_FLAGS = {"n_sentences": "-n", "split": "--split", "batch_size": "--batch-size", "top_k": "--top-k"}
+INTERVENTION_FLAGS = {
+    "kind": "--kind",
+    "factor": "--factor",
+    "of": "--of",
+    "statistic": "--statistic",
+    "batch_size": "--batch-size",
+}  # and `null`, a NullOptions of NULL_FLAGS
+#: The intervention experiments' own parameters (pipeline/interventions.py checks them).
+EXPERIMENT_FLAGS = {
+    "n_sentences": "-n",
+    "n_words": "-n",
+    "max_tokens": "--max-tokens",
+    "max_new_tokens": "--max-new-tokens",
+    "steer_scale": "--steer-scale",
+}
+NULL_FLAGS = {
+    "exact_sets": "--null-sets",
+    "attribution_sets": "--attribution-sets",
+    "n_bands": "--bands",
+    "seed": "--seed",
+    "confidence": "--confidence",
+}
 
 
 def flag_attribute(args, field: str, flag: str) -> str:

@@ -26,31 +26,8 @@ from neuronoverlap.interventions.hooks import Intervention, attached
 from neuronoverlap.interventions.null import as_neuron_set, empirical_pvalue, random_sets, z_score
 from neuronoverlap.interventions.scoring import ScoredTexts, score_texts
 from neuronoverlap.models.interface import NeuronModel
+from neuronoverlap.options import NullOptions
 from neuronoverlap.sets import NeuronSet
-from neuronoverlap.stats.permutation import ALTERNATIVES
-
-
-@dataclass(frozen=True)
-class NullOptions:
-    """How the null is drawn and summarised (the band rule: `interventions.null`)."""
-
-    exact_sets: int = 20
-    attribution_sets: int = 1000
-    n_bands: int = 10
-    seed: int = 0
-    alternative: str = "greater"
-    confidence: float = 0.95
-    n_resamples: int = 2000
-
-    def __post_init__(self):
-        if self.exact_sets < 1 or self.attribution_sets < 1:
-            raise InputError("the null needs at least one exact and one attribution random set")
-        if self.alternative not in ALTERNATIVES:
-            raise InputError(
-                f"unknown alternative {self.alternative!r}; use one of {', '.join(ALTERNATIVES)}"
-            )
-        if not 0 < self.confidence < 1:
-            raise InputError(f"confidence must be between 0 and 1, got {self.confidence}")
 
 
 def bootstrap_mean_interval(

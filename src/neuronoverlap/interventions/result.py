@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from neuronoverlap.errors import InputError
+from neuronoverlap.options import InterventionOptions
+from neuronoverlap.results import header, of_kind
 
 EXPERIMENTS = ("perplexity", "bli")
 
@@ -15,11 +17,12 @@ EXPERIMENTS = ("perplexity", "bli")
 class InterventionResult:
     """One experiment: `experiment` ("perplexity": LAPE's test; "bli": BridgeX's premise),
     its `name` (languages or pair), the intervention `kind`, the `rows` (one per set and
-    language or condition: effects, intervals, nulls), `summary` (matrices, verdict numbers)
-    and every parameter in `params`."""
+    language or condition: effects, intervals, nulls), `summary` (matrices, verdict numbers),
+    the experiment's own parameters in `params` (languages, sizes, data, model) and the
+    `options` it ran with, whole (None in a result stored before they were recorded: format 1)."""
 
     kind: ClassVar[str] = "intervention"
-    FORMAT: ClassVar[int] = 1
+    FORMAT: ClassVar[int] = 2  # 2: `options` recorded whole (before: factor, of, statistic, null in params)
 
     experiment: str
     name: str
@@ -27,6 +30,7 @@ class InterventionResult:
     rows: tuple[dict[str, Any], ...]
     summary: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
+    options: InterventionOptions | None = None
 
     def __post_init__(self):
         if self.experiment not in EXPERIMENTS:
@@ -41,23 +45,34 @@ class InterventionResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "kind": self.kind,
-            "format": self.FORMAT,
+            **header(self),
             "experiment": self.experiment,
             "name": self.name,
             "intervention": self.intervention,
             "rows": [dict(r) for r in self.rows],
             "summary": dict(self.summary),
             "params": dict(self.params),
+            "options": None if self.options is None else self.options.to_dict(),
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> InterventionResult:
-        if d.get("kind") != cls.kind:
-            raise InputError(f"not an intervention result (kind {d.get('kind')!r})")
-        if int(d.get("format", 0)) > cls.FORMAT:
-            raise InputError(f"intervention result format {d['format']} is newer than this toolkit reads")
-        return cls(d["experiment"], d["name"], d["intervention"], tuple(d["rows"]), d["summary"], d["params"])
+    def from_dict(cls, document: dict[str, Any]) -> InterventionResult:
+        d = of_kind(cls, document)
+        return cls(
+            d["experiment"],
+            d["name"],
+            d["intervention"],
+            tuple(d["rows"]),
+            d["summary"],
+            d["params"],
+            InterventionOptions.from_record(d.get("options")),
+        )
+
+    def describe(self) -> str:
+        """What was done to each set, as recorded (the kind alone for a format-1 result)."""
+        if self.options is None:
+            return f"intervention: {self.intervention} (its other options were not recorded)"
+        return self.options.describe()
 
 
 def save_result(store, result: InterventionResult) -> str:

@@ -25,6 +25,7 @@ import numpy as np
 from jaxtyping import Bool, Float, Int
 
 from neuronoverlap.errors import InputError
+from neuronoverlap.results import header, of_kind
 from neuronoverlap.store import schema
 from neuronoverlap.store.contexts import CONTEXTS, HINT
 
@@ -151,8 +152,7 @@ class SetAgreement:
 
     def to_dict(self) -> dict:
         return {
-            "kind": self.kind,
-            "format": self.FORMAT,
+            **header(self),
             "set_name": self.set_name,
             "langs": list(self.langs),
             "size": self.size,
@@ -164,9 +164,8 @@ class SetAgreement:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> SetAgreement:
-        if d.get("kind") != cls.kind or d.get("format") != cls.FORMAT:
-            raise InputError(f"not a {cls.kind} document of format {cls.FORMAT}: {d.get('kind')!r}")
+    def from_dict(cls, document: dict) -> SetAgreement:
+        d = of_kind(cls, document)
         return cls(
             set_name=d["set_name"],
             langs=tuple(d["langs"]),

@@ -19,6 +19,7 @@ import numpy as np
 from neuronoverlap.errors import InputError
 from neuronoverlap.neurons.agreement import agreement_scores, parallel_corpora, stored_samples
 from neuronoverlap.neurons.contexts import DEFAULT_WINDOW, Context, corpus_sentences, neuron_contexts
+from neuronoverlap.results import header, of_kind
 
 
 @dataclass(frozen=True)
@@ -131,8 +132,7 @@ class NeuronCards:
 
     def to_dict(self) -> dict:
         return {
-            "kind": self.kind,
-            "format": self.FORMAT,
+            **header(self),
             "name": self.name,
             "model": self.model,
             "langs": list(self.langs),
@@ -140,9 +140,8 @@ class NeuronCards:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> NeuronCards:
-        if d.get("kind") != cls.kind or d.get("format") != cls.FORMAT:
-            raise InputError(f"not a {cls.kind} document of format {cls.FORMAT}: {d.get('kind')!r}")
+    def from_dict(cls, document: dict) -> NeuronCards:
+        d = of_kind(cls, document)
         return cls(
             model=d["model"],
             langs=tuple(d["langs"]),

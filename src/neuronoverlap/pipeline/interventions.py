@@ -21,8 +21,16 @@ from typing import Any
 import numpy as np
 
 from neuronoverlap.errors import InputError
-from neuronoverlap.interventions.effects import NullOptions, SetEffect, bootstrap_mean_interval, set_effect
+from neuronoverlap.interventions.effects import SetEffect, bootstrap_mean_interval, set_effect
 from neuronoverlap.interventions.result import InterventionResult, save_result
+from neuronoverlap.options import (
+    BLI_INTERVENTION,
+    CORPUS_STATISTICS,
+    InterventionOptions,
+    check_at_least,
+    check_choice,
+    check_finite,
+)
 
 #: statistics the store records per corpus and neuron (CorpusView).
 STORED_STATISTICS = ("mean", "probability")
@@ -31,16 +39,21 @@ EXACT_NULLS = ("diagonal", "all")
 #: Which BLI conditions a random set runs: those its named set is judged on, or every one.
 NULL_CONDITIONS = ("own", "all")
 
+#: The smallest value of each experiment's own sizes (`intervene` names their flags:
+#: cli/options.py EXPERIMENT_FLAGS).
+AT_LEAST = {"n_sentences": 1, "max_tokens": 2, "n_words": 1, "max_new_tokens": 1}
+
+
+def _check_sizes(owner: str, **sizes: int) -> None:
+    for name, value in sizes.items():
+        check_at_least(owner, name, value, AT_LEAST[name])
+
 
 def stored_statistic(store, statistic: str, lang: str) -> np.ndarray:
     """A neuron statistic [n_layers, d_mlp] of `lang`'s FLORES corpus in `store`."""
     from neuronoverlap.store import Store
 
-    if statistic not in STORED_STATISTICS:
-        raise InputError(
-            f"the store records each neuron's {' and '.join(STORED_STATISTICS)} activation per corpus, "
-            f"not {statistic!r}"
-        )
+    check_choice("stored_statistic", "statistic", statistic, CORPUS_STATISTICS, "corpus statistic")
     corpus = Store(store).corpus(lang)
     return corpus.mean_activation() if statistic == "mean" else corpus.activation_probability()
 
@@ -57,20 +70,16 @@ def band_probability(store, langs: Sequence[str] | None = None) -> np.ndarray:
     return np.mean([reader.corpus(lang).activation_probability() for lang in langs], axis=0)
 
 
-def intervention_values(store, kind: str, *, factor: float | None, of: str | None, statistic: str, langs):
-    """(values, factor) for `set_effect` from the command line's choice of intervention."""
-    if kind == "zero":
+def intervention_values(store, options: InterventionOptions, langs: Sequence[str]):
+    """(values, factor) for `set_effect` of the options' intervention; mean and value average
+    the stored statistic over the corpora of `options.of`, or of `langs`."""
+    if options.kind == "zero":
         return None, None
-    if kind == "scale":
-        if factor is None or not np.isfinite(factor):
-            raise InputError(f"--kind scale needs a finite --factor, got {factor}")
-        return None, float(factor)
-    if kind in ("mean", "value"):
-        sources = [of] if of else list(langs)
-        return np.mean(
-            [stored_statistic(store, statistic if kind == "value" else "mean", x) for x in sources], 0
-        ), None
-    raise InputError(f"--kind {kind!r} is not run by the experiments; use zero, mean, value or scale")
+    if options.kind == "scale":
+        return None, float(options.factor)
+    statistic = options.statistic if options.kind == "value" else "mean"
+    sources = [options.of] if options.of else list(langs)
+    return np.mean([stored_statistic(store, statistic, x) for x in sources], 0), None
 
 
 def _effect_row(effect: SetEffect, **labels: Any) -> dict[str, Any]:
@@ -117,14 +126,9 @@ def intervention_perplexity(
     langs: Sequence[str],
     model=None,
     *,
+    options: InterventionOptions = InterventionOptions(),  # noqa: B008 (frozen)
     n_sentences: int = 100,
     split: str = "devtest",
-    kind: str = "zero",
-    factor: float | None = None,
-    of: str | None = None,
-    statistic: str = "mean",
-    null: NullOptions = NullOptions(),  # noqa: B008 (frozen)
-    batch_size: int = 8,
     max_tokens: int = 128,
     data_dir=None,
     exact_null: str = "diagonal",
@@ -132,7 +136,8 @@ def intervention_perplexity(
     progress: bool = True,
     save: bool = True,
 ) -> InterventionResult:
-    """LAPE's test (module docstring); kept in `store` as results/intervention-perplexity-LANGS.
+    """LAPE's test (module docstring) with `options` (what is done to each set, the null, the
+    batch size); kept in `store` as results/intervention-perplexity-LANGS.
 
     `exact_null`: "diagonal" runs the exact random sets only where the set's own language is
     scored (the cells LAPE's claim is judged on; every other cell has the set's exact effect and
@@ -145,12 +150,14 @@ def intervention_perplexity(
     from neuronoverlap.pipeline.model import ModelSource
     from neuronoverlap.probes import flores_sentences
 
+    _check_sizes("intervention_perplexity", n_sentences=n_sentences, max_tokens=max_tokens)
     if exact_null not in EXACT_NULLS:
         raise InputError(f"unknown exact null {exact_null!r}; choose one of {', '.join(EXACT_NULLS)}")
     langs = [get_language(x).code for x in langs]
     if len(langs) < 2 or len(set(langs)) != len(langs):
         raise InputError(f"LAPE's test needs at least two different languages, got {','.join(langs)}")
-    values, factor = intervention_values(store, kind, factor=factor, of=of, statistic=statistic, langs=langs)
+    kind, null, batch_size = options.kind, options.null, options.batch_size
+    values, factor = intervention_values(store, options, langs)
     sets = lape_sets(store, langs)
     probability = band_probability(store, langs) if null.n_bands > 1 else None
     loaded = ModelSource.of(model).load(store)
@@ -220,10 +227,6 @@ def intervention_perplexity(
             "n_sentences": n_sentences,
             "split": split,
             "max_tokens": max_tokens,
-            "factor": factor,
-            "of": of,
-            "statistic": statistic if kind == "value" else None,
-            "null": asdict(null),
             "exact_null": exact_null,
             "band_source": "mean FLORES activation probability of the languages"
             if probability is not None
@@ -232,6 +235,7 @@ def intervention_perplexity(
             "data": data,
             "model": loaded.fingerprint(),
         },
+        options,
     )
     if save:
         save_result(store, result)
@@ -302,18 +306,13 @@ def intervention_bli(
     bridges: Sequence[str],
     model=None,
     *,
+    options: InterventionOptions = BLI_INTERVENTION,
     n_words: int = 50,
     seed: int = 0,
     prompts=None,
-    kind: str = "zero",
-    factor: float | None = None,
-    of: str | None = None,
-    statistic: str = "mean",
     top_rate: float | None = None,
-    null: NullOptions = NullOptions(),  # noqa: B008 (frozen)
     steer: bool = False,
     steer_scale: float = 1.0,
-    batch_size: int = 16,
     max_new_tokens: int = 16,
     data_dir=None,
     null_conditions: str = "own",
@@ -321,7 +320,9 @@ def intervention_bli(
     progress: bool = True,
     save: bool = True,
 ) -> InterventionResult:
-    """BridgeX's premise (module docstring); kept as results/intervention-bli-S-T.
+    """BridgeX's premise (module docstring) with `options` (what is done to each set, the null,
+    the batch size); `seed`: the word sample and the intervals over words. Kept as
+    results/intervention-bli-S-T.
 
     `null_conditions`: "own" runs each random set only on the conditions its named set is judged
     on (O(s,t): zero-shot; B(b; s,t): through b; the other conditions get the set's exact change
@@ -336,6 +337,8 @@ def intervention_bli(
     from neuronoverlap.sets.builders import DEFAULT_TOP_RATE
     from neuronoverlap.store import Store
 
+    _check_sizes("intervention_bli", n_words=n_words, max_new_tokens=max_new_tokens)
+    check_finite("intervention_bli", "steer_scale", steer_scale)
     if null_conditions not in NULL_CONDITIONS:
         raise InputError(
             f"unknown null conditions {null_conditions!r}; choose one of {', '.join(NULL_CONDITIONS)}"
@@ -347,9 +350,8 @@ def intervention_bli(
     prompts = prompts or BLIPrompts()
     reader = Store(store)
     overlap, specific = bridge_sets(reader, src, tgt, bridges, top_rate or DEFAULT_TOP_RATE)
-    values, factor = intervention_values(
-        store, kind, factor=factor, of=of, statistic=statistic, langs=[src, tgt]
-    )
+    kind, null, batch_size = options.kind, options.null, options.batch_size
+    values, factor = intervention_values(store, options, [src, tgt])
     directions = {}
     if steer:
         source_mean = stored_statistic(store, "mean", src)
@@ -522,10 +524,6 @@ def intervention_bli(
             "seed": seed,
             "prompts": asdict(prompts),
             "top_rate": top_rate or DEFAULT_TOP_RATE,
-            "factor": factor,
-            "of": of,
-            "statistic": statistic if kind == "value" else None,
-            "null": asdict(null),
             "null_conditions": null_conditions,
             "band_source": "pooled activation probability of the s<->t probe sets"
             if probability is not None
@@ -534,6 +532,7 @@ def intervention_bli(
             "sets": {name: len(s) for name, s in named.items()},
             "model": loaded.fingerprint(),
         },
+        options,
     )
     if save:
         save_result(store, result)

@@ -26,6 +26,7 @@ class ReportShelf:
     spectrum: Any = None  # SpectrumSummary
     selections: dict[str, Any] = field(default_factory=dict)  # name -> BridgeSelection
     evaluations: dict[str, Any] = field(default_factory=dict)  # name -> EvaluationResult
+    interventions: dict[str, Any] = field(default_factory=dict)  # name -> InterventionResult
     documents: dict[str, Any] = field(default_factory=dict)  # name -> JSON document, every one
 
 
@@ -71,7 +72,11 @@ def gather(
         )
     results = store.group_names(schema.RESULTS)
     say(f"results: {len(results)}")
-    shelves = {"bridge-selection": shelf.selections, "evaluation": shelf.evaluations}
+    shelves = {
+        "bridge-selection": shelf.selections,
+        "evaluation": shelf.evaluations,
+        "intervention": shelf.interventions,
+    }
     for name in results:
         document = shelf.documents[name] = store.get_json(schema.RESULTS, name)
         kind = kind_of(name, document)

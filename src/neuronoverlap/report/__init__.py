@@ -91,7 +91,7 @@ def render_report(shelf, out: Path, log: Callable[[str], None] | None = None) ->
     data = collect(shelf)
     from neuronoverlap.report.cards import cards_data  # issue 29: neuron cards, own module
 
-    data["neuron_cards"] = cards_data(shelf.store.path)
+    data["neuron_cards"] = cards_data(shelf.store, shelf.selections.values())
     (out / "figures").mkdir(parents=True, exist_ok=True)
     (out / "tables").mkdir(parents=True, exist_ok=True)
     if log:

@@ -4,12 +4,13 @@ chart in CSS), top contexts per language with the firing token marked, the cross
 agreement, the sets that hold it. Plain HTML and CSS, no script; any script and direction
 (`dir="auto"` per context: Arabic and Hebrew right to left).
 
-`cards_data(store)` -> JSON-ready dict for `report.json`; `render_cards(data)` -> the section.
+`cards_data(store, selections)` -> JSON-ready dict for `report.json`; `render_cards(data)` -> the section.
 """
 
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable
 from typing import Any
 
 #: Neurons shown per set, and contexts shown per language before the fold.
@@ -32,28 +33,28 @@ CSS = """
 """
 
 
-def cards_data(store_path, per_set: int = PER_SET) -> dict[str, Any] | None:
+def cards_data(
+    store, selections: Iterable[Any] | None = None, per_set: int = PER_SET
+) -> dict[str, Any] | None:
     """The cards of the top `per_set` members of each overlap set and of each chosen bridge's
-    set (JSON-ready), or None when the store holds no contexts or no such sets."""
-    from neuronoverlap.errors import InputError
+    set (JSON-ready), or None when the store holds no contexts or no such sets.
+
+    `store`: an open `Store` (the report's, read in its session); `selections`: the bridge
+    selections whose chosen bridge's set is shown (None: the store's, read typed)."""
     from neuronoverlap.neurons.cards import build_cards, top_members
     from neuronoverlap.neurons.contexts import context_sources
-    from neuronoverlap.store import Store, schema
+    from neuronoverlap.store import schema
 
-    with Store(store_path) as store:
+    with store:
         if not [s for s in context_sources(store) if s in store.corpora()]:
             return None
+        if selections is None:
+            selections = store.results("bridge-selection").values()
         names = [n for n in store.neuron_set_names() if n.startswith("overlap-")]
-        for result in store.group_names(schema.RESULTS):
-            if result.startswith("bridge-"):
-                try:
-                    doc = store.get_json(schema.RESULTS, result)
-                    src, tgt, chosen = doc["src"], doc["tgt"], doc["chosen"]
-                except (InputError, KeyError):
-                    continue
-                name = schema.bridge_set_name(chosen, src, tgt)
-                if name in store.neuron_set_names():
-                    names.append(name)
+        for selection in selections:
+            name = schema.bridge_set_name(selection.chosen, selection.src, selection.tgt)
+            if name in store.neuron_set_names():
+                names.append(name)
         neurons: list[tuple[int, int]] = []
         for name in names:
             neurons += [n for n in top_members(store, name, per_set) if n not in neurons]

@@ -179,14 +179,18 @@ def collect(shelf) -> dict[str, Any]:
         )
         for entry in entries
     ]
-    documents, typed = shelf.documents, {**shelf.selections, **shelf.evaluations}
+    documents, typed = shelf.documents, {**shelf.selections, **shelf.evaluations, **shelf.interventions}
     data["bridges"] = [bridge_result(name, s, documents[name]) for name, s in shelf.selections.items()]
     evaluations = {name: evaluation_result(name, r, documents[name]) for name, r in shelf.evaluations.items()}
-    others, interventions = {}, {}
+    others = {}
+    interventions = {  # the "Do these neurons matter?" section, with the options each recorded
+        name: {**to_plain(documents[name]), "described": r.describe()}
+        for name, r in shelf.interventions.items()
+    }
     for name, document in documents.items():
         if name in typed:
             continue
-        if kind_of(name, document) == "intervention":  # the "Do these neurons matter?" section
+        if kind_of(name, document) == "intervention":  # not readable as one: shown as stored
             interventions[name] = to_plain(document)
         elif isinstance(document, dict) and schema.result_task(name)[0] in EVALUATION_TASKS:
             evaluations[name] = evaluation_result(name, None, document)  # free-form: shown as a table

@@ -1,5 +1,6 @@
 """The report's "Do these neurons matter?" section: the intervention results kept in a store
-(`interventions.InterventionResult`, kind "intervention") as the report's tables."""
+(`interventions.InterventionResult`, kind "intervention") as the report's tables, each noting the
+options its result recorded (`described`, from the typed result)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,11 @@ def intervention_tables(data: dict[str, Any]) -> list[Table]:
     return tables
 
 
+def _described(document: dict[str, Any]) -> str:
+    """The options the result recorded, in words (the kind alone for a document not read as one)."""
+    return document.get("described") or f"intervention: {document['intervention']}"
+
+
 def _perplexity_table(document: dict[str, Any]) -> Table:
     """LAPE's test: the change of FLORES token NLL per set (row) and language (column)."""
     summary = document["summary"]
@@ -40,7 +46,7 @@ def _perplexity_table(document: dict[str, Any]) -> Table:
         else "run exactly on the diagonal only (the set's own language; blank elsewhere). "
     )
     note = (
-        f"Intervention '{document['intervention']}' on each language's LAPE neurons; the change of FLORES "
+        f"{_described(document)}. On each language's LAPE neurons, the change of FLORES "
         "token NLL (nats) per language and its z against band-matched random sets of the same size, "
         + where
         + f"Own language changes most for {sum(bool(v) for v in own.values())} of {len(own)} sets"
@@ -99,8 +105,8 @@ def _bli_tables(document: dict[str, Any]) -> list[Table]:
                 "p (log-prob)",
             ],
             rows,
-            note=f"Intervention '{document['intervention']}'; p: the share of random sets matched to the "
-            "set (layers, size, activation band) that harm at least as much.",
+            note=f"{_described(document)}. p: the share of random sets matched to the set (layers, size, "
+            "activation band) that harm at least as much.",
         )
     ]
     if premises:

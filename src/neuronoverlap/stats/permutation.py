@@ -25,8 +25,8 @@ from jaxtyping import Float
 from torch import Tensor
 
 from neuronoverlap.errors import InputError
+from neuronoverlap.options import ALTERNATIVES
 
-ALTERNATIVES = ("greater", "less", "two-sided")
 TIE_EPSILONS = 100  # the tie tolerance in machine epsilons (scipy.stats.permutation_test's)
 
 
