@@ -35,6 +35,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--model", default="embedded")
+    parser.add_argument(
+        "--length-order",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: score N whole FLORES sentences (LAPE's texts, batches of 8) in item order and "
+        "in length order (score_texts), side by side (default: 0, off)",
+    )
     args = parser.parse_args()
 
     import numpy as np
@@ -48,6 +56,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     model = load_model(args.model, device=args.device)
+    if args.length_order:
+        return length_order(model, args)
     sentences, _ = flores_sentences("de", args.batch_size, split="devtest")
     texts = sentence_texts(model, sentences, max_tokens=args.tokens)
     shape = (model.n_layers, model.d_mlp)
@@ -114,6 +124,60 @@ def main() -> None:
     versions = ", ".join(f"{k} {v}" for k, v in library_versions().items())
     print(
         f"torch threads {torch.get_num_threads()}, {platform.processor() or platform.machine()}; {versions}"
+    )
+    print(f"load: {os.getloadavg()}")
+
+
+def length_order(model, args) -> None:
+    """Whole sentences in batches of 8: item order (every batch padded to its longest sentence)
+    against `score_texts`'s length order, alternating rounds; the scores must agree."""
+    import numpy as np
+    import torch
+
+    from neuronoverlap.interventions.scoring import forward_logits, item_nll, score_texts, sentence_texts
+    from neuronoverlap.probes import flores_sentences
+    from neuronoverlap.versions import library_versions
+
+    sentences, _ = flores_sentences("de", args.length_order, split="devtest")
+    texts = sentence_texts(model, sentences, max_tokens=128)
+
+    def item_order():
+        out = []
+        with torch.inference_mode():
+            for ids, attention, scored in texts.batches(8, model.device):
+                out.append(item_nll(forward_logits(model, ids, attention), ids, scored, "mean").double())
+        return torch.cat(out).numpy()
+
+    def by_length():
+        return score_texts(model, texts, batch_size=8)
+
+    times = {"item order": [], "length order": []}
+    results = {}
+    for round_index in range(args.repeats):
+        for name, run in (("item order", item_order), ("length order", by_length))[
+            :: 1 - 2 * (round_index % 2)
+        ]:
+            start = time.perf_counter()
+            results[name] = run()
+            times[name].append(time.perf_counter() - start)
+            print(f"  {name}: {times[name][-1]:.2f} s", flush=True)
+    padded = sum(8 * max(len(s) for s in texts.sequences[i : i + 8]) for i in range(0, len(texts), 8))
+    ordered = sorted(len(s) for s in texts.sequences)
+    padded_sorted = sum(8 * max(ordered[i : i + 8]) for i in range(0, len(ordered), 8))
+    print(
+        f"{model.name}: {len(texts)} sentences, {sum(map(len, texts.sequences))} tokens; "
+        f"padded positions {padded} (item order) vs {padded_sorted} (length order)"
+    )
+    best = {name: min(v) for name, v in times.items()}
+    for name, values in times.items():
+        print(f"{name:<14} best {best[name]:.2f} s  median {statistics.median(values):.2f} s")
+    print(
+        f"speed-up (best): {best['item order'] / best['length order']:.2f}x; "
+        f"largest score difference {np.abs(results['item order'] - results['length order']).max():.2e}"
+    )
+    print(
+        f"torch threads {torch.get_num_threads()}; "
+        + ", ".join(f"{k} {v}" for k, v in library_versions().items())
     )
     print(f"load: {os.getloadavg()}")
 
