@@ -129,6 +129,8 @@ def fit_mixed_logistic(rows, *, fit_method: str = "BFGS") -> dict[str, float]:
     if fit_method not in FIT_METHODS:
         raise InputError(f"unknown fit method {fit_method!r}; use one of {', '.join(FIT_METHODS)}")
     endog, exog, exog_vc, ident = mixed_design(rows)
+    if endog.min() == endog.max():
+        raise InputError(f"every hit is {int(endog[0])}: the mixed logistic model is undefined")
     model = BinomialBayesMixedGLM(
         endog, exog, exog_vc, ident, fe_p=2, vcp_p=1, vcp_names=["pair", "word"], fep_names=list(FIXED)
     )
