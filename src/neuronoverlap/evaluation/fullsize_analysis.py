@@ -478,7 +478,12 @@ def run_tests(
     shares = {n: scores["target_share"][n] for n in runs}
     config = summaries[next(iter(runs))]["config"]
     pairs = [run.pair_data(hsic[name]) for name, run in runs.items()]
-    inputs = [scores_path] + [stage_folder(out, s) / "validate.json" for s in stages]
+    inputs = [scores_path]
+    for stage in stages:  # every result the tests read: a changed one is a new analysis
+        inputs += [
+            stage_folder(out, stage) / "validate.json",
+            *sorted(stage_folder(out, stage).glob("pairs/*.json")),
+        ]
     key = _digest(
         inputs,
         {"perm": n_permutations, "boot": mixed_bootstrap, "seed": seed, "stages": stages, "fit": fit_method},
