@@ -160,3 +160,13 @@ def test_the_pair_bootstrap_resumes_to_the_same_draws(tmp_path, monkeypatch):
     assert len(resumed.draws) == 6
     np.testing.assert_allclose(resumed.draws, whole.draws, atol=1e-4)
     assert abs(resumed.coefficient - whole.coefficient) < 1e-4
+
+
+def test_the_pair_bootstrap_in_two_processes_draws_the_same():
+    rng = np.random.default_rng(7)
+    pairs, competence, hsic = _simulate(rng, hsic_effect=0.5, n_words=6, pairs=_directed_pairs()[:4])
+    rows = word_rows(pairs, competence, hsic)
+    alone, together = competence_test(rows, n_bootstrap=4), competence_test(rows, n_bootstrap=4, jobs=2)
+    np.testing.assert_allclose(together.draws, alone.draws, atol=1e-4)
+    with pytest.raises(InputError, match="jobs must be at least 1"):
+        competence_test(rows, n_bootstrap=4, jobs=0)

@@ -365,6 +365,7 @@ def second_test(
     seed: int = 0,
     fit_method: str = "L-BFGS-B",
     draws_path: Path | None = None,
+    jobs: int = 1,
     progress: bool = False,
 ) -> dict:
     """Issue 26's Test 2: hit ~ competence + HSIC_repaired + (1|pair) + (1|word), pair
@@ -384,6 +385,7 @@ def second_test(
         seed=seed,
         fit_method=fit_method,
         draws_path=draws_path,
+        jobs=jobs,
         progress=progress,
     )
     return {
@@ -441,6 +443,7 @@ def run_tests(
     mixed_bootstrap: int = 200,
     fit_method: str = "L-BFGS-B",
     seed: int = 0,
+    jobs: int = 1,
     progress: bool = True,
 ) -> dict:
     """Phase `tests` (see the module docstring): returns the result and writes tests.json and
@@ -527,6 +530,7 @@ def run_tests(
                 seed=seed,
                 fit_method=fit_method,
                 draws_path=parts / "test2-draws.json",
+                jobs=jobs,
                 progress=progress,
             )
         except InputError as exc:  # the other results stand; the reason is reported
@@ -656,6 +660,12 @@ def parser() -> argparse.ArgumentParser:
         "over every word's effect, about 2.6 GB at full size)",
     )
     p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="processes fitting Test 2's bootstrap resamples at once (default: 1; the same draws)",
+    )
+    p.add_argument(
         "--corpus-n",
         type=int,
         default=200,
@@ -697,6 +707,7 @@ def run(args) -> dict:
             n_permutations=args.permutations,
             mixed_bootstrap=args.mixed_bootstrap,
             fit_method=args.fit_method,
+            jobs=args.jobs,
             progress=not args.quiet,
         )
         print(markdown_report(result["tests"]), flush=True)

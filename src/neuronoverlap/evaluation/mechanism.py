@@ -164,6 +164,23 @@ class CompetenceTest:
         return self.lower > 0
 
 
+def _resample(groups, chosen):
+    """One pair-bootstrap data set: the chosen pairs' rows, a pair drawn twice entering twice."""
+    import pandas as pd
+
+    parts = []
+    for k, name in enumerate(chosen):
+        part = groups[name].copy()
+        part["pair"] = f"{name}#{k}"
+        part["word"] = part["word"] + f"#{k}"
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _hsic_of(frame, fit_method: str) -> float:
+    return fit_mixed_logistic(frame, fit_method=fit_method)["hsic"]
+
+
 def competence_test(
     rows,
     *,
@@ -172,19 +189,24 @@ def competence_test(
     seed: int = 0,
     fit_method: str = "BFGS",
     draws_path=None,
+    jobs: int = 1,
     progress: bool = False,
 ) -> CompetenceTest:
     """The model on `rows` (`word_rows`) and its pair-level bootstrap. `draws_path`: a JSON file
     keeping the coefficients drawn so far (a rerun continues where it stopped: the resamples
-    are replayed from `seed`, so the draws are those of an uninterrupted run)."""
+    are drawn from `seed` in order, so the draws are those of an uninterrupted run). `jobs`:
+    processes fitting resamples at once (the resamples and their order do not change)."""
     import json
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
     from pathlib import Path
 
-    import pandas as pd
     from tqdm.auto import tqdm
 
     if n_bootstrap < 2:
         raise InputError(f"n_bootstrap must be at least 2, got {n_bootstrap}")
+    if jobs < 1:
+        raise InputError(f"jobs must be at least 1, got {jobs}")
     names = list(dict.fromkeys(rows["pair"]))
     if len(names) < 2:
         raise InputError("the pair-level bootstrap needs at least 2 pairs")
@@ -192,29 +214,39 @@ def competence_test(
     if draws_path is not None and Path(draws_path).is_file():
         saved = json.loads(Path(draws_path).read_text(encoding="utf-8"))
     if saved.get("seed") != seed or saved.get("fit_method") != fit_method or saved.get("pairs") != names:
-        saved = {"seed": seed, "fit_method": fit_method, "pairs": names, "full": None, "draws": []}
+        saved = {"seed": seed, "fit_method": fit_method, "pairs": names, "full": None, "draws": {}}
+
+    def keep() -> None:
+        if draws_path is not None:
+            Path(draws_path).parent.mkdir(parents=True, exist_ok=True)
+            Path(draws_path).write_text(json.dumps(saved) + "\n", encoding="utf-8")
+
     if saved["full"] is None:
         saved["full"] = fit_mixed_logistic(rows, fit_method=fit_method)
+        keep()
     full = saved["full"]
     groups = {name: frame for name, frame in rows.groupby("pair", sort=False)}
     rng = np.random.default_rng(seed)
-    draws = list(saved["draws"][:n_bootstrap])
-    for i in tqdm(range(n_bootstrap), desc="pair bootstrap", disable=not progress, initial=0):
-        chosen = rng.choice(names, size=len(names))
-        if i < len(draws):
-            continue  # replayed: this resample's coefficient is kept
-        parts = []
-        for k, name in enumerate(chosen):
-            part = groups[name].copy()
-            part["pair"] = f"{name}#{k}"
-            part["word"] = part["word"] + f"#{k}"
-            parts.append(part)
-        draws.append(fit_mixed_logistic(pd.concat(parts, ignore_index=True), fit_method=fit_method)["hsic"])
-        if draws_path is not None:
+    chosen = [rng.choice(names, size=len(names)) for _ in range(n_bootstrap)]
+    draws = {int(i): float(v) for i, v in saved["draws"].items() if int(i) < n_bootstrap}
+    todo = [i for i in range(n_bootstrap) if i not in draws]
+    bar = tqdm(total=n_bootstrap, initial=len(draws), desc="pair bootstrap", disable=not progress)
+    if jobs == 1:
+        for i in todo:
+            draws[i] = fit_mixed_logistic(_resample(groups, chosen[i]), fit_method=fit_method)["hsic"]
             saved["draws"] = draws
-            Path(draws_path).parent.mkdir(parents=True, exist_ok=True)
-            Path(draws_path).write_text(json.dumps(saved) + "\n", encoding="utf-8")
-    values = np.asarray(draws)
+            keep()
+            bar.update(1)
+    else:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+            futures = {pool.submit(_hsic_of, _resample(groups, chosen[i]), fit_method): i for i in todo}
+            for future in as_completed(futures):
+                draws[futures[future]] = future.result()
+                saved["draws"] = draws
+                keep()
+                bar.update(1)
+    bar.close()
+    values = np.asarray([draws[i] for i in range(n_bootstrap)])
     return CompetenceTest(
         coefficient=full["hsic"],
         competence=full["competence"],
