@@ -13,6 +13,7 @@ import pytest
 from neuronoverlap.evaluation import fullsize
 from neuronoverlap.evaluation.fullsize_analysis import (
     EXPLORATORY,
+    chain_results,
     first_test,
     main,
     markdown_report,
@@ -262,3 +263,18 @@ def test_the_markdown_words_each_decision():
     assert "**not shown: y.**" in text
     assert "entirely below 0): latent; a single passing rule is reported as such" in text
     assert "| latent | - | -0.050 [-0.090, -0.010] | - | - | -0.050 [-0.090, -0.010] |" in text
+
+
+def test_chain_results_are_read_per_stage_with_their_reading(tmp_path):
+    """`neuronoverlap chain` files in a stage's folder are reported as each pools them; the chain
+    helps when the pooled interval of chain - first bridge lies above 0."""
+    folder = tmp_path / "study"
+    folder.mkdir()
+    base = {"chain": 0.3, "first_bridge": 0.2, "best_single": 0.35, "confidence": 0.95, "pairs": {"a-b": {}}}
+    up = {**base, "chain_minus_first": {"value": 0.1, "ci_low": 0.02, "ci_high": 0.18}}
+    across = {**base, "chain_minus_first": {"value": 0.1, "ci_low": -0.02, "ci_high": 0.18}}
+    (folder / "chain-english-k2.json").write_text(json.dumps(up), encoding="utf-8")
+    (folder / "chain-english-k3.json").write_text(json.dumps(across), encoding="utf-8")
+    found = chain_results(tmp_path, [1, 2])
+    assert list(found) == ["1"]
+    assert found["1"]["chain-english-k2.json"]["helps"] and not found["1"]["chain-english-k3.json"]["helps"]
