@@ -87,3 +87,53 @@ def test_the_study_runs_after_the_screening(tmp_path, monkeypatch, capsys):
     summary = json.loads((out / "study" / "validate.json").read_text(encoding="utf-8"))
     assert list(summary["pairs"]) == ["de-fr"] and set(summary["pairs"]["de-fr"]["accuracy"]) >= {"en", "es"}
     assert "wrote" in capsys.readouterr().out
+
+
+def test_stage_one_is_unchanged_and_stage_two_is_the_other_direction(tmp_path):
+    """Stage 1's pair list, protocol and folder are exactly as registered (and as the running
+    study was started); stage 2 is the reverse of each European pair with the same protocol, in
+    its own folder."""
+    from neuronoverlap.evaluation.bli import PROMPT_STYLES
+    from neuronoverlap.evaluation.fullsize import parser, second_stage_pairs, stage_folder, study_config
+
+    args = parser().parse_args([])
+    assert args.stage == 1 and args.store == "store/fullsize.h5" and args.out == "out/fullsize"
+    assert european_pairs() == [
+        ("de", "es"), ("de", "fr"), ("de", "it"), ("de", "pt"), ("es", "fr"),
+        ("es", "it"), ("es", "pt"), ("fr", "it"), ("fr", "pt"), ("it", "pt"),
+    ]  # fmt: skip
+    registered = StudyConfig(
+        prompts=PROMPT_STYLES["study"],
+        example_seeds=(0, 1, 2),
+        n=300,
+        seed=25,
+        identical=False,
+        batch_size=32,
+        exclude=(("de-fr", 150, 0), ("de-it", 150, 0), ("de-es", 150, 0)),
+    )
+    assert study_config(args) == registered
+    assert (args.probe_n, args.screen_n, args.screen_seed, args.threshold, args.max_composed) == (
+        64, 100, 25, 0.05, 10,
+    )  # fmt: skip
+    assert stage_folder(tmp_path, 1) == tmp_path / "study"
+    second = parser().parse_args(["--stage", "2"])
+    assert study_config(second) == registered  # the exclusions name stage-1 directions only
+    assert not {name for name, *_ in registered.exclude} & {f"{s}-{t}" for s, t in second_stage_pairs()}
+    assert [f"{s}-{t}" for s, t in second_stage_pairs()] == [
+        "es-de", "fr-de", "it-de", "pt-de", "fr-es", "it-es", "pt-es", "it-fr", "pt-fr", "pt-it",
+    ]  # fmt: skip
+    assert stage_folder(tmp_path, 2) == tmp_path / "study-stage2"
+
+
+def test_stage_two_skips_the_screening_and_keeps_stage_one_files(tmp_path, monkeypatch):
+    import neuronoverlap.evaluation.fullsize as fullsize
+
+    monkeypatch.setattr(fullsize, "screen_pair", None)  # stage 2 screens nothing
+    out = tmp_path / "fullsize"
+    out.mkdir()
+    (out / "plan.json").write_text("stage 1's\n", encoding="utf-8")
+    argv = ["--model", "tiny-llama", "--store", str(tmp_path / "s.h5"), "--out", str(out)]
+    assert main([*argv, "--stage", "2", "--screen-only", "--quiet"]) == 0
+    plan = json.loads((out / "plan-stage2.json").read_text(encoding="utf-8"))
+    assert plan["stage"] == 2 and plan["pairs"][0] == "es-de" and len(plan["pairs"]) == 10
+    assert (out / "plan.json").read_text(encoding="utf-8") == "stage 1's\n"

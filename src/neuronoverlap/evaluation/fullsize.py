@@ -19,6 +19,13 @@ seeds; probe sets of 64 pairs; selection without its own bootstrap.
 Resumable: the screening keeps one JSON per pair, the store keeps the probe sets and
 selections, the study's generation cache keeps every answer; rerunning the same command does
 only what is missing.
+
+Stage 2 (`--stage 2`, docs/evaluation.md, the scheduling note of issue 26's tests): the other
+direction of each European pair (es-de, fr-de, ..., pt-it), same protocol and store, no
+screening, its own folder (`OUT/study-stage2`, `OUT/plan-stage2.json`), so stage 1's outputs
+are never rewritten; words drawn the same way (`n` with seed 25; the exclusion list names only
+stage-1 directions, so it removes nothing here). Run it after stage 1 has finished (one process
+writes the store at a time).
 """
 
 from __future__ import annotations
@@ -44,6 +51,21 @@ EARLIER = {"de-fr": (150, 0), "de-it": (150, 0), "de-es": (150, 0)}
 def european_pairs() -> list[tuple[str, str]]:
     """The 10 unordered pairs of the five, source first alphabetically."""
     return list(itertools.combinations(sorted(EUROPEAN), 2))
+
+
+def second_stage_pairs() -> list[tuple[str, str]]:
+    """Stage 2: the other direction of each European pair (target first alphabetically)."""
+    return [(t, s) for s, t in european_pairs()]
+
+
+#: Each stage's study folder and plan file under the output folder.
+STAGE_FOLDERS = {1: "study", 2: "study-stage2"}
+STAGE_PLANS = {1: "plan.json", 2: "plan-stage2.json"}
+
+
+def stage_folder(out: str | os.PathLike[str], stage: int) -> Path:
+    """Where a stage's study writes (`validate.json`, `pairs/`, its generation cache)."""
+    return Path(out) / STAGE_FOLDERS[stage]
 
 
 def composed_candidates(sources: tuple[str, ...] = COMPOSED_SOURCES) -> list[tuple[str, str]]:
@@ -122,51 +144,27 @@ def parser() -> argparse.ArgumentParser:
         default=",".join(COMPOSED_SOURCES),
         help=f"source languages of the composed candidates (default: {','.join(COMPOSED_SOURCES)})",
     )
+    p.add_argument(
+        "--stage",
+        type=int,
+        choices=sorted(STAGE_FOLDERS),
+        default=1,
+        help="1 (default): screening, then the 10 European pairs one way and the composed pairs "
+        "(OUT/study); 2: the other direction of the 10 European pairs, same protocol and store, no "
+        "screening (OUT/study-stage2; run after stage 1 has finished)",
+    )
     p.add_argument("--screen-only", action="store_true", help="stop after the screening and the pair list")
     p.add_argument("--no-prefix-cache", dest="prefix_cache", action="store_false", help="read prompts whole")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
 
-def run(args) -> dict:
-    """Screen, choose, and run the study; returns the plan (and writes `plan.json`)."""
+def study_config(args):
+    """The study protocol of both stages (`StudyConfig`), from the command's options."""
     from neuronoverlap.evaluation.bli import PROMPT_STYLES
-    from neuronoverlap.evaluation.validation import StudyConfig, study_table
-    from neuronoverlap.options import BridgeOptions, ProbeOptions
-    from neuronoverlap.pipeline import validate
-    from neuronoverlap.pipeline.model import ModelSource
+    from neuronoverlap.evaluation.validation import StudyConfig
 
-    if args.n < 2 or args.screen_n < 1 or args.probe_n < 1 or args.max_composed < 0 or args.batch_size < 1:
-        raise InputError("-n must be at least 2; --screen-n, --probe-n and --batch-size at least 1")
-    if not 0 <= args.threshold <= 1:
-        raise InputError(f"--threshold must be between 0 and 1, got {args.threshold}")
-    out = Path(args.out)
-    source = ModelSource(args.model)
-    model = source.load(args.store)
-    screen = {}
-    sources = tuple(s.strip() for s in args.sources.split(",") if s.strip())
-    unknown = [s for s in sources if s not in COMPOSED_SOURCES]
-    if unknown:
-        raise InputError(f"--sources: {', '.join(unknown)} is not one of {', '.join(COMPOSED_SOURCES)}")
-    for x, y in composed_candidates(sources):
-        screen[f"{x}-{y}"] = screen_pair(model, x, y, out / "screen", args.screen_n, args.screen_seed)
-        print(f"screen {x}-{y}: zero-shot p@1 {screen[f'{x}-{y}']:.3f}", flush=True)
-    composed = choose_composed(screen, args.threshold, args.max_composed)
-    pairs = european_pairs() + composed
-    plan = {
-        "pairs": [f"{s}-{t}" for s, t in pairs],
-        "composed": [f"{s}-{t}" for s, t in composed],
-        "screen": screen,
-        "threshold": args.threshold,
-        "exclude": EARLIER,
-        "command": sys.argv,
-    }
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "plan.json").write_text(json.dumps(plan, indent=2) + "\n", encoding="utf-8")
-    print(f"{len(pairs)} pairs: {', '.join(plan['pairs'])}", flush=True)
-    if args.screen_only:
-        return plan
-    config = StudyConfig(
+    return StudyConfig(
         prompts=PROMPT_STYLES["study"],
         example_seeds=(0, 1, 2),
         n=args.n,
@@ -175,12 +173,73 @@ def run(args) -> dict:
         batch_size=args.batch_size,
         exclude=tuple((name, n, seed) for name, (n, seed) in EARLIER.items()),
     )
+
+
+def _check(args) -> tuple[str, ...]:
+    if args.n < 2 or args.screen_n < 1 or args.probe_n < 1 or args.max_composed < 0 or args.batch_size < 1:
+        raise InputError("-n must be at least 2; --screen-n, --probe-n and --batch-size at least 1")
+    if not 0 <= args.threshold <= 1:
+        raise InputError(f"--threshold must be between 0 and 1, got {args.threshold}")
+    sources = tuple(s.strip() for s in args.sources.split(",") if s.strip())
+    unknown = [s for s in sources if s not in COMPOSED_SOURCES]
+    if unknown:
+        raise InputError(f"--sources: {', '.join(unknown)} is not one of {', '.join(COMPOSED_SOURCES)}")
+    return sources
+
+
+def stage_plan(args, model) -> dict:
+    """The pairs of `args.stage` (stage 1: after the screening) and the plan written beside them."""
+    if args.stage == 2:
+        pairs = second_stage_pairs()
+        return {
+            "stage": 2,
+            "pairs": [f"{s}-{t}" for s, t in pairs],
+            "composed": [],
+            "exclude": EARLIER,
+            "command": sys.argv,
+        }
+    out = Path(args.out)
+    screen = {}
+    for x, y in composed_candidates(_check(args)):
+        screen[f"{x}-{y}"] = screen_pair(model, x, y, out / "screen", args.screen_n, args.screen_seed)
+        print(f"screen {x}-{y}: zero-shot p@1 {screen[f'{x}-{y}']:.3f}", flush=True)
+    composed = choose_composed(screen, args.threshold, args.max_composed)
+    pairs = european_pairs() + composed
+    return {
+        "pairs": [f"{s}-{t}" for s, t in pairs],
+        "composed": [f"{s}-{t}" for s, t in composed],
+        "screen": screen,
+        "threshold": args.threshold,
+        "exclude": EARLIER,
+        "command": sys.argv,
+    }
+
+
+def run(args) -> dict:
+    """Screen, choose, and run the study (stage 2: no screening); returns the plan (and writes
+    `plan.json`, stage 2 `plan-stage2.json`)."""
+    from neuronoverlap.evaluation.validation import study_table
+    from neuronoverlap.options import BridgeOptions, ProbeOptions
+    from neuronoverlap.pipeline import validate
+    from neuronoverlap.pipeline.model import ModelSource
+
+    _check(args)
+    out = Path(args.out)
+    source = ModelSource(args.model)
+    model = source.load(args.store)
+    plan = stage_plan(args, model)
+    pairs = [tuple(name.split("-")) for name in plan["pairs"]]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / STAGE_PLANS[args.stage]).write_text(json.dumps(plan, indent=2) + "\n", encoding="utf-8")
+    print(f"{len(pairs)} pairs: {', '.join(plan['pairs'])}", flush=True)
+    if args.screen_only:
+        return plan
     result, _, paths = validate(
         args.store,
         pairs,
-        config=config,
+        config=study_config(args),
         bridges=CANDIDATES,
-        out=out / "study",
+        out=stage_folder(out, args.stage),
         model=source,
         selection=BridgeOptions(n_bootstrap=0),
         probes=ProbeOptions(n_samples=args.probe_n, max_new_tokens=16),
