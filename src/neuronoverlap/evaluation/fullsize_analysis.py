@@ -290,13 +290,6 @@ def ranked_shares(shares: Mapping[str, float | None]) -> dict[str, float]:
     return {b: floor if v is None else float(v) for b, v in shares.items()}
 
 
-def holm(pvalues: Mapping[str, float]) -> dict[str, float]:
-    """Holm-adjusted p-values (the selection's own rule, `bridge.scoring.holm`)."""
-    from neuronoverlap.bridge.scoring import holm as _holm
-
-    return _holm(pvalues)
-
-
 def first_test(pairs, hsic, shares, *, n_permutations: int = 9999, seed: int = 0) -> dict:
     """Issue 26's Test 1: mean tau-b (English removed) of HSIC_repaired and of the target share
     against accuracy, one-sided permutation p, Holm over the two; decisions as pre-registered."""
@@ -312,6 +305,8 @@ def first_test(pairs, hsic, shares, *, n_permutations: int = 9999, seed: int = 0
             seed=seed,
         ),
     }
+    from neuronoverlap.bridge.scoring import holm  # the selection's own rule
+
     adjusted = holm({k: t.pvalue for k, t in tests.items()})
     out = {}
     for key, t in tests.items():
