@@ -34,6 +34,10 @@ TIES = ("include", "exact")
 #: which dictionary split probes use, the FLORES splits, the stored mean's dtype, the model's dtype.
 STOP_RULES = ("quote", "reference")
 TOKEN_COUNTS = ("all", "answer")
+#: Where the exact null of LAPE's test runs: the set's own language only, or every language.
+EXACT_NULLS = ("diagonal", "all")
+#: Which BLI conditions a random set runs: those its named set is judged on, or every one.
+NULL_CONDITIONS = ("own", "all")
 NAME_STYLES = ("endonym", "english")
 PROBE_SPLITS = ("train", "test", "all")
 FLORES_SPLITS = ("dev", "devtest")

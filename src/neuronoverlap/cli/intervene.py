@@ -16,7 +16,9 @@ from neuronoverlap.errors import InputError
 from neuronoverlap.options import (
     BLI_INTERVENTION,
     CORPUS_STATISTICS,
+    EXACT_NULLS,
     INTERVENTION_KINDS,
+    NULL_CONDITIONS,
     InterventionOptions,
     NullOptions,
     OptionError,
@@ -135,7 +137,7 @@ def add_parsers(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--exact-null",
         default="diagonal",
-        choices=["diagonal", "all"],
+        choices=EXACT_NULLS,
         help="where the --null-sets random sets run exactly: 'diagonal' only on the set's own "
         "language (the cells LAPE's claim is judged on; other cells get the attribution null), "
         "'all' in every cell (a forward per set and language) (default: diagonal)",
@@ -172,7 +174,7 @@ def add_parsers(subparsers) -> argparse.ArgumentParser:
     p.add_argument(
         "--null-conditions",
         default="own",
-        choices=["own", "all"],
+        choices=NULL_CONDITIONS,
         help="which conditions a random set runs: 'own' those its named set is judged on (O: "
         "zero-shot; B(b): through b), 'all' every condition (default: own)",
     )

@@ -26,6 +26,8 @@ from neuronoverlap.interventions.result import InterventionResult, save_result
 from neuronoverlap.options import (
     BLI_INTERVENTION,
     CORPUS_STATISTICS,
+    EXACT_NULLS,
+    NULL_CONDITIONS,
     InterventionOptions,
     check_at_least,
     check_choice,
@@ -34,10 +36,6 @@ from neuronoverlap.options import (
 
 #: statistics the store records per corpus and neuron (CorpusView).
 STORED_STATISTICS = ("mean", "probability")
-#: Where the exact null of LAPE's test runs: the set's own language only, or every language.
-EXACT_NULLS = ("diagonal", "all")
-#: Which BLI conditions a random set runs: those its named set is judged on, or every one.
-NULL_CONDITIONS = ("own", "all")
 
 #: The smallest value of each experiment's own sizes (`intervene` names their flags:
 #: cli/options.py EXPERIMENT_FLAGS).
@@ -151,8 +149,7 @@ def intervention_perplexity(
     from neuronoverlap.probes import flores_sentences
 
     _check_sizes("intervention_perplexity", n_sentences=n_sentences, max_tokens=max_tokens)
-    if exact_null not in EXACT_NULLS:
-        raise InputError(f"unknown exact null {exact_null!r}; choose one of {', '.join(EXACT_NULLS)}")
+    check_choice("intervention_perplexity", "exact_null", exact_null, EXACT_NULLS, "exact null")
     langs = [get_language(x).code for x in langs]
     if len(langs) < 2 or len(set(langs)) != len(langs):
         raise InputError(f"LAPE's test needs at least two different languages, got {','.join(langs)}")
@@ -339,10 +336,7 @@ def intervention_bli(
 
     _check_sizes("intervention_bli", n_words=n_words, max_new_tokens=max_new_tokens)
     check_finite("intervention_bli", "steer_scale", steer_scale)
-    if null_conditions not in NULL_CONDITIONS:
-        raise InputError(
-            f"unknown null conditions {null_conditions!r}; choose one of {', '.join(NULL_CONDITIONS)}"
-        )
+    check_choice("intervention_bli", "null_conditions", null_conditions, NULL_CONDITIONS, "null conditions")
     src, tgt = (get_language(x).code for x in pair)
     bridges = [get_language(b).code for b in bridges]
     if not bridges:
