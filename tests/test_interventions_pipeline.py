@@ -280,3 +280,17 @@ def test_a_bli_run_resumes_from_its_cache(store, tiny_llama, tmp_path, monkeypat
     again = intervention_bli(store, ("de", "fr"), ["en"], tiny_llama, cache_dir=tmp_path / "c", **kwargs)
     assert calls == [1]
     assert json.dumps(again.to_dict(), sort_keys=True) == json.dumps(first.to_dict(), sort_keys=True)
+
+
+def test_the_registered_decisions_read_real_results(store, tiny_llama):
+    """findings §5's decision rules run on the documents the experiments store (tiny-llama)."""
+    from neuronoverlap.interventions.decisions import bli_decisions, lape_decisions
+
+    kwargs = dict(options=SMALL_NULL, progress=False, save=False)
+    perplexity = intervention_perplexity(store, ["de", "fr"], tiny_llama, n_sentences=3, **kwargs)
+    decided = lape_decisions(json.loads(json.dumps(perplexity.to_dict())))
+    assert decided["hypothesis_1"]["verdict"] in ("holds", "fails", "inconclusive")
+    assert set(decided["languages"]) == {"de", "fr"}
+    bli = intervention_bli(store, ("de", "fr"), ["en"], tiny_llama, n_words=4, max_new_tokens=3, **kwargs)
+    decided = bli_decisions([json.loads(json.dumps(bli.to_dict()))])
+    assert set(decided["pairs"]["de-fr"]) >= {"O", "B:en", "premise_holds"}
