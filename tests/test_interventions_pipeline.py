@@ -254,7 +254,7 @@ def test_a_killed_run_resumes_from_its_cache_with_the_same_result(store, tiny_ll
     with pytest.raises(KeyboardInterrupt):
         intervention_perplexity(store, ["de", "fr"], tiny_llama, cache_dir=cache, **kwargs)
     kept = len(list(cache.glob("*.npz")))
-    assert kept >= 4 and not list(cache.glob(".*tmp"))
+    assert kept >= 4 and not list(cache.glob(".*"))
     monkeypatch.setattr(effects, "score_texts", real)
     resumed = intervention_perplexity(store, ["de", "fr"], tiny_llama, cache_dir=cache, **kwargs)
     same = lambda a, b: json.dumps(a.to_dict(), sort_keys=True) == json.dumps(b.to_dict(), sort_keys=True)  # noqa: E731 (nan != nan)

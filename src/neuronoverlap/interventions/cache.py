@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from neuronoverlap.errors import InputError
+from neuronoverlap.store.journal import atomic_save_npz
 
 
 def _canonical(value: Any) -> Any:
@@ -73,10 +74,7 @@ class RunCache:
             except (OSError, ValueError, EOFError):  # a damaged file: compute the run again
                 path.unlink(missing_ok=True)
         arrays = compute()
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as handle:
-            np.savez(handle, **arrays)
-        os.replace(tmp, path)
+        atomic_save_npz(path, **arrays)  # the store journal's write: temp file, fsync, rename
         self.misses += 1
         return arrays
 
