@@ -71,6 +71,12 @@ def test_the_screening_is_resumable_and_writes_the_plan(tmp_path, capsys, monkey
     assert main([*argv, "-n", "1"]) == 2
     assert main([*argv, "--sources", "xx"]) == 2
     assert capsys.readouterr().err.count("error") == 2
+    assert not [p.name for p in out.rglob("*") if p.name.startswith(".")]  # no temporary file left
+    damaged = out / "screen" / "screen-fi-de.json"
+    damaged.write_text(damaged.read_text(encoding="utf-8")[:10], encoding="utf-8")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "screening file" in err and "screen-fi-de.json is damaged" in err and len(err.splitlines()) == 1
 
 
 def test_the_study_runs_after_the_screening(tmp_path, monkeypatch, capsys):

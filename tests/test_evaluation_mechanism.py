@@ -162,6 +162,40 @@ def test_the_pair_bootstrap_resumes_to_the_same_draws(tmp_path, monkeypatch):
     assert abs(resumed.coefficient - whole.coefficient) < 1e-4
 
 
+def test_a_kill_while_the_draws_file_is_written_keeps_the_draws_before(tmp_path, monkeypatch):
+    """The draws file is written whole or not at all (temporary name, rename): a kill inside the
+    write after the second draw leaves the file of the first draw, which a rerun continues; a
+    damaged draws file is a one-line error naming it."""
+    import json
+
+    import neuronoverlap.store.journal as journal
+
+    rng = np.random.default_rng(8)
+    pairs, competence, hsic = _simulate(rng, hsic_effect=0.5, n_words=6, pairs=_directed_pairs()[:4])
+    rows = word_rows(pairs, competence, hsic)
+    path = tmp_path / "draws.json"
+    real, writes = journal.os.replace, []
+
+    def killed_at_third_write(src, dst):  # writes: the full fit, draw 0, then draw 1 is killed
+        writes.append(1)
+        if len(writes) == 3:
+            raise KeyboardInterrupt
+        return real(src, dst)
+
+    monkeypatch.setattr(journal.os, "replace", killed_at_third_write)
+    with pytest.raises(KeyboardInterrupt):
+        competence_test(rows, n_bootstrap=4, draws_path=path)
+    monkeypatch.setattr(journal.os, "replace", real)
+    kept = json.loads(path.read_text(encoding="utf-8"))
+    assert list(kept["draws"]) == ["0"] and kept["full"] is not None
+    resumed = competence_test(rows, n_bootstrap=4, draws_path=path)
+    assert len(resumed.draws) == 4 and resumed.draws[0] == kept["draws"]["0"]
+
+    path.write_text(path.read_text(encoding="utf-8")[:40], encoding="utf-8")  # cut short by hand
+    with pytest.raises(InputError, match=r"bootstrap draws file .*draws\.json is damaged"):
+        competence_test(rows, n_bootstrap=4, draws_path=path)
+
+
 def test_the_pair_bootstrap_in_two_processes_draws_the_same():
     rng = np.random.default_rng(7)
     pairs, competence, hsic = _simulate(rng, hsic_effect=0.5, n_words=6, pairs=_directed_pairs()[:4])

@@ -88,10 +88,14 @@ def screen_pair(model, src: str, tgt: str, folder: Path, n: int, seed: int) -> f
     from neuronoverlap.data import load_dictionary
     from neuronoverlap.evaluation.bli import PROMPT_STYLES, evaluate_bli
     from neuronoverlap.evaluation.protocol import is_identical
+    from neuronoverlap.store.journal import atomic_write_json, read_json
 
     path = folder / f"screen-{src}-{tgt}.json"
     if path.is_file():
-        return json.loads(path.read_text(encoding="utf-8"))["zero_shot"]
+        saved = read_json(path, "screening file")
+        if "zero_shot" not in saved:
+            raise InputError(f"screening file {path} is damaged (no zero_shot); delete it and rerun")
+        return saved["zero_shot"]
     dictionary = load_dictionary(src, tgt, split="train")
     kept = {w: g for w, g in dictionary.translations.items() if not is_identical(w, g)}
     dictionary = replace(dictionary, translations=kept).sample_source_words(n, seed, allow_fewer=True)
@@ -107,11 +111,8 @@ def screen_pair(model, src: str, tgt: str, folder: Path, n: int, seed: int) -> f
         dictionary=dictionary,
     )
     value = result.accuracy_of("zero-shot")
-    folder.mkdir(parents=True, exist_ok=True)
     payload = {"pair": f"{src}-{tgt}", "zero_shot": value, "n": result.conditions["zero-shot"].accuracy.n}
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_json(path, payload)
     return value
 
 
@@ -252,15 +253,11 @@ def run(args) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from neuronoverlap.cli.script import script_main
+
     args = parser().parse_args(argv)
-    try:
-        run(args)
-    except InputError as exc:
-        print(f"neuronoverlap: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return script_main(lambda: run(args))
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     sys.exit(main())

@@ -109,16 +109,17 @@ def _analysis_dir(out, analysis) -> Path:
 
 
 def _write_json(path: Path, document) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(document, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    from neuronoverlap.store.journal import atomic_write_json
+
+    atomic_write_json(path, document, indent=1)
 
 
 def _cached(path: Path, options: dict, compute):
     """A part's value from `path` when it was computed with `options`, else computed and kept."""
+    from neuronoverlap.store.journal import read_json
+
     if path.is_file():
-        saved = json.loads(path.read_text(encoding="utf-8"))
+        saved = read_json(path, "analysis file")
         if saved.get("options") == options:
             return saved["value"]
     value = compute()
@@ -711,15 +712,11 @@ def run(args) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from neuronoverlap.cli.script import script_main
+
     args = parser().parse_args(argv)
-    try:
-        run(args)
-    except InputError as exc:
-        print(f"neuronoverlap: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return script_main(lambda: run(args))
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     sys.exit(main())

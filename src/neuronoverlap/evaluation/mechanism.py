@@ -196,12 +196,13 @@ def competence_test(
     keeping the coefficients drawn so far (a rerun continues where it stopped: the resamples
     are drawn from `seed` in order, so the draws are those of an uninterrupted run). `jobs`:
     processes fitting resamples at once (the resamples and their order do not change)."""
-    import json
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from multiprocessing import get_context
     from pathlib import Path
 
     from tqdm.auto import tqdm
+
+    from neuronoverlap.store.journal import atomic_write_json, read_json
 
     if n_bootstrap < 2:
         raise InputError(f"n_bootstrap must be at least 2, got {n_bootstrap}")
@@ -212,14 +213,13 @@ def competence_test(
         raise InputError("the pair-level bootstrap needs at least 2 pairs")
     saved: dict = {}
     if draws_path is not None and Path(draws_path).is_file():
-        saved = json.loads(Path(draws_path).read_text(encoding="utf-8"))
+        saved = read_json(Path(draws_path), "bootstrap draws file")
     if saved.get("seed") != seed or saved.get("fit_method") != fit_method or saved.get("pairs") != names:
         saved = {"seed": seed, "fit_method": fit_method, "pairs": names, "full": None, "draws": {}}
 
-    def keep() -> None:
+    def keep() -> None:  # whole or not at all: a kill mid-write keeps the draws made before
         if draws_path is not None:
-            Path(draws_path).parent.mkdir(parents=True, exist_ok=True)
-            Path(draws_path).write_text(json.dumps(saved) + "\n", encoding="utf-8")
+            atomic_write_json(Path(draws_path), saved)
 
     if saved["full"] is None:
         saved["full"] = fit_mixed_logistic(rows, fit_method=fit_method)

@@ -128,11 +128,10 @@ class GenerationCache:
         return self._loaded[path]
 
     def _save(self, path: Path, prefix: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        from neuronoverlap.store.journal import atomic_write_json
+
         payload = {**self.identity, "prefix": prefix, "outputs": self._loaded[path]}
-        tmp.write_text(json.dumps(payload, ensure_ascii=False, indent=0), encoding="utf-8")
-        tmp.replace(path)
+        atomic_write_json(path, payload, indent=0)
 
     def generate(
         self,

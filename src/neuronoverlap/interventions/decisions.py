@@ -145,7 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not paths:
         print(__doc__)
         return 2
-    try:
+
+    def decide() -> None:
         documents = []
         for path in paths:
             try:
@@ -159,11 +160,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             out["lape"] = lape_decisions(lape[0])
         if bli:
             out["bli"] = bli_decisions(bli)
-    except InputError as exc:
-        print(f"neuronoverlap: error: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(out, indent=1, default=float))
-    return 0
+        print(json.dumps(out, indent=1, default=float))
+
+    from neuronoverlap.cli.script import script_main
+
+    return script_main(decide)
 
 
 if __name__ == "__main__":

@@ -57,29 +57,39 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     _atomic_write(path, len(data), lambda fh: fh.write(data))
 
 
+def atomic_write_json(path: Path, document, *, indent: int | None = None) -> None:
+    """`document` as UTF-8 JSON (non-ASCII kept, a final newline), written whole or not at all;
+    the folder is created if missing. For every resumable JSON file (caches, draws, screening)."""
+    make_dirs(path.parent)
+    text = json.dumps(document, ensure_ascii=False, indent=indent) + "\n"
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
 def atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
     size = sum(np.asarray(a).nbytes for a in arrays.values())
     _atomic_write(path, size, lambda fh: np.savez(fh, **arrays))
 
 
 @contextmanager
-def _damage_is_input_error(path: Path) -> Iterator[None]:
-    """A journal file that cannot be read (damaged, cut short by hand) is a one-line error."""
+def _damage_is_input_error(path: Path, what: str = "journal file") -> Iterator[None]:
+    """A file that cannot be read (damaged, cut short by hand) is a one-line error."""
     try:
         yield
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         reason = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise InputError(
-            f"journal file {path} is damaged ({reason}); delete it and rerun the same command "
+            f"{what} {path} is damaged ({reason}); delete it and rerun the same command "
             "(the work it held is recomputed)"
         ) from None
 
 
-def read_json(path: Path) -> dict:
-    with _damage_is_input_error(path):
-        value = json.loads(path.read_text())
+def read_json(path: Path, what: str = "journal file") -> dict:
+    """The JSON object in `path`; a damaged file (or not an object) is a one-line `InputError`
+    naming it as `what`."""
+    with _damage_is_input_error(path, what):
+        value = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(value, dict):
-        raise InputError(f"journal file {path} is damaged (not a JSON object); delete it and rerun")
+        raise InputError(f"{what} {path} is damaged (not a JSON object); delete it and rerun")
     return value
 
 
