@@ -134,6 +134,21 @@ def test_zero_shot_and_bridged_scores(scripted, dictionary):
     assert len(scripted.prompts) == 18 and max(scripted.batch_sizes) == 4
 
 
+def test_the_zero_shot_condition_can_be_left_out(scripted, dictionary):
+    """zero_shot=False generates only the bridged conditions (a null judged through one bridge
+    needs no more), with the same records as a full run; without a bridge it is an error."""
+    kwargs = dict(batch_size=4, progress=False, dictionary=dictionary, n_resamples=500)
+    full = evaluate_bli(FakeModel(), "en", "de", ["fr"], **kwargs)
+    scripted.prompts.clear()
+    bridged = evaluate_bli(FakeModel(), "en", "de", ["fr"], zero_shot=False, **kwargs)
+    assert list(bridged.conditions) == ["bridge:fr"] and bridged.comparisons == {}
+    assert bridged.conditions["bridge:fr"].records == full.conditions["bridge:fr"].records
+    assert bridged.params["zero_shot"] is False and "zero-shot" not in bridged.params["few_shot_prefixes"]
+    assert len(scripted.prompts) == 12  # 6 words x (step one, step two)
+    with pytest.raises(InputError, match="needs at least one bridge"):
+        evaluate_bli(FakeModel(), "en", "de", [], zero_shot=False, **kwargs)
+
+
 def test_bridge_word_is_kept_whole_up_to_the_first_separator(scripted, dictionary):
     def answer(match):
         return ' "des vagues, la mer"' if match["b"] is None and match["B"] != "Deutsch" else ' "x"'

@@ -239,6 +239,7 @@ def evaluate_bli(
     *,
     prefix_cache: bool = True,
     metric: str = "p@1",
+    zero_shot: bool = True,
 ) -> EvaluationResult:
     """BLI precision@1 of `model` on src -> tgt: zero-shot and bridged through each of
     `bridges`, with bootstrap intervals, McNemar's test of each bridge against zero-shot, and
@@ -250,12 +251,16 @@ def evaluate_bli(
     condition's few-shot prefix once (`evaluation.generate`; False reads every prompt whole).
     `metric`: "p@1" (greedy answers), "logprob" (the gold answer's teacher-forced log-prob,
     `evaluation.logprob`: no generation except step 1's bridge word) or "both".
+    `zero_shot`: False leaves the zero-shot condition out (no comparison with it; for work that
+    reads only bridged conditions, such as an intervention's null through one bridge).
     """
     started = time.perf_counter()
     src, tgt = get_language(src).code, get_language(tgt).code
     if src == tgt:
         raise InputError(f"BLI needs two different languages; got {src}-{tgt}")
     bridges = check_bridges(src, tgt, bridges)
+    if not zero_shot and not bridges:
+        raise InputError("without the zero-shot condition BLI needs at least one bridge")
     prompts.check()
     check_metric(metric)
     greedy, scored = metric in ("p@1", "both"), metric in ("logprob", "both")
@@ -287,7 +292,8 @@ def evaluate_bli(
         src, [tgt], bridges, prompts.shots, seed, excluded, prompts.non_identical_shots, data_dir
     )
     prefixes: dict[str, str] = {}
-    prefixes[ZERO_SHOT] = direct_prefix(prompts, src, tgt, examples)
+    if zero_shot:
+        prefixes[ZERO_SHOT] = direct_prefix(prompts, src, tgt, examples)
 
     def score(texts: list[str], prefix: str) -> list[float]:
         values = gold_logprobs(
@@ -304,12 +310,12 @@ def evaluate_bli(
     queries = [render(prompts.direct, src, tgt, w, prompts.names) for w in words]
     records: dict[str, list[BLIRecord]] = {}
     logprobs: dict[str, list[float]] = {}
-    if greedy:
+    if greedy and zero_shot:
         outputs = run(queries, prefixes[ZERO_SHOT], f"bli {src}-{tgt} zero-shot")
         records[ZERO_SHOT] = [
             make_record(w, g, q, o) for w, g, q, o in zip(words, golds, queries, outputs, strict=True)
         ]
-    if scored:
+    if scored and zero_shot:
         logprobs[ZERO_SHOT] = score(queries, prefixes[ZERO_SHOT])
 
     for bridge in bridges:
@@ -376,6 +382,7 @@ def evaluate_bli(
         "split": split,
         "max_new_tokens": max_new_tokens,
         "metric": metric,
+        "zero_shot": zero_shot,
         "prefix_cache": prefix_cache,
         "confidence": confidence,
         "n_resamples": n_resamples,

@@ -346,8 +346,8 @@ def summarise_conditions(
     n_resamples: int,
     seed: int,
 ) -> tuple[dict[str, ConditionResult], dict[str, Comparison], OracleComparison | None]:
-    """Each condition's accuracy, each bridge against zero-shot, and (with bridges) the oracle
-    comparison of the ranking, from the records of every condition."""
+    """Each condition's accuracy, each bridge against zero-shot (where zero-shot was run), and
+    (with bridges) the oracle comparison of the ranking, from the records of every condition."""
     conditions = {
         name: condition_result(name, condition_bridge(name), recs, confidence, n_resamples, seed)
         for name, recs in records.items()
@@ -355,6 +355,7 @@ def summarise_conditions(
     comparisons = {
         b: compare(conditions[ZERO_SHOT], conditions[bridge_condition(b)], confidence, n_resamples, seed)
         for b in bridges
+        if ZERO_SHOT in conditions
     }
     oracle = None
     if bridges:

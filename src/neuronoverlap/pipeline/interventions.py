@@ -363,8 +363,9 @@ def intervention_bli(
 
     cache = RunCache(cache_dir)
 
-    def run(neurons=None, how=kind, with_values=values, with_factor=factor, through=None):
-        """BLI through `through` (default: every bridge) under the intervention on `neurons`."""
+    def run(neurons=None, how=kind, with_values=values, with_factor=factor, through=None, zero_shot=True):
+        """BLI through `through` (default: every bridge) under the intervention on `neurons`;
+        `zero_shot` False leaves the zero-shot condition out."""
         through = list(bridges if through is None else through)
 
         def evaluate():
@@ -381,6 +382,7 @@ def intervention_bli(
                 data_dir=data_dir,
                 progress=False,
                 n_resamples=1000,
+                zero_shot=zero_shot,
             )
 
         if neurons is None:
@@ -400,6 +402,7 @@ def intervention_bli(
             factor=with_factor,
             pair=[src, tgt],
             through=through,
+            **({} if zero_shot else {"zero_shot": False}),  # keys of runs with zero-shot unchanged
             n_words=n_words,
             seed=seed,
             prompts=asdict(prompts),
@@ -446,7 +449,8 @@ def intervention_bli(
         for row in random_sets(
             neurons, null.exact_sets, probability=probability, n_bands=null.n_bands, seed=null.seed
         ):
-            random_run = run(as_neuron_set(row, shape), through=through)
+            # a B(b) null judged through b alone needs no zero-shot answers (a third of the work)
+            random_run = run(as_neuron_set(row, shape), through=through, zero_shot=not through)
             bar.update()
             for c in random_run:
                 for m in null_harm[c]:
