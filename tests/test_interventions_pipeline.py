@@ -70,6 +70,10 @@ def test_bridgex_premise_and_steering_are_stored(store, tiny_llama):
         assert cell["change"] == pytest.approx(cell["intervened"] - cell["baseline"])
         assert len(cell["null_harm"]) == 3 and 0 < cell["p"] <= 1
         assert np.isfinite(row["gold_nll_effect"]["effect"])
+        # per layer by attribution only (as in LAPE's test): no exact scoring per layer
+        effect = row["gold_nll_effect"]
+        assert effect["per_layer"] == {} and effect["per_layer_attribution"]
+    assert result.params["gold_nll_per_layer"] == "attribution"
     assert set(result.summary["steering"]) == {"en"}
     (stored,) = load_results(store)
     assert stored.key == "intervention-bli-de-fr"

@@ -465,7 +465,8 @@ def intervention_bli(
                     p=empirical_pvalue(harm, np.array(null_harm[c][m]), null.alternative) if judged else None,
                     z=z_score(harm, np.array(null_harm[c][m])) if judged else None,
                 )
-        # the zero-shot gold's NLL, exactly and by attribution patching against its own null
+        # the zero-shot gold's NLL, exactly and by attribution patching against its own null;
+        # per layer by attribution only, as in LAPE's test (exactly: one more scoring per layer)
         effect = set_effect(
             loaded,
             gold_texts,
@@ -476,6 +477,7 @@ def intervention_bli(
             probability=probability,
             options=null,
             batch_size=batch_size,
+            exact_per_layer=False,
             cache=cache,
         )
         premise = None
@@ -523,6 +525,7 @@ def intervention_bli(
             "prompts": asdict(prompts),
             "top_rate": top_rate or DEFAULT_TOP_RATE,
             "null_conditions": null_conditions,
+            "gold_nll_per_layer": "attribution",
             "band_source": "pooled activation probability of the s<->t probe sets"
             if probability is not None
             else None,
