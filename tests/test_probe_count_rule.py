@@ -123,3 +123,25 @@ def test_sets_of_two_rules_are_never_mixed_in_one_selection(tmp_path):
     with Store(store) as reader, pytest.raises(InputError, match=message):
         bridge_sets(reader, "de", "fr", ["en"])
     assert store.read_bytes() == before
+
+
+@pytest.mark.slow
+def test_the_default_on_the_embedded_model_counts_the_word_and_the_answer(gemma):
+    """The demo's default on Gemma's tokenizer (zh->ja, CJK words, composed dictionary): each
+    sample counts the tokens overlapping its word plus its fed-back answer, at least one, fewer
+    than every position."""
+    from neuronoverlap.models import StopRule, generate_greedy
+    from neuronoverlap.probes.prompts import translation_probe_sets
+    from neuronoverlap.probes.stats import ProbeBatchStats
+
+    forward, _ = translation_probe_sets("zh", "ja", n=4, seed=0)
+    spans, stop = forward.word_spans(), StopRule(max_new_tokens=4)
+    answer = ProbeBatchStats(len(forward), gemma.n_layers, gemma.d_mlp)
+    generations = generate_greedy(gemma, forward.prompts, stop, answer, count="answer", word_spans=spans)
+    encoded = gemma.tokenizer(forward.prompts, return_offsets_mapping=True)
+    for i, g in enumerate(generations):
+        a, b = spans[i]
+        assert forward.prompts[i][a:b] == forward.source_words[i]
+        word = sum(1 for x, y in encoded["offset_mapping"][i] if y > x and x < b and y > a)
+        assert 1 <= word < g.n_prompt_tokens
+        assert int(answer.tokens[i]) == word + len(g.token_ids) - 1 < len(g.fed_ids)
