@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from neuronoverlap.data import load_dictionary
 from neuronoverlap.evaluation.fullsize import (
     EARLIER,
@@ -96,11 +98,18 @@ def test_the_study_runs_after_the_screening(tmp_path, monkeypatch, capsys):
 
 
 def test_stage_one_is_unchanged_and_stage_two_is_the_other_direction(tmp_path):
-    """Stage 1's pair list, protocol and folder are exactly as registered (and as the running
-    study was started); stage 2 is the reverse of each European pair with the same protocol, in
-    its own folder."""
+    """Stage 1's pair list, protocol, probe recording and folder are exactly as registered (and
+    as the running study was started); stage 2 is the reverse of each European pair with the same
+    protocol, in its own folder."""
     from neuronoverlap.evaluation.bli import PROMPT_STYLES
-    from neuronoverlap.evaluation.fullsize import parser, second_stage_pairs, stage_folder, study_config
+    from neuronoverlap.evaluation.fullsize import (
+        parser,
+        second_stage_pairs,
+        stage_folder,
+        study_config,
+        study_probes,
+    )
+    from neuronoverlap.options import ProbeOptions
 
     args = parser().parse_args([])
     assert args.stage == 1 and args.store == "store/fullsize.h5" and args.out == "out/fullsize"
@@ -121,14 +130,42 @@ def test_stage_one_is_unchanged_and_stage_two_is_the_other_direction(tmp_path):
     assert (args.probe_n, args.screen_n, args.screen_seed, args.threshold, args.max_composed) == (
         64, 100, 25, 0.05, 10,
     )  # fmt: skip
+    # the study's probe sets were recorded counting every position, before the default changed
+    recorded = ProbeOptions(
+        n_samples=64, seed=0, template=None, names="endonym", split="train", stop_rule="quote",
+        max_new_tokens=16, count="all", mean_dtype="float32", batch_size=16, top_k=None,
+    )  # fmt: skip
+    assert study_probes(args) == recorded and study_probes(args).count == "all"
     assert stage_folder(tmp_path, 1) == tmp_path / "study"
     second = parser().parse_args(["--stage", "2"])
     assert study_config(second) == registered  # the exclusions name stage-1 directions only
+    assert study_probes(second) == recorded
     assert not {name for name, *_ in registered.exclude} & {f"{s}-{t}" for s, t in second_stage_pairs()}
     assert [f"{s}-{t}" for s, t in second_stage_pairs()] == [
         "es-de", "fr-de", "it-de", "pt-de", "fr-es", "it-es", "pt-es", "it-fr", "pt-fr", "pt-it",
     ]  # fmt: skip
     assert stage_folder(tmp_path, 2) == tmp_path / "study-stage2"
+
+
+def test_the_study_records_and_reuses_its_probe_sets_counting_every_position(tmp_path, monkeypatch):
+    """`run` hands `validate` the pinned probe options (count "all"), whatever the default."""
+    import neuronoverlap.evaluation.fullsize as fullsize
+    import neuronoverlap.pipeline as pipeline
+    from neuronoverlap.options import ProbeOptions
+
+    asked = {}
+
+    def stop_at_validate(store, pairs, **kwargs):
+        asked.update(kwargs)
+        raise KeyboardInterrupt  # nothing of the study runs
+
+    monkeypatch.setattr(fullsize, "screen_pair", None)  # stage 2 screens nothing
+    monkeypatch.setattr(pipeline, "validate", stop_at_validate)
+    argv = ["--model", "tiny-llama", "--store", str(tmp_path / "s.h5"), "--out", str(tmp_path / "out")]
+    with pytest.raises(KeyboardInterrupt):
+        main([*argv, "--stage", "2", "--quiet"])
+    assert ProbeOptions().count == "answer" and asked["probes"].count == "all"
+    assert asked["probes"] == fullsize.study_probes(fullsize.parser().parse_args([]))
 
 
 def test_stage_two_skips_the_screening_and_keeps_stage_one_files(tmp_path, monkeypatch):

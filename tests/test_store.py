@@ -14,6 +14,7 @@ import pytest
 
 from neuronoverlap.errors import InputError
 from neuronoverlap.models import StopRule, generate_greedy, load_model
+from neuronoverlap.options import ProbeOptions
 from neuronoverlap.probes import (
     flores_sentences,
     open_writer,
@@ -80,7 +81,10 @@ def test_probe_statistics_equal_brute_force(small_store, tiny_llama):
 
     for i in (0, 7, 11):
         capture = Capture()
-        generate_greedy(tiny_llama, [fwd.prompts[i]], STOP, capture)
+        # the positions the recorder counts by default (ProbeOptions.count: the word and the answer)
+        spans = fwd.word_spans()[i : i + 1]
+        count = ProbeOptions.count
+        generate_greedy(tiny_llama, [fwd.prompts[i]], STOP, capture, count=count, word_spans=spans)
         acts = np.stack(
             [
                 np.concatenate([r.numpy() for r in capture.rows[layer]])

@@ -207,6 +207,7 @@ def test_a_resumed_corpus_equals_an_uninterrupted_one(tiny_llama, corpus_run, tm
 # --- probe sets: top-k over samples, from the teacher-forced recording pass --------------------
 def test_probe_set_top_k_equals_brute_force_on_tiny_llama(tiny_llama, tmp_path):
     from neuronoverlap.models import StopRule, generate_greedy
+    from neuronoverlap.options import ProbeOptions
     from neuronoverlap.probes import record_probe_set, translation_probe_sets
 
     de_fr, _ = translation_probe_sets("de", "fr", 10, seed=0)
@@ -217,13 +218,17 @@ def test_probe_set_top_k_equals_brute_force_on_tiny_llama(tiny_llama, tmp_path):
     maxima, argmax = [], []
     for start in range(0, 10, 4):
         collect = Collect()
-        generate_greedy(tiny_llama, de_fr.prompts[start : start + 4], stop, collect)
+        prompts, spans = de_fr.prompts[start : start + 4], de_fr.word_spans()[start : start + 4]
+        # the recorder's default count rule (the word's and the answer's tokens)
+        gens = generate_greedy(tiny_llama, prompts, stop, collect, count=ProbeOptions.count, word_spans=spans)
         acts = np.stack([collect.layers[layer][0] for layer in range(tiny_llama.n_layers)])
-        mask = collect.layers[0][1]  # count rule 'all': every real token
-        for row in range(acts.shape[1]):
-            real = acts[:, row, mask[row], :]
+        mask = collect.layers[0][1]  # [row, pos]: the counted positions
+        for row, generation in enumerate(gens):
+            first = acts.shape[2] - len(generation.fed_ids)  # left padding: the first real token
+            counted = np.flatnonzero(mask[row])
+            real = acts[:, row, counted, :]
             maxima.append(real.max(axis=1))
-            argmax.append(real.argmax(axis=1))
+            argmax.append(counted[real.argmax(axis=1)] - first)  # from the sample's first token
     with h5py.File(path, "r") as f:
         g = f["tiny-llama/probes/de-fr/contexts"]
         got = {key: g[key][()] for key in ("value", "sample", "position")}

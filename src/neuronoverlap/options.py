@@ -163,7 +163,10 @@ class ProbeOptions(_Record):
     split: str = "train"
     stop_rule: str = "quote"
     max_new_tokens: int = 30
-    count: str = "all"
+    # the positions counted (probes/counting.py): "answer", the probe word's and the answer's
+    # tokens, so O(s,t) and B(b; s,t) are built from them, not the template (issue 26); "all":
+    # every real token, the default before issue 26 (the full-size study's probe sets)
+    count: str = "answer"
     mean_dtype: str = "float32"
     batch_size: int = 16
     top_k: int | None = None  # top-activating samples kept per neuron (opt-in; probes/topk.py)

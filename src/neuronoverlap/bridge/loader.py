@@ -25,6 +25,7 @@ from neuronoverlap.bridge.scoring import select_from_activations
 from neuronoverlap.errors import InputError
 from neuronoverlap.languages import DEFAULT_BRIDGES, get_language
 from neuronoverlap.options import DEFAULT_TOP_RATE, BridgeOptions
+from neuronoverlap.probes.counting import COUNTED_POSITIONS, check_count_rule
 from neuronoverlap.sets import (
     NeuronSet,
     ProbeSamples,
@@ -115,8 +116,10 @@ def bridge_sets(
     agnostic: np.ndarray | None = None,
 ) -> tuple[NeuronSet, dict[str, NeuronSet]]:
     """O(s,t) and B(b; s,t) for each candidate, from the store's probe sets; `agnostic`: neurons
-    left out of every set (chosen among the others, so each active set keeps its size)."""
+    left out of every set (chosen among the others, so each active set keeps its size). Probe
+    sets recorded under different count rules are an `InputError` (never mixed)."""
     _require_probe_sets(store, src, tgt, bridges)
+    check_count_rule(store, needed_probe_sets(src, tgt, bridges))
     return sets_from_probes(lambda a, b: _probe_samples(store, a, b), src, tgt, bridges, top_rate, agnostic)
 
 
@@ -265,8 +268,7 @@ def select_bridge(
             pooled = pair_activity(store, src, tgt)
             activity = {layer: pooled[layer] for layer in layers}
         nuisance = pair_nuisance(store, src, tgt) if options.residualise else None
-        pairs = probe_pairs(src, tgt, bridges)
-        counted = sorted({str(store.probes(*pair).params.get("counted_positions")) for pair in pairs})
+        counted = check_count_rule(store, needed_probe_sets(src, tgt, bridges))
         resampler = None
         if options.rebuild_sets and options.n_bootstrap:
             resampler = SetResampler(store, src, tgt, bridges, top_rate, agnostic)
@@ -281,9 +283,10 @@ def select_bridge(
         "model": store.model_name,
         "model_fingerprint": store.fingerprint,
         "overlap_size": len(overlap),
-        # the positions the sets' firing probabilities count (issue 26: word and answer
-        # positions only when the probe sets were recorded with --count answer)
-        "counted_positions": counted,
+        # the positions the sets' firing probabilities count, one rule for every probe set read
+        # (issue 26: word and answer positions under --count answer, the default)
+        "count": counted,
+        "counted_positions": [COUNTED_POSITIONS[counted]],
         "library_versions": library_versions(),
     }
     parameters.update(agnostic_record(agnostic, share, read))

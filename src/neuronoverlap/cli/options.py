@@ -14,6 +14,7 @@ from neuronoverlap.options import (
     MODEL_DTYPES,
     SCORE_KINDS,
     STOP_RULES,
+    TOKEN_COUNTS,
     BridgeOptions,
     CorpusOptions,
     OptionError,
@@ -54,6 +55,7 @@ PROBE_FLAGS = {
     "split": "--split",
     "stop_rule": "--stop-rule",
     "max_new_tokens": "--max-new-tokens",
+    "count": "--count",
     "mean_dtype": "--mean-dtype",
     "batch_size": "--batch-size",
     "top_k": "--top-k",
@@ -217,6 +219,15 @@ def add_recording_options(
         choices=list(STOP_RULES),
         help="quote (default): stop at a newline or after the answer's closing quote, so text "
         "written after the answer is not recorded; reference: BridgeX-ICL's newline or 30 tokens",
+    )
+    g.add_argument(
+        "--count",
+        default=ProbeOptions.count,
+        choices=list(TOKEN_COUNTS),
+        help="positions a probe set's statistics count, hence what O(s,t) and B(b; s,t) are built "
+        "from: answer (default): the probe word's and the answer's tokens; all: every real token, "
+        "template and language names too (the default before issue 26). A store's probe sets of "
+        "another rule are not reused (docs/store.md)",
     )
 
 

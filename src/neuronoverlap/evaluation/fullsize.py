@@ -216,11 +216,20 @@ def stage_plan(args, model) -> dict:
     }
 
 
+def study_probes(args):
+    """How the study records its probe sets (`ProbeOptions`), as registered. `count="all"` is
+    pinned: the pre-registered study's probe sets were recorded counting every position, before
+    the default became "answer" (issue 26), and a store's sets are reused only under their rule."""
+    from neuronoverlap.options import ProbeOptions
+
+    return ProbeOptions(n_samples=args.probe_n, max_new_tokens=16, count="all")
+
+
 def run(args) -> dict:
     """Screen, choose, and run the study (stage 2: no screening); returns the plan (and writes
     `plan.json`, stage 2 `plan-stage2.json`)."""
     from neuronoverlap.evaluation.validation import study_table
-    from neuronoverlap.options import BridgeOptions, ProbeOptions
+    from neuronoverlap.options import BridgeOptions
     from neuronoverlap.pipeline import validate
     from neuronoverlap.pipeline.model import ModelSource
 
@@ -243,7 +252,7 @@ def run(args) -> dict:
         out=stage_folder(out, args.stage),
         model=source,
         selection=BridgeOptions(n_bootstrap=0),
-        probes=ProbeOptions(n_samples=args.probe_n, max_new_tokens=16),
+        probes=study_probes(args),
         progress=not args.quiet,
         prefix_cache=args.prefix_cache,
     )

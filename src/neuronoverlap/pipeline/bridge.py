@@ -9,7 +9,7 @@ from pathlib import Path
 from neuronoverlap.errors import InputError
 from neuronoverlap.languages import DEFAULT_BRIDGES
 from neuronoverlap.options import BridgeOptions, ProbeOptions
-from neuronoverlap.pipeline.recording import ensure_pair_probes
+from neuronoverlap.pipeline.recording import check_stored_count, ensure_pair_probes
 from neuronoverlap.store import schema
 
 
@@ -106,10 +106,13 @@ def selection_scores(
     progress: bool = True,
 ) -> dict[str, float]:
     """The selection's score per candidate bridge of `pair`, higher preferred: the stored result
-    when it ran with exactly these bridges and these `options` (every field), else a new one."""
+    when it ran with exactly these bridges and these `options` (every field), else a new one.
+    Either way the pair's stored probe sets must have been recorded under `probes.count`."""
+    from neuronoverlap.bridge.loader import probe_pairs
     from neuronoverlap.store import Store
 
     src, tgt = pair
+    check_stored_count(store, probe_pairs(src, tgt, list(bridges)), probes.count)
     name = schema.bridge_result_name(src, tgt)
     opened = Store(store) if Path(store).is_file() else None
     if opened is not None and name in opened.group_names(schema.RESULTS):

@@ -58,6 +58,18 @@ def build_probe_sets(pairs: Sequence[tuple[str, str]], options: ProbeOptions, da
     ]
 
 
+def check_stored_count(store: str | Path, pairs: Sequence[tuple[str, str]], count: str) -> None:
+    """The probe sets of `pairs` (both directions) that `store` holds must have been recorded
+    under the count rule `count` that a command would record or reuse them under; otherwise an
+    `InputError` (`probes.counting.check_count_rule`), before any model loads."""
+    from neuronoverlap.probes.counting import check_count_rule
+    from neuronoverlap.store import Store
+
+    if Path(store).is_file():
+        names = [schema.probe_set_name(*d) for a, b in pairs for d in ((a, b), (b, a))]
+        check_count_rule(Store(store), names, count)
+
+
 def probe_job(
     store: str | Path,
     pairs: Sequence[tuple[str, str]],
@@ -65,9 +77,11 @@ def probe_job(
     options: ProbeOptions,
     data_dir=None,
 ):
-    """The recording of `pairs` as a `scale.Job` (prompts and options, no model)."""
+    """The recording of `pairs` as a `scale.Job` (prompts and options, no model); a probe set of
+    `pairs` that `store` holds under another count rule than `options.count` is an error."""
     from neuronoverlap.scale import Job
 
+    check_stored_count(store, pairs, options.count)
     return Job(
         store=Path(store),
         probe_sets=build_probe_sets(pairs, options, data_dir),
@@ -161,7 +175,10 @@ def ensure_pair_probes(
     """Record the probe sets bridge selection needs for (src, tgt) and `bridges` that `store`
     lacks (train split, endonyms). Recording is hours of work on a CPU: it starts only when
     `record` is True, or (None) when the model was named explicitly; otherwise a store that
-    lacks data is an `InputError` saying what to do."""
+    lacks data is an `InputError` saying what to do; so is a stored probe set of these pairs
+    recorded under another count rule than `options.count` (it would be reused, or mixed with
+    the sets recorded now)."""
+    check_stored_count(store, probe_pairs(src, tgt, list(bridges)), options.count)
     todo = missing_probe_pairs(store, src, tgt, bridges)
     if not todo:
         _say(progress)(f"      all {2 * len(probe_pairs(src, tgt, list(bridges)))} probe sets are in {store}")

@@ -18,17 +18,13 @@ from tqdm.auto import tqdm
 from neuronoverlap import __version__
 from neuronoverlap.errors import InputError
 from neuronoverlap.models import NeuronModel, StopRule, generate_greedy
+from neuronoverlap.options import ProbeOptions
+from neuronoverlap.probes.counting import COUNTED_POSITIONS
 from neuronoverlap.probes.prompts import ProbeSet
 from neuronoverlap.probes.stats import CorpusStats, ProbeBatchStats
 from neuronoverlap.probes.topk import DEFAULT_TOP_K, check_k, token_spans
 from neuronoverlap.store import ModelInfo, StoreWriter
 from neuronoverlap.versions import library_versions
-
-#: What each count rule counts, as recorded in a probe set's parameters.
-COUNTED_POSITIONS = {
-    "all": "prompt and generated tokens, padding excluded",
-    "answer": "the probe word's tokens and the generated tokens (BOS and template excluded)",
-}
 
 
 def model_info(model: NeuronModel) -> ModelInfo:
@@ -61,7 +57,7 @@ def probe_params(
     probe_set: ProbeSet,
     batch_size: int = 16,
     stop: StopRule = StopRule(),  # noqa: B008 (frozen, immutable)
-    count: str = "all",
+    count: str = ProbeOptions.count,
     mean_dtype: str = "float32",
     top_k: int | None = None,
     *,
@@ -97,17 +93,18 @@ def record_probe_set(
     batch_size: int = 16,
     stop: StopRule = StopRule(),  # noqa: B008 (frozen, immutable)
     progress: bool = True,
-    count: str = "all",
+    count: str = ProbeOptions.count,
     mean_dtype: str = "float32",
     rows: tuple[int, int] | None = None,
     top_k: int | None = None,
 ) -> str:
     """Generate greedily on every prompt, then record each sample's statistics in one
-    teacher-forced pass (`count`: "all" real tokens, or "answer": the word's and the answer's
-    tokens only); store them (`mean_dtype` float16 is opt-in). `rows`: only the samples of one
-    unit of a work plan (`store/plan.py`): a shard store commits the unit, any other store the
-    probe set after its last unit (units in plan order). Returns 'recorded', 'resumed' or
-    'already stored' (for a unit: also when journaled, awaiting its probe set's last unit).
+    teacher-forced pass (`count`: "answer", the default: the word's and the answer's tokens
+    only; or "all" real tokens); store them (`mean_dtype` float16 is opt-in). `rows`: only the
+    samples of one unit of a work plan (`store/plan.py`): a shard store commits the unit, any
+    other store the probe set after its last unit (units in plan order). Returns 'recorded',
+    'resumed' or 'already stored' (for a unit: also when journaled, awaiting its probe set's
+    last unit).
     `top_k`: also keep each neuron's `top_k` samples (`probes.topk`; opt-in for probe sets)."""
     params = probe_params(
         probe_set, batch_size, stop, count, mean_dtype, top_k, dtype=model.dtype, device=model.device

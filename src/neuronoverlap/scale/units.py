@@ -8,6 +8,7 @@ from pathlib import Path
 
 from neuronoverlap import __version__
 from neuronoverlap.models import NeuronModel, StopRule
+from neuronoverlap.options import ProbeOptions
 from neuronoverlap.probes.prompts import ProbeSet
 from neuronoverlap.probes.recorder import model_info, probe_params, record_probe_set
 from neuronoverlap.store import StoreWriter
@@ -28,7 +29,7 @@ class Job:
     probe_sets: list[ProbeSet]
     batch_size: int = 16
     stop: StopRule = field(default_factory=StopRule)
-    count: str = "all"
+    count: str = ProbeOptions.count
     mean_dtype: str = "float32"
     top_k: int | None = None
     model_spec: str = "embedded"
