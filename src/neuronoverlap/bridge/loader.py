@@ -14,6 +14,7 @@ Per-layer results are keyed by the real layer id (the reference keys them by lis
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -75,9 +76,14 @@ def probe_pairs(src: str, tgt: str, bridges: list[str]) -> list[tuple[str, str]]
     return [(src, tgt)] + [(b, x) for b in bridges for x in (src, tgt)]
 
 
+def probe_set_names(pairs: Sequence[tuple[str, str]]) -> list[str]:
+    """The names of the probe sets of `pairs`, each in both directions."""
+    return [schema.probe_set_name(*d) for a, b in pairs for d in ((a, b), (b, a))]
+
+
 def needed_probe_sets(src: str, tgt: str, bridges: list[str]) -> list[str]:
     """The names of every probe set `probe_pairs` stands for, each direction."""
-    return [schema.probe_set_name(*d) for a, b in probe_pairs(src, tgt, bridges) for d in ((a, b), (b, a))]
+    return probe_set_names(probe_pairs(src, tgt, bridges))
 
 
 def _missing_probe_sets(store: Store, src: str, tgt: str, bridges: list[str]) -> list[str]:

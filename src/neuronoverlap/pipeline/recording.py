@@ -62,12 +62,12 @@ def check_stored_count(store: str | Path, pairs: Sequence[tuple[str, str]], coun
     """The probe sets of `pairs` (both directions) that `store` holds must have been recorded
     under the count rule `count` that a command would record or reuse them under; otherwise an
     `InputError` (`probes.counting.check_count_rule`), before any model loads."""
+    from neuronoverlap.bridge.loader import probe_set_names
     from neuronoverlap.probes.counting import check_count_rule
     from neuronoverlap.store import Store
 
     if Path(store).is_file():
-        names = [schema.probe_set_name(*d) for a, b in pairs for d in ((a, b), (b, a))]
-        check_count_rule(Store(store), names, count)
+        check_count_rule(Store(store), probe_set_names(pairs), count)
 
 
 def probe_job(
