@@ -205,6 +205,7 @@ def compute_scores(
     parts = folder / "scores-parts"
     units = [(kind, p) for kind in (*SCORE_FAMILIES, *names) for p in pairs]
     hsic, share, table = {}, {}, {}
+    legs: dict = {}  # competence's second legs, shared by the pairs (exact: `predictors.competence`)
     for kind, pair in tqdm(units, desc="scores", unit="pair", disable=not progress):
         path = parts / f"{kind}--{pair.name}.json"
         if kind == "hsic-repaired":
@@ -229,7 +230,7 @@ def compute_scores(
                 lambda p=pair, k=kind: {
                     rule: v[p.name]
                     for rule, v in predictor_table(
-                        [p], [k], model=loaded, store=store, n=predictor_n, seed=predictor_seed
+                        [p], [k], model=loaded, store=store, n=predictor_n, seed=predictor_seed, legs=legs
                     ).items()
                 },
             )

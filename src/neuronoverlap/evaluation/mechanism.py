@@ -11,7 +11,11 @@ here.
    `BinomialBayesMixedGLM` (variational Bayes), and a pair-level bootstrap of the hsic
    coefficient (pairs resampled with replacement, each drawn pair's words and rows kept whole;
    a pair drawn twice enters as two pairs). HSIC adds to competence when the bootstrap's
-   one-sided lower bound (the `alpha` quantile) is above 0.
+   one-sided lower bound (the `alpha` quantile) is above 0. Every fit starts where statsmodels
+   starts it (means 0, log standard deviations -0.5 + 0.1 N(0, 1)), but from a seeded generator
+   (`fit_start`), so a rerun, a resumed run and a run in N processes give the same draws bit
+   for bit (statsmodels' own default draws that start from fresh entropy: fits then differ in
+   the 4th decimal, the optimiser's tolerance).
 """
 
 from __future__ import annotations
@@ -117,11 +121,22 @@ def mixed_design(rows):
     return rows["hit"].to_numpy(float), exog, sparse.hstack(blocks).tocsr(), np.array(ident)
 
 
-def fit_mixed_logistic(rows, *, fit_method: str = "BFGS") -> dict[str, float]:
+#: How a fit's starting point is drawn (kept in the draws file: draws of another rule are not mixed in).
+START_RULE = "statsmodels' start from numpy default_rng(start)"
+
+
+def fit_start(seed: int, draw: int | None) -> list[int]:
+    """The seed of one fit's starting point: [seed] for the fit on all rows, [seed, i + 1] for
+    bootstrap draw i (independent streams, the same in every run)."""
+    return [seed] if draw is None else [seed, draw + 1]
+
+
+def fit_mixed_logistic(rows, *, fit_method: str = "BFGS", start: Sequence[int] = (0,)) -> dict[str, float]:
     """Posterior means of the fixed effects of hit ~ competence + hsic + (1|pair) + (1|word)
     (`BinomialBayesMixedGLM.fit_vb`, its default priors; the design built sparse, `mixed_design`).
     `fit_method`: scipy's optimiser of the variational objective; "L-BFGS-B" keeps no dense
-    inverse Hessian (BFGS's is (2 x random effects)^2 doubles: 2.6 GB at 9,000 words)."""
+    inverse Hessian (BFGS's is (2 x random effects)^2 doubles: 2.6 GB at 9,000 words).
+    `start`: the seed of statsmodels' random starting point (`fit_start`)."""
     import warnings
 
     from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM
@@ -136,7 +151,7 @@ def fit_mixed_logistic(rows, *, fit_method: str = "BFGS") -> dict[str, float]:
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = model.fit_vb(fit_method=fit_method)
+        result = model.fit_vb(fit_method=fit_method, rng=np.random.default_rng(list(start)))
     return dict(zip(FIXED, map(float, result.fe_mean), strict=True))
 
 
@@ -177,8 +192,8 @@ def _resample(groups, chosen):
     return pd.concat(parts, ignore_index=True)
 
 
-def _hsic_of(frame, fit_method: str) -> float:
-    return fit_mixed_logistic(frame, fit_method=fit_method)["hsic"]
+def _hsic_of(frame, fit_method: str, start: Sequence[int]) -> float:
+    return fit_mixed_logistic(frame, fit_method=fit_method, start=start)["hsic"]
 
 
 def competence_test(
@@ -194,8 +209,9 @@ def competence_test(
 ) -> CompetenceTest:
     """The model on `rows` (`word_rows`) and its pair-level bootstrap. `draws_path`: a JSON file
     keeping the coefficients drawn so far (a rerun continues where it stopped: the resamples
-    are drawn from `seed` in order, so the draws are those of an uninterrupted run). `jobs`:
-    processes fitting resamples at once (the resamples and their order do not change)."""
+    are drawn from `seed` in order and every fit starts from `fit_start`, so the draws are
+    those of an uninterrupted run, bit for bit). `jobs`: processes fitting resamples at once
+    (the resamples, their starts and so their draws do not change)."""
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from multiprocessing import get_context
     from pathlib import Path
@@ -214,15 +230,16 @@ def competence_test(
     saved: dict = {}
     if draws_path is not None and Path(draws_path).is_file():
         saved = read_json(Path(draws_path), "bootstrap draws file")
-    if saved.get("seed") != seed or saved.get("fit_method") != fit_method or saved.get("pairs") != names:
-        saved = {"seed": seed, "fit_method": fit_method, "pairs": names, "full": None, "draws": {}}
+    identity = {"seed": seed, "fit_method": fit_method, "pairs": names, "start": START_RULE}
+    if any(saved.get(k) != v for k, v in identity.items()):
+        saved = {**identity, "full": None, "draws": {}}
 
     def keep() -> None:  # whole or not at all: a kill mid-write keeps the draws made before
         if draws_path is not None:
             atomic_write_json(Path(draws_path), saved)
 
     if saved["full"] is None:
-        saved["full"] = fit_mixed_logistic(rows, fit_method=fit_method)
+        saved["full"] = fit_mixed_logistic(rows, fit_method=fit_method, start=fit_start(seed, None))
         keep()
     full = saved["full"]
     groups = {name: frame for name, frame in rows.groupby("pair", sort=False)}
@@ -233,13 +250,17 @@ def competence_test(
     bar = tqdm(total=n_bootstrap, initial=len(draws), desc="pair bootstrap", disable=not progress)
     if jobs == 1:
         for i in todo:
-            draws[i] = fit_mixed_logistic(_resample(groups, chosen[i]), fit_method=fit_method)["hsic"]
+            frame = _resample(groups, chosen[i])
+            draws[i] = fit_mixed_logistic(frame, fit_method=fit_method, start=fit_start(seed, i))["hsic"]
             saved["draws"] = draws
             keep()
             bar.update(1)
     else:
         with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-            futures = {pool.submit(_hsic_of, _resample(groups, chosen[i]), fit_method): i for i in todo}
+            futures = {
+                pool.submit(_hsic_of, _resample(groups, chosen[i]), fit_method, fit_start(seed, i)): i
+                for i in todo
+            }
             for future in as_completed(futures):
                 draws[futures[future]] = future.result()
                 saved["draws"] = draws

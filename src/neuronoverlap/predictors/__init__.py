@@ -69,17 +69,21 @@ def predictor_table(
     window: Sequence[int] | None = None,
     data_dir: str | None = None,
     progress: bool = False,
+    legs: dict | None = None,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """rule -> pair name -> bridge -> score for every rule of `families`, over `pairs` (objects
     with `src`, `tgt`, `bridges`; only those are read, never their evaluation results).
     `n`: train words of the model-run families; `window`: the store families' middle layers
-    (default: the selection's); `latent` keeps its own layers (`latent.latent_window`)."""
+    (default: the selection's); `latent` keeps its own layers (`latent.latent_window`).
+    `legs`: competence's leg cache (`competence.LegCache`), shared by the pairs of this call
+    and, when given, by the caller's other calls."""
     names = parse_families(families)
     if model is None and (need := [f for f in names if f in NEEDS_MODEL]):
         raise InputError(f"predictor {need[0]!r} needs a model")
     if store is None and (need := [f for f in names if f in NEEDS_STORE]):
         raise InputError(f"predictor {need[0]!r} needs a store")
     table: dict[str, dict[str, dict[str, float]]] = {}
+    legs = {} if legs is None else legs
     steps = [(f, p) for f in names for p in pairs]
     for family, pair in tqdm(steps, desc="predictors", disable=not progress, leave=False):
         src, tgt, bridges = pair.src, pair.tgt, list(pair.bridges)
@@ -91,7 +95,7 @@ def predictor_table(
             )
             found = {"latent": profile.scores()}
         elif family == "competence":
-            found = competence_scores(model, src, tgt, bridges, n=n, seed=seed, data_dir=data_dir)
+            found = competence_scores(model, src, tgt, bridges, n=n, seed=seed, data_dir=data_dir, legs=legs)
         elif family == "neuron-sets":
             found = neuron_set_scores(store, src, tgt, bridges, window=window)
         else:

@@ -9,6 +9,12 @@ it (`extraction.is_hit` of the first answer word against every gold translation)
 Rules: `competence` = acc(s -> b) * acc(b -> t), the chance that both steps succeed were they
 independent; `competence-step1` = acc(s -> b) alone (today's `step-1` rule reads the same leg,
 but on the test words); `competence-step2` = acc(b -> t).
+
+A leg is measured once per `legs` cache: the second leg b -> t reads no pair-specific word (no
+exclusion), so every pair with target t and candidate b shares it (a full-size study's 130
+candidates need about 25 distinct second legs); the cache holds (accuracy, words) by every
+argument of `leg_accuracy`, and a leg's result does not depend on what ran before it (greedy
+generation of the same prompts in the same batches).
 """
 
 from __future__ import annotations
@@ -27,6 +33,9 @@ from neuronoverlap.models import NeuronModel, StopRule
 from neuronoverlap.probes.prompts import render
 
 COMPETENCE_RULES = ("competence", "competence-step1", "competence-step2")
+
+#: Measured legs: (src, tgt, exclude, n, seed, shots, batch size, data dir) -> (accuracy, words).
+LegCache = dict
 
 
 def leg_words(
@@ -89,8 +98,10 @@ def competence_scores(
     shots: int = 5,
     batch_size: int = 16,
     data_dir: str | None = None,
+    legs: LegCache | None = None,
 ) -> dict[str, dict[str, float]]:
-    """rule -> bridge -> score for `competence`, `competence-step1` and `competence-step2`."""
+    """rule -> bridge -> score for `competence`, `competence-step1` and `competence-step2`.
+    `legs`: a cache shared by calls (module docstring); None measures every leg."""
     if n < 1:
         raise InputError(f"competence needs n >= 1 words, got {n}")
     try:
@@ -98,10 +109,18 @@ def competence_scores(
     except InputError:
         test_words = ()
     options = dict(n=n, seed=seed, shots=shots, batch_size=batch_size, data_dir=data_dir)
+    legs = {} if legs is None else legs
+
+    def leg(a: str, b: str, exclude: Sequence[str] = ()) -> float:
+        key = (a, b, tuple(exclude), n, seed, shots, batch_size, data_dir)
+        if key not in legs:
+            legs[key] = leg_accuracy(model, a, b, exclude=exclude, **options)
+        return legs[key][0]
+
     out: dict[str, dict[str, float]] = {rule: {} for rule in COMPETENCE_RULES}
     for b in bridges:
-        first, _ = leg_accuracy(model, src, b, exclude=test_words, **options)
-        second, _ = leg_accuracy(model, b, tgt, **options)
+        first = leg(src, b, test_words)
+        second = leg(b, tgt)
         out["competence-step1"][b] = first
         out["competence-step2"][b] = second
         out["competence"][b] = first * second
