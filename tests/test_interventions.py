@@ -233,3 +233,45 @@ def test_scores_batched_by_length_equal_one_text_at_a_time(tiny_llama):
     batched = score_texts(tiny_llama, texts, batch_size=4)
     alone = [score_texts(tiny_llama, sentence_texts(tiny_llama, [s]), batch_size=1)[0] for s in sentences * 2]
     np.testing.assert_allclose(batched, alone, atol=1e-5)
+
+
+def test_scores_unembed_only_the_positions_they_read(tiny_llama):
+    """A continuation's score needs the logits of its own positions only; with them alone it
+    equals the score from logits at every position (also under an intervention), and a
+    sentence still reads every position."""
+    from neuronoverlap.interventions.scoring import (
+        continuation_texts,
+        forward_logits,
+        item_nll,
+        kept_positions,
+        score_texts,
+        sentence_texts,
+    )
+
+    def every_position(texts, batch_size):
+        out = []
+        for ids, attention, scored in texts.batches(batch_size, tiny_llama.device):
+            out.append(item_nll(forward_logits(tiny_llama, ids, attention), ids, scored, texts.reduce))
+        return torch.cat(out).detach().double().numpy()
+
+    prompts = ["German: Haus\nFrench:", "German: ein sehr langes Wort hier\nFrench:", "A:"]
+    golds = [" maison", " un mot", " b c d e"]
+    texts = continuation_texts(tiny_llama, prompts, golds)
+    for batch_size in (1, 3):
+        ids, _, scored = next(texts.batches(batch_size, tiny_llama.device))
+        longest_gold = max(
+            len(tiny_llama.tokenizer(g, add_special_tokens=False)["input_ids"]) for g in golds[:batch_size]
+        )
+        assert kept_positions(scored) == longest_gold + 1 < ids.shape[1]
+        np.testing.assert_allclose(
+            [score_texts(tiny_llama, texts, batch_size=batch_size)[i] for i in range(batch_size)],
+            every_position(texts, batch_size)[:batch_size],
+            atol=1e-5,
+        )
+    with intervene(tiny_llama, [(0, 1), (1, 3)], kind="scale", factor=3.0):
+        np.testing.assert_allclose(
+            score_texts(tiny_llama, texts, batch_size=3), every_position(texts, 3), atol=1e-5
+        )
+    sentences = sentence_texts(tiny_llama, ["A short one.", "A longer sentence, with a few more words."])
+    _, _, scored = next(sentences.batches(2, tiny_llama.device))
+    assert kept_positions(scored) == scored.shape[1]

@@ -20,7 +20,7 @@ from torch import Tensor
 
 from neuronoverlap.errors import InputError
 from neuronoverlap.interventions.hooks import KINDS, hook_points
-from neuronoverlap.interventions.scoring import ScoredTexts, forward_logits, item_nll
+from neuronoverlap.interventions.scoring import ScoredTexts, batch_nll
 from neuronoverlap.models.interface import NeuronModel
 
 
@@ -113,8 +113,7 @@ def _post_gradients(model: NeuronModel, ids, attention, scored, reduce: str, n_i
                 handles.append(up_point.register_forward_hook(keep_up(layer)))
             handles.append(post_point.register_forward_hook(open_post(layer)))
         with torch.enable_grad():
-            logits = forward_logits(model, ids, attention)
-            total = item_nll(logits, ids, scored, reduce).sum() / n_items
+            total = batch_nll(model, ids, attention, scored, reduce).sum() / n_items
             grads = torch.autograd.grad(total, [deltas[layer] for layer in range(model.n_layers)])
     finally:
         for handle in handles:

@@ -91,13 +91,44 @@ def continuation_texts(
 
 
 def forward_logits(
-    model: NeuronModel, input_ids: Int[Tensor, "b pos"], attention_mask: Int[Tensor, "b pos"]
-) -> Float[Tensor, "b pos vocab"]:
-    """Logits at every position of a left-padded batch, no cache (grad as the caller has it)."""
+    model: NeuronModel,
+    input_ids: Int[Tensor, "b pos"],
+    attention_mask: Int[Tensor, "b pos"],
+    keep: int | None = None,
+) -> Float[Tensor, "b kept vocab"]:
+    """Logits of a left-padded batch, no cache (grad as the caller has it): at every position,
+    or at the last `keep` (the unembedding of a 262k vocabulary at every position of a long
+    prompt is most of a forward; a continuation needs only its own positions')."""
+    width = input_ids.shape[1]
+    keep = None if keep is None or keep >= width else keep
     kwargs: dict = {"attention_mask": attention_mask, "fwd_hooks": []}
     if model.supports_kv_cache:  # TransformerBridge
         kwargs.update(position_ids=positions_of(attention_mask), use_cache=False, return_type="logits")
-    return model.backend.run_with_hooks(input_ids, **kwargs)
+        if keep is not None:
+            kwargs["logits_to_keep"] = keep
+        return model.backend.run_with_hooks(input_ids, **kwargs)
+    logits = model.backend.run_with_hooks(input_ids, **kwargs)  # TransformerLens 3.x: all positions
+    return logits if keep is None else logits[:, -keep:]
+
+
+def kept_positions(scored: Bool[Tensor, "b pos"]) -> int:
+    """The trailing positions whose logits a batch's scores read: from the one before its
+    earliest scored token to the end (a continuation's few; a sentence's all)."""
+    first = int(scored.any(0).nonzero()[0, 0])
+    return scored.shape[1] - first + 1
+
+
+def batch_nll(
+    model: NeuronModel,
+    input_ids: Int[Tensor, "b pos"],
+    attention_mask: Int[Tensor, "b pos"],
+    scored: Bool[Tensor, "b pos"],
+    reduce: str,
+) -> Float[Tensor, " b"]:
+    """`item_nll` of one batch, unembedding only the positions it reads (`kept_positions`)."""
+    keep = kept_positions(scored)
+    logits = forward_logits(model, input_ids, attention_mask, keep=keep)
+    return item_nll(logits, input_ids[:, -keep:], scored[:, -keep:], reduce)
 
 
 def item_nll(
@@ -134,6 +165,5 @@ def score_texts(model: NeuronModel, texts: ScoredTexts, *, batch_size: int = 8) 
     out = []
     with torch.inference_mode():
         for ids, attention, scored in sorted_texts.batches(batch_size, model.device):
-            logits = forward_logits(model, ids, attention)
-            out.append(item_nll(logits, ids, scored, texts.reduce).double().cpu())
+            out.append(batch_nll(model, ids, attention, scored, texts.reduce).double().cpu())
     return torch.cat(out).numpy()[restore]
