@@ -12,8 +12,12 @@ machine those ratios swing by tens of percent either way, so the table ends with
 inside the intervention's hooks as a share of the forward they ran in, measured in the same calls
 (a bound on the overhead that the load does not blur).
 
+`--gold N` instead scores N gold answers after real de-fr study prompts (5 shots, the BLI
+ablations' gold-NLL texts) with logits at every position and with `score_texts`, which unembeds
+only the positions a score reads, side by side; the scores must agree.
+
 Usage: .venv/bin/python bench/bench_interventions.py [--batch-size 16] [--tokens 16] [--repeats 4]
-       [--threads N] [--device cpu]
+       [--threads N] [--device cpu] [--length-order N | --gold N]
 """
 
 from __future__ import annotations
@@ -43,6 +47,14 @@ def main() -> None:
         help="instead: score N whole FLORES sentences (LAPE's texts, batches of 8) in item order and "
         "in length order (score_texts), side by side (default: 0, off)",
     )
+    parser.add_argument(
+        "--gold",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: score N gold answers after de-fr study prompts with logits at every position "
+        "and at the scored ones only (score_texts), side by side (default: 0, off)",
+    )
     args = parser.parse_args()
 
     import numpy as np
@@ -58,6 +70,8 @@ def main() -> None:
     model = load_model(args.model, device=args.device)
     if args.length_order:
         return length_order(model, args)
+    if args.gold:
+        return gold_positions(model, args)
     sentences, _ = flores_sentences("de", args.batch_size, split="devtest")
     texts = sentence_texts(model, sentences, max_tokens=args.tokens)
     shape = (model.n_layers, model.d_mlp)
@@ -174,6 +188,64 @@ def length_order(model, args) -> None:
     print(
         f"speed-up (best): {best['item order'] / best['length order']:.2f}x; "
         f"largest score difference {np.abs(results['item order'] - results['length order']).max():.2e}"
+    )
+    print(
+        f"torch threads {torch.get_num_threads()}; "
+        + ", ".join(f"{k} {v}" for k, v in library_versions().items())
+    )
+    print(f"load: {os.getloadavg()}")
+
+
+def gold_positions(model, args) -> None:
+    """Gold answers after study prompts in batches of 8: logits at every position against
+    `score_texts` (the scored positions only), alternating rounds; the scores must agree."""
+    import numpy as np
+    import torch
+
+    from neuronoverlap.evaluation.bli import PROMPT_STYLES, direct_prefix
+    from neuronoverlap.interventions.scoring import continuation_texts, forward_logits, item_nll, score_texts
+    from neuronoverlap.predictors.competence import leg_words
+    from neuronoverlap.probes.prompts import render
+    from neuronoverlap.versions import library_versions
+
+    style = PROMPT_STYLES["study"]
+    examples, words, dictionary = leg_words("de", "fr", n=args.gold, seed=0, shots=5)
+    prefix = direct_prefix(style, "de", "fr", examples)
+    prompts = [prefix + render(style.direct, "de", "fr", w, style.names) for w in words]
+    texts = continuation_texts(model, prompts, [dictionary.translations[w][0] for w in words])
+
+    def every_position():
+        out = []
+        with torch.inference_mode():
+            for ids, attention, scored in texts.batches(8, model.device):
+                out.append(item_nll(forward_logits(model, ids, attention), ids, scored, "sum").double())
+        return torch.cat(out).numpy()
+
+    def scored_only():
+        return score_texts(model, texts, batch_size=8)
+
+    times = {"every position": [], "scored positions": []}
+    results = {}
+    for round_index in range(args.repeats):
+        for name, run in (("every position", every_position), ("scored positions", scored_only))[
+            :: 1 - 2 * (round_index % 2)
+        ]:
+            start = time.perf_counter()
+            results[name] = run()
+            times[name].append(time.perf_counter() - start)
+            print(f"  {name}: {times[name][-1]:.2f} s", flush=True)
+    lengths = [len(s) for s in texts.sequences]
+    print(
+        f"{model.name}: {len(texts)} gold answers after de-fr study prompts, "
+        f"{np.mean(lengths):.1f} tokens each"
+    )
+    best = {name: min(v) for name, v in times.items()}
+    for name, values in times.items():
+        print(f"{name:<17} best {best[name]:.2f} s  median {statistics.median(values):.2f} s")
+    difference = np.abs(results["every position"] - results["scored positions"]).max()  # both in item order
+    print(
+        f"speed-up (best): {best['every position'] / best['scored positions']:.2f}x; "
+        f"largest score difference {difference:.2e}"
     )
     print(
         f"torch threads {torch.get_num_threads()}; "
