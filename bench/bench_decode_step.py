@@ -30,9 +30,10 @@ def main() -> None:
     from neuronoverlap.evaluation.generate import shared_prefix_of
     from neuronoverlap.models import load_model
     from neuronoverlap.models.prefix import suffix_batch, token_ids
+    from neuronoverlap.threads import set_threads
     from test_prefix_reuse import study_prompts
 
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)  # kept by load_model (torch.set_num_threads alone was reset by it)
     model = load_model(args.model)
     prompts = study_prompts([("de", "fr")], 16)[0]
     prefix = shared_prefix_of(model, prompts, True)

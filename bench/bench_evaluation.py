@@ -37,7 +37,9 @@ def main() -> None:
     from neuronoverlap.models import load_model
 
     if args.threads:
-        torch.set_num_threads(args.threads)
+        from neuronoverlap.threads import set_threads
+
+        set_threads(args.threads)  # kept by load_model (torch.set_num_threads alone was reset by it)
     started = time.perf_counter()
     model = load_model("embedded", device=args.device)
     load_seconds = time.perf_counter() - started

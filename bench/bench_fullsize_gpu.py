@@ -256,7 +256,9 @@ def main(argv: list[str] | None = None) -> list[tuple[str, str, str]]:
     device = "cpu" if args.dry_run or not torch.cuda.is_available() else "cuda"
     if device == "cpu" and not args.dry_run:
         parser.error("no CUDA device: run with --dry-run to check the script on the CPU")
-    torch.set_num_threads(args.threads)
+    from neuronoverlap.threads import set_threads
+
+    set_threads(args.threads)  # kept by load_model (torch.set_num_threads alone was reset by it)
     dtype_name = "bfloat16" if device == "cuda" else "float32"
     dtype = getattr(torch, dtype_name)
     clock = Clock(device)

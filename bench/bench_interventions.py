@@ -66,7 +66,9 @@ def main() -> None:
     from neuronoverlap.versions import library_versions
 
     if args.threads:
-        torch.set_num_threads(args.threads)
+        from neuronoverlap.threads import set_threads
+
+        set_threads(args.threads)  # kept by load_model (torch.set_num_threads alone was reset by it)
     model = load_model(args.model, device=args.device)
     if args.length_order:
         return length_order(model, args)
@@ -142,13 +144,42 @@ def main() -> None:
     print(f"load: {os.getloadavg()}")
 
 
+def every_position_scores(model, texts):
+    """The items' scores in item order (batches of 8 as given, no length sorting), from logits
+    at every position: the way `score_texts` scored before it sorted by length and kept only the
+    positions it reads."""
+    import torch
+
+    from neuronoverlap.interventions.scoring import forward_logits, item_nll
+
+    out = []
+    with torch.inference_mode():
+        for ids, attention, scored in texts.batches(8, model.device):
+            out.append(item_nll(forward_logits(model, ids, attention), ids, scored, texts.reduce).double())
+    return torch.cat(out).numpy()
+
+
+def side_by_side(runs: dict, repeats: int) -> tuple[dict, dict]:
+    """Each of `runs` (name -> call) once per round, the order reversed every other round so that
+    all see the same machine load: (name -> seconds per round, name -> last result)."""
+    times: dict = {name: [] for name in runs}
+    results: dict = {}
+    for round_index in range(repeats):
+        for name, run in list(runs.items())[:: 1 - 2 * (round_index % 2)]:
+            start = time.perf_counter()
+            results[name] = run()
+            times[name].append(time.perf_counter() - start)
+            print(f"  {name}: {times[name][-1]:.2f} s", flush=True)
+    return times, results
+
+
 def length_order(model, args) -> None:
     """Whole sentences in batches of 8: item order (every batch padded to its longest sentence)
     against `score_texts`'s length order, alternating rounds; the scores must agree."""
     import numpy as np
     import torch
 
-    from neuronoverlap.interventions.scoring import forward_logits, item_nll, score_texts, sentence_texts
+    from neuronoverlap.interventions.scoring import score_texts, sentence_texts
     from neuronoverlap.probes import flores_sentences
     from neuronoverlap.versions import library_versions
 
@@ -156,25 +187,12 @@ def length_order(model, args) -> None:
     texts = sentence_texts(model, sentences, max_tokens=128)
 
     def item_order():
-        out = []
-        with torch.inference_mode():
-            for ids, attention, scored in texts.batches(8, model.device):
-                out.append(item_nll(forward_logits(model, ids, attention), ids, scored, "mean").double())
-        return torch.cat(out).numpy()
+        return every_position_scores(model, texts)
 
     def by_length():
         return score_texts(model, texts, batch_size=8)
 
-    times = {"item order": [], "length order": []}
-    results = {}
-    for round_index in range(args.repeats):
-        for name, run in (("item order", item_order), ("length order", by_length))[
-            :: 1 - 2 * (round_index % 2)
-        ]:
-            start = time.perf_counter()
-            results[name] = run()
-            times[name].append(time.perf_counter() - start)
-            print(f"  {name}: {times[name][-1]:.2f} s", flush=True)
+    times, results = side_by_side({"item order": item_order, "length order": by_length}, args.repeats)
     padded = sum(8 * max(len(s) for s in texts.sequences[i : i + 8]) for i in range(0, len(texts), 8))
     ordered = sorted(len(s) for s in texts.sequences)
     padded_sorted = sum(8 * max(ordered[i : i + 8]) for i in range(0, len(ordered), 8))
@@ -203,7 +221,7 @@ def gold_positions(model, args) -> None:
     import torch
 
     from neuronoverlap.evaluation.bli import PROMPT_STYLES, direct_prefix
-    from neuronoverlap.interventions.scoring import continuation_texts, forward_logits, item_nll, score_texts
+    from neuronoverlap.interventions.scoring import continuation_texts, score_texts
     from neuronoverlap.predictors.competence import leg_words
     from neuronoverlap.probes.prompts import render
     from neuronoverlap.versions import library_versions
@@ -215,25 +233,14 @@ def gold_positions(model, args) -> None:
     texts = continuation_texts(model, prompts, [dictionary.translations[w][0] for w in words])
 
     def every_position():
-        out = []
-        with torch.inference_mode():
-            for ids, attention, scored in texts.batches(8, model.device):
-                out.append(item_nll(forward_logits(model, ids, attention), ids, scored, "sum").double())
-        return torch.cat(out).numpy()
+        return every_position_scores(model, texts)
 
     def scored_only():
         return score_texts(model, texts, batch_size=8)
 
-    times = {"every position": [], "scored positions": []}
-    results = {}
-    for round_index in range(args.repeats):
-        for name, run in (("every position", every_position), ("scored positions", scored_only))[
-            :: 1 - 2 * (round_index % 2)
-        ]:
-            start = time.perf_counter()
-            results[name] = run()
-            times[name].append(time.perf_counter() - start)
-            print(f"  {name}: {times[name][-1]:.2f} s", flush=True)
+    times, results = side_by_side(
+        {"every position": every_position, "scored positions": scored_only}, args.repeats
+    )
     lengths = [len(s) for s in texts.sequences]
     print(
         f"{model.name}: {len(texts)} gold answers after de-fr study prompts, "

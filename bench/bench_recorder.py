@@ -66,7 +66,9 @@ def main() -> None:
     from neuronoverlap.probes import ProbeBatchStats, translation_probe_sets
 
     if args.threads:
-        torch.set_num_threads(args.threads)
+        from neuronoverlap.threads import set_threads
+
+        set_threads(args.threads)  # kept by load_model (torch.set_num_threads alone was reset by it)
     model = load_model(args.model)
     prompts = translation_probe_sets("en", "de", args.n, seed=0)[0].prompts
     stop = StopRule.named(args.stop_rule, max_new_tokens=args.max_new_tokens)

@@ -22,13 +22,12 @@ def main() -> None:
     parser.add_argument("--stop-rule", default="quote", choices=["quote", "reference"])
     args = parser.parse_args()
 
-    import torch
-
     from neuronoverlap.models import StopRule, load_model
     from neuronoverlap.models.generation import generate_tokens, teacher_forced_batch
     from neuronoverlap.probes import ProbeBatchStats, translation_probe_sets
+    from neuronoverlap.threads import set_threads
 
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)  # kept by load_model (torch.set_num_threads alone was reset by it)
     model = load_model(args.model)
     prompts = translation_probe_sets("en", "de", args.batch, seed=0)[0].prompts
     stop = StopRule.named(args.stop_rule)
