@@ -97,18 +97,9 @@ def forward_logits(
     keep: int | None = None,
 ) -> Float[Tensor, "b kept vocab"]:
     """Logits of a left-padded batch, no cache (grad as the caller has it): at every position,
-    or at the last `keep` (the unembedding of a 262k vocabulary at every position of a long
-    prompt is most of a forward; a continuation needs only its own positions')."""
-    width = input_ids.shape[1]
-    keep = None if keep is None or keep >= width else keep
-    kwargs: dict = {"attention_mask": attention_mask, "fwd_hooks": []}
-    if model.supports_kv_cache:  # TransformerBridge
-        kwargs.update(position_ids=positions_of(attention_mask), use_cache=False, return_type="logits")
-        if keep is not None:
-            kwargs["logits_to_keep"] = keep
-        return model.backend.run_with_hooks(input_ids, **kwargs)
-    logits = model.backend.run_with_hooks(input_ids, **kwargs)  # TransformerLens 3.x: all positions
-    return logits if keep is None else logits[:, -keep:]
+    or at the last `keep` (`NeuronModel.logits`; the unembedding of a 262k vocabulary at every
+    position of a long prompt is most of a forward, and a continuation needs only its own)."""
+    return model.logits(input_ids, attention_mask, positions_of(attention_mask), keep)
 
 
 def kept_positions(scored: Bool[Tensor, "b pos"]) -> int:

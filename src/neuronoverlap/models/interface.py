@@ -163,19 +163,34 @@ class NeuronModel:
         when given) and the cache for the next step (None without a cache).
         """
         keep = logits_to_keep if logits_to_keep is not None else (1 if last_logits_only else None)
+        if self._is_bridge and use_cache:
+            kwargs = {"logits_to_keep": keep} if keep is not None else {}
+            return self.backend.run_with_hooks(
+                input_ids,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                past_key_values=past,
+                return_type="logits_and_cache",
+                fwd_hooks=[],
+                **kwargs,
+            )
+        # no cache (TransformerLens 3.x HookedTransformer has none: the caller re-runs the sequence)
+        return self.logits(input_ids, attention_mask, position_ids, keep), None
+
+    def logits(
+        self,
+        input_ids: Int[Tensor, "batch pos"],
+        attention_mask: Int[Tensor, "batch pos"],
+        position_ids: Int[Tensor, "batch pos"],
+        keep: int | None = None,
+    ) -> Float[Tensor, "batch kept vocab"]:
+        """One forward without a cache, no hooks of its own (an intervention's stay on), grad as
+        the caller has it: the logits of every position, or of the last `keep` (the unembedding
+        is computed only there on TransformerBridge; TransformerLens 3.x computes all, then
+        slices)."""
         if self._is_bridge:
             kwargs = {"logits_to_keep": keep} if keep is not None else {}
-            if use_cache:
-                return self.backend.run_with_hooks(
-                    input_ids,
-                    attention_mask=attention_mask,
-                    position_ids=position_ids,
-                    past_key_values=past,
-                    return_type="logits_and_cache",
-                    fwd_hooks=[],
-                    **kwargs,
-                )
-            logits = self.backend.run_with_hooks(
+            return self.backend.run_with_hooks(
                 input_ids,
                 attention_mask=attention_mask,
                 position_ids=position_ids,
@@ -184,10 +199,8 @@ class NeuronModel:
                 fwd_hooks=[],
                 **kwargs,
             )
-            return logits, None
-        # TransformerLens 3.x HookedTransformer: no HF cache; the caller re-runs the sequence.
         logits = self.backend.run_with_hooks(input_ids, attention_mask=attention_mask, fwd_hooks=[])
-        return (logits[:, -keep:] if keep is not None else logits), None
+        return logits[:, -keep:] if keep is not None else logits
 
     @torch.inference_mode()
     def record_forward(
