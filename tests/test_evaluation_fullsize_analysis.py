@@ -1,6 +1,7 @@
-"""The full-size study's pre-registered analysis (evaluation/fullsize_analysis.py): both stages and
-both phases end to end on tiny-llama, the scores phase blind to the evaluation results, the
-refusal without stage 2, and the decisions on constructed inputs."""
+"""The full-size study's pre-registered analysis (evaluation/fullsize_analysis.py, its phases in
+fullsize_scores.py and fullsize_tests.py): both stages and both phases end to end on tiny-llama,
+the scores phase blind to the evaluation results, the refusal without stage 2, and the decisions
+on constructed inputs."""
 
 from __future__ import annotations
 
@@ -11,15 +12,9 @@ import numpy as np
 import pytest
 
 from neuronoverlap.evaluation import fullsize
-from neuronoverlap.evaluation.fullsize_analysis import (
-    EXPLORATORY,
-    chain_results,
-    first_test,
-    main,
-    markdown_report,
-    ranked_shares,
-    second_test,
-)
+from neuronoverlap.evaluation.fullsize_analysis import main
+from neuronoverlap.evaluation.fullsize_report import EXPLORATORY, markdown_report
+from neuronoverlap.evaluation.fullsize_tests import chain_results, first_test, ranked_shares, second_test
 from neuronoverlap.evaluation.study import PairData
 
 QUICK_SCORES = ["--predictor-n", "2", "--random-sets", "9", "--selection-bootstrap", "3", "--corpus-n", "8"]

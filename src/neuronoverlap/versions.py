@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 from importlib import metadata
+from pathlib import Path
 
 #: The libraries whose behaviour changes what the toolkit records or computes.
 TRACKED = ("torch", "transformers", "transformer-lens", "tokenizers", "numpy", "h5py")
@@ -17,6 +19,24 @@ def library_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[name] = "absent"
     return versions
+
+
+def source_commit() -> str | None:
+    """The git commit of this code (with '+dirty' when the checkout has uncommitted changes)."""
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+dirty" if dirty else "")
 
 
 def version_differences(stored: dict[str, str], current: dict[str, str] | None = None) -> list[str]:
