@@ -131,8 +131,8 @@ class SyntheticSets:
         return sets_from_probes(self.probe, "zh", "ja", BRIDGES, 0.01, None)
 
     def __call__(self, samples, rng):
+        from neuronoverlap.bridge.bootstrap import resample_units
         from neuronoverlap.bridge.loader import sets_from_probes
-        from neuronoverlap.bridge.scoring import resample_units
 
         chosen = {("zh", "ja"): samples[samples < self.n], ("ja", "zh"): samples[samples >= self.n] - self.n}
         units = np.tile(np.arange(self.n), 2)

@@ -235,7 +235,7 @@ def test_the_effect_is_flat_in_the_set_size_under_equal_dependence_and_z_is_not(
 def test_holm_matches_statsmodels():
     from statsmodels.stats.multitest import multipletests
 
-    from neuronoverlap.bridge.scoring import holm
+    from neuronoverlap.stats.multiplicity import holm
 
     rng = np.random.default_rng(0)
     for _ in range(20):
@@ -248,7 +248,7 @@ def test_holm_matches_statsmodels():
 def test_the_matched_pool_draws_from_the_bridges_activity_bins():
     """Random sets match B_l's bin counts; a bin holding little besides B's own neurons is merged
     with its neighbour, so the random sets are not B itself."""
-    from neuronoverlap.bridge.scoring import ACTIVITY_EDGES, MIN_POOL_FACTOR, _Layer, activity_bins
+    from neuronoverlap.bridge.calibration import ACTIVITY_EDGES, MIN_POOL_FACTOR, WindowLayer, activity_bins
 
     rng = np.random.default_rng(3)
     activity = rng.uniform(0, 0.5, size=D)
@@ -256,7 +256,7 @@ def test_the_matched_pool_draws_from_the_bridges_activity_bins():
     activity[30:50] = 0.97  # plenty of neurons in the 0.95-0.98 bin
     bins = activity_bins(activity)
     assert bins[10] == len(ACTIVITY_EDGES) - 2 and bins[30] == 12
-    lay = _Layer(
+    lay = WindowLayer(
         0, torch.zeros(D, 8), np.arange(N_O), {"b": np.array([10, 11, 12])}, 100, rng, bins=bins, n_draws=2
     )
     (key,) = lay.calibration

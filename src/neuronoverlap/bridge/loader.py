@@ -167,7 +167,7 @@ class SetResampler:
         return ProbeSamples(f"{x}-{y}", values[samples], tokens[samples])
 
     def __call__(self, samples: np.ndarray, rng: np.random.Generator):
-        from neuronoverlap.bridge.scoring import resample_units
+        from neuronoverlap.bridge.bootstrap import resample_units
 
         chosen = {}
         n_forward = len(self.probes[(self.src, self.tgt)][1])

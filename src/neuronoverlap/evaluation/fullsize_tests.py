@@ -69,7 +69,7 @@ def first_test(pairs, hsic, shares, *, n_permutations: int = 9999, seed: int = 0
             seed=seed,
         ),
     }
-    from neuronoverlap.bridge.scoring import holm  # the selection's own rule
+    from neuronoverlap.stats.multiplicity import holm  # the selection's own rule
 
     adjusted = holm({k: t.pvalue for k, t in tests.items()})
     out = {}

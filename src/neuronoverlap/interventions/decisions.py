@@ -39,7 +39,7 @@ def _excludes_zero(interval: Sequence[float]) -> bool:
 
 def lape_decisions(document: Mapping[str, Any]) -> dict[str, Any]:
     """Hypotheses 1 and 2 on a stored LAPE result (`intervene perplexity`, as its JSON)."""
-    from neuronoverlap.bridge.scoring import holm
+    from neuronoverlap.stats.multiplicity import holm
 
     if document.get("experiment") != "perplexity":
         raise InputError("hypotheses 1-2 read an `intervene perplexity` result")
