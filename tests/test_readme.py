@@ -78,6 +78,7 @@ def on_tiny(argv: list[str]) -> list[str]:
         "verify",
         "agreement",
         "export-neurons",
+        "pool-studies",
     )
     return [*argv, "--quiet"] if quiet else argv
 
@@ -96,7 +97,7 @@ def test_the_readme_blocks_are_the_ones_this_test_runs():
         "report",
         "latent",
     ]
-    assert [a[0] for a in command_lines(shell[3])] == ["validate", "validate"]
+    assert [a[0] for a in command_lines(shell[3])] == ["validate", "validate", "pool-studies"]
     assert len(blocks("python")) == 1
 
 

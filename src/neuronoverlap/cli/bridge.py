@@ -1,4 +1,5 @@
-"""`select-bridge` and `validate`: choose a pair's bridge by HSIC, and test that choice."""
+"""`select-bridge`, `validate` and `pool-studies`: choose a pair's bridge by HSIC, test that
+choice, and pool finished studies again."""
 
 from __future__ import annotations
 
@@ -120,6 +121,44 @@ def add_parsers(sub) -> None:
     )
     add_prefix_cache_option(p)
     opt.add_run_options(p)
+
+    p = opt.add_command(
+        sub,
+        "pool-studies",
+        run_pool_studies,
+        help="pool finished validation studies again: several folders, or a subset of pairs",
+        description="Read the stored answers of one or more finished `validate` folders (e.g. the "
+        "full-size study's two stages) and pool them as one study, over every pair or the pairs "
+        "named: the same per-pair table, held-out regret, paired differences with word and "
+        "pairs-and-words intervals, and Kendall tau as validate prints. No model runs. The "
+        "folders must share the model and the protocol (prompts, example seeds, answer length, "
+        "word kind); the first folder's analysis settings are used. See docs/evaluation.md.",
+    )
+    p.add_argument("folders", nargs="+", metavar="FOLDER", help="validate output folders")
+    p.add_argument(
+        "--pairs", default=None, help="comma list of the pairs to pool, e.g. de-fr,de-it (default: all)"
+    )
+    p.add_argument("--json", default=None, help="also write the pooled summary to this JSON file")
+
+
+def run_pool_studies(args) -> int:
+    import json
+    from pathlib import Path
+
+    from neuronoverlap.evaluation.pooled import pool_studies
+    from neuronoverlap.evaluation.validation import study_table
+
+    pairs = None if args.pairs is None else [p.strip() for p in args.pairs.split(",") if p.strip()]
+    result = pool_studies(args.folders, pairs)
+    print(study_table(result))
+    if args.json:
+        path = Path(args.json)
+        if path.is_dir():
+            raise InputError(f"--json {path} is a folder; name a file")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {path}")
+    return 0
 
 
 def run_select_bridge(args) -> int:

@@ -255,7 +255,5 @@ def study_rankings(
 
 def study_config(out: str | os.PathLike[str]) -> StudyConfig:
     """The `StudyConfig` a study folder was run with (so the chain reuses its cached step 1)."""
-    saved = json.loads((Path(out) / "validate.json").read_text(encoding="utf-8"))["config"]
-    saved["prompts"] = BLIPrompts(**saved["prompts"])
-    saved["example_seeds"] = tuple(saved["example_seeds"])
-    return StudyConfig(**saved)
+    saved = json.loads((Path(out) / "validate.json").read_text(encoding="utf-8"))
+    return StudyConfig.from_dict(saved["config"])

@@ -73,6 +73,15 @@ class StudyConfig:
     exclude: tuple[tuple[str, int, int], ...] = ()
     logprob: bool = True  # also the gold log-prob of zero-shot and every step 2 (no generation)
 
+    @classmethod
+    def from_dict(cls, saved: Mapping) -> StudyConfig:
+        """The config a validate.json recorded (`"config"`)."""
+        saved = dict(saved)
+        saved["prompts"] = BLIPrompts(**saved["prompts"])
+        saved["example_seeds"] = tuple(saved["example_seeds"])
+        saved["exclude"] = tuple(tuple(e) for e in saved.get("exclude", ()))
+        return cls(**saved)
+
     def check(self) -> None:
         self.prompts.check()
         if not self.example_seeds or len(set(self.example_seeds)) != len(self.example_seeds):

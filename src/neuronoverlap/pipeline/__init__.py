@@ -26,7 +26,7 @@ from neuronoverlap.pipeline.recording import (
 from neuronoverlap.pipeline.report import report
 from neuronoverlap.pipeline.scale import record_probe_shard, record_probes_on_ray
 from neuronoverlap.pipeline.spectrum import spectrum, spectrum_with_intervals
-from neuronoverlap.pipeline.validation import validate
+from neuronoverlap.pipeline.validation import pool_studies, validate
 
 __all__ = [
     "BridgeOptions",
@@ -45,6 +45,7 @@ __all__ = [
     "missing_probe_pairs",
     "model_of_store",
     "pair_codes",
+    "pool_studies",
     "record_corpora",
     "record_probe_shard",
     "record_probes",

@@ -84,3 +84,11 @@ def validate(
         )
     result = summarise_study(runs, scores, config, loaded, predictors=table)
     return result, runs, write_study(result, runs, out)
+
+
+def pool_studies(folders: Sequence[str | Path], pairs: Sequence[str] | None = None) -> dict:
+    """Finished study folders pooled again as one study, over every pair or `pairs` (no model
+    runs; `evaluation.pooled`): validate.json's layout plus `pooled_from`."""
+    from neuronoverlap.evaluation.pooled import pool_studies as pool
+
+    return pool(folders, pairs)

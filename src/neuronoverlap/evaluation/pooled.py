@@ -1,0 +1,137 @@
+"""Finished validation studies read again, without the model: one or several study folders
+(`validate --out`, the full-size study's stages) pooled as one study, over all their pairs or a
+subset. The pooled summary is `validation.summarise_study` on the stored answers, with each
+pair's stored selection scores and, where every folder has them, its predictor scores; so a
+folder pooled alone, over all its pairs, gives its own validate.json's pooled numbers again.
+
+The folders must share the model (its fingerprint) and the protocol (`PROTOCOL`: the prompts,
+example seeds, answer length and word kind): answers of different protocols or models are not
+one sample. Their word samples may differ (`n`, `seed`, `exclude`: the full-size study's two
+stages). The pooled analysis (halvings, bootstrap, permutations, level, seed) is the first
+folder's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from neuronoverlap.errors import InputError
+from neuronoverlap.evaluation.validation import PairRun, StudyConfig, summarise_study
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"no {path}: not a finished study folder (`neuronoverlap validate --out`)") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"unreadable {path}: {exc}") from None
+    if not isinstance(document, dict):
+        raise InputError(f"{path} is not a study file (a JSON object was expected)")
+    return document
+
+
+class StudyFolder:
+    """One finished study folder: its validate.json and its pairs' stored answers."""
+
+    def __init__(self, folder: str | os.PathLike[str]):
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise InputError(f"no study folder {self.folder}")
+        self.summary = _read_json(self.folder / "validate.json")
+        if self.summary.get("task") != "validate":
+            raise InputError(f"{self.folder / 'validate.json'} is not a validation study's summary")
+        self.runs: dict[str, PairRun] = {}
+        for name in self.summary.get("pairs", {}):
+            data = _read_json(self.folder / "pairs" / f"{name}.json")
+            try:
+                self.runs[name] = PairRun(**data)
+            except TypeError as exc:
+                raise InputError(f"{self.folder / 'pairs' / f'{name}.json'} is damaged: {exc}") from None
+        if not self.runs:
+            raise InputError(f"{self.folder / 'validate.json'} lists no pair")
+
+    @property
+    def config(self) -> dict:
+        return self.summary["config"]
+
+    @property
+    def fingerprint(self) -> str | None:
+        return (self.summary.get("model") or {}).get("fingerprint")
+
+    def study_config(self) -> StudyConfig:
+        return StudyConfig.from_dict(self.config)
+
+    def scores(self, name: str) -> Mapping[str, float] | None:
+        return self.summary["pairs"][name].get("scores")
+
+
+#: The config fields that make answers comparable: the folders pooled must agree on them.
+PROTOCOL = ("prompts", "example_seeds", "max_new_tokens", "identical")
+
+
+def _same_protocol(folders: Sequence[StudyFolder]) -> None:
+    first = folders[0]
+    for other in folders[1:]:
+        differ = [k for k in PROTOCOL if first.config.get(k) != other.config.get(k)]
+        if differ:
+            raise InputError(
+                f"{first.folder} and {other.folder} ran different protocols ({', '.join(differ)} differ): "
+                "their answers are not one study"
+            )
+        if first.fingerprint != other.fingerprint:
+            raise InputError(
+                f"{first.folder} is of model {first.fingerprint}, {other.folder} of {other.fingerprint}"
+            )
+
+
+def _chosen(folders: Sequence[StudyFolder], pairs: Sequence[str] | None) -> dict[str, StudyFolder]:
+    """pair name -> its folder, in the folders' order; only `pairs` when given."""
+    owner: dict[str, StudyFolder] = {}
+    for f in folders:
+        for name in f.runs:
+            if name in owner:
+                raise InputError(f"pair {name} is in both {owner[name].folder} and {f.folder}")
+            owner[name] = f
+    if pairs is None:
+        return owner
+    unknown = [p for p in pairs if p not in owner]
+    if unknown:
+        raise InputError(f"no pair {', '.join(unknown)} in the study folders (they hold {', '.join(owner)})")
+    if len(set(pairs)) != len(pairs):
+        raise InputError("a pair is named twice in --pairs")
+    return {p: owner[p] for p in pairs}
+
+
+def pool_studies(folders: Sequence[str | os.PathLike[str]], pairs: Sequence[str] | None = None) -> dict:
+    """The pooled summary (validate.json's layout) of finished study folders, over `pairs`
+    (names such as 'de-fr'; default every pair), plus `pooled_from` (the folders and pairs).
+    Predictor rules are judged only when every folder stored them."""
+    if not folders:
+        raise InputError("no study folder given")
+    studies = [StudyFolder(f) for f in folders]
+    _same_protocol(studies)
+    owner = _chosen(studies, pairs)
+    if not owner:
+        raise InputError("no pair to pool")
+    runs = {name: f.runs[name] for name, f in owner.items()}
+    selection = {name: f.scores(name) for name, f in owner.items()}
+    predictors = None
+    if all("predictor_scores" in f.summary for f in studies):
+        predictors = {}
+        for f in studies:
+            for rule, per_pair in f.summary["predictor_scores"].items():
+                for name, scores in per_pair.items():
+                    if name in runs:
+                        predictors.setdefault(rule, {})[name] = scores
+    result = summarise_study(runs, selection, studies[0].study_config(), predictors=predictors)
+    result["model"] = studies[0].summary.get("model")
+    result["pooled_from"] = {
+        "folders": [str(f.folder) for f in studies],
+        "pairs": {name: str(f.folder) for name, f in owner.items()},
+        "predictors": "judged" if predictors is not None else "not stored in every folder",
+    }
+    return result
