@@ -31,11 +31,11 @@ def plain(value):
     return json.loads(json.dumps(value))
 
 
-def study(model, folder, pairs, config=CONFIG):
+def study(model, folder, pairs, config=CONFIG, with_predictors=True):
     """A finished study folder (answers, validate.json) and its runs."""
     runs = run_study(model, pairs, BRIDGES, folder, config, progress=False)
     scores = {name: SCORES[name] for name in runs}
-    predictors = {rule: {n: v[n] for n in runs} for rule, v in PREDICTORS.items()}
+    predictors = _predictors(list(runs)) if with_predictors else None
     result = summarise_study(runs, scores, config, model, predictors=predictors)
     write_study(result, runs, folder)
     return result, runs
@@ -43,10 +43,11 @@ def study(model, folder, pairs, config=CONFIG):
 
 @pytest.fixture(scope="module")
 def folders(tiny_llama, tmp_path_factory):
-    """Two finished folders with different word samples (seed): de-fr and de-it; fr-it."""
+    """Two finished folders with different word samples (seed): de-fr and de-it, with predictor
+    scores; fr-it, without."""
     root = tmp_path_factory.mktemp("pooled")
     one = study(tiny_llama, root / "one", [("de", "fr"), ("de", "it")])
-    two = study(tiny_llama, root / "two", [("fr", "it")], replace(CONFIG, seed=3))
+    two = study(tiny_llama, root / "two", [("fr", "it")], replace(CONFIG, seed=3), with_predictors=False)
     return root, one, two
 
 
@@ -70,8 +71,11 @@ def test_a_subset_and_two_folders_pool_their_answers(folders):
         assert plain(subset[key]) == plain(direct[key]), key
     both = pool_studies([root / "one", root / "two"])
     runs = {**runs_one, **runs_two}
-    direct = summarise_study(runs, {n: SCORES[n] for n in runs}, CONFIG, predictors=_predictors(list(runs)))
+    # fr-it's folder stored no predictor scores: the study's own rules are judged, no predictor
+    direct = summarise_study(runs, {n: SCORES[n] for n in runs}, CONFIG, predictors={})
     assert list(both["pairs"]) == ["de-fr", "de-it", "fr-it"]
+    assert "hsic" in both["choice"]["measures"] and "made-up" not in both["choice"]["measures"]
+    assert both["pooled_from"]["predictors"].startswith("not stored in every folder")
     for key in POOLED_KEYS:
         assert plain(both[key]) == plain(direct[key]), key
     assert both["pooled_from"]["pairs"]["fr-it"] == str(root / "two")

@@ -109,7 +109,7 @@ def _chosen(folders: Sequence[StudyFolder], pairs: Sequence[str] | None) -> dict
 def pool_studies(folders: Sequence[str | os.PathLike[str]], pairs: Sequence[str] | None = None) -> dict:
     """The pooled summary (validate.json's layout) of finished study folders, over `pairs`
     (names such as 'de-fr'; default every pair), plus `pooled_from` (the folders and pairs).
-    Predictor rules are judged only when every folder stored them."""
+    `choice` judges the study's own rules, and the predictor rules when every folder stored them."""
     if not folders:
         raise InputError("no study folder given")
     studies = [StudyFolder(f) for f in folders]
@@ -119,9 +119,11 @@ def pool_studies(folders: Sequence[str | os.PathLike[str]], pairs: Sequence[str]
         raise InputError("no pair to pool")
     runs = {name: f.runs[name] for name, f in owner.items()}
     selection = {name: f.scores(name) for name, f in owner.items()}
-    predictors = None
-    if all("predictor_scores" in f.summary for f in studies):
-        predictors = {}
+    # the study's own rules (english, random, step-1, typology, hsic) are always judged by hit,
+    # regret, NDCG and tau; predictor rules only when every folder stored their scores
+    predictors: dict[str, dict[str, Mapping[str, float]]] = {}
+    stored = all("predictor_scores" in f.summary for f in studies)
+    if stored:
         for f in studies:
             for rule, per_pair in f.summary["predictor_scores"].items():
                 for name, scores in per_pair.items():
@@ -132,6 +134,6 @@ def pool_studies(folders: Sequence[str | os.PathLike[str]], pairs: Sequence[str]
     result["pooled_from"] = {
         "folders": [str(f.folder) for f in studies],
         "pairs": {name: str(f.folder) for name, f in owner.items()},
-        "predictors": "judged" if predictors is not None else "not stored in every folder",
+        "predictors": "judged" if stored else "not stored in every folder: the study's own rules only",
     }
     return result
