@@ -42,7 +42,8 @@ def main() -> None:
     import torch
     import transformers
 
-    from neuronoverlap.evaluation.validation import GenerationCache, StudyConfig, run_study
+    from neuronoverlap.evaluation.generation_cache import GenerationCache
+    from neuronoverlap.evaluation.validation import StudyConfig, run_study
     from neuronoverlap.models import load_model
 
     model = load_model(args.model, device=args.device)

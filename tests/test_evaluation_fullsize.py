@@ -37,9 +37,11 @@ def test_composed_pairs_are_chosen_on_zero_shot_alone():
 def test_the_new_test_words_leave_out_the_earlier_run_and_are_distinct(tiny_llama, tmp_path, monkeypatch):
     """de-fr: the 300 words are disjoint from the 150 of `-n 150 --seed 0 --non-identical-only`
     (and so from its first 40), all non-identical, and drawn from the rest of the split."""
-    import neuronoverlap.evaluation.validation as validation
+    import neuronoverlap.evaluation.generation_cache as generation_cache
 
-    monkeypatch.setattr(validation, "generate_texts", lambda model, prompts, *a, **k: [" x\n"] * len(prompts))
+    monkeypatch.setattr(
+        generation_cache, "generate_texts", lambda model, prompts, *a, **k: [" x\n"] * len(prompts)
+    )
     earlier_config = StudyConfig(example_seeds=(0,), n=150, seed=0, identical=False)
     new_config = StudyConfig(
         example_seeds=(0,), n=300, seed=25, identical=False, exclude=(("de-fr", *EARLIER["de-fr"]),)

@@ -13,7 +13,8 @@ import pytest
 from neuronoverlap.cli import main
 from neuronoverlap.errors import InputError
 from neuronoverlap.evaluation.pooled import pool_studies
-from neuronoverlap.evaluation.validation import StudyConfig, run_study, summarise_study, write_study
+from neuronoverlap.evaluation.study_output import write_study
+from neuronoverlap.evaluation.validation import StudyConfig, run_study, summarise_study
 
 CONFIG = StudyConfig(
     example_seeds=(0, 1), n=6, max_new_tokens=3, n_splits=10, n_bootstrap=50, n_permutations=99

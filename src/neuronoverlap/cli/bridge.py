@@ -146,7 +146,7 @@ def run_pool_studies(args) -> int:
     from pathlib import Path
 
     from neuronoverlap.evaluation.pooled import pool_studies
-    from neuronoverlap.evaluation.validation import study_table
+    from neuronoverlap.evaluation.study_output import study_table
 
     pairs = None if args.pairs is None else [p.strip() for p in args.pairs.split(",") if p.strip()]
     result = pool_studies(args.folders, pairs)
@@ -195,7 +195,8 @@ def run_validate(args) -> int:
     from dataclasses import replace
 
     from neuronoverlap.evaluation.bli import PROMPT_STYLES
-    from neuronoverlap.evaluation.validation import StudyConfig, study_table
+    from neuronoverlap.evaluation.study_output import study_table
+    from neuronoverlap.evaluation.validation import StudyConfig
     from neuronoverlap.languages import parse_languages, parse_pair
     from neuronoverlap.pipeline import validate
 

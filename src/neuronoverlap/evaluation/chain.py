@@ -31,8 +31,9 @@ from tqdm.auto import tqdm
 from neuronoverlap.errors import InputError
 from neuronoverlap.evaluation.bli import BLIPrompts, direct_prefix
 from neuronoverlap.evaluation.extraction import extract_answer, extract_bridge_word, is_hit
+from neuronoverlap.evaluation.generation_cache import GenerationCache
 from neuronoverlap.evaluation.protocol import load_examples
-from neuronoverlap.evaluation.validation import GenerationCache, PairRun, StudyConfig
+from neuronoverlap.evaluation.validation import PairRun, StudyConfig
 from neuronoverlap.models import NeuronModel, StopRule
 from neuronoverlap.probes.prompts import language_label, render
 
@@ -201,7 +202,7 @@ def compare_chain(
 
 
 def load_runs(out: str | os.PathLike[str]) -> dict[str, PairRun]:
-    """The study's runs from `out`/pairs/*.json (written by `validation.write_study`)."""
+    """The study's runs from `out`/pairs/*.json (written by `study_output.write_study`)."""
     folder = Path(out) / "pairs"
     files = sorted(folder.glob("*.json"))
     if not files:

@@ -228,7 +228,7 @@ def study_probes(args):
 def run(args) -> dict:
     """Screen, choose, and run the study (stage 2: no screening); returns the plan (and writes
     `plan.json`, stage 2 `plan-stage2.json`)."""
-    from neuronoverlap.evaluation.validation import study_table
+    from neuronoverlap.evaluation.study_output import study_table
     from neuronoverlap.options import BridgeOptions
     from neuronoverlap.pipeline import validate
     from neuronoverlap.pipeline.model import ModelSource

@@ -8,7 +8,7 @@ source words per *source language*, shared by every condition of every pair with
 primary metric is p@1 on the non-identical test words (identical ones reported apart); all
 test words of the MUSE split unless `n` is given.
 
-Work is shared and cached: generations live in `GenerationCache` files keyed by model, prefix
+Work is shared and cached: generations live in `generation_cache.GenerationCache` files keyed by model, prefix
 and stop rule, so the step-1 translations src -> B are computed once for every pair with source
 src (and never again on a rerun); within one source and seed, zero-shot and every step 1 go
 through one batched generation pass, every step 2 through a second.
@@ -16,7 +16,6 @@ through one batched generation pass, every step 2 through a second.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -38,18 +37,14 @@ from neuronoverlap.evaluation.bli import (
     render_bridged,
 )
 from neuronoverlap.evaluation.extraction import extract_answer, extract_bridge_word, is_hit
-from neuronoverlap.evaluation.generate import generate_texts
-from neuronoverlap.evaluation.logprob import gold_logprobs
+from neuronoverlap.evaluation.generation_cache import GenerationCache
 from neuronoverlap.evaluation.protocol import is_identical, load_examples
 from neuronoverlap.evaluation.results import ZERO_SHOT, bridge_condition, model_description
 from neuronoverlap.evaluation.study import RULES, PairData, StudySummary, fixed_choice, pool
 from neuronoverlap.languages import get_language
 from neuronoverlap.models import NeuronModel, StopRule
-from neuronoverlap.numbers import p_is, permutation_floor
 from neuronoverlap.probes.prompts import render
 from neuronoverlap.versions import library_versions
-
-CACHE_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -95,130 +90,6 @@ class StudyConfig:
         ):
             if value is not None and value < 1:
                 raise InputError(f"{name} must be at least 1, got {value}")
-
-
-class GenerationCache:
-    """Greedy generations (and gold log-probs) on disk: one JSON file per (model, dtype, stop
-    rule, prefix), mapping each query to its generated text (or its gold log-prob, in `lp-`
-    files). A rerun computes only what no file holds."""
-
-    def __init__(
-        self,
-        folder: str | os.PathLike[str],
-        model: NeuronModel,
-        stop: StopRule,
-        *,
-        prefix_cache: bool = True,
-    ):
-        self.folder = Path(folder)
-        self.model, self.stop, self.prefix_cache = model, stop, prefix_cache
-        self.identity = {
-            "format": CACHE_FORMAT,
-            "model": model.fingerprint(),
-            "dtype": str(model.dtype),
-            "stop": repr(stop),
-        }
-        self._loaded: dict[Path, dict[str, str]] = {}
-        self.n_generated = 0
-
-    def _path(self, prefix: str, label: str) -> Path:
-        key = json.dumps({**self.identity, "prefix": prefix}, sort_keys=True, ensure_ascii=False)
-        return self.folder / f"{label}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
-
-    def _outputs(self, path: Path) -> dict[str, str]:
-        if path not in self._loaded:
-            data = {}
-            if path.is_file():
-                try:
-                    data = json.loads(path.read_text(encoding="utf-8"))["outputs"]
-                except (OSError, ValueError, KeyError) as exc:
-                    raise InputError(f"unreadable generation cache {path}: {exc}; delete it") from None
-            self._loaded[path] = data
-        return self._loaded[path]
-
-    def _save(self, path: Path, prefix: str) -> None:
-        from neuronoverlap.store.journal import atomic_write_json
-
-        payload = {**self.identity, "prefix": prefix, "outputs": self._loaded[path]}
-        atomic_write_json(path, payload, indent=0)
-
-    def generate(
-        self,
-        requests: Sequence[tuple[str, str, Sequence[str]]],
-        batch_size: int,
-        progress: bool,
-        desc: str,
-    ) -> list[list[str]]:
-        """For each request (label, prefix, queries), the generations of prefix + query, from
-        the cache or generated, request by request (so that each pass shares its prefix,
-        `generate_texts`), in chunks of a few batches, each saved at once (an interrupted pass
-        keeps what it did)."""
-
-        def compute(prompts: list[str], _: list) -> list[str]:
-            return generate_texts(
-                self.model, prompts, self.stop, batch_size, False, prefix_cache=self.prefix_cache
-            )
-
-        return self._fill([(*r, None) for r in requests], batch_size, progress, desc, compute, True)
-
-    def score(
-        self,
-        requests: Sequence[tuple[str, str, Sequence[str], Sequence[Sequence[str]]]],
-        answer: str,
-        batch_size: int,
-        progress: bool,
-        desc: str,
-    ) -> list[list[float]]:
-        """For each request (label, prefix, queries, golds), the gold log-prob of each query
-        (`logprob.gold_logprobs`, golds written as `answer` renders them), cached as
-        generations are (files `lp-{label}-...`)."""
-
-        def compute(prompts: list[str], golds: list) -> list[float]:
-            values = gold_logprobs(
-                self.model,
-                prompts,
-                golds,
-                batch_size=batch_size,
-                prefix_cache=self.prefix_cache,
-                answer=answer,
-            )
-            return [float(v) for v in values]
-
-        labelled = [(f"lp-{label}", prefix, queries, golds) for label, prefix, queries, golds in requests]
-        return self._fill(labelled, batch_size, progress, desc, compute, False)
-
-    def _fill(
-        self, requests, batch_size: int, progress: bool, desc: str, compute, counted: bool
-    ) -> list[list]:
-        """Values of every (label, prefix, queries, extras) request, computing the missing ones
-        request by request in chunks of 8 batches (`compute(prompts, extras)`), each chunk saved."""
-        paths = [self._path(prefix, label) for label, prefix, _, _ in requests]
-        todo: dict[Path, tuple[str, dict[str, object]]] = {}
-        for path, (_, prefix, queries, extras) in zip(paths, requests, strict=True):
-            have = self._outputs(path)
-            missing = todo.setdefault(path, (prefix, {}))[1]
-            for i, q in enumerate(queries):
-                if q not in have:
-                    missing[q] = None if extras is None else extras[i]
-        total = sum(len(missing) for _, missing in todo.values())
-        chunk = 8 * batch_size
-        with tqdm(
-            total=total, desc=desc, unit="prompt", disable=not progress or not total, leave=False
-        ) as bar:
-            for path, (prefix, missing) in todo.items():
-                queries = list(missing)
-                for start in range(0, len(queries), chunk):
-                    part = queries[start : start + chunk]
-                    values = compute([prefix + q for q in part], [missing[q] for q in part])
-                    self._outputs(path).update(zip(part, values, strict=True))
-                    self._save(path, prefix)
-                    if counted:
-                        self.n_generated += len(part)
-                    bar.update(len(part))
-        return [
-            [self._outputs(path)[q] for q in queries]
-            for path, (_, _, queries, _) in zip(paths, requests, strict=True)
-        ]
 
 
 @dataclass
@@ -557,100 +428,3 @@ def summarise_study(
         "logprob_agreement": _agreement(pairs),
         **extra,
     }
-
-
-def study_table(result: dict) -> str:
-    """Plain-text tables: per pair (p@1 non-identical), and pooled per rule."""
-    rows = []
-    for name, p in result["pairs"].items():
-        accs = " ".join(f"{b} {a:.3f}" for b, a in p["accuracy"].items())
-        ranks = " ".join(
-            f"{rule} {c}(#{p['rank'].get(rule)})" for rule, c in p["choices"].items() if c is not None
-        )
-        rows.append(
-            f"{name}: n {p['n_non_identical']} non-identical (+{p['n_identical']}); "
-            f"zero-shot {p['zero_shot']:.3f}; {accs}"
-        )
-        rows.append(f"    choices: {ranks}")
-    header = f"{'rule':<9} {'mean regret':>11}  {'CI (words)':<18} {'CI (pairs+words)':<18}"
-    rows.append(f"{header} {'top 2':>6} {'pairs':>5}")
-    for rule, v in result["rules"].items():
-        ci = f"[{v['ci_low']:+.3f}, {v['ci_high']:+.3f}]"
-        ci_pairs = f"[{v['ci_low_pairs']:+.3f}, {v['ci_high_pairs']:+.3f}]" if "ci_low_pairs" in v else ""
-        rows.append(
-            f"{rule:<9} {v['mean_regret']:>+11.3f}  {ci:<18} {ci_pairs:<18} {v['share_top2']:>6.2f} "
-            f"{v['n_pairs']:>5}"
-        )
-    for name, v in (result.get("differences") or {}).items():
-        a, b = name.split("-", 1)
-        rows.append(
-            f"p@1({a}'s choice) - p@1({b}'s choice): {v['difference']:+.3f} "
-            f"[{v['ci_low']:+.3f}, {v['ci_high']:+.3f}] words, "
-            f"[{v['ci_low_pairs']:+.3f}, {v['ci_high_pairs']:+.3f}] pairs+words ({v['n_pairs']} pairs)"
-        )
-    agreement = result.get("logprob_agreement")
-    if agreement:
-        rows.append(
-            f"best bridge by gold log-prob = best by p@1 on {agreement['n_agree']} of "
-            f"{agreement['n_pairs']} pairs"
-        )
-    tau = result.get("kendall_tau")
-    if tau is not None:
-        n = tau.get("n_permutations")  # exact: the p-value itself; Monte Carlo: floored at 1 / (B + 1)
-        floor = permutation_floor(n) if n and not tau["exact"] else None
-        rows.append(
-            f"Kendall tau (selection score vs accuracy, mean over pairs): {tau['tau']:+.3f}, "
-            f"permutation {p_is(tau['pvalue'], floor=floor)} ({'exact' if tau['exact'] else 'Monte Carlo'})"
-        )
-    if "choice" in result:  # issue 27
-        from neuronoverlap.evaluation.choice import choice_table
-
-        rows.append(choice_table(result["choice"]))
-    return "\n".join(rows)
-
-
-def study_figure(result: dict) -> bytes:
-    """PNG: the rank of the selection's choice per pair (by p@1 on non-identical words), and each
-    rule's mean held-out regret with its interval."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
-    names = list(result["pairs"])
-    ranks = [result["pairs"][n]["rank"].get("hsic", 0) for n in names]
-    left.bar(names, ranks, color="tab:blue")
-    left.set_ylabel("rank of the HSIC choice (1 = best)")
-    left.set_ylim(0, max([len(result["pairs"][n]["bridges"]) for n in names]) + 0.5)
-    left.tick_params(axis="x", rotation=45)
-    rules = list(result["rules"])
-    means = [result["rules"][r]["mean_regret"] for r in rules]
-    errors = [
-        [m - result["rules"][r]["ci_low"] for r, m in zip(rules, means, strict=True)],
-        [result["rules"][r]["ci_high"] - m for r, m in zip(rules, means, strict=True)],
-    ]
-    right.bar(rules, means, yerr=errors, capsize=4, color="tab:orange")
-    right.axhline(0, color="black", linewidth=0.8)
-    right.set_ylabel("held-out regret (p@1)")
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    return buffer.getvalue()
-
-
-def write_study(result: dict, runs: Mapping[str, PairRun], out: str | os.PathLike[str]) -> dict:
-    """Write validate.json, validate.png and pairs/{pair}.json (every answer) under `out`."""
-    folder = Path(out)
-    (folder / "pairs").mkdir(parents=True, exist_ok=True)
-    paths = {"summary": folder / "validate.json", "figure": folder / "validate.png"}
-    paths["summary"].write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    paths["figure"].write_bytes(study_figure(result))
-    for name, r in runs.items():
-        (folder / "pairs" / f"{name}.json").write_text(
-            json.dumps(asdict(r), ensure_ascii=False) + "\n", encoding="utf-8"
-        )
-    return paths

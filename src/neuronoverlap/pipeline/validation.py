@@ -34,7 +34,8 @@ def validate(
     rules, on `predictor_n` train words where they run the model. `prefix_cache`: read each
     few-shot prefix once (False reads every prompt whole; the generations are the same).
     Returns (summary, runs, paths written)."""
-    from neuronoverlap.evaluation.validation import pair_bridges, run_study, summarise_study, write_study
+    from neuronoverlap.evaluation.study_output import write_study
+    from neuronoverlap.evaluation.validation import pair_bridges, run_study, summarise_study
 
     if not pairs:
         raise InputError("--pairs names no pair")
