@@ -1,6 +1,7 @@
-"""Where a study batch's time goes: the whole-prompt prefill, the suffix prefill after a shared
-prefix, and one cached decode step with 16 rows and with 1 row (reading the weights costs about
-the same for both on a CPU, which is why decode steps dominate once the prefix is reused).
+"""Where a study batch's time goes: the whole-prompt prefill, the shared prefix's cache copied to
+the batch's rows, the suffix prefill after it, and one cached decode step with 16 rows and with
+1 row, each timed without the copy of the cache it extends (reading the weights costs about the
+same for 16 rows as for 1 on a CPU, which is why decode steps dominate once the prefix is reused).
 
 Usage: .venv/bin/python bench/bench_decode_step.py [--model embedded] [--threads 1] [--repeats 3]
 """
@@ -40,19 +41,21 @@ def main() -> None:
     batch = model.encode(prompts)
     suffixes = suffix_batch(model, prefix, token_ids(model, prompts))
 
-    def best(run) -> float:
+    def best(run, prepare=lambda: None) -> float:
+        """The fastest of the repeats of `run(prepare())`; `prepare` (a fresh copy of a cache the
+        run extends) is not timed."""
         times = []
         for _ in range(args.repeats):
+            argument = prepare()
             started = time.perf_counter()
-            run()
+            run(argument)
             times.append(time.perf_counter() - started)
         return min(times)
 
-    whole = best(lambda: model.step(batch.input_ids, batch.attention_mask, batch.position_ids))
+    whole = best(lambda _: model.step(batch.input_ids, batch.attention_mask, batch.position_ids))
     suffix = best(
-        lambda: model.step(
-            suffixes.input_ids, suffixes.attention, suffixes.positions, past=prefix.expanded(16)
-        )
+        lambda past: model.step(suffixes.input_ids, suffixes.attention, suffixes.positions, past=past),
+        lambda: prefix.expanded(16),
     )
     logits, past = model.step(
         suffixes.input_ids, suffixes.attention, suffixes.positions, past=prefix.expanded(16)
@@ -61,11 +64,14 @@ def main() -> None:
     attention = torch.cat([suffixes.attention, torch.ones_like(token)], dim=1)
     position = suffixes.positions[:, -1:] + 1
 
-    def step(rows: int):
+    def step(rows: int) -> float:
         cache = copy.deepcopy(past)
         if rows < 16:
             cache.batch_select_indices(torch.arange(rows))
-        return lambda: model.step(token[:rows], attention[:rows], position[:rows], past=copy.deepcopy(cache))
+        return best(
+            lambda fresh: model.step(token[:rows], attention[:rows], position[:rows], past=fresh),
+            lambda: copy.deepcopy(cache),  # the step extends its cache: a fresh copy each time
+        )
 
     print(
         f"model {model.fingerprint()}, torch {torch.__version__}, {args.threads} thread(s), "
@@ -75,9 +81,11 @@ def main() -> None:
     print("| forward | rows x tokens | seconds (best of repeats) |")
     print("|---|---|---|")
     print(f"| whole-prompt prefill | 16 x {batch.input_ids.shape[1]} | {whole:.3f} |")
+    expand = best(lambda _: prefix.expanded(16))
+    print(f"| the prefix's cache copied to 16 rows | 16 x {prefix.n_tokens} | {expand:.3f} |")
     print(f"| suffix prefill after the prefix | 16 x {suffixes.input_ids.shape[1]} | {suffix:.3f} |")
     for rows in (16, 1):
-        print(f"| one cached decode step | {rows} x 1 | {best(step(rows)):.3f} |")
+        print(f"| one cached decode step | {rows} x 1 | {step(rows):.3f} |")
 
 
 if __name__ == "__main__":
