@@ -6,7 +6,7 @@ files are refused with one line (exit 2 on the command line)."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import pytest
 
@@ -138,3 +138,11 @@ def test_pool_studies_command(folders, tmp_path, capsys):
     assert main(["pool-studies", str(root / "one"), "--pairs", "de-es"]) == 2
     assert "no pair de-es" in capsys.readouterr().err
     assert main(["pool-studies", str(root / "one"), "--json", str(tmp_path)]) == 2
+
+
+def test_a_config_comes_back_from_its_json_as_it_was():
+    """`StudyConfig.from_dict` reads what validate.json records (tuples as lists): equal configs."""
+    config = replace(CONFIG, exclude=(("de-fr", 150, 0), ("de-it", 150, 0)), identical=False)
+    saved = json.loads(json.dumps({**asdict(config), "prompts": asdict(config.prompts)}))
+    assert StudyConfig.from_dict(saved) == config
+    assert StudyConfig.from_dict({**saved, "exclude": []}) == replace(config, exclude=())
