@@ -164,15 +164,13 @@ class NeuronModel:
         """
         keep = logits_to_keep if logits_to_keep is not None else (1 if last_logits_only else None)
         if self._is_bridge and use_cache:
-            kwargs = {"logits_to_keep": keep} if keep is not None else {}
-            return self.backend.run_with_hooks(
+            return self._bridge_forward(
                 input_ids,
-                attention_mask=attention_mask,
-                position_ids=position_ids,
+                attention_mask,
+                position_ids,
+                keep,
                 past_key_values=past,
                 return_type="logits_and_cache",
-                fwd_hooks=[],
-                **kwargs,
             )
         # no cache (TransformerLens 3.x HookedTransformer has none: the caller re-runs the sequence)
         return self.logits(input_ids, attention_mask, position_ids, keep), None
@@ -189,18 +187,31 @@ class NeuronModel:
         is computed only there on TransformerBridge; TransformerLens 3.x computes all, then
         slices)."""
         if self._is_bridge:
-            kwargs = {"logits_to_keep": keep} if keep is not None else {}
-            return self.backend.run_with_hooks(
-                input_ids,
-                attention_mask=attention_mask,
-                position_ids=position_ids,
-                use_cache=False,
-                return_type="logits",
-                fwd_hooks=[],
-                **kwargs,
+            return self._bridge_forward(
+                input_ids, attention_mask, position_ids, keep, use_cache=False, return_type="logits"
             )
         logits = self.backend.run_with_hooks(input_ids, attention_mask=attention_mask, fwd_hooks=[])
         return logits[:, -keep:] if keep is not None else logits
+
+    def _bridge_forward(
+        self,
+        input_ids: Int[Tensor, "batch pos"],
+        attention_mask: Int[Tensor, "batch total"],
+        position_ids: Int[Tensor, "batch pos"],
+        keep: int | None,
+        **cache_options: Any,
+    ) -> Any:
+        """TransformerBridge's forward with no hooks of its own, unembedding only the last `keep`
+        positions when given; `cache_options` say whether it reads and returns a KV cache."""
+        kept = {"logits_to_keep": keep} if keep is not None else {}
+        return self.backend.run_with_hooks(
+            input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            fwd_hooks=[],
+            **cache_options,
+            **kept,
+        )
 
     @torch.inference_mode()
     def record_forward(
