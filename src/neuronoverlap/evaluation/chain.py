@@ -33,6 +33,7 @@ from neuronoverlap.evaluation.bli import BLIPrompts, direct_prefix
 from neuronoverlap.evaluation.extraction import extract_answer, extract_bridge_word, is_hit
 from neuronoverlap.evaluation.generation_cache import GenerationCache
 from neuronoverlap.evaluation.protocol import load_examples
+from neuronoverlap.evaluation.study_output import StudyFolder
 from neuronoverlap.evaluation.validation import PairRun, StudyConfig
 from neuronoverlap.models import NeuronModel, StopRule
 from neuronoverlap.probes.prompts import language_label, render
@@ -202,17 +203,8 @@ def compare_chain(
 
 
 def load_runs(out: str | os.PathLike[str]) -> dict[str, PairRun]:
-    """The study's runs from `out`/pairs/*.json (written by `study_output.write_study`)."""
-    folder = Path(out) / "pairs"
-    files = sorted(folder.glob("*.json"))
-    if not files:
-        raise InputError(f"{folder} holds no study pairs: run `neuronoverlap validate --out {out}` first")
-    runs = {}
-    for path in files:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        run = PairRun(**data)
-        runs[run.name] = run
-    return runs
+    """The study's runs in `out` (`study_output.StudyFolder`: the pairs its validate.json lists)."""
+    return StudyFolder(out).runs
 
 
 def chain_table(result: Mapping) -> str:

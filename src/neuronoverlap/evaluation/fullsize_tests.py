@@ -33,17 +33,13 @@ LEVEL = 0.05
 
 def _load_stage(out, stage: int):
     """(validate.json, runs) of one stage's study, or None when the folder holds no results."""
-    from neuronoverlap.evaluation.chain import load_runs
+    from neuronoverlap.evaluation.study_output import StudyFolder
 
     folder = stage_folder(out, stage)
-    path = folder / "validate.json"
-    if not path.is_file():
+    if not (folder / "validate.json").is_file():
         return None
-    try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"unreadable {path}: {exc}") from None
-    return summary, load_runs(folder)
+    study = StudyFolder(folder)
+    return study.summary, study.runs
 
 
 def ranked_shares(shares: Mapping[str, float | None]) -> dict[str, float]:

@@ -1,5 +1,5 @@
 """What a validation study writes and prints: validate.json, validate.png, the per-pair answer
-files and the plain-text tables."""
+files and the plain-text tables; and a finished study folder read back (`StudyFolder`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 
-from neuronoverlap.evaluation.validation import PairRun
+from neuronoverlap.errors import InputError
+from neuronoverlap.evaluation.validation import PairRun, StudyConfig
 from neuronoverlap.numbers import p_is, permutation_floor
 
 
@@ -108,3 +109,50 @@ def write_study(result: dict, runs: Mapping[str, PairRun], out: str | os.PathLik
             json.dumps(asdict(r), ensure_ascii=False) + "\n", encoding="utf-8"
         )
     return paths
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"no {path}: not a finished study folder (`neuronoverlap validate --out`)") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"unreadable {path}: {exc}") from None
+    if not isinstance(document, dict):
+        raise InputError(f"{path} is not a study file (a JSON object was expected)")
+    return document
+
+
+class StudyFolder:
+    """One finished study folder: its validate.json and its pairs' stored answers."""
+
+    def __init__(self, folder: str | os.PathLike[str]):
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise InputError(f"no study folder {self.folder}")
+        self.summary = _read_json(self.folder / "validate.json")
+        if self.summary.get("task") != "validate":
+            raise InputError(f"{self.folder / 'validate.json'} is not a validation study's summary")
+        self.runs: dict[str, PairRun] = {}
+        for name in self.summary.get("pairs", {}):
+            data = _read_json(self.folder / "pairs" / f"{name}.json")
+            try:
+                self.runs[name] = PairRun(**data)
+            except TypeError as exc:
+                raise InputError(f"{self.folder / 'pairs' / f'{name}.json'} is damaged: {exc}") from None
+        if not self.runs:
+            raise InputError(f"{self.folder / 'validate.json'} lists no pair")
+
+    @property
+    def config(self) -> dict:
+        return self.summary["config"]
+
+    @property
+    def fingerprint(self) -> str | None:
+        return (self.summary.get("model") or {}).get("fingerprint")
+
+    def study_config(self) -> StudyConfig:
+        return StudyConfig.from_dict(self.config)
+
+    def scores(self, name: str) -> Mapping[str, float] | None:
+        return self.summary["pairs"][name].get("scores")
