@@ -138,6 +138,11 @@ def test_pool_studies_command(folders, tmp_path, capsys):
     assert main(["pool-studies", str(root / "one"), "--pairs", "de-es"]) == 2
     assert "no pair de-es" in capsys.readouterr().err
     assert main(["pool-studies", str(root / "one"), "--json", str(tmp_path)]) == 2
+    summary = root / "one" / "validate.json"
+    before = summary.read_bytes()
+    assert main(["pool-studies", str(root / "one"), "--pairs", "de-fr", "--json", str(summary)]) == 2
+    assert "inside a study folder" in capsys.readouterr().err
+    assert summary.read_bytes() == before  # the study's own summary is not overwritten
 
 
 def test_a_config_comes_back_from_its_json_as_it_was():

@@ -149,12 +149,14 @@ def run_pool_studies(args) -> int:
     from neuronoverlap.evaluation.study_output import study_table
 
     pairs = None if args.pairs is None else [p.strip() for p in args.pairs.split(",") if p.strip()]
+    path = Path(args.json) if args.json else None
+    if path is not None and path.is_dir():
+        raise InputError(f"--json {path} is a folder; name a file")
+    if path is not None and any(path.resolve().is_relative_to(Path(f).resolve()) for f in args.folders):
+        raise InputError(f"--json {path} is inside a study folder pooled; name a file elsewhere")
     result = pool_studies(args.folders, pairs)
     print(study_table(result))
-    if args.json:
-        path = Path(args.json)
-        if path.is_dir():
-            raise InputError(f"--json {path} is a folder; name a file")
+    if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         print(f"wrote {path}")
