@@ -159,6 +159,45 @@ def test_paired_difference_and_hit_intervals_cover_at_the_nominal_rate():
     assert 0.82 <= covered_hit / reps <= 0.97
 
 
+@pytest.mark.slow
+def test_intervals_cover_at_the_full_size_studys_precision():
+    """Ten pairs of 300 words (the full-size study's shape): the 90% intervals of English's hit
+    and regret and of the second bridge's cover their truth (the mean of the estimate over many
+    simulated studies) in 0.82-0.98 of studies on average, none below 0.72. Measured with seeds
+    11-13: English's hit 0.86-0.91, regret 0.87-0.89; the second bridge's regret 0.89-0.91 and
+    its hit, a discrete statistic, 0.77-0.79 (under-covers). Before the halves of a resample were
+    its draws and the draws were centred on the estimate, English's hit covered in 0.39 of
+    studies (docs/evaluation.md, "Statistics")."""
+    names = [(f"s{i}", f"t{i}") for i in range(10)]
+    true = [0.30, 0.24, 0.22, 0.20]  # English first, as on the embedded model
+    pick_second = lambda p: np.array([0, 1, 0, 0], float)  # noqa: E731
+    rng = np.random.default_rng(11)
+
+    def study() -> list[PairData]:
+        return [simulate_pair(true, 300, rng, scores=pick_second, src=s, tgt=t) for s, t in names]
+
+    keys = [(r, m) for r in ("english", "hsic") for m in ("hit", "regret")]
+    points = [judge(study(), rules=("english", "hsic"), n_splits=4, n_bootstrap=1) for _ in range(200)]
+    truth = {(r, m): np.mean([p.measures[r][m].value for p in points]) for r, m in keys}
+    covered = dict.fromkeys(keys, 0)
+    reps = 150
+    for _ in range(reps):
+        s = judge(
+            study(),
+            rules=("english", "hsic"),
+            n_splits=4,
+            n_bootstrap=100,
+            bootstrap_splits=2,
+            confidence=0.9,
+        )
+        for r, m in keys:
+            e = s.measures[r][m]
+            covered[(r, m)] += e.low <= truth[(r, m)] <= e.high
+    coverage = {key: count / reps for key, count in covered.items()}
+    assert min(coverage.values()) >= 0.72, coverage
+    assert 0.82 <= np.mean(list(coverage.values())) <= 0.98, coverage
+
+
 finite = st.floats(-1, 1, allow_nan=False)
 estimates = st.builds(Estimate, finite, finite, finite, st.integers(1, 20))
 names = st.sampled_from(["english", "uriel", "latent", "cka"])

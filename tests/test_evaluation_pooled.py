@@ -134,6 +134,10 @@ def test_pool_studies_command(folders, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "mean regret" in printed and "pairs+words" in printed
     saved = json.loads(out.read_text(encoding="utf-8"))
+    for name in saved["differences"]:  # rule names with a hyphen (step-1) read back whole
+        a, b = (name.split("-step-1")[0], "step-1") if name.endswith("-step-1") else name.rsplit("-", 1)
+        assert f"p@1({a}'s choice) - p@1({b}'s choice)" in printed
+    assert "p@1(step-1's choice) - p@1(typology's choice)" in printed
     assert list(saved["pairs"]) == ["de-fr", "fr-it"]
     assert main(["pool-studies", str(root / "one"), "--pairs", "de-es"]) == 2
     assert "no pair de-es" in capsys.readouterr().err

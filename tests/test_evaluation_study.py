@@ -6,6 +6,7 @@ against Monte Carlo, calibrated under the null, powerful on a planted associatio
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -16,6 +17,8 @@ from scipy import stats
 from neuronoverlap.errors import InputError
 from neuronoverlap.evaluation.study import (
     PairData,
+    _split_weights,
+    debiased,
     held_out_regret,
     kendall_tau_b,
     pool,
@@ -192,3 +195,42 @@ def test_the_pairs_and_words_interval_is_wider_when_pairs_disagree():
     words, both = rule["ci_high"] - rule["ci_low"], rule["ci_high_pairs"] - rule["ci_low_pairs"]
     assert both > 2 * words
     assert rule["ci_low_pairs"] <= rule["mean_regret"] <= rule["ci_high_pairs"]
+
+
+@pytest.mark.parametrize("n", [40, 301])
+def test_a_resampled_half_is_as_noisy_as_a_real_half_and_independent_of_the_other(n):
+    """A real half is n // 2 words from the population, independent of the other half; in a
+    bootstrap resample each half must be n // 2 draws from the sample, independent of the other
+    (halving the words with their bootstrap counts as weights gave a half 1.5 times the variance
+    and the halves a correlation of -0.33, which shifted the intervals of regret and hit). Every
+    halving of a rep halves the same resample."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=n)
+    reps, splits = 4000, 2
+    wa, wb = _split_weights(n, reps, splits, rng, True)
+    assert wa.sum(axis=1) == pytest.approx(n // 2) and wb.sum(axis=1) == pytest.approx(n - n // 2)
+    same_resample = (wa + wb).reshape(reps, splits, n)
+    assert (same_resample == same_resample[:, :1]).all()
+    mean_a, mean_b = (wa @ x) / wa.sum(axis=1) - x.mean(), (wb @ x) / wb.sum(axis=1) - x.mean()
+    real_half_variance = x.var() / (n // 2)
+    assert mean_a.var() / real_half_variance == pytest.approx(1.0, abs=0.1)
+    assert abs(np.corrcoef(mean_a, mean_b)[0, 1]) < 0.06
+    # without resampling, the words themselves are halved (the point estimate's halvings)
+    wa, wb = _split_weights(n, 1, 50, rng, False)
+    assert ((wa + wb) == 1).all() and (wa.sum(axis=1) == n // 2).all()
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(st.lists(st.floats(-1, 1), min_size=1, max_size=9), min_size=1, max_size=4),
+    st.lists(st.floats(-1, 1), min_size=4, max_size=4),
+)
+def test_debiased_draws_have_the_estimate_as_their_median(rows, estimates):
+    width = max(map(len, rows))
+    draws = np.array([row + [math.nan] * (width - len(row)) for row in rows])
+    moved = debiased(draws, np.array(estimates[: len(rows)]))
+    assert np.isnan(moved).tolist() == np.isnan(draws).tolist()
+    for row, estimate in zip(moved, estimates, strict=False):
+        assert np.nanmedian(row) == pytest.approx(estimate, abs=1e-9)
+    same_shift = np.nanmax(moved - draws, axis=1) - np.nanmin(moved - draws, axis=1)
+    assert np.allclose(same_shift, 0, atol=1e-9)  # a shift only: the spread is kept

@@ -17,8 +17,9 @@ measure is taken on half B, where the gain of a bridge is its accuracy on B.
 - `tau`: Kendall's tau-b between the scores and the accuracies on B (NaN when either is
   constant; such halvings are left out of the mean).
 
-Pooled (`judge`): each measure's mean over pairs, with a percentile bootstrap interval
-that resamples the words of each pair with replacement (conditional on the pairs studied), and
+Pooled (`judge`): each measure's mean over pairs, with a bootstrap interval that resamples
+the words of each pair with replacement (conditional on the pairs studied; the resamples and
+their centring are `study.pool`'s), and
 for each rule the paired difference of its regret and the baseline's (always English) on the
 same resamples, with an interval: a rule beats the baseline when that interval lies below 0.
 """
@@ -40,6 +41,7 @@ from neuronoverlap.evaluation.study import (
     _oracle_value,
     _signs,
     _split_weights,
+    debiased,
 )
 from neuronoverlap.languages import taxonomy_distance
 
@@ -285,12 +287,13 @@ def judge(
         """Mean over the pairs having every key of `keys`, of sum(sign * value)."""
         have = [n for n in names if all(key in point[n] for _, key in keys)]
         values = [[point[n][key] for _, key in keys] for n in have]
-        per_pair = [sum(s * v for s, v in zip(sign, row, strict=True)) for row in values]
-        per_pair = [v for v in per_pair if not math.isnan(v)]
-        if not per_pair:
+        estimates = np.array([sum(s * v for s, v in zip(sign, row, strict=True)) for row in values])
+        per_pair = estimates[~np.isnan(estimates)]
+        if not per_pair.size:
             return None
-        stacked = np.array(
-            [sum(s * draws[n][key] for s, (_, key) in zip(sign, keys, strict=True)) for n in have]
+        stacked = debiased(
+            np.array([sum(s * draws[n][key] for s, (_, key) in zip(sign, keys, strict=True)) for n in have]),
+            estimates,
         )
         known = ~np.isnan(stacked)  # tau is undefined in a resample where a side is constant
         boot = np.where(known, stacked, 0).sum(axis=0) / np.maximum(known.sum(axis=0), 1)

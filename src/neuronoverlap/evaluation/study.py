@@ -15,9 +15,10 @@ translates the source into best), `typology` (the nearest bridge in the registry
 the target, then to the source; English first among equals), `target-share` (issue 26: the
 largest share of B(b) among the target's own language-specific neurons, bridge/target.py).
 
-Pooled over pairs (`pool`): each rule's mean regret with a percentile bootstrap interval
-(the words of each pair resampled with replacement, each resample's regret again averaged over
-halvings, both ways; conditional on the pairs studied), the share of
+Pooled over pairs (`pool`): each rule's mean regret with a bootstrap interval (the words of
+each pair resampled with replacement, each resample's regret again averaged over halvings of its
+draws, both ways, the draws centred on the estimate: `_split_weights`, `debiased`; conditional
+on the pairs studied), the share of
 pairs whose choice is in the top 2 by held-out accuracy, and Kendall's tau-b between the
 selection scores and the accuracies, averaged over pairs, with a permutation test (scores
 permuted within each pair; exact when there are few permutations).
@@ -136,13 +137,27 @@ def _half_means(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 
 def _split_weights(n: int, reps: int, splits: int, rng: np.random.Generator, resample: bool):
-    """Word weights (reps * splits, word) of half A and half B: `splits` random halvings per rep;
-    with `resample`, each rep first draws bootstrap counts of the words (with replacement), which
-    all its halvings share (a word's copies stay in one half)."""
-    halves = np.argsort(rng.random((reps * splits, n)), axis=1) < n // 2  # True: half A
-    counts = rng.multinomial(n, np.full(n, 1 / n), size=reps) if resample else np.ones((reps, n))
-    counts = np.repeat(counts.astype(np.float64), splits, axis=0)
-    return counts * halves, counts * ~halves
+    """Word weights (reps * splits, word) of half A and half B: `splits` random halvings per rep.
+
+    Without `resample` the words themselves are halved. With it, each rep first draws n words
+    with replacement (a bootstrap resample) and its halvings halve those n *draws*, so each half
+    is n // 2 draws from the sample, as each half of the real words is n // 2 words from the
+    population (a word drawn twice may fall in both halves, as two independent samples may share
+    a word). Halving the words instead, with their bootstrap counts as weights, gives each half
+    1.5 times the variance of a real half and anti-correlated halves: the held-out oracle is then
+    weaker in the resamples than in the data and the intervals of regret, hit, NDCG and tau
+    shift away from the estimate (docs/evaluation.md, "Statistics")."""
+    rows = reps * splits
+    halves = np.argsort(rng.random((rows, n)), axis=1) < n // 2  # True: half A
+    if not resample:
+        return halves.astype(np.float64), (~halves).astype(np.float64)
+    draws = np.repeat(rng.integers(0, n, size=(reps, n)), splits, axis=0)  # (rows, draw)
+    cells = draws + n * np.arange(rows)[:, None]  # (row, word) as one index
+
+    def counts(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(cells[mask], minlength=rows * n).reshape(rows, n).astype(np.float64)
+
+    return counts(halves), counts(~halves)
 
 
 def _regrets(pair: PairData, wa: np.ndarray, wb: np.ndarray) -> dict[str, np.ndarray]:
@@ -308,9 +323,10 @@ def pool(
         if not have:
             continue
         boot = np.stack(draws[rule])  # (pair in `have`, resample)
+        estimates = np.array([per_pair[k][rule] for k in have])
         rules[rule] = {
-            "mean_regret": float(np.mean([per_pair[k][rule] for k in have])),
-            **_intervals(boot, alpha, pair_rng),
+            "mean_regret": float(np.mean(estimates)),
+            **_intervals(boot, estimates, alpha, pair_rng),
             "share_top2": float(np.mean([per_pair[k][f"top2:{rule}"] for k in have])),
             "n_pairs": len(have),
         }
@@ -323,11 +339,10 @@ def pool(
         rows = [
             draws[b][index[b].index(pairs[i].name)] - draws[a][index[a].index(pairs[i].name)] for i in both
         ]
+        estimates = np.array([per_pair[pairs[i].name][b] - per_pair[pairs[i].name][a] for i in both])
         differences[f"{a}-{b}"] = {
-            "difference": float(
-                np.mean([per_pair[pairs[i].name][b] - per_pair[pairs[i].name][a] for i in both])
-            ),
-            **_intervals(np.stack(rows), alpha, pair_rng),
+            "difference": float(np.mean(estimates)),
+            **_intervals(np.stack(rows), estimates, alpha, pair_rng),
             "n_pairs": len(both),
         }
     tau = None
@@ -342,10 +357,34 @@ def pool(
     return StudySummary(rules, per_pair, tau, confidence, n_bootstrap, differences=differences)
 
 
-def _intervals(boot: Float[np.ndarray, "pair resample"], alpha: float, rng: np.random.Generator) -> dict:
-    """Percentile intervals of the mean over pairs: words resampled (`ci_low`, `ci_high`; the
-    pairs fixed), and pairs and words resampled (`ci_low_pairs`, `ci_high_pairs`). Resamples
-    with a NaN (an empty half, only with very few words) are left out."""
+def debiased(
+    draws: Float[np.ndarray, "pair resample"], estimates: Float[np.ndarray, " pair"]
+) -> Float[np.ndarray, "pair resample"]:
+    """Each pair's bootstrap draws moved so that their median is the pair's estimate (the
+    bootstrap's estimate of median bias taken out, as the bias-corrected percentile interval
+    does). The held-out oracle's regret and hit are not smooth in the accuracies: a resample's
+    own spread of accuracies (noise, where the bridges are equal) moves their bootstrap
+    distribution away from the estimate, and a plain percentile interval then misses the truth
+    (docs/evaluation.md, "Statistics"). NaN draws stay NaN; a pair without a finite estimate or
+    any finite draw is left as it is."""
+    finite = ~np.isnan(draws).all(axis=1) & np.isfinite(estimates)
+    centre = np.zeros(len(draws))
+    centre[finite] = np.nanmedian(draws[finite], axis=1)
+    bias = np.where(finite, centre - estimates, 0.0)
+    return draws - bias[:, None]
+
+
+def _intervals(
+    boot: Float[np.ndarray, "pair resample"],
+    estimates: Float[np.ndarray, " pair"],
+    alpha: float,
+    rng: np.random.Generator,
+) -> dict:
+    """Percentile intervals of the mean over pairs, from draws centred on each pair's estimate
+    (`debiased`): words resampled (`ci_low`, `ci_high`; the pairs fixed), and pairs and words
+    resampled (`ci_low_pairs`, `ci_high_pairs`). Resamples with a NaN (an empty half, only with
+    very few words) are left out."""
+    boot = debiased(boot, np.asarray(estimates, dtype=np.float64))
     n_pairs, n_resamples = boot.shape
     words = boot.mean(axis=0)
     drawn = rng.integers(0, n_pairs, size=(n_resamples, n_pairs))

@@ -14,6 +14,14 @@ from neuronoverlap.evaluation.validation import PairRun, StudyConfig
 from neuronoverlap.numbers import p_is, permutation_floor
 
 
+def _two_rules(name: str, rules: Mapping[str, object]) -> tuple[str, str]:
+    """The rules a and b of a `differences` key 'a-b' (rule names may hold '-': step-1)."""
+    for i, char in enumerate(name):
+        if char == "-" and name[:i] in rules and name[i + 1 :] in rules:
+            return name[:i], name[i + 1 :]
+    return tuple(name.split("-", 1))  # type: ignore[return-value]
+
+
 def study_table(result: dict) -> str:
     """Plain-text tables: per pair (p@1 non-identical), and pooled per rule."""
     rows = []
@@ -37,7 +45,7 @@ def study_table(result: dict) -> str:
             f"{v['n_pairs']:>5}"
         )
     for name, v in (result.get("differences") or {}).items():
-        a, b = name.split("-", 1)
+        a, b = _two_rules(name, result["rules"])
         rows.append(
             f"p@1({a}'s choice) - p@1({b}'s choice): {v['difference']:+.3f} "
             f"[{v['ci_low']:+.3f}, {v['ci_high']:+.3f}] words, "
