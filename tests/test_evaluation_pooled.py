@@ -84,6 +84,46 @@ def test_a_subset_and_two_folders_pool_their_answers(folders):
     assert both["differences"]["hsic-english"]["n_pairs"] == 3
 
 
+def test_predictor_scores_from_a_file_are_judged_over_the_pooled_pairs(folders, tmp_path, capsys):
+    """The full-size analysis keeps its predictors in scores.json, not in the study folders: a
+    file's predictors are judged as if the folders had stored them, over the pairs pooled."""
+    root, (_, runs_one), (_, runs_two) = folders
+    runs = {**runs_one, **runs_two}
+    scores_json = tmp_path / "scores.json"
+    model = {"fingerprint": pool_studies([root / "one"])["model"]["fingerprint"]}
+    scores_json.write_text(
+        json.dumps({"model": model, "predictors": _predictors(list(runs))}), encoding="utf-8"
+    )
+    both = pool_studies([root / "one", root / "two"], predictor_scores=scores_json)
+    direct = summarise_study(runs, {n: SCORES[n] for n in runs}, CONFIG, predictors=_predictors(list(runs)))
+    for key in POOLED_KEYS:
+        assert plain(both[key]) == plain(direct[key]), key
+    assert "made-up" in both["choice"]["measures"]
+    assert both["pooled_from"]["predictors"] == f"judged, from {scores_json}"
+    subset = pool_studies([root / "one", root / "two"], ["fr-it"], predictor_scores=scores_json)
+    only = summarise_study(
+        {"fr-it": runs["fr-it"]}, {"fr-it": SCORES["fr-it"]}, CONFIG, predictors=_predictors(["fr-it"])
+    )
+    assert plain(subset["choice"]) == plain(only["choice"])
+    # the command, and bad files: another model, not JSON, not scores, missing
+    assert main(["pool-studies", str(root / "one"), "--predictor-scores", str(scores_json)]) == 0
+    assert "made-up" in capsys.readouterr().out
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"model": {"fingerprint": "x@1"}, "predictors": {}}), encoding="utf-8")
+    for content, message in (
+        (None, "scores model x@1"),
+        ("{not json", "not a JSON file of predictor scores"),
+        ('{"predictors": {"r": {"de-fr": {"en": "high"}}}}', "holds no predictor scores"),
+        ("[1, 2]", "holds no predictor scores"),
+    ):
+        if content is not None:
+            other.write_text(content, encoding="utf-8")
+        with pytest.raises(InputError, match=message):
+            pool_studies([root / "one"], predictor_scores=other)
+    assert main(["pool-studies", str(root / "one"), "--predictor-scores", str(tmp_path / "none.json")]) == 2
+    assert "no predictor scores file" in capsys.readouterr().err
+
+
 def _predictors(names):
     return {rule: {n: v[n] for n in names} for rule, v in PREDICTORS.items()}
 

@@ -139,6 +139,14 @@ def add_parsers(sub) -> None:
         "--pairs", default=None, help="comma list of the pairs to pool, e.g. de-fr,de-it (default: all)"
     )
     p.add_argument("--json", default=None, help="also write the pooled summary to this JSON file")
+    p.add_argument(
+        "--predictor-scores",
+        default=None,
+        metavar="FILE",
+        help="judge the predictor rules of this file beside the study's rules (the full-size "
+        "analysis's scores.json, or a JSON rule -> pair -> bridge -> score); default: the "
+        "predictors the folders stored, if every folder did",
+    )
 
 
 def run_pool_studies(args) -> int:
@@ -154,7 +162,7 @@ def run_pool_studies(args) -> int:
         raise InputError(f"--json {path} is a folder; name a file")
     if path is not None and any(path.resolve().is_relative_to(Path(f).resolve()) for f in args.folders):
         raise InputError(f"--json {path} is inside a study folder pooled; name a file elsewhere")
-    result = pool_studies(args.folders, pairs)
+    result = pool_studies(args.folders, pairs, args.predictor_scores)
     print(study_table(result))
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)

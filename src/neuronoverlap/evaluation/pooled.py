@@ -3,6 +3,9 @@
 subset. The pooled summary is `validation.summarise_study` on the stored answers, with each
 pair's stored selection scores and, where every folder has them, its predictor scores; so a
 folder pooled alone, over all its pairs, gives its own validate.json's pooled numbers again.
+Predictor scores can come from a file instead (`predictor_scores`: the full-size analysis's
+`scores.json`, whose `predictors` map rule -> pair -> bridge -> score), checked against the
+folders' model.
 
 The folders must share the model (its fingerprint) and the protocol (`PROTOCOL`: the prompts,
 example seeds, answer length and word kind): answers of different protocols or models are not
@@ -13,8 +16,10 @@ folder's.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from neuronoverlap.errors import InputError
 from neuronoverlap.evaluation.study_output import StudyFolder
@@ -57,34 +62,80 @@ def _chosen(folders: Sequence[StudyFolder], pairs: Sequence[str] | None) -> dict
     return {p: owner[p] for p in pairs}
 
 
-def pool_studies(folders: Sequence[str | os.PathLike[str]], pairs: Sequence[str] | None = None) -> dict:
+def read_predictor_scores(path: str | os.PathLike[str], fingerprint: str | None) -> dict:
+    """rule -> pair -> bridge -> score from a JSON file: the full-size analysis's scores.json
+    (its `predictors`), or a file holding that mapping alone; refused when it names a model other
+    than `fingerprint`."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"no predictor scores file {path}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path} is not a JSON file of predictor scores: {exc}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path} holds no predictor scores (a JSON object rule -> pair -> bridge -> score)")
+    model = data.get("model")
+    theirs = model.get("fingerprint") if isinstance(model, dict) else None
+    if theirs is not None and fingerprint is not None and theirs != fingerprint:
+        raise InputError(f"{path} scores model {theirs}, the study folders are of {fingerprint}")
+    scores = data.get("predictors", data)
+    well_formed = isinstance(scores, dict) and all(
+        isinstance(by_pair, dict)
+        and all(
+            isinstance(row, dict) and all(isinstance(v, int | float) for v in row.values())
+            for row in by_pair.values()
+        )
+        for by_pair in scores.values()
+    )
+    if not scores or not well_formed:
+        raise InputError(f"{path} holds no predictor scores (a JSON object rule -> pair -> bridge -> score)")
+    return scores
+
+
+def pool_studies(
+    folders: Sequence[str | os.PathLike[str]],
+    pairs: Sequence[str] | None = None,
+    predictor_scores: str | os.PathLike[str] | None = None,
+) -> dict:
     """The pooled summary (validate.json's layout) of finished study folders, over `pairs`
     (names such as 'de-fr'; default every pair), plus `pooled_from` (the folders and pairs).
-    `choice` judges the study's own rules, and the predictor rules when every folder stored them."""
+    `choice` judges the study's own rules, and the predictor rules: those of the file
+    `predictor_scores` when given (`read_predictor_scores`), else those every folder stored."""
     if not folders:
         raise InputError("no study folder given")
     studies = [StudyFolder(f) for f in folders]
     _same_protocol(studies)
+    from_file = None
+    if predictor_scores is not None:  # read before any work, so that a bad file fails first
+        from_file = read_predictor_scores(predictor_scores, studies[0].fingerprint)
     owner = _chosen(studies, pairs)
     if not owner:
         raise InputError("no pair to pool")
     runs = {name: f.runs[name] for name, f in owner.items()}
     selection = {name: f.scores(name) for name, f in owner.items()}
     # the study's own rules (english, random, step-1, typology, hsic) are always judged by hit,
-    # regret, NDCG and tau; predictor rules only when every folder stored their scores
+    # regret, NDCG and tau; predictor rules when a file gives them or every folder stored them
     predictors: dict[str, dict[str, Mapping[str, float]]] = {}
     stored = all("predictor_scores" in f.summary for f in studies)
-    if stored:
+    if from_file is not None:
+        source = f"judged, from {predictor_scores}"
+        for rule, per_pair in from_file.items():
+            predictors[rule] = {name: scores for name, scores in per_pair.items() if name in runs}
+    elif stored:
+        source = "judged"
         for f in studies:
             for rule, per_pair in f.summary["predictor_scores"].items():
                 for name, scores in per_pair.items():
                     if name in runs:
                         predictors.setdefault(rule, {})[name] = scores
+    else:
+        source = "not stored in every folder: the study's own rules only"
     result = summarise_study(runs, selection, studies[0].study_config(), predictors=predictors)
     result["model"] = studies[0].summary.get("model")
     result["pooled_from"] = {
         "folders": [str(f.folder) for f in studies],
         "pairs": {name: str(f.folder) for name, f in owner.items()},
-        "predictors": "judged" if stored else "not stored in every folder: the study's own rules only",
+        "predictors": source,
     }
     return result

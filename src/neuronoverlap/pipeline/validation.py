@@ -87,9 +87,15 @@ def validate(
     return result, runs, write_study(result, runs, out)
 
 
-def pool_studies(folders: Sequence[str | Path], pairs: Sequence[str] | None = None) -> dict:
+def pool_studies(
+    folders: Sequence[str | Path],
+    pairs: Sequence[str] | None = None,
+    predictor_scores: str | Path | None = None,
+) -> dict:
     """Finished study folders pooled again as one study, over every pair or `pairs` (no model
-    runs; `evaluation.pooled`): validate.json's layout plus `pooled_from`."""
+    runs; `evaluation.pooled`): validate.json's layout plus `pooled_from`; with
+    `predictor_scores` (a file such as the full-size analysis's scores.json) its predictor rules
+    are judged beside the study's."""
     from neuronoverlap.evaluation.pooled import pool_studies as pool
 
-    return pool(folders, pairs)
+    return pool(folders, pairs, predictor_scores)
