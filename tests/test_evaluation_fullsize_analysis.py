@@ -177,7 +177,9 @@ def test_test_one_decides_by_holm_over_the_two_scores():
     assert not reversed_["positive"] and reversed_["decision"].startswith("not shown at this size")
     # English is out of the test: a score that only ranks English first is no evidence
     only_en = {n: {b: float(b == "en") for b in s} for n, s in hsic.items()}
-    assert np.isnan(first_test(pairs, only_en, shares, n_permutations=99)["hsic_repaired"]["tau"])
+    constant = first_test(pairs, only_en, shares, n_permutations=99)["hsic_repaired"]
+    assert np.isnan(constant["tau"]) and not constant["positive"] and constant["n_pairs"] == 0
+    assert constant["decision"].startswith("not computable: the scores are constant on every pair")
 
 
 def test_test_one_under_the_null_is_not_positive():

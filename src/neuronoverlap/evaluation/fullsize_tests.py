@@ -71,17 +71,22 @@ def first_test(pairs, hsic, shares, *, n_permutations: int = 9999, seed: int = 0
     out = {}
     for key, t in tests.items():
         positive = adjusted[key] <= LEVEL
+        n_pairs = len([v for v in t.per_pair.values() if not math.isnan(v)])
+        if n_pairs == 0:  # the full-size study's target share: 0 for every candidate of every pair
+            decision = "not computable: the scores are constant on every pair, so no tau is defined"
+        elif positive:
+            decision = f"positive: mean tau {t.tau:+.3f}, Holm-adjusted p {adjusted[key]:.4f} <= {LEVEL}"
+        else:
+            decision = (
+                f"not shown at this size: mean tau {t.tau:+.3f}, Holm-adjusted p "
+                f"{adjusted[key]:.4f} > {LEVEL} (not 'absent')"
+            )
         out[key] = {
             **asdict(t),
             "holm_pvalue": adjusted[key],
             "positive": positive,
-            "n_pairs": len([v for v in t.per_pair.values() if not math.isnan(v)]),
-            "decision": (
-                f"positive: mean tau {t.tau:+.3f}, Holm-adjusted p {adjusted[key]:.4f} <= {LEVEL}"
-                if positive
-                else f"not shown at this size: mean tau {t.tau:+.3f}, Holm-adjusted p "
-                f"{adjusted[key]:.4f} > {LEVEL} (not 'absent')"
-            ),
+            "n_pairs": n_pairs,
+            "decision": decision,
         }
     return out
 
