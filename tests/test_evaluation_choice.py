@@ -119,6 +119,19 @@ def _expected_accuracy(p: float, sd: float) -> float:
     return float((w / (1 + np.exp(-(math.log(p / (1 - p)) + sd * x)))).sum() / w.sum())
 
 
+def _judged_at_90(pairs: list[PairData], n_bootstrap: int):
+    """English and `hsic` judged as the coverage tests judge them: 4 halvings, 2 per resample,
+    90% intervals."""
+    return judge(
+        pairs,
+        rules=("english", "hsic"),
+        n_splits=4,
+        n_bootstrap=n_bootstrap,
+        bootstrap_splits=2,
+        confidence=0.9,
+    )
+
+
 @pytest.mark.slow
 def test_paired_difference_and_hit_intervals_cover_at_the_nominal_rate():
     """Six-pair simulated studies: the 90% interval of (hsic's regret - English's), whose true
@@ -144,14 +157,7 @@ def test_paired_difference_and_hit_intervals_cover_at_the_nominal_rate():
     covered_diff = covered_hit = 0
     reps = 150
     for _ in range(reps):
-        s = judge(
-            study(),
-            rules=("english", "hsic"),
-            n_splits=4,
-            n_bootstrap=300,
-            bootstrap_splits=2,
-            confidence=0.9,
-        )
+        s = _judged_at_90(study(), n_bootstrap=300)
         d, h = s.versus_baseline["hsic"], s.measures["hsic"]["hit"]
         covered_diff += d.low <= truth_diff <= d.high
         covered_hit += h.low <= truth_hit <= h.high
@@ -182,14 +188,7 @@ def test_intervals_cover_at_the_full_size_studys_precision():
     covered = dict.fromkeys(keys, 0)
     reps = 150
     for _ in range(reps):
-        s = judge(
-            study(),
-            rules=("english", "hsic"),
-            n_splits=4,
-            n_bootstrap=100,
-            bootstrap_splits=2,
-            confidence=0.9,
-        )
+        s = _judged_at_90(study(), n_bootstrap=100)
         for r, m in keys:
             e = s.measures[r][m]
             covered[(r, m)] += e.low <= truth[(r, m)] <= e.high
