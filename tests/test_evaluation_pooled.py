@@ -122,6 +122,8 @@ def test_predictor_scores_from_a_file_are_judged_over_the_pooled_pairs(folders, 
             pool_studies([root / "one"], predictor_scores=other)
     assert main(["pool-studies", str(root / "one"), "--predictor-scores", str(tmp_path / "none.json")]) == 2
     assert "no predictor scores file" in capsys.readouterr().err
+    assert main(["pool-studies", str(root / "one"), "--predictor-scores", str(tmp_path)]) == 2
+    assert "is not a JSON file of predictor scores" in capsys.readouterr().err  # a folder
 
 
 def _predictors(names):

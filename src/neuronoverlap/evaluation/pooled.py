@@ -71,15 +71,13 @@ def read_predictor_scores(path: str | os.PathLike[str], fingerprint: str | None)
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError(f"no predictor scores file {path}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"{path} is not a JSON file of predictor scores: {exc}") from None
-    if not isinstance(data, dict):
-        raise InputError(f"{path} holds no predictor scores (a JSON object rule -> pair -> bridge -> score)")
-    model = data.get("model")
+    model = data.get("model") if isinstance(data, dict) else None
     theirs = model.get("fingerprint") if isinstance(model, dict) else None
     if theirs is not None and fingerprint is not None and theirs != fingerprint:
         raise InputError(f"{path} scores model {theirs}, the study folders are of {fingerprint}")
-    scores = data.get("predictors", data)
+    scores = data.get("predictors", data) if isinstance(data, dict) else None
     well_formed = isinstance(scores, dict) and all(
         isinstance(by_pair, dict)
         and all(
