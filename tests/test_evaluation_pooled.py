@@ -176,8 +176,9 @@ def test_pool_studies_command(folders, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "mean regret" in printed and "pairs+words" in printed
     saved = json.loads(out.read_text(encoding="utf-8"))
-    for name in saved["differences"]:  # rule names with a hyphen (step-1) read back whole
-        a, b = (name.split("-step-1")[0], "step-1") if name.endswith("-step-1") else name.rsplit("-", 1)
+    for name, entry in saved["differences"].items():  # rule names with a hyphen (step-1) kept whole
+        a, b = entry["rules"]
+        assert name == f"{a}-{b}" and a in saved["rules"] and b in saved["rules"]
         assert f"p@1({a}'s choice) - p@1({b}'s choice)" in printed
     assert "p@1(step-1's choice) - p@1(typology's choice)" in printed
     assert list(saved["pairs"]) == ["de-fr", "fr-it"]
@@ -197,3 +198,16 @@ def test_a_config_comes_back_from_its_json_as_it_was():
     saved = json.loads(json.dumps({**asdict(config), "prompts": asdict(config.prompts)}))
     assert StudyConfig.from_dict(saved) == config
     assert StudyConfig.from_dict({**saved, "exclude": []}) == replace(config, exclude=())
+
+
+def test_a_difference_names_its_rules_and_old_studies_still_read():
+    from neuronoverlap.evaluation.study_output import _two_rules
+
+    rules = {"step-1": {}, "typology": {}, "1-typology": {}}
+    assert _two_rules("step-1-1-typology", {"rules": ["step-1", "1-typology"]}, rules) == (
+        "step-1",
+        "1-typology",
+    )
+    # a validate.json written before entries named their rules: the key split where both are rules
+    assert _two_rules("step-1-1-typology", {}, rules) == ("step-1", "1-typology")
+    assert _two_rules("typology-step-1", {}, rules) == ("typology", "step-1")

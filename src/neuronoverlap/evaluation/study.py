@@ -341,6 +341,7 @@ def pool(
         ]
         estimates = np.array([per_pair[pairs[i].name][b] - per_pair[pairs[i].name][a] for i in both])
         differences[f"{a}-{b}"] = {
+            "rules": [a, b],  # the key alone is ambiguous where a rule's name holds '-' (step-1)
             "difference": float(np.mean(estimates)),
             **_intervals(np.stack(rows), estimates, alpha, pair_rng),
             "n_pairs": len(both),

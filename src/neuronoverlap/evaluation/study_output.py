@@ -14,8 +14,11 @@ from neuronoverlap.evaluation.validation import PairRun, StudyConfig
 from neuronoverlap.numbers import p_is, permutation_floor
 
 
-def _two_rules(name: str, rules: Mapping[str, object]) -> tuple[str, str]:
-    """The rules a and b of a `differences` key 'a-b' (rule names may hold '-': step-1)."""
+def _two_rules(name: str, entry: Mapping, rules: Mapping[str, object]) -> tuple[str, str]:
+    """The rules a and b of a `differences` entry: its "rules", or, in a study written before they
+    were stored, its key 'a-b' split where both sides are rule names (names may hold '-': step-1)."""
+    if "rules" in entry:
+        return tuple(entry["rules"])  # type: ignore[return-value]
     for i, char in enumerate(name):
         if char == "-" and name[:i] in rules and name[i + 1 :] in rules:
             return name[:i], name[i + 1 :]
@@ -45,7 +48,7 @@ def study_table(result: dict) -> str:
             f"{v['n_pairs']:>5}"
         )
     for name, v in (result.get("differences") or {}).items():
-        a, b = _two_rules(name, result["rules"])
+        a, b = _two_rules(name, v, result["rules"])
         rows.append(
             f"p@1({a}'s choice) - p@1({b}'s choice): {v['difference']:+.3f} "
             f"[{v['ci_low']:+.3f}, {v['ci_high']:+.3f}] words, "
