@@ -96,7 +96,7 @@ def bench_probe(model: str, n: int) -> None:
 def _synthetic_store(path: Path, gigabytes: float) -> int:
     """A store of Gemma-3-270M-shape probe sets, about `gigabytes` GB on disk; its size."""
     from neuronoverlap.store import ModelInfo, StoreWriter
-    from neuronoverlap.store.writer import STRING_FIELDS, probe_dataset_layout
+    from neuronoverlap.store.probe_layout import STRING_FIELDS, probe_dataset_layout
 
     n_layers, d_mlp, n = 18, 2048, 512
     info = ModelInfo("synthetic-gemma", "synthetic@0", n_layers, d_mlp)

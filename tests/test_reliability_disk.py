@@ -20,6 +20,7 @@ import pytest
 
 from conftest import folder_snapshot
 from neuronoverlap.cli import main
+from neuronoverlap.store import commit as commit_module
 from neuronoverlap.store import journal as journal_module
 from neuronoverlap.store import space, undo
 from neuronoverlap.store import writer as writer_module
@@ -102,6 +103,7 @@ def faulty(monkeypatch, tiny_llama):
 
         monkeypatch.setattr(journal_module, "open", opener, raising=False)
         monkeypatch.setattr(writer_module, "open", opener, raising=False)
+        monkeypatch.setattr(commit_module, "open", opener, raising=False)
         monkeypatch.setattr(journal_module.os, "replace", replace)
         monkeypatch.setattr(h5py.Group, "create_dataset", create)
 
@@ -209,7 +211,7 @@ def test_permission_denied_is_one_line_too(tiny_store_template, tmp_path, monkey
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
         return real_open(path, mode, *a, **k)
 
-    monkeypatch.setattr(writer_module, "open", denied, raising=False)
+    monkeypatch.setattr(commit_module, "open", denied, raising=False)
     assert main([*COMMANDS["select-bridge"], "--store", str(store), "--quiet"]) == 2
     line = capsys.readouterr().err.strip()
     assert "Permission denied" in line and "run.h5" in line and "\n" not in line

@@ -174,10 +174,10 @@ def test_a_commit_waits_for_readers(tmp_path, monkeypatch):
     import fcntl
 
     from neuronoverlap.errors import InputError
-    from neuronoverlap.store import writer as writer_module
+    from neuronoverlap.store import commit as commit_module
 
     path = base_store(tmp_path)
-    monkeypatch.setattr(writer_module, "READER_WAIT_S", 0.3)
+    monkeypatch.setattr(commit_module, "READER_WAIT_S", 0.3)
     with open(path, "rb") as reader:
         fcntl.flock(reader, fcntl.LOCK_SH)
         with StoreWriter(path, INFO) as writer, pytest.raises(InputError, match="held open by a reader"):

@@ -20,9 +20,9 @@ from neuronoverlap.errors import InputError
 from neuronoverlap.store import checksums, schema
 from neuronoverlap.store.contexts import merge_top, stored_top, write_contexts
 from neuronoverlap.store.plan import Plan, Unit
+from neuronoverlap.store.probe_layout import STRING_DTYPE, STRING_FIELDS
 from neuronoverlap.store.reader import checked_attrs, open_h5
-from neuronoverlap.store.writer import _STR as STR
-from neuronoverlap.store.writer import STRING_FIELDS, ModelInfo, StoreWriter, _plain
+from neuronoverlap.store.writer import ModelInfo, StoreWriter, _plain
 
 #: Root attributes every shard of a merge must share.
 SAME = ("model_name", "model_fingerprint", "activation_definition", "n_layers", "d_mlp", "plan_id")
@@ -156,7 +156,7 @@ def merge_shards(out: str | Path, shards: list[str | Path], link: bool = False) 
 
     def edit(model_group: h5py.Group) -> None:
         root = model_group.file
-        root.create_dataset(schema.PLAN, data=plan.to_json(), dtype=STR)
+        root.create_dataset(schema.PLAN, data=plan.to_json(), dtype=STRING_DTYPE)
         root.attrs["plan_id"] = plan.plan_id
         root.attrs["merged_from"] = json.dumps([p.name for p in shards])
         probes = model_group.require_group(schema.PROBES)

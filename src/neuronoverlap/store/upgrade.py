@@ -68,7 +68,7 @@ def upgrade_store(path: str | Path) -> tuple[int, list[str]]:
         tmp.unlink(missing_ok=True)
         try:
             with open(tmp, "w+b") as raw, h5py.File(path, "r") as src:
-                space.reserve(raw, need, path, "upgrading")  # before HDF5 writes (writer.py)
+                space.reserve(raw, need, path, "upgrading")  # before HDF5 writes (commit.py)
                 with h5py.File(raw, "w") as dst:
                     _copy_upgraded(src, dst, version, converted)
                 raw.flush()

@@ -9,12 +9,9 @@ at any moment loses at most the block being computed.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import fcntl
 import json
-import os
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +21,8 @@ import numpy as np
 
 from neuronoverlap.errors import InputError
 from neuronoverlap.sets.core import NeuronSet
-from neuronoverlap.store import checksums, counts, schema, space, undo
+from neuronoverlap.store import checksums, schema, space, undo
+from neuronoverlap.store.commit import commit_in_place, commit_new
 from neuronoverlap.store.contexts import CONTEXTS, journal_top, merge_top, stored_top, write_contexts
 from neuronoverlap.store.journal import (
     Journal,
@@ -36,6 +34,13 @@ from neuronoverlap.store.journal import (
 )
 from neuronoverlap.store.neuron_sets import write_neuron_set
 from neuronoverlap.store.paths import resolve_store
+from neuronoverlap.store.probe_layout import (
+    STRING_DTYPE,
+    probe_dataset_layout,
+    top_state,
+    unit_name,
+    write_blocks,
+)
 from neuronoverlap.store.reader import open_h5
 from neuronoverlap.versions import library_versions
 
@@ -65,28 +70,6 @@ def _first_difference(stored: dict, asked: dict) -> str | None:
         if stored.get(key) != asked.get(key):
             return f"{key}: stored {stored.get(key)!r}, asked {asked.get(key)!r}"
     return None
-
-
-_STR = h5py.string_dtype("utf-8")
-
-#: How long a commit waits for readers that hold the store open (then it is an error).
-READER_WAIT_S = 120.0
-
-
-def _lock_out_readers(fh, path: Path) -> None:
-    """Take the store file's flock exclusively: readers (shared) finish first, none starts."""
-    deadline = time.monotonic() + READER_WAIT_S
-    while True:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                raise InputError(
-                    f"{path} has been held open by a reader for {READER_WAIT_S:.0f} s; close it "
-                    "and rerun the same command (the finished work is kept in the journal)"
-                ) from None
-            time.sleep(0.05)
 
 
 class StoreWriter:
@@ -227,17 +210,16 @@ class StoreWriter:
 
     # --- commits -----------------------------------------------------------------------------
     def _rewrite(self, edit: Callable[[h5py.Group], None], new_bytes: int) -> None:
-        """Apply `edit` to the model's group and commit it: in place under an undo log when the
-        store exists (cost O(new data), `undo.py`), else into a new file renamed into place.
+        """Apply `edit` to the model's group and commit it (`commit.py`): in place under an undo
+        log when the store exists (cost O(new data)), else into a new file renamed into place.
 
         `new_bytes` bounds what `edit` adds (uncompressed). The free space must cover it before
         anything is written (HDF5 may crash on a full disk); on any error the store is put back
         byte for byte. Every new object gets its checksum.
         """
-        if self.path.exists():
-            self._commit_in_place(edit, new_bytes)
-        else:
-            self._commit_new(edit, new_bytes)
+        exists = self.path.exists()
+        commit = commit_in_place if exists else commit_new
+        commit(self.path, lambda f: self._fill(f, edit, exists), new_bytes)
 
     def _fill(self, f: h5py.File, edit: Callable[[h5py.Group], None], exists: bool) -> None:
         if exists:
@@ -253,76 +235,12 @@ class StoreWriter:
             if self.shard is not None:
                 for key, value in self._shard_attrs().items():
                     f.attrs[key] = value
-                f.create_dataset(schema.PLAN, data=self.shard["plan"], dtype=_STR)
+                f.create_dataset(schema.PLAN, data=self.shard["plan"], dtype=STRING_DTYPE)
         legacy = checksums.unsealed(f) - {"/"} if exists else set()
         f.attrs["modified"] = _now()
         f.attrs["modified_with"] = json.dumps(library_versions(), sort_keys=True)
         edit(f.require_group(self.group))
         checksums.seal_new(f, legacy)
-
-    def _commit_new(self, edit: Callable[[h5py.Group], None], new_bytes: int) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.unlink(missing_ok=True)  # a file left by a killed run (we hold the lock)
-        need = space.needed(new_bytes)
-        space.ensure_free_space(self.path, need, "committing to")
-        try:
-            with open(tmp, "w+b") as fh:
-                # The space is reserved before HDF5 writes a byte (HDF5 may crash on a full disk),
-                # so the file is written through h5py's file-object driver, not created by HDF5.
-                space.reserve(fh, need, self.path, "committing to")
-                with h5py.File(fh, "w", rdcc_nbytes=64 * 2**20) as f:
-                    self._fill(f, edit, exists=False)
-                fh.flush()
-                space.release(fh)
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except (OSError, RuntimeError) as exc:  # h5py: RuntimeError for some failed flushes
-            tmp.unlink(missing_ok=True)
-            raise space.storage_error(exc, self.path, need, "committing to") from None
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-
-    def _commit_in_place(self, edit: Callable[[h5py.Group], None], new_bytes: int) -> None:
-        grow = space.needed(new_bytes)
-        log_size = space.undo_reserve(self.path.stat().st_size)
-        need = grow + log_size  # the new data and the undo log
-        space.ensure_free_space(self.path, need, "committing to")
-        log = undo.undo_path(self.path)
-        try:
-            fh = open(self.path, "r+b", buffering=0)  # unbuffered: nothing written after a roll-back
-        except OSError as exc:
-            raise space.storage_error(exc, self.path, need, "committing to") from None
-        try:
-            journal_log = None
-            try:
-                space.reserve(fh, grow, self.path, "committing to")  # before HDF5 writes a byte
-                # The undo log exists before the exclusive lock is taken and until it is released:
-                # a reader that finds the store locked with no undo log knows no commit holds it.
-                journal_log = undo.UndoFile(fh, log, reserve=log_size)
-                _lock_out_readers(fh, self.path)
-                with h5py.File(journal_log, "r+", rdcc_nbytes=64 * 2**20) as f:
-                    self._fill(f, edit, exists=True)
-                fh.flush()
-                space.release(fh)
-                os.fsync(fh.fileno())
-                journal_log.close_log()
-                log.unlink()  # the commit point
-                undo.fsync_dir(self.path.parent)
-            except BaseException as exc:
-                if journal_log is not None:
-                    journal_log.close_log()
-                    journal_log.dead = True  # HDF5 may still try to flush: refused
-                undo.roll_back(self.path)
-                with contextlib.suppress(OSError):
-                    space.release(fh)  # the reservation past the (old) end
-                if isinstance(exc, (OSError, RuntimeError)):
-                    cause = (journal_log.error if journal_log is not None else None) or exc
-                    raise space.storage_error(cause, self.path, need, "committing to") from None
-                raise
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-            fh.close()
 
     def _stored_attrs(self, kind: str, name: str) -> dict | None:
         if not self.path.exists():
@@ -398,11 +316,11 @@ class StoreWriter:
             if name in group:
                 del group[name]
             g = self._create_probe_group(group, name, params)
-            row = _write_blocks(g, journal, blocks, 0)
+            row = write_blocks(g, journal, blocks, 0)
             if row != n:
                 raise InputError(f"journal of probe set {name} holds {row} samples, expected {n}")
             if "top_k" in params:  # top-activating contexts (schema 3, store/contexts.py)
-                write_contexts(g, _top_state(journal_top(journal, blocks, params["top_k"])), unit="sample")
+                write_contexts(g, top_state(journal_top(journal, blocks, params["top_k"])), unit="sample")
 
         self._rewrite(edit, sum(p.stat().st_size for p in blocks))
         journal.discard()
@@ -482,7 +400,7 @@ class StoreWriter:
         def edit(model_group: h5py.Group) -> None:
             group = model_group.require_group(schema.PROBES)
             g = group[name] if name in group else self._create_probe_group(group, name, params)
-            got = _write_blocks(g, journal, blocks, rows[0]) - rows[0]
+            got = write_blocks(g, journal, blocks, rows[0]) - rows[0]
             if got != rows[1] - rows[0]:
                 raise InputError(f"journal of unit {unit_name(name, rows)} holds {got} samples")
             units = sorted(json.loads(g.attrs.get("units", "[]")) + [list(rows)])
@@ -492,7 +410,7 @@ class StoreWriter:
                 if CONTEXTS in g:
                     parts.append(stored_top(g))
                     del g[CONTEXTS]
-                write_contexts(g, _top_state(merge_top(parts, params["top_k"])), unit="sample")
+                write_contexts(g, top_state(merge_top(parts, params["top_k"])), unit="sample")
             for obj in (g, *(g[k] for k in g)):  # rewritten: their checksums renewed
                 if checksums.covers_data(obj) or obj is g:
                     checksums.seal(obj)
@@ -609,7 +527,7 @@ class StoreWriter:
                 for name, text in named.items():
                     if name in group:
                         del group[name]
-                    group.create_dataset(name, data=text, dtype=_STR)
+                    group.create_dataset(name, data=text, dtype=STRING_DTYPE)
                     group[name].attrs["created"] = _now()
                     group[name].attrs["library_versions"] = versions
 
@@ -617,61 +535,6 @@ class StoreWriter:
             len(t.encode()) for named in texts.values() for t in named.values()
         )
         self._rewrite(fill, max(new_bytes, 1))
-
-
-def unit_name(name: str, rows: tuple[int, int]) -> str:
-    """Journal name of the samples `rows` of probe set `name`: 'de-fr@64-128'."""
-    return f"{name}@{rows[0]}-{rows[1]}"
-
-
-def probe_dataset_layout(params: dict, n: int, n_layers: int, d_mlp: int) -> dict[str, dict]:
-    """Creation arguments of a probe set's datasets: one rule for stores, shards and merges."""
-    mean_dtype = params.get("mean_dtype", "float32")
-    if mean_dtype not in schema.MEAN_DTYPES:
-        raise InputError(f"mean_dtype {mean_dtype!r} is not one of {', '.join(schema.MEAN_DTYPES)}")
-    chunked = {
-        "shape": (n, n_layers, d_mlp),
-        "chunks": (min(schema.CHUNK_ROWS, n), 1, d_mlp),
-        "compression": schema.COMPRESSION,
-        "compression_opts": schema.COMPRESSION_LEVEL,
-        "fletcher32": True,
-    }
-    layout = {
-        "mean": {**chunked, "dtype": mean_dtype, "shuffle": False},
-        "fires": {**chunked, "dtype": counts.FIRES_DTYPE, "shuffle": True},
-        "tokens": {"shape": (n,), "dtype": "int32", "fletcher32": True},
-    }
-    for key in STRING_FIELDS:
-        layout[key] = {"shape": (n,), "dtype": _STR}
-    return layout
-
-
-#: The per-sample strings of a probe set.
-STRING_FIELDS = ("prompts", "generations", "source_words", "target_words")
-
-
-def _write_blocks(g: h5py.Group, journal: Journal, blocks: list[Path], row: int) -> int:
-    """Write journal blocks into a probe set's datasets from sample `row` on; the row after."""
-    mean_dtype = g["mean"].dtype
-    required = ("mean", "tokens", *STRING_FIELDS)
-    for path in blocks:
-        journal.check_block(path, required)  # every block whole before the first byte is written
-    for path in blocks:
-        block = journal.load_block(path, required)
-        size = block["tokens"].shape[0]
-        rows = slice(row, row + size)
-        g["mean"][rows] = block["mean"].astype(mean_dtype)
-        g["fires"][rows] = counts.block_fires(block, f"journal block {path}")
-        g["tokens"][rows] = block["tokens"]
-        for key in STRING_FIELDS:
-            # HDF5 strings cannot hold NUL: a model may generate one; keep it visible.
-            g[key][rows] = [t.replace("\x00", "\ufffd") for t in block[key].tolist()]
-        row += size
-    return row
-
-
-def _top_state(top: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {f"top_{name}": array for name, array in top.items()}
 
 
 def check_writable(path: Path) -> None:
