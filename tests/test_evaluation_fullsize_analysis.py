@@ -82,6 +82,21 @@ def test_both_stages_and_both_phases_end_to_end(tiny_study, capsys):
         assert main([*argv, "--phase", "tests", *QUICK_TESTS]) == 0
     again = json.loads((out / "analysis" / "tests.json").read_text(encoding="utf-8"))
     assert again["test1"] == result["test1"] and again["test2"] == result["test2"]
+    # a finished scores phase rerun rewrites scores.json with a new time (and maybe commit): the
+    # tests' finished parts still count (it restarted Test 2's 200 fits of the full-size run)
+    scores_path = out / "analysis" / "scores.json"
+    rewritten = {**json.loads(scores_path.read_text(encoding="utf-8")), "written_at": "later", "commit": "x"}
+    scores_path.write_text(json.dumps(rewritten, indent=2), encoding="utf-8")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(mechanism, "fit_mixed_logistic", None)
+        patch.setattr(mechanism, "pooled_kendall_tau", None)
+        assert main([*argv, "--phase", "tests", *QUICK_TESTS]) == 0
+    # a changed score is a new analysis: its parts are computed again
+    rewritten["hsic_repaired"]["es-it"]["en"] = (rewritten["hsic_repaired"]["es-it"]["en"] or 0.0) + 1.0
+    scores_path.write_text(json.dumps(rewritten), encoding="utf-8")
+    parts = sorted((out / "analysis" / "tests-parts").iterdir())
+    assert main([*argv, "--phase", "tests", *QUICK_TESTS]) == 0
+    assert len(sorted((out / "analysis" / "tests-parts").iterdir())) == len(parts) + 1
 
 
 def test_the_scores_phase_never_reads_evaluation_results(tiny_study, tmp_path):

@@ -35,10 +35,23 @@ def cached(path: Path, options: dict, compute):
     return value
 
 
+#: What a rerun rewrites without changing any result (when, and by which code): left out of a key.
+PROVENANCE = ("written_at", "commit", "library_versions", "toolkit_version")
+
+
 def digest(paths: Sequence[Path], extra: dict) -> str:
+    """The key of a part's inputs: `extra` and the files' contents, a JSON document's top-level
+    PROVENANCE left out, so that a finished phase rerun (it rewrites scores.json with a new
+    `written_at`) does not start the parts after it again."""
     h = hashlib.sha256(json.dumps(extra, sort_keys=True).encode())
     for path in paths:
-        h.update(path.read_bytes())
+        data = path.read_bytes()
+        if path.suffix == ".json":
+            document = json.loads(data)
+            if isinstance(document, dict):
+                document = {k: v for k, v in document.items() if k not in PROVENANCE}
+            data = json.dumps(document, sort_keys=True, ensure_ascii=False).encode()
+        h.update(data)
     return h.hexdigest()[:16]
 
 
