@@ -77,7 +77,7 @@ def test_both_stages_and_both_phases_end_to_end(tiny_study, capsys):
     import neuronoverlap.evaluation.mechanism as mechanism
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(mechanism, "fit_mixed_logistic", None)
+        patch.setattr(mechanism, "fit_posterior", None)
         patch.setattr(mechanism, "pooled_kendall_tau", None)
         assert main([*argv, "--phase", "tests", *QUICK_TESTS]) == 0
     again = json.loads((out / "analysis" / "tests.json").read_text(encoding="utf-8"))
@@ -85,10 +85,11 @@ def test_both_stages_and_both_phases_end_to_end(tiny_study, capsys):
     # a finished scores phase rerun rewrites scores.json with a new time (and maybe commit): the
     # tests' finished parts still count (it restarted Test 2's 200 fits of the full-size run)
     scores_path = out / "analysis" / "scores.json"
+    original = scores_path.read_text(encoding="utf-8")
     rewritten = {**json.loads(scores_path.read_text(encoding="utf-8")), "written_at": "later", "commit": "x"}
     scores_path.write_text(json.dumps(rewritten, indent=2), encoding="utf-8")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(mechanism, "fit_mixed_logistic", None)
+        patch.setattr(mechanism, "fit_posterior", None)
         patch.setattr(mechanism, "pooled_kendall_tau", None)
         assert main([*argv, "--phase", "tests", *QUICK_TESTS]) == 0
     # a changed score is a new analysis: its parts are computed again
@@ -97,6 +98,12 @@ def test_both_stages_and_both_phases_end_to_end(tiny_study, capsys):
     parts = sorted((out / "analysis" / "tests-parts").iterdir())
     assert main([*argv, "--phase", "tests", *QUICK_TESTS]) == 0
     assert len(sorted((out / "analysis" / "tests-parts").iterdir())) == len(parts) + 1
+    scores_path.write_text(original, encoding="utf-8")  # the tests below read the real scores
+    # Test 2 with its bootstrap fits started from the full fit: a part of its own
+    assert main([*argv, "--phase", "tests", *QUICK_TESTS, "--bootstrap-start", "full"]) == 0
+    warm = json.loads((out / "analysis" / "tests.json").read_text(encoding="utf-8"))["test2"]
+    assert warm["bootstrap_start"] == "full" and warm["n_bootstrap"] == 3
+    assert len(sorted((out / "analysis" / "tests-parts").iterdir())) == len(parts) + 2
 
 
 def test_the_scores_phase_never_reads_evaluation_results(tiny_study, tmp_path):

@@ -10,6 +10,7 @@ import pytest
 
 from neuronoverlap.errors import InputError
 from neuronoverlap.evaluation.mechanism import (
+    Posterior,
     competence_test,
     fit_mixed_logistic,
     fit_start,
@@ -146,7 +147,7 @@ def test_the_pair_bootstrap_resumes_to_the_same_draws(tmp_path, monkeypatch):
     rows = word_rows(pairs, competence, hsic)
     whole = competence_test(rows, n_bootstrap=6)
     path = tmp_path / "draws.json"
-    real, calls = mechanism.fit_mixed_logistic, []
+    real, calls = mechanism.fit_posterior, []
 
     def stopping(frame, **kw):
         calls.append(1)
@@ -154,10 +155,10 @@ def test_the_pair_bootstrap_resumes_to_the_same_draws(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(frame, **kw)
 
-    monkeypatch.setattr(mechanism, "fit_mixed_logistic", stopping)
+    monkeypatch.setattr(mechanism, "fit_posterior", stopping)
     with pytest.raises(KeyboardInterrupt):
         competence_test(rows, n_bootstrap=6, draws_path=path)
-    monkeypatch.setattr(mechanism, "fit_mixed_logistic", real)
+    monkeypatch.setattr(mechanism, "fit_posterior", real)
     resumed = competence_test(rows, n_bootstrap=6, draws_path=path)
     # the same resamples and the same seeded starts: the same draws, bit for bit
     assert resumed.draws == whole.draws and resumed.coefficient == whole.coefficient
@@ -224,3 +225,46 @@ def test_the_pair_bootstrap_in_two_processes_draws_the_same():
     assert together.draws == alone.draws
     with pytest.raises(InputError, match="jobs must be at least 1"):
         competence_test(rows, n_bootstrap=4, jobs=0)
+
+
+def test_a_warm_start_maps_each_resampled_level_to_its_original():
+    posterior = Posterior(np.arange(9.0), np.arange(9.0) + 10, ("pair:a", "pair:b", "word:a:0", "word:b:0"))
+    mean, sd = posterior.start_for(["pair:b#0", "pair:b#1", "word:b:0#0", "word:b:0#1"])
+    assert mean.tolist() == [0, 1, 2, 3, 4, 6, 6, 8, 8] and sd.tolist() == (mean + 10).tolist()
+    assert Posterior.from_dict(posterior.to_dict()).start_for(["pair:a"])[0].tolist() == [0, 1, 2, 3, 4, 5]
+    with pytest.raises(InputError, match="no level 'pair:c'"):
+        posterior.start_for(["pair:c#0"])
+
+
+def test_bootstrap_fits_started_from_the_full_fit_reach_the_seeded_fits_optimum(tmp_path, monkeypatch):
+    """start="full" (each resample's fit starts at the full fit's posterior) draws what the seeded
+    random starts draw, within the optimiser's tolerance; its draws file keeps the full fit's
+    posterior, so a resumed run draws the same bit for bit; files of the two starts never mix."""
+    import neuronoverlap.evaluation.mechanism as mechanism
+
+    rng = np.random.default_rng(10)
+    pairs, competence, hsic = _simulate(rng, hsic_effect=0.5, n_words=8, pairs=_directed_pairs()[:5])
+    rows = word_rows(pairs, competence, hsic)
+    seeded = competence_test(rows, n_bootstrap=5)
+    path = tmp_path / "draws.json"
+    real, calls = mechanism.fit_posterior, []
+
+    def stopping(frame, **kw):
+        calls.append(kw.get("warm"))
+        if len(calls) == 3:  # the full fit, one draw, then a kill
+            raise KeyboardInterrupt
+        return real(frame, **kw)
+
+    monkeypatch.setattr(mechanism, "fit_posterior", stopping)
+    with pytest.raises(KeyboardInterrupt):
+        competence_test(rows, n_bootstrap=5, draws_path=path, start="full")
+    monkeypatch.setattr(mechanism, "fit_posterior", real)
+    assert calls[0] is None and isinstance(calls[1], Posterior)  # the draws start from the full fit
+    resumed = competence_test(rows, n_bootstrap=5, draws_path=path, start="full")
+    assert resumed.draws == competence_test(rows, n_bootstrap=5, start="full").draws
+    assert resumed.coefficient == seeded.coefficient
+    assert np.abs(np.array(resumed.draws) - np.array(seeded.draws)).max() < 2e-3
+    # a seeded run does not continue the warm-started draws
+    assert competence_test(rows, n_bootstrap=5, draws_path=path).draws == seeded.draws
+    with pytest.raises(InputError, match="unknown bootstrap start 'cold'"):
+        competence_test(rows, n_bootstrap=5, start="cold")

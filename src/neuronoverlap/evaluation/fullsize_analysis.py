@@ -75,6 +75,14 @@ def parser() -> argparse.ArgumentParser:
         "over every word's effect, about 2.6 GB at full size)",
     )
     p.add_argument(
+        "--bootstrap-start",
+        choices=("seeded", "full"),
+        default="seeded",
+        help="where Test 2's bootstrap fits start: seeded (statsmodels' random start from a seeded "
+        "generator, the pre-registered run's; default) or full (the fit on all rows: about 2-4x "
+        "fewer optimiser steps, the same optimum within its tolerance; bench/bench_mixed_bootstrap.py)",
+    )
+    p.add_argument(
         "--jobs",
         type=int,
         default=1,
@@ -123,6 +131,7 @@ def run(args) -> dict:
             mixed_bootstrap=args.mixed_bootstrap,
             fit_method=args.fit_method,
             jobs=args.jobs,
+            bootstrap_start=args.bootstrap_start,
             progress=not args.quiet,
         )
         print(markdown_report(result["tests"]), flush=True)

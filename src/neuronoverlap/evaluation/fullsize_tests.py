@@ -126,6 +126,7 @@ def second_test(
     fit_method: str = "L-BFGS-B",
     draws_path: Path | None = None,
     jobs: int = 1,
+    bootstrap_start: str = "seeded",
     progress: bool = False,
 ) -> dict:
     """Issue 26's Test 2: hit ~ competence + HSIC_repaired + (1|pair) + (1|word), pair
@@ -146,6 +147,7 @@ def second_test(
         fit_method=fit_method,
         draws_path=draws_path,
         jobs=jobs,
+        start=bootstrap_start,
         progress=progress,
     )
     return {
@@ -158,6 +160,7 @@ def second_test(
         "n_pairs": result.n_pairs,
         "n_rows": len(rows),
         "fit_method": fit_method,
+        "bootstrap_start": bootstrap_start,
         "pairs_left_out": left_out,
         "bridges_left_out": dropped,
         "adds": result.adds,
@@ -197,6 +200,7 @@ def run_tests(
     fit_method: str = "L-BFGS-B",
     seed: int = 0,
     jobs: int = 1,
+    bootstrap_start: str = "seeded",
     progress: bool = True,
 ) -> dict:
     """Phase `tests` (see the module docstring): returns the result and writes tests.json and
@@ -242,7 +246,8 @@ def run_tests(
         ]
     key = digest(
         inputs,
-        {"perm": n_permutations, "boot": mixed_bootstrap, "seed": seed, "stages": stages, "fit": fit_method},
+        {"perm": n_permutations, "boot": mixed_bootstrap, "seed": seed, "stages": stages, "fit": fit_method}
+        | ({} if bootstrap_start == "seeded" else {"start": bootstrap_start}),
     )
     parts = folder / "tests-parts" / key
     result = {
@@ -284,6 +289,7 @@ def run_tests(
                 fit_method=fit_method,
                 draws_path=parts / "test2-draws.json",
                 jobs=jobs,
+                bootstrap_start=bootstrap_start,
                 progress=progress,
             )
         except InputError as exc:  # the other results stand; the reason is reported

@@ -106,23 +106,77 @@ FIT_METHODS = ("BFGS", "L-BFGS-B")
 
 def mixed_design(rows):
     """The model's matrices, built sparse: (endog, exog [1, competence, hsic], exog_vc [pair
-    dummies | word dummies], ident), the same design `from_formula` builds densely (a dense
-    word design of a full-size study is rows x words: 117,000 x 9,000 doubles, 8 GB)."""
+    dummies | word dummies], ident, levels), the same design `from_formula` builds densely (a
+    dense word design of a full-size study is rows x words: 117,000 x 9,000 doubles, 8 GB);
+    `levels` names exog_vc's columns ('pair:de-fr', 'word:de-fr:12')."""
     import pandas as pd
     from scipy import sparse
 
     n = len(rows)
     exog = np.column_stack([np.ones(n), rows["competence"].to_numpy(float), rows["hsic"].to_numpy(float)])
-    blocks, ident = [], []
+    blocks, ident, levels = [], [], []
     for k, column in enumerate(("pair", "word")):
-        codes, levels = pd.factorize(rows[column], sort=True)
-        blocks.append(sparse.csr_matrix((np.ones(n), (np.arange(n), codes)), shape=(n, len(levels))))
-        ident += [k] * len(levels)
-    return rows["hit"].to_numpy(float), exog, sparse.hstack(blocks).tocsr(), np.array(ident)
+        codes, names = pd.factorize(rows[column], sort=True)
+        blocks.append(sparse.csr_matrix((np.ones(n), (np.arange(n), codes)), shape=(n, len(names))))
+        ident += [k] * len(names)
+        levels += [f"{column}:{name}" for name in names]
+    return rows["hit"].to_numpy(float), exog, sparse.hstack(blocks).tocsr(), np.array(ident), levels
 
 
-#: How a fit's starting point is drawn (kept in the draws file: draws of another rule are not mixed in).
-START_RULE = "statsmodels' start from numpy default_rng(start)"
+#: The fixed effects, in the design's column order.
+FIXED = ("Intercept", "competence", "hsic")
+
+#: The variance components (log standard deviations of the random effects), in `fit_vb`'s order.
+COMPONENTS = ("pair", "word")
+
+
+def _original(level: str) -> str:
+    """The level a resampled one was copied from: 'pair:de-fr#3' -> 'pair:de-fr' (`_resample`)."""
+    return level.rsplit("#", 1)[0]
+
+
+@dataclass(frozen=True)
+class Posterior:
+    """A fit's variational posterior: means and standard deviations of the fixed effects
+    (FIXED), the variance components (COMPONENTS) and every random effect, named by `levels`."""
+
+    mean: np.ndarray
+    sd: np.ndarray
+    levels: tuple[str, ...]
+
+    @property
+    def fixed(self) -> dict[str, float]:
+        return dict(zip(FIXED, map(float, self.mean[: len(FIXED)]), strict=True))
+
+    def start_for(self, levels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """`fit_vb`'s (mean, sd) start for a fit on `levels`: the fixed effects and components as
+        here, each level (a resample's 'word:de-fr:12#3') at its original's posterior."""
+        head = len(FIXED) + len(COMPONENTS)
+        index = {name: head + i for i, name in enumerate(self.levels)}
+        missing = [level for level in levels if _original(level) not in index]
+        if missing:
+            raise InputError(f"no level {_original(missing[0])!r} in the posterior to start from")
+        take = np.r_[np.arange(head), [index[_original(level)] for level in levels]].astype(int)
+        return self.mean[take], self.sd[take]
+
+    def to_dict(self) -> dict:
+        return {"mean": self.mean.tolist(), "sd": self.sd.tolist(), "levels": list(self.levels)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> Posterior:
+        return cls(np.asarray(d["mean"], float), np.asarray(d["sd"], float), tuple(d["levels"]))
+
+
+#: Where a bootstrap fit starts (kept in the draws file: draws of another rule are not mixed in).
+#: "seeded": statsmodels' own random start, from a seeded generator (`fit_start`; the
+#: pre-registered run's); "full": the fit on all rows, each resampled pair and word at its
+#: original's posterior (`Posterior.start_for`), which converges in fewer steps
+#: (bench/bench_mixed_bootstrap.py) to the same optimum within the optimiser's tolerance.
+START_RULES = {
+    "seeded": "statsmodels' start from numpy default_rng(start)",
+    "full": "the full fit's posterior, each resampled pair and word at its original's",
+}
+START_RULE = START_RULES["seeded"]
 
 
 def fit_start(seed: int, draw: int | None) -> list[int]:
@@ -131,19 +185,22 @@ def fit_start(seed: int, draw: int | None) -> list[int]:
     return [seed] if draw is None else [seed, draw + 1]
 
 
-def fit_mixed_logistic(rows, *, fit_method: str = "BFGS", start: Sequence[int] = (0,)) -> dict[str, float]:
-    """Posterior means of the fixed effects of hit ~ competence + hsic + (1|pair) + (1|word)
+def fit_posterior(
+    rows, *, fit_method: str = "BFGS", start: Sequence[int] = (0,), warm: Posterior | None = None
+) -> Posterior:
+    """The variational posterior of hit ~ competence + hsic + (1|pair) + (1|word)
     (`BinomialBayesMixedGLM.fit_vb`, its default priors; the design built sparse, `mixed_design`).
     `fit_method`: scipy's optimiser of the variational objective; "L-BFGS-B" keeps no dense
     inverse Hessian (BFGS's is (2 x random effects)^2 doubles: 2.6 GB at 9,000 words).
-    `start`: the seed of statsmodels' random starting point (`fit_start`)."""
+    `start`: the seed of statsmodels' random starting point (`fit_start`); `warm`: start from
+    this posterior instead (`Posterior.start_for`)."""
     import warnings
 
     from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM
 
     if fit_method not in FIT_METHODS:
         raise InputError(f"unknown fit method {fit_method!r}; use one of {', '.join(FIT_METHODS)}")
-    endog, exog, exog_vc, ident = mixed_design(rows)
+    endog, exog, exog_vc, ident, levels = mixed_design(rows)
     if endog.min() == endog.max():
         raise InputError(f"every hit is {int(endog[0])}: the mixed logistic model is undefined")
     model = BinomialBayesMixedGLM(
@@ -151,12 +208,21 @@ def fit_mixed_logistic(rows, *, fit_method: str = "BFGS", start: Sequence[int] =
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = model.fit_vb(fit_method=fit_method, rng=np.random.default_rng(list(start)))
-    return dict(zip(FIXED, map(float, result.fe_mean), strict=True))
+        if warm is None:
+            result = model.fit_vb(fit_method=fit_method, rng=np.random.default_rng(list(start)))
+        else:
+            mean, sd = warm.start_for(levels)
+            result = model.fit_vb(mean=mean, sd=sd, fit_method=fit_method)
+    return Posterior(
+        np.concatenate([result.fe_mean, result.vcp_mean, result.vc_mean]),
+        np.concatenate([result.fe_sd, result.vcp_sd, result.vc_sd]),
+        tuple(levels),
+    )
 
 
-#: The fixed effects, in the design's column order.
-FIXED = ("Intercept", "competence", "hsic")
+def fit_mixed_logistic(rows, *, fit_method: str = "BFGS", start: Sequence[int] = (0,)) -> dict[str, float]:
+    """Posterior means of the fixed effects (`fit_posterior`, from statsmodels' seeded start)."""
+    return fit_posterior(rows, fit_method=fit_method, start=start).fixed
 
 
 @dataclass(frozen=True)
@@ -192,8 +258,8 @@ def _resample(groups, chosen):
     return pd.concat(parts, ignore_index=True)
 
 
-def _hsic_of(frame, fit_method: str, start: Sequence[int]) -> float:
-    return fit_mixed_logistic(frame, fit_method=fit_method, start=start)["hsic"]
+def _hsic_of(frame, fit_method: str, start: Sequence[int], warm: Posterior | None) -> float:
+    return fit_posterior(frame, fit_method=fit_method, start=start, warm=warm).fixed["hsic"]
 
 
 def competence_test(
@@ -205,13 +271,16 @@ def competence_test(
     fit_method: str = "BFGS",
     draws_path=None,
     jobs: int = 1,
+    start: str = "seeded",
     progress: bool = False,
 ) -> CompetenceTest:
     """The model on `rows` (`word_rows`) and its pair-level bootstrap. `draws_path`: a JSON file
     keeping the coefficients drawn so far (a rerun continues where it stopped: the resamples
-    are drawn from `seed` in order and every fit starts from `fit_start`, so the draws are
+    are drawn from `seed` in order and every fit starts from the same point, so the draws are
     those of an uninterrupted run, bit for bit). `jobs`: processes fitting resamples at once
-    (the resamples, their starts and so their draws do not change)."""
+    (the resamples, their starts and so their draws do not change). `start`: where each
+    resample's fit starts (START_RULES: "seeded", statsmodels' seeded random start; "full",
+    the full fit's posterior: fewer optimiser steps, the same optimum within its tolerance)."""
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from multiprocessing import get_context
     from pathlib import Path
@@ -224,13 +293,15 @@ def competence_test(
         raise InputError(f"n_bootstrap must be at least 2, got {n_bootstrap}")
     if jobs < 1:
         raise InputError(f"jobs must be at least 1, got {jobs}")
+    if start not in START_RULES:
+        raise InputError(f"unknown bootstrap start {start!r}; use one of {', '.join(START_RULES)}")
     names = list(dict.fromkeys(rows["pair"]))
     if len(names) < 2:
         raise InputError("the pair-level bootstrap needs at least 2 pairs")
     saved: dict = {}
     if draws_path is not None and Path(draws_path).is_file():
         saved = read_json(Path(draws_path), "bootstrap draws file")
-    identity = {"seed": seed, "fit_method": fit_method, "pairs": names, "start": START_RULE}
+    identity = {"seed": seed, "fit_method": fit_method, "pairs": names, "start": START_RULES[start]}
     if any(saved.get(k) != v for k, v in identity.items()):
         saved = {**identity, "full": None, "draws": {}}
 
@@ -238,10 +309,14 @@ def competence_test(
         if draws_path is not None:
             atomic_write_json(Path(draws_path), saved)
 
-    if saved["full"] is None:
-        saved["full"] = fit_mixed_logistic(rows, fit_method=fit_method, start=fit_start(seed, None))
+    if saved["full"] is None or (start == "full" and "full_posterior" not in saved):
+        posterior = fit_posterior(rows, fit_method=fit_method, start=fit_start(seed, None))
+        saved["full"] = posterior.fixed
+        if start == "full":  # kept: a resumed run starts its fits where the first one did
+            saved["full_posterior"] = posterior.to_dict()
         keep()
     full = saved["full"]
+    warm = Posterior.from_dict(saved["full_posterior"]) if start == "full" else None
     groups = {name: frame for name, frame in rows.groupby("pair", sort=False)}
     rng = np.random.default_rng(seed)
     chosen = [rng.choice(names, size=len(names)) for _ in range(n_bootstrap)]
@@ -251,14 +326,14 @@ def competence_test(
     if jobs == 1:
         for i in todo:
             frame = _resample(groups, chosen[i])
-            draws[i] = fit_mixed_logistic(frame, fit_method=fit_method, start=fit_start(seed, i))["hsic"]
+            draws[i] = _hsic_of(frame, fit_method, fit_start(seed, i), warm)
             saved["draws"] = draws
             keep()
             bar.update(1)
     else:
         with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
             futures = {
-                pool.submit(_hsic_of, _resample(groups, chosen[i]), fit_method, fit_start(seed, i)): i
+                pool.submit(_hsic_of, _resample(groups, chosen[i]), fit_method, fit_start(seed, i), warm): i
                 for i in todo
             }
             for future in as_completed(futures):
