@@ -6,11 +6,16 @@ per fit and the HSIC coefficient each start reaches.
 The data are synthetic at the full-size study's shape by default (30 pairs: 20 with 4 candidates,
 10 with 5; 300 words; 3 example seeds; 117,000 rows): per pair, a bridge's hit probability is
 logistic(log-odds of a uniform(0, 0.3) competence + a word effect N(0, 1)); the HSIC score is
-noise. The fits run on one thread (OMP_NUM_THREADS=1 unless set).
+noise. `--study OUT` fits a full-size study's own Test 2 rows instead (OUT: the output folder of
+`python -m neuronoverlap.evaluation.fullsize`, with its analysis's scores.json), on the resamples
+the analysis draws (seed 0), so the seeded column repeats the analysis's own fits; with
+`--draws-file` (its tests-parts/KEY/test2-draws.json) each is checked against the draw kept there.
+The fits run on one thread (OMP_NUM_THREADS=1 unless set).
 
 Usage (one heavy job at a time on a shared machine):
     .venv/bin/python bench/bench_mixed_bootstrap.py --draws 3
     .venv/bin/python bench/bench_mixed_bootstrap.py --pairs 10 --words 100 --draws 3   # quick
+    .venv/bin/python bench/bench_mixed_bootstrap.py --study OUT --draws-file FILE --draws 3
 """
 
 from __future__ import annotations
@@ -55,21 +60,35 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="example seeds (rows per word and bridge)")
     parser.add_argument("--draws", type=int, default=3, help="bootstrap resamples fitted both ways")
     parser.add_argument("--fit-method", default="L-BFGS-B", choices=("BFGS", "L-BFGS-B"))
+    parser.add_argument("--study", default=None, help="a full-size study's output folder (real rows)")
+    parser.add_argument("--draws-file", default=None, help="with --study: its Test 2 draws file")
     args = parser.parse_args()
+
+    import json
 
     import numpy as np
 
     from neuronoverlap.evaluation.mechanism import _resample, fit_posterior, fit_start
 
-    rows = synthetic_rows(args.pairs, args.words, args.seeds)
+    if args.study is None:
+        rows = synthetic_rows(args.pairs, args.words, args.seeds)
+    else:
+        from neuronoverlap.evaluation.fullsize_tests import load_tests_inputs, second_test_rows
+
+        read = load_tests_inputs(args.study)
+        rows, _, _ = second_test_rows(read.pairs(), read.hsic, n_seeds=len(read.config["example_seeds"]))
+    kept = {}
+    if args.draws_file:
+        kept = json.loads(open(args.draws_file, encoding="utf-8").read())["draws"]
     start = time.perf_counter()
     full = fit_posterior(rows, fit_method=args.fit_method, start=fit_start(0, None))
     full_s = time.perf_counter() - start
     names = list(dict.fromkeys(rows["pair"]))
     groups = {name: frame for name, frame in rows.groupby("pair", sort=False)}
     rng = np.random.default_rng(0)
+    source = f"study {args.study}" if args.study else f"synthetic, {args.pairs} pairs, {args.words} words"
     print(
-        f"{len(rows)} rows, {args.pairs} pairs, {args.words} words, {args.fit_method}, "
+        f"{len(rows)} rows ({source}), {rows['word'].nunique()} words, {args.fit_method}, "
         f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}; full fit {full_s:.1f} s"
     )
     columns = (
@@ -96,6 +115,9 @@ def main() -> None:
             f"{i:>4} {timings[0]:>9.1f} {timings[1]:>7.1f} {ratios[-1]:>6.2f} {coefficients[0]:>+12.5f} "
             f"{coefficients[1]:>+10.5f} {diffs[-1]:>8.1e}"
         )
+        if str(i) in kept:
+            same = kept[str(i)] == coefficients[0]
+            print(f"     the analysis kept draw {i} as {kept[str(i)]:+.5f}; seeded fit equal to it: {same}")
     print(f"median ratio seeded / full: {np.median(ratios):.2f}; largest |diff| {max(diffs):.1e}")
 
 

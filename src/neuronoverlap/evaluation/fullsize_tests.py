@@ -9,7 +9,7 @@ import json
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -116,6 +116,18 @@ def complete_cases(pairs, competence: Mapping[str, Mapping[str, float | None]]):
     return kept, dropped, left_out
 
 
+def second_test_rows(pairs, hsic, *, n_seeds: int):
+    """Test 2's rows (`mechanism.word_rows`) of the complete cases (`complete_cases`), with
+    ({pair: left-out bridges}, left-out pairs)."""
+    from neuronoverlap.evaluation.mechanism import word_rows
+
+    competence = {p.name: pair_competence(p) for p in pairs}
+    kept, dropped, left_out = complete_cases(pairs, competence)
+    if len(kept) < 2:
+        raise InputError(f"Test 2 needs 2 pairs with step-1 accuracy into 2 candidates, has {len(kept)}")
+    return word_rows(kept, competence, hsic, n_seeds=n_seeds), dropped, left_out
+
+
 def second_test(
     pairs,
     hsic,
@@ -133,13 +145,9 @@ def second_test(
     bootstrap; HSIC adds to competence when the bootstrap's 5% quantile is > 0. Candidates
     without a step-1 accuracy (no word of the pair in the s-b dictionary) are left out
     (`complete_cases`), both predictors standardised over the remaining ones."""
-    from neuronoverlap.evaluation.mechanism import competence_test, word_rows
+    from neuronoverlap.evaluation.mechanism import competence_test
 
-    competence = {p.name: pair_competence(p) for p in pairs}
-    kept, dropped, left_out = complete_cases(pairs, competence)
-    if len(kept) < 2:
-        raise InputError(f"Test 2 needs 2 pairs with step-1 accuracy into 2 candidates, has {len(kept)}")
-    rows = word_rows(kept, competence, hsic, n_seeds=n_seeds)
+    rows, dropped, left_out = second_test_rows(pairs, hsic, n_seeds=n_seeds)
     result = competence_test(
         rows,
         n_bootstrap=n_bootstrap,
@@ -190,25 +198,38 @@ def chain_results(out, stages: Sequence[int]) -> dict:
     return found
 
 
-def run_tests(
-    out: str | os.PathLike[str],
-    *,
-    analysis: str | os.PathLike[str] | None = None,
-    first_stage_only: bool = False,
-    n_permutations: int = 9999,
-    mixed_bootstrap: int = 200,
-    fit_method: str = "L-BFGS-B",
-    seed: int = 0,
-    jobs: int = 1,
-    bootstrap_start: str = "seeded",
-    progress: bool = True,
-) -> dict:
-    """Phase `tests` (see the module docstring): returns the result and writes tests.json and
-    tests.md under ANALYSIS; resumable (each finished test is kept under ANALYSIS/tests-parts)."""
-    from neuronoverlap.evaluation.choice import judge
+@dataclass(frozen=True)
+class AnalysisInputs:
+    """What phase `tests` reads: ANALYSIS/scores.json and the stages' study results (per pair:
+    its stage's validate.json summary and its answers, `PairRun`)."""
 
-    folder = analysis_dir(out, analysis)
-    scores_path = folder / "scores.json"
+    scores_path: Path
+    scores: dict
+    stages: list[int]
+    summaries: dict
+    runs: dict
+
+    @property
+    def hsic(self) -> dict:
+        return {n: self.scores["hsic_repaired"][n] for n in self.runs}
+
+    @property
+    def shares(self) -> dict:
+        return {n: self.scores["target_share"][n] for n in self.runs}
+
+    @property
+    def config(self) -> dict:
+        return self.summaries[next(iter(self.runs))]["config"]
+
+    def pairs(self) -> list[PairData]:
+        """The pairs' study data, scored by HSIC_repaired."""
+        return [run.pair_data(self.hsic[name]) for name, run in self.runs.items()]
+
+
+def load_tests_inputs(out, analysis=None, *, first_stage_only: bool = False) -> AnalysisInputs:
+    """Phase `tests`'s inputs, checked: scores.json exists and scores every pair, both stages
+    ran (stage 1 alone with `first_stage_only`), all of one model."""
+    scores_path = analysis_dir(out, analysis) / "scores.json"
     if not scores_path.is_file():
         raise InputError(f"no {scores_path}: run the phase `scores` first")
     scores = json.loads(scores_path.read_text(encoding="utf-8"))
@@ -234,18 +255,38 @@ def run_tests(
     missing = [n for n in runs if n not in scores["hsic_repaired"] or n not in scores["target_share"]]
     if missing:
         raise InputError(f"{scores_path} has no scores for {', '.join(missing)}: rerun the phase `scores`")
-    hsic = {n: scores["hsic_repaired"][n] for n in runs}
-    shares = {n: scores["target_share"][n] for n in runs}
-    config = summaries[next(iter(runs))]["config"]
-    pairs = [run.pair_data(hsic[name]) for name, run in runs.items()]
-    inputs = [scores_path]
+    return AnalysisInputs(scores_path, scores, stages, summaries, runs)
+
+
+def run_tests(
+    out: str | os.PathLike[str],
+    *,
+    analysis: str | os.PathLike[str] | None = None,
+    first_stage_only: bool = False,
+    n_permutations: int = 9999,
+    mixed_bootstrap: int = 200,
+    fit_method: str = "L-BFGS-B",
+    seed: int = 0,
+    jobs: int = 1,
+    bootstrap_start: str = "seeded",
+    progress: bool = True,
+) -> dict:
+    """Phase `tests` (see the module docstring): returns the result and writes tests.json and
+    tests.md under ANALYSIS; resumable (each finished test is kept under ANALYSIS/tests-parts)."""
+    from neuronoverlap.evaluation.choice import judge
+
+    folder = analysis_dir(out, analysis)
+    read = load_tests_inputs(out, analysis, first_stage_only=first_stage_only)
+    scores, stages, summaries, runs = read.scores, read.stages, read.summaries, read.runs
+    hsic, shares, config, pairs = read.hsic, read.shares, read.config, read.pairs()
+    files = [read.scores_path]
     for stage in stages:  # every result the tests read: a changed one is a new analysis
-        inputs += [
+        files += [
             stage_folder(out, stage) / "validate.json",
             *sorted(stage_folder(out, stage).glob("pairs/*.json")),
         ]
     key = digest(
-        inputs,
+        files,
         {"perm": n_permutations, "boot": mixed_bootstrap, "seed": seed, "stages": stages, "fit": fit_method}
         | ({} if bootstrap_start == "seeded" else {"start": bootstrap_start}),
     )
