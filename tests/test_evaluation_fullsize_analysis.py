@@ -297,3 +297,19 @@ def test_chain_results_are_read_per_stage_with_their_reading(tmp_path):
     found = chain_results(tmp_path, [1, 2])
     assert list(found) == ["1"]
     assert found["1"]["chain-english-k2.json"]["helps"] and not found["1"]["chain-english-k3.json"]["helps"]
+
+
+def test_a_stage_is_read_in_pair_name_order(tmp_path, monkeypatch):
+    """The tests phase draws its permutation and bootstrap streams pair by pair: it reads the
+    pairs in name order (the pre-registered run's order), whatever order validate.json lists."""
+    from neuronoverlap.evaluation import fullsize_tests, study_output
+
+    class Folder:
+        def __init__(self, folder):
+            self.summary, self.runs = {"pairs": {}}, {"it-es": 1, "de-fr": 2, "ar-pt": 3}
+
+    (tmp_path / "study").mkdir()
+    (tmp_path / "study" / "validate.json").write_text("{}", encoding="utf-8")
+    monkeypatch.setattr(study_output, "StudyFolder", Folder)
+    _, runs = fullsize_tests._load_stage(tmp_path, 1)
+    assert list(runs) == ["ar-pt", "de-fr", "it-es"]

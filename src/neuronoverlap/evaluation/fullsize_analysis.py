@@ -79,8 +79,9 @@ def parser() -> argparse.ArgumentParser:
         choices=("seeded", "full"),
         default="seeded",
         help="where Test 2's bootstrap fits start: seeded (statsmodels' random start from a seeded "
-        "generator, the pre-registered run's; default) or full (the fit on all rows: about 2-4x "
-        "fewer optimiser steps, the same optimum within its tolerance; bench/bench_mixed_bootstrap.py)",
+        "generator, the pre-registered run's; default) or full (each resampled pair and word at the "
+        "fit on all rows: about 2.5x faster at the study's shape, the same coefficients within "
+        "2e-4; docs/performance.md)",
     )
     p.add_argument(
         "--jobs",

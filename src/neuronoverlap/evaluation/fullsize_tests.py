@@ -39,7 +39,9 @@ def _load_stage(out, stage: int):
     if not (folder / "validate.json").is_file():
         return None
     study = StudyFolder(folder)
-    return study.summary, study.runs
+    # The pairs in name order (their files' order), as the pre-registered run read them: the
+    # permutation and bootstrap streams are drawn pair by pair, so another order draws others.
+    return study.summary, dict(sorted(study.runs.items()))
 
 
 def ranked_shares(shares: Mapping[str, float | None]) -> dict[str, float]:

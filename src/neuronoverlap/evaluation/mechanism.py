@@ -1,6 +1,6 @@
 """The repaired score's two pre-registered tests (issue 26; docs/evaluation.md, "Pre-registered:
-the repaired score's two tests"). Written before the full-size study is run; not run on real data
-here.
+the repaired score's two tests"). Written before the full-size study ran; run on it by
+`fullsize_analysis --phase tests` (docs/findings.md section 4 reads the results).
 
 1. `mechanism_tau`: with English (or any `drop`) removed from the candidates, the mean over pairs
    of Kendall's tau-b between a score (the repaired HSIC effect, or the target share) and the
