@@ -80,8 +80,8 @@ def parser() -> argparse.ArgumentParser:
         default="seeded",
         help="where Test 2's bootstrap fits start: seeded (statsmodels' random start from a seeded "
         "generator, the pre-registered run's; default) or full (each resampled pair and word at the "
-        "fit on all rows: about 2.5x faster at the study's shape, the same coefficients within "
-        "2e-4; docs/performance.md)",
+        "fit on all rows: about 4x faster on the full-size study's rows, the same coefficients "
+        "within 1e-4; docs/performance.md)",
     )
     p.add_argument(
         "--jobs",
