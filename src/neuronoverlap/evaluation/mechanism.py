@@ -204,7 +204,7 @@ def fit_posterior(
     if endog.min() == endog.max():
         raise InputError(f"every hit is {int(endog[0])}: the mixed logistic model is undefined")
     model = BinomialBayesMixedGLM(
-        endog, exog, exog_vc, ident, fe_p=2, vcp_p=1, vcp_names=["pair", "word"], fep_names=list(FIXED)
+        endog, exog, exog_vc, ident, fe_p=2, vcp_p=1, vcp_names=list(COMPONENTS), fep_names=list(FIXED)
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
