@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The pre-registered full-size study (docs/evaluation.md, "Pre-registered: the full-size study")
+# and its analysis, run again from their pinned commits, resumable on any machine:
+#   stage 1 (0badbb9) and stage 2 (5e1254c) side by side, one torch thread each; then the frozen
+#   analysis (516257c, which never reached main: rebuilt here as 7928dc2 plus 04b421a's change,
+#   as docs/evaluation.md says it was made): its `scores` phase as soon as a core is free, then
+#   its `tests` phase with two processes for Test 2's pair bootstrap.
+# Each step is resumable on its own (generation cache, store, analysis parts); a finished step
+# leaves WORK/<step>.done and is not run again. Before anything, files that WORK lacks are
+# restored from state/ (the last checkpoint committed by checkpoint.sh), so a new machine goes
+# on where the last checkpoint left off (the store is rebuilt: its probe sets are re-recorded).
+#
+# usage:  make install && setsid nohup results/fullsize/run.sh > /dev/null 2>&1 &
+#         (WORK=/some/folder to run elsewhere; default /work/runs/fullsize; log WORK/run.log)
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(git -C "$HERE" rev-parse --show-toplevel)
+WORK=${WORK:-/work/runs/fullsize}
+PY=$REPO/.venv/bin/python
+declare -A COMMIT=([stage1]=0badbb9 [stage2]=5e1254c [analysis]=7928dc2)
+declare -A PATCH=([analysis]=04b421a)  # applied on top of its part's commit
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+STUDY=(--model embedded --store store/fullsize.h5 --out out/fullsize)
+
+log() { echo "== $* $(date -u +%FT%TZ)" >> "$WORK/run.log"; }
+
+mkdir -p "$WORK"
+cd "$WORK" || exit 2
+restored=0
+if [ -d "$HERE/state/out" ]; then
+    while IFS= read -r -d '' f; do
+        rel=${f#"$HERE/state/"}
+        if [ ! -e "$WORK/$rel" ]; then
+            mkdir -p "$(dirname "$WORK/$rel")" && cp "$f" "$WORK/$rel" && restored=$((restored + 1))
+        fi
+    done < <(find "$HERE/state/out" -type f -print0)
+fi
+for f in "$HERE"/state/*.done; do
+    [ -e "$f" ] && [ ! -e "$WORK/$(basename "$f")" ] && cp "$f" "$WORK/"
+done
+log "run.sh start (repo $(git -C "$REPO" rev-parse --short HEAD); $restored files restored from state/)"
+for part in "${!COMMIT[@]}"; do
+    if [ ! -d "src-$part" ]; then
+        mkdir -p "src-$part" && git -C "$REPO" archive "${COMMIT[$part]}" src probes | tar -x -C "src-$part"
+        if [ -n "${PATCH[$part]:-}" ]; then
+            git -C "$REPO" diff "${PATCH[$part]}^" "${PATCH[$part]}" -- src | git -C "src-$part" apply - ||
+                { log "could not apply ${PATCH[$part]} to $part"; rm -rf "src-$part"; exit 2; }
+        fi
+    fi
+done
+
+# step NAME PART MODULE ARGS...: run MODULE from PART's commit unless NAME is done.
+step() {
+    local name=$1 part=$2
+    shift 2
+    [ -e "$name.done" ] && return 0
+    log "$name start (${COMMIT[$part]}${PATCH[$part]:++${PATCH[$part]}})"
+    PYTHONPATH="$WORK/src-$part/src" "$PY" -m "$@" >> "$name.log" 2>&1
+    local rc=$?
+    log "$name exit $rc"
+    [ $rc -eq 0 ] && touch "$name.done"
+    return $rc
+}
+
+step stage1 stage1 neuronoverlap.evaluation.fullsize "${STUDY[@]}" &
+step stage2 stage2 neuronoverlap.evaluation.fullsize "${STUDY[@]}" --stage 2 &
+wait -n  # the analysis's scores phase takes the first free core
+[ -e stage1.done ] || [ -e stage2.done ] && step scores analysis neuronoverlap.evaluation.fullsize_analysis --phase scores \
+    --store store/fullsize.h5 --out out/fullsize &
+wait
+if [ -e stage1.done ] && [ -e stage2.done ] && [ -e scores.done ]; then
+    step tests analysis neuronoverlap.evaluation.fullsize_analysis --phase tests \
+        --store store/fullsize.h5 --out out/fullsize --jobs 2 && log "analysis done"
+else
+    log "not every step finished: rerun run.sh"
+fi
