@@ -7,7 +7,7 @@
 #   its `tests` phase with two processes for Test 2's pair bootstrap.
 # Each step is resumable on its own (generation cache, store, analysis parts); a finished step
 # leaves WORK/<step>.done and is not run again. Before anything, files that WORK lacks are
-# restored from state/ (the last checkpoint committed by checkpoint.sh), so a new machine goes
+# restored from state/ (the last checkpoint committed by checkpoint.sh; restore.sh), so a new machine goes
 # on where the last checkpoint left off (the store is rebuilt: its probe sets are re-recorded).
 #
 # usage:  make install && setsid nohup results/fullsize/run.sh > /dev/null 2>&1 &
@@ -24,20 +24,9 @@ STUDY=(--model embedded --store store/fullsize.h5 --out out/fullsize)
 
 log() { echo "== $* $(date -u +%FT%TZ)" >> "$WORK/run.log"; }
 
-mkdir -p "$WORK"
+mkdir -p "$WORK" && WORK=$(cd "$WORK" && pwd) || exit 2
 cd "$WORK" || exit 2
-restored=0
-if [ -d "$HERE/state/out" ]; then
-    while IFS= read -r -d '' f; do
-        rel=${f#"$HERE/state/"}
-        if [ ! -e "$WORK/$rel" ]; then
-            mkdir -p "$(dirname "$WORK/$rel")" && cp "$f" "$WORK/$rel" && restored=$((restored + 1))
-        fi
-    done < <(find "$HERE/state/out" -type f -print0)
-fi
-for f in "$HERE"/state/*.done; do
-    [ -e "$f" ] && [ ! -e "$WORK/$(basename "$f")" ] && cp "$f" "$WORK/"
-done
+restored=$("$HERE/restore.sh") || exit 2
 log "run.sh start (repo $(git -C "$REPO" rev-parse --short HEAD); $restored files restored from state/)"
 for part in "${!COMMIT[@]}"; do
     if [ ! -d "src-$part" ]; then
