@@ -43,10 +43,16 @@ step() {
     local name=$1 part=$2
     shift 2
     [ -e "$name.done" ] && return 0
-    log "$name start (${COMMIT[$part]}${PATCH[$part]:++${PATCH[$part]}})"
-    PYTHONPATH="$WORK/src-$part/src" "$PY" -m "$@" >> "$name.log" 2>&1
-    local rc=$?
-    log "$name exit $rc"
+    local rc try
+    for try in 1 2 3 4 5 6; do
+        log "$name start (${COMMIT[$part]}${PATCH[$part]:++${PATCH[$part]}})"
+        PYTHONPATH="$WORK/src-$part/src" "$PY" -m "$@" >> "$name.log" 2>&1
+        rc=$?
+        log "$name exit $rc"
+        # the two stages share the store: one that found it locked by the other waits and goes on
+        tail -n 1 "$name.log" | grep -q "(lock held)" || break
+        sleep 120
+    done
     [ $rc -eq 0 ] && touch "$name.done"
     return $rc
 }
