@@ -182,3 +182,44 @@ def test_hooked_transformer_object_is_accepted(tiny_llama):
         assert (a.token_ids, a.n_counted_tokens) == (b.token_ids, b.n_counted_tokens)
     with pytest.raises(InputError, match="lacks"):
         load_model(object())
+
+
+def test_processes_that_start_at_once_convert_the_embedded_model_once(tmp_path, monkeypatch):
+    """Two jobs started together on a new machine: one converts, the other waits and loads it
+    (without the lock both converted and the second's move onto the first's folder failed)."""
+    import threading
+    import time
+    import types
+
+    from neuronoverlap.models import embedded
+
+    target = tmp_path / "cache" / embedded.EMBEDDED_NAME
+    calls = []
+
+    def fake_convert(out_dir, progress):
+        calls.append(out_dir)
+        time.sleep(0.3)  # long enough for the other caller to arrive
+        (out_dir / "model.safetensors").write_bytes(b"w" * 8)
+
+    monkeypatch.setattr(embedded, "embedded_checkpoint_dir", lambda: target)
+    monkeypatch.setattr(embedded, "_convert", fake_convert)
+    monkeypatch.setattr(
+        embedded, "_gguf_package", lambda: types.SimpleNamespace(MODEL_NAME="m", EXPECTED_SHA256="0")
+    )
+    results = []
+
+    def call():
+        try:
+            results.append(embedded.ensure_embedded_checkpoint(progress=False))
+        except Exception as exc:  # noqa: BLE001 - the test reports it
+            results.append(exc)
+
+    threads = [threading.Thread(target=call) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [target, target]
+    assert len(calls) == 1
+    assert is_complete(target)
+    assert sorted(p.name for p in target.parent.iterdir()) == [f".{embedded.EMBEDDED_NAME}.lock", target.name]

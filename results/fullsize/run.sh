@@ -46,6 +46,12 @@ for part in "${!COMMIT[@]}"; do
     fi
 done
 
+# The embedded model is converted once before the two stages start (their commits predate the
+# lock that makes two processes starting at once convert it once).
+PYTHONPATH="$WORK/src-stage1/src" "$PY" -c \
+    "from neuronoverlap.models.embedded import ensure_embedded_checkpoint as e; e()" >> convert.log 2>&1 ||
+    { log "converting the embedded model failed (convert.log)"; exit 2; }
+
 # step NAME PART MODULE ARGS...: run MODULE from PART's commit unless NAME is done.
 step() {
     local name=$1 part=$2

@@ -56,14 +56,26 @@ def is_complete(directory: Path) -> bool:
 
 
 def ensure_embedded_checkpoint(progress: bool = True) -> Path:
-    """Path of the converted checkpoint, converting the GGUF first if needed."""
+    """Path of the converted checkpoint, converting the GGUF first if needed. Processes that start
+    at once convert it once: the others wait on a lock beside it and then load the same copy."""
+    import fcntl
+
     target = embedded_checkpoint_dir()
     if is_complete(target):
         return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f".{EMBEDDED_NAME}.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, a killed process's too
+        if not is_complete(target):
+            _convert_into(target, progress)
+    return target
+
+
+def _convert_into(target: Path, progress: bool) -> None:
+    """Convert into a temporary folder beside `target`, then move it into place whole."""
     if target.exists():
         print(f"neuronoverlap: {target} is a half-written or older conversion; converting again", flush=True)
         shutil.rmtree(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{EMBEDDED_NAME}.partial-", dir=target.parent))
     try:
         _convert(staging, progress=progress)
@@ -80,7 +92,6 @@ def ensure_embedded_checkpoint(progress: bool = True) -> Path:
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-    return target
 
 
 def _convert(out_dir: Path, progress: bool) -> None:
