@@ -3,7 +3,8 @@
 The GGUF is dequantized once into a plain float32 Hugging Face checkpoint under the cache dir;
 later loads read that copy in seconds. The conversion is written to a temporary folder and moved
 into place only when complete, with a manifest of file sizes, so an interrupted conversion is
-detected and redone instead of being loaded.
+detected and redone instead of being loaded. Processes that need it at once convert it once
+(a lock file beside the cache; the others wait, then load the same copy).
 """
 
 from __future__ import annotations
