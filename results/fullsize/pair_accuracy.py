@@ -1,9 +1,10 @@
 """p@1 per condition of finished pairs of a stage of the rerun, read from a copy of its generation
 cache (the running stage is never touched), to set beside the first run's table in findings §4.
 
-usage (from the run's folder, with the stage's own source):
+usage, for either stage with stage 2's source (5e1254c: its `study_config` is both stages'
+protocol, and its tests check that stage 1's is unchanged; 0badbb9 has no `study_config`):
   PYTHONPATH=$WORK/src-stage2/src OMP_NUM_THREADS=1 .venv/bin/python results/fullsize/pair_accuracy.py \\
-      $WORK/out/fullsize/study-stage2 2 es-de,fr-de
+      $WORK/out/fullsize/study-stage2 2 es-de,fr-de      (stage 1: $WORK/out/fullsize/study 1 de-es)
 A pair whose answers are not all cached would be generated in the copy (slow, and not the run's):
 name only pairs whose source language has finished its three example seeds.
 """
