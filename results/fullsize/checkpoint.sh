@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Copies the full-size run's small files from WORK (default /work/runs/fullsize) into STATE
-# (default state/ beside this script), to be committed: screening, plans, each stage's generation cache and results, the analysis's
-# parts (Test 2's bootstrap draws among them), the step markers and the logs (progress bars
-# left out). Never the store (it is rebuilt) or the model. Only changed files are copied.
+# (default state/ beside this script), to be committed: screening, plans, each stage's
+# generation cache and results, the analysis's parts (Test 2's bootstrap draws among them), the
+# step markers and the logs (progress bars left out). Never the store (it is rebuilt) or the model. Only changed files are copied.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 WORK=${WORK:-/work/runs/fullsize}

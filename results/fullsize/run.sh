@@ -6,8 +6,8 @@
 #   as docs/evaluation.md says it was made): its `scores` phase as soon as a core is free, then
 #   its `tests` phase with two processes for Test 2's pair bootstrap.
 # Each step is resumable on its own (generation cache, store, analysis parts); a finished step
-# leaves WORK/<step>.done and is not run again. Before anything, files that WORK lacks are
-# restored from state/ (the last checkpoint committed by checkpoint.sh; restore.sh), so a new machine goes
+# leaves WORK/<step>.done and is not run again. Before anything, restore.sh copies in the files
+# WORK lacks from state/ (the last checkpoint committed by checkpoint.sh), so a new machine goes
 # on where the last checkpoint left off (the store is rebuilt: its probe sets are re-recorded).
 #
 # usage:  make install && setsid nohup results/fullsize/run.sh > /dev/null 2>&1 &
@@ -20,7 +20,9 @@ PY=$REPO/.venv/bin/python
 declare -A COMMIT=([stage1]=0badbb9 [stage2]=5e1254c [analysis]=7928dc2)
 declare -A PATCH=([analysis]=04b421a)  # applied on top of its part's commit
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-STUDY=(--model embedded --store store/fullsize.h5 --out out/fullsize)
+STORE=store/fullsize.h5
+FILES=(--store "$STORE" --out out/fullsize)  # every step's store and output folder
+STUDY=(--model embedded "${FILES[@]}")
 
 log() { echo "== $* $(date -u +%FT%TZ)" >> "$WORK/run.log"; }
 
@@ -31,7 +33,7 @@ log "run.sh start (repo $(git -C "$REPO" rev-parse --short HEAD); $restored file
 # A new machine has no store. Until the scores phase is done it needs every pair's probe sets:
 # a finished stage runs again to record them (its answers all come from the restored cache, and
 # it writes the same results). The tests phase reads no store.
-if [ ! -e store/fullsize.h5 ] && [ ! -e scores.done ]; then
+if [ ! -e "$STORE" ] && [ ! -e scores.done ]; then
     for s in stage1 stage2; do
         [ -e "$s.done" ] && rm "$s.done" && log "$s: no store here, run again to record its probe sets"
     done
@@ -75,11 +77,11 @@ step stage1 stage1 neuronoverlap.evaluation.fullsize "${STUDY[@]}" &
 step stage2 stage2 neuronoverlap.evaluation.fullsize "${STUDY[@]}" --stage 2 &
 wait -n  # the analysis's scores phase takes the first free core
 [ -e stage1.done ] || [ -e stage2.done ] && step scores analysis neuronoverlap.evaluation.fullsize_analysis --phase scores \
-    --store store/fullsize.h5 --out out/fullsize &
+    "${FILES[@]}" &
 wait
 if [ -e stage1.done ] && [ -e stage2.done ] && [ -e scores.done ]; then
     step tests analysis neuronoverlap.evaluation.fullsize_analysis --phase tests \
-        --store store/fullsize.h5 --out out/fullsize --jobs 2 && log "analysis done"
+        "${FILES[@]}" --jobs 2 && log "analysis done"
 else
     log "not every step finished: rerun run.sh"
 fi
